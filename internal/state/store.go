@@ -56,6 +56,10 @@ type Charge struct {
 	Amount   apd.Decimal    // > 0
 	Limit    apd.Decimal
 	Strict   bool
+	// KeepOnRefund leaves this charge counted when its reservation is
+	// refunded: a rate limit counts failed calls too, while a spend counter
+	// in the same reservation is given back.
+	KeepOnRefund bool
 }
 
 // Result is the outcome of Reserve.
@@ -84,8 +88,8 @@ type Result struct {
 // other processes sharing the backend. A reservation counts towards limits
 // from the moment Reserve returns until it is refunded.
 //
-// Commit makes a reservation final; Refund removes its charges as if they had
-// never been made. Both are idempotent and ignore unknown reservations; a
+// Commit makes a reservation final; Refund removes its charges (except those
+// marked KeepOnRefund) as if they had never been made. Both are idempotent and ignore unknown reservations; a
 // reservation neither committed nor refunded counts as committed.
 //
 // Peek returns a counter's current total in the window without changing it.
