@@ -1,0 +1,300 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// Decide returns the policy's decision for c. The order is: hidden →
+// default deny → deny rules → argument checks (conditions and validate) →
+// approval rules → charges. Deny beats approval beats allow. Decide never
+// fails: malformed arguments, when a rule needs them, deny the call.
+//
+// A rule in monitor mode never decides on its own: its would-be outcome is
+// reported (Monitor: true) only when no enforcing rule denies or asks for
+// approval. In a monitor-mode policy every non-allow decision is Monitor.
+func (p *Policy) Decide(c *Call) Decision {
+	return p.eval(c, nil)
+}
+
+// Explain returns the same decision as Decide together with every step
+// considered, for `tollgate explain`.
+func (p *Policy) Explain(c *Call) (Decision, []Step) {
+	var steps []Step
+	d := p.eval(c, &steps)
+	return d, steps
+}
+
+func (p *Policy) eval(c *Call, tr *[]Step) Decision {
+	d := p.decide(c, tr)
+	if p.mode == Monitor && d.Action != Allow {
+		d.Monitor = true
+	}
+	if p.mode == Monitor {
+		for i := range d.Charges {
+			d.Charges[i].Monitor = true
+		}
+	}
+	return d
+}
+
+func (p *Policy) decide(c *Call, tr *[]Step) Decision {
+	if p.Hidden(c.Tool) {
+		trace(tr, Step{Kind: "hidden", Held: true, Note: "tool is on the hide list"})
+		return Decision{Action: Deny, Hidden: true, Reason: fmt.Sprintf("tool %q is hidden by policy", c.Tool)}
+	}
+	pl := p.planFor(c.Tool)
+	if p.defaultDeny && !pl.listed {
+		trace(tr, Step{Kind: "default", Held: true, Note: "default: deny and no tools key matches"})
+		return Decision{Action: Deny, Reason: fmt.Sprintf("tool %q is not permitted by policy", c.Tool)}
+	}
+	if tr != nil && pl.key != "" {
+		trace(tr, Step{Kind: "default", Note: fmt.Sprintf("tools key %q matches", pl.key)})
+	}
+
+	var args map[string]any
+	if pl.needsArgs {
+		var err error
+		if args, err = decodeArgs(c.Args); err != nil {
+			trace(tr, Step{Kind: "condition", Held: false, Note: err.Error()})
+			return Decision{Action: Deny, Reason: "cannot check arguments: " + err.Error()}
+		}
+	}
+
+	// A monitored outcome is remembered and reported only if nothing
+	// enforced decides.
+	var monitored *Decision
+
+	for _, r := range pl.denies {
+		if !r.allHold(args, tr, "deny") {
+			continue
+		}
+		d := Decision{Action: Deny, Rule: r.name, Reason: r.reasonOr(fmt.Sprintf("denied by rule %q", r.name))}
+		if !r.monitor {
+			return d
+		}
+		if monitored == nil {
+			d.Monitor = true
+			monitored = &d
+		}
+	}
+
+	for _, r := range pl.checks {
+		if why, ok := r.check(c, args, tr); !ok {
+			d := Decision{Action: Deny, Rule: r.name, Reason: r.reasonOr(why)}
+			if !r.monitor {
+				return d
+			}
+			if monitored == nil {
+				d.Monitor = true
+				monitored = &d
+			}
+		}
+	}
+
+	action, rule, reason := Allow, "", ""
+	for _, r := range pl.approvals {
+		if !r.allHold(args, tr, "approval") {
+			continue
+		}
+		if r.monitor {
+			if monitored == nil {
+				monitored = &Decision{Action: RequireApproval, Rule: r.name, Monitor: true,
+					Reason: r.reasonOr(fmt.Sprintf("approval required by rule %q", r.name))}
+			}
+			continue
+		}
+		action, rule, reason = RequireApproval, r.name, r.reasonOr(fmt.Sprintf("approval required by rule %q", r.name))
+		break
+	}
+
+	var charges []Charge
+	if len(pl.charges) > 0 {
+		charges = make([]Charge, 0, len(pl.charges))
+	}
+	for _, r := range pl.charges {
+		ch, skip, err := r.charge.build(c, args)
+		if err != nil {
+			trace(tr, Step{Kind: "charge", Rule: r.name, Note: err.Error()})
+			d := Decision{Action: Deny, Rule: r.name, Reason: fmt.Sprintf("rule %q: %v", r.name, err)}
+			if !r.monitor {
+				return d
+			}
+			if monitored == nil {
+				d.Monitor = true
+				monitored = &d
+			}
+			continue
+		}
+		if skip {
+			trace(tr, Step{Kind: "charge", Rule: r.name, Note: "amount is zero: nothing to reserve"})
+			continue
+		}
+		if tr != nil {
+			trace(tr, Step{Kind: "charge", Rule: r.name, Held: true,
+				Note: fmt.Sprintf("reserve %s on %s (%s, window %s)", ch.Amount.Text('f'), ch.Key, r.charge.desc, ch.Window)})
+		}
+		charges = append(charges, Charge{Charge: ch, Rule: r.name, Reason: r.charge.reason,
+			RefundOnFailure: r.charge.refund, Monitor: r.monitor})
+	}
+
+	if action == Allow && monitored != nil {
+		monitored.Charges = charges
+		return *monitored
+	}
+	return Decision{Action: action, Rule: rule, Reason: reason, Charges: charges}
+}
+
+func trace(tr *[]Step, s Step) {
+	if tr != nil {
+		*tr = append(*tr, s)
+	}
+}
+
+func (r *rule) reasonOr(def string) string {
+	if r.reason != "" {
+		return r.reason
+	}
+	return def
+}
+
+// allHold reports whether every condition of a deny or approval rule holds
+// (true when it has none).
+func (r *rule) allHold(args map[string]any, tr *[]Step, kind string) bool {
+	held := true
+	for _, c := range r.conds {
+		ok := c.holds(args)
+		if tr != nil {
+			*tr = append(*tr, c.step(r.name, args, ok))
+		}
+		if !ok {
+			held = false
+			if tr == nil {
+				break
+			}
+		}
+	}
+	trace(tr, Step{Kind: kind, Rule: r.name, Held: held})
+	return held
+}
+
+// check runs an evaluate rule's argument checks; it returns the default
+// reason for the first failure.
+func (r *rule) check(call *Call, args map[string]any, tr *[]Step) (string, bool) {
+	if r.validate {
+		if !call.SchemaKnown {
+			trace(tr, Step{Kind: "validate", Rule: r.name, Note: "tool schema unknown"})
+			return fmt.Sprintf("cannot check required arguments of %q: its schema is unknown (tools/list not seen)", call.Tool), false
+		}
+		for _, req := range call.Required {
+			if _, ok := args[req]; !ok {
+				trace(tr, Step{Kind: "validate", Rule: r.name, Note: fmt.Sprintf("missing required argument %q", req)})
+				return fmt.Sprintf("missing required argument %q", req), false
+			}
+		}
+		trace(tr, Step{Kind: "validate", Rule: r.name, Held: true})
+	}
+	for _, c := range r.conds {
+		ok := c.holds(args)
+		if tr != nil {
+			*tr = append(*tr, c.step(r.name, args, ok))
+		}
+		if !ok {
+			return fmt.Sprintf("denied by rule %q: %s", r.name, c.failure(args)), false
+		}
+	}
+	return "", true
+}
+
+// failure describes why c failed, without echoing argument values (they
+// are the agent's input and may be large or hostile).
+func (c *condition) failure(args map[string]any) string {
+	if !c.path.wildcard {
+		v, ok := lookup(args, c.path.segs)
+		switch {
+		case !ok && c.op != opExists:
+			return c.path.text + " is missing"
+		case ok && (c.op == opLt || c.op == opLte || c.op == opGt || c.op == opGte) && !isNumber(v):
+			return c.path.text + " is not a number"
+		}
+	}
+	return fmt.Sprintf("%s %s %s does not hold", c.path.text, c.opName, jsonText(c.value))
+}
+
+func (c *condition) step(rule string, args map[string]any, ok bool) Step {
+	s := Step{Kind: "condition", Rule: rule, Path: c.path.text, Op: c.opName, Expected: jsonText(c.value), Held: ok}
+	if c.path.wildcard {
+		var vals []any
+		if collect(args, c.path.segs, &vals) {
+			s.Value = jsonText(vals)
+		} else {
+			s.Note = "path not found"
+		}
+	} else if v, found := lookup(args, c.path.segs); found {
+		s.Value = jsonText(v)
+	} else {
+		s.Note = "path not found"
+	}
+	return s
+}
+
+// build computes the state.Charge for one call. skip is true for a zero
+// amount (nothing to reserve).
+func (ch *chargeSpec) build(c *Call, args map[string]any) (state.Charge, bool, error) {
+	out := state.Charge{
+		Key:      state.Key{Scope: ch.scope, Counter: ch.counter, Who: "global"},
+		Window:   ch.window,
+		Align:    ch.align,
+		Location: ch.loc,
+		Strict:   ch.strict,
+	}
+	switch ch.per {
+	case perSession:
+		out.Key.Who = "session:" + c.Session
+	case perIdentity:
+		out.Key.Who = "identity:" + c.Identity
+	}
+	out.Limit.Set(&ch.limit)
+	if ch.incFrom == nil {
+		out.Amount.Set(&ch.inc)
+		return out, false, nil
+	}
+	v, ok := lookup(args, ch.incFrom.segs)
+	if !ok {
+		return out, false, fmt.Errorf("amount %s is missing", ch.incFrom.text)
+	}
+	d, ok := asNumber(v)
+	if !ok {
+		return out, false, fmt.Errorf("amount %s is not a number", ch.incFrom.text)
+	}
+	if d.Sign() < 0 {
+		return out, false, fmt.Errorf("amount %s is negative", ch.incFrom.text)
+	}
+	if d.Sign() == 0 {
+		return out, true, nil
+	}
+	if adj := d.NumDigits() + int64(d.Exponent) - 1; adj > maxAdjustedExponent || adj < -maxAdjustedExponent || d.NumDigits() > 2*maxAdjustedExponent {
+		return out, false, fmt.Errorf("amount %s is out of range", ch.incFrom.text)
+	}
+	out.Amount.Set(d)
+	return out, false, nil
+}
+
+
+// String renders a decision for logs: action, rule and reason.
+func (d Decision) String() string {
+	var b strings.Builder
+	b.WriteString(d.Action.String())
+	if d.Monitor {
+		b.WriteString(" (monitor)")
+	}
+	if d.Rule != "" {
+		fmt.Fprintf(&b, " rule=%q", d.Rule)
+	}
+	if d.Reason != "" {
+		fmt.Fprintf(&b, " reason=%q", d.Reason)
+	}
+	return b.String()
+}
