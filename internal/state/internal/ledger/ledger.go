@@ -1,0 +1,278 @@
+// Package ledger owns the in-memory counter arithmetic shared by the memory
+// store and the SQLite store's mirror: strict sliding and calendar windows,
+// exact decimal totals, the all-or-nothing admission check and RetryAfter.
+//
+// Nothing here is safe for concurrent use; callers hold their own lock (or
+// confine a Counter to one goroutine).
+package ledger
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// exact performs additions without rounding (precision 0 disables it), so
+// 0.1 + 0.2 is 0.3 and totals never drift.
+var exact = apd.BaseContext.WithPrecision(0)
+
+// Add sets d = x + y exactly.
+func Add(d, x, y *apd.Decimal) {
+	if _, err := exact.Add(d, x, y); err != nil {
+		// Only exponent overflow can fail, far outside any amount a policy can
+		// express; refuse to continue with a wrong total.
+		panic("ledger: decimal add: " + err.Error())
+	}
+}
+
+// Sub sets d = x - y exactly.
+func Sub(d, x, y *apd.Decimal) {
+	if _, err := exact.Sub(d, x, y); err != nil {
+		panic("ledger: decimal sub: " + err.Error())
+	}
+}
+
+// AppendID appends the backend identity of ch's counter to b: the key plus
+// window and alignment (and location for calendar windows), so that changing
+// a rule's window starts a fresh counter. Free-form parts are length-prefixed,
+// which keeps the encoding injective whatever characters a key holds.
+func AppendID(b []byte, ch *state.Charge) []byte {
+	for _, s := range [...]string{ch.Key.Scope, ch.Key.Counter, ch.Key.Who} {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(ch.Window), 10)
+	if ch.Align == state.Calendar {
+		b = append(b, "/c/"...)
+		b = append(b, locName(ch.Location)...)
+	} else {
+		b = append(b, "/s"...)
+	}
+	return b
+}
+
+func locName(loc *time.Location) string {
+	if loc == nil {
+		return "UTC"
+	}
+	return loc.String()
+}
+
+// Event is one recorded charge on one counter.
+type Event struct {
+	At     int64 // unix nanoseconds
+	Amount apd.Decimal
+	Res    string // reservation id
+}
+
+// Counter is one counter's live state: the events still inside its window,
+// in non-decreasing At order, and their exact Total.
+type Counter struct {
+	Calendar bool
+	Window   int64 // nanoseconds
+	Loc      *time.Location
+	// Total is the sum of Amount over the live events.
+	Total apd.Decimal
+	// Bucket and BucketEnd bound the current calendar window.
+	Bucket, BucketEnd int64
+	// floor: every event with At < floor has been dropped.
+	floor  int64
+	events []Event
+	head   int
+}
+
+// New returns an empty counter shaped by ch.
+func New(ch *state.Charge) *Counter {
+	return &Counter{Calendar: ch.Align == state.Calendar, Window: int64(ch.Window), Loc: ch.Location}
+}
+
+// Floor reports the drop point: every event with At < Floor has left the
+// window and been dropped by Advance. Persistent backends delete the same
+// range.
+func (c *Counter) Floor() int64 { return c.floor }
+
+// Events returns the live events, oldest first. The slice is owned by c.
+func (c *Counter) Events() []Event { return c.events[c.head:] }
+
+// Load appends a stored event without any check; used to rebuild a counter
+// from persistent storage, oldest first.
+func (c *Counter) Load(e Event) {
+	c.events = append(c.events, Event{At: e.At, Res: e.Res})
+	c.events[len(c.events)-1].Amount.Set(&e.Amount)
+	Add(&c.Total, &c.Total, &e.Amount)
+}
+
+// SetBucket restores a calendar counter's current window from storage.
+func (c *Counter) SetBucket(start, end int64) {
+	c.Bucket, c.BucketEnd, c.floor = start, end, start
+}
+
+// Advance moves the counter to now, dropping events that have left the
+// window: for a sliding window every event with At <= now-Window, for a
+// calendar window everything from before the window containing now. Time that
+// goes backwards drops nothing. It reports whether anything was dropped.
+func (c *Counter) Advance(now int64) (dropped bool) {
+	if c.Calendar {
+		if now < c.BucketEnd {
+			return false
+		}
+		start, end := state.CalendarBounds(time.Unix(0, now), time.Duration(c.Window), c.Loc)
+		dropped = c.head < len(c.events)
+		clear(c.events)
+		c.events, c.head = c.events[:0], 0
+		c.Total = apd.Decimal{}
+		c.SetBucket(start.UnixNano(), end.UnixNano())
+		return dropped
+	}
+	cutoff := now - c.Window
+	if cutoff+1 > c.floor {
+		c.floor = cutoff + 1
+	}
+	for c.head < len(c.events) && c.events[c.head].At <= cutoff {
+		e := &c.events[c.head]
+		Sub(&c.Total, &c.Total, &e.Amount)
+		*e = Event{}
+		c.head++
+		dropped = true
+	}
+	if c.head == len(c.events) {
+		c.events, c.head = c.events[:0], 0
+	} else if c.head > 64 && c.head*2 > len(c.events) {
+		n := copy(c.events, c.events[c.head:])
+		clear(c.events[n:])
+		c.events, c.head = c.events[:n], 0
+	}
+	return dropped
+}
+
+// TotalAt is the total the counter would have at now, without changing it.
+func (c *Counter) TotalAt(now int64) apd.Decimal {
+	var t apd.Decimal
+	t.Set(&c.Total)
+	if c.Calendar {
+		if now >= c.BucketEnd {
+			return apd.Decimal{}
+		}
+		return t
+	}
+	cutoff := now - c.Window
+	for i := c.head; i < len(c.events) && c.events[i].At <= cutoff; i++ {
+		Sub(&t, &t, &c.events[i].Amount)
+	}
+	return t
+}
+
+// Append records a charge at now and returns the time it was recorded at:
+// now, raised when needed so that events stay in order and inside the current
+// window (another process's clock may run a little behind ours, and an event
+// that counts a little longer never admits too much).
+func (c *Counter) Append(now int64, amount *apd.Decimal, res string) int64 {
+	at := max(now, c.floor)
+	if n := len(c.events); n > c.head && c.events[n-1].At > at {
+		at = c.events[n-1].At
+	}
+	c.events = append(c.events, Event{At: at, Res: res})
+	c.events[len(c.events)-1].Amount.Set(amount)
+	Add(&c.Total, &c.Total, amount)
+	return at
+}
+
+// Remove takes the most recent event of reservation res off the counter and
+// reports whether there was one.
+func (c *Counter) Remove(res string) bool {
+	for i := len(c.events) - 1; i >= c.head; i-- {
+		if c.events[i].Res == res {
+			Sub(&c.Total, &c.Total, &c.events[i].Amount)
+			copy(c.events[i:], c.events[i+1:])
+			c.events[len(c.events)-1] = Event{}
+			c.events = c.events[:len(c.events)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// Expires is the time after which the counter holds nothing: the last
+// event's end of window (sliding) or the end of the current window
+// (calendar); 0 when empty.
+func (c *Counter) Expires() int64 {
+	if c.head == len(c.events) {
+		return 0
+	}
+	if c.Calendar {
+		return c.BucketEnd
+	}
+	return c.events[len(c.events)-1].At + c.Window
+}
+
+// Fits reports whether total + extra + amount stays within the limit.
+func Fits(total, extra, amount, limit *apd.Decimal, strict bool) bool {
+	var sum apd.Decimal
+	Add(&sum, total, extra)
+	Add(&sum, &sum, amount)
+	cmp := sum.Cmp(limit)
+	return cmp < 0 || (cmp == 0 && !strict)
+}
+
+// RetryAfter is how long until ch (with extra already claimed on this
+// counter by earlier charges of the same call) would fit if nothing else were
+// admitted: when enough of the oldest events have left a sliding window, or
+// at the next boundary of a calendar window. 0 when it never will.
+func (c *Counter) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration {
+	var zero apd.Decimal
+	if !Fits(&zero, extra, &ch.Amount, &ch.Limit, ch.Strict) {
+		return 0
+	}
+	if c.Calendar {
+		return time.Duration(max(c.BucketEnd-now, 1))
+	}
+	var left apd.Decimal
+	left.Set(&c.Total)
+	for i := c.head; i < len(c.events); i++ {
+		e := &c.events[i]
+		Sub(&left, &left, &e.Amount)
+		if Fits(&left, extra, &ch.Amount, &ch.Limit, ch.Strict) {
+			return time.Duration(max(e.At+c.Window-now, 1))
+		}
+	}
+	return 0
+}
+
+// Reserve checks every charge against its counter and, when all fit, appends
+// them under reservation res. counters[i] serves charges[i], already advanced
+// to now; the same counter may serve several charges, which then add up.
+// It fills r (Totals, and Denied and RetryAfter on refusal) and reports
+// whether the charges were admitted. On refusal nothing changes.
+func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result) bool {
+	r.Totals = make([]apd.Decimal, len(charges))
+	var extra apd.Decimal
+	for i := range charges {
+		ch, c := &charges[i], counters[i]
+		extra = apd.Decimal{}
+		for j := range i {
+			if counters[j] == c {
+				Add(&extra, &extra, &charges[j].Amount)
+			}
+		}
+		if !Fits(&c.Total, &extra, &ch.Amount, &ch.Limit, ch.Strict) {
+			r.Admitted, r.Denied = false, i
+			r.RetryAfter = c.RetryAfter(now, &extra, ch)
+			for k := range charges {
+				r.Totals[k].Set(&counters[k].Total)
+			}
+			return false
+		}
+	}
+	for i := range charges {
+		counters[i].Append(now, &charges[i].Amount, res)
+	}
+	for i := range charges {
+		r.Totals[i].Set(&counters[i].Total)
+	}
+	r.Admitted, r.Reservation, r.Denied, r.RetryAfter = true, res, 0, 0
+	return true
+}
