@@ -249,6 +249,9 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (state.Charge, bool, e
 		Align:    ch.align,
 		Location: ch.loc,
 		Strict:   ch.strict,
+		// A call that failed still counts against a rate limit, but spend
+		// that did not happen is given back.
+		KeepOnRefund: !ch.refund,
 	}
 	switch ch.per {
 	case perSession:
@@ -281,7 +284,6 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (state.Charge, bool, e
 	out.Amount.Set(d)
 	return out, false, nil
 }
-
 
 // String renders a decision for logs: action, rule and reason.
 func (d Decision) String() string {
