@@ -196,6 +196,7 @@ func TestConformanceSuite(t *testing.T) {
 		t.Skip("runs the official conformance suite; skipped with -short")
 	}
 	t.Run("server", func(t *testing.T) {
+		mcptest.Conformance(t) // skip before starting anything if it is missing
 		url := mcptest.EverythingServerHTTP(t, true)
 		out, err := mcptest.RunConformance(t, t.Context(), "server", "--url", url, "--suite", "all")
 		passed, failed, perr := mcptest.ConformanceTotals(out)
@@ -207,6 +208,7 @@ func TestConformanceSuite(t *testing.T) {
 	t.Run("client", func(t *testing.T) {
 		// The suite appends the URL of its own scenario server to the
 		// command and names the scenario in MCP_CONFORMANCE_SCENARIO.
+		mcptest.Conformance(t)
 		client := mcptest.Peer(t, "everything-client")
 		out, err := mcptest.RunConformance(t, t.Context(), "client", "--command", client, "--suite", "core")
 		passed, failed, perr := mcptest.ConformanceTotals(out)
