@@ -243,12 +243,6 @@ func (c *compiler) rule(key string, idx int, n *yaml.Node) *rule {
 	}
 	if r.charge != nil {
 		c.chargeOptions(r, r.charge, f, where)
-		id := counterID{r.charge.scope, r.charge.counter}
-		if prev, dup := c.counters[id]; dup {
-			l.errf(n, "%s: counter state.%s.%s is already incremented by rule %q", where, id.scope, id.counter, prev.name)
-		} else {
-			c.counters[id] = r
-		}
 	} else if !hasRL && !hasST {
 		for _, k := range []string{"per", "align", "timezone", "refund_on_failure"} {
 			if v, ok := f[k]; ok {
@@ -384,6 +378,13 @@ func (c *compiler) stateBlock(n *yaml.Node, key string, r *rule, where string, c
 			bad = true
 		}
 		ch.counter = s
+		id := counterID{ch.scope, s}
+		if prev, dup := c.counters[id]; dup {
+			l.errf(deref(v.val), "%s: counter state.%s.%s is already incremented by rule %q", where, id.scope, id.counter, prev.name)
+			bad = true
+		} else {
+			c.counters[id] = r
+		}
 	} else {
 		bad = true
 	}
