@@ -160,12 +160,13 @@ func (r *rule) reasonOr(def string) string {
 	return def
 }
 
-// allHold reports whether every condition of a deny or approval rule holds
-// (true when it has none).
+// allHold reports whether a deny or approval rule fires: every condition
+// holds or cannot be judged (a missing or mistyped argument fails closed),
+// and a rule without conditions always fires.
 func (r *rule) allHold(args map[string]any, tr *[]Step, kind string) bool {
 	held := true
 	for _, c := range r.conds {
-		ok := c.holds(args)
+		ok := c.fires(args)
 		if tr != nil {
 			*tr = append(*tr, c.step(r.name, args, ok))
 		}
@@ -236,6 +237,9 @@ func (c *condition) step(rule string, args map[string]any, ok bool) Step {
 		s.Value = jsonText(v)
 	} else {
 		s.Note = "path not found"
+	}
+	if c.eval(args) == unknown {
+		s.Note = strings.TrimPrefix(s.Note+"; cannot be judged (missing or wrong type)", "; ")
 	}
 	return s
 }

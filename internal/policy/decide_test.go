@@ -500,3 +500,39 @@ audit:
 		t.Errorf("audit default %q mode %v", def.Audit().Arguments, def.Mode())
 	}
 }
+
+func TestDenyAndApprovalConditionsFailClosed(t *testing.T) {
+	p := mustLoad(t, `version: "1"
+tools:
+  read_file:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.path, op: path_within, value: /etc}]
+  pay:
+    rules:
+      - name: big
+        action: require_approval
+        conditions: [{path: args.amount, op: gt, value: 100}]
+`)
+	tests := []struct {
+		tool, args string
+		want       Action
+	}{
+		{"read_file", `{"path":"/etc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/../etc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/x"}`, Allow},
+		{"read_file", `{"path":"etc/passwd"}`, Deny}, // relative: cannot be judged
+		{"read_file", `{"path":["/etc/passwd"]}`, Deny},
+		{"read_file", `{}`, Deny},
+		{"pay", `{"amount":50}`, Allow},
+		{"pay", `{"amount":500}`, RequireApproval},
+		{"pay", `{"amount":"500"}`, RequireApproval},
+		{"pay", `{}`, RequireApproval},
+	}
+	for _, tt := range tests {
+		if d := p.Decide(call(tt.tool, tt.args)); d.Action != tt.want {
+			t.Errorf("%s %s: got %v, want %v", tt.tool, tt.args, d.Action, tt.want)
+		}
+	}
+}

@@ -261,7 +261,7 @@ tools:
 
 func TestLoadAccepts(t *testing.T) {
 	for name, src := range map[string]string{
-		"unquoted version": "version: 1\n",
+		"unquoted version":   "version: 1\n",
 		"tool without rules": "version: \"1\"\ntools:\n  t:\n  u: {}\n",
 		"aliases": `version: "1"
 tools:

@@ -58,15 +58,32 @@ type condition struct {
 	node   *yaml.Node // the value, for positions in later checks
 }
 
-// holds evaluates the condition against the arguments. A path that cannot be
-// followed makes every operator fail except exists: false. For a wildcard
-// segment the condition must hold for every element; an empty array makes it
-// hold (vacuous truth) except for exists: true, which needs something to exist.
-func (c *condition) holds(args map[string]any) bool {
-	return c.holdsAt(args, true, c.path.segs)
+// outcome is the result of evaluating a condition.
+type outcome uint8
+
+const (
+	no      outcome = iota // the condition does not hold
+	yes                    // the condition holds
+	unknown                // the argument is missing or of a type the operator cannot judge
+)
+
+// holds reports whether the condition definitely holds: what an evaluate
+// rule needs (missing or mistyped arguments fail closed: deny).
+func (c *condition) holds(args map[string]any) bool { return c.eval(args) == yes }
+
+// fires reports whether a deny or approval rule's condition should trigger:
+// it holds, or it cannot be judged (fail closed: deny / ask).
+func (c *condition) fires(args map[string]any) bool { return c.eval(args) != no }
+
+// eval evaluates the condition against the arguments. A path that cannot be
+// followed is unknown for every operator except exists. For a wildcard
+// segment the condition must hold for every element; an empty array holds
+// (vacuous truth) except for exists: true, which needs something to exist.
+func (c *condition) eval(args map[string]any) outcome {
+	return c.evalAt(args, true, c.path.segs)
 }
 
-func (c *condition) holdsAt(v any, present bool, segs []seg) bool {
+func (c *condition) evalAt(v any, present bool, segs []seg) outcome {
 	for present && len(segs) > 0 {
 		s := segs[0]
 		switch s.kind {
@@ -88,14 +105,21 @@ func (c *condition) holdsAt(v any, present bool, segs []seg) bool {
 				return c.missing()
 			}
 			if len(a) == 0 {
-				return !(c.op == opExists && c.want)
+				if c.op == opExists && c.want {
+					return no
+				}
+				return yes
 			}
+			res := yes
 			for _, e := range a {
-				if !c.holdsAt(e, true, segs[1:]) {
-					return false
+				switch c.evalAt(e, true, segs[1:]) {
+				case no:
+					return no
+				case unknown:
+					res = unknown
 				}
 			}
-			return true
+			return res
 		}
 		segs = segs[1:]
 	}
@@ -105,17 +129,29 @@ func (c *condition) holdsAt(v any, present bool, segs []seg) bool {
 	return c.test(v)
 }
 
-func (c *condition) missing() bool { return c.op == opExists && !c.want }
+func (c *condition) missing() outcome {
+	if c.op == opExists {
+		return boolOutcome(!c.want)
+	}
+	return unknown
+}
+
+func boolOutcome(b bool) outcome {
+	if b {
+		return yes
+	}
+	return no
+}
 
 // test applies the operator to a present value (which may be JSON null).
-func (c *condition) test(v any) bool {
+func (c *condition) test(v any) outcome {
 	switch c.op {
 	case opExists:
-		return (v != nil) == c.want
+		return boolOutcome((v != nil) == c.want)
 	case opEq:
-		return valuesEqual(v, c.value)
+		return boolOutcome(valuesEqual(v, c.value))
 	case opNeq:
-		return !valuesEqual(v, c.value)
+		return boolOutcome(!valuesEqual(v, c.value))
 	case opIn, opNotIn:
 		found := false
 		for _, e := range c.list {
@@ -124,58 +160,65 @@ func (c *condition) test(v any) bool {
 				break
 			}
 		}
-		return found == (c.op == opIn)
+		return boolOutcome(found == (c.op == opIn))
 	case opLt, opLte, opGt, opGte:
 		d, ok := asNumber(v)
 		if !ok {
-			return false
+			return unknown
 		}
 		r := d.Cmp(c.num)
 		switch c.op {
 		case opLt:
-			return r < 0
+			return boolOutcome(r < 0)
 		case opLte:
-			return r <= 0
+			return boolOutcome(r <= 0)
 		case opGt:
-			return r > 0
+			return boolOutcome(r > 0)
 		default:
-			return r >= 0
+			return boolOutcome(r >= 0)
 		}
 	case opRegex, opNotRegex:
 		s, ok := v.(string)
 		if !ok {
-			return false
+			return unknown
 		}
-		return c.re.MatchString(s) == (c.op == opRegex)
+		return boolOutcome(c.re.MatchString(s) == (c.op == opRegex))
 	case opContains:
 		switch x := v.(type) {
 		case string:
 			es, ok := c.value.(string)
-			return ok && strings.Contains(x, es)
+			return boolOutcome(ok && strings.Contains(x, es))
 		case []any:
 			for _, e := range x {
 				if valuesEqual(e, c.value) {
-					return true
+					return yes
 				}
 			}
+			return no
 		}
-		return false
+		return unknown
 	case opStartsWith:
 		s, ok := v.(string)
-		return ok && strings.HasPrefix(s, c.str)
+		if !ok {
+			return unknown
+		}
+		return boolOutcome(strings.HasPrefix(s, c.str))
 	case opPathWithin:
 		s, ok := v.(string)
-		return ok && pathWithin(s, c.dirs)
+		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") {
+			return unknown
+		}
+		return boolOutcome(pathWithin(s, c.dirs))
 	case opMaxLen:
 		switch x := v.(type) {
 		case string:
-			return utf8.RuneCountInString(x) <= c.maxLen
+			return boolOutcome(utf8.RuneCountInString(x) <= c.maxLen)
 		case []any:
-			return len(x) <= c.maxLen
+			return boolOutcome(len(x) <= c.maxLen)
 		}
-		return false
+		return unknown
 	}
-	return false
+	return unknown
 }
 
 // pathWithin reports whether p, an absolute slash-separated path, lies in
