@@ -1,0 +1,177 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ProtocolVersion is the MCP revision the scanner asks for.
+const ProtocolVersion = "2025-11-25"
+
+// maxPages bounds a tools/list walk: a server that keeps handing out new
+// cursors is broken, and a scan must end.
+const maxPages = 10000
+
+// Options configure a fetch.
+type Options struct {
+	// ClientName and ClientVersion are sent as clientInfo.
+	ClientName, ClientVersion string
+	// Progress, if set, is told what the fetch is doing ("initializing",
+	// "page 3: 150 tools"). It may be called from the fetching goroutine only.
+	Progress func(msg string)
+}
+
+func (o Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// rpcError is a JSON-RPC error object.
+type rpcError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *rpcError) Error() string {
+	s := "server error " + strconv.Itoa(e.Code) + ": " + e.Message
+	if len(e.Data) > 0 && len(e.Data) < 300 {
+		s += " (" + string(e.Data) + ")"
+	}
+	return s
+}
+
+// ErrServer marks errors the server answered with (as opposed to transport
+// failures).
+var ErrServer = errors.New("server error")
+
+func (e *rpcError) Is(target error) bool { return target == ErrServer }
+
+// message is any JSON-RPC message; which fields are present says which kind.
+type message struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *rpcError       `json:"error,omitempty"`
+}
+
+func (m *message) isResponse() bool { return m.Method == "" && len(m.ID) > 0 }
+func (m *message) isRequest() bool  { return m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null" }
+
+// answer is the reply a client owes a server→client request: ping gets an
+// empty result, everything else "method not found" (the scanner offers no
+// client capabilities).
+func answer(req *message) message {
+	if req.Method == "ping" {
+		return message{JSONRPC: "2.0", ID: req.ID, Result: json.RawMessage("{}")}
+	}
+	return message{JSONRPC: "2.0", ID: req.ID, Error: &rpcError{Code: -32601, Message: "method not found: " + req.Method}}
+}
+
+// caller is one connected session: it sends a request and returns the
+// response's result, or sends a notification.
+type caller interface {
+	call(ctx context.Context, method string, params any) (json.RawMessage, error)
+	notify(ctx context.Context, method string, params any) error
+}
+
+type initializeResult struct {
+	ProtocolVersion string `json:"protocolVersion"`
+	ServerInfo      struct {
+		Name    string `json:"name"`
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"serverInfo"`
+	Capabilities map[string]json.RawMessage `json:"capabilities"`
+}
+
+// handshake runs initialize and notifications/initialized.
+func handshake(ctx context.Context, c caller, o Options) (Server, error) {
+	o.progress("initializing")
+	params := map[string]any{
+		"protocolVersion": ProtocolVersion,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]string{"name": cmpOr(o.ClientName, "tollgate-scan"), "version": cmpOr(o.ClientVersion, "dev")},
+	}
+	raw, err := c.call(ctx, "initialize", params)
+	if err != nil {
+		return Server{}, fmt.Errorf("initialize: %w", err)
+	}
+	var res initializeResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return Server{}, fmt.Errorf("initialize: malformed result: %w", err)
+	}
+	if res.ProtocolVersion == "" {
+		return Server{}, errors.New("initialize: result has no protocolVersion")
+	}
+	if err := c.notify(ctx, "notifications/initialized", nil); err != nil {
+		return Server{}, fmt.Errorf("notifications/initialized: %w", err)
+	}
+	return Server{
+		Name:            res.ServerInfo.Name,
+		Title:           res.ServerInfo.Title,
+		Version:         res.ServerInfo.Version,
+		ProtocolVersion: res.ProtocolVersion,
+	}, nil
+}
+
+// listAllTools walks every tools/list page.
+func listAllTools(ctx context.Context, c caller, o Options) ([]Tool, error) {
+	var tools []Tool
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 1; ; page++ {
+		if page > maxPages {
+			return nil, fmt.Errorf("tools/list: more than %d pages; giving up", maxPages)
+		}
+		var params any
+		if cursor != "" {
+			params = map[string]string{"cursor": cursor}
+		}
+		raw, err := c.call(ctx, "tools/list", params)
+		if err != nil {
+			var re *rpcError
+			if errors.As(err, &re) && re.Code == -32601 {
+				return nil, fmt.Errorf("tools/list: the server does not offer tools: %w", err)
+			}
+			return nil, fmt.Errorf("tools/list (page %d): %w", page, err)
+		}
+		var res listResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, fmt.Errorf("tools/list (page %d): malformed result: %w", page, err)
+		}
+		tools = append(tools, res.Tools...)
+		o.progress("tools/list page %d: %d tools so far", page, len(tools))
+		if res.NextCursor == "" {
+			break
+		}
+		if seen[res.NextCursor] {
+			return nil, fmt.Errorf("tools/list (page %d): server repeated cursor %q", page, res.NextCursor)
+		}
+		seen[res.NextCursor] = true
+		cursor = res.NextCursor
+	}
+	if err := checkTools(tools); err != nil {
+		return nil, fmt.Errorf("tools/list: %w", err)
+	}
+	return tools, nil
+}
+
+func discover(ctx context.Context, c caller, o Options, source string) (Inventory, error) {
+	srv, err := handshake(ctx, c, o)
+	if err != nil {
+		return Inventory{}, err
+	}
+	srv.Source = source
+	tools, err := listAllTools(ctx, c, o)
+	if err != nil {
+		return Inventory{}, err
+	}
+	return Inventory{Server: srv, Tools: tools}, nil
+}

@@ -1,0 +1,185 @@
+package scan
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Signal kinds.
+const (
+	SignalCredentials   = "credentials"
+	SignalManyParams    = "many_parameters"
+	SignalFilePath      = "filesystem_path"
+	SignalURL           = "url"
+	SignalHTML          = "html_or_template"
+	SignalCode          = "code_or_query"
+	SignalBulk          = "bulk"
+	SignalIrreversible  = "irreversible"
+	manyParamsThreshold = 10
+)
+
+// Signal is one reason to look harder at a tool, with the input paths (if
+// any) that raised it.
+type Signal struct {
+	Kind        string   `json:"kind"`
+	Description string   `json:"description"`
+	Paths       []string `json:"paths"`
+}
+
+var (
+	credentialHeads = set("token", "tokens", "secret", "secrets", "password", "passwords",
+		"passwd", "pwd", "credential", "credentials", "passphrase", "cookie", "cookies",
+		"authorization", "apikey", "privatekey", "secretkey", "accesskey", "otp", "pin")
+	// Words that turn "token" into a count or a page cursor.
+	notCredential = set("max", "min", "count", "limit", "num", "number", "page", "next",
+		"prev", "previous", "continuation", "pagination", "cursor", "usage", "total", "sync",
+		"expiration", "expiry", "ttl", "length", "lifetime", "type", "types", "name", "id",
+		"ids", "enabled", "policy", "rules", "configuration", "config", "settings", "age",
+		"timeout", "duration", "seconds", "minutes", "strength", "validation", "required")
+	keyQualifiers = set("api", "private", "secret", "access", "signing", "encryption", "ssh",
+		"client", "master", "license")
+	pathHeads = set("path", "paths", "filepath", "filepaths", "filename", "filenames", "file",
+		"files", "dir", "dirs", "directory", "directories", "folder", "folders", "dirname",
+		"cwd", "pathname", "root")
+	notPath = set("url", "uri", "json", "x", "api", "http", "https", "endpoint", "redirect",
+		"route", "web", "cookie", "request", "id", "ids", "type", "name", "size", "count")
+	urlHeads    = set("url", "urls", "uri", "uris", "href", "link", "links", "website", "homepage", "webhook")
+	urlFormats  = set("uri", "url", "iri", "uri-reference", "iri-reference", "uri-template")
+	htmlHeads   = set("html", "xhtml", "markup", "template", "templates", "mjml")
+	htmlBodies  = set("body", "content", "source", "text", "snippet", "fragment", "string")
+	codeHeads   = set("script", "scripts", "command", "cmd", "commands", "sql", "query", "queries", "expression", "expr", "javascript", "python", "shell", "bash", "cypher", "jql", "cql", "graphql", "lucene", "promql", "logql", "statement", "statements", "snippet", "querystring", "program")
+	codeContext = set("code", "execute", "exec", "eval", "evaluate", "run", "script", "python",
+		"javascript", "interpret", "compile", "decompile", "ast", "syntax", "lint", "scan",
+		"semgrep", "format", "analyze", "analyse", "refactor", "sandbox", "repl")
+	bulkNameWords = set("bulk", "batch", "all", "many", "multiple", "mass")
+	bulkWording   = regexp.MustCompile(`(?i)\b(bulk|batch(es)?|en masse|in one (call|request)|all (of )?(the )?(data|records|documents|users|entries|rows|items|files|objects|entities)|entire)\b`)
+	irreversible  = regexp.MustCompile(`(?i)\b(irreversibl[ey]|irrevocabl[ey]|permanent(ly)?|cannot be (undone|reversed|recovered|restored)|can ?not be (undone|reversed|recovered|restored)|can't be (undone|reversed|recovered|restored)|unrecoverable|not recoverable|no undo|hard[- ]delete[sd]?)\b`)
+)
+
+func set(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+func anyIn(words []string, m map[string]bool) bool {
+	return slices.ContainsFunc(words, func(w string) bool { return m[w] })
+}
+
+// findSignals looks at the whole input schema, the name and the
+// description.
+func findSignals(t Tool, params []param, truncated bool) []Signal {
+	var (
+		cred, file, url, html, code, bulk []string
+		counted                           []string
+	)
+	nameW := nameWords(t.Name)
+	descW := nameWords(t.Description)
+	codey := anyIn(nameW, codeContext) || anyIn(descW[:min(len(descW), 12)], codeContext)
+	for _, p := range params {
+		if p.Counted {
+			counted = append(counted, p.Path)
+		}
+		w := nameWords(p.Name)
+		if len(w) == 0 {
+			continue
+		}
+		head := w[len(w)-1]
+		scalar := !p.Records && p.Type != "object"
+		if scalar && isCredential(w, head, p.Format) {
+			cred = append(cred, p.Path)
+		}
+		if scalar && pathHeads[head] && !anyIn(w, notPath) && !urlFormats[strings.ToLower(p.Format)] && !strings.Contains(p.Type, "integer") && !strings.Contains(p.Type, "boolean") {
+			file = append(file, p.Path)
+		}
+		if scalar && (urlHeads[head] || urlFormats[strings.ToLower(p.Format)] || (anyIn(w, set("url", "uri")) && !anyIn(w[len(w)-1:], set("id", "ids", "type", "enabled")))) {
+			url = append(url, p.Path)
+		}
+		if scalar && (htmlHeads[head] || (htmlBodies[head] && anyIn(w, set("html", "xhtml", "template")))) {
+			html = append(html, p.Path)
+		}
+		if scalar && (codeHeads[head] || codeHeads[strings.ToLower(p.Name)] || (head == "code" && len(w) <= 2 && codey && !anyIn(w, set("country", "currency", "language", "postal", "zip", "status", "error", "verification", "auth", "promo", "discount", "coupon", "phone", "area", "region", "locale", "response", "http", "exit", "one", "recovery", "user", "device")))) {
+			code = append(code, p.Path)
+		}
+		if p.Records && p.Depth == 0 {
+			bulk = append(bulk, p.Path)
+		}
+	}
+	var out []Signal
+	add := func(kind, desc string, paths []string) {
+		if paths == nil {
+			paths = []string{}
+		}
+		out = append(out, Signal{Kind: kind, Description: desc, Paths: paths})
+	}
+	if len(cred) > 0 {
+		add(SignalCredentials, "handles credentials or secrets", cred)
+	} else if nameHandlesCredentials(nameW, t.Description) {
+		add(SignalCredentials, "handles credentials or secrets (by its name or description)", nil)
+	}
+	if n := len(counted); n >= manyParamsThreshold {
+		desc := fmt.Sprintf("high parameter count: %d", n)
+		if truncated {
+			desc += " or more (schema too large to walk completely)"
+		}
+		add(SignalManyParams, desc, counted)
+	}
+	if len(file) > 0 {
+		add(SignalFilePath, "accepts a file-system path", file)
+	}
+	if len(url) > 0 {
+		add(SignalURL, "accepts a URL", url)
+	}
+	if len(html) > 0 {
+		add(SignalHTML, "accepts raw HTML or templates", html)
+	}
+	if len(code) > 0 {
+		add(SignalCode, "accepts free-form code or queries", code)
+	}
+	switch {
+	case len(bulk) > 0:
+		add(SignalBulk, "bulk operation: takes arrays of records", bulk)
+	case anyIn(nameW, bulkNameWords):
+		add(SignalBulk, "bulk operation (by its name)", nil)
+	case bulkWording.MatchString(t.Description):
+		add(SignalBulk, "bulk operation (by its description)", nil)
+	}
+	if m := irreversible.FindString(t.Description); m != "" {
+		add(SignalIrreversible, fmt.Sprintf("irreversible wording in the description: %q", strings.ToLower(m)), nil)
+	}
+	return out
+}
+
+func isCredential(w []string, head, format string) bool {
+	if strings.EqualFold(format, "password") {
+		return true
+	}
+	if anyIn(w, notCredential) {
+		return false
+	}
+	if credentialHeads[head] {
+		return true
+	}
+	if head == "key" || head == "keys" {
+		// "apiKey", "private_key", and "key" itself inside an API key
+		// object: but not "idempotencyKey" or a map's "key".
+		return anyIn(w, keyQualifiers)
+	}
+	return false
+}
+
+var credentialNameWords = set("token", "tokens", "secret", "secrets", "password", "passwords",
+	"credential", "credentials", "apikey", "key", "keys", "jwt", "otp", "passphrase", "env")
+
+var credentialWording = regexp.MustCompile(`(?i)\b(connection string|environment variables?|api keys?|access tokens?|refresh tokens?|secrets?|passwords?|credentials?|private keys?)\b`)
+
+func nameHandlesCredentials(nameW []string, desc string) bool {
+	if anyIn(nameW, credentialNameWords) && !anyIn(nameW, notCredential) {
+		return true
+	}
+	return credentialWording.MatchString(firstSentence(desc))
+}
