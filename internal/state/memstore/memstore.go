@@ -87,7 +87,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	defer clear(ctrs)
 	s.seq++
 	res := "m" + strconv.FormatUint(s.seq, 36)
-	if !ledger.Reserve(t, charges, ctrs, res, &r) {
+	if !ledger.Reserve(t, charges, ctrs, res, &r, nil) {
 		return r, nil
 	}
 	rv := &reservation{counters: append([]*ledger.Counter(nil), ctrs...)}

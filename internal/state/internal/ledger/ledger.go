@@ -246,8 +246,9 @@ func (c *Counter) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) ti
 // them under reservation res. counters[i] serves charges[i], already advanced
 // to now; the same counter may serve several charges, which then add up.
 // It fills r (Totals, and Denied and RetryAfter on refusal) and reports
-// whether the charges were admitted. On refusal nothing changes.
-func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result) bool {
+// whether the charges were admitted. On refusal nothing changes. When ats is
+// not nil, ats[i] receives the time charge i was recorded at (see Append).
+func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64) bool {
 	r.Totals = make([]apd.Decimal, len(charges))
 	var extra apd.Decimal
 	for i := range charges {
@@ -268,7 +269,10 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 		}
 	}
 	for i := range charges {
-		counters[i].Append(now, &charges[i].Amount, res)
+		at := counters[i].Append(now, &charges[i].Amount, res)
+		if ats != nil {
+			ats[i] = at
+		}
 	}
 	for i := range charges {
 		r.Totals[i].Set(&counters[i].Total)
