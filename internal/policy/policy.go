@@ -219,7 +219,7 @@ func (l *loader) load(data []byte) *Policy {
 		l.hide(p, v.val)
 	}
 	if v, ok := f["approvals"]; ok {
-		l.approvals(p, v.val, f)
+		l.approvals(p, v.val)
 	}
 	if v, ok := f["approval_timeout"]; ok {
 		if _, both := f["approvals"]; both && l.approvalsHasTimeout(f["approvals"].val) {
@@ -304,7 +304,7 @@ func (l *loader) approvalsHasTimeout(n *yaml.Node) bool {
 	return false
 }
 
-func (l *loader) approvals(p *Policy, n *yaml.Node, _ map[string]field) {
+func (l *loader) approvals(p *Policy, n *yaml.Node) {
 	if isNull(n) {
 		return
 	}
