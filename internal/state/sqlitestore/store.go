@@ -62,8 +62,8 @@ type Store struct {
 	closing  chan struct{}
 	stopped  chan struct{} // closed when the writer has exited
 	close    sync.Once
-	instance string // prefix of this Store's reservation ids
-	seq      uint64 // last reservation number; writer only
+	instance string       // prefix of this Store's reservation ids
+	seq      uint64       // last reservation number; writer only
 	inflight atomic.Int64 // requests on their way into the queue or in it
 
 	mu      sync.Mutex

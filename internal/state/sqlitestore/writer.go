@@ -59,10 +59,10 @@ type admit struct {
 }
 
 type stmts struct {
-	counterByName, counterByID, insertCounter, updateCounter *sql.Stmt
+	counterByName, counterByID, insertCounter, updateCounter  *sql.Stmt
 	eventsOf, insertEvent, dropEvents, eventsOfRes, deleteRes *sql.Stmt
-	pruneEvents, pruneCounters                                 *sql.Stmt
-	begin, commit, rollback, dataVersion                       *sql.Stmt
+	pruneEvents, pruneCounters                                *sql.Stmt
+	begin, commit, rollback, dataVersion                      *sql.Stmt
 }
 
 func newWriter(conn *sql.Conn) (*writer, error) {
@@ -373,9 +373,9 @@ func (w *writer) counterByID(ctx context.Context, id int64) (*mirrored, error) {
 		return m, nil
 	}
 	var (
-		name, loc                  string
+		name, loc                 string
 		window, bucket, bucketEnd int64
-		calendar                   bool
+		calendar                  bool
 	)
 	err := w.st.counterByID.QueryRowContext(ctx, id).Scan(&name, &window, &calendar, &loc, &bucket, &bucketEnd)
 	switch {
