@@ -89,6 +89,9 @@ type verdict struct {
 	cat  Category
 	what string // "name verb \"delete\""
 	noun bool   // came from a word that is as often a noun
+	// listed is set when the verb came from a list of verbs ("Download and
+	// import"): a plain statement of several effects.
+	listed bool
 }
 
 var readOnlyWording = regexp.MustCompile(`(?i)\b(read[- ]?only|in read mode|without (making )?(any )?(changes|modif\w*|side[- ]effects)|does not (modify|change|write)|no side[- ]effects)\b`)
@@ -123,8 +126,16 @@ func categorize(t Tool, params []param) (Category, string) {
 	var cat Category
 	var why []string
 	switch {
+	case nameOK && descOK && name.noun && !desc.noun && desc.cat != name.cat:
+		// The name's verb may be a noun ("git_log"); the description's
+		// verb ("Shows the commit logs") settles it.
+		cat = desc.cat
+		why = append(why, desc.what+" (the name's "+strings.TrimPrefix(name.what, "name verb ")+" may be a noun)")
 	case nameOK && descOK && desc.cat.rank() > name.cat.rank() && !desc.noun &&
-		(desc.cat != Execute || name.noun || name.cat != Read):
+		(name.cat != Read || name.noun || desc.listed || desc.cat == Destructive || desc.cat == Financial):
+		// A description may raise a name's category; a plain read verb in
+		// the name ("retrieveEmailTemplatePreview": "Creates a preview...")
+		// gives way only to a list of effects or to money or deletion.
 		cat = desc.cat
 		why = append(why, desc.what+" (raises "+name.what+": "+string(name.cat)+")")
 	case nameOK:
@@ -140,8 +151,10 @@ func categorize(t Tool, params []param) (Category, string) {
 		why = []string{why[0] + ", but the description says " + strings.ToLower(readOnlyWording.FindString(t.Description))}
 	}
 
-	// Operation enums: "method": ["create", "delete"] means the tool can delete.
-	if v, ok := enumVerdict(params, context); ok && v.cat.rank() > cat.rank() {
+	// Operation enums: "method": ["create", "delete"] means the tool can
+	// delete. A tool whose name says it reads is not raised by an enum: its
+	// "action" argument is more likely data than an operation.
+	if v, ok := enumVerdict(params, context); ok && v.cat.rank() > cat.rank() && (cat != Read || !nameOK) {
 		if cat == "" {
 			why = append(why, v.what)
 		} else {
@@ -273,7 +286,7 @@ func descVerdict(words, context []string) (verdict, bool) {
 		// after it are verbs by position.
 		noun := h.v.noun && n == 0 && len(hits) == 1
 		if best.cat == "" || cat.rank() > best.cat.rank() {
-			best = verdict{cat: cat, what: fmt.Sprintf("description verb %q%s", h.word, note), noun: noun}
+			best = verdict{cat: cat, what: fmt.Sprintf("description verb %q%s", h.word, note), noun: noun, listed: len(hits) > 1}
 		}
 	}
 	return best, true

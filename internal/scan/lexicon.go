@@ -67,7 +67,7 @@ var verbs = func() map[string]verbInfo {
 		"vend", "renew", "rotate", "grant", "begin", "finish", "verify", "authenticate",
 		"impersonate", "reindex", "rebuild", "sync", "synchronize", "synchronise", "migrate",
 		"prepare", "define", "reserve", "claim", "redeem", "reload", "revert", "rollback",
-		"undo", "redo", "focus", "queue", "enqueue", "navigate", "go", "upsert", "modify",
+		"undo", "redo", "focus", "simulate", "queue", "enqueue", "navigate", "go", "upsert", "modify",
 		"kill", "subscribe", "unsubscribe", "request", "reply", "comment", "tag", "label",
 		"link", "copy", "fork", "commit", "push", "merge", "change", "post", "message",
 		"email", "share", "review", "record", "log", "order", "new", "exchange", "refresh",
@@ -76,8 +76,8 @@ var verbs = func() map[string]verbInfo {
 	for _, w := range []string{"issue", "request", "reply", "comment", "tag", "label", "link",
 		"copy", "fork", "commit", "push", "merge", "change", "post", "message", "email",
 		"share", "review", "record", "log", "order", "new", "exchange", "refresh", "action",
-		"type", "import", "star", "schedule", "mark", "process", "start", "index", "take",
-		"complete", "patch", "set", "check", "test", "count", "diff", "print", "dump", "return",
+		"type", "import", "star", "schedule", "process", "rollback", "start", "index", "take",
+		"complete", "check", "test", "count", "diff", "print", "dump", "return",
 		"returns", "look", "see", "access", "provide", "stat", "cat", "echo", "select"} {
 		if v, ok := m[w]; ok {
 			v.noun = true
@@ -85,14 +85,16 @@ var verbs = func() map[string]verbInfo {
 		}
 	}
 	set(Execute, "", "execute", "exec", "eval", "evaluate", "invoke", "launch", "spawn",
-		"shell", "dispatch", "compile", "interpret", "install", "rerun", "simulate", "benchmark")
-	set(Execute, "n", "run", "call", "trigger", "deploy", "build")
+		"shell", "dispatch", "compile", "interpret", "install", "rerun", "benchmark")
+	set(Execute, "n", "run", "call", "trigger", "deploy")
+	set(Execute, "", "build")
 	set(Destructive, "", "delete", "del", "remove", "rm", "rmdir", "destroy", "drop", "purge",
 		"erase", "wipe", "truncate", "prune", "clear", "reset", "overwrite", "revoke",
 		"terminate", "forget", "flush", "obliterate", "shred", "nuke", "uninstall", "unregister",
 		"deregister", "discard")
 	set(Financial, "", "pay", "purchase", "buy", "payout", "withdraw", "repay", "reimburse",
-		"donate", "checkout", "tip")
+		"donate", "tip")
+	set(Write, "m", "checkout")
 	set(Financial, "n", "refund", "charge", "bill")
 	set(Write, "cm", "transfer")
 	return m

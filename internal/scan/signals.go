@@ -109,7 +109,7 @@ func findSignals(t Tool, params []param, truncated bool) []Signal {
 			bulk = append(bulk, p.Path)
 		}
 	}
-	var out []Signal
+	out := []Signal{}
 	add := func(kind, desc string, paths []string) {
 		if paths == nil {
 			paths = []string{}
@@ -173,13 +173,28 @@ func isCredential(w []string, head, format string) bool {
 }
 
 var credentialNameWords = set("token", "tokens", "secret", "secrets", "password", "passwords",
-	"credential", "credentials", "apikey", "key", "keys", "jwt", "otp", "passphrase", "env")
+	"credential", "credentials", "apikey", "key", "keys", "jwt", "otp", "passphrase", "env",
+	"recovery")
+
+// notCredentialName are words that make a credential word in a tool name
+// about something else: "retrievePasswordValidationRules", "count_tokens".
+var notCredentialName = set("max", "min", "count", "limit", "page", "usage", "validation",
+	"rules", "policy", "policies", "requirements", "strength", "expiration")
 
 var credentialWording = regexp.MustCompile(`(?i)\b(connection string|environment variables?|api keys?|access tokens?|refresh tokens?|secrets?|passwords?|credentials?|private keys?)\b`)
 
 func nameHandlesCredentials(nameW []string, desc string) bool {
-	if anyIn(nameW, credentialNameWords) && !anyIn(nameW, notCredential) {
+	if anyIn(nameW, notCredentialName) {
+		return false
+	}
+	if anyIn(nameW, credentialNameWords) {
 		return true
 	}
-	return credentialWording.MatchString(firstSentence(desc))
+	for _, loc := range credentialWording.FindAllStringIndex(firstSentence(desc), -1) {
+		next := nameWords(desc[loc[1]:min(len(desc), loc[1]+40)])
+		if len(next) == 0 || !notCredentialName[next[0]] {
+			return true
+		}
+	}
+	return false
 }
