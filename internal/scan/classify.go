@@ -277,6 +277,16 @@ func descVerdict(words, context []string) (verdict, bool) {
 		}
 		j = k
 	}
+	// Later in the sentence, "... or overwrite an existing file" and "...
+	// and delete its history" still state an effect.
+	for k := j + 1; k+1 < len(words); k++ {
+		if words[k] != "or" && words[k] != "and" {
+			continue
+		}
+		if lemma, v, ok := lookupVerb(words[k+1]); ok && !v.noun && (v.cat == Destructive || v.cat == Financial) {
+			hits = append(hits, hit{lemma, v})
+		}
+	}
 	end := min(len(words), j+8)
 	objects := words[j+1 : max(j+1, end)]
 	best := verdict{}
