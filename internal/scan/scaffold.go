@@ -82,14 +82,20 @@ func (r *Report) WriteScaffold(w io.Writer) error {
 			continue
 		}
 		head := fmt.Sprintf("── %s tools (%d): %s ", c, n, categoryPlan[c])
-		p("  # %s%s\n", head, strings.Repeat("─", max(3, 72-len([]rune(head)))))
+		p("\n  # %s%s\n", head, strings.Repeat("─", max(3, 72-len([]rune(head)))))
 		for i := range r.Tools {
 			if r.Tools[i].Category == c {
 				writeToolEntry(b, &r.Tools[i])
 			}
 		}
 	}
-	p("  %s one limit across every tool.\n", AlternativeMarker)
+	for _, t := range r.Tools {
+		if t.Name == "*" {
+			// A tool named "*" already holds the key the global limit needs.
+			return b.Flush()
+		}
+	}
+	p("\n  %s one limit across every tool.\n", AlternativeMarker)
 	p("  # \"*\":\n")
 	p("  #   rules:\n")
 	p("  #     - name: \"global rate limit\"\n")
