@@ -82,8 +82,8 @@ func floorMod(a, b int64) int64 {
 }
 
 // ErrInvalidCharge is wrapped by the error Reserve returns for a charge that
-// breaks the Charge contract (non-positive amount or window, non-finite
-// decimal). It never wraps ErrUnavailable: it is a caller bug.
+// breaks the Charge contract (non-positive amount or window, negative
+// limit, non-finite decimal). It never wraps ErrUnavailable: it is a caller bug.
 var ErrInvalidCharge = errors.New("invalid charge")
 
 // Validate checks charges against the Charge contract; every backend calls it
@@ -96,6 +96,8 @@ func Validate(charges []Charge) error {
 			return fmt.Errorf("charge %d (%s): window %v must be positive: %w", i, c.Key, c.Window, ErrInvalidCharge)
 		case c.Amount.Form != apd.Finite || c.Limit.Form != apd.Finite:
 			return fmt.Errorf("charge %d (%s): amount and limit must be finite: %w", i, c.Key, ErrInvalidCharge)
+		case c.Limit.Sign() < 0:
+			return fmt.Errorf("charge %d (%s): limit %s must not be negative: %w", i, c.Key, &c.Limit, ErrInvalidCharge)
 		case c.Amount.Sign() <= 0:
 			return fmt.Errorf("charge %d (%s): amount %s must be positive: %w", i, c.Key, &c.Amount, ErrInvalidCharge)
 		case c.Align != Sliding && c.Align != Calendar:

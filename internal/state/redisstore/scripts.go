@@ -1,0 +1,184 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Amounts travel to Redis as non-negative integers counting 10^-scale units,
+// written in decimal; Lua (doubles only) adds, subtracts and compares them as
+// digit strings, so totals stay exact at any size.
+const luaDecimal = `
+local function strip(s)
+  s = string.gsub(s, "^0+", "")
+  if s == "" then return "0" end
+  return s
+end
+local function cmp(a, b)
+  if #a ~= #b then if #a < #b then return -1 end return 1 end
+  if a == b then return 0 end
+  if a < b then return -1 end
+  return 1
+end
+local function join(out)
+  local r = {}
+  for k = #out, 1, -1 do r[#r + 1] = out[k] end
+  return strip(table.concat(r))
+end
+local function add(a, b)
+  local out, carry, i, j = {}, 0, #a, #b
+  while i > 0 or j > 0 or carry > 0 do
+    local x = (i > 0) and tonumber(string.sub(a, math.max(1, i - 6), i)) or 0
+    local y = (j > 0) and tonumber(string.sub(b, math.max(1, j - 6), j)) or 0
+    local s = x + y + carry
+    if s >= 10000000 then carry = 1; s = s - 10000000 else carry = 0 end
+    out[#out + 1] = string.format("%07d", s)
+    i = i - 7; j = j - 7
+  end
+  return join(out)
+end
+-- sub returns max(a - b, 0).
+local function sub(a, b)
+  if cmp(a, b) <= 0 then return "0" end
+  local out, borrow, i, j = {}, 0, #a, #b
+  while i > 0 do
+    local x = tonumber(string.sub(a, math.max(1, i - 6), i))
+    local y = (j > 0) and tonumber(string.sub(b, math.max(1, j - 6), j)) or 0
+    local s = x - y - borrow
+    if s < 0 then s = s + 10000000; borrow = 1 else borrow = 0 end
+    out[#out + 1] = string.format("%07d", s)
+    i = i - 7; j = j - 7
+  end
+  return join(out)
+end
+local function fits(used, amount, limit, strict)
+  local c = cmp(add(used, amount), limit)
+  return c < 0 or (c == 0 and not strict)
+end
+-- A sliding event is a sorted-set member "<res>:<idx>:<amount>" scored by
+-- its time in microseconds.
+local function amountOf(m) return string.match(m, ":(%d+)$") end
+`
+
+// reserveScript applies one Reserve atomically.
+//
+// KEYS: per charge i, KEYS[2i-1] is the sorted set of a sliding counter (or
+// the total of a calendar window) and KEYS[2i] the sliding counter's total;
+// the last key is the reservation record.
+// ARGV: now (µs), reservation id, charge count, record TTL (ms), then per
+// charge: kind ("s" or "c"), window (µs), cutoff (µs: events at or before it
+// have left), amount, limit, strict ("1"), key TTL (ms), window end (µs,
+// calendar).
+// Returns {admitted, denied index, retry after (µs), totals...}.
+var reserveScript = redis.NewScript(luaDecimal + `
+local now, res, n, recttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local tot = {}
+local function arg(i, k) return ARGV[4 + (i - 1) * 8 + k] end
+for i = 1, n do
+  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
+  if not tot[z] then
+    if arg(i, 1) == "c" then
+      tot[z] = redis.call("GET", z) or "0"
+    elseif redis.call("EXISTS", z) == 0 then
+      tot[z] = "0"
+    else
+      local cutoff = arg(i, 3)
+      local old = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
+      local total = redis.call("GET", t)
+      if #old > 0 then redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff) end
+      if not total then
+        total = "0"
+        for _, m in ipairs(redis.call("ZRANGE", z, 0, -1)) do total = add(total, amountOf(m)) end
+        redis.call("SET", t, total, "PX", arg(i, 7))
+      elseif #old > 0 then
+        for _, m in ipairs(old) do total = sub(total, amountOf(m)) end
+        redis.call("SET", t, total, "PX", arg(i, 7))
+      end
+      tot[z] = total
+    end
+  end
+end
+local extra = {}
+for i = 1, n do
+  local z = KEYS[2 * i - 1]
+  local amount, limit, strict = arg(i, 4), arg(i, 5), arg(i, 6) == "1"
+  local ex = extra[z] or "0"
+  if not fits(add(tot[z], ex), amount, limit, strict) then
+    local retry = 0
+    if fits(ex, amount, limit, strict) then
+      if arg(i, 1) == "c" then
+        retry = tonumber(arg(i, 8)) - now
+      else
+        local left = tot[z]
+        local items = redis.call("ZRANGEBYSCORE", z, "(" .. arg(i, 3), "+inf", "WITHSCORES")
+        for k = 1, #items, 2 do
+          left = sub(left, amountOf(items[k]))
+          if fits(add(left, ex), amount, limit, strict) then
+            retry = tonumber(items[k + 1]) + tonumber(arg(i, 2)) - now
+            break
+          end
+        end
+      end
+    end
+    local out = {0, i - 1, retry}
+    for k = 1, n do out[#out + 1] = tot[KEYS[2 * k - 1]] end
+    return out
+  end
+  extra[z] = add(ex, amount)
+end
+local rec = {}
+for i = 1, n do
+  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
+  local amount, ttl = arg(i, 4), arg(i, 7)
+  tot[z] = add(tot[z], amount)
+  if arg(i, 1) == "c" then
+    redis.call("SET", z, tot[z], "PX", ttl)
+    rec[i] = {"c", z, t, amount}
+  else
+    local m = res .. ":" .. i .. ":" .. amount
+    redis.call("ZADD", z, ARGV[1], m)
+    redis.call("PEXPIRE", z, ttl)
+    redis.call("SET", t, tot[z], "PX", ttl)
+    rec[i] = {"s", z, t, m}
+  end
+end
+redis.call("SET", KEYS[2 * n + 1], cjson.encode(rec), "PX", recttl)
+local out = {1, 0, 0}
+for k = 1, n do out[#out + 1] = tot[KEYS[2 * k - 1]] end
+return out
+`)
+
+// refundScript takes a reservation's charges off their counters and deletes
+// its record. KEYS: the record, then per entry its two keys (as read from
+// the record). A missing record (committed, refunded or expired) is a no-op.
+var refundScript = redis.NewScript(luaDecimal + `
+local rec = redis.call("GET", KEYS[1])
+if not rec then return 0 end
+for j, e in ipairs(cjson.decode(rec)) do
+  local z, t = KEYS[2 * j], KEYS[2 * j + 1]
+  if e[1] == "s" then
+    if redis.call("ZREM", z, e[4]) == 1 then
+      local total = redis.call("GET", t)
+      if total then redis.call("SET", t, sub(total, amountOf(e[4])), "KEEPTTL") end
+    end
+  else
+    local total = redis.call("GET", z)
+    if total then redis.call("SET", z, sub(total, e[4]), "KEEPTTL") end
+  end
+end
+redis.call("DEL", KEYS[1])
+return 1
+`)
+
+// peekScript reads a counter's total without changing it.
+// KEYS: sorted set (or calendar total), sliding total. ARGV: kind, cutoff.
+var peekScript = redis.NewScript(luaDecimal + `
+local z, t = KEYS[1], KEYS[2]
+if ARGV[1] == "c" then return redis.call("GET", z) or "0" end
+if redis.call("EXISTS", z) == 0 then return "0" end
+local total = redis.call("GET", t)
+if not total then
+  total = "0"
+  for _, m in ipairs(redis.call("ZRANGEBYSCORE", z, "(" .. ARGV[2], "+inf")) do total = add(total, amountOf(m)) end
+  return total
+end
+for _, m in ipairs(redis.call("ZRANGEBYSCORE", z, "-inf", ARGV[2])) do total = sub(total, amountOf(m)) end
+return total
+`)

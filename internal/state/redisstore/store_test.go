@@ -1,0 +1,269 @@
+package redisstore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
+	"github.com/tollgate-mcp/tollgate/internal/state/storetest"
+)
+
+// server is a redis-server this test started.
+type server struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// startRedis starts a private redis-server on a free loopback port and stops
+// it when the test ends; it returns once the server says it is ready.
+func startRedis(t testing.TB) *server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed: run scripts/test.sh or apt-get install redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), cmd: cmd}
+	t.Cleanup(s.stop)
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		ok := false
+		for sc.Scan() {
+			if !ok && strings.Contains(sc.Text(), "Ready to accept connections") {
+				ok = true
+				ready <- true
+			}
+		}
+		if !ok {
+			ready <- false
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("redis-server on port %d exited before it was ready", port)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("redis-server on port %d not ready after 10s", port)
+	}
+	return s
+}
+
+func (s *server) stop() {
+	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+	}
+}
+
+var (
+	sharedOnce sync.Once
+	sharedURL  string
+	prefixSeq  atomic.Int64
+)
+
+// redisURL is TOLLGATE_TEST_REDIS_URL, or a server started for this package
+// (stopped by TestMain).
+func redisURL(t testing.TB) string {
+	if u := os.Getenv("TOLLGATE_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	if sharedURL == "" {
+		bin, err := exec.LookPath("redis-server")
+		if err != nil || bin == "" {
+			t.Skip("redis-server not installed: run scripts/test.sh or apt-get install redis-server")
+		}
+	}
+	sharedOnce.Do(func() {
+		s := startRedis(sharedT)
+		sharedURL = s.URL
+	})
+	if sharedURL == "" {
+		t.Fatal("shared redis-server did not start")
+	}
+	return sharedURL
+}
+
+// sharedT owns the package-wide server; TestMain runs its cleanups.
+var sharedT = &cleanupT{}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sharedT.run()
+	os.Exit(code)
+}
+
+// open returns a store on a fresh prefix, so tests never see each other's
+// counters.
+func open(t testing.TB, url, prefix string) *redisstore.Store {
+	t.Helper()
+	if prefix == "" {
+		prefix = fmt.Sprintf("test%d-%d", os.Getpid(), prefixSeq.Add(1))
+	}
+	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	url := redisURL(t)
+	storetest.Run(t, func(t *testing.T) state.Store { return open(t, url, "") })
+}
+
+func TestTwoClientsShareOneLimit(t *testing.T) {
+	url := redisURL(t)
+	prefix := fmt.Sprintf("shared%d", prefixSeq.Add(1))
+	a, b := open(t, url, prefix), open(t, url, prefix)
+	defer a.Close()
+	defer b.Close()
+	c := storetest.Charge("calls", time.Hour, "1", "150")
+	var admitted [2]atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 200 {
+		s, n := a, &admitted[0]
+		if i%2 == 1 {
+			s, n = b, &admitted[1]
+		}
+		wg.Go(func() {
+			r, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c})
+			if err != nil {
+				t.Errorf("Reserve: %v", err)
+				return
+			}
+			if r.Admitted {
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := admitted[0].Load() + admitted[1].Load(); got != 150 {
+		t.Errorf("two clients admitted %d + %d = %d, want 150", admitted[0].Load(), admitted[1].Load(), got)
+	}
+	// A reservation made by one client is refunded by the other.
+	c.Key.Counter = "handoff"
+	c.Limit = storetest.Dec("1")
+	r, err := a.Reserve(context.Background(), storetest.T0, []state.Charge{c})
+	if err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	if err := b.Refund(context.Background(), r.Reservation); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := a.Reserve(context.Background(), storetest.T0, []state.Charge{c}); err != nil || !r.Admitted {
+		t.Errorf("Reserve after the other client's refund: %+v, %v", r, err)
+	}
+}
+
+func TestStoppedRedisIsUnavailable(t *testing.T) {
+	srv := startRedis(t)
+	s, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := storetest.Charge("calls", time.Minute, "1", "10")
+	r, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c})
+	if err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	srv.stop()
+	start := time.Now()
+	for _, op := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Reserve", func() error { _, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c}); return err }},
+		{"Refund", func() error { return s.Refund(context.Background(), r.Reservation) }},
+		{"Commit", func() error { return s.Commit(context.Background(), r.Reservation) }},
+		{"Peek", func() error {
+			_, err := s.Peek(context.Background(), storetest.T0, c.Key, c.Window, c.Align, nil)
+			return err
+		}},
+	} {
+		if err := op.fn(); !errors.Is(err, state.ErrUnavailable) {
+			t.Errorf("%s with redis stopped: %v, want ErrUnavailable", op.name, err)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("failing took %v; timeouts must bound it", d)
+	}
+	if _, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{Timeout: 200 * time.Millisecond}); !errors.Is(err, state.ErrUnavailable) {
+		t.Errorf("Open with redis stopped: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	for _, tc := range []struct{ url, prefix string }{
+		{"http://localhost:6379", ""},
+		{"redis://localhost:6379", "a{b}"},
+	} {
+		if _, err := redisstore.Open(context.Background(), tc.url, redisstore.Options{Prefix: tc.prefix}); err == nil {
+			t.Errorf("Open(%q, prefix %q) succeeded", tc.url, tc.prefix)
+		}
+	}
+}
+
+func TestTooManyDecimalPlaces(t *testing.T) {
+	s := open(t, redisURL(t), "")
+	defer s.Close()
+	c := storetest.Charge("calls", time.Minute, "0.0000000000000000001", "1")
+	if _, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c}); !errors.Is(err, state.ErrInvalidCharge) {
+		t.Errorf("Reserve with 19 decimal places: %v, want ErrInvalidCharge", err)
+	}
+}
+
+func BenchmarkReserve(b *testing.B) {
+	url := redisURL(b)
+	storetest.Bench(b, func(b *testing.B) state.Store { return open(b, url, "") })
+}
+
+// cleanupT is the smallest testing.TB for the package-wide server, whose
+// lifetime is TestMain's rather than one test's.
+type cleanupT struct {
+	testing.TB
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (c *cleanupT) Helper() {}
+func (c *cleanupT) TempDir() string {
+	d, _ := os.MkdirTemp("", "redis")
+	c.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+func (c *cleanupT) Cleanup(f func())          { c.mu.Lock(); c.fns = append(c.fns, f); c.mu.Unlock() }
+func (c *cleanupT) Fatal(args ...any)         { panic(fmt.Sprint(args...)) }
+func (c *cleanupT) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
+func (c *cleanupT) Skip(args ...any)          { panic(fmt.Sprint(args...)) }
+func (c *cleanupT) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+}
