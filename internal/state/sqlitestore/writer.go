@@ -43,14 +43,13 @@ type writer struct {
 // mirrored is one counter as the writer knows it; exact while the mirror is
 // trusted.
 type mirrored struct {
-	id       int64 // row id; 0 until first written
-	name     string
-	loc      string
-	c        *ledger.Counter
-	dirty    bool // row needs an UPDATE at the end of the batch
-	dropped  bool // events below c.Floor() need a DELETE
-	inBatch  bool
-	lastSeen int64
+	id      int64 // row id; 0 until first written
+	name    string
+	loc     string
+	c       *ledger.Counter
+	dirty   bool // row needs an UPDATE at the end of the batch
+	dropped bool // events below c.Floor() need a DELETE
+	inBatch bool
 }
 
 type admit struct {
