@@ -22,7 +22,26 @@ local function join(out)
   for k = #out, 1, -1 do r[#r + 1] = out[k] end
   return strip(table.concat(r))
 end
+-- split factors out the trailing zeros a and b share (amounts at scale 18
+-- have many), keeping at least one digit of each.
+local function split(a, b)
+  local z = math.min(#string.match(a, "0*$"), #string.match(b, "0*$"), #a - 1, #b - 1)
+  return string.sub(a, 1, #a - z), string.sub(b, 1, #b - z), z
+end
+-- Below 10^15 doubles are exact integers: the fast path.
+local function native(x)
+  if x == 0 then return "0" end
+  return string.format("%.0f", x)
+end
 local function add(a, b)
+  if b == "0" then return a end
+  if a == "0" then return b end
+  local aa, bb, z = split(a, b)
+  if #aa <= 15 and #bb <= 15 then
+    local r = native(tonumber(aa) + tonumber(bb))
+    if r == "0" then return r end
+    return r .. string.rep("0", z)
+  end
   local out, carry, i, j = {}, 0, #a, #b
   while i > 0 or j > 0 or carry > 0 do
     local x = (i > 0) and tonumber(string.sub(a, math.max(1, i - 6), i)) or 0
@@ -37,6 +56,11 @@ end
 -- sub returns max(a - b, 0).
 local function sub(a, b)
   if cmp(a, b) <= 0 then return "0" end
+  if b == "0" then return a end
+  local aa, bb, z = split(a, b)
+  if #aa <= 15 and #bb <= 15 then
+    return native(tonumber(aa) - tonumber(bb)) .. string.rep("0", z)
+  end
   local out, borrow, i, j = {}, 0, #a, #b
   while i > 0 do
     local x = tonumber(string.sub(a, math.max(1, i - 6), i))
@@ -95,12 +119,17 @@ for i = 1, n do
     end
   end
 end
-local extra = {}
+-- cur is each counter's total with this call's earlier charges added, so
+-- that every charge costs one addition.
+local cur = {}
+for z, t in pairs(tot) do cur[z] = t end
 for i = 1, n do
   local z = KEYS[2 * i - 1]
   local amount, limit, strict = arg(i, 4), arg(i, 5), arg(i, 6) == "1"
-  local ex = extra[z] or "0"
-  if not fits(add(tot[z], ex), amount, limit, strict) then
+  local after = add(cur[z], amount)
+  local c = cmp(after, limit)
+  if c > 0 or (c == 0 and strict) then
+    local ex = sub(cur[z], tot[z])
     local retry = 0
     if fits(ex, amount, limit, strict) then
       if arg(i, 1) == "c" then
@@ -121,27 +150,26 @@ for i = 1, n do
     for k = 1, n do out[#out + 1] = tot[KEYS[2 * k - 1]] end
     return out
   end
-  extra[z] = add(ex, amount)
+  cur[z] = after
 end
 local rec = {}
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   local amount, ttl = arg(i, 4), arg(i, 7)
-  tot[z] = add(tot[z], amount)
   if arg(i, 1) == "c" then
-    redis.call("SET", z, tot[z], "PX", ttl)
+    redis.call("SET", z, cur[z], "PX", ttl)
     rec[i] = {"c", z, t, amount}
   else
     local m = res .. ":" .. i .. ":" .. amount
     redis.call("ZADD", z, ARGV[1], m)
     redis.call("PEXPIRE", z, ttl)
-    redis.call("SET", t, tot[z], "PX", ttl)
+    redis.call("SET", t, cur[z], "PX", ttl)
     rec[i] = {"s", z, t, m}
   end
 end
 redis.call("SET", KEYS[2 * n + 1], cjson.encode(rec), "PX", recttl)
 local out = {1, 0, 0}
-for k = 1, n do out[#out + 1] = tot[KEYS[2 * k - 1]] end
+for k = 1, n do out[#out + 1] = cur[KEYS[2 * k - 1]] end
 return out
 `)
 
