@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+)
+
+const runUsage = `Usage: tollgate run -c policy.yaml [flags] -- COMMAND [ARGS...]
+
+Starts COMMAND as a stdio MCP server and relays an MCP client on Tollgate's
+own stdin and stdout to it, enforcing the policy on every tools/call.
+Put it in an MCP client's configuration in place of the server's command:
+
+  "command": "tollgate",
+  "args": ["run", "-c", "policy.yaml", "--", "npx", "-y", "@modelcontextprotocol/server-everything"]
+
+Flags:
+`
+
+// runFlags are the flags of tollgate run.
+type runFlags struct {
+	config     string
+	identity   string
+	maxMessage int
+	logLevel   string
+	mode       string
+	stateFlags
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "c", "", "policy file (required)")
+	fs.StringVar(&f.config, "config", "", "policy file (same as -c)")
+	fs.StringVar(&f.identity, "identity", "", "the caller's identity, for per: identity limits and the audit trail")
+	fs.IntVar(&f.maxMessage, "max-message-size", jsonrpc.DefaultMaxFrame, "largest accepted message in bytes")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
+	fs.StringVar(&f.mode, "mode", "enforce", "enforce, or monitor: record what would be denied but forward every call")
+	f.stateFlags.register(fs)
+}
+
+func runRun(ctx context.Context, e env, args []string) int {
+	var f runFlags
+	fs := flag.NewFlagSet("tollgate run", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, runUsage)
+		fs.PrintDefaults()
+	}
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	argv := fs.Args()
+	if f.config == "" {
+		fmt.Fprintln(e.stderr, "tollgate run: a policy file is required (-c policy.yaml)")
+		return exitUsage
+	}
+	if len(argv) == 0 {
+		fmt.Fprintln(e.stderr, "tollgate run: no server command given: put it after --, e.g. tollgate run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything")
+		return exitUsage
+	}
+	if f.mode != "enforce" && f.mode != "monitor" {
+		fmt.Fprintf(e.stderr, "tollgate run: --mode must be enforce or monitor, not %q\n", f.mode)
+		return exitUsage
+	}
+	logger, err := newLogger(e, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitUsage
+	}
+	pol, err := policy.LoadFile(f.config)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitFail
+	}
+	store, err := f.stateFlags.open(ctx, pol)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitFail
+	}
+	if store != nil {
+		defer store.Close()
+	}
+	g := gate.New(pol)
+	g.Store = store
+	g.FailOpen = f.failMode == "open"
+	g.Logger = logger
+	g.Monitor = f.mode == "monitor"
+
+	child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitFail
+	}
+	// Forward the signals a client uses to stop its server.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			child.Signal(s.(syscall.Signal))
+		}
+	}()
+
+	in := pollableStdin(e)
+	client := stdio.NewConn(in, e.stdout, f.maxMessage)
+	pump := &proxy.Pump{
+		Client:  client,
+		Server:  child.Conn(),
+		Gate:    g,
+		Session: &proxy.Session{ID: newSessionID(), Identity: f.identity},
+		Logger:  logger,
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-child.Done():
+			// The server exited: give its last output a moment, then end.
+			time.Sleep(200 * time.Millisecond)
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	err = pump.Run(runCtx)
+	cancel()
+	if err != nil && !errors.Is(err, proxy.ErrUpstreamClosed) && !errors.Is(err, context.Canceled) {
+		logger.Error("session ended with an error", "err", err)
+	}
+	child.Stop(2 * time.Second)
+	return child.ExitCode()
+}
+
+func newLogger(e env, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: l})), nil
+}

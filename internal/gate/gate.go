@@ -1,0 +1,276 @@
+// Package gate is Tollgate's proxy.Gate: it asks the compiled policy for a
+// decision on each tools/call, reserves the call's counters in the state
+// store, answers denials the way agents and programs can read, and commits
+// or refunds counters when the server's answer arrives. The policy is held
+// behind an atomic pointer so a reload swaps it between calls, never during
+// one.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// Gate implements proxy.Gate.
+type Gate struct {
+	policy atomic.Pointer[policy.Policy]
+
+	// Store holds counters; nil means a policy with stateful rules denies
+	// those calls (a configuration error reported at start-up by the CLI).
+	Store state.Store
+	// FailOpen lets calls that need state through when the store fails.
+	FailOpen bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+	// Recorder, when set, is told every decision.
+	Recorder Recorder
+	// Monitor forces monitor mode for every rule (--mode monitor).
+	Monitor bool
+
+	schemas sync.Map // tool name → []string (inputSchema.required)
+}
+
+var _ proxy.Gate = (*Gate)(nil)
+
+// Recorder receives one Event per decision. It must not block for long.
+type Recorder interface {
+	Record(ev Event)
+}
+
+// Event describes one decision, for the audit trail and metrics.
+type Event struct {
+	Time      time.Time
+	Session   string
+	Identity  string
+	Tool      string
+	Args      []byte // aliasing the request: copy to keep
+	Decision  string // allow, deny, approval_required, hidden, invalid
+	Rule      string
+	Reason    string
+	Monitor   bool // the decision was not enforced
+	Counters  []string
+	Outcome   string // for completed calls: ok, error, tool_error, no_response
+	Latency   time.Duration
+	PolicyRev string
+}
+
+// New returns a gate enforcing p.
+func New(p *policy.Policy) *Gate {
+	g := &Gate{}
+	g.policy.Store(p)
+	return g
+}
+
+// Policy returns the policy in force.
+func (g *Gate) Policy() *policy.Policy { return g.policy.Load() }
+
+// SetPolicy swaps the policy in force; calls being judged finish under the
+// policy they started with.
+func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+
+func (g *Gate) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+func (g *Gate) log() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+// Hidden implements proxy.Gate.
+func (g *Gate) Hidden(tool string) bool { return g.policy.Load().Hidden(tool) }
+
+// Listed implements proxy.Gate: it remembers each tool's required arguments
+// for validate: {required_args: true}.
+func (g *Gate) Listed(name string, tool []byte) {
+	req, _ := mcp.RequiredArgs(tool)
+	if prev, ok := g.schemas.Load(name); ok && equalStrings(prev.([]string), req) {
+		return
+	}
+	if req == nil {
+		req = []string{}
+	}
+	g.schemas.Store(name, req)
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Judge implements proxy.Gate.
+func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	p := g.policy.Load()
+	now := g.now()
+	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
+	if req, ok := g.schemas.Load(c.Tool); ok {
+		pc.Required, pc.SchemaKnown = req.([]string), true
+	}
+	d := p.Decide(&pc)
+	monitor := d.Monitor || g.Monitor
+	ev := Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+		Decision: d.Action.String(), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision()}
+	switch d.Action {
+	case policy.Deny:
+		if !monitor {
+			g.record(ev)
+			return proxy.Ruling{Answer: denial(c.ID, d.Rule, d.Reason, 0)}
+		}
+		ev.Monitor = true
+	case policy.RequireApproval:
+		if !monitor {
+			g.record(ev)
+			reason := "approval required by rule " + quote(d.Rule) + ": " + d.Reason + " (human approval is not available in this version)"
+			return proxy.Ruling{Answer: mcp.AppendDenial(nil, c.ID, "[APPROVAL REQUIRED] "+reason,
+				mcp.Decision{Action: "approval_required", Rule: d.Rule, Reason: reason})}
+		}
+		ev.Monitor = true
+	}
+	if len(d.Charges) == 0 {
+		ev.Decision = "allow"
+		t := &ticket{g: g, ev: ev, start: now}
+		return proxy.Ruling{Ticket: t}
+	}
+	id := append([]byte(nil), c.ID...)
+	ev.Args = append([]byte(nil), c.Args...)
+	charges := d.Charges
+	return proxy.Ruling{Admit: func(ctx context.Context) proxy.Ruling {
+		return g.admit(ctx, id, ev, charges, monitor)
+	}}
+}
+
+// admit reserves the call's counters, all or none.
+func (g *Gate) admit(ctx context.Context, id []byte, ev Event, charges []policy.Charge, monitor bool) proxy.Ruling {
+	sc := make([]state.Charge, len(charges))
+	refundable := false
+	for i := range charges {
+		sc[i] = charges[i].Charge
+		sc[i].KeepOnRefund = !charges[i].RefundOnFailure
+		refundable = refundable || charges[i].RefundOnFailure
+		ev.Counters = append(ev.Counters, charges[i].Key.String())
+	}
+	if g.Store == nil {
+		err := errors.New("no state store configured")
+		return g.storeFailed(id, ev, err)
+	}
+	res, err := g.Store.Reserve(ctx, ev.Time, sc)
+	if err != nil {
+		return g.storeFailed(id, ev, err)
+	}
+	if !res.Admitted {
+		ch := charges[res.Denied]
+		if monitor || ch.Monitor {
+			ev.Decision, ev.Rule, ev.Reason, ev.Monitor = "deny", ch.Rule, ch.Reason, true
+			g.record(ev)
+			ev.Decision, ev.Monitor = "allow", false
+			return proxy.Ruling{Ticket: &ticket{g: g, ev: ev, start: ev.Time}}
+		}
+		ev.Decision, ev.Rule, ev.Reason = "deny", ch.Rule, ch.Reason
+		g.record(ev)
+		return proxy.Ruling{Answer: denial(id, ch.Rule, ch.Reason, res.RetryAfter)}
+	}
+	ev.Decision = "allow"
+	t := &ticket{g: g, ev: ev, start: ev.Time, reservation: res.Reservation, refundable: refundable}
+	return proxy.Ruling{Ticket: t}
+}
+
+func (g *Gate) storeFailed(id []byte, ev Event, err error) proxy.Ruling {
+	if g.FailOpen {
+		g.log().Warn("state store failed; allowing the call (--state-fail-mode open)", "tool", ev.Tool, "err", err)
+		ev.Decision, ev.Reason = "allow", "state store unavailable, allowed by --state-fail-mode open: "+err.Error()
+		return proxy.Ruling{Ticket: &ticket{g: g, ev: ev, start: ev.Time}}
+	}
+	g.log().Error("state store failed; denying the call", "tool", ev.Tool, "err", err)
+	reason := "the state store that enforces this tool's limits is unavailable; the call was denied (fail-closed): " + err.Error()
+	ev.Decision, ev.Reason = "deny", reason
+	g.record(ev)
+	return proxy.Ruling{Answer: denial(id, "", reason, 0)}
+}
+
+func (g *Gate) record(ev Event) {
+	if g.Recorder != nil {
+		g.Recorder.Record(ev)
+	}
+}
+
+// denial builds the response for a denied call.
+func denial(id []byte, rule, reason string, retry time.Duration) []byte {
+	text := "[POLICY DENIED] " + reason
+	var ms int64
+	if retry > 0 {
+		ms = int64(math.Ceil(float64(retry) / float64(time.Millisecond)))
+		text += fmt.Sprintf(" (limit resets in %s; retry after %d ms)", roundUp(retry), ms)
+	}
+	return mcp.AppendDenial(nil, id, text, mcp.Decision{Action: "deny", Rule: rule, Reason: reason, RetryAfterMS: ms})
+}
+
+func roundUp(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+// ticket follows a forwarded call to commit or refund its counters.
+type ticket struct {
+	g           *Gate
+	ev          Event
+	start       time.Time
+	reservation string
+	refundable  bool
+}
+
+func (t *ticket) Done(result, rpcErr []byte) {
+	outcome := "ok"
+	switch {
+	case result == nil && rpcErr == nil:
+		outcome = "no_response"
+	case rpcErr != nil:
+		outcome = "error"
+	case t.refundable && mcp.IsErrorResult(result):
+		outcome = "tool_error"
+	}
+	if t.reservation != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if t.refundable && (outcome == "error" || outcome == "tool_error") {
+			err = t.g.Store.Refund(ctx, t.reservation)
+		} else {
+			err = t.g.Store.Commit(ctx, t.reservation)
+		}
+		cancel()
+		if err != nil {
+			t.g.log().Warn("state store: finishing a reservation failed", "tool", t.ev.Tool, "err", err)
+		}
+	}
+	t.ev.Outcome = outcome
+	t.ev.Latency = t.g.now().Sub(t.start)
+	t.g.record(t.ev)
+}

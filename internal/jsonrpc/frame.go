@@ -1,0 +1,128 @@
+package jsonrpc
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// DefaultMaxFrame is the default limit on one message: 64 MiB.
+const DefaultMaxFrame = 64 << 20
+
+// ErrFrameTooLarge is returned (wrapped) by Reader.Next for a line longer than
+// the limit. The line has been consumed; the next call reads the next line.
+var ErrFrameTooLarge = errors.New("message too large")
+
+// Reader reads newline-delimited frames, the stdio framing of MCP. It is not
+// safe for concurrent use.
+type Reader struct {
+	r          io.Reader
+	buf        []byte
+	start, end int // unread data is buf[start:end]
+	scanned    int // buf[start:scanned] holds no newline
+	max        int
+	err        error
+}
+
+// NewReader returns a Reader of frames up to max bytes (DefaultMaxFrame when
+// max <= 0).
+func NewReader(r io.Reader, max int) *Reader {
+	if max <= 0 {
+		max = DefaultMaxFrame
+	}
+	return &Reader{r: r, buf: make([]byte, 64<<10), max: max}
+}
+
+// Next returns the next non-blank line without its line ending. The slice is
+// valid until the following call. At the end of input it returns io.EOF (a
+// final line without newline is returned first).
+func (r *Reader) Next() ([]byte, error) {
+	discarding := false
+	for {
+		if i := bytes.IndexByte(r.buf[r.scanned:r.end], '\n'); i >= 0 {
+			nl := r.scanned + i
+			line := r.buf[r.start:nl]
+			r.start, r.scanned = nl+1, nl+1
+			if discarding {
+				return nil, fmt.Errorf("read frame: %w (limit %d bytes)", ErrFrameTooLarge, r.max)
+			}
+			line = bytes.TrimRight(line, "\r")
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			return line, nil
+		}
+		r.scanned = r.end
+		if r.end-r.start > r.max {
+			discarding = true
+			r.start, r.end, r.scanned = 0, 0, 0
+		}
+		if r.err != nil {
+			if discarding {
+				r.start, r.end, r.scanned = 0, 0, 0
+				return nil, fmt.Errorf("read frame: %w (limit %d bytes)", ErrFrameTooLarge, r.max)
+			}
+			if r.end > r.start {
+				line := bytes.TrimRight(r.buf[r.start:r.end], "\r")
+				r.start, r.scanned = r.end, r.end
+				if len(bytes.TrimSpace(line)) > 0 {
+					return line, nil
+				}
+			}
+			return nil, r.err
+		}
+		r.fill()
+	}
+}
+
+// fill reads more input, compacting or growing the buffer first.
+func (r *Reader) fill() {
+	if r.start > 0 && (r.end == len(r.buf) || r.start == r.end) {
+		n := copy(r.buf, r.buf[r.start:r.end])
+		r.scanned -= r.start
+		r.start, r.end = 0, n
+	}
+	if r.end == len(r.buf) {
+		size := 2 * len(r.buf)
+		if limit := r.max + 1<<16; size > limit {
+			size = limit
+		}
+		nb := make([]byte, size)
+		copy(nb, r.buf[:r.end])
+		r.buf = nb
+	}
+	n, err := r.r.Read(r.buf[r.end:])
+	r.end += n
+	if err != nil {
+		r.err = err
+	}
+}
+
+// Writer writes frames, each followed by a newline, as one write where it
+// can. It is safe for concurrent use; frames are never interleaved.
+type Writer struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 64<<10)} }
+
+// Write writes one frame and flushes it.
+func (w *Writer) Write(frame []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.w.Write(frame); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	if err := w.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}

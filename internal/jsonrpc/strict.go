@@ -1,0 +1,217 @@
+package jsonrpc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrAmbiguous is wrapped by every error CheckUnambiguous returns.
+var ErrAmbiguous = errors.New("ambiguous JSON")
+
+// Members calls fn for each member of the JSON object v with the decoded key
+// and the raw value. It fails when v is not a valid object.
+func Members(v []byte, fn func(key string, val []byte) error) error {
+	i := skipWS(v, 0)
+	end, err := skipObject(v, i, 1, false, func(key []byte, esc bool, val []byte) error {
+		k := string(key)
+		if esc {
+			k = unescape(key)
+		}
+		return fn(k, val)
+	})
+	if err != nil {
+		return err
+	}
+	if skipWS(v, end) != len(v) {
+		return errSyntax
+	}
+	return nil
+}
+
+// CheckUnambiguous verifies that the JSON value v reads the same in every
+// decoder: valid JSON, strings in valid UTF-8 without unpaired surrogate
+// escapes, and no object at any depth holding two keys that are equal or equal
+// under Unicode case folding (decoders differ on which one wins, and Go's
+// encoding/json matches struct fields case-insensitively). Errors wrap
+// ErrAmbiguous or describe the syntax problem.
+func CheckUnambiguous(v []byte) error {
+	i := skipWS(v, 0)
+	end, err := checkValue(v, i, 0)
+	if err != nil {
+		return err
+	}
+	if skipWS(v, end) != len(v) {
+		return errSyntax
+	}
+	return nil
+}
+
+func checkValue(b []byte, i int, depth int) (int, error) {
+	if depth > maxDepth {
+		return i, errTooDeep
+	}
+	if i >= len(b) {
+		return i, errSyntax
+	}
+	switch b[i] {
+	case '{':
+		var keys []string // small objects: pairwise EqualFold
+		var folded map[string]string
+		end, err := skipObjectShallow(b, i, func(key []byte, esc bool, vs int) (int, error) {
+			k := string(key)
+			if esc {
+				k = unescape(key)
+			}
+			if folded != nil {
+				f := foldKey(k)
+				if prev, dup := folded[f]; dup {
+					return vs, ambiguous(prev, k)
+				}
+				folded[f] = k
+			} else {
+				for _, prev := range keys {
+					if strings.EqualFold(prev, k) {
+						return vs, ambiguous(prev, k)
+					}
+				}
+				keys = append(keys, k)
+				if len(keys) > 16 {
+					folded = make(map[string]string, 2*len(keys))
+					for _, p := range keys {
+						folded[foldKey(p)] = p
+					}
+				}
+			}
+			return checkValue(b, vs, depth+1)
+		})
+		return end, err
+	case '[':
+		j := skipWS(b, i+1)
+		if j < len(b) && b[j] == ']' {
+			return j + 1, nil
+		}
+		for {
+			var err error
+			j, err = checkValue(b, j, depth+1)
+			if err != nil {
+				return j, err
+			}
+			j = skipWS(b, j)
+			if j >= len(b) {
+				return j, errSyntax
+			}
+			if b[j] == ']' {
+				return j + 1, nil
+			}
+			if b[j] != ',' {
+				return j, errSyntax
+			}
+			j = skipWS(b, j+1)
+		}
+	}
+	return skipValue(b, i, depth, true)
+}
+
+func ambiguous(a, b string) error {
+	if a == b {
+		return fmt.Errorf("%w: duplicate key %q", ErrAmbiguous, b)
+	}
+	return fmt.Errorf("%w: keys %q and %q differ only by case", ErrAmbiguous, a, b)
+}
+
+// skipObjectShallow walks an object's members, letting fn scan each value
+// (fn receives the value's start and returns its end).
+func skipObjectShallow(b []byte, i int, fn func(key []byte, esc bool, vs int) (int, error)) (int, error) {
+	j := skipWS(b, i+1)
+	if j < len(b) && b[j] == '}' {
+		return j + 1, nil
+	}
+	for {
+		key, end, esc, err := scanString(b, j, true)
+		if err != nil {
+			return j, err
+		}
+		j = skipWS(b, end)
+		if j >= len(b) || b[j] != ':' {
+			return j, errSyntax
+		}
+		j = skipWS(b, j+1)
+		j, err = fn(key, esc, j)
+		if err != nil {
+			return j, err
+		}
+		j = skipWS(b, j)
+		if j >= len(b) {
+			return j, errSyntax
+		}
+		if b[j] == '}' {
+			return j + 1, nil
+		}
+		if b[j] != ',' {
+			return j, errSyntax
+		}
+		j = skipWS(b, j+1)
+	}
+}
+
+// foldKey maps every rune to the smallest rune of its case-folding orbit, so
+// that foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b).
+func foldKey(s string) string {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for _, r := range s {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		if min < utf8.RuneSelf {
+			sb.WriteByte(byte(min))
+		} else {
+			sb.WriteRune(min)
+		}
+	}
+	return sb.String()
+}
+
+// Offset returns where inner, a subslice of outer obtained by slicing (as
+// every slice this package returns is), starts within outer.
+func Offset(outer, inner []byte) int { return cap(outer) - cap(inner) }
+
+// Elements calls fn with the raw bytes of each element of the JSON array v.
+func Elements(v []byte, fn func(elem []byte) error) error {
+	i := skipWS(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return errSyntax
+	}
+	j := skipWS(v, i+1)
+	if j < len(v) && v[j] == ']' {
+		return nil
+	}
+	for {
+		s := j
+		var err error
+		j, err = skipValue(v, j, 1, false)
+		if err != nil {
+			return err
+		}
+		if err := fn(v[s:j]); err != nil {
+			return err
+		}
+		j = skipWS(v, j)
+		if j >= len(v) {
+			return errSyntax
+		}
+		if v[j] == ']' {
+			return nil
+		}
+		if v[j] != ',' {
+			return errSyntax
+		}
+		j = skipWS(v, j+1)
+	}
+}

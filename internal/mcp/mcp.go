@@ -1,0 +1,167 @@
+// Package mcp knows the few MCP shapes the proxy reads: method names,
+// protocol versions and eras, tools/call params, tools/list results, and the
+// tool results Tollgate writes itself. It reads and edits raw JSON through
+// package jsonrpc and never round-trips a message through Go structs.
+package mcp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+)
+
+// Method names the proxy treats specially.
+const (
+	MethodInitialize    = "initialize"
+	MethodDiscover      = "server/discover"
+	MethodToolsCall     = "tools/call"
+	MethodToolsList     = "tools/list"
+	MethodResourcesRead = "resources/read"
+	MethodPromptsGet    = "prompts/get"
+)
+
+// Protocol revisions, oldest first.
+const (
+	Version20241105 = "2024-11-05"
+	Version20250326 = "2025-03-26"
+	Version20250618 = "2025-06-18"
+	Version20251125 = "2025-11-25"
+	Version20260728 = "2026-07-28"
+)
+
+// Versions lists every revision Tollgate speaks, oldest first.
+var Versions = []string{Version20241105, Version20250326, Version20250618, Version20251125, Version20260728}
+
+// MetaProtocolVersion is the _meta key that carries the protocol version on
+// every request of the stateless 2026-07-28 revision.
+const MetaProtocolVersion = "io.modelcontextprotocol/protocolVersion"
+
+// DecisionMetaKey is the _meta key under which Tollgate explains a decision.
+const DecisionMetaKey = "dev.tollgate/decision"
+
+// SupportsBatch reports whether a negotiated revision allows JSON-RPC batches
+// (only 2025-03-26 did).
+func SupportsBatch(version string) bool { return version == Version20250326 }
+
+// KnownVersion reports whether v is a revision Tollgate speaks.
+func KnownVersion(v string) bool {
+	for _, k := range Versions {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrInvalidParams is wrapped by every error ParseCall returns.
+var ErrInvalidParams = errors.New("invalid tools/call params")
+
+// Call is what the gate judges of a tools/call.
+type Call struct {
+	Name string
+	// Args is the raw arguments object, "{}" when the client sent none.
+	Args []byte
+}
+
+var emptyArgs = []byte("{}")
+
+// callKeys are the protocol keys of tools/call params.
+var callKeys = [...]string{"name", "arguments", "_meta", "task"}
+
+// ParseCall reads tools/call params strictly: an object whose every string is
+// valid UTF-8 and in which no object, at any depth, has duplicate keys or keys
+// equal under case folding; a string name; arguments absent or an object; no
+// key that differs from a protocol key only by case.
+func ParseCall(params []byte) (Call, error) {
+	var c Call
+	if params == nil {
+		return c, fmt.Errorf("%w: missing params", ErrInvalidParams)
+	}
+	if err := jsonrpc.CheckUnambiguous(params); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	}
+	haveName := false
+	err := jsonrpc.Members(params, func(key string, val []byte) error {
+		switch key {
+		case "name":
+			s, ok := jsonrpc.Unquote(val)
+			if !ok {
+				return errors.New("name must be a string")
+			}
+			c.Name, haveName = s, true
+		case "arguments":
+			if val[0] != '{' {
+				return errors.New("arguments must be an object")
+			}
+			c.Args = val
+		default:
+			for _, pk := range callKeys {
+				if strings.EqualFold(key, pk) {
+					return fmt.Errorf("key %q differs from protocol key %q only by case", key, pk)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if bytes.HasPrefix(bytes.TrimSpace(params), []byte("{")) {
+			return c, fmt.Errorf("%w: %w", ErrInvalidParams, err)
+		}
+		return c, fmt.Errorf("%w: params must be an object", ErrInvalidParams)
+	}
+	if !haveName || c.Name == "" {
+		return c, fmt.Errorf("%w: name must be a non-empty string", ErrInvalidParams)
+	}
+	if c.Args == nil {
+		c.Args = emptyArgs
+	}
+	return c, nil
+}
+
+// MetaString returns the string value of key in params._meta, or "".
+func MetaString(params []byte, key string) string {
+	if len(params) == 0 || params[0] != '{' {
+		return ""
+	}
+	var out string
+	_ = jsonrpc.Members(params, func(k string, val []byte) error {
+		if k != "_meta" || len(val) == 0 || val[0] != '{' {
+			return nil
+		}
+		return jsonrpc.Members(val, func(mk string, mv []byte) error {
+			if mk == key {
+				out, _ = jsonrpc.Unquote(mv)
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+// ResultString returns the string value of a top-level key of a result
+// object (e.g. protocolVersion of an initialize result), or "".
+func ResultString(result []byte, key string) string {
+	var out string
+	_ = jsonrpc.Members(result, func(k string, val []byte) error {
+		if k == key {
+			out, _ = jsonrpc.Unquote(val)
+		}
+		return nil
+	})
+	return out
+}
+
+// IsErrorResult reports whether a tools/call result carries "isError": true.
+func IsErrorResult(result []byte) bool {
+	found := false
+	_ = jsonrpc.Members(result, func(k string, val []byte) error {
+		if k == "isError" && string(val) == "true" {
+			found = true
+		}
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+)
+
+// Conn is one side of the pump: a sequence of JSON-RPC frames.
+//
+// Read returns the next frame; the slice is valid only until the next Read.
+// Read is called from one goroutine at a time. Write sends one frame and is
+// safe for concurrent use; it does not retain the slice. Close unblocks a
+// pending Read and may be called more than once.
+type Conn interface {
+	Read() ([]byte, error)
+	Write(frame []byte) error
+	Close() error
+}
+
+// HalfCloser is implemented by a Conn that can signal the end of its input
+// to the peer (closing a child's stdin) while still reading its output.
+type HalfCloser interface {
+	CloseWrite() error
+}
+
+// Session is what the pump knows about the client it serves. Its methods are
+// safe for concurrent use.
+type Session struct {
+	// ID identifies the session in audit lines and `per: session` limits.
+	ID string
+	// Identity is the caller's identity (`--identity`, or the authenticated
+	// principal over HTTP), "" when unknown.
+	Identity string
+
+	mu      sync.Mutex
+	version string
+}
+
+// Version returns the negotiated protocol revision, "" before negotiation.
+func (s *Session) Version() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
+// SetVersion records the negotiated protocol revision.
+func (s *Session) SetVersion(v string) {
+	s.mu.Lock()
+	s.version = v
+	s.mu.Unlock()
+}
+
+// Call is a tools/call as the gate sees it. Its slices alias the frame being
+// read: a gate must copy anything it keeps after Judge returns.
+type Call struct {
+	Session *Session
+	ID      []byte // raw request id
+	Tool    string
+	Args    []byte // raw arguments object
+}
+
+// Ruling is the gate's answer to a call.
+type Ruling struct {
+	// Answer, when not nil, is the complete JSON-RPC response to send the
+	// client instead of forwarding the call.
+	Answer []byte
+	// Admit, when not nil, must run before the call is forwarded. It may
+	// block on I/O (a state store), so the pump runs it off its read loop; it
+	// returns the final ruling, whose Admit is ignored.
+	Admit func(ctx context.Context) Ruling
+	// Ticket, when not nil, is told how the forwarded call ended.
+	Ticket Ticket
+}
+
+// Ticket follows one forwarded call.
+type Ticket interface {
+	// Done is called exactly once: with the raw result or the raw error of the
+	// response, or with both nil when the session ended without a response
+	// (the call may or may not have run).
+	Done(result, rpcErr []byte)
+}
+
+// Gate judges what the pump relays. Implementations are safe for concurrent
+// use.
+type Gate interface {
+	// Hidden reports whether a tool must look absent: removed from tools/list
+	// and answered as unknown.
+	Hidden(tool string) bool
+	// Judge rules on a tools/call without blocking on I/O.
+	Judge(ctx context.Context, c *Call) Ruling
+	// Listed is told each tool definition the client receives in a
+	// tools/list result (tool aliases the frame). It may be nil-op.
+	Listed(name string, tool []byte)
+}

@@ -1,0 +1,427 @@
+// Package proxy is the session pump: it relays JSON-RPC frames between a
+// client and an upstream server in both directions at once, hands every
+// tools/call to a Gate before it may pass, removes hidden tools from
+// tools/list results, and keeps ids byte-for-byte. It knows transports and
+// gates only through the small interfaces in gate.go.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+)
+
+// Pump relays one session. Set the fields, then call Run once.
+type Pump struct {
+	Client  Conn // toward the agent
+	Server  Conn // toward the upstream server
+	Gate    Gate
+	Session *Session
+	Logger  *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]*pending // requests from the client awaiting the server, by raw id
+	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
+	wg      sync.WaitGroup      // Admit goroutines
+}
+
+type kind uint8
+
+const (
+	kindOther kind = iota
+	kindInitialize
+	kindList
+	kindCall
+)
+
+type pending struct {
+	kind   kind
+	ticket Ticket
+	batch  *batch
+	slot   int
+}
+
+// ErrUpstreamClosed is returned by Run when the server side ended first.
+var ErrUpstreamClosed = errors.New("upstream closed the connection")
+
+// Run relays until the client's input ends and the server has finished
+// answering, or until the server's output ends, or ctx is done. It returns
+// only after every goroutine it started has stopped. It returns nil when the
+// client ended the session, ErrUpstreamClosed when the server did.
+func (p *Pump) Run(ctx context.Context) error {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Session == nil {
+		p.Session = &Session{}
+	}
+	p.pending = make(map[string]*pending)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	clientDone := make(chan error, 1)
+	serverDone := make(chan error, 1)
+	go func() { clientDone <- p.clientLoop(ctx) }()
+	go func() { serverDone <- p.serverLoop(ctx) }()
+
+	var result error
+	select {
+	case err := <-clientDone:
+		// The client is gone: let in-flight Admit goroutines forward, then
+		// signal end of input upstream and wait for the server to finish.
+		p.wg.Wait()
+		if hc, ok := p.Server.(HalfCloser); ok {
+			_ = hc.CloseWrite()
+		} else {
+			_ = p.Server.Close()
+		}
+		select {
+		case <-serverDone:
+		case <-ctx.Done():
+			_ = p.Server.Close()
+			<-serverDone
+		}
+		result = err
+	case err := <-serverDone:
+		_ = p.Client.Close()
+		<-clientDone
+		p.wg.Wait()
+		result = err
+		if result == nil {
+			result = ErrUpstreamClosed
+		}
+	case <-ctx.Done():
+		_ = p.Client.Close()
+		_ = p.Server.Close()
+		<-clientDone
+		<-serverDone
+		p.wg.Wait()
+		result = ctx.Err()
+	}
+	p.abandon()
+	return result
+}
+
+// abandon tells every ticket still waiting that no response will come.
+func (p *Pump) abandon() {
+	p.mu.Lock()
+	left := p.pending
+	p.pending = map[string]*pending{}
+	p.mu.Unlock()
+	for _, pd := range left {
+		if pd.ticket != nil {
+			pd.ticket.Done(nil, nil)
+		}
+	}
+}
+
+func (p *Pump) clientLoop(ctx context.Context) error {
+	for {
+		frame, err := p.Client.Read()
+		if err != nil {
+			if errors.Is(err, jsonrpc.ErrFrameTooLarge) {
+				p.Logger.Warn("rejected an oversized message from the client", "err", err)
+				p.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, err.Error(), nil))
+				continue
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, errClosed) {
+				return nil
+			}
+			return fmt.Errorf("read from client: %w", err)
+		}
+		if jsonrpc.IsBatch(frame) {
+			p.clientBatch(ctx, frame)
+			continue
+		}
+		out := p.fromClient(ctx, frame, nil, 0)
+		if out.answer != nil {
+			p.toClient(out.answer)
+		}
+		if out.forward {
+			p.toServer(frame)
+		}
+	}
+}
+
+// verdict says what to do with one client message.
+type verdict struct {
+	forward bool
+	answer  []byte // response to send the client (owned)
+}
+
+// fromClient judges one client message. b, slot place it in a batch.
+func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int) verdict {
+	m, err := jsonrpc.Parse(frame, true)
+	if err != nil {
+		var rpcErr *jsonrpc.Error
+		errors.As(err, &rpcErr)
+		p.Logger.Warn("rejected a message from the client", "err", err)
+		return verdict{answer: jsonrpc.AppendError(nil, rpcErr.ID, rpcErr.Code, rpcErr.Message, nil)}
+	}
+	if !m.IsRequest() {
+		if m.IsNotification() {
+			p.noteEra(m.Params)
+		}
+		return verdict{forward: true}
+	}
+	p.noteEra(m.Params)
+	k := kindOther
+	switch m.Method {
+	case mcp.MethodInitialize:
+		k = kindInitialize
+	case mcp.MethodToolsList:
+		k = kindList
+	case mcp.MethodToolsCall:
+		k = kindCall
+	}
+	pd := &pending{kind: k, batch: b, slot: slot}
+	if !p.register(m.ID, pd) {
+		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil)}
+	}
+	if k != kindCall {
+		return verdict{forward: true}
+	}
+	call, err := mcp.ParseCall(m.Params)
+	if err != nil {
+		p.unregister(m.ID)
+		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
+	}
+	if p.Gate.Hidden(call.Name) {
+		p.unregister(m.ID)
+		return verdict{answer: mcp.AppendUnknownTool(nil, m.ID, call.Name)}
+	}
+	r := p.Gate.Judge(ctx, &Call{Session: p.Session, ID: m.ID, Tool: call.Name, Args: call.Args})
+	if r.Admit != nil {
+		if b != nil {
+			// Batches are rare: admit inline so the batch stays one unit.
+			r = r.Admit(ctx)
+		} else {
+			p.admitAsync(ctx, m.ID, frame, r.Admit)
+			return verdict{}
+		}
+	}
+	if r.Answer != nil {
+		p.unregister(m.ID)
+		return verdict{answer: r.Answer}
+	}
+	pd.ticket = r.Ticket
+	return verdict{forward: true}
+}
+
+// admitAsync runs a blocking admission off the read loop, then forwards the
+// call or answers it. The frame is copied because the reader reuses it.
+func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(context.Context) Ruling) {
+	own := append([]byte(nil), frame...)
+	key := string(id)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		r := admit(ctx)
+		if r.Answer != nil {
+			p.mu.Lock()
+			delete(p.pending, key)
+			p.mu.Unlock()
+			p.toClient(r.Answer)
+			return
+		}
+		p.mu.Lock()
+		if pd := p.pending[key]; pd != nil {
+			pd.ticket = r.Ticket
+		}
+		p.mu.Unlock()
+		p.toServer(own)
+	}()
+}
+
+// noteEra records the protocol revision a 2026-07-28 request carries in _meta.
+func (p *Pump) noteEra(params []byte) {
+	if len(params) == 0 {
+		return
+	}
+	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.Session.Version() != v {
+		p.Session.SetVersion(v)
+	}
+}
+
+func (p *Pump) register(id []byte, pd *pending) bool {
+	key := string(id)
+	canon := canonicalID(id)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.pending[key]; dup {
+		return false
+	}
+	if canon != key {
+		if _, dup := p.aliases[canon]; dup {
+			return false
+		}
+		if p.aliases == nil {
+			p.aliases = make(map[string]string)
+		}
+		p.aliases[canon] = key
+	}
+	p.pending[key] = pd
+	return true
+}
+
+func (p *Pump) unregister(id []byte) {
+	p.mu.Lock()
+	delete(p.pending, string(id))
+	if p.aliases != nil {
+		delete(p.aliases, canonicalID(id))
+	}
+	p.mu.Unlock()
+}
+
+// take removes and returns the pending request a server response answers.
+func (p *Pump) take(id []byte) *pending {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pd, ok := p.pending[string(id)]; ok {
+		delete(p.pending, string(id))
+		if p.aliases != nil {
+			delete(p.aliases, canonicalID(id))
+		}
+		return pd
+	}
+	if p.aliases == nil {
+		return nil
+	}
+	canon := canonicalID(id)
+	raw, ok := p.aliases[canon]
+	if !ok {
+		return nil
+	}
+	delete(p.aliases, canon)
+	pd := p.pending[raw]
+	delete(p.pending, raw)
+	return pd
+}
+
+// canonicalID maps ids that decoders read as equal to one form: a string by
+// its decoded text, a number by its float64 value (as JavaScript reads it).
+func canonicalID(id []byte) string {
+	if len(id) == 0 {
+		return ""
+	}
+	if id[0] == '"' {
+		s, _ := jsonrpc.Unquote(id)
+		return "s" + s
+	}
+	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return string(id)
+}
+
+func (p *Pump) serverLoop(ctx context.Context) error {
+	for {
+		frame, err := p.Server.Read()
+		if err != nil {
+			if errors.Is(err, jsonrpc.ErrFrameTooLarge) {
+				p.Logger.Warn("dropped an oversized message from the server", "err", err)
+				continue
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, errClosed) {
+				return nil
+			}
+			return fmt.Errorf("read from server: %w", err)
+		}
+		if jsonrpc.IsBatch(frame) {
+			p.serverBatch(frame)
+			continue
+		}
+		if out := p.fromServer(frame); out != nil {
+			p.toClient(out)
+		}
+	}
+}
+
+// fromServer handles one server message and returns what to send the client
+// (nil: nothing now).
+func (p *Pump) fromServer(frame []byte) []byte {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		p.Logger.Warn("dropped a line from the server that is not a JSON-RPC message", "err", err, "line", truncate(frame, 200))
+		return nil
+	}
+	if !m.IsResponse() {
+		return frame
+	}
+	pd := p.take(m.ID)
+	out := frame
+	switch {
+	case pd == nil:
+		// Unmatched: still never let a tool list through unfiltered.
+		if m.Result != nil {
+			out = p.filterList(frame, m.Result)
+		}
+	case pd.kind == kindInitialize:
+		if m.Result != nil {
+			if v := mcp.ResultString(m.Result, "protocolVersion"); v != "" {
+				p.Session.SetVersion(v)
+			}
+		}
+	case pd.kind == kindList:
+		if m.Result != nil {
+			out = p.filterList(frame, m.Result)
+		}
+	case pd.kind == kindCall:
+		if pd.ticket != nil {
+			pd.ticket.Done(m.Result, m.Error)
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	if pd != nil && pd.batch != nil {
+		if pd.batch.fill(pd.slot, out) {
+			return pd.batch.encode()
+		}
+		return nil
+	}
+	return out
+}
+
+func (p *Pump) filterList(frame, result []byte) []byte {
+	f := mcp.ToolFilter{Hidden: p.Gate.Hidden, Seen: p.Gate.Listed}
+	out, err := f.FilterList(frame, result)
+	if err != nil {
+		p.Logger.Warn("dropped an unreadable tools/list result from the server", "err", err)
+		return nil
+	}
+	return out
+}
+
+func (p *Pump) toClient(frame []byte) {
+	if err := p.Client.Write(frame); err != nil {
+		p.Logger.Debug("write to client failed", "err", err)
+	}
+}
+
+func (p *Pump) toServer(frame []byte) {
+	if err := p.Server.Write(frame); err != nil {
+		p.Logger.Warn("write to server failed", "err", err)
+	}
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// errClosed is what a Conn returns from Read after Close; transports wrap
+// net.ErrClosed or os.ErrClosed into it via IsClosed.
+var errClosed = errors.New("connection closed")
+
+// ErrClosed is returned (wrapped) by Conn implementations' Read after Close.
+var ErrClosed = errClosed

@@ -1,0 +1,79 @@
+// Package stdio carries MCP over newline-delimited JSON: the client side on
+// Tollgate's own stdin and stdout, and the upstream side on a child process's
+// pipes.
+package stdio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+)
+
+// Conn is a proxy.Conn over a reader and a writer.
+type Conn struct {
+	r      *jsonrpc.Reader
+	w      *jsonrpc.Writer
+	in     io.Closer // closed by Close to unblock Read
+	out    io.Closer // closed by CloseWrite and Close
+	once   sync.Once
+	closed chan struct{}
+}
+
+var _ proxy.Conn = (*Conn)(nil)
+var _ proxy.HalfCloser = (*Conn)(nil)
+
+// NewConn returns a Conn reading frames of at most maxFrame bytes from in and
+// writing to out. in and out are closed by Close when they are io.Closers.
+func NewConn(in io.Reader, out io.Writer, maxFrame int) *Conn {
+	c := &Conn{r: jsonrpc.NewReader(in, maxFrame), w: jsonrpc.NewWriter(out), closed: make(chan struct{})}
+	c.in, _ = in.(io.Closer)
+	c.out, _ = out.(io.Closer)
+	return c
+}
+
+// Read returns the next frame; see proxy.Conn.
+func (c *Conn) Read() ([]byte, error) {
+	b, err := c.r.Next()
+	if err != nil {
+		select {
+		case <-c.closed:
+			return nil, fmt.Errorf("stdio read: %w", proxy.ErrClosed)
+		default:
+		}
+		if errors.Is(err, os.ErrClosed) {
+			return nil, fmt.Errorf("stdio read: %w", proxy.ErrClosed)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// Write sends one frame; see proxy.Conn.
+func (c *Conn) Write(frame []byte) error { return c.w.Write(frame) }
+
+// CloseWrite closes the output side, telling the peer no more input comes.
+func (c *Conn) CloseWrite() error {
+	if c.out != nil {
+		return c.out.Close()
+	}
+	return nil
+}
+
+// Close closes both sides. It may be called more than once.
+func (c *Conn) Close() error {
+	c.once.Do(func() {
+		close(c.closed)
+		if c.in != nil {
+			_ = c.in.Close()
+		}
+		if c.out != nil {
+			_ = c.out.Close()
+		}
+	})
+	return nil
+}
