@@ -89,20 +89,38 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail
 	}
-	store, err := f.stateFlags.open(ctx, pol)
+	g, cleanup, err := buildGate(ctx, &f, pol, logger)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail
 	}
-	if store != nil {
-		defer store.Close()
+	defer cleanup()
+	return runStdio(ctx, e, &f, g, logger, argv)
+}
+
+// buildGate assembles the gate and everything behind it (state store, and
+// the services later features add). cleanup releases them.
+func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slog.Logger) (g *gate.Gate, cleanup func(), err error) {
+	store, err := f.stateFlags.open(ctx, pol)
+	if err != nil {
+		return nil, nil, err
 	}
-	g := gate.New(pol)
+	g = gate.New(pol)
 	g.Store = store
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
 	g.Monitor = f.mode == "monitor"
+	cleanup = func() {
+		if store != nil {
+			store.Close()
+		}
+	}
+	return g, cleanup, nil
+}
 
+// runStdio serves an MCP client on Tollgate's stdin/stdout with a child
+// server process as the upstream, and returns the child's exit status.
+func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string) int {
 	child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
-	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
 )
 
 // stateFlags are the flags that pick the counter store (Intercept's names
@@ -28,7 +28,7 @@ func (f *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.state, "state", "", "counter store: memory, sqlite:///path/file.db or redis://host:port/db (default: SQLite under --state-dir)")
 	fs.StringVar(&f.state, "state-dsn", "", "same as --state (Intercept's name)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the default SQLite store (default $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate)")
-	fs.StringVar(&f.prefix, "state-prefix", "tollgate", "key prefix in a shared Redis")
+	fs.StringVar(&f.prefix, "state-prefix", "", "key prefix (and Redis Cluster hash tag) in a shared Redis (default \"tollgate\")")
 	fs.StringVar(&f.failMode, "state-fail-mode", "closed", "when the store is unreachable: closed (deny calls that need it) or open (allow them)")
 }
 
@@ -37,11 +37,15 @@ func (f *stateFlags) open(ctx context.Context, p *policy.Policy) (state.Store, e
 	if f.failMode != "closed" && f.failMode != "open" {
 		return nil, fmt.Errorf("--state-fail-mode must be closed or open, not %q", f.failMode)
 	}
-	switch f.state {
-	case "memory", "":
-		return memstore.New(), nil
+	if !p.Stateful() && f.state == "" {
+		// No counters: do not create a state file nobody needs.
+		return nil, nil
 	}
-	return nil, fmt.Errorf("--state %q: unsupported store", f.state)
+	s, err := stateopen.Open(ctx, f.state, stateopen.Options{StateDir: f.stateDir, Prefix: f.prefix})
+	if err != nil {
+		return nil, fmt.Errorf("open the state store: %w", err)
+	}
+	return s, nil
 }
 
 // pollableStdin returns the process's stdin in a form whose Read is

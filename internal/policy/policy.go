@@ -390,3 +390,22 @@ func (l *loader) auditSection(p *Policy, n *yaml.Node) {
 		}
 	}
 }
+
+// Stateful reports whether any rule keeps counters (rate_limit or state), so
+// that the caller knows whether it needs a state store at all.
+func (p *Policy) Stateful() bool {
+	if len(p.fallback.charges) > 0 {
+		return true
+	}
+	for _, pl := range p.exact {
+		if len(pl.charges) > 0 {
+			return true
+		}
+	}
+	for _, pl := range p.globs {
+		if len(pl.charges) > 0 {
+			return true
+		}
+	}
+	return false
+}
