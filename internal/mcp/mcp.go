@@ -39,6 +39,10 @@ var Versions = []string{Version20241105, Version20250326, Version20250618, Versi
 // every request of the stateless 2026-07-28 revision.
 const MetaProtocolVersion = "io.modelcontextprotocol/protocolVersion"
 
+// MetaClientCapabilities is the _meta key that carries the client's
+// capabilities on requests of the 2026-07-28 revision.
+const MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+
 // DecisionMetaKey is the _meta key under which Tollgate explains a decision.
 const DecisionMetaKey = "dev.tollgate/decision"
 
@@ -139,6 +143,31 @@ func MetaString(params []byte, key string) string {
 		})
 	})
 	return out
+}
+
+// ParamsValue returns the raw value of a top-level key of a params object,
+// nil when absent. It aliases params.
+func ParamsValue(params []byte, key string) []byte {
+	var out []byte
+	if len(params) == 0 || params[0] != '{' {
+		return nil
+	}
+	_ = jsonrpc.Members(params, func(k string, val []byte) error {
+		if k == key {
+			out = val
+		}
+		return nil
+	})
+	return out
+}
+
+// MetaValue returns the raw value of key in params._meta, nil when absent.
+func MetaValue(params []byte, key string) []byte {
+	meta := ParamsValue(params, "_meta")
+	if meta == nil || meta[0] != '{' {
+		return nil
+	}
+	return ParamsValue(meta, key)
 }
 
 // ResultString returns the string value of a top-level key of a result

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -34,6 +35,39 @@ type Session struct {
 
 	mu      sync.Mutex
 	version string
+	caps    []byte
+	ask     func(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error)
+}
+
+// ClientCapabilities returns the raw capabilities object the client declared
+// (in initialize, or in a 2026-07-28 request's _meta), nil when unknown.
+func (s *Session) ClientCapabilities() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caps
+}
+
+func (s *Session) setCaps(c []byte) {
+	s.mu.Lock()
+	s.caps = append([]byte(nil), c...)
+	s.mu.Unlock()
+}
+
+// ErrNoClient is returned by Ask when the session has no client to ask.
+var ErrNoClient = errors.New("no client connected to this session")
+
+// Ask sends a request from Tollgate itself to the client (for example
+// elicitation/create during a held call) and waits for its response or for
+// ctx to end, in which case the client is told the request was cancelled.
+// params is a raw JSON object. It is safe to call while the session runs.
+func (s *Session) Ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
+	s.mu.Lock()
+	ask := s.ask
+	s.mu.Unlock()
+	if ask == nil {
+		return nil, nil, ErrNoClient
+	}
+	return ask(ctx, method, params)
 }
 
 // Version returns the negotiated protocol revision, "" before negotiation.

@@ -30,7 +30,13 @@ type Pump struct {
 	pending map[string]*pending // requests from the client awaiting the server, by raw id
 	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
 	wg      sync.WaitGroup      // Admit goroutines
+
+	asked  map[string]chan reply // Tollgate's own requests to the client, by raw id
+	askSeq uint64
 }
+
+// reply is a client's response to one of Tollgate's own requests.
+type reply struct{ result, err []byte }
 
 type kind uint8
 
@@ -63,6 +69,10 @@ func (p *Pump) Run(ctx context.Context) error {
 		p.Session = &Session{}
 	}
 	p.pending = make(map[string]*pending)
+	p.asked = make(map[string]chan reply)
+	p.Session.mu.Lock()
+	p.Session.ask = p.ask
+	p.Session.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -168,10 +178,17 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	if !m.IsRequest() {
 		if m.IsNotification() {
 			p.noteEra(m.Params)
+		} else if p.answered(m) {
+			return verdict{}
 		}
 		return verdict{forward: true}
 	}
 	p.noteEra(m.Params)
+	if m.Method == mcp.MethodInitialize {
+		if caps := mcp.ParamsValue(m.Params, "capabilities"); caps != nil {
+			p.Session.setCaps(caps)
+		}
+	}
 	k := kindOther
 	switch m.Method {
 	case mcp.MethodInitialize:
@@ -240,6 +257,60 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 	}()
 }
 
+// ask implements Session.Ask.
+func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
+	p.mu.Lock()
+	p.askSeq++
+	id := `"tollgate-` + strconv.FormatUint(p.askSeq, 10) + `"`
+	ch := make(chan reply, 1)
+	p.asked[id] = ch
+	p.mu.Unlock()
+	msg := []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":`)
+	msg = jsonrpc.AppendString(msg, method)
+	msg = append(msg, `,"params":`...)
+	msg = append(msg, params...)
+	msg = append(msg, '}')
+	if err := p.Client.Write(msg); err != nil {
+		p.mu.Lock()
+		delete(p.asked, id)
+		p.mu.Unlock()
+		return nil, nil, fmt.Errorf("ask the client %s: %w", method, err)
+	}
+	select {
+	case r := <-ch:
+		return r.result, r.err, nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		delete(p.asked, id)
+		p.mu.Unlock()
+		p.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + id + `,"reason":"Tollgate stopped waiting"}}`))
+		return nil, nil, fmt.Errorf("ask the client %s: %w", method, context.Cause(ctx))
+	}
+}
+
+// answered delivers a client response to one of Tollgate's own requests and
+// reports whether it was one.
+func (p *Pump) answered(m jsonrpc.Message) bool {
+	if len(m.ID) == 0 || m.ID[0] != '"' {
+		return false
+	}
+	p.mu.Lock()
+	ch, ok := p.asked[string(m.ID)]
+	delete(p.asked, string(m.ID))
+	p.mu.Unlock()
+	if ok {
+		ch <- reply{result: clone(m.Result), err: clone(m.Error)}
+	}
+	return ok
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
 // noteEra records the protocol revision a 2026-07-28 request carries in _meta.
 func (p *Pump) noteEra(params []byte) {
 	if len(params) == 0 {
@@ -247,6 +318,9 @@ func (p *Pump) noteEra(params []byte) {
 	}
 	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.Session.Version() != v {
 		p.Session.SetVersion(v)
+		if caps := mcp.MetaValue(params, mcp.MetaClientCapabilities); caps != nil {
+			p.Session.setCaps(caps)
+		}
 	}
 }
 
