@@ -83,10 +83,15 @@ func Parse(b []byte, strict bool) (Message, error) {
 			k = []byte(unescape(key))
 		}
 		idx := -1
+		ascii := isASCII(k)
 		for n, pk := range envelopeKeys {
 			if string(k) == pk {
 				idx = n
 				break
+			}
+			// Folding keeps the length of ASCII text: skip the costly compare.
+			if ascii && len(k) != len(pk) {
+				continue
 			}
 			if protoErr == nil && strings.EqualFold(string(k), pk) {
 				protoErr = &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("invalid request: key %q differs from protocol key %q only by case", k, pk)}
@@ -166,6 +171,15 @@ func Parse(b []byte, strict bool) (Message, error) {
 		return m, &Error{Code: CodeInvalidRequest, Message: "invalid request: response without id"}
 	}
 	return m, nil
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // validID reports whether a raw id is a string, a number, or null.
