@@ -186,6 +186,8 @@ func skipValue(b []byte, i int, depth int, strict bool) (int, error) {
 	case c == '"':
 		_, end, _, err := scanString(b, i, strict)
 		return end, err
+	case (c == '{' || c == '[') && !strict:
+		return skim(b, i)
 	case c == '{':
 		return skipObject(b, i, depth+1, strict, nil)
 	case c == '[':
@@ -283,3 +285,49 @@ func skipObject(b []byte, i int, depth int, strict bool, fn member) (int, error)
 		j = skipWS(b, j+1)
 	}
 }
+
+// skim finds the end of the object or array at b[i] by matching brackets and
+// jumping over strings, without validating what lies between: the fast path
+// for messages from the upstream, which are relayed, not judged.
+func skim(b []byte, i int) (int, error) {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		if !structural[c] {
+			continue
+		}
+		switch c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return j + 1, nil
+			}
+		case '"':
+			k := j + 1
+			for {
+				q := bytes.IndexByte(b[k:], '"')
+				if q < 0 {
+					return len(b), errSyntax
+				}
+				k += q
+				// The quote ends the string unless an odd run of
+				// backslashes escapes it.
+				n := 0
+				for p := k - 1; p > j && b[p] == '\\'; p-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
+				k++
+			}
+			j = k
+		}
+	}
+	return len(b), errSyntax
+}
+
+// structural marks the bytes skim stops at.
+var structural = [256]bool{'{': true, '}': true, '[': true, ']': true, '"': true}

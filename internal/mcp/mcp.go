@@ -103,7 +103,7 @@ func ParseCall(params []byte) (Call, error) {
 			c.Args = val
 		default:
 			for _, pk := range callKeys {
-				if strings.EqualFold(key, pk) {
+				if key != pk && strings.EqualFold(key, pk) {
 					return fmt.Errorf("key %q differs from protocol key %q only by case", key, pk)
 				}
 			}

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -74,12 +75,17 @@ func (f ToolFilter) FilterList(msg, result []byte) ([]byte, error) {
 	return out, nil
 }
 
-// toolName returns a tool definition's name, or "" when it has none.
+// errFound stops a walk early.
+var errFound = errors.New("found")
+
+// toolName returns a tool definition's name, or "" when it has none. It
+// stops at the name, which servers put first.
 func toolName(tool []byte) string {
 	var name string
 	_ = jsonrpc.Members(tool, func(k string, val []byte) error {
-		if k == "name" && name == "" {
+		if k == "name" {
 			name, _ = jsonrpc.Unquote(val)
+			return errFound
 		}
 		return nil
 	})
