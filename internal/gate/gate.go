@@ -50,6 +50,14 @@ type Recorder interface {
 	Record(ev Event)
 }
 
+// ForwardRecorder is implemented by a Recorder that also wants to know when
+// a call is let through, just before it is forwarded (for in-flight gauges
+// and decision latency). ev is the call's Event with Decision "allow"; the
+// same call comes again through Record when it completes. It must not block.
+type ForwardRecorder interface {
+	Forwarded(ev Event)
+}
+
 // Event describes one decision, for the audit trail and metrics.
 type Event struct {
 	Time      time.Time
@@ -65,6 +73,8 @@ type Event struct {
 	Outcome   string // for completed calls: ok, error, tool_error, no_response
 	Latency   time.Duration
 	PolicyRev string
+	// StateError is the state store's error when it failed for this call.
+	StateError string
 }
 
 // New returns a gate enforcing p.
@@ -125,6 +135,27 @@ func equalStrings(a, b []string) bool {
 
 // Judge implements proxy.Gate.
 func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	return g.forwarded(g.judge(ctx, c))
+}
+
+// forwarded tells a ForwardRecorder about a ruling that lets the call
+// through, once its Admit (if any) has run.
+func (g *Gate) forwarded(r proxy.Ruling) proxy.Ruling {
+	fr, ok := g.Recorder.(ForwardRecorder)
+	if !ok {
+		return r
+	}
+	if admit := r.Admit; admit != nil {
+		r.Admit = func(ctx context.Context) proxy.Ruling { return g.forwarded(admit(ctx)) }
+		return r
+	}
+	if t, ok := r.Ticket.(*ticket); ok && r.Answer == nil {
+		fr.Forwarded(t.ev)
+	}
+	return r
+}
+
+func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	p := g.policy.Load()
 	now := g.now()
 	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
@@ -200,6 +231,7 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev Event, charges []policy.
 }
 
 func (g *Gate) storeFailed(id []byte, ev Event, err error) proxy.Ruling {
+	ev.StateError = err.Error()
 	if g.FailOpen {
 		g.log().Warn("state store failed; allowing the call (--state-fail-mode open)", "tool", ev.Tool, "err", err)
 		ev.Decision, ev.Reason = "allow", "state store unavailable, allowed by --state-fail-mode open: "+err.Error()
