@@ -1,0 +1,146 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+)
+
+type got struct {
+	ID    string
+	HasID bool
+	Name  string
+	Data  string
+	Retry time.Duration
+}
+
+func readAll(t *testing.T, r *Reader) ([]got, error) {
+	t.Helper()
+	var out []got
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got{ev.ID, ev.HasID, ev.Name, string(ev.Data), ev.Retry})
+	}
+}
+
+func TestReader(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []got
+	}{
+		{"one message", "event: message\ndata: {\"a\":1}\n\n", []got{{Name: "message", Data: `{"a":1}`}}},
+		{"priming event", "id: 7\nretry: 500\ndata: \n\n", []got{{ID: "7", HasID: true, Retry: 500 * time.Millisecond}}},
+		{"priming without data", "id: 7\n\n", []got{{ID: "7", HasID: true}}},
+		{"multi-line data", "data: a\ndata:b\ndata\n\n", []got{{Data: "a\nb\n"}}},
+		{"CRLF and CR endings", "id: x\r\ndata: 1\r\rdata: 2\r\n\r\n", []got{{ID: "x", HasID: true, Data: "1"}, {Data: "2"}}},
+		{"comments and blank lines", ": keep-alive\n\n\n: more\ndata: z\n\n", []got{{Data: "z"}}},
+		{"endpoint", "event: endpoint\ndata: /message?sessionId=abc\n\n", []got{{Name: "endpoint", Data: "/message?sessionId=abc"}}},
+		{"unfinished event dropped", "data: a\n\ndata: b\n", []got{{Data: "a"}}},
+		{"bad retry ignored", "retry: soon\ndata: a\n\n", []got{{Data: "a"}}},
+		{"no space after colon", "data:x\n\n", []got{{Data: "x"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+				evs, err := readAll(t, NewReader(r, 1<<20))
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("err = %v, want io.EOF", err)
+				}
+				if diff := cmp.Diff(tc.want, evs); diff != "" {
+					t.Errorf("events (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestReaderLargeEvent(t *testing.T) {
+	payload := bytes.Repeat([]byte("x"), 5<<20)
+	var in bytes.Buffer
+	in.WriteString("id: 1\ndata: ")
+	in.Write(payload)
+	in.WriteString("\n\ndata: after\n\n")
+	r := NewReader(&in, 6<<20)
+	ev, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ev.Data, payload) {
+		t.Fatalf("data: got %d bytes, want %d", len(ev.Data), len(payload))
+	}
+	ev, err = r.Next()
+	if err != nil || string(ev.Data) != "after" {
+		t.Fatalf("second event = %q, %v", ev.Data, err)
+	}
+}
+
+func TestReaderTooLarge(t *testing.T) {
+	for _, in := range []string{
+		"data: " + strings.Repeat("y", 2000) + "\n\n",
+		"data: " + strings.Repeat("y", 600) + "\ndata: " + strings.Repeat("y", 600) + "\n\n",
+	} {
+		_, err := NewReader(strings.NewReader(in), 1000).Next()
+		if !errors.Is(err, ErrEventTooLarge) || !errors.Is(err, jsonrpc.ErrFrameTooLarge) {
+			t.Errorf("err = %v, want ErrEventTooLarge", err)
+		}
+	}
+}
+
+func TestWriterRoundTrip(t *testing.T) {
+	events := []Event{
+		{ID: "1", HasID: true, Retry: 250 * time.Millisecond},
+		{Name: "message", Data: []byte(`{"jsonrpc":"2.0","method":"x"}`)},
+		{ID: "s-2", HasID: true, Data: []byte("{\n  \"pretty\": true\r\n}")},
+		{Name: "endpoint", Data: []byte("/message?sessionId=1")},
+	}
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for _, e := range events {
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Comment("ping\nno newlines"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := readAll(t, NewReader(&buf, 0))
+	if !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	want := []got{
+		{ID: "1", HasID: true, Retry: 250 * time.Millisecond},
+		{Name: "message", Data: `{"jsonrpc":"2.0","method":"x"}`},
+		{ID: "s-2", HasID: true, Data: "{\n  \"pretty\": true\n}"},
+		{Name: "endpoint", Data: "/message?sessionId=1"},
+	}
+	if diff := cmp.Diff(want, evs); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if err := w.Write(Event{ID: "a\nb"}); !errors.Is(err, ErrBadField) {
+		t.Errorf("id with newline: err = %v, want ErrBadField", err)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add("id: 1\ndata: x\n\n")
+	f.Add("data: a\r\rdata\r\n:c\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r := NewReader(strings.NewReader(in), 1<<16)
+		for i := 0; i < 1000; i++ {
+			if _, err := r.Next(); err != nil {
+				return
+			}
+		}
+	})
+}
