@@ -46,7 +46,7 @@ func (r *Reader) Next() ([]byte, error) {
 			nl := r.scanned + i
 			line := r.buf[r.start:nl]
 			r.start, r.scanned = nl+1, nl+1
-			if discarding {
+			if discarding || len(line) > r.max {
 				return nil, fmt.Errorf("read frame: %w (limit %d bytes)", ErrFrameTooLarge, r.max)
 			}
 			line = bytes.TrimRight(line, "\r")
@@ -68,6 +68,9 @@ func (r *Reader) Next() ([]byte, error) {
 			if r.end > r.start {
 				line := bytes.TrimRight(r.buf[r.start:r.end], "\r")
 				r.start, r.scanned = r.end, r.end
+				if len(line) > r.max {
+					return nil, fmt.Errorf("read frame: %w (limit %d bytes)", ErrFrameTooLarge, r.max)
+				}
 				if len(bytes.TrimSpace(line)) > 0 {
 					return line, nil
 				}

@@ -255,3 +255,16 @@ func BenchmarkParseLargeResult(b *testing.B) {
 		}
 	}
 }
+
+func TestReaderLimitWithinOneRead(t *testing.T) {
+	r := NewReader(strings.NewReader(strings.Repeat("x", 150)+"\n{}\n"+strings.Repeat("z", 150)), 100)
+	if _, err := r.Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("first line: %v, want ErrFrameTooLarge", err)
+	}
+	if b, err := r.Next(); err != nil || string(b) != "{}" {
+		t.Fatalf("second line: %q %v", b, err)
+	}
+	if _, err := r.Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("last line: %v, want ErrFrameTooLarge", err)
+	}
+}

@@ -1,0 +1,318 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+)
+
+var update = flag.Bool("update", false, "rewrite the want sections of testdata/*.txtar")
+
+// A transcript (testdata/NAME.txtar) has these sections:
+//
+//	policy.yaml   the policy (default: allow everything)
+//	server        how the fake upstream answers: "METHOD => REPLY" lines, REPLY
+//	              with {{id}} (the raw request id) and {{args}} (the raw
+//	              arguments of a tools/call) substituted; "* => ..." is the
+//	              fallback; "tool NAME => RESULT" answers tools/call of NAME; a
+//	              line "emit => LINE" is sent by the server at start (before
+//	              any request), e.g. a non-JSON line.
+//	client        the lines the client sends, in order; "<wait N>" waits
+//	              until the client has received N lines; "<big>" sends a
+//	              message over the 4096-byte test limit
+//	want-client   what the client must receive (order-insensitive)
+//	want-server   what the server must receive (order-insensitive)
+func TestTranscripts(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no transcripts")
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			runTranscript(t, file)
+		})
+	}
+}
+
+type section struct {
+	name string
+	body string
+}
+
+func parseTxtar(data string) []section {
+	var out []section
+	for _, line := range strings.SplitAfter(data, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "-- ") && strings.HasSuffix(trimmed, " --") {
+			out = append(out, section{name: strings.TrimSuffix(strings.TrimPrefix(trimmed, "-- "), " --")})
+			continue
+		}
+		if len(out) > 0 {
+			out[len(out)-1].body += line
+		}
+	}
+	return out
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func runTranscript(t *testing.T, file string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := parseTxtar(string(data))
+	get := func(name string) string {
+		for _, s := range secs {
+			if s.name == name {
+				return s.body
+			}
+		}
+		return ""
+	}
+	polSrc := get("policy.yaml")
+	if polSrc == "" {
+		polSrc = "version: \"1\"\n"
+	}
+	pol, err := policy.Load("policy.yaml", []byte(polSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New(pol)
+	g.Store = memstore.New()
+
+	clientLines := lines(get("client"))
+	wantClient := lines(get("want-client"))
+	wantServer := lines(get("want-server"))
+
+	fs := newFakeServer(t, lines(get("server")))
+	cr, cw := io.Pipe() // client → pump
+	pr, pw := io.Pipe() // pump → client
+	pump := &proxy.Pump{
+		Client:  stdio.NewConn(cr, pw, 4096),
+		Server:  stdio.NewConn(fs.out, fs.in, 0),
+		Gate:    g,
+		Session: &proxy.Session{ID: "s1"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- pump.Run(ctx) }()
+
+	var got []string
+	var mu sync.Mutex
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			mu.Lock()
+			got = append(got, sc.Text())
+			mu.Unlock()
+		}
+	}()
+	for _, l := range clientLines {
+		var n int
+		if _, err := fmt.Sscanf(l, "<wait %d>", &n); err == nil {
+			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
+			continue
+		}
+		if l == "<big>" {
+			l = `{"jsonrpc":"2.0","id":99,"method":"tools/call","params":{"name":"x","arguments":{"p":"` + strings.Repeat("y", 5000) + `"}}}`
+		}
+		if _, err := io.WriteString(cw, l+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the client has everything it should get (or more).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= len(wantClient) && fs.received() >= len(wantServer) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cw.Close()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	pw.Close()
+	<-readDone
+	mu.Lock()
+	defer mu.Unlock()
+	gotServer := fs.lines()
+	if *update {
+		rewrite(t, file, data, got, gotServer)
+		return
+	}
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	if diff := cmp.Diff(sorted(wantClient), sorted(got)); diff != "" {
+		t.Errorf("client received (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(sorted(wantServer), sorted(gotServer)); diff != "" {
+		t.Errorf("server received (-want +got):\n%s", diff)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func rewrite(t *testing.T, file string, data []byte, client, server []string) {
+	var b strings.Builder
+	for _, s := range parseTxtar(string(data)) {
+		if s.name == "want-client" || s.name == "want-server" {
+			continue
+		}
+		b.WriteString("-- " + s.name + " --\n" + s.body)
+	}
+	b.WriteString("-- want-client --\n" + strings.Join(client, "\n") + "\n")
+	b.WriteString("-- want-server --\n" + strings.Join(server, "\n") + "\n")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeServer is a scripted upstream speaking newline-delimited JSON-RPC.
+type fakeServer struct {
+	in  *io.PipeWriter // pump writes here
+	out *io.PipeReader // pump reads here
+	mu  sync.Mutex
+	got []string
+}
+
+func newFakeServer(t *testing.T, script []string) *fakeServer {
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	fs := &fakeServer{in: inW, out: outR}
+	replies := map[string]string{}
+	tools := map[string]string{}
+	var emits []string
+	for _, l := range script {
+		k, v, ok := strings.Cut(l, " => ")
+		if !ok {
+			t.Fatalf("bad server line %q", l)
+		}
+		switch {
+		case k == "emit":
+			emits = append(emits, v)
+		case strings.HasPrefix(k, "tool "):
+			tools[strings.TrimPrefix(k, "tool ")] = v
+		default:
+			replies[k] = v
+		}
+	}
+	w := jsonrpc.NewWriter(outW)
+	go func() {
+		defer outW.Close()
+		for _, e := range emits {
+			_ = w.Write([]byte(e))
+		}
+		r := jsonrpc.NewReader(inR, 0)
+		for {
+			frame, err := r.Next()
+			if err != nil {
+				return
+			}
+			fs.mu.Lock()
+			fs.got = append(fs.got, string(frame))
+			fs.mu.Unlock()
+			if jsonrpc.IsBatch(frame) {
+				elems, _ := jsonrpc.SplitBatch(frame, false)
+				var outs []string
+				for _, e := range elems {
+					if o := answer(e, replies, tools); o != "" {
+						outs = append(outs, o)
+					}
+				}
+				if len(outs) > 0 {
+					_ = w.Write([]byte("[" + strings.Join(outs, ",") + "]"))
+				}
+				continue
+			}
+			if o := answer(frame, replies, tools); o != "" {
+				_ = w.Write([]byte(o))
+			}
+		}
+	}()
+	return fs
+}
+
+func answer(frame []byte, replies, tools map[string]string) string {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil || !m.IsRequest() {
+		return ""
+	}
+	tmpl, ok := replies[m.Method]
+	args := ""
+	if m.Method == "tools/call" {
+		var name string
+		_ = jsonrpc.Members(m.Params, func(k string, v []byte) error {
+			switch k {
+			case "name":
+				name, _ = jsonrpc.Unquote(v)
+			case "arguments":
+				args = string(v)
+			}
+			return nil
+		})
+		if r, found := tools[name]; found {
+			tmpl, ok = `{"jsonrpc":"2.0","id":{{id}},"result":`+r+`}`, true
+		}
+	}
+	if !ok {
+		tmpl, ok = replies["*"]
+	}
+	if !ok {
+		return ""
+	}
+	return strings.NewReplacer("{{id}}", string(m.ID), "{{args}}", args).Replace(tmpl)
+}
+
+func (fs *fakeServer) received() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return len(fs.got)
+}
+
+func (fs *fakeServer) lines() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return slices.Clone(fs.got)
+}
