@@ -127,4 +127,3 @@ func newestFirst(a, b approval.Record) int {
 
 // Close implements approval.Store.
 func (s *Store) Close() error { return nil }
-
