@@ -1,0 +1,446 @@
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxSize = 64 << 20
+	DefaultBuffer  = 4096
+)
+
+// Options configure a Log.
+type Options struct {
+	// Dir is the audit directory, created (mode 0700) if missing.
+	Dir string
+	// MaxSize is the size in bytes after which a file is rotated
+	// (DefaultMaxSize when 0). A single larger line still gets written.
+	MaxSize int64
+	// Buffer is how many lines may wait for the writer (DefaultBuffer when
+	// 0); when it is full, Record drops the line and counts it.
+	Buffer int
+	// Instance names this process in every line (random when empty).
+	Instance string
+	// Logger receives write failures and drops; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for start, stop and reload lines; nil means time.Now.
+	Now func() time.Time
+	// OpenFile opens a chain file for appending, creating it (mode 0600);
+	// nil means os.OpenFile. Tests inject failing files here.
+	OpenFile func(path string) (File, error)
+}
+
+// Stats counts what happened to lines.
+type Stats struct {
+	Written     int64 // lines written
+	Dropped     int64 // lines dropped because the buffer was full
+	WriteErrors int64 // failed writes (including retries of dropped/lost lines)
+	Lost        int64 // lines lost to failed writes
+}
+
+// Log is the audit trail writer: a gate.Recorder whose Record copies what
+// it needs and hands the line to one writer goroutine over a bounded
+// channel, so a call never waits on the disk. Record, Reload, SetConfig and
+// Stats are safe for concurrent use; Close stops the writer after writing
+// what is queued and a stop line, and is idempotent.
+type Log struct {
+	opts     Options
+	instance string
+	ch       chan item
+	quit     chan struct{}
+	done     chan struct{}
+	close    sync.Once
+	cfg      atomic.Pointer[argsConfig]
+
+	written, dropped, writeErrs, lostTotal atomic.Int64
+	lastDropLog                 atomic.Int64 // unix ns of the last "dropping" log
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	chain    int
+	lockFile *os.File
+	f        File
+	fileNo   int
+	size     int64
+	seq      uint64
+	prev     string
+	reported int64 // dropped lines already recorded
+	lost     int64 // lines lost to write errors, not yet recorded
+	lostErr  error
+	broken   bool // the current file could not be restored after a failed write
+}
+
+var _ gate.Recorder = (*Log)(nil)
+
+type argsConfig struct {
+	mode   string // none, hash, full
+	redact *Redactor
+}
+
+type item struct {
+	rec  Record
+	args []byte
+	cfg  *argsConfig
+}
+
+// Open prepares the audit directory, takes the lowest free chain, finds
+// where that chain ended (to continue it) and starts the writer.
+func Open(opts Options) (*Log, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("open audit log: no directory")
+	}
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultBuffer
+	}
+	if opts.OpenFile == nil {
+		opts.OpenFile = openAppend
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Instance == "" {
+		opts.Instance = NewInstanceID()
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	l := &Log{
+		opts:     opts,
+		instance: opts.Instance,
+		ch:       make(chan item, opts.Buffer),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	l.cfg.Store(&argsConfig{mode: "hash", redact: &Redactor{}})
+	if err := l.takeChain(); err != nil {
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// NewInstanceID returns a random 12-hex-digit instance name.
+func NewInstanceID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Instance returns the instance name written in every line.
+func (l *Log) Instance() string { return l.instance }
+
+// Chain returns the chain number this Log writes.
+func (l *Log) Chain() int { return l.chain }
+
+// takeChain locks the lowest free chain and positions the writer after its
+// last line.
+func (l *Log) takeChain() error {
+	for k := 0; k < 1000; k++ {
+		lf, err := os.OpenFile(filepath.Join(l.opts.Dir, lockFileName(k)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("open audit log: %w", err)
+		}
+		held, err := tryLock(lf)
+		if err != nil || held {
+			lf.Close()
+			if err != nil {
+				return fmt.Errorf("open audit log: lock %s: %w", lockFileName(k), err)
+			}
+			continue
+		}
+		l.chain, l.lockFile = k, lf
+		if err := l.resume(); err != nil {
+			lf.Close()
+			return err
+		}
+		return nil
+	}
+	return errors.New("open audit log: a thousand chains are locked by running Tollgates")
+}
+
+// resume finds the chain's last line: the next line continues from its
+// hash and seq, in the same file unless that file is full or damaged.
+func (l *Log) resume() error {
+	files, err := ListFiles(l.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	var mine []ChainFile
+	for _, f := range files {
+		if f.Chain == l.chain {
+			mine = append(mine, f)
+		}
+	}
+	if len(mine) == 0 {
+		l.fileNo = 1
+		return nil
+	}
+	l.fileNo = mine[len(mine)-1].Num
+	for i := len(mine) - 1; i >= 0; i-- {
+		t, err := readTail(mine[i].Path)
+		if err != nil {
+			return fmt.Errorf("open audit log: %w", err)
+		}
+		if t.partial && i == len(mine)-1 {
+			// A crash cut the last line short: leave the evidence as it is
+			// and continue in a new file.
+			l.opts.Logger.Warn("audit: the last audit file ends with a partial line; continuing in a new file", "file", mine[i].Path)
+			l.fileNo++
+			l.broken = true // write a "recovered" line first
+		}
+		if t.last == nil {
+			continue
+		}
+		r, err := ParseLine(t.last)
+		if err != nil || r.Hash == "" {
+			return fmt.Errorf("open audit log: the last line of %s is not an audit line; move the file away or fix it", mine[i].Path)
+		}
+		l.seq, l.prev = r.Seq, r.Hash
+		return nil
+	}
+	return nil
+}
+
+// SetConfig applies the policy's audit section to lines recorded from now
+// on. It is called at start and on every reload.
+func (l *Log) SetConfig(c policy.AuditConfig) error {
+	r, err := NewRedactor(c.Redact)
+	if err != nil {
+		return err
+	}
+	mode := c.Arguments
+	if mode == "" {
+		mode = "hash"
+	}
+	l.cfg.Store(&argsConfig{mode: mode, redact: r})
+	return nil
+}
+
+// Record implements gate.Recorder. It copies the event's arguments and
+// never blocks: when the buffer is full the line is dropped, counted, and
+// recorded later as a "dropped" line.
+func (l *Log) Record(ev gate.Event) {
+	cfg := l.cfg.Load()
+	it := item{cfg: cfg, rec: Record{
+		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity,
+		Tool: ev.Tool, Decision: ev.Decision, Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
+		Counters: ev.Counters, Outcome: ev.Outcome, Policy: ev.PolicyRev, StateError: ev.StateError,
+	}}
+	if ev.Latency > 0 {
+		it.rec.LatencyMS = float64(ev.Latency.Microseconds()) / 1000
+	}
+	if len(ev.Counters) > 0 {
+		it.rec.Counters = append([]string(nil), ev.Counters...)
+	}
+	if cfg.mode != "none" {
+		it.args = append([]byte(nil), ev.Args...)
+	}
+	l.enqueue(it)
+}
+
+// Start records that this instance started.
+func (l *Log) Start(info StartInfo) {
+	l.enqueue(item{rec: Record{Time: l.now(), Event: KindStart, Start: &info}})
+}
+
+// ReloadResult describes one policy reload attempt.
+type ReloadResult struct {
+	File     string
+	Result   string   // ok, invalid, error
+	Revision string   // the new policy's revision when ok
+	Errors   []string // what was wrong when not ok
+}
+
+// Reload records a policy reload attempt.
+func (l *Log) Reload(r ReloadResult) {
+	l.enqueue(item{rec: Record{Time: l.now(), Event: KindReload, File: r.File, Result: r.Result,
+		Policy: r.Revision, Errors: r.Errors}})
+}
+
+func (l *Log) enqueue(it item) {
+	select {
+	case l.ch <- it:
+	default:
+		n := l.dropped.Add(1)
+		now := time.Now().UnixNano()
+		last := l.lastDropLog.Load()
+		if now-last >= int64(time.Second) && l.lastDropLog.CompareAndSwap(last, now) {
+			l.opts.Logger.Error("audit: the audit buffer is full; dropping audit lines (the disk is too slow or stuck)",
+				"dropped_total", n, "buffer", l.opts.Buffer)
+		}
+	}
+}
+
+// Stats returns the line counters.
+func (l *Log) Stats() Stats {
+	return Stats{Written: l.written.Load(), Dropped: l.dropped.Load(), WriteErrors: l.writeErrs.Load(), Lost: l.lostTotal.Load()}
+}
+
+// Close writes what is queued and a stop line, closes the file and
+// releases the chain. It returns the last write error, if any line was
+// lost. It may be called more than once.
+func (l *Log) Close() error {
+	l.close.Do(func() { close(l.quit) })
+	<-l.done
+	if l.lostErr != nil {
+		return fmt.Errorf("close audit log: %d line(s) lost: %w", l.lost, l.lostErr)
+	}
+	return nil
+}
+
+func (l *Log) now() time.Time {
+	if l.opts.Now != nil {
+		return l.opts.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// run is the writer goroutine.
+func (l *Log) run() {
+	defer close(l.done)
+	for {
+		select {
+		case it := <-l.ch:
+			l.write(it)
+		case <-l.quit:
+			for {
+				select {
+				case it := <-l.ch:
+					l.write(it)
+					continue
+				default:
+				}
+				break
+			}
+			l.write(item{rec: Record{Time: l.now(), Event: KindStop}})
+			if l.f != nil {
+				_ = l.f.Sync()
+				_ = l.f.Close()
+			}
+			l.lockFile.Close()
+			return
+		}
+	}
+}
+
+// write writes one item, preceded by the recovered, lost and dropped
+// lines that are due. Those are retried until they are written; a call
+// line that cannot be written is lost and counted.
+func (l *Log) write(it item) {
+	if l.broken && l.writeRecord(&Record{Time: l.now(), Event: KindRecovered,
+		Reason: "the previous audit file ends with a partial line (a crash or a failed write); the chain continues from its last complete line"}) == nil {
+		l.broken = false
+	}
+	if l.lost > 0 && l.writeRecord(&Record{Time: l.now(), Event: KindLost, Count: l.lost, Error: l.lostErr.Error()}) == nil {
+		l.lost, l.lostErr = 0, nil
+	}
+	if d := l.dropped.Load(); d > l.reported && l.writeRecord(&Record{Time: l.now(), Event: KindDropped,
+		Count: d - l.reported, Reason: "audit buffer full"}) == nil {
+		l.reported = d
+	}
+	rec := &it.rec
+	if it.cfg != nil && it.cfg.mode != "none" && rec.Event == KindCall {
+		l.fillArgs(rec, it.args, it.cfg)
+	}
+	if err := l.writeRecord(rec); err != nil {
+		l.lost++
+		l.lostErr = err
+		l.lostTotal.Add(1)
+		l.opts.Logger.Error("audit: writing the audit trail failed; the line is lost (is the disk full?)",
+			"err", err, "event", rec.Event, "lost", l.lost, "dir", l.opts.Dir)
+	}
+}
+
+// fillArgs hashes, and when configured records, the call's arguments.
+func (l *Log) fillArgs(rec *Record, args []byte, cfg *argsConfig) {
+	h, err := ArgsHash(args)
+	if err != nil {
+		rec.ArgsSHA256 = "invalid:" + err.Error()
+		return
+	}
+	rec.ArgsSHA256 = h
+	if cfg.mode != "full" {
+		return
+	}
+	out, matched, err := cfg.redact.Apply(args)
+	if err != nil {
+		return
+	}
+	rec.Args, rec.Redacted = out, matched
+}
+
+// writeRecord chains and appends one line.
+func (l *Log) writeRecord(rec *Record) error {
+	rec.Instance = l.instance
+	rec.Seq, rec.Prev = l.seq+1, l.prev
+	line, hash, err := encodeLine(rec)
+	if err != nil {
+		l.opts.Logger.Error("audit: cannot encode an audit line", "err", err)
+		return err
+	}
+	if err := l.append(line); err != nil {
+		l.writeErrs.Add(1)
+		return err
+	}
+	l.seq, l.prev = rec.Seq, hash
+	l.written.Add(1)
+	return nil
+}
+
+// append writes line to the current file, rotating first when the line
+// would take the file past MaxSize. A failed write is cut back off so the
+// file stays a valid chain.
+func (l *Log) append(line []byte) error {
+	if l.f != nil && l.size > 0 && l.size+int64(len(line)) > l.opts.MaxSize {
+		_ = l.f.Sync()
+		if err := l.f.Close(); err != nil {
+			l.opts.Logger.Warn("audit: closing a full audit file failed", "err", err)
+		}
+		l.f = nil
+		l.fileNo++
+	}
+	if l.f == nil {
+		path := filepath.Join(l.opts.Dir, chainFileName(l.chain, l.fileNo))
+		f, err := l.opts.OpenFile(path)
+		if err != nil {
+			return fmt.Errorf("open audit file: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open audit file: %w", err)
+		}
+		l.f, l.size = f, fi.Size()
+	}
+	n, err := l.f.Write(line)
+	if err == nil {
+		l.size += int64(n)
+		return nil
+	}
+	if n > 0 {
+		if terr := l.f.Truncate(l.size); terr != nil {
+			// The partial line stays; later lines go to a new file.
+			l.opts.Logger.Error("audit: cannot remove a partly written audit line", "err", terr)
+			l.f.Close()
+			l.f = nil
+			l.fileNo++
+			l.broken = true
+		}
+	}
+	return fmt.Errorf("write audit file: %w", err)
+}
