@@ -66,7 +66,7 @@ type Log struct {
 	cfg      atomic.Pointer[argsConfig]
 
 	written, dropped, writeErrs, lostTotal atomic.Int64
-	lastDropLog                 atomic.Int64 // unix ns of the last "dropping" log
+	lastDropLog                            atomic.Int64 // unix ns of the last "dropping" log
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	chain    int
