@@ -39,6 +39,9 @@ type Gate struct {
 	Recorder Recorder
 	// Monitor forces monitor mode for every rule (--mode monitor).
 	Monitor bool
+	// Approvals holds require_approval calls for a person (approval.go);
+	// nil answers them with a denial saying approvals are not configured.
+	Approvals *Approvals
 
 	schemas sync.Map // tool name → []string (inputSchema.required)
 }
@@ -75,6 +78,10 @@ type Event struct {
 	PolicyRev string
 	// StateError is the state store's error when it failed for this call.
 	StateError string
+	// ApprovalID and Approver name the approval an approval_* event (or a
+	// call it let through or refused) is about, and the person who decided.
+	ApprovalID string
+	Approver   string
 }
 
 // New returns a gate enforcing p.
@@ -175,10 +182,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		ev.Monitor = true
 	case policy.RequireApproval:
 		if !monitor {
-			g.record(ev)
-			reason := "approval required by rule " + quote(d.Rule) + ": " + d.Reason + " (human approval is not available in this version)"
-			return proxy.Ruling{Answer: mcp.AppendDenial(nil, c.ID, "[APPROVAL REQUIRED] "+reason,
-				mcp.Decision{Action: "approval_required", Rule: d.Rule, Reason: reason})}
+			return g.requireApproval(c, p, d, ev)
 		}
 		ev.Monitor = true
 	}

@@ -1,0 +1,339 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+)
+
+// CodeApprovalRequired is the JSON-RPC error code of a held call under
+// approvals.response: error (Intercept's form).
+const CodeApprovalRequired = -32003
+
+// DefaultInlineWait bounds how long an inline approval holds a call when
+// Approvals.InlineWait is zero.
+const DefaultInlineWait = 10 * time.Minute
+
+// Approvals is what the gate needs to hold calls for a person.
+type Approvals struct {
+	// Store keeps the approval records, shared with the CLI and the admin
+	// API (and other proxies on the same backend).
+	Store approval.Store
+	// Notifier, when set, is told of every new approval request (the
+	// policy's approvals.notify.webhook). It must not block.
+	Notifier interface{ Notify(approval.Notice) }
+	// InlineWait bounds how long an inline approval (elicitation) holds a
+	// call; it never holds past the approval's expiry. Zero means
+	// DefaultInlineWait.
+	InlineWait time.Duration
+}
+
+// Approval audit events, as Event.Decision.
+const (
+	EventApprovalRequested = "approval_requested"
+	EventApprovalReused    = "approval_reused"
+	EventApprovalApproved  = "approval_approved"
+	EventApprovalDenied    = "approval_denied"
+	EventApprovalExpired   = "approval_expired"
+	EventApprovalConsumed  = "approval_consumed"
+	EventApprovalRestored  = "approval_restored"
+)
+
+// RecordApproval tells the Recorder that something happened to an approval
+// outside a call (a person approved or denied it through the admin API).
+func (g *Gate) RecordApproval(decision string, r approval.Record) {
+	g.record(approvalEvent(Event{Time: g.now(), Tool: r.Tool, PolicyRev: r.PolicyRev}, decision, r, g.now()))
+}
+
+func approvalEvent(base Event, decision string, r approval.Record, now time.Time) Event {
+	ev := base
+	ev.Time, ev.Decision, ev.ApprovalID, ev.Approver = now, decision, r.ID, r.Approver
+	ev.Rule, ev.Reason = r.Rule, r.Reason
+	if r.Note != "" && (decision == EventApprovalApproved || decision == EventApprovalDenied) {
+		ev.Reason = r.Note
+	}
+	ev.Outcome, ev.Latency, ev.Counters = "", 0, nil
+	return ev
+}
+
+// hold is one held call.
+type hold struct {
+	id      []byte // raw request id (owned)
+	ev      Event  // Args owned
+	session *proxy.Session
+	fp      string
+	args    string // compacted arguments
+	argHash string
+	d       policy.Decision
+	cfg     policy.ApprovalConfig
+	rev     string
+}
+
+// requireApproval rules on a call an approval rule holds. It does no I/O:
+// the store is asked in the returned Admit, off the pump's read loop.
+func (g *Gate) requireApproval(c *proxy.Call, p *policy.Policy, d policy.Decision, ev Event) proxy.Ruling {
+	if g.Approvals == nil || g.Approvals.Store == nil {
+		reason := "approval required by rule " + quote(d.Rule) + ": " + d.Reason + " (no approval store is configured)"
+		ev.Reason = reason
+		g.record(ev)
+		return proxy.Ruling{Answer: mcp.AppendDenial(nil, c.ID, "[APPROVAL REQUIRED] "+reason,
+			mcp.Decision{Action: "approval_required", Rule: d.Rule, Reason: reason})}
+	}
+	fp, argHash, err := approval.Fingerprint(approval.Call{Tool: c.Tool, Args: c.Args, Rule: d.Rule, PolicyRev: p.Revision()})
+	if err != nil {
+		reason := "cannot read the arguments to bind an approval to them: " + err.Error()
+		ev.Decision, ev.Reason = "deny", reason
+		g.record(ev)
+		return proxy.Ruling{Answer: denial(c.ID, d.Rule, reason, 0)}
+	}
+	var compact bytes.Buffer
+	if json.Compact(&compact, c.Args) != nil {
+		compact.Reset()
+		compact.Write(c.Args)
+	}
+	ev.Args = append([]byte(nil), c.Args...)
+	h := &hold{id: append([]byte(nil), c.ID...), ev: ev, session: c.Session, fp: fp, args: compact.String(),
+		argHash: argHash, d: d, cfg: p.Approvals(), rev: p.Revision()}
+	return proxy.Ruling{Admit: func(ctx context.Context) proxy.Ruling { return g.held(ctx, h) }}
+}
+
+// held asks the store what to do with a held call.
+func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
+	a := g.Approvals
+	now := g.now()
+	rec := approval.Record{ID: approval.NewID(), Fingerprint: h.fp, Tool: h.ev.Tool, Args: h.args, ArgsHash: h.argHash,
+		Rule: h.d.Rule, Reason: h.d.Reason, PolicyRev: h.rev, Session: h.ev.Session, Identity: h.ev.Identity,
+		CreatedAt: now, ExpiresAt: now.Add(h.cfg.Timeout)}
+	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: h.cfg.DedupeWindow})
+	if err != nil {
+		return g.approvalStoreFailed(h, err)
+	}
+	for _, x := range res.Expired {
+		g.record(approvalEvent(h.ev, EventApprovalExpired, x, now))
+	}
+	r := res.Record
+	switch res.Outcome {
+	case approval.ConsumedNow:
+		return g.approvedCall(ctx, h, r, now)
+	case approval.Refused:
+		return g.refused(h, r, now)
+	case approval.Reused:
+		g.record(approvalEvent(h.ev, EventApprovalReused, r, now))
+		return proxy.Ruling{Answer: pendingAnswer(h, r)}
+	}
+	g.record(approvalEvent(h.ev, EventApprovalRequested, r, now))
+	if a.Notifier != nil {
+		a.Notifier.Notify(approval.NoticeFor(EventApprovalRequested, r, now))
+	}
+	if h.cfg.Inline && h.session != nil && mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
+		return g.inline(ctx, h, r)
+	}
+	return proxy.Ruling{Answer: pendingAnswer(h, r)}
+}
+
+func (g *Gate) approvalStoreFailed(h *hold, err error) proxy.Ruling {
+	g.log().Error("approval store failed; denying the held call", "tool", h.ev.Tool, "err", err)
+	reason := "the approval store is unavailable, so this call that needs a person's approval was denied: " + err.Error()
+	ev := h.ev
+	ev.Decision, ev.Reason, ev.StateError = "deny", reason, err.Error()
+	g.record(ev)
+	return proxy.Ruling{Answer: denial(h.id, h.d.Rule, reason, 0)}
+}
+
+// refused answers a call identical to one a person denied.
+func (g *Gate) refused(h *hold, r approval.Record, now time.Time) proxy.Ruling {
+	reason := fmt.Sprintf("a person (%s) denied approval %s for this exact call", orUnknown(r.Approver), r.ID)
+	if r.Note != "" {
+		reason += ": " + r.Note
+	}
+	ev := h.ev
+	ev.Time, ev.Decision, ev.Reason, ev.ApprovalID, ev.Approver = now, "deny", reason, r.ID, r.Approver
+	g.record(ev)
+	return proxy.Ruling{Answer: mcp.AppendDenial(nil, h.id, "[POLICY DENIED] "+reason,
+		mcp.Decision{Action: "deny", Rule: r.Rule, Reason: reason, ApprovalID: r.ID})}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// approvedCall lets a call through on an approval it has consumed: it
+// reserves the call's counters as any allowed call does (restoring the
+// approval if they do not fit) and follows the call so that a failure
+// restores the approval.
+func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now time.Time) proxy.Ruling {
+	g.record(approvalEvent(h.ev, EventApprovalConsumed, r, now))
+	ev := h.ev
+	ev.Decision, ev.ApprovalID, ev.Approver = "allow", r.ID, r.Approver
+	var ruling proxy.Ruling
+	if len(h.d.Charges) > 0 {
+		ruling = g.admit(ctx, h.id, ev, h.d.Charges, false)
+		if ruling.Answer != nil {
+			g.restore(h.ev, r)
+			return ruling
+		}
+	} else {
+		ruling = proxy.Ruling{Ticket: &ticket{g: g, ev: ev, start: now}}
+	}
+	if fr, ok := g.Recorder.(ForwardRecorder); ok {
+		if t, ok := ruling.Ticket.(*ticket); ok {
+			fr.Forwarded(t.ev)
+		}
+	}
+	ruling.Ticket = &approvalTicket{g: g, inner: ruling.Ticket, base: h.ev, rec: r}
+	return ruling
+}
+
+// restore gives a consumed approval back.
+func (g *Gate) restore(base Event, r approval.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Approvals.Store.Restore(ctx, r.ID); err != nil {
+		g.log().Warn("approval store: restoring an approval failed", "approval_id", r.ID, "err", err)
+		return
+	}
+	r.Status, r.ConsumedAt = approval.Approved, time.Time{}
+	g.record(approvalEvent(base, EventApprovalRestored, r, g.now()))
+}
+
+// approvalTicket restores the approval when the approved call fails (a
+// JSON-RPC error or an isError result), then finishes the call's own ticket.
+// When the session ends without an answer the call may have run, so the
+// approval stays consumed.
+type approvalTicket struct {
+	g     *Gate
+	inner proxy.Ticket
+	base  Event
+	rec   approval.Record
+}
+
+func (t *approvalTicket) Done(result, rpcErr []byte) {
+	if rpcErr != nil || (result != nil && mcp.IsErrorResult(result)) {
+		t.g.restore(t.base, t.rec)
+	}
+	if t.inner != nil {
+		t.inner.Done(result, rpcErr)
+	}
+}
+
+// pendingAnswer is the answer to a call that waits for a person.
+func pendingAnswer(h *hold, r approval.Record) []byte {
+	reason := h.d.Reason
+	if reason == "" {
+		reason = "approval required by rule " + quote(r.Rule)
+	}
+	exp := r.ExpiresAt.UTC().Format(time.RFC3339)
+	instructions := fmt.Sprintf("[APPROVAL REQUIRED] %s. This call was not run. A person must approve this exact call "+
+		"(approval %s, expires %s); once approved, retry the identical call and it runs once. "+
+		"approve with: tollgate approvals approve %s (or deny with: tollgate approvals deny %s)", reason, r.ID, exp, r.ID, r.ID)
+	if h.cfg.Response == "error" {
+		data := []byte(`{"approval_id":`)
+		data = jsonrpc.AppendString(data, r.ID)
+		data = append(data, `,"status":"pending","tool":`...)
+		data = jsonrpc.AppendString(data, r.Tool)
+		data = append(data, `,"rule":`...)
+		data = jsonrpc.AppendString(data, r.Rule)
+		data = append(data, `,"reason":`...)
+		data = jsonrpc.AppendString(data, reason)
+		data = append(data, `,"expires_at":`...)
+		data = jsonrpc.AppendString(data, exp)
+		data = append(data, `,"human_instructions":`...)
+		data = jsonrpc.AppendString(data, instructions)
+		data = append(data, '}')
+		return jsonrpc.AppendError(nil, h.id, CodeApprovalRequired, "Approval required: "+reason, data)
+	}
+	return mcp.AppendDenial(nil, h.id, instructions,
+		mcp.Decision{Action: "approval_required", Rule: r.Rule, Reason: reason, ApprovalID: r.ID, ExpiresAt: exp})
+}
+
+// inline asks the person at the MCP client, through elicitation/create,
+// and holds the call until they answer, the wait ends or the approval
+// expires. Accept approves and forwards the call; decline denies it; no
+// answer leaves the approval pending and answers as for a pending call.
+func (g *Gate) inline(ctx context.Context, h *hold, r approval.Record) proxy.Ruling {
+	wait := g.Approvals.InlineWait
+	if wait <= 0 {
+		wait = DefaultInlineWait
+	}
+	if left := r.ExpiresAt.Sub(g.now()); left < wait {
+		wait = left
+	}
+	askCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	result, rpcErr, err := h.session.Ask(askCtx, "elicitation/create", elicitParams(h, r))
+	if err != nil || rpcErr != nil {
+		g.log().Info("inline approval got no answer; the approval stays pending", "approval_id", r.ID, "err", err, "rpc_error", string(rpcErr))
+		return proxy.Ruling{Answer: pendingAnswer(h, r)}
+	}
+	who := "mcp-client"
+	if h.ev.Identity != "" {
+		who += ":" + h.ev.Identity
+	} else if h.ev.Session != "" {
+		who += ":session-" + h.ev.Session
+	}
+	now := g.now()
+	switch mcp.ResultString(result, "action") {
+	case "accept":
+		d, err := g.Approvals.Store.Decide(ctx, r.ID, approval.Decision{Approve: true, Approver: who, Note: "approved in the MCP client", Now: now})
+		if err == nil {
+			g.record(approvalEvent(h.ev, EventApprovalApproved, d, now))
+		} else if !errors.Is(err, approval.ErrNotPending) {
+			// Expired or the store failed: the call stays held.
+			g.log().Warn("inline approval could not be recorded", "approval_id", r.ID, "err", err)
+			if errors.Is(err, approval.ErrExpired) {
+				g.record(approvalEvent(h.ev, EventApprovalExpired, d, now))
+			}
+			return proxy.Ruling{Answer: pendingAnswer(h, r)}
+		}
+		c, err := g.Approvals.Store.Consume(ctx, r.ID, now)
+		if err != nil {
+			// Someone else decided it first (denied, or consumed by an
+			// identical call).
+			if c.Status == approval.Denied {
+				return g.refused(h, c, now)
+			}
+			return proxy.Ruling{Answer: pendingAnswer(h, r)}
+		}
+		return g.approvedCall(ctx, h, c, now)
+	case "decline":
+		d, err := g.Approvals.Store.Decide(ctx, r.ID, approval.Decision{Approve: false, Approver: who, Note: "declined in the MCP client", Now: now})
+		if err != nil && d.Status != approval.Denied {
+			g.log().Warn("inline denial could not be recorded", "approval_id", r.ID, "err", err)
+			return proxy.Ruling{Answer: pendingAnswer(h, r)}
+		}
+		if err == nil {
+			g.record(approvalEvent(h.ev, EventApprovalDenied, d, now))
+		}
+		return g.refused(h, d, now)
+	}
+	return proxy.Ruling{Answer: pendingAnswer(h, r)}
+}
+
+// elicitParams builds the elicitation/create params that show the person
+// the tool, its arguments and the rule.
+func elicitParams(h *hold, r approval.Record) []byte {
+	var args bytes.Buffer
+	if json.Indent(&args, []byte(r.Args), "", "  ") != nil {
+		args.Reset()
+		args.WriteString(r.Args)
+	}
+	msg := fmt.Sprintf("Tollgate holds a tool call for your approval.\n\nTool: %s\nArguments:\n%s\nRule: %s\nWhy: %s\nApproval: %s (expires %s)\n\n"+
+		"Accept to run this call once now; decline to refuse it.",
+		r.Tool, args.String(), r.Rule, h.d.Reason, r.ID, r.ExpiresAt.UTC().Format(time.RFC3339))
+	p := []byte(`{"message":`)
+	p = jsonrpc.AppendString(p, msg)
+	p = append(p, `,"requestedSchema":{"type":"object","properties":{}}}`...)
+	return p
+}
