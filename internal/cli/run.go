@@ -20,6 +20,7 @@ import (
 )
 
 const runUsage = `Usage: tollgate run -c policy.yaml [flags] -- COMMAND [ARGS...]
+       tollgate run -c policy.yaml [flags] --upstream URL [--header "Name: value"]...
 
 Starts COMMAND as a stdio MCP server and relays an MCP client on Tollgate's
 own stdin and stdout to it, enforcing the policy on every tools/call.
@@ -38,6 +39,7 @@ type runFlags struct {
 	maxMessage int
 	logLevel   string
 	mode       string
+	upstream   upstreamFlags // --upstream URL: an HTTP server instead of a command
 	stateFlags
 }
 
@@ -48,6 +50,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxMessage, "max-message-size", jsonrpc.DefaultMaxFrame, "largest accepted message in bytes")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	fs.StringVar(&f.mode, "mode", "enforce", "enforce, or monitor: record what would be denied but forward every call")
+	f.upstream.register(fs)
 	f.stateFlags.register(fs)
 }
 
@@ -71,7 +74,11 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "tollgate run: a policy file is required (-c policy.yaml)")
 		return exitUsage
 	}
-	if len(argv) == 0 {
+	if f.upstream.url != "" && len(argv) > 0 {
+		fmt.Fprintln(e.stderr, "tollgate run: give either --upstream URL or a server command after --, not both")
+		return exitUsage
+	}
+	if len(argv) == 0 && f.upstream.url == "" {
 		fmt.Fprintln(e.stderr, "tollgate run: no server command given: put it after --, e.g. tollgate run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything")
 		return exitUsage
 	}
@@ -95,6 +102,9 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer cleanup()
+	if f.upstream.url != "" {
+		return runBridge(ctx, e, &f, g, logger)
+	}
 	return runStdio(ctx, e, &f, g, logger, argv)
 }
 
