@@ -100,6 +100,7 @@ func (p *Pump) Run(ctx context.Context) error {
 		}
 		result = err
 	case err := <-serverDone:
+		p.failPending("upstream server closed the connection before answering")
 		_ = p.Client.Close()
 		<-clientDone
 		p.wg.Wait()
@@ -117,6 +118,22 @@ func (p *Pump) Run(ctx context.Context) error {
 	}
 	p.abandon()
 	return result
+}
+
+// failPending answers every request still waiting for the server with an
+// error, so the client is never left waiting in silence.
+func (p *Pump) failPending(msg string) {
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.pending))
+	for id, pd := range p.pending {
+		if pd.batch == nil {
+			ids = append(ids, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range ids {
+		p.toClient(jsonrpc.AppendError(nil, []byte(id), jsonrpc.CodeInternalError, msg, nil))
+	}
 }
 
 // abandon tells every ticket still waiting that no response will come.
@@ -242,9 +259,7 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 		defer p.wg.Done()
 		r := admit(ctx)
 		if r.Answer != nil {
-			p.mu.Lock()
-			delete(p.pending, key)
-			p.mu.Unlock()
+			p.unregister([]byte(key))
 			p.toClient(r.Answer)
 			return
 		}

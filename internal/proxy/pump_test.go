@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,7 +34,8 @@ var update = flag.Bool("update", false, "rewrite the want sections of testdata/*
 //	              arguments of a tools/call) substituted; "* => ..." is the
 //	              fallback; "tool NAME => RESULT" answers tools/call of NAME; a
 //	              line "emit => LINE" is sent by the server at start (before
-//	              any request), e.g. a non-JSON line.
+//	              any request), e.g. a non-JSON line; "close-after => N"
+//	              makes the server hang up after receiving N messages.
 //	client        the lines the client sends, in order; "<wait N>" waits
 //	              until the client has received N lines; "<big>" sends a
 //	              message over the 4096-byte test limit
@@ -162,7 +164,7 @@ func runTranscript(t *testing.T, file string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cw.Close()
-	if err := <-done; err != nil {
+	if err := <-done; err != nil && !(errors.Is(err, proxy.ErrUpstreamClosed) && strings.Contains(get("server"), "close-after")) {
 		t.Errorf("Run: %v", err)
 	}
 	pw.Close()
@@ -224,6 +226,7 @@ func newFakeServer(t *testing.T, script []string) *fakeServer {
 	replies := map[string]string{}
 	tools := map[string]string{}
 	var emits []string
+	closeAfter := -1
 	for _, l := range script {
 		k, v, ok := strings.Cut(l, " => ")
 		if !ok {
@@ -232,6 +235,8 @@ func newFakeServer(t *testing.T, script []string) *fakeServer {
 		switch {
 		case k == "emit":
 			emits = append(emits, v)
+		case k == "close-after":
+			fmt.Sscan(v, &closeAfter)
 		case strings.HasPrefix(k, "tool "):
 			tools[strings.TrimPrefix(k, "tool ")] = v
 		default:
@@ -252,7 +257,12 @@ func newFakeServer(t *testing.T, script []string) *fakeServer {
 			}
 			fs.mu.Lock()
 			fs.got = append(fs.got, string(frame))
+			n := len(fs.got)
 			fs.mu.Unlock()
+			if n == closeAfter {
+				go io.Copy(io.Discard, inR)
+				return
+			}
 			if jsonrpc.IsBatch(frame) {
 				elems, _ := jsonrpc.SplitBatch(frame, false)
 				var outs []string
