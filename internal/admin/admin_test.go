@@ -1,0 +1,140 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/approval/memstore"
+)
+
+func TestToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	a, err := LoadOrCreateToken(dir)
+	if err != nil || len(a) != 64 {
+		t.Fatalf("first: %q %v", a, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, TokenFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v, %v", fi.Mode().Perm(), err)
+	}
+	b, err := LoadOrCreateToken(dir)
+	if err != nil || b != a {
+		t.Fatalf("second start read %q, %v; want the same token", b, err)
+	}
+	os.Chmod(filepath.Join(dir, TokenFile), 0o644)
+	if _, err := LoadOrCreateToken(dir); err == nil {
+		t.Fatal("a world-readable token file was accepted")
+	}
+}
+
+func TestListenLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:0", "example.com:0"} {
+		if l, err := Listen(addr, false); err == nil {
+			l.Close()
+			t.Errorf("Listen(%q) without --admin-allow-remote succeeded", addr)
+		}
+	}
+	l, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+}
+
+func TestAPI(t *testing.T) {
+	store := memstore.New()
+	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	var decided []string
+	s := &Server{Store: store, Token: strings.Repeat("ab", 32), Now: func() time.Time { return now },
+		OnDecision: func(ev string, r approval.Record) { decided = append(decided, ev+":"+r.ID+":"+r.Approver) }}
+	l, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	base := "http://" + l.Addr().String()
+	mk := func(fp string) approval.Record {
+		r := approval.Record{ID: approval.NewID(), Fingerprint: fp, Tool: "pay", Args: `{"amount":1}`, Rule: "r", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if _, err := store.Begin(context.Background(), approval.BeginRequest{New: r, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r1, r2 := mk("a"), mk("b")
+
+	do := func(method, path, token, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	tok := s.Token
+	for _, bad := range []string{"", "wrong", tok[:len(tok)-1]} {
+		if code, _ := do("GET", "/v1/approvals", bad, ""); code != http.StatusUnauthorized {
+			t.Errorf("token %q: status %d, want 401", bad, code)
+		}
+	}
+	code, out := do("GET", "/v1/approvals?status=pending", tok, "")
+	if code != 200 || len(out["approvals"].([]any)) != 2 {
+		t.Fatalf("list: %d %v", code, out)
+	}
+	code, out = do("GET", "/v1/approvals/"+r1.ID, tok, "")
+	if code != 200 || out["id"] != r1.ID || out["status"] != "pending" || out["tool"] != "pay" {
+		t.Fatalf("show: %d %v", code, out)
+	}
+	if code, _ := do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, `{}`); code != http.StatusBadRequest {
+		t.Fatalf("approve without approver: %d", code)
+	}
+	code, out = do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, `{"approver":"alice","reason":"looks fine"}`)
+	if code != 200 || out["status"] != "approved" || out["approver"] != "alice" || out["note"] != "looks fine" {
+		t.Fatalf("approve: %d %v", code, out)
+	}
+	if code, _ := do("POST", "/v1/approvals/"+r1.ID+"/deny", tok, `{"approver":"bob"}`); code != http.StatusConflict {
+		t.Fatalf("deny after approve: %d", code)
+	}
+	if code, out := do("POST", "/v1/approvals/"+r2.ID+"/deny", tok, `{"approver":"bob"}`); code != 200 || out["status"] != "denied" {
+		t.Fatalf("deny: %d %v", code, out)
+	}
+	for _, forged := range []string{approval.NewID(), "apr_nope", "..%2f..%2fetc"} {
+		if code, _ := do("POST", "/v1/approvals/"+forged+"/approve", tok, `{"approver":"mallory"}`); code != http.StatusNotFound {
+			t.Errorf("approve %q: %d, want 404", forged, code)
+		}
+		if code, _ := do("GET", "/v1/approvals/"+forged, tok, ""); code != http.StatusNotFound {
+			t.Errorf("show %q: %d, want 404", forged, code)
+		}
+	}
+	if code, out := do("GET", "/v1/approvals?status=pending", tok, ""); code != 200 || len(out["approvals"].([]any)) != 0 {
+		t.Fatalf("list pending after decisions: %d %v", code, out)
+	}
+	if code, _ := do("GET", "/v1/approvals?status=bogus", tok, ""); code != http.StatusBadRequest {
+		t.Fatalf("bad status filter: %d", code)
+	}
+	want := "approval_approved:" + r1.ID + ":alice,approval_denied:" + r2.ID + ":bob"
+	if strings.Join(decided, ",") != want {
+		t.Fatalf("OnDecision %v, want %s", decided, want)
+	}
+}
