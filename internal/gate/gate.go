@@ -188,6 +188,10 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	}
 	if len(d.Charges) == 0 {
 		ev.Decision = "allow"
+		if g.Recorder != nil {
+			// The ticket outlives the frame Args aliases.
+			ev.Args = append([]byte(nil), c.Args...)
+		}
 		t := &ticket{g: g, ev: ev, start: now}
 		return proxy.Ruling{Ticket: t}
 	}
