@@ -32,14 +32,14 @@ type Suite struct {
 
 // Test is one test case.
 type Test struct {
-	Name     string
-	Call     Call
-	Before   []Call
-	Expect   string // allow, deny or approval_required
-	Rule     string // "" means any rule
-	Line     int    // position of the test in the file
-	Col      int
-	HasRule  bool
+	Name    string
+	Call    Call
+	Before  []Call
+	Expect  string // allow, deny or approval_required
+	Rule    string // "" means any rule
+	Line    int    // position of the test in the file
+	Col     int
+	HasRule bool
 }
 
 // Call is a tool call to judge.
