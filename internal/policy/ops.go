@@ -92,7 +92,7 @@ func (c *condition) evalAt(v any, present bool, segs []seg) outcome {
 			if !ok {
 				return c.missing()
 			}
-			v, present = m[s.key]
+			v, present = member(m, s.key)
 		case segIndex:
 			a, ok := v.([]any)
 			if !ok || s.index >= len(a) {

@@ -161,6 +161,23 @@ func parseBracket(s string) (int, seg, error) {
 	return end + 1, seg{kind: segIndex, index: n}, nil
 }
 
+// member returns m[key], or else the value of the one key that equals key
+// under Unicode case folding: servers that bind arguments case-insensitively
+// (Go's encoding/json does) read {"Force": true} as force, so the policy must
+// too. The gate has already refused arguments with two such keys, so there is
+// at most one candidate.
+func member(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
 // lookup resolves a path without wildcards. ok is false when any step is
 // missing or of the wrong shape.
 func lookup(root any, segs []seg) (any, bool) {
@@ -172,7 +189,7 @@ func lookup(root any, segs []seg) (any, bool) {
 			if !ok {
 				return nil, false
 			}
-			if v, ok = m[s.key]; !ok {
+			if v, ok = member(m, s.key); !ok {
 				return nil, false
 			}
 		case segIndex:
