@@ -36,6 +36,7 @@ Usage:
   tollgate validate -c policy.yaml                   check a policy file
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
   tollgate demo                                      watch Tollgate guard a demo server
+  tollgate approvals list|show|approve|deny [ID]     review calls held for a person's approval
   tollgate version                                   print the version
 
 Run 'tollgate COMMAND --help' for a command's flags.
@@ -63,6 +64,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return runScan(ctx, e, rest)
 	case "demo":
 		return runDemo(ctx, e, rest)
+	case "approvals":
+		return runApprovals(ctx, e, rest)
 	case "version":
 		fmt.Fprintf(stdout, "tollgate %s\n", Version)
 		return exitOK

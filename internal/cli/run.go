@@ -40,6 +40,7 @@ type runFlags struct {
 	logLevel   string
 	mode       string
 	upstream   upstreamFlags // --upstream URL: an HTTP server instead of a command
+	admin      adminFlags    // --admin-addr: the admin API (run_admin.go)
 	stateFlags
 }
 
@@ -51,6 +52,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	fs.StringVar(&f.mode, "mode", "enforce", "enforce, or monitor: record what would be denied but forward every call")
 	f.upstream.register(fs)
+	f.admin.register(fs)
 	f.stateFlags.register(fs)
 }
 
@@ -120,7 +122,15 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
 	g.Monitor = f.mode == "monitor"
+	stopApprovals, err := setupApprovals(ctx, f, pol, g, logger)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, nil, err
+	}
 	cleanup = func() {
+		stopApprovals()
 		if store != nil {
 			store.Close()
 		}
