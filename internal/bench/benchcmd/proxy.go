@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+)
+
+// envCPUProfile names the file the in-process proxy writes its CPU profile
+// to. It is read only here, never by the tollgate binary.
+const envCPUProfile = "TOLLGATE_BENCH_CPUPROFILE"
+
+// runProxy is `tollgate run` over stdio rebuilt from the same packages
+// (policy, state store, gate, pump, stdio transport), so that a CPU profile
+// of the proxy under load can be taken without touching the tollgate binary.
+// It leaves out what the benchmarks do not exercise (approvals, audit,
+// metrics, HTTP).
+func runProxy(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("benchcmd proxy", flag.ContinueOnError)
+	config := fs.String("c", "", "policy file (required)")
+	spec := fs.String("state", "", "counter store, as tollgate run --state")
+	dir := fs.String("state-dir", "", "directory of the default SQLite store")
+	prefix := fs.String("state-prefix", "", "Redis key prefix")
+	_ = fs.String("log-level", "warn", "ignored (accepted as tollgate run does)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *config == "" || fs.NArg() == 0 {
+		return errors.New("usage: benchcmd proxy -c POLICY [--state S] [--state-dir D] -- CMD [ARGS...]")
+	}
+	if path := os.Getenv(envCPUProfile); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	pol, err := policy.LoadFile(*config)
+	if err != nil {
+		return err
+	}
+	g := gate.New(pol)
+	if pol.Stateful() || *spec != "" {
+		store, err := stateopen.Open(ctx, *spec, stateopen.Options{StateDir: *dir, Prefix: *prefix})
+		if err != nil {
+			return fmt.Errorf("open the state store: %w", err)
+		}
+		defer store.Close()
+		g.Store = store
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	g.Logger = logger
+	child, err := stdio.StartChild(ctx, fs.Args(), stdio.ChildOptions{Stderr: os.Stderr, MaxFrame: jsonrpc.DefaultMaxFrame})
+	if err != nil {
+		return err
+	}
+	pump := &proxy.Pump{
+		Client:  stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame),
+		Server:  child.Conn(),
+		Gate:    g,
+		Session: &proxy.Session{ID: "bench"},
+		Logger:  logger,
+	}
+	err = pump.Run(ctx)
+	child.Stop(2 * time.Second)
+	if err != nil && !errors.Is(err, proxy.ErrUpstreamClosed) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	return nil
+}

@@ -1,6 +1,0 @@
-package main
-
-import "context"
-
-func runBench(ctx context.Context, args []string) error { return nil }
-func runProxy(ctx context.Context, args []string) error { return nil }

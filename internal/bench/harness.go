@@ -1,0 +1,426 @@
+// Package bench measures what Tollgate costs: it runs each scenario straight
+// against the echo server and through the tollgate binary, interleaved and
+// repeated so that noise shows, and reports medians as a Markdown table.
+// The echo server (package echo) and the load client (package load) are its
+// instruments; cmd benchcmd is its command line, run by scripts/bench.sh.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/bench/load"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Tollgate string   // the tollgate binary
+	Echo     []string // argv running the echo server; its flags are appended
+	Fixture  string   // the 323-tool tools/list fixture
+	WorkDir  string   // policies and state live here
+
+	Rounds   int
+	Warmup   time.Duration
+	Duration time.Duration // measured per run
+	Starts   int           // start-ups per round
+	Smoke    bool          // one short round: proves every scenario works
+
+	Redis      string         // redis://… for the Redis scenarios; "" skips them
+	ListenPath string         // path of Tollgate's streamable HTTP endpoint
+	Only       *regexp.Regexp // run only scenarios whose name matches; nil: all
+	// Profile, when not "", runs the proxied stdio scenarios through
+	// `benchcmd proxy` (Tollgate's pump and gate in-process) with a CPU
+	// profile per run written into this directory.
+	Profile   string
+	ProxySelf []string // argv of `benchcmd proxy`, for Profile
+
+	Log io.Writer // progress; nil discards
+}
+
+// sample is what one run measured.
+type sample struct {
+	p50, p99 time.Duration
+	perSec   float64
+	peakKB   int64         // tollgate's VmHWM (proxied runs)
+	cpu      time.Duration // tollgate's CPU per call (proxied runs)
+}
+
+// outcome is one scenario's measurements over every round.
+type outcome struct {
+	sc      *Scenario
+	direct  []sample
+	proxied []sample
+	skipped string
+	err     error
+}
+
+// harness runs scenarios.
+type harness struct {
+	cfg       Config
+	features  string // tollgate run -help output
+	toolNames []string
+	seq       int
+}
+
+// Run measures every scenario and returns the report. It fails if any
+// scenario failed (a call errored or got a wrong answer); timing never
+// fails it.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Rounds < 1 {
+		cfg.Rounds = 1
+	}
+	if cfg.ListenPath == "" {
+		cfg.ListenPath = "/mcp"
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	h := &harness{cfg: cfg}
+	help, _ := exec.CommandContext(ctx, cfg.Tollgate, "run", "-help").CombinedOutput()
+	h.features = string(help)
+	names, err := fixtureNames(cfg.Fixture)
+	if err != nil {
+		return nil, err
+	}
+	h.toolNames = names
+
+	var outs []*outcome
+	for _, sc := range scenarios() {
+		if cfg.Only != nil && !cfg.Only.MatchString(sc.Name+" "+strconv.Itoa(sc.InFlight)) {
+			continue
+		}
+		o := &outcome{sc: sc, skipped: h.unsupported(sc)}
+		outs = append(outs, o)
+	}
+	start := time.Now()
+	for round := range cfg.Rounds {
+		fmt.Fprintf(cfg.Log, "round %d of %d\n", round+1, cfg.Rounds)
+		for _, o := range outs {
+			if o.skipped != "" || o.err != nil {
+				continue
+			}
+			// Alternate which goes first so that neither always runs on a
+			// machine the other has just warmed.
+			order := []bool{false, true}
+			if round%2 == 1 {
+				order = []bool{true, false}
+			}
+			for _, proxied := range order {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				s, err := h.measure(ctx, o.sc, proxied, round)
+				if err != nil {
+					o.err = fmt.Errorf("%s (%s): %w", o.sc.label(), mode(proxied), err)
+					fmt.Fprintf(cfg.Log, "  FAILED %v\n", o.err)
+					break
+				}
+				if proxied {
+					o.proxied = append(o.proxied, s)
+				} else {
+					o.direct = append(o.direct, s)
+				}
+			}
+			if o.err == nil {
+				fmt.Fprintf(cfg.Log, "  %-48s %s\n", o.sc.label(), brief(o))
+			}
+		}
+	}
+	r := newReport(cfg, outs, time.Since(start))
+	var errs []error
+	for _, o := range outs {
+		if o.err != nil {
+			errs = append(errs, o.err)
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func mode(proxied bool) string {
+	if proxied {
+		return "through Tollgate"
+	}
+	return "direct"
+}
+
+func (sc *Scenario) label() string {
+	if sc.kind == kindStartup {
+		return sc.Name
+	}
+	return fmt.Sprintf("%s, %d in flight", sc.Name, sc.InFlight)
+}
+
+func brief(o *outcome) string {
+	d, p := o.direct[len(o.direct)-1], o.proxied[len(o.proxied)-1]
+	if o.sc.kind == kindStartup {
+		return fmt.Sprintf("direct %v, Tollgate %v", d.p50.Round(time.Microsecond), p.p50.Round(time.Microsecond))
+	}
+	return fmt.Sprintf("p50 %v → %v, %.0f → %.0f calls/s", d.p50.Round(time.Microsecond), p.p50.Round(time.Microsecond), d.perSec, p.perSec)
+}
+
+// unsupported says why a scenario cannot run here, "" when it can.
+func (h *harness) unsupported(sc *Scenario) string {
+	if sc.store == "redis" && h.cfg.Redis == "" {
+		return "no redis-server on this machine"
+	}
+	if sc.front == httpT && !strings.Contains(h.features, "-listen") {
+		return "this tollgate has no --listen flag yet"
+	}
+	if sc.upstream == httpT && !strings.Contains(h.features, "-upstream") {
+		return "this tollgate has no --upstream flag yet"
+	}
+	if sc.upstream == stdio && sc.front == httpT && h.cfg.Profile != "" {
+		return "not profiled"
+	}
+	return ""
+}
+
+// policyFile writes the scenario's policy and returns its path.
+func (h *harness) policyFile(sc *Scenario) (string, error) {
+	pol := sc.policy
+	if sc.work == workListHidden {
+		pol = hidePolicy(h.toolNames)
+	}
+	h.seq++
+	path := filepath.Join(h.cfg.WorkDir, fmt.Sprintf("policy-%d.yaml", h.seq))
+	if err := os.WriteFile(path, []byte(pol), 0o644); err != nil {
+		return "", fmt.Errorf("write policy: %w", err)
+	}
+	return path, nil
+}
+
+// stateFlags returns the tollgate flags that select the scenario's store.
+func (h *harness) stateFlags(sc *Scenario) ([]string, error) {
+	h.seq++
+	switch sc.store {
+	case "memory":
+		return []string{"--state", "memory"}, nil
+	case "sqlite":
+		dir := filepath.Join(h.cfg.WorkDir, fmt.Sprintf("state-%d", h.seq))
+		return []string{"--state-dir", dir}, nil
+	case "redis":
+		return []string{"--state", h.cfg.Redis, "--state-prefix", fmt.Sprintf("bench-%d-%d", os.Getpid(), h.seq)}, nil
+	}
+	return nil, nil
+}
+
+// echoArgv returns the argv of the echo server for sc (over stdio, or over
+// HTTP on addr).
+func (h *harness) echoArgv(sc *Scenario, addr string) []string {
+	argv := append([]string(nil), h.cfg.Echo...)
+	if sc.work == workList || sc.work == workListHidden {
+		argv = append(argv, "-tools", h.cfg.Fixture)
+	}
+	if addr != "" {
+		argv = append(argv, "-http", addr)
+	}
+	return argv
+}
+
+// tools is the number of tools a tools/list answer must hold in sc.
+func (h *harness) tools(sc *Scenario, proxied bool) int {
+	if sc.work == workListHidden && proxied {
+		return len(h.toolNames) - hiddenCount
+	}
+	return len(h.toolNames)
+}
+
+// measure runs sc once, directly or through Tollgate.
+func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round int) (sample, error) {
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	// The upstream.
+	var upstreamURL string
+	if sc.upstream == httpT {
+		addr, err := freeAddr()
+		if err != nil {
+			return sample{}, err
+		}
+		p, err := startProcess(h.echoArgv(sc, addr), nil)
+		if err != nil {
+			return sample{}, err
+		}
+		cleanup = append(cleanup, p.stop)
+		if err := p.waitTCP(ctx, addr); err != nil {
+			return sample{}, err
+		}
+		upstreamURL = "http://" + addr + "/mcp"
+	}
+	if sc.kind == kindStartup {
+		return h.startups(ctx, sc, proxied)
+	}
+
+	// The client, and the process whose costs are Tollgate's.
+	var (
+		client load.Client
+		pid    int
+	)
+	switch {
+	case !proxied && sc.upstream == httpT:
+		client = load.NewHTTP(upstreamURL, sc.InFlight)
+	case !proxied:
+		c, err := load.StartStdio(h.echoArgv(sc, ""), nil)
+		if err != nil {
+			return sample{}, err
+		}
+		client = c
+	default:
+		argv, env, err := h.tollgateArgv(sc, upstreamURL, round, true)
+		if err != nil {
+			return sample{}, err
+		}
+		if sc.front == httpT {
+			addr, err := freeAddr()
+			if err != nil {
+				return sample{}, err
+			}
+			argv = insertFlags(argv, "--listen", addr)
+			p, err := startProcess(argv, env)
+			if err != nil {
+				return sample{}, err
+			}
+			cleanup = append(cleanup, p.stop)
+			if err := p.waitTCP(ctx, addr); err != nil {
+				return sample{}, err
+			}
+			client, pid = load.NewHTTP("http://"+addr+h.cfg.ListenPath, sc.InFlight), p.pid()
+		} else {
+			c, err := load.StartStdio(argv, env)
+			if err != nil {
+				return sample{}, err
+			}
+			client, pid = c, c.PID()
+		}
+	}
+	closed := false
+	closeClient := func() error {
+		if closed {
+			return nil
+		}
+		closed = true
+		return client.Close()
+	}
+	cleanup = append(cleanup, func() { _ = closeClient() })
+
+	if err := load.Initialize(ctx, client); err != nil {
+		return sample{}, withStderr(err, client)
+	}
+	res, err := load.Run(ctx, client, workload(sc.work, h.tools(sc, proxied)), load.Options{
+		InFlight: sc.InFlight, Warmup: h.cfg.Warmup, Duration: h.cfg.Duration})
+	if err != nil {
+		return sample{}, withStderr(err, client)
+	}
+	s := sample{p50: res.Latency.Quantile(0.50), p99: res.Latency.Quantile(0.99), perSec: res.PerSecond()}
+	if pid != 0 {
+		peak, cpu, err := procStats(pid)
+		if err != nil {
+			return sample{}, err
+		}
+		s.peakKB = peak
+		s.cpu = cpu / time.Duration(res.Total+1) // +1: the handshake
+	}
+	if err := closeClient(); err != nil {
+		return sample{}, withStderr(err, client)
+	}
+	return s, nil
+}
+
+func withStderr(err error, c load.Client) error {
+	if s, ok := c.(*load.Stdio); ok && s.Stderr() != "" && !strings.Contains(err.Error(), "stderr of the command") {
+		return fmt.Errorf("%w\nstderr of the command:\n%s", err, s.Stderr())
+	}
+	return err
+}
+
+// tollgateArgv returns the command that runs Tollgate (or, when profiling, the
+// in-process proxy) in front of the scenario's upstream.
+func (h *harness) tollgateArgv(sc *Scenario, upstreamURL string, round int, profile bool) (argv, env []string, err error) {
+	pol, err := h.policyFile(sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	state, err := h.stateFlags(sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if profile && h.cfg.Profile != "" && sc.front == stdio && sc.upstream == stdio {
+		argv = append(append([]string(nil), h.cfg.ProxySelf...), "-c", pol)
+		name := strings.NewReplacer(" ", "-", ",", "", "/", "-", "+", "", "→", "to").Replace(sc.label())
+		env = []string{"TOLLGATE_BENCH_CPUPROFILE=" + filepath.Join(h.cfg.Profile, fmt.Sprintf("%s-r%d.pprof", name, round+1))}
+	} else {
+		argv = []string{h.cfg.Tollgate, "run", "-c", pol, "--log-level", "warn"}
+	}
+	argv = append(argv, state...)
+	if sc.upstream == httpT {
+		return append(argv, "--upstream", upstreamURL), env, nil
+	}
+	argv = append(argv, "--")
+	return append(argv, h.echoArgv(sc, "")...), env, nil
+}
+
+// insertFlags puts flags before the "--" that starts the server command (or
+// at the end when there is none).
+func insertFlags(argv []string, flags ...string) []string {
+	for i, a := range argv {
+		if a == "--" {
+			out := append(append(append([]string(nil), argv[:i]...), flags...), argv[i:]...)
+			return out
+		}
+	}
+	return append(argv, flags...)
+}
+
+// startups measures cfg.Starts start-ups: start the process, initialize, and
+// wait for the first tools/list answer.
+func (h *harness) startups(ctx context.Context, sc *Scenario, proxied bool) (sample, error) {
+	argv := h.echoArgv(sc, "")
+	if proxied {
+		var err error
+		if argv, _, err = h.tollgateArgv(sc, "", 0, false); err != nil {
+			return sample{}, err
+		}
+	}
+	w := workload(workList, len(h.toolNames))
+	w.Check = func(id int64, resp []byte) error { _, err := load.CheckID(id, resp); return err }
+	var lat load.Histogram
+	var s sample
+	for range h.cfg.Starts {
+		t0 := time.Now()
+		c, err := load.StartStdio(argv, nil)
+		if err != nil {
+			return sample{}, err
+		}
+		err = load.Initialize(ctx, c)
+		if err == nil {
+			var resp []byte
+			if resp, err = c.Do(ctx, 1, w.Request(1)); err == nil {
+				err = w.Check(1, resp)
+			}
+		}
+		lat.Record(time.Since(t0))
+		if err == nil && proxied {
+			s.peakKB, _, err = procStats(c.PID())
+		}
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return sample{}, withStderr(err, c)
+		}
+	}
+	s.p50, s.p99 = lat.Quantile(0.5), lat.Quantile(0.99)
+	return s, nil
+}

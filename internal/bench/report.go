@@ -1,0 +1,234 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Goal is a target a row is read against. It is reported, never asserted:
+// timing on a shared machine proves nothing by failing.
+type Goal struct {
+	Text string
+	met  func(r *Row) (got string, ok bool)
+}
+
+func goalAdded(max time.Duration) *Goal {
+	return &Goal{Text: "added p50 ≤ " + us(max) + " µs", met: func(r *Row) (string, bool) {
+		return signed(r.AddedP50) + " µs", r.AddedP50 <= max
+	}}
+}
+
+func goalRatio(min float64) *Goal {
+	return &Goal{Text: fmt.Sprintf("≥ %.2f× direct", min), met: func(r *Row) (string, bool) {
+		return fmt.Sprintf("%.2f×", r.Ratio), r.Ratio >= min
+	}}
+}
+
+func goalLatencyRatio(max float64) *Goal {
+	return &Goal{Text: fmt.Sprintf("p50 ≤ %.1f× direct", max), met: func(r *Row) (string, bool) {
+		return fmt.Sprintf("%.2f×", r.P50Ratio), r.P50Ratio <= max
+	}}
+}
+
+// rssGoal is the peak resident memory goal for the tollgate process.
+const rssGoalKB = 15 * 1024
+
+// Row is one scenario's medians over the rounds.
+type Row struct {
+	Scenario   string
+	InFlight   int              // 0 for start-up rows
+	Direct     [2]time.Duration // p50, p99
+	Proxied    [2]time.Duration
+	DirectRate float64 // calls/s; 0 for start-up rows
+	ProxyRate  float64
+	Ratio      float64 // median of each round's Tollgate/direct calls/s
+	RatioMin   float64
+	RatioMax   float64
+	P50Ratio   float64       // median of each round's Tollgate/direct p50
+	AddedP50   time.Duration // median of each round's Tollgate − direct p50
+	PeakKB     int64         // largest VmHWM of tollgate over the rounds
+	CPU        time.Duration // median CPU per call of tollgate
+	Goal       *Goal
+	Skipped    string
+	Err        error
+}
+
+// Report is a finished benchmark run.
+type Report struct {
+	Rows    []*Row
+	Machine string
+	Mode    string
+	Took    time.Duration
+}
+
+func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
+	r := &Report{Machine: machine(), Took: took}
+	if cfg.Smoke {
+		r.Mode = fmt.Sprintf("smoke: %d round, %v per run after %v warm-up, %d start-ups", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
+	} else {
+		r.Mode = fmt.Sprintf("%d rounds, interleaved (direct and Tollgate alternating which goes first), %v measured per run after %v warm-up, %d start-ups per round", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
+	}
+	if cfg.Profile != "" {
+		r.Mode += "; PROFILING: the stdio rows ran the in-process proxy (benchcmd proxy) with a CPU profile, not the tollgate binary"
+	}
+	for _, o := range outs {
+		row := &Row{Scenario: o.sc.Name, InFlight: o.sc.InFlight, Goal: o.sc.goal, Skipped: o.skipped, Err: o.err}
+		if o.sc.kind == kindStartup {
+			row.InFlight = 0
+		}
+		r.Rows = append(r.Rows, row)
+		n := min(len(o.direct), len(o.proxied))
+		if o.err != nil || n == 0 {
+			continue
+		}
+		var dp50, dp99, pp50, pp99, added, cpu []time.Duration
+		var drate, prate, ratio, p50r []float64
+		for i := range n {
+			d, p := o.direct[i], o.proxied[i]
+			dp50, dp99 = append(dp50, d.p50), append(dp99, d.p99)
+			pp50, pp99 = append(pp50, p.p50), append(pp99, p.p99)
+			added = append(added, p.p50-d.p50)
+			cpu = append(cpu, p.cpu)
+			drate, prate = append(drate, d.perSec), append(prate, p.perSec)
+			if d.perSec > 0 {
+				ratio = append(ratio, p.perSec/d.perSec)
+			}
+			if d.p50 > 0 {
+				p50r = append(p50r, float64(p.p50)/float64(d.p50))
+			}
+			row.PeakKB = max(row.PeakKB, p.peakKB)
+		}
+		row.Direct = [2]time.Duration{median(dp50), median(dp99)}
+		row.Proxied = [2]time.Duration{median(pp50), median(pp99)}
+		row.AddedP50, row.CPU = median(added), median(cpu)
+		row.DirectRate, row.ProxyRate = median(drate), median(prate)
+		if len(ratio) > 0 {
+			row.Ratio, row.RatioMin, row.RatioMax = median(ratio), slices.Min(ratio), slices.Max(ratio)
+		}
+		row.P50Ratio = median(p50r)
+	}
+	return r
+}
+
+func median[T int64 | float64 | time.Duration](v []T) T {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// machine describes where the run happened.
+func machine() string {
+	model := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	goVersion := runtime.Version()
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%s, nproc %d, %s %s/%s, %s", model, runtime.NumCPU(), goVersion, runtime.GOOS, runtime.GOARCH,
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// us formats a duration in microseconds: one decimal below 100 µs.
+func us(d time.Duration) string {
+	v := float64(d) / float64(time.Microsecond)
+	if v < 100 && v > -100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+func signed(d time.Duration) string {
+	if d >= 0 {
+		return "+" + us(d)
+	}
+	return us(d)
+}
+
+func rate(v float64) string {
+	if v == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Machine: %s.  \nRun: %s; took %v.\n\n", r.Machine, r.Mode, r.Took.Round(time.Second))
+	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | Tollgate peak RSS | Tollgate CPU/call µs | goal |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	var peak int64
+	var notes []string
+	for _, row := range r.Rows {
+		inflight := strconv.Itoa(row.InFlight)
+		if row.InFlight == 0 {
+			inflight = "—"
+		}
+		goal := ""
+		if row.Goal != nil {
+			goal = row.Goal.Text
+		}
+		switch {
+		case row.Skipped != "":
+			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | | | | %s |\n", row.Scenario, inflight, row.Skipped, goal)
+			continue
+		case row.Err != nil:
+			fmt.Fprintf(&b, "| %s | %s | **failed** (see below) | | | | | | | | %s |\n", row.Scenario, inflight, goal)
+			notes = append(notes, fmt.Sprintf("- %s: %v", row.Scenario, firstLine(row.Err)))
+			continue
+		}
+		if row.Goal != nil {
+			got, ok := row.Goal.met(row)
+			mark := "✗ missed"
+			if ok {
+				mark = "✓"
+			}
+			goal = fmt.Sprintf("%s: %s %s", row.Goal.Text, got, mark)
+		}
+		peak = max(peak, row.PeakKB)
+		ratio, cpu := "—", "—"
+		if row.InFlight > 0 {
+			ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", row.Ratio, row.RatioMin, row.RatioMax)
+			cpu = us(row.CPU)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %.1f MB | %s | %s |\n",
+			row.Scenario, inflight, us(row.Direct[0]), us(row.Direct[1]), us(row.Proxied[0]), us(row.Proxied[1]),
+			rate(row.DirectRate), rate(row.ProxyRate), ratio, signed(row.AddedP50), float64(row.PeakKB)/1024, cpu, goal)
+	}
+	mark := "✓"
+	if peak > rssGoalKB {
+		mark = "✗ missed"
+	}
+	fmt.Fprintf(&b, "\nPeak RSS of the tollgate process over all scenarios: %.1f MB (goal ≤ %d MB: %s).\n", float64(peak)/1024, rssGoalKB/1024, mark)
+	if len(notes) > 0 {
+		b.WriteString("\nFailures:\n\n" + strings.Join(notes, "\n") + "\n")
+	}
+	return b.String()
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

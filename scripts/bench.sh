@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Measures what Tollgate costs against a direct connection: builds the
+# tollgate binary and the benchmark tool (internal/bench/benchcmd: an echo MCP
+# server and a load client), then runs every scenario straight to the echo
+# server and through Tollgate, interleaved and repeated, and prints a
+# Markdown table of medians (also written under bench-results/). See
+# docs/performance.md.
+#
+#   bash scripts/bench.sh                 full run: 3 rounds, under 5 minutes on 2 cores
+#   bash scripts/bench.sh --smoke         one short round (~20 s): fails only if a call
+#                                         fails or gets a wrong answer, never on timing
+#   bash scripts/bench.sh -run 'SQLite'   only matching scenarios (any benchcmd run flag)
+#   bash scripts/bench.sh -profile DIR    CPU profiles of the proxied stdio runs
+#                                         (in-process proxy), for go tool pprof
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+BIN=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench-bin.XXXXXX")
+trap 'rm -rf "$BIN"' EXIT
+
+go build -o "$BIN/tollgate" ./cmd/tollgate
+go build -o "$BIN/benchcmd" ./internal/bench/benchcmd
+
+mode=full
+for a in "$@"; do
+	[[ $a == --smoke || $a == -smoke ]] && mode=smoke
+done
+mkdir -p bench-results
+out=bench-results/bench-$mode-$(date -u +%Y%m%dT%H%M%SZ).md
+
+"$BIN/benchcmd" run -tollgate "$BIN/tollgate" \
+	-fixture "$ROOT/../shared/fixtures/fusionauth-tools.json" \
+	-out "$out" "$@"
+cp "$out" "bench-results/latest-$mode.md"
