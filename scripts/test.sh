@@ -160,6 +160,7 @@ stage gofmt        check_gofmt
 stage vet          go vet "${PKGS[@]}"
 stage staticcheck  go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" "${PKGS[@]}"
 stage test         go_test
+stage bench-smoke  bash scripts/bench.sh --smoke
 
 log ""
 log "=== timings"
