@@ -186,6 +186,12 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		}
 		ev.Monitor = true
 	}
+	if ev.Monitor {
+		// Record what monitor mode let through (as admit does for a
+		// monitored limit); the call's completion is recorded as allowed.
+		g.record(ev)
+		ev.Monitor = false
+	}
 	if len(d.Charges) == 0 {
 		ev.Decision = "allow"
 		if g.Recorder != nil {
