@@ -1,0 +1,207 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+)
+
+const testPolicy = `version: "1"
+tools:
+  echo:
+    rules: []
+  limited:
+    rules:
+      - name: one a minute
+        rate_limit: 1/minute
+  forbidden:
+    rules:
+      - name: never
+        action: deny
+  watched:
+    rules:
+      - name: would deny
+        action: deny
+        mode: monitor
+`
+
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// value returns the value of the sample of family name whose labels match.
+func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	t.Helper()
+	f := fams[name]
+	if f == nil {
+		t.Fatalf("no metric %s", name)
+	}
+	for _, m := range f.Metric {
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.Label {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			ok = ok && found
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	t.Fatalf("no sample %s%v", name, labels)
+	return 0
+}
+
+type failingStore struct{ state.Store }
+
+func (failingStore) Reserve(context.Context, time.Time, []state.Charge) (state.Result, error) {
+	return state.Result{}, errors.New("connection refused")
+}
+
+func call(g *gate.Gate, tool string) proxy.Ticket {
+	r := g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("1"), Tool: tool, Args: []byte("{}")})
+	if r.Admit != nil {
+		r = r.Admit(context.Background())
+	}
+	return r.Ticket
+}
+
+func TestMetricsOverHTTP(t *testing.T) {
+	p, err := policy.Load("p.yaml", []byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Options{AuditDropped: func() int64 { return 7 }, AuditWriteErrors: func() int64 { return 2 }})
+	g := gate.New(p)
+	g.Store = memstore.New()
+	g.Recorder = m
+	srv, err := Serve("127.0.0.1:0", m.Handler(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	held := call(g, "echo") // in flight until Done
+	for range 3 {
+		call(g, "echo").Done([]byte(`{"content":[]}`), nil)
+	}
+	call(g, "limited").Done([]byte(`{}`), nil)
+	if tk := call(g, "limited"); tk != nil {
+		t.Fatal("the second limited call was let through")
+	}
+	call(g, "forbidden")
+	call(g, "watched").Done([]byte(`{}`), nil)
+	g.Store = failingStore{}
+	call(g, "limited")
+	m.Reload("ok")
+	m.Reload("invalid")
+
+	fams := scrape(t, srv.Addr())
+	checks := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"tollgate_calls_total", []string{"tool", "echo", "decision", "allow"}, 3},
+		{"tollgate_calls_total", []string{"tool", "limited", "decision", "allow"}, 1},
+		{"tollgate_calls_total", []string{"tool", "limited", "decision", "deny"}, 2},
+		{"tollgate_calls_total", []string{"tool", "forbidden", "decision", "deny"}, 1},
+		{"tollgate_calls_total", []string{"tool", "watched", "decision", "monitor_deny"}, 1},
+		{"tollgate_calls_total", []string{"tool", "watched", "decision", "allow"}, 1},
+		{"tollgate_inflight_calls", nil, 1},
+		{"tollgate_decision_seconds", nil, 9}, // 4 echo, 2 limited, forbidden, watched, state error
+		{"tollgate_upstream_seconds", nil, 5},
+		{"tollgate_state_errors_total", nil, 1},
+		{"tollgate_reloads_total", []string{"result", "ok"}, 1},
+		{"tollgate_reloads_total", []string{"result", "invalid"}, 1},
+		{"tollgate_reloads_total", []string{"result", "error"}, 0},
+		{"tollgate_audit_dropped_total", nil, 7},
+		{"tollgate_audit_write_errors_total", nil, 2},
+	}
+	for _, c := range checks {
+		if got := value(t, fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	held.Done(nil, nil)
+	if got := value(t, scrape(t, srv.Addr()), "tollgate_inflight_calls"); got != 0 {
+		t.Errorf("in flight after the last call ended: %v", got)
+	}
+}
+
+func TestToolLabelsAreCapped(t *testing.T) {
+	m := New(Options{})
+	for i := range MaxTools + 50 {
+		m.Record(gate.Event{Tool: fmt.Sprint("tool", i), Decision: "deny", Time: time.Now()})
+	}
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "tollgate_calls_total" {
+			continue
+		}
+		if n := len(f.Metric); n != MaxTools+1 {
+			t.Errorf("%d series, want %d tools plus _other", n, MaxTools)
+		}
+		for _, s := range f.Metric {
+			if s.Label[1].GetValue() == "_other" && s.Counter.GetValue() != 50 {
+				t.Errorf("_other = %v, want 50", s.Counter.GetValue())
+			}
+		}
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	m := New(Options{})
+	ev := gate.Event{Tool: "send_email", Decision: "allow", Outcome: "ok", Latency: time.Millisecond, Time: time.Now()}
+	var zero apd.Decimal
+	_ = zero
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Forwarded(ev)
+			m.Record(ev)
+		}
+	})
+}
