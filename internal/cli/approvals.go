@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,11 +42,22 @@ type approvalsFlags struct {
 
 func (f *approvalsFlags) register(fs *flag.FlagSet) {
 	f.stateFlags.register(fs)
-	fs.StringVar(&f.approver, "approver", os.Getenv("USER"), "who decides, recorded with the decision (default $USER)")
+	fs.StringVar(&f.approver, "approver", defaultApprover(), "who decides, recorded with the decision (default $USER)")
 	fs.StringVar(&f.reason, "reason", "", "why, recorded with the decision")
 	fs.StringVar(&f.status, "status", "pending", "list: which records (pending, approved, denied, consumed, expired or all)")
 	fs.IntVar(&f.limit, "limit", 100, "list: at most this many records, newest first")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
+}
+
+// defaultApprover is $USER, else the account's name.
+func defaultApprover() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 func runApprovals(ctx context.Context, e env, args []string) int {
