@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,10 +47,12 @@ type Metrics struct {
 	reloads     *prometheus.CounterVec
 	now         func() time.Time
 
-	children sync.Map // tool "\x00" decision → prometheus.Counter
-	tools    sync.Map // tool → struct{}
-	ntools   atomic.Int64
+	mu       sync.RWMutex
+	children map[childKey]prometheus.Counter
+	tools    map[string]bool
 }
+
+type childKey struct{ tool, decision string }
 
 var (
 	_ gate.Recorder        = (*Metrics)(nil)
@@ -62,8 +63,10 @@ var (
 // a new registry.
 func New(opts Options) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		now: opts.Now,
+		reg:      prometheus.NewRegistry(),
+		now:      opts.Now,
+		children: map[childKey]prometheus.Counter{},
+		tools:    map[string]bool{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_calls_total",
 			Help: "Tool calls by tool and decision (allow, deny, approval_required; monitor_deny and monitor_approval_required count what monitor mode let through, and those calls count again as allow).",
@@ -136,7 +139,7 @@ func (m *Metrics) Record(ev gate.Event) {
 	}
 	decision := ev.Decision
 	if ev.Monitor {
-		decision = "monitor_" + decision
+		decision = monitorLabel(decision)
 	}
 	m.counter(ev.Tool, decision).Inc()
 	if ev.Outcome != "" {
@@ -151,6 +154,16 @@ func (m *Metrics) Record(ev gate.Event) {
 	}
 }
 
+func monitorLabel(decision string) string {
+	switch decision {
+	case "deny":
+		return "monitor_deny"
+	case "approval_required":
+		return "monitor_approval_required"
+	}
+	return "monitor_" + decision
+}
+
 // Reload counts a reload attempt.
 func (m *Metrics) Reload(result string) { m.reloads.WithLabelValues(result).Inc() }
 
@@ -159,26 +172,31 @@ func (m *Metrics) since(t time.Time) float64 {
 	return max(d, 0)
 }
 
-// counter returns the cached child for tool and decision.
+// counter returns the cached child for tool and decision. The lookup takes
+// a read lock and does not allocate.
 func (m *Metrics) counter(tool, decision string) prometheus.Counter {
-	key := tool + "\x00" + decision
-	if c, ok := m.children.Load(key); ok {
-		return c.(prometheus.Counter)
+	m.mu.RLock()
+	c, ok := m.children[childKey{tool, decision}]
+	m.mu.RUnlock()
+	if ok {
+		return c
 	}
-	if _, known := m.tools.Load(tool); !known {
-		if m.ntools.Add(1) > MaxTools {
-			m.ntools.Add(-1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.tools[tool] {
+		if len(m.tools) >= MaxTools {
 			tool = "_other"
-			key = tool + "\x00" + decision
-			if c, ok := m.children.Load(key); ok {
-				return c.(prometheus.Counter)
-			}
 		} else {
-			m.tools.Store(tool, struct{}{})
+			m.tools[tool] = true
 		}
 	}
-	c, _ := m.children.LoadOrStore(key, m.calls.WithLabelValues(tool, decision))
-	return c.(prometheus.Counter)
+	k := childKey{tool, decision}
+	if c, ok := m.children[k]; ok {
+		return c
+	}
+	c = m.calls.WithLabelValues(tool, decision)
+	m.children[k] = c
+	return c
 }
 
 // Server serves /metrics over HTTP.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -195,8 +194,6 @@ func TestToolLabelsAreCapped(t *testing.T) {
 func BenchmarkRecord(b *testing.B) {
 	m := New(Options{})
 	ev := gate.Event{Tool: "send_email", Decision: "allow", Outcome: "ok", Latency: time.Millisecond, Time: time.Now()}
-	var zero apd.Decimal
-	_ = zero
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
