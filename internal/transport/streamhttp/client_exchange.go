@@ -51,7 +51,20 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
+	// Wait out a handshake or a re-initialisation in progress (other than
+	// this message's own), so that the session header is the new one.
 	c.mu.Lock()
+	for c.hold != nil && c.hold != hold {
+		h := c.hold
+		c.mu.Unlock()
+		select {
+		case <-h:
+		case <-c.closed:
+			signal()
+			return false
+		}
+		c.mu.Lock()
+	}
 	session, version := c.session, c.version
 	c.mu.Unlock()
 	if m.version != "" {
