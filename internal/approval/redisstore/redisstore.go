@@ -351,7 +351,7 @@ func (s *Store) List(ctx context.Context, f approval.Filter) ([]approval.Record,
 	var out []approval.Record
 	const page = 200
 	for start := int64(0); len(out) < limit; start += page {
-		ids, err := s.rdb.ZRevRange(ctx, idx, start, start+page-1).Result()
+		ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: idx, Start: start, Stop: start + page - 1, Rev: true}).Result()
 		if err != nil {
 			return nil, unavailable("list approvals", err)
 		}
