@@ -579,3 +579,42 @@ func TestDialRejectsBadURL(t *testing.T) {
 		}
 	}
 }
+
+// An old server: POST to its URL is 404 (no JSON-RPC body), GET opens the
+// legacy event stream. The ClientConn switches transparently.
+func TestLegacyFallback(t *testing.T) {
+	answers := make(chan []byte, 8)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
+		sw := sseWriter(w)
+		sw.Write(sse.Event{Name: "endpoint", Data: []byte("/message?sessionId=1")})
+		for {
+			select {
+			case a := <-answers:
+				sw.Write(sse.Event{Name: "message", Data: a})
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	mux.HandleFunc("POST /message", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m, _ := jsonrpc.Parse(body, false)
+		w.WriteHeader(http.StatusAccepted)
+		if m.IsRequest() {
+			answers <- jsonrpc.AppendResult(nil, m.ID, []byte(`{"legacy":true}`))
+		}
+	})
+	s := newServer(t, mux)
+	c := dialT(t, s.URL+"/sse", ClientOptions{})
+	fr := readFrames(c)
+	write(t, c, initReq)
+	mustContain(t, fr.next(t), `"id":0`, `"legacy":true`)
+	write(t, c, initedNt)
+	write(t, c, callReq(1, "x"))
+	mustContain(t, fr.next(t), `"id":1`, `"legacy":true`)
+	c.CloseWrite()
+	if err := fr.end(t); !errors.Is(err, io.EOF) {
+		t.Fatalf("Read error = %v, want io.EOF", err)
+	}
+}
