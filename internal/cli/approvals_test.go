@@ -481,7 +481,8 @@ func TestApprovalsInlineElicitation(t *testing.T) {
 	for _, tc := range []struct {
 		action  string
 		forward bool
-	}{{"accept", true}, {"decline", false}} {
+		want    approval.Status
+	}{{"accept", true, approval.Consumed}, {"decline", false, approval.Denied}, {"cancel", false, approval.Pending}} {
 		t.Run(tc.action, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
 			var asked []string
@@ -511,18 +512,16 @@ func TestApprovalsInlineElicitation(t *testing.T) {
 				if res.IsError || text != aprSimpleText {
 					t.Fatalf("accepted call: %+v %q", res, text)
 				}
-			} else if !res.IsError || !strings.HasPrefix(text, "[POLICY DENIED]") {
+			} else if tc.want == approval.Denied && (!res.IsError || !strings.HasPrefix(text, "[POLICY DENIED]")) {
 				t.Fatalf("declined call: %q", text)
+			} else if tc.want == approval.Pending && (!res.IsError || !strings.HasPrefix(text, "[APPROVAL REQUIRED]")) {
+				t.Fatalf("cancelled call: %q", text)
 			}
 			list, _, _ := aprCLI(t, "list", "--status", "all", "--json", "--state-dir", dir)
 			var recs []approval.Record
 			json.Unmarshal([]byte(list), &recs)
-			want := approval.Consumed
-			if !tc.forward {
-				want = approval.Denied
-			}
-			if len(recs) != 1 || recs[0].Status != want || !strings.HasPrefix(recs[0].Approver, "mcp-client") {
-				t.Fatalf("records %+v, want one %s", recs, want)
+			if len(recs) != 1 || recs[0].Status != tc.want || (tc.want != approval.Pending && !strings.HasPrefix(recs[0].Approver, "mcp-client")) {
+				t.Fatalf("records %+v, want one %s", recs, tc.want)
 			}
 		})
 	}
