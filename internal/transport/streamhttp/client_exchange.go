@@ -353,11 +353,19 @@ func (c *ClientConn) readStream(ctx context.Context, resp *http.Response, m *mes
 // whether anything arrived. last and retry follow the stream's id and retry
 // fields.
 func (c *ClientConn) consume(resp *http.Response, m *message, hold chan struct{}, last *string, retry *time.Duration) (progressed bool) {
-	defer drain(resp.Body)
+	ended := false
+	defer func() {
+		if ended {
+			drain(resp.Body)
+		} else {
+			c.letGo(resp.Body)
+		}
+	}()
 	r := sse.NewReader(resp.Body, c.max)
 	for {
 		ev, err := r.Next()
 		if err != nil {
+			ended = true
 			if c.ctx.Err() == nil && err != io.EOF {
 				c.log.Debug("upstream event stream dropped", "upstream", c.safe, "err", sse.Describe(err))
 			}
@@ -381,6 +389,23 @@ func (c *ClientConn) consume(resp *http.Response, m *message, hold chan struct{}
 		}
 	}
 }
+
+// letGo lets go of an event stream whose request is answered. A server
+// usually ends the stream right after the response, and reading that end
+// lets the connection be reused; one that keeps the stream open is cut
+// after a grace period. The caller does not wait for either.
+func (c *ClientConn) letGo(body io.ReadCloser) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.AfterFunc(streamGrace, func() { body.Close() })
+		defer t.Stop()
+		drain(body)
+	}()
+}
+
+// streamGrace is how long an answered event stream may stay open.
+const streamGrace = 2 * time.Second
 
 // resume opens a GET stream that continues the one whose last event id is
 // last. It returns the stream; or why it cannot be resumed; or lost when
