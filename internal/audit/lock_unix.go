@@ -17,3 +17,12 @@ func tryLock(f *os.File) (held bool, err error) {
 	}
 	return false, err
 }
+
+// freeSpace returns the bytes available to this user on dir's filesystem.
+func freeSpace(dir string) (uint64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return st.Bavail * uint64(st.Bsize), true
+}

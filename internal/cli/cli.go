@@ -37,6 +37,10 @@ Usage:
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
   tollgate demo                                      watch Tollgate guard a demo server
   tollgate approvals list|show|approve|deny [ID]     review calls held for a person's approval
+  tollgate test [FILES...]                           run policy test files (for CI)
+  tollgate explain -c policy.yaml --tool NAME        show how the policy decides one call
+  tollgate audit verify [FILES...]                   check the audit trail's hash chain
+  tollgate status                                    instances, calls and denials from the audit trail
   tollgate version                                   print the version
 
 Run 'tollgate COMMAND --help' for a command's flags.
@@ -66,6 +70,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return runDemo(ctx, e, rest)
 	case "approvals":
 		return runApprovals(ctx, e, rest)
+	case "test":
+		return runTest(ctx, e, rest)
+	case "explain":
+		return runExplain(ctx, e, rest)
+	case "audit":
+		return runAudit(ctx, e, rest)
+	case "status":
+		return runStatus(ctx, e, rest)
 	case "version":
 		fmt.Fprintf(stdout, "tollgate %s\n", Version)
 		return exitOK

@@ -41,6 +41,7 @@ type runFlags struct {
 	mode       string
 	upstream   upstreamFlags // --upstream URL: an HTTP server instead of a command
 	admin      adminFlags    // --admin-addr: the admin API (run_admin.go)
+	ops        opsFlags      // --audit, --metrics-addr, --watch (run_ops.go)
 	stateFlags
 }
 
@@ -53,6 +54,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mode, "mode", "enforce", "enforce, or monitor: record what would be denied but forward every call")
 	f.upstream.register(fs)
 	f.admin.register(fs)
+	f.ops.register(fs)
 	f.stateFlags.register(fs)
 }
 
@@ -129,7 +131,16 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 		}
 		return nil, nil, err
 	}
+	stopOps, err := setupOps(ctx, f, pol, g, logger)
+	if err != nil {
+		stopApprovals()
+		if store != nil {
+			store.Close()
+		}
+		return nil, nil, err
+	}
 	cleanup = func() {
+		stopOps()
 		stopApprovals()
 		if store != nil {
 			store.Close()

@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/audit"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/metrics"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/reload"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// opsFlags are tollgate run's flags for operating it: the audit trail,
+// metrics and live policy reload.
+type opsFlags struct {
+	audit        string
+	auditMaxSize string
+	metricsAddr  string
+	watch        bool
+}
+
+func (f *opsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.audit, "audit", "", "audit trail directory, or off (default <state-dir>/audit)")
+	fs.StringVar(&f.auditMaxSize, "audit-max-size", "64MiB", "rotate an audit file when it reaches this size (bytes, or with KiB, MiB, GiB, KB, MB, GB)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (default off)")
+	fs.BoolVar(&f.watch, "watch", true, "apply changes to the policy file without a restart")
+}
+
+// parseSize reads a byte size such as 64MiB, 10MB or 1048576.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 64MiB", s)
+	}
+	return n * mult, nil
+}
+
+// auditDir returns the audit directory the flags name, "" for off.
+func auditDir(f *opsFlags, stateDir string) (string, error) {
+	switch f.audit {
+	case "off":
+		return "", nil
+	case "":
+		dir := stateDir
+		if dir == "" {
+			var err error
+			if dir, err = state.DefaultDir(); err != nil {
+				return "", err
+			}
+		}
+		return filepath.Join(dir, "audit"), nil
+	}
+	return f.audit, nil
+}
+
+// fanout tells every recorder each event.
+type fanout []gate.Recorder
+
+func (rs fanout) Record(ev gate.Event) {
+	for _, r := range rs {
+		r.Record(ev)
+	}
+}
+
+func (rs fanout) Forwarded(ev gate.Event) {
+	for _, r := range rs {
+		if fr, ok := r.(gate.ForwardRecorder); ok {
+			fr.Forwarded(ev)
+		}
+	}
+}
+
+var _ gate.ForwardRecorder = fanout(nil)
+
+// setupOps opens the audit trail, starts the metrics server and the policy
+// watcher, and makes the gate tell the audit trail and the metrics every
+// decision (alongside any recorder it already has). stop stops the watcher
+// and the metrics server, then writes the audit trail's stop line and
+// closes it.
+func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) (stop func(), err error) {
+	o := &f.ops
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	var recs fanout
+	if g.Recorder != nil {
+		recs = append(recs, g.Recorder)
+	}
+
+	var alog *audit.Log
+	dir, err := auditDir(o, f.stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	if dir != "" {
+		maxSize, err := parseSize(o.auditMaxSize)
+		if err != nil {
+			return nil, fmt.Errorf("--audit-max-size: %w", err)
+		}
+		alog, err = audit.Open(audit.Options{Dir: dir, MaxSize: maxSize, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if err := alog.SetConfig(pol.Audit()); err != nil {
+			alog.Close()
+			return nil, err
+		}
+		stops = append(stops, func() {
+			if err := alog.Close(); err != nil {
+				logger.Error("audit trail: lines were lost", "err", err)
+			}
+		})
+		alog.Start(startInfo(f, pol))
+		recs = append(recs, alog)
+		logger.Debug("audit trail", "dir", dir, "chain", alog.Chain(), "instance", alog.Instance())
+	}
+
+	var m *metrics.Metrics
+	if o.metricsAddr != "" {
+		mo := metrics.Options{}
+		if alog != nil {
+			mo.AuditDropped = func() int64 { return alog.Stats().Dropped }
+			mo.AuditWriteErrors = func() int64 { return alog.Stats().WriteErrors }
+		}
+		m = metrics.New(mo)
+		srv, err := metrics.Serve(o.metricsAddr, m.Handler(), logger)
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { srv.Close() })
+		recs = append(recs, m)
+		logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics")
+	}
+
+	switch len(recs) {
+	case 0:
+	case 1:
+		g.Recorder = recs[0]
+	default:
+		g.Recorder = recs
+	}
+
+	if o.watch {
+		w, err := reload.Watch(ctx, reload.Options{
+			Path:     f.config,
+			Revision: pol.Revision(),
+			Logger:   logger,
+			Apply: func(p *policy.Policy) error {
+				if p.Stateful() && g.Store == nil {
+					return errors.New("the new policy has rate limits or state rules, but Tollgate started without a state store (the old policy had none); restart Tollgate to apply it")
+				}
+				if alog != nil {
+					if err := alog.SetConfig(p.Audit()); err != nil {
+						return err
+					}
+				}
+				g.SetPolicy(p)
+				return nil
+			},
+			Report: func(r reload.Result) {
+				if m != nil {
+					m.Reload(r.Outcome)
+				}
+				if alog != nil {
+					rr := audit.ReloadResult{File: r.Path, Result: r.Outcome, Errors: r.Problems()}
+					if r.Policy != nil {
+						rr.Revision = r.Policy.Revision()
+					}
+					alog.Reload(rr)
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { w.Close() })
+	}
+	return stop, nil
+}
+
+// startInfo describes this process for the audit trail, without secrets:
+// DSNs and URLs lose their user info and query, headers are not recorded.
+func startInfo(f *runFlags, pol *policy.Policy) audit.StartInfo {
+	host, _ := os.Hostname()
+	mode := f.mode
+	if pol.Mode() == policy.Monitor {
+		mode = "monitor"
+	}
+	si := audit.StartInfo{Version: Version, PID: os.Getpid(), Host: host, Policy: f.config, Mode: mode,
+		State: redactDSN(f.state), Identity: f.identity}
+	if si.State == "" {
+		si.State = "sqlite (default)"
+		if !pol.Stateful() {
+			si.State = "none"
+		}
+	}
+	if f.upstream.url != "" {
+		si.Server = redactDSN(f.upstream.url)
+	}
+	return si
+}
+
+// redactDSN strips the user info (passwords), query and fragment from a
+// URL-shaped DSN; anything else is returned as it is unless it looks like
+// it could hold a secret, in which case only its scheme is kept.
+func redactDSN(s string) string {
+	if s == "" || s == "memory" {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		if i := strings.Index(s, "://"); i > 0 {
+			return s[:i] + "://…"
+		}
+		return "…"
+	}
+	u.User = nil
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
