@@ -618,3 +618,34 @@ func TestLegacyFallback(t *testing.T) {
 		t.Fatalf("Read error = %v, want io.EOF", err)
 	}
 }
+
+func TestRedirectsStayOnOrigin(t *testing.T) {
+	f := newFake(t)
+	var foreignHits atomic.Int32
+	foreign := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		foreignHits.Add(1)
+		http.Error(w, "should not be here", http.StatusTeapot)
+	}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/mcp", http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc("/away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, foreign.URL+"/mcp", http.StatusTemporaryRedirect)
+	})
+	mux.Handle("/mcp", f)
+	front := newServer(t, mux)
+
+	c := dialT(t, front.URL+"/old", ClientOptions{Header: http.Header{"X-Api-Key": {"k"}}})
+	fr := readFrames(c)
+	write(t, c, initReq)
+	mustContain(t, fr.next(t), `"id":0`, `"result"`)
+
+	c2 := dialT(t, front.URL+"/away", ClientOptions{Header: http.Header{"X-Api-Key": {"k"}}})
+	fr2 := readFrames(c2)
+	write(t, c2, initReq)
+	mustContain(t, fr2.next(t), `"id":0`, `"error"`, "another origin")
+	if n := foreignHits.Load(); n != 0 {
+		t.Errorf("the other origin got %d requests", n)
+	}
+}
