@@ -147,7 +147,7 @@ func printExplain(w io.Writer, config string, p *policy.Policy, tool, args strin
 		fmt.Fprintf(w, "reason:   %s\n", d.Reason)
 	}
 	if len(d.Charges) > 0 && (d.Action != policy.Deny || d.Monitor) {
-		fmt.Fprintln(w, "counters: the call is denied instead if one of these has no room:")
+		fmt.Fprintln(w, "counters: reserved when the call goes through; it is denied if one has no room:")
 		for _, c := range d.Charges {
 			fmt.Fprintf(w, "  %s +%s (rule %q)\n", c.Key, c.Amount.Text('f'), c.Rule)
 		}
