@@ -42,6 +42,7 @@ type runFlags struct {
 	upstream   upstreamFlags // --upstream URL: an HTTP server instead of a command
 	admin      adminFlags    // --admin-addr: the admin API (run_admin.go)
 	ops        opsFlags      // --audit, --metrics-addr, --watch (run_ops.go)
+	http       httpFlags     // --listen: serve HTTP clients (run_http.go)
 	stateFlags
 }
 
@@ -55,6 +56,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.upstream.register(fs)
 	f.admin.register(fs)
 	f.ops.register(fs)
+	f.http.register(fs)
 	f.stateFlags.register(fs)
 }
 
@@ -106,6 +108,9 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer cleanup()
+	if f.http.enabled() {
+		return runHTTP(ctx, e, &f, g, logger, argv)
+	}
 	if f.upstream.url != "" {
 		return runBridge(ctx, e, &f, g, logger)
 	}

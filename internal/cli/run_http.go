@@ -1,0 +1,382 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/auth"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
+	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+	"github.com/tollgate-mcp/tollgate/internal/transport/streamhttp"
+)
+
+// httpFlags are tollgate run's flags for serving MCP clients over HTTP
+// (--listen) instead of on stdin/stdout.
+type httpFlags struct {
+	listen          string
+	transport       string // Intercept: stdio, http or sse
+	bind            string // Intercept
+	port            int    // Intercept
+	allowOrigins    listFlag
+	sharedUpstream  bool
+	sessionTimeout  time.Duration
+	shutdownTimeout time.Duration
+	publicURL       string
+	apiKeys         string
+	jwtJWKS         string
+	jwtIssuer       string
+	jwtAudience     string
+}
+
+func (f *httpFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", "", "serve MCP clients over streamable HTTP at http://ADDR/mcp (and legacy SSE at /sse), e.g. 127.0.0.1:8080")
+	fs.StringVar(&f.transport, "transport", "stdio", "Intercept's name: stdio, or http/sse to serve HTTP on --bind and --port")
+	fs.StringVar(&f.bind, "bind", "127.0.0.1", "Intercept's name: the address --transport http listens on")
+	fs.IntVar(&f.port, "port", 8080, "Intercept's name: the port --transport http listens on")
+	fs.Var(&f.allowOrigins, "allow-origin", "allow browser requests from this Origin (scheme://host[:port], or *); repeatable or comma-separated; also allows its host in the Host header")
+	fs.BoolVar(&f.sharedUpstream, "shared-upstream", false, "with --listen: one upstream server shared by all HTTP sessions (ids remapped) instead of one per session")
+	fs.DurationVar(&f.sessionTimeout, "session-timeout", streamhttp.DefaultSessionTimeout, "with --listen: end HTTP sessions idle this long (and their servers)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "with --listen: on SIGINT/SIGTERM, how long calls in flight may take to finish")
+	fs.StringVar(&f.publicURL, "public-url", "", "with --listen: the URL clients use for the MCP endpoint, when not http://ADDR/mcp (behind a reverse proxy); names the resource in OAuth metadata")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "with --listen: require an API key from this key file (written by tollgate keys add)")
+	fs.StringVar(&f.jwtJWKS, "jwt-jwks", "", "with --listen: accept bearer JWTs signed by a key of this JWKS (URL or file)")
+	fs.StringVar(&f.jwtIssuer, "jwt-issuer", "", "with --jwt-jwks: the required iss claim (also named as the authorization server in the metadata)")
+	fs.StringVar(&f.jwtAudience, "jwt-audience", "", "with --jwt-jwks: a required aud value (the resource URL by default)")
+}
+
+// listFlag collects repeatable, comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// enabled reports whether the flags ask for the HTTP front.
+func (f *httpFlags) enabled() bool {
+	return f.listen != "" || f.transport == "http" || f.transport == "sse"
+}
+
+// addr returns the address to listen on.
+func (f *httpFlags) addr() (string, error) {
+	switch f.transport {
+	case "stdio", "http", "sse":
+	default:
+		return "", fmt.Errorf("--transport must be stdio, http or sse, not %q", f.transport)
+	}
+	if f.listen != "" {
+		if _, _, err := net.SplitHostPort(f.listen); err != nil {
+			return "", fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080", f.listen)
+		}
+		return f.listen, nil
+	}
+	return net.JoinHostPort(f.bind, strconv.Itoa(f.port)), nil
+}
+
+// httpFront is everything behind the HTTP listener.
+type httpFront struct {
+	handler http.Handler
+	mcp     *streamhttp.Server
+	legacy  *sse.Server
+	close   func() // stops shared upstreams
+}
+
+// Close ends every session and stops every upstream.
+func (h *httpFront) Close() {
+	h.mcp.Close()
+	h.legacy.Close()
+	h.close()
+}
+
+// Drain lets http.Server.Shutdown finish without waiting for idle streams.
+func (h *httpFront) Drain() {
+	h.mcp.Drain()
+	h.legacy.Drain()
+}
+
+// newHTTPFront assembles the HTTP front for addr (the address listened on,
+// with its real port): upstreams, the MCP endpoint, legacy SSE, OAuth
+// metadata, authentication and the Origin/Host guard.
+func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string, addr string) (*httpFront, error) {
+	upstream, closeUp, err := upstreamFunc(f, e, logger, argv)
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	mcpURL := f.http.publicURL
+	if mcpURL == "" {
+		mcpURL = "http://" + addr + "/mcp"
+	}
+
+	var identity func(*http.Request) string
+	var middleware *auth.Middleware
+	if f.http.apiKeys != "" || f.http.jwtJWKS != "" {
+		middleware = &auth.Middleware{
+			ResourceMetadata: func(r *http.Request) string { return metadataURL(f, r) },
+			OnFailure: func(r *http.Request, err error) {
+				logger.Info("http front: refused a request without a valid credential", "remote", r.RemoteAddr, "err", err)
+			},
+		}
+		if f.http.apiKeys != "" {
+			keys, err := auth.LoadKeys(f.http.apiKeys)
+			if err != nil {
+				closeUp()
+				return nil, err
+			}
+			middleware.Verifiers = append(middleware.Verifiers, keys)
+		}
+		if f.http.jwtJWKS != "" {
+			aud := f.http.jwtAudience
+			if aud == "" {
+				aud = mcpURL
+			}
+			j, err := auth.NewJWT(ctx, auth.JWTOptions{JWKS: f.http.jwtJWKS, Issuer: f.http.jwtIssuer, Audience: aud})
+			if err != nil {
+				closeUp()
+				return nil, err
+			}
+			middleware.Verifiers = append(middleware.Verifiers, j)
+		}
+		identity = auth.Identity
+	} else if f.identity != "" {
+		id := f.identity
+		identity = func(*http.Request) string { return id }
+	}
+
+	front := streamhttp.NewServer(streamhttp.ServerOptions{
+		Upstream:       upstream,
+		Gate:           g,
+		Logger:         logger,
+		MaxMessageSize: f.maxMessage,
+		Identity:       identity,
+		SessionTimeout: f.http.sessionTimeout,
+	})
+	legacy := sse.NewServer(sse.ServerOptions{
+		Upstream:       sse.UpstreamFunc(upstream),
+		Gate:           g,
+		Logger:         logger,
+		MaxMessageSize: f.maxMessage,
+		Identity:       identity,
+		MessagePath:    "/message",
+	})
+
+	protected := http.NewServeMux()
+	protected.Handle("/mcp", front)
+	protected.Handle("/sse", legacy)
+	protected.Handle("/message", legacy)
+	var inner http.Handler = protected
+	if middleware != nil {
+		inner = middleware.Wrap(protected)
+	}
+	root := http.NewServeMux()
+	root.Handle("/", inner)
+	if middleware != nil {
+		md := auth.ResourceMetadata{ResourceName: "Tollgate MCP endpoint"}
+		if f.http.jwtIssuer != "" {
+			md.AuthorizationServers = []string{f.http.jwtIssuer}
+		}
+		h := md.Handler(func(r *http.Request) string { return resourceURL(f, r) })
+		root.Handle(auth.MetadataPath, h)
+		root.Handle(auth.MetadataPath+"/mcp", h)
+	}
+	guard := &auth.Guard{Port: port, Loopback: loopback, Origins: f.http.allowOrigins}
+	return &httpFront{handler: guard.Wrap(root), mcp: front, legacy: legacy, close: closeUp}, nil
+}
+
+// resourceURL is the MCP endpoint's URL as the client reached it.
+func resourceURL(f *runFlags, r *http.Request) string {
+	if f.http.publicURL != "" {
+		return f.http.publicURL
+	}
+	return "http://" + r.Host + "/mcp"
+}
+
+// metadataURL is where the protected-resource metadata of the endpoint is.
+func metadataURL(f *runFlags, r *http.Request) string {
+	if f.http.publicURL != "" {
+		if i := strings.Index(f.http.publicURL[len("https://"):], "/"); i >= 0 {
+			base := f.http.publicURL[:len("https://")+i]
+			return base + auth.MetadataPath + f.http.publicURL[len(base):]
+		}
+		return strings.TrimSuffix(f.http.publicURL, "/") + auth.MetadataPath
+	}
+	return "http://" + r.Host + auth.MetadataPath + "/mcp"
+}
+
+// upstreamFunc returns how HTTP sessions reach the server: a child process
+// per session (or one shared, --shared-upstream), or the --upstream URL (a
+// ClientConn per session, or one shared). closeUp stops shared upstreams.
+func upstreamFunc(f *runFlags, e env, logger *slog.Logger, argv []string) (up streamhttp.UpstreamFunc, closeUp func(), err error) {
+	var open streamhttp.UpstreamFunc
+	if f.upstream.url != "" {
+		opts, err := f.upstream.clientOptions(f.maxMessage, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		// The HTTP client sees our sessions: when the upstream forgets one,
+		// the front session ends and the client starts again.
+		opts.ReinitOn404 = false
+		url := f.upstream.url
+		open = func(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+			c, err := streamhttp.Dial(ctx, url, opts)
+			if err != nil {
+				return nil, nil, err
+			}
+			return c, nil, nil
+		}
+	} else {
+		open = func(ctx context.Context, s *proxy.Session) (proxy.Conn, func(), error) {
+			child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
+			if err != nil {
+				return nil, nil, err
+			}
+			logger.Debug("http front: started a server", "session", s.ID)
+			return child.Conn(), func() { child.Stop(2 * time.Second) }, nil
+		}
+	}
+	if !f.http.sharedUpstream {
+		return open, func() {}, nil
+	}
+	sh := &sharedUpstream{open: open, log: logger}
+	return sh.attach, sh.close, nil
+}
+
+// sharedUpstream is one upstream multiplexed among every session, opened
+// on first use and again if it ends.
+type sharedUpstream struct {
+	open streamhttp.UpstreamFunc
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	mux     *mux.Mux
+	release func()
+}
+
+func (s *sharedUpstream) attach(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mux != nil {
+		select {
+		case <-s.mux.Done():
+			s.log.Warn("http front: the shared upstream ended; starting it again")
+			s.stopLocked()
+		default:
+		}
+	}
+	if s.mux == nil {
+		conn, release, err := s.open(context.WithoutCancel(ctx), &proxy.Session{ID: "shared"})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.mux, s.release = mux.New(conn, s.log), release
+	}
+	return s.mux.Attach(), nil, nil
+}
+
+func (s *sharedUpstream) stopLocked() {
+	if s.mux != nil {
+		_ = s.mux.Close()
+	}
+	if s.release != nil {
+		s.release()
+	}
+	s.mux, s.release = nil, nil
+}
+
+func (s *sharedUpstream) close() {
+	s.mu.Lock()
+	s.stopLocked()
+	s.mu.Unlock()
+}
+
+// runHTTP serves MCP clients over HTTP until SIGINT/SIGTERM (or ctx ends),
+// then shuts down gracefully: no new connections, calls in flight get
+// --shutdown-timeout to finish, then every session and server is stopped.
+func runHTTP(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string) int {
+	addr, err := f.http.addr()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitUsage
+	}
+	if f.upstream.url == "" && len(argv) == 0 {
+		fmt.Fprintln(e.stderr, "tollgate run: --listen needs a server: a command after -- or --upstream URL")
+		return exitUsage
+	}
+	if (f.http.jwtIssuer != "" || f.http.jwtAudience != "") && f.http.jwtJWKS == "" {
+		fmt.Fprintln(e.stderr, "tollgate run: --jwt-issuer and --jwt-audience need --jwt-jwks")
+		return exitUsage
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate run: listen: %v\n", err)
+		return exitFail
+	}
+	addr = ln.Addr().String()
+	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) && f.http.apiKeys == "" && f.http.jwtJWKS == "" {
+		logger.Warn("serving MCP on a non-loopback address without --api-keys or --jwt-jwks: anyone who can reach it can call tools", "addr", addr)
+	}
+	front, err := newHTTPFront(ctx, e, f, g, logger, argv, addr)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+		return exitFail
+	}
+	srv := &http.Server{
+		Handler:           front.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(front.Drain)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("serving MCP over HTTP", "url", "http://"+addr+"/mcp", "legacy_sse", "http://"+addr+"/sse")
+
+	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	code := exitOK
+	select {
+	case <-sigCtx.Done():
+		logger.Info("shutting down the HTTP front")
+	case err := <-served:
+		logger.Error("the HTTP server stopped", "err", err)
+		code = exitFail
+	}
+	shutCtx, cancel := context.WithTimeoutCause(context.Background(), f.http.shutdownTimeout, errors.New("shutdown deadline passed"))
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		logger.Warn("HTTP shutdown did not finish in time; closing what is left", "err", context.Cause(shutCtx))
+		srv.Close()
+	}
+	front.Close()
+	return code
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

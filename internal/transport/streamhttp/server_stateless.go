@@ -1,0 +1,219 @@
+package streamhttp
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
+)
+
+// statelessPost serves one 2026-07-28 request: its Mcp-* headers are
+// checked against the body, then it runs through a pump of its own over
+// the shared stateless upstream, and its answer (with the notifications
+// that relate to it) is the response. Closing the response stream cancels
+// the request upstream.
+func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []byte, p *parsed, wantSSE bool) {
+	if p.batch {
+		writeError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "invalid request: protocol version 2026-07-28 has no JSON-RPC batches", nil)
+		return
+	}
+	m := p.msgs[0]
+	switch {
+	case m.IsResponse():
+		writeError(w, http.StatusBadRequest, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a 2026-07-28 client sends no responses", nil)
+		return
+	case m.IsNotification():
+		// Without a session there is nothing a notification can refer to.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if msg := checkHeaders(r, &m); msg != "" {
+		writeError(w, http.StatusBadRequest, m.ID, CodeHeaderMismatch, "header mismatch: "+msg, nil)
+		return
+	}
+	mx, err := s.statelessMux()
+	if err != nil {
+		s.log.Error("http front: opening the upstream failed", "err", err)
+		writeError(w, http.StatusBadGateway, m.ID, jsonrpc.CodeInternalError, "bad gateway: the upstream server could not be started", nil)
+		return
+	}
+	st := newStream(1, !wantSSE)
+	front := &oneShot{frame: body, id: canonicalID(m.ID), st: st, gone: make(chan struct{})}
+	pump := &proxy.Pump{
+		Client:  front,
+		Server:  mx.Attach(),
+		Gate:    s.opts.Gate,
+		Session: &proxy.Session{ID: "request-" + rand.Text(), Identity: s.identity(r)},
+		Logger:  s.log,
+	}
+	done := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(done)
+		_ = pump.Run(s.ctx)
+	}()
+	complete := false
+	if wantSSE {
+		complete = serveSSE(w, r, st, 0, done, sseOptions{})
+	} else {
+		s.answerJSON(w, r, st, done, nil)
+		complete = st.isFinal()
+	}
+	if !complete {
+		front.abandon() // the client went away: cancel the request upstream
+	}
+}
+
+// checkHeaders compares a 2026-07-28 request's MCP-Protocol-Version,
+// Mcp-Method and Mcp-Name headers with its body; it returns what is wrong,
+// "" when they agree.
+func checkHeaders(r *http.Request, m *jsonrpc.Message) string {
+	one := func(name string) (string, string) {
+		v := r.Header.Values(name)
+		switch len(v) {
+		case 0:
+			return "", "missing " + name + " header"
+		case 1:
+			return v[0], ""
+		}
+		return "", "more than one " + name + " header"
+	}
+	pv, bad := one(HeaderProtocolVersion)
+	if bad != "" {
+		return bad
+	}
+	if bv := mcp.MetaString(m.Params, mcp.MetaProtocolVersion); bv != pv {
+		return fmt.Sprintf("MCP-Protocol-Version header %s does not match the body's _meta %s %s", quote(pv), mcp.MetaProtocolVersion, quote(bv))
+	}
+	method, bad := one(HeaderMethod)
+	if bad != "" {
+		return bad
+	}
+	if method != m.Method {
+		return fmt.Sprintf("Mcp-Method header %s does not match the body's method %s", quote(method), quote(m.Method))
+	}
+	key := ""
+	switch m.Method {
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		key = "name"
+	case mcp.MethodResourcesRead:
+		key = "uri"
+	default:
+		return ""
+	}
+	raw, bad := one(HeaderName)
+	if bad != "" {
+		return bad
+	}
+	name, ok := decodeHeaderValue(raw)
+	if !ok {
+		return "Mcp-Name header is not valid base64 between =?base64? and ?="
+	}
+	body, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, key))
+	if name != body {
+		return fmt.Sprintf("Mcp-Name header %s does not match the body's params.%s %s", quote(name), key, quote(body))
+	}
+	return ""
+}
+
+// decodeHeaderValue undoes the =?base64?…?= encoding of an Mcp-Name or
+// Mcp-Param value.
+func decodeHeaderValue(v string) (string, bool) {
+	if !strings.HasPrefix(v, "=?base64?") || !strings.HasSuffix(v, "?=") || len(v) < len("=?base64??=") {
+		return v, true
+	}
+	b, err := base64.StdEncoding.DecodeString(v[len("=?base64?") : len(v)-len("?=")])
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// statelessMux returns the upstream shared by stateless requests, opening
+// it (again, if it ended) on demand.
+func (s *Server) statelessMux() (*mux.Mux, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errServerClosed
+	}
+	if s.stateless != nil {
+		select {
+		case <-s.stateless.Done():
+			_ = s.stateless.Close()
+			if s.slRelease != nil {
+				go s.slRelease()
+			}
+			s.stateless, s.slRelease = nil, nil
+		default:
+			return s.stateless, nil
+		}
+	}
+	conn, release, err := s.opts.Upstream(s.ctx, &proxy.Session{ID: "stateless"})
+	if err != nil {
+		return nil, err
+	}
+	s.stateless, s.slRelease = mux.New(conn, s.log), release
+	return s.stateless, nil
+}
+
+var errServerClosed = fmt.Errorf("http front: %w", proxy.ErrClosed)
+
+// oneShot is the pump's Client side for one stateless request: Read yields
+// the request, then io.EOF once it is answered or abandoned.
+type oneShot struct {
+	frame []byte
+	id    string // canonical request id
+	st    *stream
+
+	mu   sync.Mutex
+	read bool
+	gone chan struct{}
+	once sync.Once
+}
+
+var _ proxy.Conn = (*oneShot)(nil)
+
+func (o *oneShot) Read() ([]byte, error) {
+	o.mu.Lock()
+	first := !o.read
+	o.read = true
+	o.mu.Unlock()
+	if first {
+		return o.frame, nil
+	}
+	select {
+	case <-o.st.finished:
+	case <-o.gone:
+	}
+	return nil, io.EOF
+}
+
+// Write puts the answer, and anything the server says meanwhile, on the
+// request's stream.
+func (o *oneShot) Write(frame []byte) error {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		return nil
+	}
+	final := m.IsResponse() && (string(m.ID) == "null" || canonicalID(m.ID) == o.id)
+	o.st.push(frame, final)
+	return nil
+}
+
+// abandon ends the request early; the mux cancels it upstream.
+func (o *oneShot) abandon() { o.once.Do(func() { close(o.gone) }) }
+
+func (o *oneShot) Close() error {
+	o.abandon()
+	return nil
+}

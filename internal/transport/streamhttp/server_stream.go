@@ -1,0 +1,240 @@
+package streamhttp
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
+)
+
+// maxStreamEvents bounds the events one stream keeps for resumption; the
+// oldest are dropped beyond it (a client resuming from one of them gets
+// what is left).
+const maxStreamEvents = 1024
+
+// event is one SSE event of a stream; seq numbers the events of a stream
+// from 1.
+type event struct {
+	seq     int64
+	data    []byte // nil for a priming event
+	priming bool
+}
+
+// stream is one logical SSE stream of a session: the answer stream of a
+// POSTed request (or batch), or the session's standalone GET stream
+// (number 0). It keeps its events so that a client can resume it with
+// Last-Event-ID; at most one HTTP connection writes it at a time. Its
+// methods are safe for concurrent use.
+type stream struct {
+	num  int64
+	json bool // the client takes one JSON answer, not an event stream
+
+	mu       sync.Mutex
+	events   []event
+	next     int64 // seq of the next event
+	sent     int64 // highest seq written to a connection
+	final    bool  // the answer is in; the stream ends once it is written
+	attached bool
+	ids      []string // canonical ids of the requests it answers
+	tokens   []string // canonical progress tokens of those requests
+	wake     chan struct{}
+	finished chan struct{} // closed when final
+}
+
+func newStream(num int64, json bool) *stream {
+	return &stream{num: num, json: json, next: 1, wake: make(chan struct{}, 1), finished: make(chan struct{})}
+}
+
+// push appends an event (data is copied) and wakes the writer. A final
+// push ends the stream; nothing is appended after it.
+func (st *stream) push(data []byte, final bool) bool {
+	st.mu.Lock()
+	if st.final {
+		st.mu.Unlock()
+		return false
+	}
+	st.appendLocked(event{data: append([]byte(nil), data...)})
+	if final {
+		st.final = true
+		close(st.finished)
+	}
+	st.mu.Unlock()
+	st.notify()
+	return true
+}
+
+// prime appends a priming event: an id and empty data, so that a client
+// can resume from the very start.
+func (st *stream) prime() {
+	st.mu.Lock()
+	st.appendLocked(event{priming: true})
+	st.mu.Unlock()
+}
+
+func (st *stream) appendLocked(ev event) {
+	ev.seq = st.next
+	st.next++
+	if len(st.events) >= maxStreamEvents {
+		copy(st.events, st.events[1:])
+		st.events = st.events[:len(st.events)-1]
+	}
+	st.events = append(st.events, ev)
+}
+
+func (st *stream) notify() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// since returns the events after seq and whether the stream is final.
+func (st *stream) since(seq int64) ([]event, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := len(st.events)
+	for i > 0 && st.events[i-1].seq > seq {
+		i--
+	}
+	return append([]event(nil), st.events[i:]...), st.final
+}
+
+// attach claims the stream for one connection; false when another holds it.
+func (st *stream) attach() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.attached {
+		return false
+	}
+	st.attached = true
+	return true
+}
+
+func (st *stream) detach() {
+	st.mu.Lock()
+	st.attached = false
+	st.mu.Unlock()
+}
+
+func (st *stream) isFinal() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.final
+}
+
+func (st *stream) markSent(seq int64) {
+	st.mu.Lock()
+	if seq > st.sent {
+		st.sent = seq
+	}
+	st.mu.Unlock()
+}
+
+func (st *stream) sentSeq() int64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sent
+}
+
+// finalAnswer returns the last event's data once the stream is final.
+func (st *stream) finalAnswer() []byte {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.final || len(st.events) == 0 {
+		return nil
+	}
+	return st.events[len(st.events)-1].data
+}
+
+// eventID names event seq of stream num: unique within a session, and
+// saying which stream it belongs to.
+func eventID(num, seq int64) string {
+	return strconv.FormatInt(num, 10) + "_" + strconv.FormatInt(seq, 10)
+}
+
+// parseEventID reads an id eventID wrote.
+func parseEventID(s string) (num, seq int64, ok bool) {
+	a, b, found := strings.Cut(s, "_")
+	if !found {
+		return 0, 0, false
+	}
+	n, err1 := strconv.ParseInt(a, 10, 64)
+	q, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || n < 0 || q < 0 {
+		return 0, 0, false
+	}
+	return n, q, true
+}
+
+// sseOptions say how serveSSE writes a stream.
+type sseOptions struct {
+	ids       bool            // write event ids (resumable streams)
+	retry     time.Duration   // retry field on priming events
+	keepAlive time.Duration   // comment interval on idle streams, 0: none
+	header    http.Header     // extra response headers
+	drain     <-chan struct{} // closed when the server drains, nil: never
+}
+
+// serveSSE writes st's events after cursor to w until the stream is final
+// and fully written, the client goes away, or stop is closed. It returns
+// whether the whole stream was written.
+func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, stop <-chan struct{}, o sseOptions) bool {
+	h := w.Header()
+	for k, v := range o.header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	sw := sse.NewWriter(w)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	var tick <-chan time.Time
+	if o.keepAlive > 0 {
+		t := time.NewTicker(o.keepAlive)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		evs, final := st.since(cursor)
+		for _, ev := range evs {
+			e := sse.Event{Data: ev.data}
+			if o.ids {
+				e.ID, e.HasID = eventID(st.num, ev.seq), true
+			}
+			if ev.priming {
+				if !o.ids {
+					cursor = ev.seq
+					continue
+				}
+				e.Retry = o.retry
+			}
+			if err := sw.Write(e); err != nil {
+				return false
+			}
+			cursor = ev.seq
+			st.markSent(cursor)
+		}
+		if final {
+			return true
+		}
+		select {
+		case <-st.wake:
+		case <-tick:
+			if err := sw.Comment("keep-alive"); err != nil {
+				return false
+			}
+		case <-r.Context().Done():
+			return false
+		case <-stop:
+			return false
+		case <-o.drain:
+			return false
+		}
+	}
+}
