@@ -44,6 +44,8 @@ type Config struct {
 	ProxySelf []string // argv of `benchcmd proxy`, for Profile
 
 	Log io.Writer // progress; nil discards
+
+	loadAtStart string
 }
 
 // sample is what one run measured.
@@ -84,6 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	cfg.loadAtStart = loadAverage()
 	h := &harness{cfg: cfg}
 	help, _ := exec.CommandContext(ctx, cfg.Tollgate, "run", "-help").CombinedOutput()
 	h.features = string(help)

@@ -64,11 +64,25 @@ type Report struct {
 	Rows    []*Row
 	Machine string
 	Mode    string
+	Load    string // load averages, for judging the noise
 	Took    time.Duration
 }
 
+// loadAverage returns the 1-, 5- and 15-minute load averages.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
-	r := &Report{Machine: machine(), Took: took}
+	r := &Report{Machine: machine(), Took: took, Load: cfg.loadAtStart + " at the start, " + loadAverage() + " at the end"}
 	if cfg.Smoke {
 		r.Mode = fmt.Sprintf("smoke: %d round, %v per run after %v warm-up, %d start-ups", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
 	} else {
@@ -173,7 +187,7 @@ func rate(v float64) string {
 // Markdown renders the report.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s.  \nRun: %s; took %v.\n\n", r.Machine, r.Mode, r.Took.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %s.  \nRun: %s; took %v; load average %s.\n\n", r.Machine, r.Mode, r.Took.Round(time.Second), r.Load)
 	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | Tollgate peak RSS | Tollgate CPU/call µs | goal |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	var peak int64

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -275,5 +274,3 @@ func (s *sizeCheck) check(id int64, resp []byte, full func(result []byte) error)
 	s.mu.Unlock()
 	return nil
 }
-
-var errSkipped = errors.New("skipped")
