@@ -87,6 +87,7 @@ func TestLineFields(t *testing.T) {
 	ev := callEvent(1)
 	ev.Decision, ev.Rule, ev.Reason, ev.Outcome, ev.Latency = "deny", "company recipients only", "nope", "", 0
 	ev.Counters = []string{"send_email/sent/global"}
+	ev.ApprovalID, ev.Approver = "apr_1", "carol"
 	l.Record(ev)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestLineFields(t *testing.T) {
 	got := recs[1]
 	want := &Record{Time: ev.Time, Event: KindCall, Instance: "inst1", Session: "s1", Identity: "alice",
 		Tool: "send_email", Decision: "deny", Rule: "company recipients only", Reason: "nope",
-		Counters: []string{"send_email/sent/global"}, Policy: "rev1",
+		Counters: []string{"send_email/sent/global"}, Policy: "rev1", ApprovalID: "apr_1", Approver: "carol",
 		ArgsSHA256: mustHash(t, `{"n":1,"to":"a@example.com"}`), Seq: 2, Prev: recs[0].Hash, Hash: got.Hash}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("call line (-want +got):\n%s", d)

@@ -240,6 +240,7 @@ func (l *Log) Record(ev gate.Event) {
 		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity,
 		Tool: ev.Tool, Decision: ev.Decision, Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
 		Counters: ev.Counters, Outcome: ev.Outcome, Policy: ev.PolicyRev, StateError: ev.StateError,
+		ApprovalID: ev.ApprovalID, Approver: ev.Approver,
 	}}
 	if ev.Latency > 0 {
 		it.rec.LatencyMS = float64(ev.Latency.Microseconds()) / 1000

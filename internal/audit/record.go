@@ -31,7 +31,7 @@ type Record struct {
 	Session    string          `json:"session,omitempty"`
 	Identity   string          `json:"identity,omitempty"`
 	Tool       string          `json:"tool,omitempty"`
-	Decision   string          `json:"decision,omitempty"` // allow, deny, approval_required, …
+	Decision   string          `json:"decision,omitempty"` // allow, deny, approval_required, approval_* steps
 	Monitor    bool            `json:"monitor,omitempty"`  // recorded, not enforced (would-deny)
 	Rule       string          `json:"rule,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
@@ -42,6 +42,8 @@ type Record struct {
 	Args       json.RawMessage `json:"args,omitempty"`
 	Redacted   []string        `json:"redacted,omitempty"`
 	StateError string          `json:"state_error,omitempty"`
+	ApprovalID string          `json:"approval_id,omitempty"`
+	Approver   string          `json:"approver,omitempty"`
 
 	// Policy is the revision (SHA-256 of the policy file) in force.
 	Policy string `json:"policy,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ type Metrics struct {
 	inflight    prometheus.Gauge
 	stateErrors prometheus.Counter
 	reloads     *prometheus.CounterVec
+	approvals   *prometheus.CounterVec
 	now         func() time.Time
 
 	mu       sync.RWMutex
@@ -69,7 +71,7 @@ func New(opts Options) *Metrics {
 		tools:    map[string]bool{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_calls_total",
-			Help: "Tool calls by tool and decision (allow, deny, approval_required; monitor_deny and monitor_approval_required count what monitor mode let through, and those calls count again as allow).",
+			Help: "Tool calls by tool and decision (allow, deny, approval_required, approval_requested, approval_reused; monitor_deny and monitor_approval_required count what monitor mode let through, and those calls count again as allow).",
 		}, []string{"tool", "decision"}),
 		decision: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tollgate_decision_seconds",
@@ -93,11 +95,15 @@ func New(opts Options) *Metrics {
 			Name: "tollgate_reloads_total",
 			Help: "Policy reload attempts by result (ok, invalid, rejected, error).",
 		}, []string{"result"}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tollgate_approval_events_total",
+			Help: "Steps in the life of approvals: approved, denied, expired, consumed, restored.",
+		}, []string{"event"}),
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.reg.MustRegister(m.calls, m.decision, m.upstream, m.inflight, m.stateErrors, m.reloads,
+	m.reg.MustRegister(m.calls, m.decision, m.upstream, m.inflight, m.stateErrors, m.reloads, m.approvals,
 		counterFunc("tollgate_audit_dropped_total", "Audit lines dropped because the audit buffer was full.", opts.AuditDropped),
 		counterFunc("tollgate_audit_write_errors_total", "Failed writes to the audit trail (a full disk, for example).", opts.AuditWriteErrors),
 		collectors.NewGoCollector(),
@@ -138,6 +144,12 @@ func (m *Metrics) Record(ev gate.Event) {
 		m.stateErrors.Inc()
 	}
 	decision := ev.Decision
+	switch decision {
+	case "approval_approved", "approval_denied", "approval_expired", "approval_consumed", "approval_restored":
+		// Steps of an approval, not answers to a call.
+		m.approvals.WithLabelValues(strings.TrimPrefix(decision, "approval_")).Inc()
+		return
+	}
 	if ev.Monitor {
 		decision = monitorLabel(decision)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +134,7 @@ func TestMetricsOverHTTP(t *testing.T) {
 	call(g, "limited")
 	m.Reload("ok")
 	m.Reload("invalid")
+	m.Record(gate.Event{Time: time.Now(), Tool: "pay", Decision: "approval_approved", ApprovalID: "a1"})
 
 	fams := scrape(t, srv.Addr())
 	checks := []struct {
@@ -153,12 +155,18 @@ func TestMetricsOverHTTP(t *testing.T) {
 		{"tollgate_reloads_total", []string{"result", "ok"}, 1},
 		{"tollgate_reloads_total", []string{"result", "invalid"}, 1},
 		{"tollgate_reloads_total", []string{"result", "error"}, 0},
+		{"tollgate_approval_events_total", []string{"event", "approved"}, 1},
 		{"tollgate_audit_dropped_total", nil, 7},
 		{"tollgate_audit_write_errors_total", nil, 2},
 	}
 	for _, c := range checks {
 		if got := value(t, fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	for _, s := range fams["tollgate_calls_total"].Metric {
+		if strings.HasPrefix(s.Label[0].GetValue(), "approval_approved") || s.Label[1].GetValue() == "pay" {
+			t.Errorf("an approval step was counted as a call: %v", s.Label)
 		}
 	}
 	held.Done(nil, nil)
