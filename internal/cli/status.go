@@ -174,12 +174,21 @@ func buildStatus(dir string, now time.Time, window time.Duration, recent int) (*
 			if r.Time.Before(rep.Since) {
 				return
 			}
-			final := r.Outcome != "" || (!r.Monitor && r.Decision != "allow")
-			if final {
-				in.Calls++
-			}
-			if r.Decision == "allow" {
+			var held bool // answered "approval pending"
+			switch r.Decision {
+			case "allow":
+				if r.Outcome != "" {
+					in.Calls++
+				}
 				return
+			case "deny":
+			case "approval_required", "approval_requested", "approval_reused":
+				held = true
+			default:
+				return // a step in an approval's life, not an answer to a call
+			}
+			if !r.Monitor {
+				in.Calls++
 			}
 			name := r.Rule
 			if name == "" {
@@ -194,7 +203,7 @@ func buildStatus(dir string, now time.Time, window time.Duration, recent int) (*
 			case r.Monitor:
 				in.Monitored++
 				rc.WouldDeny++
-			case r.Decision == "approval_required":
+			case held:
 				in.Approvals++
 				rc.Denied++
 			default:
