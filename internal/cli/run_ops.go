@@ -101,14 +101,14 @@ var _ gate.ForwardRecorder = fanout(nil)
 func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) (stop func(), err error) {
 	o := &f.ops
 	var stops []func()
-	stop = func() {
+	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
 	}
 	defer func() {
 		if err != nil {
-			stop()
+			stopAll() // what started before the error
 		}
 	}()
 	var recs fanout
@@ -204,7 +204,7 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 		}
 		stops = append(stops, func() { w.Close() })
 	}
-	return stop, nil
+	return stopAll, nil
 }
 
 // startInfo describes this process for the audit trail, without secrets:

@@ -402,3 +402,75 @@ func TestSecretsStayOutOfTheAuditTrail(t *testing.T) {
 		t.Errorf("the redacted arguments are not recorded:\n%s", all.String())
 	}
 }
+
+func TestAuditDirFlags(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	writeFile(t, pol, "version: \"1\"\n")
+	state := filepath.Join(dir, "state")
+	p := opsStart(t, "-c", pol, "--state-dir", state, "--audit-max-size", "1KiB")
+	for range 12 {
+		p.call("test_simple_text", `{}`)
+	}
+	p.stop()
+	files, err := audit.ListFiles(filepath.Join(state, "audit"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("want rotated files under <state-dir>/audit: %v %v", files, err)
+	}
+	if code, out, _ := run(t, "audit", "verify", "--state-dir", state); code != exitOK || !strings.HasPrefix(out, "ok: 14 lines") {
+		t.Errorf("verify: exit %d %s", code, out)
+	}
+
+	off := filepath.Join(dir, "state-off")
+	p = opsStart(t, "-c", pol, "--state-dir", off, "--audit", "off")
+	p.call("test_simple_text", `{}`)
+	p.stop()
+	if _, err := os.Stat(filepath.Join(off, "audit")); !os.IsNotExist(err) {
+		t.Errorf("--audit off wrote an audit directory: %v", err)
+	}
+
+	code, _, errs := run(t, "run", "-c", pol, "--audit-max-size", "lots", "--state", "memory", "--", "true")
+	if code == exitOK || !strings.Contains(errs, "--audit-max-size") {
+		t.Errorf("bad --audit-max-size: exit %d %s", code, errs)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"64MiB": 64 << 20, "10MB": 10e6, "512KiB": 512 << 10, "1GiB": 1 << 30, "4096": 4096, "100B": 100} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1MiB", "lots", "1.5MiB", "99999999999GiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://:pw@cache:6379/0":            "redis://cache:6379/0",
+		"rediss://user:pw@cache:6380/1?tls=1": "rediss://cache:6380/1",
+		"memory":                              "memory",
+		"sqlite:///var/lib/t.db":              "sqlite:///var/lib/t.db",
+		"https://tok@mcp.example.com/mcp?k=s": "https://mcp.example.com/mcp",
+	} {
+		if got := redactDSN(in); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestMain keeps tollgate run's default state and audit directories (and
+// those of the binaries the tests start) out of the real home directory.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-cli-test-state")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
