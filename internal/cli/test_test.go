@@ -60,3 +60,15 @@ func TestTestCommandErrors(t *testing.T) {
 		t.Errorf("empty dir: exit %d %s", code, errs)
 	}
 }
+
+func TestOpsCommandsHelp(t *testing.T) {
+	for _, args := range [][]string{{"test", "--help"}, {"explain", "--help"}, {"audit", "--help"}, {"audit", "verify", "--help"}, {"status", "--help"}} {
+		code, out, errs := run(t, args...)
+		if code != exitOK || !strings.Contains(out+errs, "Usage: tollgate "+args[0]) {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	if code, out, _ := run(t, "help"); code != exitOK || !strings.Contains(out, "tollgate audit verify") || !strings.Contains(out, "tollgate status") {
+		t.Errorf("help does not list the commands:\n%s", out)
+	}
+}
