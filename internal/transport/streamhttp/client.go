@@ -128,6 +128,10 @@ type ClientConn struct {
 	writeClosed bool
 	inflight    int
 	deleted     bool
+	// Messages handed to Write but not yet on the wire, all and
+	// notifications only; sentCond (on mu) signals each one sent.
+	unsent, unsentNotes int
+	sentCond            sync.Cond
 }
 
 var (
@@ -177,6 +181,7 @@ func Dial(ctx context.Context, rawURL string, opts ClientOptions) (*ClientConn, 
 		c.client = NewHTTPClient(opts.ConnectTimeout, opts.MaxIdleConnsPerHost)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.sentCond.L = &c.mu
 	return c, nil
 }
 
@@ -230,6 +235,13 @@ type message struct {
 	retried bool
 }
 
+// isNote reports whether m is a notification: it must reach the server
+// after everything written before it (a cancellation after its request),
+// and everything written after it must wait for it. Requests and responses
+// are otherwise unordered, as JSON-RPC allows, so they never wait for each
+// other to be sent.
+func (m *message) isNote() bool { return len(m.ids) == 0 && m.method != "" }
+
 func newMessage(frame []byte) *message {
 	m := &message{frame: append([]byte(nil), frame...)}
 	if jsonrpc.IsBatch(m.frame) {
@@ -266,9 +278,12 @@ func newMessage(frame []byte) *message {
 }
 
 // Write sends one frame upstream; see ClientConn. It returns an error only
-// when the ClientConn is closed (or closed for writing).
+// when the ClientConn is closed (or closed for writing). It blocks only
+// while a handshake is in progress or while an earlier notification (for a
+// notification: any earlier message) is still being sent.
 func (c *ClientConn) Write(frame []byte) error {
 	m := newMessage(frame)
+	note := m.isNote()
 	for {
 		c.mu.Lock()
 		if c.isClosed() || c.writeClosed {
@@ -288,6 +303,15 @@ func (c *ClientConn) Write(frame []byte) error {
 				return fmt.Errorf("write upstream %s: %w", c.safe, proxy.ErrClosed)
 			}
 		}
+		if (note && c.unsent > 0) || (!note && c.unsentNotes > 0) {
+			c.sentCond.Wait()
+			c.mu.Unlock()
+			continue
+		}
+		c.unsent++
+		if note {
+			c.unsentNotes++
+		}
 		if m.isInit {
 			// A new initialize opens a new session.
 			c.hold = make(chan struct{})
@@ -297,6 +321,11 @@ func (c *ClientConn) Write(frame []byte) error {
 		}
 		if m.inited {
 			c.initedFrame = m.frame
+			if c.getCancel == nil {
+				// Later sends wait until the GET stream is open, so that
+				// the server sees it before any call it could serve.
+				c.hold = make(chan struct{})
+			}
 		}
 		if m.version != "" {
 			c.version = m.version
@@ -309,13 +338,19 @@ func (c *ClientConn) Write(frame []byte) error {
 	for _, id := range m.ids {
 		c.pending.Add(id)
 	}
-	sent := make(chan struct{})
-	go c.exchange(m, sent)
-	select {
-	case <-sent:
-	case <-c.closed:
-	}
+	go c.exchange(m)
 	return nil
+}
+
+// sent accounts for a message now on the wire (or abandoned).
+func (c *ClientConn) sent(m *message) {
+	c.mu.Lock()
+	c.unsent--
+	if m.isNote() {
+		c.unsentNotes--
+	}
+	c.sentCond.Broadcast()
+	c.mu.Unlock()
 }
 
 func (c *ClientConn) isClosed() bool {
@@ -416,6 +451,7 @@ func (c *ClientConn) Close() error {
 		c.mu.Lock()
 		close(c.closed)
 		lg := c.legacy
+		c.sentCond.Broadcast()
 		c.mu.Unlock()
 		c.cancel()
 		c.deleteSession()

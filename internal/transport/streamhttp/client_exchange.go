@@ -17,17 +17,18 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
-// exchange POSTs one message and relays its answer. sent is closed once the
-// request body has been handed to the connection (or the attempt failed).
-func (c *ClientConn) exchange(m *message, sent chan struct{}) {
+// exchange POSTs one message and relays its answer. The message counts as
+// sent once the request body has been handed to the connection (or the
+// attempt failed).
+func (c *ClientConn) exchange(m *message) {
 	defer c.wg.Done()
 	defer c.exchangeDone()
 	var once sync.Once
-	signal := func() { once.Do(func() { close(sent) }) }
+	signal := func() { once.Do(func() { c.sent(m) }) }
 	defer signal()
 
 	var hold chan struct{}
-	if m.isInit {
+	if m.isInit || m.inited {
 		c.mu.Lock()
 		hold = c.hold
 		c.mu.Unlock()

@@ -147,7 +147,7 @@ func readFrames(c *ClientConn) *frames {
 	return fr
 }
 
-const waitFor = 10 * time.Second
+const clientWait = 10 * time.Second
 
 func (fr *frames) next(t *testing.T) []byte {
 	t.Helper()
@@ -162,8 +162,8 @@ func (fr *frames) next(t *testing.T) []byte {
 		default:
 		}
 		t.Fatalf("Read ended: %v", err)
-	case <-time.After(waitFor):
-		t.Fatalf("no frame within %v", waitFor)
+	case <-time.After(clientWait):
+		t.Fatalf("no frame within %v", clientWait)
 	}
 	return nil
 }
@@ -180,8 +180,8 @@ func (fr *frames) end(t *testing.T) error {
 		default:
 		}
 		return err
-	case <-time.After(waitFor):
-		t.Fatalf("Read did not end within %v", waitFor)
+	case <-time.After(clientWait):
+		t.Fatalf("Read did not end within %v", clientWait)
 	}
 	return nil
 }
@@ -223,10 +223,10 @@ func handshake(t *testing.T, f *fake, c *ClientConn, fr *frames) []byte {
 	return resp
 }
 
-// waitUntil polls cond until it holds, failing the test after waitFor.
+// waitUntil polls cond until it holds, failing the test after clientWait.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(clientWait)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met in time")

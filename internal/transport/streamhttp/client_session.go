@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -15,17 +16,27 @@ import (
 )
 
 // startGET opens the standalone GET stream, once per session, after the
-// client's notifications/initialized was accepted.
+// client's notifications/initialized was accepted. It returns once the
+// server has answered the first GET (or failed to, or streamGrace passed).
 func (c *ClientConn) startGET() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.getCancel != nil || c.isClosed() || c.writeClosed {
+		c.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	c.getCancel = cancel
 	c.wg.Add(1)
-	go c.getLoop(ctx, c.session, c.version)
+	ready := make(chan struct{})
+	go c.getLoop(ctx, c.session, c.version, ready)
+	c.mu.Unlock()
+	t := time.NewTimer(streamGrace)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (c *ClientConn) stopGETLocked() {
@@ -39,13 +50,17 @@ func (c *ClientConn) stopGETLocked() {
 // sends on it and reconnects after a drop (with Last-Event-ID when the
 // stream had ids, after the server's retry delay). A server that does not
 // offer the stream (405, or another 4xx) is left alone.
-func (c *ClientConn) getLoop(ctx context.Context, session, version string) {
+func (c *ClientConn) getLoop(ctx context.Context, session, version string, ready chan struct{}) {
 	defer c.wg.Done()
+	var once sync.Once
+	answered := func() { once.Do(func() { close(ready) }) }
+	defer answered()
 	var last string
 	var retry time.Duration
 	stalls := 0
 	for {
 		resp, err := c.get(ctx, session, version, last)
+		answered()
 		switch {
 		case ctx.Err() != nil:
 			if err == nil {

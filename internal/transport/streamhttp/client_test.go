@@ -20,7 +20,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
-func TestJSONAndSSEAnswers(t *testing.T) {
+func TestClientJSONAndSSEAnswers(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		sw := sseWriter(w)
@@ -60,7 +60,7 @@ func TestJSONAndSSEAnswers(t *testing.T) {
 	}
 }
 
-func TestLargeSSEEvent(t *testing.T) {
+func TestClientLargeSSEEvent(t *testing.T) {
 	big := strings.Repeat("x", 5<<20)
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
@@ -84,7 +84,7 @@ func TestLargeSSEEvent(t *testing.T) {
 	mustContain(t, fr2.next(t), `"id":1`, `"error"`, "before the response")
 }
 
-func TestNotificationAccepted(t *testing.T) {
+func TestClientNotificationAccepted(t *testing.T) {
 	f := newFake(t)
 	s := newServer(t, f)
 	c := dialT(t, s.URL, ClientOptions{})
@@ -99,7 +99,7 @@ func TestNotificationAccepted(t *testing.T) {
 	}
 }
 
-func TestJSONAnswerKeepsIDBytes(t *testing.T) {
+func TestClientJSONAnswerKeepsIDBytes(t *testing.T) {
 	f := newFake(t)
 	s := newServer(t, f)
 	c := dialT(t, s.URL, ClientOptions{})
@@ -111,7 +111,7 @@ func TestJSONAnswerKeepsIDBytes(t *testing.T) {
 	}
 }
 
-func TestReinitOn404(t *testing.T) {
+func TestClientReinitOn404(t *testing.T) {
 	f := newFake(t)
 	s := newServer(t, f)
 	c := dialT(t, s.URL, ClientOptions{ReinitOn404: true})
@@ -142,7 +142,7 @@ func TestReinitOn404(t *testing.T) {
 	}
 }
 
-func TestReinitOn404Concurrent(t *testing.T) {
+func TestClientReinitOn404Concurrent(t *testing.T) {
 	f := newFake(t)
 	s := newServer(t, f)
 	c := dialT(t, s.URL, ClientOptions{ReinitOn404: true})
@@ -160,7 +160,7 @@ func TestReinitOn404Concurrent(t *testing.T) {
 	}
 }
 
-func Test404PassesOn(t *testing.T) {
+func TestClient404PassesOn(t *testing.T) {
 	f := newFake(t)
 	release := make(chan struct{})
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
@@ -187,7 +187,7 @@ func Test404PassesOn(t *testing.T) {
 	}
 }
 
-func TestUnreachableUpstream(t *testing.T) {
+func TestClientUnreachableUpstream(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +214,7 @@ func TestUnreachableUpstream(t *testing.T) {
 	}
 }
 
-func TestHTTPErrorsAnswered(t *testing.T) {
+func TestClientHTTPErrorsAnswered(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		switch r.Header.Get("Mcp-Name") + string(m.ID) {
@@ -239,7 +239,7 @@ func TestHTTPErrorsAnswered(t *testing.T) {
 	mustContain(t, fr.next(t), `"id":2`, `"code":-32022`, `"supported":["2025-11-25"]`)
 }
 
-func TestSecretsNeverLeak(t *testing.T) {
+func TestClientSecretsNeverLeak(t *testing.T) {
 	const secret = "s3cr3t-t0ken"
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -295,7 +295,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // A server that answers only once 16 calls are in flight proves they are in
 // flight upstream at the same time; its connection count proves that calls
 // reuse connections.
-func TestConcurrentCallsReuseConnections(t *testing.T) {
+func TestClientConcurrentCallsReuseConnections(t *testing.T) {
 	const inFlight, rounds = 16, 10
 	var cur, peak atomic.Int32
 	var mu sync.Mutex
@@ -315,7 +315,7 @@ func TestConcurrentCallsReuseConnections(t *testing.T) {
 		mu.Unlock()
 		select {
 		case <-g:
-		case <-time.After(waitFor):
+		case <-time.After(clientWait):
 		}
 		cur.Add(-1)
 		w.Header().Set("Content-Type", "application/json")
@@ -343,7 +343,7 @@ func TestConcurrentCallsReuseConnections(t *testing.T) {
 		for range inFlight {
 			mustContain(t, fr.next(t), `"result"`)
 		}
-		if time.Since(start) >= waitFor {
+		if time.Since(start) >= clientWait {
 			t.Fatalf("a round took %v: calls were not all in flight at once (peak %d)", time.Since(start), peak.Load())
 		}
 	}
@@ -356,7 +356,7 @@ func TestConcurrentCallsReuseConnections(t *testing.T) {
 	}
 }
 
-func TestResumeAfterDrop(t *testing.T) {
+func TestClientResumeAfterDrop(t *testing.T) {
 	f := newFake(t)
 	var resumedWith atomic.Value
 	var resultID atomic.Value
@@ -389,7 +389,7 @@ func TestResumeAfterDrop(t *testing.T) {
 	}
 }
 
-func TestStreamEndsWithoutIDs(t *testing.T) {
+func TestClientStreamEndsWithoutIDs(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		sseWriter(w).Write(sse.Event{Data: []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{}}`)})
@@ -405,7 +405,7 @@ func TestStreamEndsWithoutIDs(t *testing.T) {
 
 // A sampling request arriving on a call's stream is relayed; the client's
 // answer is POSTed back (202) and the call then completes.
-func TestServerRequestDuringCall(t *testing.T) {
+func TestClientServerRequestDuringCall(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		sw := sseWriter(w)
@@ -413,7 +413,7 @@ func TestServerRequestDuringCall(t *testing.T) {
 		select {
 		case reply := <-f.replies:
 			sw.Write(sse.Event{Data: jsonrpc.AppendResult(nil, m.ID, []byte(fmt.Sprintf(`{"content":[],"reply":%s}`, reply)))})
-		case <-time.After(waitFor):
+		case <-time.After(clientWait):
 		}
 	}
 	s := newServer(t, f)
@@ -426,7 +426,7 @@ func TestServerRequestDuringCall(t *testing.T) {
 	mustContain(t, fr.next(t), `"id":1`, `"text":"hi"`)
 }
 
-func TestGETStream(t *testing.T) {
+func TestClientGETStream(t *testing.T) {
 	f := newFake(t)
 	opened := make(chan http.Header, 4)
 	f.onGet = func(w http.ResponseWriter, r *http.Request) {
@@ -454,7 +454,7 @@ func TestGETStream(t *testing.T) {
 	}
 }
 
-func TestCloseWriteDrainsAndDeletes(t *testing.T) {
+func TestClientCloseWriteDrainsAndDeletes(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		time.Sleep(50 * time.Millisecond) // a call still running at CloseWrite
@@ -481,7 +481,7 @@ func TestCloseWriteDrainsAndDeletes(t *testing.T) {
 	}
 }
 
-func TestCloseDeletesSession(t *testing.T) {
+func TestClientCloseDeletesSession(t *testing.T) {
 	f := newFake(t)
 	block := make(chan struct{})
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
@@ -508,7 +508,7 @@ func TestCloseDeletesSession(t *testing.T) {
 	}
 }
 
-func TestRevision20260728Headers(t *testing.T) {
+func TestClientRevision20260728Headers(t *testing.T) {
 	var got []http.Header
 	var mu sync.Mutex
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -545,7 +545,7 @@ func TestRevision20260728Headers(t *testing.T) {
 	}
 }
 
-func TestHeaderValue(t *testing.T) {
+func TestClientHeaderValue(t *testing.T) {
 	for in, want := range map[string]string{
 		"us-west1":           "us-west1",
 		"Hello, 世界":          "=?base64?SGVsbG8sIOS4lueVjA==?=",
@@ -559,7 +559,7 @@ func TestHeaderValue(t *testing.T) {
 	}
 }
 
-func TestRequestTimeout(t *testing.T) {
+func TestClientRequestTimeout(t *testing.T) {
 	f := newFake(t)
 	f.onCall = func(w http.ResponseWriter, r *http.Request, m jsonrpc.Message) {
 		<-r.Context().Done()
@@ -572,7 +572,7 @@ func TestRequestTimeout(t *testing.T) {
 	mustContain(t, fr.next(t), `"id":1`, "timed out")
 }
 
-func TestDialRejectsBadURL(t *testing.T) {
+func TestClientDialRejectsBadURL(t *testing.T) {
 	for _, u := range []string{"", "localhost:8080", "ftp://x/", "http://"} {
 		if _, err := Dial(context.Background(), u, ClientOptions{}); err == nil {
 			t.Errorf("Dial(%q) succeeded", u)
@@ -582,7 +582,7 @@ func TestDialRejectsBadURL(t *testing.T) {
 
 // An old server: POST to its URL is 404 (no JSON-RPC body), GET opens the
 // legacy event stream. The ClientConn switches transparently.
-func TestLegacyFallback(t *testing.T) {
+func TestClientLegacyFallback(t *testing.T) {
 	answers := make(chan []byte, 8)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /sse", func(w http.ResponseWriter, r *http.Request) {
@@ -619,7 +619,7 @@ func TestLegacyFallback(t *testing.T) {
 	}
 }
 
-func TestRedirectsStayOnOrigin(t *testing.T) {
+func TestClientRedirectsStayOnOrigin(t *testing.T) {
 	f := newFake(t)
 	var foreignHits atomic.Int32
 	foreign := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
