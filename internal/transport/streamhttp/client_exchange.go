@@ -9,6 +9,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -71,15 +72,15 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 	if m.version != "" {
 		version = m.version
 	}
-	body := &signalReader{r: bytes.NewReader(m.frame), n: len(m.frame), done: signal}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, body)
+	// The body stays a *bytes.Reader so that headers and body leave in one
+	// write; the trace says when the request is on the wire.
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { signal() }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, bytes.NewReader(m.frame))
 	if err != nil {
 		signal()
 		c.fail(m, fmt.Sprintf("upstream %s: %v", c.safe, err))
 		return false
 	}
-	req.ContentLength = int64(len(m.frame))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(m.frame)), nil }
 	c.setHeaders(req, session, version)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -143,29 +144,6 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		c.fail(m, fmt.Sprintf("upstream %s: HTTP %s", c.safe, resp.Status))
 		return false
 	}
-}
-
-// signalReader is a request body that reports when it has been read to the
-// end (or closed): the request is then on its way.
-type signalReader struct {
-	r    *bytes.Reader
-	n    int
-	read int
-	done func()
-}
-
-func (s *signalReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	s.read += n
-	if err != nil || s.read >= s.n {
-		s.done()
-	}
-	return n, err
-}
-
-func (s *signalReader) Close() error {
-	s.done()
-	return nil
 }
 
 func mediaType(h http.Header) string {
