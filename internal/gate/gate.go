@@ -115,7 +115,19 @@ func (g *Gate) log() *slog.Logger {
 // Hidden implements proxy.Gate.
 func (g *Gate) Hidden(tool string) bool { return g.policy.Load().Hidden(tool) }
 
-// Listed implements proxy.Gate: it remembers each tool's required arguments
+// Lists implements proxy.Gate.
+func (g *Gate) Lists() (hidden func(string) bool, listed func(string, []byte)) {
+	p := g.policy.Load()
+	if p.HidesAny() {
+		hidden = p.Hidden
+	}
+	if p.UsesSchemas() {
+		listed = g.Listed
+	}
+	return hidden, listed
+}
+
+// Listed remembers each tool's required arguments
 // for validate: {required_args: true}.
 func (g *Gate) Listed(name string, tool []byte) {
 	req, _ := mcp.RequiredArgs(tool)

@@ -81,6 +81,13 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 }
 
+// Buffered reports whether another whole line is already buffered, so that
+// the next Next will not block: a caller relaying a burst of frames can hold
+// back its flush until the burst ends.
+func (r *Reader) Buffered() bool {
+	return bytes.IndexByte(r.buf[r.scanned:r.end], '\n') >= 0
+}
+
 // fill reads more input, compacting or growing the buffer first.
 func (r *Reader) fill() {
 	if r.start > 0 && (r.end == len(r.buf) || r.start == r.end) {
@@ -113,6 +120,30 @@ type Writer struct {
 
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 64<<10)} }
+
+// WriteDeferred writes one frame without flushing: it goes out with the next
+// Write or Flush (or when the buffer fills).
+func (w *Writer) WriteDeferred(frame []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.w.Write(frame); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	if err := w.w.WriteByte('\n'); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// Flush sends whatever WriteDeferred left buffered.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
 
 // Write writes one frame and flushes it.
 func (w *Writer) Write(frame []byte) error {

@@ -61,8 +61,11 @@ func (e *Error) Error() string { return fmt.Sprintf("jsonrpc %d: %s", e.Code, e.
 var envelopeKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
 
 // Parse parses one JSON-RPC message object. With strict set (messages from an
-// untrusted client) strings must be valid UTF-8 without unpaired surrogates.
-// The returned error is always an *Error.
+// untrusted client) strings must be valid UTF-8 without unpaired surrogates —
+// except in the params of a tools/call request, which are only skimmed: the
+// caller must check them with CheckUnambiguous (mcp.ParseCall does), so that
+// they are read strictly once, not twice. The returned error is always an
+// *Error.
 func Parse(b []byte, strict bool) (Message, error) {
 	m := Message{Raw: b}
 	i := skipWS(b, 0)
@@ -77,7 +80,9 @@ func Parse(b []byte, strict bool) (Message, error) {
 	var method []byte
 	var methodEsc bool
 	var protoErr *Error
-	end, err := skipObject(b, i, 1, strict, func(key []byte, esc bool, val []byte) error {
+	// params is skimmed here and checked below: a tools/call's params get
+	// their one strict reading from CheckUnambiguous (mcp.ParseCall).
+	end, err := skipObjectSkim(b, i, strict, "params", func(key []byte, esc bool, val []byte) error {
 		k := key
 		if esc {
 			k = []byte(unescape(key))
@@ -152,6 +157,11 @@ func Parse(b []byte, strict bool) (Message, error) {
 			m.Method = unescape(method)
 		} else {
 			m.Method = intern(method)
+		}
+		if strict && m.Params != nil && m.Method != "tools/call" {
+			if _, err := skipValue(m.Params, 0, 1, true); err != nil {
+				return m, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
+			}
 		}
 		if m.Method == "" {
 			return m, &Error{Code: CodeInvalidRequest, Message: "invalid request: empty method", ID: m.ID}

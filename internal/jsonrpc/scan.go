@@ -331,3 +331,49 @@ func skim(b []byte, i int) (int, error) {
 
 // structural marks the bytes skim stops at.
 var structural = [256]bool{'{': true, '}': true, '[': true, ']': true, '"': true}
+
+// skipObjectSkim is skipObject for the top level of a message: the value of
+// member skimKey is skimmed (structure only) instead of validated.
+func skipObjectSkim(b []byte, i int, strict bool, skimKey string, fn member) (int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return i, errSyntax
+	}
+	j := skipWS(b, i+1)
+	if j < len(b) && b[j] == '}' {
+		return j + 1, nil
+	}
+	for {
+		key, end, esc, err := scanString(b, j, strict)
+		if err != nil {
+			return j, err
+		}
+		j = skipWS(b, end)
+		if j >= len(b) || b[j] != ':' {
+			return j, errSyntax
+		}
+		j = skipWS(b, j+1)
+		vs := j
+		if !esc && string(key) == skimKey && j < len(b) && (b[j] == '{' || b[j] == '[') {
+			j, err = skim(b, j)
+		} else {
+			j, err = skipValue(b, j, 1, strict)
+		}
+		if err != nil {
+			return j, err
+		}
+		if err := fn(key, esc, b[vs:j]); err != nil {
+			return j, err
+		}
+		j = skipWS(b, j)
+		if j >= len(b) {
+			return j, errSyntax
+		}
+		if b[j] == '}' {
+			return j + 1, nil
+		}
+		if b[j] != ',' {
+			return j, errSyntax
+		}
+		j = skipWS(b, j+1)
+	}
+}

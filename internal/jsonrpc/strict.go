@@ -38,8 +38,15 @@ func Members(v []byte, fn func(key string, val []byte) error) error {
 // encoding/json matches struct fields case-insensitively). Errors wrap
 // ErrAmbiguous or describe the syntax problem.
 func CheckUnambiguous(v []byte) error {
+	return CheckUnambiguousMembers(v, nil)
+}
+
+// CheckUnambiguousMembers is CheckUnambiguous that also calls fn (when not
+// nil) with each top-level member of an object, decoded key and raw value,
+// in the same pass.
+func CheckUnambiguousMembers(v []byte, fn func(key string, val []byte) error) error {
 	i := skipWS(v, 0)
-	end, err := checkValue(v, i, 0)
+	end, err := checkValue(v, i, 0, fn)
 	if err != nil {
 		return err
 	}
@@ -49,7 +56,7 @@ func CheckUnambiguous(v []byte) error {
 	return nil
 }
 
-func checkValue(b []byte, i int, depth int) (int, error) {
+func checkValue(b []byte, i int, depth int, top func(key string, val []byte) error) (int, error) {
 	if depth > maxDepth {
 		return i, errTooDeep
 	}
@@ -85,7 +92,11 @@ func checkValue(b []byte, i int, depth int) (int, error) {
 					}
 				}
 			}
-			return checkValue(b, vs, depth+1)
+			end, err := checkValue(b, vs, depth+1, nil)
+			if err == nil && top != nil {
+				err = top(k, b[vs:end])
+			}
+			return end, err
 		})
 		return end, err
 	case '[':
@@ -95,7 +106,7 @@ func checkValue(b []byte, i int, depth int) (int, error) {
 		}
 		for {
 			var err error
-			j, err = checkValue(b, j, depth+1)
+			j, err = checkValue(b, j, depth+1, nil)
 			if err != nil {
 				return j, err
 			}

@@ -84,11 +84,12 @@ func ParseCall(params []byte) (Call, error) {
 	if params == nil {
 		return c, fmt.Errorf("%w: missing params", ErrInvalidParams)
 	}
-	if err := jsonrpc.CheckUnambiguous(params); err != nil {
-		return c, fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	if p := bytes.TrimLeft(params, " \t\r\n"); len(p) == 0 || p[0] != '{' {
+		return c, fmt.Errorf("%w: params must be an object", ErrInvalidParams)
 	}
 	haveName := false
-	err := jsonrpc.Members(params, func(key string, val []byte) error {
+	// One strict pass checks ambiguity and reads the members.
+	err := jsonrpc.CheckUnambiguousMembers(params, func(key string, val []byte) error {
 		switch key {
 		case "name":
 			s, ok := jsonrpc.Unquote(val)
@@ -111,10 +112,7 @@ func ParseCall(params []byte) (Call, error) {
 		return nil
 	})
 	if err != nil {
-		if bytes.HasPrefix(bytes.TrimSpace(params), []byte("{")) {
-			return c, fmt.Errorf("%w: %w", ErrInvalidParams, err)
-		}
-		return c, fmt.Errorf("%w: params must be an object", ErrInvalidParams)
+		return c, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
 	if !haveName || c.Name == "" {
 		return c, fmt.Errorf("%w: name must be a non-empty string", ErrInvalidParams)

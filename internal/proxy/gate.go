@@ -24,6 +24,17 @@ type HalfCloser interface {
 	CloseWrite() error
 }
 
+// Deferrer is implemented by a Conn that can batch writes: the pump relays a
+// burst of frames (More true on the reading side) with WriteDeferred and
+// flushes once at its end, one system call instead of one per frame.
+// More is called only from the reading goroutine; WriteDeferred and Flush
+// are safe for concurrent use with Write.
+type Deferrer interface {
+	More() bool
+	WriteDeferred(frame []byte) error
+	Flush() error
+}
+
 // Session is what the pump knows about the client it serves. Its methods are
 // safe for concurrent use.
 type Session struct {
@@ -122,7 +133,9 @@ type Gate interface {
 	Hidden(tool string) bool
 	// Judge rules on a tools/call without blocking on I/O.
 	Judge(ctx context.Context, c *Call) Ruling
-	// Listed is told each tool definition the client receives in a
-	// tools/list result (tool aliases the frame). It may be nil-op.
-	Listed(name string, tool []byte)
+	// Lists returns how tools/list results must be edited under the policy
+	// in force: hidden reports a tool to remove, listed is told each tool
+	// the client receives (tool aliases the frame). Either is nil when not
+	// needed; with both nil the result passes untouched, unread.
+	Lists() (hidden func(tool string) bool, listed func(name string, tool []byte))
 }

@@ -6,6 +6,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,6 +151,9 @@ func (p *Pump) abandon() {
 }
 
 func (p *Pump) clientLoop(ctx context.Context) error {
+	toServer, toClient := newOutbox(p.Server), newOutbox(p.Client)
+	defer toServer.endBurst(p)
+	defer toClient.endBurst(p)
 	for {
 		frame, err := p.Client.Read()
 		if err != nil {
@@ -167,14 +171,62 @@ func (p *Pump) clientLoop(ctx context.Context) error {
 			p.clientBatch(ctx, frame)
 			continue
 		}
+		burst := more(p.Client)
 		out := p.fromClient(ctx, frame, nil, 0)
 		if out.answer != nil {
-			p.toClient(out.answer)
+			toClient.send(p, out.answer, burst)
 		}
 		if out.forward {
-			p.toServer(frame)
+			toServer.send(p, frame, burst)
+		}
+		if !burst {
+			toServer.endBurst(p)
+			toClient.endBurst(p)
 		}
 	}
+}
+
+// outbox writes one loop's frames to a Conn, deferring flushes within a
+// burst of frames that were already buffered on the reading side. Each loop
+// owns its outboxes.
+type outbox struct {
+	conn    Conn
+	d       Deferrer
+	pending bool
+}
+
+func newOutbox(c Conn) *outbox {
+	d, _ := c.(Deferrer)
+	return &outbox{conn: c, d: d}
+}
+
+func (o *outbox) send(p *Pump, frame []byte, burst bool) {
+	var err error
+	if burst && o.d != nil {
+		o.pending = true
+		err = o.d.WriteDeferred(frame)
+	} else {
+		o.pending = false // Write flushes what was deferred
+		err = o.conn.Write(frame)
+	}
+	if err != nil {
+		p.Logger.Debug("write failed", "err", err)
+	}
+}
+
+func (o *outbox) endBurst(p *Pump) {
+	if o.pending {
+		o.pending = false
+		if err := o.d.Flush(); err != nil {
+			p.Logger.Debug("flush failed", "err", err)
+		}
+	}
+}
+
+// more reports whether the Conn already holds another frame to read.
+func more(c Conn) bool {
+	d, ok := c.(Deferrer)
+	return ok && d.More()
 }
 
 // verdict says what to do with one client message.
@@ -341,11 +393,28 @@ func (p *Pump) noteEra(params []byte) {
 
 func (p *Pump) register(id []byte, pd *pending) bool {
 	key := string(id)
-	canon := canonicalID(id)
+	canon, plain := key, plainID(id)
+	if !plain {
+		canon = canonicalID(id)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, dup := p.pending[key]; dup {
 		return false
+	}
+	if plain && len(p.aliases) > 0 {
+		// An escaped or re-spelt form of this id may be in flight.
+		if _, dup := p.aliases[canonicalID(id)]; dup {
+			return false
+		}
+	}
+	if !plain {
+		// So may its plain form.
+		if pf, ok := plainForm(canon); ok {
+			if _, dup := p.pending[pf]; dup {
+				return false
+			}
+		}
 	}
 	if canon != key {
 		if _, dup := p.aliases[canon]; dup {
@@ -363,7 +432,7 @@ func (p *Pump) register(id []byte, pd *pending) bool {
 func (p *Pump) unregister(id []byte) {
 	p.mu.Lock()
 	delete(p.pending, string(id))
-	if p.aliases != nil {
+	if len(p.aliases) > 0 && !plainID(id) {
 		delete(p.aliases, canonicalID(id))
 	}
 	p.mu.Unlock()
@@ -375,12 +444,12 @@ func (p *Pump) take(id []byte) *pending {
 	defer p.mu.Unlock()
 	if pd, ok := p.pending[string(id)]; ok {
 		delete(p.pending, string(id))
-		if p.aliases != nil {
+		if len(p.aliases) > 0 && !plainID(id) {
 			delete(p.aliases, canonicalID(id))
 		}
 		return pd
 	}
-	if p.aliases == nil {
+	if len(p.aliases) == 0 {
 		return nil
 	}
 	canon := canonicalID(id)
@@ -392,6 +461,47 @@ func (p *Pump) take(id []byte) *pending {
 	pd := p.pending[raw]
 	delete(p.pending, raw)
 	return pd
+}
+
+// plainID reports whether an id is in the one form every decoder writes back
+// unchanged (an escape-free string, or a short integer without leading
+// zeros), so that it needs no canonical alias.
+func plainID(id []byte) bool {
+	if len(id) == 0 {
+		return true
+	}
+	if id[0] == '"' {
+		return bytes.IndexByte(id, '\\') < 0
+	}
+	if len(id) > 15 || (id[0] == '0' && len(id) > 1) {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainForm returns the plain spelling of a canonical id, when it has one.
+func plainForm(canon string) (string, bool) {
+	if len(canon) < 1 {
+		return "", false
+	}
+	switch canon[0] {
+	case 's':
+		q := jsonrpc.AppendString(nil, canon[1:])
+		if plainID(q) {
+			return string(q), true
+		}
+	case 'n':
+		f, err := strconv.ParseFloat(canon[1:], 64)
+		if err == nil && f >= 0 && f < 1e15 && f == float64(int64(f)) {
+			return strconv.FormatInt(int64(f), 10), true
+		}
+	}
+	return "", false
 }
 
 // canonicalID maps ids that decoders read as equal to one form: a string by
@@ -411,6 +521,8 @@ func canonicalID(id []byte) string {
 }
 
 func (p *Pump) serverLoop(ctx context.Context) error {
+	toClient := newOutbox(p.Client)
+	defer toClient.endBurst(p)
 	for {
 		frame, err := p.Server.Read()
 		if err != nil {
@@ -427,8 +539,12 @@ func (p *Pump) serverLoop(ctx context.Context) error {
 			p.serverBatch(frame)
 			continue
 		}
+		burst := more(p.Server)
 		if out := p.fromServer(frame); out != nil {
-			p.toClient(out)
+			toClient.send(p, out, burst)
+		}
+		if !burst {
+			toClient.endBurst(p)
 		}
 	}
 }
@@ -480,7 +596,11 @@ func (p *Pump) fromServer(frame []byte) []byte {
 }
 
 func (p *Pump) filterList(frame, result []byte) []byte {
-	f := mcp.ToolFilter{Hidden: p.Gate.Hidden, Seen: p.Gate.Listed}
+	hidden, listed := p.Gate.Lists()
+	if hidden == nil && listed == nil {
+		return frame
+	}
+	f := mcp.ToolFilter{Hidden: hidden, Seen: listed}
 	out, err := f.FilterList(frame, result)
 	if err != nil {
 		p.Logger.Warn("dropped an unreadable tools/list result from the server", "err", err)

@@ -26,6 +26,7 @@ type Conn struct {
 
 var _ proxy.Conn = (*Conn)(nil)
 var _ proxy.HalfCloser = (*Conn)(nil)
+var _ proxy.Deferrer = (*Conn)(nil)
 
 // NewConn returns a Conn reading frames of at most maxFrame bytes from in and
 // writing to out. in and out are closed by Close when they are io.Closers.
@@ -52,6 +53,15 @@ func (c *Conn) Read() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// More reports whether another frame is already buffered for Read.
+func (c *Conn) More() bool { return c.r.Buffered() }
+
+// WriteDeferred buffers one frame; see proxy.Deferrer.
+func (c *Conn) WriteDeferred(frame []byte) error { return c.w.WriteDeferred(frame) }
+
+// Flush sends buffered frames; see proxy.Deferrer.
+func (c *Conn) Flush() error { return c.w.Flush() }
 
 // Write sends one frame; see proxy.Conn.
 func (c *Conn) Write(frame []byte) error { return c.w.Write(frame) }
