@@ -1,6 +1,7 @@
 package jsonrpc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -42,9 +43,9 @@ func CheckUnambiguous(v []byte) error {
 }
 
 // CheckUnambiguousMembers is CheckUnambiguous that also calls fn (when not
-// nil) with each top-level member of an object, decoded key and raw value,
-// in the same pass.
-func CheckUnambiguousMembers(v []byte, fn func(key string, val []byte) error) error {
+// nil) with each top-level member of an object, in the same pass: the key
+// decoded (it aliases v unless it held escapes) and the raw value.
+func CheckUnambiguousMembers(v []byte, fn func(key, val []byte) error) error {
 	i := skipWS(v, 0)
 	end, err := checkValue(v, i, 0, fn)
 	if err != nil {
@@ -56,7 +57,7 @@ func CheckUnambiguousMembers(v []byte, fn func(key string, val []byte) error) er
 	return nil
 }
 
-func checkValue(b []byte, i int, depth int, top func(key string, val []byte) error) (int, error) {
+func checkValue(b []byte, i int, depth int, top func(key, val []byte) error) (int, error) {
 	if depth > maxDepth {
 		return i, errTooDeep
 	}
@@ -65,40 +66,7 @@ func checkValue(b []byte, i int, depth int, top func(key string, val []byte) err
 	}
 	switch b[i] {
 	case '{':
-		var keys []string // small objects: pairwise EqualFold
-		var folded map[string]string
-		end, err := skipObjectShallow(b, i, func(key []byte, esc bool, vs int) (int, error) {
-			k := string(key)
-			if esc {
-				k = unescape(key)
-			}
-			if folded != nil {
-				f := foldKey(k)
-				if prev, dup := folded[f]; dup {
-					return vs, ambiguous(prev, k)
-				}
-				folded[f] = k
-			} else {
-				for _, prev := range keys {
-					if strings.EqualFold(prev, k) {
-						return vs, ambiguous(prev, k)
-					}
-				}
-				keys = append(keys, k)
-				if len(keys) > 16 {
-					folded = make(map[string]string, 2*len(keys))
-					for _, p := range keys {
-						folded[foldKey(p)] = p
-					}
-				}
-			}
-			end, err := checkValue(b, vs, depth+1, nil)
-			if err == nil && top != nil {
-				err = top(k, b[vs:end])
-			}
-			return end, err
-		})
-		return end, err
+		return checkObject(b, i, depth, top)
 	case '[':
 		j := skipWS(b, i+1)
 		if j < len(b) && b[j] == ']' {
@@ -126,33 +94,61 @@ func checkValue(b []byte, i int, depth int, top func(key string, val []byte) err
 	return skipValue(b, i, depth, true)
 }
 
-func ambiguous(a, b string) error {
-	if a == b {
-		return fmt.Errorf("%w: duplicate key %q", ErrAmbiguous, b)
-	}
-	return fmt.Errorf("%w: keys %q and %q differ only by case", ErrAmbiguous, a, b)
-}
-
-// skipObjectShallow walks an object's members, letting fn scan each value
-// (fn receives the value's start and returns its end).
-func skipObjectShallow(b []byte, i int, fn func(key []byte, esc bool, vs int) (int, error)) (int, error) {
+// checkObject checks the object at b[i]: small objects compare keys
+// pairwise, large ones through a map of folded keys.
+func checkObject(b []byte, i int, depth int, top func(key, val []byte) error) (int, error) {
+	var small [16][]byte
+	keys := small[:0]
+	var folded map[string][]byte
 	j := skipWS(b, i+1)
 	if j < len(b) && b[j] == '}' {
 		return j + 1, nil
 	}
 	for {
-		key, end, esc, err := scanString(b, j, true)
+		raw, end, esc, err := scanString(b, j, true)
 		if err != nil {
 			return j, err
+		}
+		k := raw
+		if esc {
+			k = []byte(unescape(raw))
+		}
+		if folded != nil {
+			f := foldKey(string(k))
+			if prev, dup := folded[f]; dup {
+				return j, ambiguous(string(prev), string(k))
+			}
+			folded[f] = k
+		} else {
+			for _, prev := range keys {
+				if bytes.EqualFold(prev, k) {
+					return j, ambiguous(string(prev), string(k))
+				}
+			}
+			if len(keys) == len(small) {
+				folded = make(map[string][]byte, 2*len(keys))
+				for _, p := range keys {
+					folded[foldKey(string(p))] = p
+				}
+				folded[foldKey(string(k))] = k
+			} else {
+				keys = append(keys, k)
+			}
 		}
 		j = skipWS(b, end)
 		if j >= len(b) || b[j] != ':' {
 			return j, errSyntax
 		}
 		j = skipWS(b, j+1)
-		j, err = fn(key, esc, j)
+		vs := j
+		j, err = checkValue(b, j, depth+1, nil)
 		if err != nil {
 			return j, err
+		}
+		if top != nil {
+			if err := top(k, b[vs:j]); err != nil {
+				return j, err
+			}
 		}
 		j = skipWS(b, j)
 		if j >= len(b) {
@@ -166,6 +162,13 @@ func skipObjectShallow(b []byte, i int, fn func(key []byte, esc bool, vs int) (i
 		}
 		j = skipWS(b, j+1)
 	}
+}
+
+func ambiguous(a, b string) error {
+	if a == b {
+		return fmt.Errorf("%w: duplicate key %q", ErrAmbiguous, b)
+	}
+	return fmt.Errorf("%w: keys %q and %q differ only by case", ErrAmbiguous, a, b)
 }
 
 // foldKey maps every rune to the smallest rune of its case-folding orbit, so

@@ -89,8 +89,8 @@ func ParseCall(params []byte) (Call, error) {
 	}
 	haveName := false
 	// One strict pass checks ambiguity and reads the members.
-	err := jsonrpc.CheckUnambiguousMembers(params, func(key string, val []byte) error {
-		switch key {
+	err := jsonrpc.CheckUnambiguousMembers(params, func(key, val []byte) error {
+		switch string(key) {
 		case "name":
 			s, ok := jsonrpc.Unquote(val)
 			if !ok {
@@ -104,7 +104,7 @@ func ParseCall(params []byte) (Call, error) {
 			c.Args = val
 		default:
 			for _, pk := range callKeys {
-				if key != pk && strings.EqualFold(key, pk) {
+				if string(key) != pk && strings.EqualFold(string(key), pk) {
 					return fmt.Errorf("key %q differs from protocol key %q only by case", key, pk)
 				}
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"strings"
 	"unicode/utf8"
@@ -121,16 +120,7 @@ func decodeArgs(raw []byte) (map[string]any, error) {
 	if !utf8.Valid(raw) {
 		return nil, errors.New("arguments are not valid UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, errors.New("arguments are not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("arguments have trailing data")
-	}
-	return m, nil
+	return decodeArgsFast(raw)
 }
 
 // jsonText renders a value as compact JSON for explanations and messages.

@@ -378,9 +378,11 @@ func clone(b []byte) []byte {
 	return append([]byte(nil), b...)
 }
 
+var metaVersionKey = []byte(mcp.MetaProtocolVersion)
+
 // noteEra records the protocol revision a 2026-07-28 request carries in _meta.
 func (p *Pump) noteEra(params []byte) {
-	if len(params) == 0 {
+	if len(params) == 0 || !bytes.Contains(params, metaVersionKey) {
 		return
 	}
 	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.Session.Version() != v {

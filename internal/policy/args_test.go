@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The fast argument reader must agree with encoding/json (numbers kept as
+// text) on everything both accept.
+func FuzzDecodeArgsMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a":1}`, `{"a":[1,2.5e3,{"b":null}],"c":"x\"y\u00e9","d":true,"e":false,"f":-0.0}`,
+		`{"k":"\ud83d\ude00","n":9007199254740993}`, ` { "a" : [ ] , "b" : { } } `, `{"a":"b"} x`, `{"a":01}`, `[1]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := decodeArgsFast(raw)
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var want map[string]any
+		werr := dec.Decode(&want)
+		if werr == nil {
+			if _, terr := dec.Token(); terr == nil {
+				werr = errArgs // trailing data
+			}
+		}
+		if err != nil {
+			return // stricter than encoding/json (duplicates, depth, UTF-8) is fine
+		}
+		if werr != nil || want == nil {
+			t.Fatalf("fast reader accepted %q that encoding/json rejects (%v)", raw, werr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%q (-encoding/json +fast):\n%s", raw, diff)
+		}
+	})
+}
+
+func BenchmarkDecodeArgs(b *testing.B) {
+	raw := []byte(`{"charge_id":"ch_123","amount":40,"currency":"usd","metadata":{"order":"A-17","tags":["x","y"]}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeArgsFast(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
