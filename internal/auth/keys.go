@@ -165,3 +165,12 @@ func AddKey(path, name string) (string, error) {
 	}
 	return key, nil
 }
+
+// KeyNames returns the names in a key file, in file order.
+func KeyNames(path string) ([]string, error) {
+	k, err := LoadKeys(path)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string(nil), k.names...), nil
+}
