@@ -1,0 +1,476 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tollgate-mcp/tollgate/internal/auth"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+)
+
+// htPolicy limits "echo" to one call a minute per identity, so that a test
+// can see whose identity a call ran under.
+const htPolicy = `version: "1"
+default: allow
+tools:
+  echo:
+    rules:
+      - name: one echo per identity
+        rate_limit: 1/minute
+        per: identity
+`
+
+// htFront is an in-process HTTP front (newHTTPFront behind a real
+// listener) over a stdio server.
+type htFront struct {
+	url  string // http://127.0.0.1:PORT
+	host string // 127.0.0.1:PORT
+}
+
+// htStart serves the HTTP front configured by flags (runFlags' own flag
+// parsing) over argv until the test ends.
+func htStart(t *testing.T, policyText string, argv []string, flags ...string) *htFront {
+	t.Helper()
+	var f runFlags
+	fs := flag.NewFlagSet("tollgate run", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(flags); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("policy.yaml", []byte(policyText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := f.stateFlags.open(t.Context(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New(pol)
+	g.Store = store
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}
+	front, err := newHTTPFront(t.Context(), e, &f, g, logger, argv, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: front.handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		front.Close()
+		srv.Close()
+		store.Close()
+	})
+	return &htFront{url: "http://" + ln.Addr().String(), host: ln.Addr().String()}
+}
+
+// htSession is a client session of the front.
+type htSession struct {
+	t      *testing.T
+	url    string
+	sid    string
+	header http.Header
+}
+
+func (s *htSession) post(body string) (*http.Response, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequestWithContext(s.t.Context(), http.MethodPost, s.url+"/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range s.header {
+		req.Header[k] = v
+	}
+	if s.sid != "" {
+		req.Header.Set("Mcp-Session-Id", s.sid)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp, raw
+	}
+	var last []byte
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok && d != "" {
+			last = []byte(d)
+		}
+	}
+	return resp, last
+}
+
+// htInit opens a session; it fails the test unless initialize succeeds.
+func htInit(t *testing.T, url string, header http.Header) *htSession {
+	t.Helper()
+	s := &htSession{t: t, url: url, header: header}
+	resp, a := s.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(a, []byte(`"result"`)) {
+		t.Fatalf("initialize: HTTP %d %s", resp.StatusCode, a)
+	}
+	s.sid = resp.Header.Get("Mcp-Session-Id")
+	if r, _ := s.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("initialized: HTTP %d", r.StatusCode)
+	}
+	return s
+}
+
+func (s *htSession) echo(id int, msg string) []byte {
+	s.t.Helper()
+	_, a := s.post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"message":%q}}}`, id, msg))
+	return a
+}
+
+// htRaw sends one request with the given headers and returns the status,
+// the headers and the body.
+func htRaw(t *testing.T, method, url string, hdr map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+const htInitBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+
+func TestHTTPOriginAndHost(t *testing.T) {
+	server := mcptest.Peer(t, "everything-server")
+	fr := htStart(t, htPolicy, []string{server}, "--state", "memory", "--allow-origin", "https://app.example.com")
+	_, port, _ := net.SplitHostPort(fr.host)
+	tests := []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"no Origin", nil, http.StatusOK},
+		{"same-port loopback Origin", map[string]string{"Origin": "http://localhost:" + port}, http.StatusOK},
+		{"allowed Origin", map[string]string{"Origin": "https://app.example.com"}, http.StatusOK},
+		{"foreign Origin, good Host", map[string]string{"Origin": "https://evil.example.com"}, http.StatusForbidden},
+		{"loopback Origin on another port", map[string]string{"Origin": "http://localhost:1"}, http.StatusForbidden},
+		{"null Origin", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"evil Host", map[string]string{"Host": "evil.example.com:" + port}, http.StatusForbidden},
+		{"evil Host and Origin", map[string]string{"Host": "evil.example.com", "Origin": "http://evil.example.com"}, http.StatusForbidden},
+		{"localhost Host", map[string]string{"Host": "localhost:" + port}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := htRaw(t, http.MethodPost, fr.url+"/mcp", tt.hdr, htInitBody)
+			if status != tt.want {
+				t.Fatalf("HTTP %d, want %d: %s", status, tt.want, body)
+			}
+		})
+	}
+	// The legacy endpoint is guarded too.
+	status, _, _ := htRaw(t, http.MethodGet, fr.url+"/sse", map[string]string{"Origin": "https://evil.example.com"}, "")
+	if status != http.StatusForbidden {
+		t.Fatalf("GET /sse with a foreign Origin: HTTP %d, want 403", status)
+	}
+}
+
+func TestHTTPAPIKeys(t *testing.T) {
+	server := mcptest.Peer(t, "everything-server")
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	alice, err := auth.AddKey(keys, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := auth.AddKey(keys, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := htStart(t, htPolicy, []string{server}, "--state", "memory", "--api-keys", keys)
+
+	for name, hdr := range map[string]map[string]string{
+		"no credential": nil,
+		"wrong key":     {"Authorization": "Bearer " + auth.NewKey()},
+		"basic auth":    {"Authorization": "Basic YWxpY2U6eA=="},
+		"key of a JWT":  {"Authorization": "Bearer a.b.c"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, h, body := htRaw(t, http.MethodPost, fr.url+"/mcp", hdr, htInitBody)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("HTTP %d, want 401: %s", status, body)
+			}
+			want := `resource_metadata="http://` + fr.host + `/.well-known/oauth-protected-resource/mcp"`
+			if c := h.Get("WWW-Authenticate"); !strings.HasPrefix(c, "Bearer ") || !strings.Contains(c, want) {
+				t.Fatalf("WWW-Authenticate %q, want Bearer with %s", c, want)
+			}
+		})
+	}
+	// The metadata is public.
+	status, _, body := htRaw(t, http.MethodGet, fr.url+"/.well-known/oauth-protected-resource/mcp", nil, "")
+	var md auth.ResourceMetadata
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &md) != nil || md.Resource != fr.url+"/mcp" {
+		t.Fatalf("protected-resource metadata: HTTP %d %s", status, body)
+	}
+
+	// The key's name is the identity: per-identity limits count apart.
+	a := htInit(t, fr.url, http.Header{"Authorization": {"Bearer " + alice}})
+	b := htInit(t, fr.url, http.Header{"Authorization": {"Bearer " + bob}})
+	if r := a.echo(1, "hi"); bytes.Contains(r, []byte("POLICY DENIED")) {
+		t.Fatalf("alice's first echo: %s", r)
+	}
+	if r := a.echo(2, "hi"); !bytes.Contains(r, []byte("POLICY DENIED")) {
+		t.Fatalf("alice's second echo was not limited: %s", r)
+	}
+	if r := b.echo(1, "hi"); bytes.Contains(r, []byte("POLICY DENIED")) {
+		t.Fatalf("bob's first echo was limited by alice's: %s", r)
+	}
+	// bob cannot use alice's session.
+	b.sid = a.sid
+	if resp, _ := b.post(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("bob in alice's session: HTTP %d, want 404", resp.StatusCode)
+	}
+}
+
+// htJWKS writes a JWKS file with one ES256 key and returns a signer of
+// tokens with that key.
+func htJWKS(t *testing.T) (path string, sign func(jwt.Claims) string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &priv.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
+	data, _ := json.Marshal(set)
+	path = filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, func(c jwt.Claims) string {
+		s, err := jwt.Signed(signer).Claims(c).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func TestHTTPJWT(t *testing.T) {
+	server := mcptest.Peer(t, "everything-server")
+	jwks, sign := htJWKS(t)
+	const iss, aud = "https://issuer.example.com", "https://mcp.example.com/mcp"
+	fr := htStart(t, htPolicy, []string{server}, "--state", "memory", "--jwt-jwks", jwks, "--jwt-issuer", iss, "--jwt-audience", aud)
+	now := time.Now()
+	good := jwt.Claims{Issuer: iss, Subject: "carol", Audience: jwt.Audience{aud}, Expiry: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now)}
+	tests := []struct {
+		name   string
+		claims func(c jwt.Claims) jwt.Claims
+		want   int
+	}{
+		{"valid", func(c jwt.Claims) jwt.Claims { return c }, http.StatusOK},
+		{"expired", func(c jwt.Claims) jwt.Claims { c.Expiry = jwt.NewNumericDate(now.Add(-time.Hour)); return c }, http.StatusUnauthorized},
+		{"wrong audience", func(c jwt.Claims) jwt.Claims { c.Audience = jwt.Audience{"https://other.example.com"}; return c }, http.StatusUnauthorized},
+		{"wrong issuer", func(c jwt.Claims) jwt.Claims { c.Issuer = "https://evil.example.com"; return c }, http.StatusUnauthorized},
+		{"no expiry", func(c jwt.Claims) jwt.Claims { c.Expiry = nil; return c }, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := sign(tt.claims(good))
+			status, h, body := htRaw(t, http.MethodPost, fr.url+"/mcp", map[string]string{"Authorization": "Bearer " + tok}, htInitBody)
+			if status != tt.want {
+				t.Fatalf("HTTP %d, want %d: %s", status, tt.want, body)
+			}
+			if tt.want == http.StatusUnauthorized && !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+				t.Errorf("WWW-Authenticate %q", h.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	t.Run("signed by another key", func(t *testing.T) {
+		_, other := htJWKS(t)
+		status, _, body := htRaw(t, http.MethodPost, fr.url+"/mcp", map[string]string{"Authorization": "Bearer " + other(good)}, htInitBody)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("HTTP %d, want 401: %s", status, body)
+		}
+	})
+	status, _, body := htRaw(t, http.MethodGet, fr.url+"/.well-known/oauth-protected-resource", nil, "")
+	if status != http.StatusOK || !strings.Contains(body, `"authorization_servers":["`+iss+`"]`) {
+		t.Fatalf("metadata: HTTP %d %s", status, body)
+	}
+}
+
+func TestHTTPSharedUpstreamSessionsStayApart(t *testing.T) {
+	argv := mcptest.ServerEverything(t)
+	fr := htStart(t, "version: \"1\"\ndefault: allow\n", argv, "--state", "memory", "--shared-upstream")
+	const sessions, calls = 3, 8
+	ss := make([]*htSession, sessions)
+	for i := range ss {
+		ss[i] = htInit(t, fr.url, nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, sessions*calls)
+	for i, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Every session uses the same ids: the mux keeps them apart.
+			var inner sync.WaitGroup
+			for id := 1; id <= calls; id++ {
+				inner.Add(1)
+				go func() {
+					defer inner.Done()
+					msg := "s" + strconv.Itoa(i) + "-c" + strconv.Itoa(id)
+					r := s.echo(id, msg)
+					m, err := jsonrpc.Parse(r, false)
+					if err != nil || string(m.ID) != strconv.Itoa(id) || !bytes.Contains(m.Result, []byte(`"Echo: `+msg+`"`)) {
+						errs <- fmt.Sprintf("session %d call %d got %s", i, id, r)
+					}
+				}()
+			}
+			inner.Wait()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// htRunBinary starts the tollgate binary with args and waits until its
+// HTTP front answers; it returns the MCP endpoint URL.
+func htRunBinary(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := mcptest.Tollgate(t)
+	pol := filepath.Join(t.TempDir(), "allow.yaml")
+	if err := os.WriteFile(pol, []byte("version: \"1\"\ndefault: allow\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := mcptest.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	full := append([]string{"run", "-c", pol, "--state", "memory", "--listen", addr}, args...)
+	cmd := exec.Command(bin, full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("tollgate did not stop within 15 s of SIGINT")
+		}
+		if t.Failed() {
+			t.Logf("tollgate stderr:\n%s", stderr.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tollgate did not listen on %s: %v\n%s", addr, err, stderr.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("tollgate exited: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return "http://" + addr + "/mcp"
+}
+
+// htConformance runs the official conformance suite against url and
+// returns the totals.
+func htConformance(t *testing.T, url string) (passed, failed int, out []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	out, _ = mcptest.RunConformance(t, ctx, "server", "--url", url, "--suite", "all")
+	passed, failed, err := mcptest.ConformanceTotals(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	return passed, failed, out
+}
+
+// htConformanceBaseline is what the Go SDK everything-server passes
+// directly (docs/testing.md): Tollgate in front must pass at least that
+// and fail nothing.
+const htConformanceBaseline = 44
+
+func TestHTTPFrontConformanceStdioUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the official conformance suite; skipped with -short")
+	}
+	mcptest.Conformance(t)
+	server := mcptest.Peer(t, "everything-server")
+	url := htRunBinary(t, "--", server)
+	passed, failed, out := htConformance(t, url)
+	if failed != 0 || passed < htConformanceBaseline {
+		t.Fatalf("through Tollgate: %d passed, %d failed (want >= %d, 0)\n%s", passed, failed, htConformanceBaseline, out)
+	}
+	t.Logf("conformance through the HTTP front over stdio: %d passed", passed)
+}
+
+func TestHTTPFrontConformanceHTTPUpstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the official conformance suite; skipped with -short")
+	}
+	mcptest.Conformance(t)
+	upstream := mcptest.EverythingServerHTTP(t, true)
+	url := htRunBinary(t, "--upstream", upstream)
+	passed, failed, out := htConformance(t, url)
+	if failed != 0 || passed < htConformanceBaseline {
+		t.Fatalf("through Tollgate: %d passed, %d failed (want >= %d, 0)\n%s", passed, failed, htConformanceBaseline, out)
+	}
+	t.Logf("conformance through the HTTP front over HTTP: %d passed", passed)
+}
