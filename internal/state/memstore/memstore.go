@@ -44,9 +44,16 @@ type Store struct {
 	scratch  []*ledger.Counter
 }
 
+// reservation is what Refund needs: the refundable charges (those not
+// marked KeepOnRefund) and when the last of them leaves its window.
 type reservation struct {
-	counters []*ledger.Counter
-	expires  int64
+	charges []charge
+	expires int64
+}
+
+type charge struct {
+	c   *ledger.Counter
+	idx int
 }
 
 // New returns an empty store.
@@ -90,11 +97,21 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	if !ledger.Reserve(t, charges, ctrs, res, &r, nil) {
 		return r, nil
 	}
-	rv := &reservation{counters: append([]*ledger.Counter(nil), ctrs...)}
-	for _, c := range ctrs {
+	var rv *reservation
+	for i, c := range ctrs {
+		if charges[i].KeepOnRefund {
+			continue
+		}
+		if rv == nil {
+			rv = &reservation{}
+		}
+		rv.charges = append(rv.charges, charge{c, i})
 		rv.expires = max(rv.expires, c.Expires())
 	}
-	s.pending[res] = rv
+	if rv != nil {
+		// A reservation with nothing refundable has nothing for Refund to do.
+		s.pending[res] = rv
+	}
 	return r, nil
 }
 
@@ -122,8 +139,8 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 		return nil
 	}
 	delete(s.pending, reservation)
-	for _, c := range rv.counters {
-		c.Remove(reservation)
+	for _, ch := range rv.charges {
+		ch.c.Remove(reservation, ch.idx)
 	}
 	return nil
 }

@@ -89,12 +89,13 @@ local function amountOf(m) return string.match(m, ":(%d+)$") end
 // ARGV: now (µs), reservation id, charge count, record TTL (ms), then per
 // charge: kind ("s" or "c"), window (µs), cutoff (µs: events at or before it
 // have left), amount, limit, strict ("1"), key TTL (ms), window end (µs,
-// calendar).
+// calendar), keep on refund ("1"). The record lists only the charges a refund
+// gives back, and is not written when there are none.
 // Returns {admitted, denied index, retry after (µs), totals...}.
 var reserveScript = redis.NewScript(luaDecimal + `
 local now, res, n, recttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local tot = {}
-local function arg(i, k) return ARGV[4 + (i - 1) * 8 + k] end
+local function arg(i, k) return ARGV[4 + (i - 1) * 9 + k] end
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   if not tot[z] then
@@ -156,18 +157,20 @@ local rec = {}
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   local amount, ttl = arg(i, 4), arg(i, 7)
+  local e
   if arg(i, 1) == "c" then
     redis.call("SET", z, cur[z], "PX", ttl)
-    rec[i] = {"c", z, t, amount}
+    e = {"c", z, t, amount}
   else
     local m = res .. ":" .. i .. ":" .. amount
     redis.call("ZADD", z, ARGV[1], m)
     redis.call("PEXPIRE", z, ttl)
     redis.call("SET", t, cur[z], "PX", ttl)
-    rec[i] = {"s", z, t, m}
+    e = {"s", z, t, m}
   end
+  if arg(i, 9) ~= "1" then rec[#rec + 1] = e end
 end
-redis.call("SET", KEYS[2 * n + 1], cjson.encode(rec), "PX", recttl)
+if #rec > 0 then redis.call("SET", KEYS[2 * n + 1], cjson.encode(rec), "PX", recttl) end
 local out = {1, 0, 0}
 for k = 1, n do out[#out + 1] = cur[KEYS[2 * k - 1]] end
 return out

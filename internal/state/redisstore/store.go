@@ -144,7 +144,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	res := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
 	nowUs := now.UnixMicro()
 	keys := make([]string, 0, 2*len(charges)+1)
-	args := make([]any, 0, 4+8*len(charges))
+	args := make([]any, 0, 4+9*len(charges))
 	args = append(args, nowUs, res, len(charges), 0)
 	var recTTL int64
 	var buf []byte
@@ -170,11 +170,14 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		}
 		ttlMs := ttl.Milliseconds() + 1
 		recTTL = max(recTTL, ttlMs)
-		strict := "0"
+		strict, keep := "0", "0"
 		if ch.Strict {
 			strict = "1"
 		}
-		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttlMs, endUs)
+		if ch.KeepOnRefund {
+			keep = "1"
+		}
+		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttlMs, endUs, keep)
 	}
 	args[3] = recTTL
 	keys = append(keys, s.prefix+"r:"+res)
@@ -197,8 +200,21 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	}
 	if admitted == 1 {
 		r.Admitted, r.Reservation = true, res
-	} else {
+	} else if denied >= 0 && int(denied) < len(charges) {
 		r.Denied, r.RetryAfter = int(denied), time.Duration(retry)*time.Microsecond
+		if r.RetryAfter > 0 {
+			// Never promise more than a window: an event stamped by a client
+			// whose clock runs ahead would otherwise push the wait past it.
+			ch := &charges[denied]
+			window := ch.Window
+			if ch.Align == state.Calendar {
+				start, end := state.CalendarBounds(now, ch.Window, ch.Location)
+				window = end.Sub(start)
+			}
+			r.RetryAfter = min(r.RetryAfter, window)
+		}
+	} else {
+		return state.Result{}, unavailable("reserve", fmt.Errorf("script denied charge %d of %d", denied, len(charges)))
 	}
 	return r, nil
 }

@@ -181,6 +181,42 @@ func TestTwoClientsShareOneLimit(t *testing.T) {
 	}
 }
 
+// TestRefundFromAnotherClientKeepsKeptCharges: a refund applied by another
+// client (another proxy of the fleet, or this one after a restart) gives back
+// the refundable charge only, once.
+func TestRefundFromAnotherClientKeepsKeptCharges(t *testing.T) {
+	ctx := context.Background()
+	url := redisURL(t)
+	prefix := fmt.Sprintf("keep%d", prefixSeq.Add(1))
+	a, b := open(t, url, prefix), open(t, url, prefix)
+	defer a.Close()
+	defer b.Close()
+	rate, spend := storetest.KeepCharges()
+	cal := spend
+	cal.Key.Counter, cal.Align = "daily", state.Calendar
+	r, err := a.Reserve(ctx, storetest.T0, []state.Charge{rate, spend, cal})
+	if err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	for range 2 {
+		if err := b.Refund(ctx, r.Reservation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		ch   state.Charge
+		want string
+	}{{rate, "1"}, {spend, "0"}, {cal, "0"}} {
+		got, err := a.Peek(ctx, storetest.T0, c.ch.Key, c.ch.Window, c.ch.Align, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := storetest.Dec(c.want); got.Cmp(&want) != 0 {
+			t.Errorf("%s after another client's refund = %s, want %s", c.ch.Key.Counter, &got, c.want)
+		}
+	}
+}
+
 func TestStoppedRedisIsUnavailable(t *testing.T) {
 	srv := startRedis(t)
 	s, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{Timeout: 500 * time.Millisecond})

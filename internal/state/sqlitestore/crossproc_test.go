@@ -82,6 +82,16 @@ func child(mode, path string) error {
 		wg.Wait()
 		fmt.Println(admitted)
 		return firstErr
+	case "reserve-keep":
+		// One reservation of a kept rate charge and a refundable spend
+		// charge; its id on stdout for the parent to refund.
+		rate, spend := storetest.KeepCharges()
+		r, err := s.Reserve(ctx, storetest.T0, []state.Charge{rate, spend})
+		if err != nil || !r.Admitted {
+			return fmt.Errorf("reserve: %+v, %v", r, err)
+		}
+		fmt.Println(r.Reservation)
+		return nil
 	case "load":
 		// Reserve until killed, one line per admitted reservation.
 		c := storetest.Charge("load", time.Hour, "1", "1000000")
@@ -204,6 +214,90 @@ func TestRestartKeepsCounts(t *testing.T) {
 	}
 	if want := storetest.Dec("5.0"); got.Cmp(&want) != 0 {
 		t.Errorf("calendar total = %s, want 5.0", &got)
+	}
+}
+
+// TestRefundFromAnotherProcessKeepsKeptCharges refunds, in this process, a
+// reservation another process made and left: the refund comes from the file,
+// and must still leave the kept charge counted, in this process's mirror as in
+// the file.
+func TestRefundFromAnotherProcessKeepsKeptCharges(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	rate, spend := storetest.KeepCharges()
+	s := open(t, path)
+	defer s.Close()
+	// This process counts one call first, so that its mirror holds the
+	// counter when the other process writes.
+	if r, err := s.Reserve(ctx, storetest.T0, []state.Charge{rate}); err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	cmd := childCmd(t, "reserve-keep", path)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	res := strings.TrimSpace(string(out))
+	for range 2 {
+		if err := s.Refund(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *sqlitestore.Store, who string) {
+		t.Helper()
+		for _, c := range []struct {
+			ch   state.Charge
+			want string
+		}{{rate, "2"}, {spend, "0"}} {
+			got, err := s.Peek(ctx, storetest.T0, c.ch.Key, c.ch.Window, c.ch.Align, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := storetest.Dec(c.want); got.Cmp(&want) != 0 {
+				t.Errorf("%s: %s after the refund = %s, want %s", who, c.ch.Key.Counter, &got, c.want)
+			}
+		}
+	}
+	check(s, "refunding process")
+	// The rate limit of 2 is reached: the failed call still counts.
+	if r, err := s.Reserve(ctx, storetest.T0, []state.Charge{rate}); err != nil || r.Admitted {
+		t.Errorf("third call under a limit of 2: %+v, %v; want denied", r, err)
+	}
+	s2 := open(t, path)
+	defer s2.Close()
+	check(s2, "a fresh process")
+}
+
+// TestRefundAfterRestartKeepsKeptCharges refunds a reservation made before
+// a restart.
+func TestRefundAfterRestartKeepsKeptCharges(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	rate, spend := storetest.KeepCharges()
+	s := open(t, path)
+	r, err := s.Reserve(ctx, storetest.T0, []state.Charge{rate, spend})
+	if err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	for range 2 {
+		if err := s.Refund(ctx, r.Reservation); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		ch   state.Charge
+		want string
+	}{{rate, "1"}, {spend, "0"}} {
+		got, err := s.Peek(ctx, storetest.T0, c.ch.Key, c.ch.Window, c.ch.Align, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := storetest.Dec(c.want); got.Cmp(&want) != 0 {
+			t.Errorf("%s after the refund = %s, want %s", c.ch.Key.Counter, &got, c.want)
+		}
 	}
 }
 

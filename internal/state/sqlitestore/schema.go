@@ -14,7 +14,7 @@ import (
 // schemaVersion is the layout this code writes. Later features (approvals)
 // add tables under a new version; meta.schema_version tells an old binary
 // that the file is newer than it understands.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // schema is idempotent so that any number of processes may run it; each runs
 // it inside BEGIN IMMEDIATE, so they take turns.
@@ -23,8 +23,14 @@ const schemaVersion = 1
 // its shape (window, alignment, location) so that a refund can rebuild it
 // from its id alone. events holds one row per recorded charge; a counter's
 // total is always the sum of its events' amounts, and expires is when the
-// last of them leaves its window (a row past it is dead and pruned).
+// last of them leaves its window (a row past it is dead and pruned). keep
+// marks a charge that a refund leaves counted (state.Charge.KeepOnRefund), so
+// that a refund applied by another process or after a restart honours it.
 // Amounts are exact decimal strings.
+//
+// Version 2 added events.keep; a version 1 file is upgraded in place (its
+// events get keep = 0, the old behaviour) and stays usable by version 1
+// binaries already running, which do not write the column.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -48,11 +54,18 @@ CREATE TABLE IF NOT EXISTS events (
 	counter INTEGER NOT NULL,
 	at      INTEGER NOT NULL,
 	amount  TEXT NOT NULL,
+	keep    INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (res, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_counter_at ON events (counter, at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
+INSERT INTO meta (key, value) VALUES ('schema_version', '2') ON CONFLICT DO NOTHING;
 `
+
+// upgrades[v] brings a version v file to version v+1.
+var upgrades = map[int]string{
+	1: `ALTER TABLE events ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';`,
+}
 
 func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
@@ -70,8 +83,18 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	if err := conn.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'schema_version'").Scan(&v); err != nil {
 		return err
 	}
-	if n, err := strconv.Atoi(v); err != nil || n > schemaVersion {
+	n, err := strconv.Atoi(v)
+	if err != nil || n > schemaVersion {
 		return fmt.Errorf("schema version %q is newer than this tollgate understands (%d)", v, schemaVersion)
+	}
+	for ; n < schemaVersion; n++ {
+		up, ok := upgrades[n]
+		if !ok {
+			return fmt.Errorf("schema version %d: no upgrade to %d", n, n+1)
+		}
+		if _, err := conn.ExecContext(ctx, up); err != nil {
+			return fmt.Errorf("upgrade schema version %d to %d: %w", n, n+1, err)
+		}
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err

@@ -67,7 +67,7 @@ type Store struct {
 	inflight atomic.Int64 // requests on their way into the queue or in it
 
 	mu      sync.Mutex
-	pending map[string]int64 // own uncommitted reservations -> expiry
+	pending map[string]int64 // own uncommitted reservations with refundable charges -> expiry
 }
 
 const (
@@ -254,7 +254,7 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 		delete(s.pending, reservation)
 		s.mu.Unlock()
 		if !ok {
-			return nil // committed, refunded or forgotten
+			return nil // committed, refunded, forgotten or nothing to give back
 		}
 	}
 	r := &request{kind: kindRefund, res: reservation}

@@ -75,11 +75,11 @@ func newWriter(conn *sql.Conn) (*writer, error) {
 		{&w.st.counterByID, `SELECT name, window_ns, calendar, loc, bucket, bucket_end FROM counters WHERE id = ?`},
 		{&w.st.insertCounter, `INSERT INTO counters (name, window_ns, calendar, loc, total, bucket, bucket_end, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&w.st.updateCounter, `UPDATE counters SET total = ?, bucket = ?, bucket_end = ?, expires = ? WHERE id = ?`},
-		{&w.st.eventsOf, `SELECT at, amount, res FROM events WHERE counter = ? ORDER BY at`},
-		{&w.st.insertEvent, `INSERT INTO events (res, idx, counter, at, amount) VALUES (?, ?, ?, ?, ?)`},
+		{&w.st.eventsOf, `SELECT at, amount, res, idx FROM events WHERE counter = ? ORDER BY at`},
+		{&w.st.insertEvent, `INSERT INTO events (res, idx, counter, at, amount, keep) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&w.st.dropEvents, `DELETE FROM events WHERE counter = ? AND at < ?`},
-		{&w.st.eventsOfRes, `SELECT counter FROM events WHERE res = ? ORDER BY idx`},
-		{&w.st.deleteRes, `DELETE FROM events WHERE res = ?`},
+		{&w.st.eventsOfRes, `SELECT counter, idx FROM events WHERE res = ? AND keep = 0 ORDER BY idx`},
+		{&w.st.deleteRes, `DELETE FROM events WHERE res = ? AND keep = 0`},
 		{&w.st.pruneEvents, `DELETE FROM events WHERE counter IN (SELECT id FROM counters WHERE expires <= ?)`},
 		{&w.st.pruneCounters, `DELETE FROM counters WHERE expires <= ?`},
 		{&w.st.begin, `BEGIN IMMEDIATE`},
@@ -260,6 +260,7 @@ func (w *writer) reserve(ctx context.Context, r *request) error {
 		return nil
 	}
 	var expires int64
+	refundable := false
 	for i := range r.charges {
 		m := w.mirrorOf(w.ctrs[i])
 		if m.id == 0 {
@@ -268,13 +269,19 @@ func (w *writer) reserve(ctx context.Context, r *request) error {
 			}
 			w.byID[m.id] = m
 		}
-		if _, err := w.st.insertEvent.ExecContext(ctx, res, i, m.id, ats[i], r.charges[i].Amount.String()); err != nil {
+		if _, err := w.st.insertEvent.ExecContext(ctx, res, i, m.id, ats[i], r.charges[i].Amount.String(), r.charges[i].KeepOnRefund); err != nil {
 			return err
 		}
 		m.dirty = true
-		expires = max(expires, m.c.Expires())
+		if !r.charges[i].KeepOnRefund {
+			refundable = true
+			expires = max(expires, m.c.Expires())
+		}
 	}
-	w.admits = append(w.admits, admit{res: res, expires: expires})
+	if refundable {
+		// Only a reservation with something to give back waits for Refund.
+		w.admits = append(w.admits, admit{res: res, expires: expires})
+	}
 	return nil
 }
 
@@ -294,28 +301,32 @@ func (w *writer) refund(ctx context.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	var ids []int64
+	type charge struct {
+		counter int64
+		idx     int
+	}
+	var refunded []charge
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var c charge
+		if err := rows.Scan(&c.counter, &c.idx); err != nil {
 			rows.Close()
 			return err
 		}
-		ids = append(ids, id)
+		refunded = append(refunded, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if len(refunded) == 0 {
 		return nil
 	}
-	for _, id := range ids {
-		m, err := w.counterByID(ctx, id)
+	for _, c := range refunded {
+		m, err := w.counterByID(ctx, c.counter)
 		if err != nil {
 			return err
 		}
-		if m != nil && m.c.Remove(r.res) {
+		if m != nil && m.c.Remove(r.res, c.idx) {
 			m.dirty = true
 			w.touch(m)
 		}
@@ -411,7 +422,7 @@ func (w *writer) load(ctx context.Context, m *mirrored, bucket, bucketEnd int64)
 	for rows.Next() {
 		var e ledger.Event
 		var amount string
-		if err := rows.Scan(&e.At, &amount, &e.Res); err != nil {
+		if err := rows.Scan(&e.At, &amount, &e.Res, &e.Idx); err != nil {
 			return err
 		}
 		if _, _, err := e.Amount.SetString(amount); err != nil {

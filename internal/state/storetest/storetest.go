@@ -32,12 +32,16 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ExactDecimals", testExactDecimals},
 		{"RefundFreesCapacity", testRefundFreesCapacity},
 		{"CommitRefundIdempotent", testCommitRefundIdempotent},
+		{"RefundKeepsKeptCharges", testRefundKeepsKeptCharges},
+		{"RefundKeepsKeptChargeOnSameCounter", testRefundKeepsKeptChargeOnSameCounter},
+		{"RefundOnlyKeptCharges", testRefundOnlyKeptCharges},
 		{"SlidingWindowStrict", testSlidingWindowStrict},
 		{"SlidingAcrossMinuteBoundary", testSlidingAcrossMinuteBoundary},
 		{"RetryAfterSliding", testRetryAfterSliding},
 		{"CalendarTimezone", testCalendarTimezone},
 		{"RetryAfterCalendar", testRetryAfterCalendar},
 		{"RetryAfterNever", testRetryAfterNever},
+		{"RetryAfterAtMostWindow", testRetryAfterAtMostWindow},
 		{"Peek", testPeek},
 		{"Expiry", testExpiry},
 		{"WindowIsIdentity", testWindowIsIdentity},
@@ -289,6 +293,75 @@ func testCommitRefundIdempotent(t *testing.T, s state.Store) {
 	checkDec(t, "total at the end", peek(t, s, T0, c), "1")
 }
 
+// KeepCharges returns a rate charge marked KeepOnRefund (as the gate marks a
+// rate limit, limit 2 a minute) and a refundable spend charge (0.60 under
+// 1.00 a minute): the reservation of a call whose failure is refunded.
+func KeepCharges() (rate, spend state.Charge) {
+	rate = Charge("calls", time.Minute, "1", "2")
+	rate.KeepOnRefund = true
+	spend = Charge("spend", time.Minute, "0.60", "1.00")
+	return rate, spend
+}
+
+// A refund gives back the refundable charge and leaves the kept one counted,
+// once: a second refund changes nothing.
+func testRefundKeepsKeptCharges(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	rate, spend := KeepCharges()
+	r := mustAdmit(t, s, T0, rate, spend)
+	for i := range 2 {
+		if err := s.Refund(ctx, r.Reservation); err != nil {
+			t.Fatalf("Refund #%d: %v", i+1, err)
+		}
+		checkDec(t, fmt.Sprintf("kept rate count after refund #%d", i+1), peek(t, s, T0, rate), "1")
+		checkDec(t, fmt.Sprintf("spend after refund #%d", i+1), peek(t, s, T0, spend), "0")
+	}
+	// The spend was given back (0.60 fits again) but the rate limit still
+	// counts the failed call: one more call fits, not two.
+	mustAdmit(t, s, T0.Add(time.Second), rate, spend)
+	r = mustDeny(t, s, T0.Add(2*time.Second), rate)
+	checkDec(t, "rate total when denied", r.Totals[0], "2")
+	checkDec(t, "spend at the end", peek(t, s, T0.Add(2*time.Second), spend), "0.60")
+}
+
+// Two charges of one reservation on the same counter, one kept and one not,
+// in both orders and with different amounts: the refund takes off exactly the
+// refundable one.
+func testRefundKeepsKeptChargeOnSameCounter(t *testing.T, s state.Store) {
+	ctx := context.Background()
+	for i, keepFirst := range []bool{true, false} {
+		kept := Charge(fmt.Sprint("mixed", i), time.Minute, "1", "100")
+		kept.KeepOnRefund = true
+		given := kept
+		given.KeepOnRefund, given.Amount = false, Dec("10")
+		charges := []state.Charge{kept, given}
+		if !keepFirst {
+			charges = []state.Charge{given, kept}
+		}
+		r := mustAdmit(t, s, T0, charges...)
+		checkDec(t, "total before refund", r.Totals[0], "11")
+		for range 2 {
+			if err := s.Refund(ctx, r.Reservation); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkDec(t, fmt.Sprintf("total after refund (kept charge first: %v)", keepFirst), peek(t, s, T0, kept), "1")
+	}
+}
+
+// A reservation whose charges are all kept refunds to no effect.
+func testRefundOnlyKeptCharges(t *testing.T, s state.Store) {
+	rate, _ := KeepCharges()
+	cal := calendar(Charge("cal", time.Hour, "1", "5"), nil)
+	cal.KeepOnRefund = true
+	r := mustAdmit(t, s, T0, rate, cal)
+	if err := s.Refund(context.Background(), r.Reservation); err != nil {
+		t.Fatal(err)
+	}
+	checkDec(t, "sliding", peek(t, s, T0, rate), "1")
+	checkDec(t, "calendar", peek(t, s, T0, cal), "1")
+}
+
 // An event at t counts in (t, t+window): until t+window exclusive, whatever
 // the bucket boundaries.
 func testSlidingWindowStrict(t *testing.T, s state.Store) {
@@ -398,6 +471,17 @@ func testRetryAfterNever(t *testing.T, s state.Store) {
 	cal := calendar(Charge("cal", time.Hour, "11", "10"), nil)
 	if r := mustDeny(t, s, T0, cal); r.RetryAfter != 0 {
 		t.Errorf("calendar RetryAfter for amount > limit = %v, want 0", r.RetryAfter)
+	}
+}
+
+// A caller whose clock lags the one that recorded the blocking event is never
+// told to wait longer than the window.
+func testRetryAfterAtMostWindow(t *testing.T, s state.Store) {
+	c := Charge("calls", time.Minute, "1", "1")
+	mustAdmit(t, s, T0.Add(time.Second), c)
+	r := mustDeny(t, s, T0, c)
+	if r.RetryAfter <= 0 || r.RetryAfter > c.Window {
+		t.Errorf("RetryAfter = %v, want within (0, %v]", r.RetryAfter, c.Window)
 	}
 }
 

@@ -67,6 +67,7 @@ type Event struct {
 	At     int64 // unix nanoseconds
 	Amount apd.Decimal
 	Res    string // reservation id
+	Idx    int    // the charge's index in its reservation
 }
 
 // Counter is one counter's live state: the events still inside its window,
@@ -101,7 +102,7 @@ func (c *Counter) Events() []Event { return c.events[c.head:] }
 // Load appends a stored event without any check; used to rebuild a counter
 // from persistent storage, oldest first.
 func (c *Counter) Load(e Event) {
-	c.events = append(c.events, Event{At: e.At, Res: e.Res})
+	c.events = append(c.events, Event{At: e.At, Res: e.Res, Idx: e.Idx})
 	c.events[len(c.events)-1].Amount.Set(&e.Amount)
 	Add(&c.Total, &c.Total, &e.Amount)
 }
@@ -166,26 +167,26 @@ func (c *Counter) TotalAt(now int64) apd.Decimal {
 	return t
 }
 
-// Append records a charge at now and returns the time it was recorded at:
-// now, raised when needed so that events stay in order and inside the current
-// window (another process's clock may run a little behind ours, and an event
-// that counts a little longer never admits too much).
-func (c *Counter) Append(now int64, amount *apd.Decimal, res string) int64 {
+// Append records charge idx of reservation res at now and returns the time
+// it was recorded at: now, raised when needed so that events stay in order and
+// inside the current window (another process's clock may run a little behind
+// ours, and an event that counts a little longer never admits too much).
+func (c *Counter) Append(now int64, amount *apd.Decimal, res string, idx int) int64 {
 	at := max(now, c.floor)
 	if n := len(c.events); n > c.head && c.events[n-1].At > at {
 		at = c.events[n-1].At
 	}
-	c.events = append(c.events, Event{At: at, Res: res})
+	c.events = append(c.events, Event{At: at, Res: res, Idx: idx})
 	c.events[len(c.events)-1].Amount.Set(amount)
 	Add(&c.Total, &c.Total, amount)
 	return at
 }
 
-// Remove takes the most recent event of reservation res off the counter and
-// reports whether there was one.
-func (c *Counter) Remove(res string) bool {
+// Remove takes charge idx of reservation res off the counter and reports
+// whether it was there (it is not once it has left the window).
+func (c *Counter) Remove(res string, idx int) bool {
 	for i := len(c.events) - 1; i >= c.head; i-- {
-		if c.events[i].Res == res {
+		if c.events[i].Idx == idx && c.events[i].Res == res {
 			Sub(&c.Total, &c.Total, &c.events[i].Amount)
 			copy(c.events[i:], c.events[i+1:])
 			c.events[len(c.events)-1] = Event{}
@@ -222,13 +223,17 @@ func Fits(total, extra, amount, limit *apd.Decimal, strict bool) bool {
 // counter by earlier charges of the same call) would fit if nothing else were
 // admitted: when enough of the oldest events have left a sliding window, or
 // at the next boundary of a calendar window. 0 when it never will.
+//
+// It never exceeds the window (for a calendar window, the current one's
+// length): an event recorded by a process whose clock runs ahead of the
+// caller's would otherwise promise a wait longer than the window itself.
 func (c *Counter) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration {
 	var zero apd.Decimal
 	if !Fits(&zero, extra, &ch.Amount, &ch.Limit, ch.Strict) {
 		return 0
 	}
 	if c.Calendar {
-		return time.Duration(max(c.BucketEnd-now, 1))
+		return time.Duration(ClampRetry(c.BucketEnd-now, c.BucketEnd-c.Bucket))
 	}
 	var left apd.Decimal
 	left.Set(&c.Total)
@@ -236,10 +241,16 @@ func (c *Counter) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) ti
 		e := &c.events[i]
 		Sub(&left, &left, &e.Amount)
 		if Fits(&left, extra, &ch.Amount, &ch.Limit, ch.Strict) {
-			return time.Duration(max(e.At+c.Window-now, 1))
+			return time.Duration(ClampRetry(e.At+c.Window-now, c.Window))
 		}
 	}
 	return 0
+}
+
+// ClampRetry bounds a wait to [1, window]: a wait of at least the smallest
+// unit (the charge does not fit now) and at most one window.
+func ClampRetry(wait, window int64) int64 {
+	return max(min(wait, window), 1)
 }
 
 // Reserve checks every charge against its counter and, when all fit, appends
@@ -269,7 +280,7 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 		}
 	}
 	for i := range charges {
-		at := counters[i].Append(now, &charges[i].Amount, res)
+		at := counters[i].Append(now, &charges[i].Amount, res, i)
 		if ats != nil {
 			ats[i] = at
 		}
