@@ -474,3 +474,23 @@ func TestHTTPFrontConformanceHTTPUpstream(t *testing.T) {
 	}
 	t.Logf("conformance through the HTTP front over HTTP: %d passed", passed)
 }
+
+func TestHTTPInspectorBothTransports(t *testing.T) {
+	mcptest.Inspector(t)
+	argv := mcptest.ServerEverything(t)
+	fr := htStart(t, "version: \"1\"\ndefault: allow\nhide: [get-sum]\n", argv, "--state", "memory")
+	for _, target := range []string{fr.url + "/mcp", fr.url + "/sse"} {
+		t.Run(target[strings.LastIndex(target, "/"):], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			out, err := mcptest.RunInspector(t, ctx, []string{target}, "--method", "tools/call", "--tool-name", "echo", "--tool-arg", "message=hi")
+			if err != nil || !bytes.Contains(out, []byte("Echo: hi")) {
+				t.Fatalf("tools/call echo: %v\n%s", err, out)
+			}
+			out, err = mcptest.RunInspector(t, ctx, []string{target}, "--method", "tools/list")
+			if err != nil || bytes.Contains(out, []byte("get-sum")) || !bytes.Contains(out, []byte(`"echo"`)) {
+				t.Fatalf("tools/list: %v\n%s", err, out)
+			}
+		})
+	}
+}
