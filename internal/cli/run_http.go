@@ -74,7 +74,7 @@ func (l *listFlag) Set(s string) error {
 
 // enabled reports whether the flags ask for the HTTP front.
 func (f *httpFlags) enabled() bool {
-	return f.listen != "" || f.transport == "http" || f.transport == "sse"
+	return f.listen != "" || f.transport != "stdio" // a bad --transport is reported by addr
 }
 
 // addr returns the address to listen on.

@@ -494,3 +494,83 @@ func TestHTTPInspectorBothTransports(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPCredentialNeverForwarded(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []string
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if v := r.Header.Get("Authorization"); v != "" {
+			leaked = append(leaked, v)
+		}
+		mu.Unlock()
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		m, err := jsonrpc.Parse(body, false)
+		if err != nil || !m.IsRequest() {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		result := `{"tools":[]}`
+		if m.Method == "initialize" {
+			w.Header().Set("Mcp-Session-Id", "up-1")
+			result = `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"up","version":"1"}}`
+		}
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, m.ID, result)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := &http.Server{Handler: upstream}
+	go us.Serve(ln)
+	t.Cleanup(func() { us.Close() })
+
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	key, _ := auth.AddKey(keys, "alice")
+	fr := htStart(t, htPolicy, nil, "--state", "memory", "--api-keys", keys, "--upstream", "http://"+ln.Addr().String()+"/mcp")
+	s := htInit(t, fr.url, http.Header{"Authorization": {"Bearer " + key}})
+	if _, a := s.post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); !bytes.Contains(a, []byte(`"tools":[]`)) {
+		t.Fatalf("tools/list %s", a)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Fatalf("the client's credential reached the upstream: %q", leaked)
+	}
+}
+
+func TestHTTPFlagsAliases(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+		on   bool
+	}{
+		{[]string{"--listen", "127.0.0.1:9000"}, "127.0.0.1:9000", true},
+		{[]string{"--transport", "http", "--port", "9001"}, "127.0.0.1:9001", true},
+		{[]string{"--transport", "sse", "--bind", "0.0.0.0", "--port", "9002"}, "0.0.0.0:9002", true},
+		{[]string{"--transport", "stdio"}, "127.0.0.1:8080", false},
+	} {
+		var f runFlags
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		f.register(fs)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		addr, err := f.http.addr()
+		if err != nil || addr != tt.want || f.http.enabled() != tt.on {
+			t.Errorf("%q: addr %q, %v, enabled %v; want %q, %v", tt.args, addr, err, f.http.enabled(), tt.want, tt.on)
+		}
+	}
+	var f runFlags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.register(fs)
+	_ = fs.Parse([]string{"--transport", "websocket"})
+	if _, err := f.http.addr(); err == nil || !f.http.enabled() {
+		t.Error("--transport websocket accepted")
+	}
+}
