@@ -99,7 +99,6 @@ type Server struct {
 	drain     chan struct{} // closed by Drain
 	stateless *mux.Mux
 	slRelease func()
-	slErr     error
 }
 
 // NewServer returns a Server. Call Close when done with it.

@@ -100,79 +100,77 @@ func (f *upstreamFake) serve(in io.ReadCloser, out io.WriteCloser) {
 }
 
 func (f *upstreamFake) handle(line []byte, write func(string), replies map[string]chan []byte, rmu *sync.Mutex) {
-	{
-		m, err := jsonrpc.Parse(line, false)
-		if err != nil {
-			return
+	m, err := jsonrpc.Parse(line, false)
+	if err != nil {
+		return
+	}
+	if m.IsResponse() {
+		rmu.Lock()
+		ch := replies[string(m.ID)]
+		rmu.Unlock()
+		if ch != nil {
+			ch <- line
 		}
-		if m.IsResponse() {
+		return
+	}
+	if !m.IsRequest() {
+		return
+	}
+	id := string(m.ID)
+	result := func(r string) { write(`{"jsonrpc":"2.0","id":` + id + `,"result":` + r + `}`) }
+	switch m.Method {
+	case mcp.MethodInitialize:
+		v := mcp.ResultString(m.Params, "protocolVersion")
+		result(`{"protocolVersion":"` + v + `","capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}`)
+	case mcp.MethodDiscover:
+		result(`{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}`)
+	case mcp.MethodToolsList:
+		result(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}},{"name":"danger","inputSchema":{"type":"object"}}]}`)
+	case mcp.MethodToolsCall:
+		name, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "name"))
+		args := mcp.ParamsValue(m.Params, "arguments")
+		if args == nil {
+			args = []byte("{}")
+		}
+		text := func(s string) string {
+			b, _ := json.Marshal(s)
+			return `{"content":[{"type":"text","text":` + string(b) + `}]}`
+		}
+		switch name {
+		case "echo":
+			result(text(string(args)))
+		case "progress":
+			tok := mcp.MetaValue(m.Params, "progressToken")
+			write(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":` + string(tok) + `,"progress":1,"total":2}}`)
+			result(text("done"))
+		case "slow":
+			go func() {
+				select {
+				case <-f.release:
+					result(text("slow done"))
+				case <-f.closed:
+				}
+			}()
+		case "ask":
+			ch := make(chan []byte, 1)
+			sid := `"srv-` + id + `"`
 			rmu.Lock()
-			ch := replies[string(m.ID)]
+			replies[sid] = ch
 			rmu.Unlock()
-			if ch != nil {
-				ch <- line
-			}
-			return
-		}
-		if !m.IsRequest() {
-			return
-		}
-		id := string(m.ID)
-		result := func(r string) { write(`{"jsonrpc":"2.0","id":` + id + `,"result":` + r + `}`) }
-		switch m.Method {
-		case mcp.MethodInitialize:
-			v := mcp.ResultString(m.Params, "protocolVersion")
-			result(`{"protocolVersion":"` + v + `","capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}`)
-		case mcp.MethodDiscover:
-			result(`{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}`)
-		case mcp.MethodToolsList:
-			result(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}},{"name":"danger","inputSchema":{"type":"object"}}]}`)
-		case mcp.MethodToolsCall:
-			name, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "name"))
-			args := mcp.ParamsValue(m.Params, "arguments")
-			if args == nil {
-				args = []byte("{}")
-			}
-			text := func(s string) string {
-				b, _ := json.Marshal(s)
-				return `{"content":[{"type":"text","text":` + string(b) + `}]}`
-			}
-			switch name {
-			case "echo":
-				result(text(string(args)))
-			case "progress":
-				tok := mcp.MetaValue(m.Params, "progressToken")
-				write(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":` + string(tok) + `,"progress":1,"total":2}}`)
-				result(text("done"))
-			case "slow":
-				go func() {
-					select {
-					case <-f.release:
-						result(text("slow done"))
-					case <-f.closed:
-					}
-				}()
-			case "ask":
-				ch := make(chan []byte, 1)
-				sid := `"srv-` + id + `"`
-				rmu.Lock()
-				replies[sid] = ch
-				rmu.Unlock()
-				write(`{"jsonrpc":"2.0","id":` + sid + `,"method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}`)
-				go func() {
-					select {
-					case r := <-ch:
-						rm, _ := jsonrpc.Parse(r, false)
-						result(text("client said " + string(rm.Result)))
-					case <-f.closed:
-					}
-				}()
-			default:
-				write(`{"jsonrpc":"2.0","id":` + id + `,"error":{"code":-32602,"message":"Unknown tool: ` + name + `"}}`)
-			}
+			write(`{"jsonrpc":"2.0","id":` + sid + `,"method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}`)
+			go func() {
+				select {
+				case r := <-ch:
+					rm, _ := jsonrpc.Parse(r, false)
+					result(text("client said " + string(rm.Result)))
+				case <-f.closed:
+				}
+			}()
 		default:
-			result(`{}`)
+			write(`{"jsonrpc":"2.0","id":` + id + `,"error":{"code":-32602,"message":"Unknown tool: ` + name + `"}}`)
 		}
+	default:
+		result(`{}`)
 	}
 }
 
