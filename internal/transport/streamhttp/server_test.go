@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -490,4 +491,33 @@ func TestFrontStatelessCancelOnClose(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 	eventually(t, "the cancellation upstream", func() bool { return fk.last().saw("notifications/cancelled") })
+}
+
+func TestFrontCloseStopsEveryUpstream(t *testing.T) {
+	hs, fk, front := newFront(t)
+	for range 3 {
+		newFrontClient(t, hs.URL).initialize(mcp.Version20251125)
+	}
+	if n := front.Sessions(); n != 3 {
+		t.Fatalf("%d sessions, want 3", n)
+	}
+	front.Close()
+	fk.mu.Lock()
+	all := fk.all
+	fk.mu.Unlock()
+	for i, f := range all {
+		// The pump closed the server's stdin before Close returned; the
+		// fake notices on its own goroutine.
+		eventually(t, "upstream "+strconv.Itoa(i)+" to stop", func() bool {
+			select {
+			case <-f.closed:
+				return true
+			default:
+				return false
+			}
+		})
+	}
+	if status, _ := newFrontClient(t, hs.URL).call(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}`); status != http.StatusServiceUnavailable {
+		t.Errorf("initialize after Close: HTTP %d, want 503", status)
+	}
 }
