@@ -2,8 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +14,13 @@ import (
 // ArgsHash returns the hex SHA-256 of the canonical form of a JSON value
 // (see Canonical). Empty input hashes as {} (a call without arguments).
 func ArgsHash(raw []byte) (string, error) {
-	c, err := Canonical(raw)
+	var c canonicalizer
+	var h [64]byte
+	b, err := c.appendHash(h[:0], raw)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(c)
-	return hex.EncodeToString(sum[:]), nil
+	return string(b), nil
 }
 
 // Canonical re-encodes a JSON value so that equal values have equal bytes:
@@ -31,6 +30,20 @@ func ArgsHash(raw []byte) (string, error) {
 // form (1, 1.0 and 1e0 are all "1"; 0.50 is "0.5"; -0 is "0"). Numbers are
 // never rounded through float64. Empty input is treated as {}.
 func Canonical(raw []byte) ([]byte, error) {
+	var c canonicalizer
+	if c.canonical(raw) {
+		return c.out, nil
+	}
+	return canonicalTree(raw)
+}
+
+// canonicalTree is Canonical by way of a decoded tree (encoding/json with
+// UseNumber). It is the definition the scanner in canonical_scan.go is
+// fuzzed against, and what the scanner falls back to for input it does not
+// take on itself (invalid JSON, invalid UTF-8, lone surrogates, deep
+// nesting, huge exponents), so that those get exactly the same result or
+// error as before.
+func canonicalTree(raw []byte) ([]byte, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return []byte("{}"), nil
 	}

@@ -75,11 +75,12 @@ type Log struct {
 	fileNo   int
 	size     int64
 	seq      uint64
-	prev     string
-	reported int64 // dropped lines already recorded
-	lost     int64 // lines lost to write errors, not yet recorded
+	prev     []byte // hash of line seq
+	reported int64  // dropped lines already recorded
+	lost     int64  // lines lost to write errors, not yet recorded
 	lostErr  error
 	broken   bool // the current file could not be restored after a failed write
+	g        group
 }
 
 var _ gate.Recorder = (*Log)(nil)
@@ -98,6 +99,16 @@ type item struct {
 // Open prepares the audit directory, takes the lowest free chain, finds
 // where that chain ended (to continue it) and starts the writer.
 func Open(opts Options) (*Log, error) {
+	l, err := newLog(opts)
+	if err != nil {
+		return nil, err
+	}
+	go l.run()
+	return l, nil
+}
+
+// newLog is Open without starting the writer.
+func newLog(opts Options) (*Log, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("open audit log: no directory")
 	}
@@ -130,7 +141,6 @@ func Open(opts Options) (*Log, error) {
 	if err := l.takeChain(); err != nil {
 		return nil, err
 	}
-	go l.run()
 	return l, nil
 }
 
@@ -210,7 +220,7 @@ func (l *Log) resume() error {
 		if err != nil || r.Hash == "" {
 			return fmt.Errorf("open audit log: the last line of %s is not an audit line; move the file away or fix it", mine[i].Path)
 		}
-		l.seq, l.prev = r.Seq, r.Hash
+		l.seq, l.prev = r.Seq, []byte(r.Hash)
 		return nil
 	}
 	return nil
@@ -309,139 +319,4 @@ func (l *Log) now() time.Time {
 		return l.opts.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-// run is the writer goroutine.
-func (l *Log) run() {
-	defer close(l.done)
-	for {
-		select {
-		case it := <-l.ch:
-			l.write(it)
-		case <-l.quit:
-			for {
-				select {
-				case it := <-l.ch:
-					l.write(it)
-					continue
-				default:
-				}
-				break
-			}
-			l.write(item{rec: Record{Time: l.now(), Event: KindStop}})
-			if l.f != nil {
-				_ = l.f.Sync()
-				_ = l.f.Close()
-			}
-			l.lockFile.Close()
-			return
-		}
-	}
-}
-
-// write writes one item, preceded by the recovered, lost and dropped
-// lines that are due. Those are retried until they are written; a call
-// line that cannot be written is lost and counted.
-func (l *Log) write(it item) {
-	if l.broken && l.writeRecord(&Record{Time: l.now(), Event: KindRecovered,
-		Reason: "the previous audit file ends with a partial line (a crash or a failed write); the chain continues from its last complete line"}) == nil {
-		l.broken = false
-	}
-	if l.lost > 0 && l.writeRecord(&Record{Time: l.now(), Event: KindLost, Count: l.lost, Error: l.lostErr.Error()}) == nil {
-		l.lost, l.lostErr = 0, nil
-	}
-	if d := l.dropped.Load(); d > l.reported && l.writeRecord(&Record{Time: l.now(), Event: KindDropped,
-		Count: d - l.reported, Reason: "audit buffer full"}) == nil {
-		l.reported = d
-	}
-	rec := &it.rec
-	if it.cfg != nil && it.cfg.mode != "none" && rec.Event == KindCall {
-		l.fillArgs(rec, it.args, it.cfg)
-	}
-	if err := l.writeRecord(rec); err != nil {
-		l.lost++
-		l.lostErr = err
-		l.lostTotal.Add(1)
-		l.opts.Logger.Error("audit: writing the audit trail failed; the line is lost (is the disk full?)",
-			"err", err, "event", rec.Event, "lost", l.lost, "dir", l.opts.Dir)
-	}
-}
-
-// fillArgs hashes, and when configured records, the call's arguments.
-func (l *Log) fillArgs(rec *Record, args []byte, cfg *argsConfig) {
-	h, err := ArgsHash(args)
-	if err != nil {
-		rec.ArgsSHA256 = "invalid:" + err.Error()
-		return
-	}
-	rec.ArgsSHA256 = h
-	if cfg.mode != "full" {
-		return
-	}
-	out, matched, err := cfg.redact.Apply(args)
-	if err != nil {
-		return
-	}
-	rec.Args, rec.Redacted = out, matched
-}
-
-// writeRecord chains and appends one line.
-func (l *Log) writeRecord(rec *Record) error {
-	rec.Instance = l.instance
-	rec.Seq, rec.Prev = l.seq+1, l.prev
-	line, hash, err := encodeLine(rec)
-	if err != nil {
-		l.opts.Logger.Error("audit: cannot encode an audit line", "err", err)
-		return err
-	}
-	if err := l.append(line); err != nil {
-		l.writeErrs.Add(1)
-		return err
-	}
-	l.seq, l.prev = rec.Seq, hash
-	l.written.Add(1)
-	return nil
-}
-
-// append writes line to the current file, rotating first when the line
-// would take the file past MaxSize. A failed write is cut back off so the
-// file stays a valid chain.
-func (l *Log) append(line []byte) error {
-	if l.f != nil && l.size > 0 && l.size+int64(len(line)) > l.opts.MaxSize {
-		_ = l.f.Sync()
-		if err := l.f.Close(); err != nil {
-			l.opts.Logger.Warn("audit: closing a full audit file failed", "err", err)
-		}
-		l.f = nil
-		l.fileNo++
-	}
-	if l.f == nil {
-		path := filepath.Join(l.opts.Dir, chainFileName(l.chain, l.fileNo))
-		f, err := l.opts.OpenFile(path)
-		if err != nil {
-			return fmt.Errorf("open audit file: %w", err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("open audit file: %w", err)
-		}
-		l.f, l.size = f, fi.Size()
-	}
-	n, err := l.f.Write(line)
-	if err == nil {
-		l.size += int64(n)
-		return nil
-	}
-	if n > 0 {
-		if terr := l.f.Truncate(l.size); terr != nil {
-			// The partial line stays; later lines go to a new file.
-			l.opts.Logger.Error("audit: cannot remove a partly written audit line", "err", terr)
-			l.f.Close()
-			l.f = nil
-			l.fileNo++
-			l.broken = true
-		}
-	}
-	return fmt.Errorf("write audit file: %w", err)
 }

@@ -79,22 +79,15 @@ type StartInfo struct {
 // hashSuffixLen is len(`,"hash":"` + 64 hex + `"}`).
 const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
 
-// encodeLine encodes r (whose Seq and Prev are set and Hash is empty) as
-// one chained line ending in '\n', and returns the line's hash.
+// encodeLine encodes r (whose Seq and Prev are set) as one chained line
+// ending in '\n', and returns the line's hash.
 func encodeLine(r *Record) (line []byte, hash string, err error) {
 	r.Hash = ""
-	body, err := json.Marshal(r)
+	line, err = appendLine(nil, r, r.Seq, []byte(r.Prev))
 	if err != nil {
-		return nil, "", fmt.Errorf("encode audit record: %w", err)
+		return nil, "", err
 	}
-	sum := sha256.Sum256(body)
-	hash = hex.EncodeToString(sum[:])
-	line = make([]byte, 0, len(body)+hashSuffixLen+1)
-	line = append(line, body[:len(body)-1]...)
-	line = append(line, `,"hash":"`...)
-	line = append(line, hash...)
-	line = append(line, "\"}\n"...)
-	return line, hash, nil
+	return line, string(lineHashOf(line)), nil
 }
 
 var errNoHash = errors.New(`line does not end with a "hash" member`)
