@@ -586,30 +586,44 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-// blockingFile blocks every write until release is closed.
+// blockingFile blocks every write until release is closed, and says on
+// entered (without waiting) when a write has started.
 type blockingFile struct {
 	*os.File
+	entered chan<- struct{}
 	release chan struct{}
 }
 
 func (f blockingFile) Write(p []byte) (int, error) {
+	select {
+	case f.entered <- struct{}{}:
+	default:
+	}
 	<-f.release
 	return f.File.Write(p)
 }
 
 func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	dir := t.TempDir()
-	release := make(chan struct{})
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
 	l := openLog(t, Options{Dir: dir, Buffer: 4, OpenFile: func(path string) (File, error) {
 		f, err := openAppend(path)
 		if err != nil {
 			return nil, err
 		}
-		return blockingFile{f.(*os.File), release}, nil
+		return blockingFile{f.(*os.File), entered, release}, nil
 	}})
+	// The writer takes what is queued into the write it is making, so
+	// let it get stuck on the first line before the others come.
+	l.Record(callEvent(0))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer never wrote")
+	}
 	done := make(chan struct{})
 	go func() {
-		for i := range 100 {
+		for i := 1; i < 100; i++ {
 			l.Record(callEvent(i))
 		}
 		close(done)

@@ -250,8 +250,15 @@ func (l *Log) appendLines(from int) (int, error) {
 			to++
 		}
 		if to > from {
-			if err := l.write(g.buf[start:g.lines[to-1].end]); err != nil {
-				return 0, err
+			kept, err := l.write(g.buf[start:g.lines[to-1].end])
+			if err != nil {
+				// Lines a failed write left whole on disk (when the rest
+				// could not be cut off) are part of the chain.
+				n := 0
+				for from+n < to && g.lines[from+n].end-start <= kept {
+					n++
+				}
+				return n, err
 			}
 			return to - from, nil
 		}
@@ -272,14 +279,16 @@ func endOf(lines []groupLine, i int) int {
 }
 
 // write appends b to the current file, or cuts a partial write back off.
-func (l *Log) write(b []byte) error {
+// It returns how much of b stays on disk after a failed write: none, unless
+// the cut failed.
+func (l *Log) write(b []byte) (kept int, err error) {
 	n, err := l.f.Write(b)
 	if err == nil && n < len(b) {
 		err = io.ErrShortWrite
 	}
 	if err == nil {
 		l.size += int64(n)
-		return nil
+		return n, nil
 	}
 	if n > 0 {
 		if terr := l.f.Truncate(l.size); terr != nil {
@@ -289,7 +298,8 @@ func (l *Log) write(b []byte) error {
 			l.f = nil
 			l.fileNo++
 			l.broken = true
+			return n, fmt.Errorf("write audit file: %w", err)
 		}
 	}
-	return fmt.Errorf("write audit file: %w", err)
+	return 0, fmt.Errorf("write audit file: %w", err)
 }
