@@ -170,15 +170,30 @@ func appendFloat(dst []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// safeBytes and htmlSafeBytes are the bytes appendJSONString copies as
+// they are, without and with HTML escaping (bytes from 0x80 on start a
+// rune, which is looked at separately).
+var safeBytes, htmlSafeBytes = func() (safe, htmlSafe [utf8.RuneSelf]bool) {
+	for b := byte(0x20); b < utf8.RuneSelf; b++ {
+		safe[b] = b != '"' && b != '\\'
+		htmlSafe[b] = safe[b] && b != '<' && b != '>' && b != '&'
+	}
+	return safe, htmlSafe
+}()
+
 // appendJSONString appends s as a JSON string, escaped as encoding/json
 // escapes it: control characters, '"' and '\\'; '<', '>' and '&' when
 // escapeHTML; U+2028 and U+2029 always; and invalid UTF-8 as \ufffd.
 func appendJSONString[S string | []byte](dst []byte, s S, escapeHTML bool) []byte {
+	safe := &safeBytes
+	if escapeHTML {
+		safe = &htmlSafeBytes
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && (!escapeHTML || b != '<' && b != '>' && b != '&') {
+			if safe[b] {
 				i++
 				continue
 			}

@@ -30,7 +30,8 @@ type Options struct {
 	// (DefaultMaxSize when 0). A single larger line still gets written.
 	MaxSize int64
 	// Buffer is how many lines may wait for the writer (DefaultBuffer when
-	// 0); when it is full, Record drops the line and counts it.
+	// 0); when it is full, Record drops the line and counts it. The writer
+	// holds up to maxGroupLines more, the group it is writing.
 	Buffer int
 	// Instance names this process in every line (random when empty).
 	Instance string
