@@ -94,7 +94,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	defer clear(ctrs)
 	s.seq++
 	res := "m" + strconv.FormatUint(s.seq, 36)
-	if !ledger.Reserve(t, charges, ctrs, res, &r, nil) {
+	if !ledger.Reserve(t, charges, ctrs, res, &r, nil, 0) {
 		return r, nil
 	}
 	var rv *reservation

@@ -14,57 +14,57 @@ import (
 // schemaVersion is the layout this code writes. Later features (approvals)
 // add tables under a new version; meta.schema_version tells an old binary
 // that the file is newer than it understands.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema is idempotent so that any number of processes may run it; each runs
 // it inside BEGIN IMMEDIATE, so they take turns.
 //
-// counters holds one row per counter identity (name is ledger.AppendID), with
-// its shape (window, alignment, location) so that a refund can rebuild it
-// from its id alone. events holds one row per recorded charge; a counter's
-// total is always the sum of its events' amounts, and expires is when the
-// last of them leaves its window (a row past it is dead and pruned). keep
-// marks a charge that a refund leaves counted (state.Charge.KeepOnRefund), so
-// that a refund applied by another process or after a restart honours it.
-// Amounts are exact decimal strings.
+// entries is an append-only log, one row per recorded charge: name is the
+// counter's identity (ledger.AppendID, which also spells out its window and
+// alignment), at when it was recorded, (res, idx) the charge of a reservation,
+// amount an exact decimal string, keep marks a charge that a refund leaves
+// counted (state.Charge.KeepOnRefund). A refund appends a row for each charge
+// it gives back: same name, res, idx and at, amount NULL. A counter's total
+// is the sum of its charges still in the window, less those refunded.
 //
-// Version 2 added events.keep; a version 1 file is upgraded in place (its
-// events get keep = 0, the old behaviour) and stays usable by version 1
-// binaries already running, which do not write the column.
+// seq is the row id, and it only grows: every process applies the rows it has
+// not seen yet, in seq order, to its in-memory mirror. Rows are deleted once
+// their charge has left its window (a refund row once the charge it refunds
+// would have), never the row with the highest seq, so that SQLite never
+// hands its seq out again. Writing a call is one INSERT that appends to the
+// last page of one B-tree: usually one page per transaction.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS counters (
-	id         INTEGER PRIMARY KEY,
-	name       TEXT NOT NULL UNIQUE,
-	window_ns  INTEGER NOT NULL,
-	calendar   INTEGER NOT NULL,
-	loc        TEXT NOT NULL,
-	total      TEXT NOT NULL,
-	bucket     INTEGER NOT NULL,
-	bucket_end INTEGER NOT NULL,
-	expires    INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS entries (
+	seq    INTEGER PRIMARY KEY,
+	name   TEXT NOT NULL,
+	at     INTEGER NOT NULL,
+	res    TEXT NOT NULL,
+	idx    INTEGER NOT NULL,
+	amount TEXT,
+	keep   INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS counters_expires ON counters (expires);
-CREATE TABLE IF NOT EXISTS events (
-	res     TEXT NOT NULL,
-	idx     INTEGER NOT NULL,
-	counter INTEGER NOT NULL,
-	at      INTEGER NOT NULL,
-	amount  TEXT NOT NULL,
-	keep    INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (res, idx)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_counter_at ON events (counter, at);
-INSERT INTO meta (key, value) VALUES ('schema_version', '2') ON CONFLICT DO NOTHING;
+INSERT INTO meta (key, value) VALUES ('schema_version', '3') ON CONFLICT DO NOTHING;
 `
 
-// upgrades[v] brings a version v file to version v+1.
+// upgrades[v] brings a version v file to version v+1. Version 1 kept one row
+// per counter and one per charge (indexed by reservation and by counter);
+// version 2 added events.keep; version 3 is the log. Binaries of an older
+// version still running on an upgraded file fail their next transaction
+// (ErrUnavailable) rather than miscount.
 var upgrades = map[int]string{
 	1: `ALTER TABLE events ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';`,
+	2: `INSERT INTO entries (name, at, res, idx, amount, keep)
+	SELECT c.name, e.at, e.res, e.idx, e.amount, e.keep
+	FROM events e JOIN counters c ON c.id = e.counter
+	ORDER BY e.counter, e.at;
+DROP TABLE events;
+DROP TABLE counters;
+UPDATE meta SET value = '3' WHERE key = 'schema_version';`,
 }
 
 func migrate(ctx context.Context, conn *sql.Conn) (err error) {

@@ -2,19 +2,28 @@
 // synchronous=NORMAL) that any number of Tollgate processes on one machine
 // share, through modernc.org/sqlite (pure Go, no cgo).
 //
-// One writer goroutine per Store owns the database connection and applies
-// requests in batches: it takes every pending Reserve, Refund and Peek, runs
-// them in one BEGIN IMMEDIATE transaction and answers each on its own (group
-// commit). Each Reserve stays all-or-nothing; a failed transaction fails
-// every request in it. BEGIN IMMEDIATE takes SQLite's write lock before
-// anything is read, so a check-and-insert is atomic against other processes
-// too.
+// The file is an append-only log of charges and refunds (see schema). Each
+// Store keeps all of it that still counts in memory — an exact mirror — and
+// one writer goroutine applies requests in batches: it takes every pending
+// Reserve, Refund and Peek, opens one BEGIN IMMEDIATE transaction, applies
+// the rows other processes appended since its last transaction (PRAGMA
+// data_version says whether there are any), decides every request from the
+// mirror, appends the rows that record the decisions in one INSERT, commits,
+// and only then answers (group commit). BEGIN IMMEDIATE takes SQLite's write
+// lock before anything is read, so a check-and-append is atomic against
+// other processes too; each Reserve stays all-or-nothing, and a failed
+// transaction fails every request in it (and makes the writer re-read the
+// whole file before it trusts its mirror again).
 //
-// The writer keeps an exact in-memory mirror of the counters it has touched
-// and trusts it while PRAGMA data_version says no other connection has
-// written; after another process writes, the touched counters are reloaded.
-// In the common case a Reserve therefore costs one INSERT per charge plus one
-// UPDATE per counter per batch.
+// An answer is given after COMMIT has written the WAL: the data is then in
+// the operating system's page cache, so an admitted call stays counted if the
+// process is killed (kill -9) or crashes. synchronous=NORMAL does not fsync
+// on commit: a power loss or kernel crash may lose the last transactions
+// (never corrupt the file). That is the trade-off chosen: a commit costs a
+// few system calls instead of an fsync, and a limit only needs to outlive
+// Tollgate, not the machine. Checkpoints (copying the WAL into the database,
+// with fsyncs) run on a second connection in the background, off the calls'
+// path.
 package sqlitestore
 
 import (
@@ -52,22 +61,32 @@ type Options struct {
 // Store is a SQLite-backed state.Store. All methods are safe for concurrent
 // use.
 //
-// Commit is final within the process that made a reservation: it is
-// remembered in memory only (no database write), and a later Refund of it is
-// ignored. A Refund of a reservation made by another process or before a
-// restart is applied from the database. Refund is idempotent either way.
+// Commit writes nothing: a reservation counts as committed unless refunded.
+// It is final within the process that made the reservation (remembered in
+// memory), so a later Refund of it there is ignored. A Refund of a
+// reservation made by another process or before a restart is applied from
+// the mirror of the file. Refund is idempotent either way.
 type Store struct {
-	db       *sql.DB
-	reqs     chan *request
-	closing  chan struct{}
-	stopped  chan struct{} // closed when the writer has exited
-	close    sync.Once
-	instance string       // prefix of this Store's reservation ids
-	seq      uint64       // last reservation number; writer only
-	inflight atomic.Int64 // requests on their way into the queue or in it
+	db         *sql.DB
+	reqs       chan *request
+	closing    chan struct{}
+	stopped    chan struct{} // closed when the writer has exited
+	checkpoint chan struct{} // wakes the checkpointer
+	ckptDone   chan struct{} // closed when the checkpointer has exited
+	close      sync.Once
+	instance   string       // prefix of this Store's reservation ids
+	seq        uint64       // last reservation number; writer only
+	inflight   atomic.Int64 // requests on their way into the queue or in it
 
 	mu      sync.Mutex
-	pending map[string]int64 // own uncommitted reservations with refundable charges -> expiry
+	pending map[string]pending // own reservations with refundable charges, not yet committed or refunded
+}
+
+// pending is what Refund needs of an own reservation: its refundable charges,
+// and when the last of them leaves its window (after which it is forgotten).
+type pending struct {
+	locs    []loc
+	expires int64
 }
 
 const (
@@ -93,16 +112,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	// Checkpoint every ~16MB of WAL rather than 4MB: fewer rewrites of the
-	// same hot pages under a steady stream of small transactions.
-	q.Add("_pragma", "wal_autocheckpoint(4000)")
+	// No checkpoint inside a commit: the checkpointer goroutine runs them
+	// on its own connection (see checkpointEvery). A WAL grown by a burst is
+	// cut back to this size once checkpointed.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
+	q.Add("_pragma", "journal_size_limit(16777216)")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w: %w", path, state.ErrUnavailable, err)
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
+	// Two connections: the writer's and the checkpointer's.
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(0)
 
 	ctx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
@@ -127,6 +149,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		time.Sleep(delay + time.Duration(b[0])*delay/256)
 	}
 	w, err := newWriter(conn)
+	var ckpt *sql.Conn
+	if err == nil {
+		ckpt, err = db.Conn(ctx)
+	}
 	if err != nil {
 		conn.Close()
 		db.Close()
@@ -135,16 +161,47 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	var id [6]byte
 	rand.Read(id[:])
 	s := &Store{
-		db:       db,
-		reqs:     make(chan *request, queueLen),
-		closing:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		instance: hex.EncodeToString(id[:]),
-		pending:  make(map[string]int64),
+		db:         db,
+		reqs:       make(chan *request, queueLen),
+		closing:    make(chan struct{}),
+		stopped:    make(chan struct{}),
+		checkpoint: make(chan struct{}, 1),
+		ckptDone:   make(chan struct{}),
+		instance:   hex.EncodeToString(id[:]),
+		pending:    make(map[string]pending),
 	}
 	w.s = s
 	go w.run()
+	go s.checkpointer(ckpt)
 	return s, nil
+}
+
+// checkpointer copies the WAL into the database file when the writer says
+// enough was written. PASSIVE never waits for, nor blocks, a writer of any
+// process; a checkpoint that finds another one running just skips.
+func (s *Store) checkpointer(conn *sql.Conn) {
+	defer close(s.ckptDone)
+	defer conn.Close()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.checkpoint:
+			conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+// forget drops own reservations whose charges all left their windows before
+// dead: nothing is left to refund.
+func (s *Store) forget(dead int64) {
+	s.mu.Lock()
+	for res, p := range s.pending {
+		if p.expires <= dead {
+			delete(s.pending, res)
+		}
+	}
+	s.mu.Unlock()
 }
 
 var errClosed = fmt.Errorf("sqlitestore: closed: %w", state.ErrUnavailable)
@@ -163,6 +220,8 @@ type request struct {
 	now     int64
 	charges []state.Charge // reserve; peek uses charges[0]
 	res     string         // refund
+	locs    []loc          // refund of an own reservation: its refundable charges
+	foreign bool           // refund of a reservation this Store did not make
 
 	result state.Result // reserve
 	total  apd.Decimal  // peek
@@ -248,16 +307,19 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 	if reservation == "" {
 		return nil
 	}
+	r := &request{kind: kindRefund, res: reservation}
 	if strings.HasPrefix(reservation, s.instance+"-") {
 		s.mu.Lock()
-		_, ok := s.pending[reservation]
+		p, ok := s.pending[reservation]
 		delete(s.pending, reservation)
 		s.mu.Unlock()
 		if !ok {
 			return nil // committed, refunded, forgotten or nothing to give back
 		}
+		r.locs = p.locs
+	} else {
+		r.foreign = true
 	}
-	r := &request{kind: kindRefund, res: reservation}
 	if err := s.do(ctx, r); err != nil {
 		return fmt.Errorf("sqlitestore: refund %s: %w", reservation, err)
 	}
@@ -280,6 +342,7 @@ func (s *Store) Close() error {
 	s.close.Do(func() {
 		close(s.closing)
 		<-s.stopped
+		<-s.ckptDone
 		err = s.db.Close()
 	})
 	return err

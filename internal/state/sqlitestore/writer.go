@@ -6,86 +6,90 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/cockroachdb/apd/v3"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
 
-// pruneEvery is how far the callers' clock must move between two prunes of
-// dead counters; pruneGrace keeps a counter that long past its expiry, for
-// callers whose clock lags a little.
 const (
-	pruneEvery = time.Minute
-	pruneGrace = time.Minute
+	// pruneEvery is how far the callers' clock must move between two passes
+	// over every counter (dropping empty ones, deleting their dead rows);
+	// pendingGrace keeps an own reservation refundable that long past the
+	// end of its charges' windows, for callers whose clock lags a little.
+	pruneEvery   = time.Minute
+	pendingGrace = time.Minute
+	// deleteBatch is how many dead rows wait before they are deleted (in
+	// the next transaction, in one statement).
+	deleteBatch = 256
+	// maxRows bounds the rows of one INSERT statement.
+	maxRows = 64
+	// checkpointEvery is how many writing transactions pass between two
+	// wake-ups of the checkpointer.
+	checkpointEvery = 1000
 )
 
 // writer owns the connection and the mirror; only its goroutine touches them.
 type writer struct {
-	s    *Store
-	conn *sql.Conn
-	st   stmts
+	s       *Store
+	conn    *sql.Conn
+	st      stmts
+	inserts [maxRows + 1]*sql.Stmt // INSERT of n rows, prepared on first use
 
-	dataVersion int64 // -1: mirror not trusted
-	byName      map[string]*mirrored
-	byID        map[int64]*mirrored
-	latest      int64 // latest now seen: the clock pruning runs on
-	pruned      int64
+	m           *mirror
+	dataVersion int64
+	trusted     bool  // the mirror holds the file as of dataVersion
+	pruned      int64 // mirror clock at the last prune pass
+	writes      int   // writing transactions since the checkpointer was woken
+	answered    int   // requests answered by the last batch
 
 	// per-batch scratch
-	touched []*mirrored
-	ctrs    []*ledger.Counter
-	ats     []int64
-	idbuf   []byte
-	admits  []admit
+	rows   []row
+	args   []any
+	seqs   []int64
+	ctrs   []*ledger.Counter
+	mctrs  []*counter
+	ats    []int64
+	idbuf  []byte
+	admits []admit
 }
 
-// mirrored is one counter as the writer knows it; exact while the mirror is
-// trusted.
-type mirrored struct {
-	id      int64 // row id; 0 until first written
-	name    string
-	loc     string
-	c       *ledger.Counter
-	dirty   bool // row needs an UPDATE at the end of the batch
-	dropped bool // events below c.Floor() need a DELETE
-	inBatch bool
+// row is one entries row to insert: a charge, or a refund when amount is "".
+type row struct {
+	seq    int64
+	name   string
+	at     int64
+	res    string
+	idx    int
+	amount string
+	keep   bool
 }
 
+// admit is an own reservation with refundable charges, for Store.pending.
 type admit struct {
-	res     string
-	expires int64
+	res string
+	p   pending
 }
 
 type stmts struct {
-	counterByName, counterByID, insertCounter, updateCounter  *sql.Stmt
-	eventsOf, insertEvent, dropEvents, eventsOfRes, deleteRes *sql.Stmt
-	pruneEvents, pruneCounters                                *sql.Stmt
-	begin, commit, rollback, dataVersion                      *sql.Stmt
+	begin, commit, rollback, dataVersion, since, deleteRows *sql.Stmt
 }
 
 func newWriter(conn *sql.Conn) (*writer, error) {
-	w := &writer{conn: conn, dataVersion: -1, byName: map[string]*mirrored{}, byID: map[int64]*mirrored{}}
+	w := &writer{conn: conn, m: newMirror()}
 	ctx := context.Background()
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.st.counterByName, `SELECT id, window_ns, calendar, loc, bucket, bucket_end FROM counters WHERE name = ?`},
-		{&w.st.counterByID, `SELECT name, window_ns, calendar, loc, bucket, bucket_end FROM counters WHERE id = ?`},
-		{&w.st.insertCounter, `INSERT INTO counters (name, window_ns, calendar, loc, total, bucket, bucket_end, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
-		{&w.st.updateCounter, `UPDATE counters SET total = ?, bucket = ?, bucket_end = ?, expires = ? WHERE id = ?`},
-		{&w.st.eventsOf, `SELECT at, amount, res, idx FROM events WHERE counter = ? ORDER BY at`},
-		{&w.st.insertEvent, `INSERT INTO events (res, idx, counter, at, amount, keep) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.st.dropEvents, `DELETE FROM events WHERE counter = ? AND at < ?`},
-		{&w.st.eventsOfRes, `SELECT counter, idx FROM events WHERE res = ? AND keep = 0 ORDER BY idx`},
-		{&w.st.deleteRes, `DELETE FROM events WHERE res = ? AND keep = 0`},
-		{&w.st.pruneEvents, `DELETE FROM events WHERE counter IN (SELECT id FROM counters WHERE expires <= ?)`},
-		{&w.st.pruneCounters, `DELETE FROM counters WHERE expires <= ?`},
 		{&w.st.begin, `BEGIN IMMEDIATE`},
 		{&w.st.commit, `COMMIT`},
 		{&w.st.rollback, `ROLLBACK`},
 		{&w.st.dataVersion, `PRAGMA data_version`},
+		{&w.st.since, `SELECT seq, name, at, res, idx, amount, keep FROM entries WHERE seq > ? ORDER BY seq`},
+		{&w.st.deleteRows, `DELETE FROM entries WHERE seq IN (SELECT value FROM json_each(?))`},
 	} {
 		st, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -130,7 +134,7 @@ func (w *writer) gather(batch []*request) []*request {
 				break drain
 			}
 		}
-		if spins == 8 || len(batch) >= maxBatch || w.s.inflight.Load() <= 0 {
+		if spins == 8 || len(batch) >= maxBatch || (w.s.inflight.Load() <= 0 && len(batch) >= w.answered) {
 			return batch
 		}
 		runtime.Gosched()
@@ -149,17 +153,18 @@ func (w *writer) apply(batch []*request) {
 		return
 	}
 	w.admits = w.admits[:0]
-	err := w.transact(taken)
+	wrote, err := w.transact(taken)
 	if err != nil {
-		w.dataVersion = -1 // the mirror may hold changes that were rolled back
 		err = fmt.Errorf("%w: %w", state.ErrUnavailable, err)
 	} else if len(w.admits) > 0 {
 		w.s.mu.Lock()
 		for _, a := range w.admits {
-			w.s.pending[a.res] = a.expires
+			w.s.pending[a.res] = a.p
 		}
 		w.s.mu.Unlock()
 	}
+	clear(w.admits)
+	w.answered = len(taken)
 	for _, r := range taken {
 		if err != nil {
 			r.err = err
@@ -167,88 +172,142 @@ func (w *writer) apply(batch []*request) {
 		}
 		close(r.done)
 	}
+	if wrote {
+		if w.writes++; w.writes >= checkpointEvery {
+			w.writes = 0
+			select {
+			case w.s.checkpoint <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
-func (w *writer) transact(batch []*request) (err error) {
+// transact runs batch in one transaction: bring the mirror up to date with
+// what other processes wrote, decide every request from it, append the rows
+// that record the decisions, delete rows that are due. It reports whether it
+// wrote anything.
+func (w *writer) transact(batch []*request) (wrote bool, err error) {
 	ctx := context.Background()
 	if _, err := w.st.begin.ExecContext(ctx); err != nil {
-		return err
+		return false, err
 	}
 	defer func() {
-		for _, m := range w.touched {
-			m.inBatch, m.dirty, m.dropped = false, false, false
-		}
-		clear(w.touched)
-		w.touched = w.touched[:0]
+		clear(w.rows)
+		w.rows = w.rows[:0]
 		if err != nil {
+			// The mirror may hold decisions that were rolled back.
+			w.trusted = false
 			w.st.rollback.ExecContext(ctx)
 		}
 	}()
+	for _, r := range batch {
+		w.m.clock = max(w.m.clock, r.now)
+	}
 	var dv int64
 	if err := w.st.dataVersion.QueryRowContext(ctx).Scan(&dv); err != nil {
-		return err
+		return false, err
 	}
-	if dv != w.dataVersion {
-		clear(w.byName)
-		clear(w.byID)
-		w.dataVersion = dv
+	if !w.trusted || dv != w.dataVersion {
+		full := !w.trusted
+		if full {
+			w.m.reset()
+		}
+		if err := w.sync(ctx); err != nil {
+			return false, err
+		}
+		if full {
+			w.m.prune()
+			w.pruned = w.m.clock
+		}
+		w.dataVersion, w.trusted = dv, true
 	}
 	for _, r := range batch {
-		w.latest = max(w.latest, r.now)
 		var err error
 		switch r.kind {
 		case kindReserve:
-			err = w.reserve(ctx, r)
+			err = w.reserve(r)
 		case kindRefund:
-			err = w.refund(ctx, r)
+			w.refund(r)
 		case kindPeek:
-			err = w.peek(ctx, r)
+			w.peek(r)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	for _, m := range w.touched {
-		if m.dropped {
-			if _, err := w.st.dropEvents.ExecContext(ctx, m.id, m.c.Floor()); err != nil {
-				return err
-			}
-		}
-		if m.dirty {
-			if _, err := w.st.updateCounter.ExecContext(ctx, m.c.Total.String(), m.c.Bucket, m.c.BucketEnd, m.c.Expires(), m.id); err != nil {
-				return err
-			}
-		}
+	tick := w.m.clock-w.pruned >= int64(pruneEvery)
+	if tick {
+		w.pruned = w.m.clock
+		w.m.prune()
+		w.s.forget(w.m.clock - int64(pendingGrace))
 	}
-	if w.latest-w.pruned >= int64(pruneEvery) {
-		if err := w.prune(ctx); err != nil {
-			return err
+	if err := w.insert(ctx); err != nil {
+		return false, err
+	}
+	wrote = len(w.rows) > 0
+	if n := w.m.countDue(); n >= deleteBatch || (tick && n > 0) {
+		w.m.promoteRefunds()
+		w.seqs = w.m.takeDue(w.seqs[:0])
+		if len(w.seqs) > 0 {
+			if _, err := w.st.deleteRows.ExecContext(ctx, seqList(w.seqs)); err != nil {
+				return false, err
+			}
+			wrote = true
 		}
 	}
 	_, err = w.st.commit.ExecContext(ctx)
-	return err
+	return wrote, err
 }
 
-func (w *writer) touch(m *mirrored) {
-	if !m.inBatch {
-		m.inBatch = true
-		w.touched = append(w.touched, m)
+// sync applies the rows other processes appended since the mirror's last
+// seq (every row, after a reset).
+func (w *writer) sync(ctx context.Context) error {
+	rows, err := w.st.since.QueryContext(ctx, w.m.lastSeq)
+	if err != nil {
+		return err
 	}
-}
-
-func (w *writer) reserve(ctx context.Context, r *request) error {
-	w.ctrs = w.ctrs[:0]
-	for i := range r.charges {
-		ch := &r.charges[i]
-		m, err := w.counter(ctx, ch, true)
+	defer rows.Close()
+	var (
+		seq, at      int64
+		name, amount sql.RawBytes
+		res          string
+		idx          int
+		keep         bool
+		d            apd.Decimal
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &name, &at, &res, &idx, &amount, &keep); err != nil {
+			return err
+		}
+		if amount == nil {
+			err = w.m.applyRefund(seq, name, at, res, idx)
+		} else if _, _, err = d.SetString(string(amount)); err != nil {
+			err = fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
+		} else {
+			err = w.m.applyCharge(seq, name, at, &d, ledger.Tag{Res: res, Idx: idx, Keep: keep})
+		}
 		if err != nil {
 			return err
 		}
-		if m.c.Advance(r.now) {
-			m.dropped, m.dirty = true, true
+	}
+	return rows.Err()
+}
+
+func (w *writer) reserve(r *request) error {
+	w.ctrs, w.mctrs = w.ctrs[:0], w.mctrs[:0]
+	for i := range r.charges {
+		ch := &r.charges[i]
+		w.idbuf = ledger.AppendID(w.idbuf[:0], ch)
+		c := w.m.counters[string(w.idbuf)]
+		if c == nil {
+			c = &counter{name: string(w.idbuf)}
+			c.Calendar, c.Window, c.Loc = ch.Align == state.Calendar, int64(ch.Window), ch.Location
+			w.m.counters[c.name] = c
 		}
-		w.touch(m)
-		w.ctrs = append(w.ctrs, m.c)
+		w.m.advance(c, r.now)
+		w.ctrs = append(w.ctrs, &c.Counter)
+		w.mctrs = append(w.mctrs, c)
 	}
 	w.s.seq++
 	res := w.s.instance + "-" + strconv.FormatUint(w.s.seq, 36)
@@ -256,219 +315,100 @@ func (w *writer) reserve(ctx context.Context, r *request) error {
 		w.ats = make([]int64, len(r.charges))
 	}
 	ats := w.ats[:len(r.charges)]
-	if !ledger.Reserve(r.now, r.charges, w.ctrs, res, &r.result, ats) {
+	seq0 := w.m.lastSeq + 1
+	if !ledger.Reserve(r.now, r.charges, w.ctrs, res, &r.result, ats, seq0) {
 		return nil
 	}
-	var expires int64
-	refundable := false
+	w.m.lastSeq += int64(len(r.charges))
+	var p pending
 	for i := range r.charges {
-		m := w.mirrorOf(w.ctrs[i])
-		if m.id == 0 {
-			if err := w.st.insertCounter.QueryRowContext(ctx, m.name, m.c.Window, m.c.Calendar, m.loc, "0", m.c.Bucket, m.c.BucketEnd, 0).Scan(&m.id); err != nil {
+		ch, c := &r.charges[i], w.mctrs[i]
+		w.rows = append(w.rows, row{seq: seq0 + int64(i), name: c.name, at: ats[i], res: res, idx: i, amount: ch.Amount.String(), keep: ch.KeepOnRefund})
+		if !ch.KeepOnRefund {
+			p.locs = append(p.locs, loc{name: c.name, idx: i})
+			p.expires = max(p.expires, c.EventEnd(ats[i]))
+		}
+	}
+	if p.locs != nil {
+		// Only a reservation with something to give back waits for Refund.
+		w.admits = append(w.admits, admit{res: res, p: p})
+	}
+	return nil
+}
+
+// refund gives back the refundable charges of r.res still counted, writing
+// one refund row for each.
+func (w *writer) refund(r *request) {
+	locs := r.locs
+	if r.foreign {
+		locs = w.m.findRes(r.res)
+	}
+	for _, l := range locs {
+		c := w.m.counters[l.name]
+		if c == nil {
+			continue
+		}
+		e, ok := w.m.remove(c, r.res, l.idx)
+		if !ok {
+			continue // left the window, or refunded by another process
+		}
+		w.m.lastSeq++
+		seq := w.m.lastSeq
+		w.m.refundRow(c, seq, e.At)
+		w.rows = append(w.rows, row{seq: seq, name: c.name, at: e.At, res: r.res, idx: l.idx})
+	}
+}
+
+func (w *writer) peek(r *request) {
+	w.idbuf = ledger.AppendID(w.idbuf[:0], &r.charges[0])
+	if c := w.m.counters[string(w.idbuf)]; c != nil {
+		r.total = c.TotalAt(r.now)
+	}
+}
+
+// insert appends w.rows to entries, maxRows per statement.
+func (w *writer) insert(ctx context.Context) error {
+	for rows := w.rows; len(rows) > 0; {
+		n := min(len(rows), maxRows)
+		st := w.inserts[n]
+		if st == nil {
+			var err error
+			q := "INSERT INTO entries (seq, name, at, res, idx, amount, keep) VALUES " +
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", n), ", ")
+			if st, err = w.conn.PrepareContext(ctx, q); err != nil {
 				return err
 			}
-			w.byID[m.id] = m
+			w.inserts[n] = st
 		}
-		if _, err := w.st.insertEvent.ExecContext(ctx, res, i, m.id, ats[i], r.charges[i].Amount.String(), r.charges[i].KeepOnRefund); err != nil {
-			return err
+		args := w.args[:0]
+		for i := range rows[:n] {
+			r := &rows[i]
+			var amount any
+			if r.amount != "" {
+				amount = r.amount
+			}
+			args = append(args, r.seq, r.name, r.at, r.res, r.idx, amount, r.keep)
 		}
-		m.dirty = true
-		if !r.charges[i].KeepOnRefund {
-			refundable = true
-			expires = max(expires, m.c.Expires())
-		}
-	}
-	if refundable {
-		// Only a reservation with something to give back waits for Refund.
-		w.admits = append(w.admits, admit{res: res, expires: expires})
-	}
-	return nil
-}
-
-// mirrorOf finds the mirrored entry for a counter of the current request
-// (a handful at most, all touched).
-func (w *writer) mirrorOf(c *ledger.Counter) *mirrored {
-	for _, m := range w.touched {
-		if m.c == c {
-			return m
-		}
-	}
-	panic("sqlitestore: counter not in batch")
-}
-
-func (w *writer) refund(ctx context.Context, r *request) error {
-	rows, err := w.st.eventsOfRes.QueryContext(ctx, r.res)
-	if err != nil {
-		return err
-	}
-	type charge struct {
-		counter int64
-		idx     int
-	}
-	var refunded []charge
-	for rows.Next() {
-		var c charge
-		if err := rows.Scan(&c.counter, &c.idx); err != nil {
-			rows.Close()
-			return err
-		}
-		refunded = append(refunded, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(refunded) == 0 {
-		return nil
-	}
-	for _, c := range refunded {
-		m, err := w.counterByID(ctx, c.counter)
+		w.args = args
+		_, err := st.ExecContext(ctx, args...)
+		clear(args)
 		if err != nil {
 			return err
 		}
-		if m != nil && m.c.Remove(r.res, c.idx) {
-			m.dirty = true
-			w.touch(m)
-		}
+		rows = rows[n:]
 	}
-	_, err = w.st.deleteRes.ExecContext(ctx, r.res)
-	return err
-}
-
-func (w *writer) peek(ctx context.Context, r *request) error {
-	m, err := w.counter(ctx, &r.charges[0], false)
-	if err != nil || m == nil {
-		return err
-	}
-	r.total = m.c.TotalAt(r.now)
 	return nil
 }
 
-// counter returns the mirrored counter for ch, loading it from the database
-// when the mirror does not hold it; a counter with no row is created in the
-// mirror when create is set (its row is written with its first event) and
-// reported as nil otherwise.
-func (w *writer) counter(ctx context.Context, ch *state.Charge, create bool) (*mirrored, error) {
-	w.idbuf = ledger.AppendID(w.idbuf[:0], ch)
-	if m := w.byName[string(w.idbuf)]; m != nil {
-		return m, nil
-	}
-	name := string(w.idbuf)
-	var (
-		id, window, bucket, bucketEnd int64
-		calendar                      bool
-		loc                           string
-	)
-	err := w.st.counterByName.QueryRowContext(ctx, name).Scan(&id, &window, &calendar, &loc, &bucket, &bucketEnd)
-	switch {
-	case err == sql.ErrNoRows:
-		if !create {
-			return nil, nil
+// seqList renders seqs as a JSON array, for json_each.
+func seqList(seqs []int64) string {
+	b := make([]byte, 0, 12*len(seqs)+2)
+	b = append(b, '[')
+	for i, s := range seqs {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		m := &mirrored{name: name, c: ledger.New(ch), loc: locName(ch.Location)}
-		w.byName[name] = m
-		return m, nil
-	case err != nil:
-		return nil, err
+		b = strconv.AppendInt(b, s, 10)
 	}
-	m := &mirrored{id: id, name: name, loc: loc, c: ledger.New(ch)}
-	if err := w.load(ctx, m, bucket, bucketEnd); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func (w *writer) counterByID(ctx context.Context, id int64) (*mirrored, error) {
-	if m := w.byID[id]; m != nil {
-		return m, nil
-	}
-	var (
-		name, loc                 string
-		window, bucket, bucketEnd int64
-		calendar                  bool
-	)
-	err := w.st.counterByID.QueryRowContext(ctx, id).Scan(&name, &window, &calendar, &loc, &bucket, &bucketEnd)
-	switch {
-	case err == sql.ErrNoRows:
-		return nil, nil
-	case err != nil:
-		return nil, err
-	}
-	ch := state.Charge{Window: time.Duration(window)}
-	if calendar {
-		l, err := time.LoadLocation(loc)
-		if err != nil {
-			return nil, fmt.Errorf("counter %s: %w", name, err)
-		}
-		ch.Align, ch.Location = state.Calendar, l
-	}
-	m := &mirrored{id: id, name: name, loc: loc, c: ledger.New(&ch)}
-	if err := w.load(ctx, m, bucket, bucketEnd); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// load fills m's events from the database and enters it in the mirror.
-func (w *writer) load(ctx context.Context, m *mirrored, bucket, bucketEnd int64) error {
-	if m.c.Calendar {
-		m.c.SetBucket(bucket, bucketEnd)
-	}
-	rows, err := w.st.eventsOf.QueryContext(ctx, m.id)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e ledger.Event
-		var amount string
-		if err := rows.Scan(&e.At, &amount, &e.Res, &e.Idx); err != nil {
-			return err
-		}
-		if _, _, err := e.Amount.SetString(amount); err != nil {
-			return fmt.Errorf("counter %s: amount %q: %w", m.name, amount, err)
-		}
-		m.c.Load(e)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	w.byName[m.name] = m
-	w.byID[m.id] = m
-	return nil
-}
-
-// prune deletes counters (and their events) that have held nothing for
-// pruneGrace, in the database and the mirror alike, and forgets own
-// reservations that can no longer matter.
-func (w *writer) prune(ctx context.Context) error {
-	w.pruned = w.latest
-	dead := w.latest - int64(pruneGrace)
-	if _, err := w.st.pruneEvents.ExecContext(ctx, dead); err != nil {
-		return err
-	}
-	if _, err := w.st.pruneCounters.ExecContext(ctx, dead); err != nil {
-		return err
-	}
-	for name, m := range w.byName {
-		if m.c.Expires() <= dead {
-			delete(w.byName, name)
-			delete(w.byID, m.id)
-		}
-	}
-	w.s.mu.Lock()
-	for res, exp := range w.s.pending {
-		if exp <= dead {
-			delete(w.s.pending, res)
-		}
-	}
-	w.s.mu.Unlock()
-	return nil
-}
-
-func locName(loc *time.Location) string {
-	if loc == nil {
-		return "UTC"
-	}
-	return loc.String()
+	return string(append(b, ']'))
 }

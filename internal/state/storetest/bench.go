@@ -15,8 +15,8 @@ import (
 // the proxy's target load of 16 calls in flight.
 const Parallelism = 16
 
-// Bench measures Reserve+Commit of a typical call — a global rate limit and a
-// per-session spend cap — serially and from Parallelism goroutines. The fake
+// Bench measures Reserve+Commit of a typical call — a global rate limit (kept
+// on refund) and a per-session spend cap (refundable) — serially and from Parallelism goroutines. The fake
 // clock advances 50µs per call, so a 1s window holds ~20,000 live events and
 // old ones leave as new ones arrive (the steady state of a busy proxy).
 func Bench(b *testing.B, newStore func(b *testing.B) state.Store) {
@@ -32,6 +32,7 @@ func bench(b *testing.B, newStore func(b *testing.B) state.Store, goroutines int
 	var session atomic.Int64
 	rate := Charge("calls", time.Second, "1", "1000000000")
 	rate.Key.Scope = "_global"
+	rate.KeepOnRefund = true // as the gate marks a rate limit
 	b.ReportAllocs()
 	b.ResetTimer()
 	run := func(pb func() bool) {

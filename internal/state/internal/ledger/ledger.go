@@ -7,7 +7,9 @@
 package ledger
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -55,6 +57,33 @@ func AppendID(b []byte, ch *state.Charge) []byte {
 	return b
 }
 
+// ParseID reads back the shape AppendID wrote into an id: the window and,
+// for a calendar window, the location's name.
+func ParseID(id string) (window time.Duration, calendar bool, loc string, err error) {
+	rest := id
+	for range 3 {
+		n, after, ok := strings.Cut(rest, ":")
+		l, err := strconv.Atoi(n)
+		if !ok || err != nil || l < 0 || l > len(after) {
+			return 0, false, "", fmt.Errorf("counter id %q: bad key", id)
+		}
+		rest = after[l:]
+	}
+	shape, ok := strings.CutPrefix(rest, "/")
+	w, kind, ok2 := strings.Cut(shape, "/")
+	ns, err := strconv.ParseInt(w, 10, 64)
+	if !ok || !ok2 || err != nil || ns <= 0 {
+		return 0, false, "", fmt.Errorf("counter id %q: bad window", id)
+	}
+	switch {
+	case kind == "s":
+		return time.Duration(ns), false, "", nil
+	case strings.HasPrefix(kind, "c/") && len(kind) > 2:
+		return time.Duration(ns), true, kind[2:], nil
+	}
+	return 0, false, "", fmt.Errorf("counter id %q: bad alignment", id)
+}
+
 func locName(loc *time.Location) string {
 	if loc == nil {
 		return "UTC"
@@ -62,12 +91,21 @@ func locName(loc *time.Location) string {
 	return loc.String()
 }
 
+// Tag identifies a recorded charge: charge Idx of reservation Res. Seq is
+// the persistent backend's row for it (0 when there is none); Keep is
+// state.Charge.KeepOnRefund.
+type Tag struct {
+	Res  string
+	Idx  int
+	Seq  int64
+	Keep bool
+}
+
 // Event is one recorded charge on one counter.
 type Event struct {
 	At     int64 // unix nanoseconds
 	Amount apd.Decimal
-	Res    string // reservation id
-	Idx    int    // the charge's index in its reservation
+	Tag
 }
 
 // Counter is one counter's live state: the events still inside its window,
@@ -92,19 +130,24 @@ func New(ch *state.Charge) *Counter {
 }
 
 // Floor reports the drop point: every event with At < Floor has left the
-// window and been dropped by Advance. Persistent backends delete the same
-// range.
+// window and been dropped by Advance.
 func (c *Counter) Floor() int64 { return c.floor }
 
 // Events returns the live events, oldest first. The slice is owned by c.
 func (c *Counter) Events() []Event { return c.events[c.head:] }
 
-// Load appends a stored event without any check; used to rebuild a counter
-// from persistent storage, oldest first.
-func (c *Counter) Load(e Event) {
-	c.events = append(c.events, Event{At: e.At, Res: e.Res, Idx: e.Idx})
-	c.events[len(c.events)-1].Amount.Set(&e.Amount)
-	Add(&c.Total, &c.Total, &e.Amount)
+// Load adds a stored event without any check; used to rebuild a counter from
+// persistent storage. Events normally arrive oldest first; one that does not
+// is put in its place.
+func (c *Counter) Load(at int64, amount *apd.Decimal, tag Tag) {
+	i := len(c.events)
+	c.events = append(c.events, Event{})
+	for ; i > c.head && c.events[i-1].At > at; i-- {
+		c.events[i] = c.events[i-1]
+	}
+	c.events[i] = Event{At: at, Tag: tag}
+	c.events[i].Amount.Set(amount)
+	Add(&c.Total, &c.Total, amount)
 }
 
 // SetBucket restores a calendar counter's current window from storage.
@@ -116,25 +159,29 @@ func (c *Counter) SetBucket(start, end int64) {
 // window: for a sliding window every event with At <= now-Window, for a
 // calendar window everything from before the window containing now. Time that
 // goes backwards drops nothing. It reports whether anything was dropped.
-func (c *Counter) Advance(now int64) (dropped bool) {
+func (c *Counter) Advance(now int64) (dropped bool) { return c.AdvanceDrop(now, nil) }
+
+// AdvanceDrop is Advance, calling drop (when not nil) with each event it
+// drops, before dropping it.
+func (c *Counter) AdvanceDrop(now int64, drop func(*Event)) (dropped bool) {
+	cutoff := now - c.Window // sliding: events at or before it have left
 	if c.Calendar {
 		if now < c.BucketEnd {
 			return false
 		}
 		start, end := state.CalendarBounds(time.Unix(0, now), time.Duration(c.Window), c.Loc)
-		dropped = c.head < len(c.events)
-		clear(c.events)
-		c.events, c.head = c.events[:0], 0
-		c.Total = apd.Decimal{}
 		c.SetBucket(start.UnixNano(), end.UnixNano())
-		return dropped
-	}
-	cutoff := now - c.Window
-	if cutoff+1 > c.floor {
+		// Events from before the window have left; an event another
+		// process's clock already put in this window stays.
+		cutoff = c.Bucket - 1
+	} else if cutoff+1 > c.floor {
 		c.floor = cutoff + 1
 	}
 	for c.head < len(c.events) && c.events[c.head].At <= cutoff {
 		e := &c.events[c.head]
+		if drop != nil {
+			drop(e)
+		}
 		Sub(&c.Total, &c.Total, &e.Amount)
 		*e = Event{}
 		c.head++
@@ -154,60 +201,73 @@ func (c *Counter) Advance(now int64) (dropped bool) {
 func (c *Counter) TotalAt(now int64) apd.Decimal {
 	var t apd.Decimal
 	t.Set(&c.Total)
-	if c.Calendar {
-		if now >= c.BucketEnd {
-			return apd.Decimal{}
-		}
-		return t
-	}
 	cutoff := now - c.Window
+	if c.Calendar {
+		if now < c.BucketEnd {
+			return t
+		}
+		start, _ := state.CalendarBounds(time.Unix(0, now), time.Duration(c.Window), c.Loc)
+		cutoff = start.UnixNano() - 1
+	}
 	for i := c.head; i < len(c.events) && c.events[i].At <= cutoff; i++ {
 		Sub(&t, &t, &c.events[i].Amount)
 	}
 	return t
 }
 
-// Append records charge idx of reservation res at now and returns the time
-// it was recorded at: now, raised when needed so that events stay in order and
-// inside the current window (another process's clock may run a little behind
-// ours, and an event that counts a little longer never admits too much).
-func (c *Counter) Append(now int64, amount *apd.Decimal, res string, idx int) int64 {
+// Append records a charge at now and returns the time it was recorded at:
+// now, raised when needed so that events stay in order and inside the current
+// window (another process's clock may run a little behind ours, and an event
+// that counts a little longer never admits too much).
+func (c *Counter) Append(now int64, amount *apd.Decimal, tag Tag) int64 {
 	at := max(now, c.floor)
 	if n := len(c.events); n > c.head && c.events[n-1].At > at {
 		at = c.events[n-1].At
 	}
-	c.events = append(c.events, Event{At: at, Res: res, Idx: idx})
+	c.events = append(c.events, Event{At: at, Tag: tag})
 	c.events[len(c.events)-1].Amount.Set(amount)
 	Add(&c.Total, &c.Total, amount)
 	return at
 }
 
-// Remove takes charge idx of reservation res off the counter and reports
-// whether it was there (it is not once it has left the window).
-func (c *Counter) Remove(res string, idx int) bool {
+// Remove takes charge idx of reservation res off the counter and returns it;
+// ok is false when it is not there (never recorded, refunded already, or
+// left the window).
+func (c *Counter) Remove(res string, idx int) (e Event, ok bool) {
 	for i := len(c.events) - 1; i >= c.head; i-- {
 		if c.events[i].Idx == idx && c.events[i].Res == res {
-			Sub(&c.Total, &c.Total, &c.events[i].Amount)
+			e = c.events[i]
+			Sub(&c.Total, &c.Total, &e.Amount)
 			copy(c.events[i:], c.events[i+1:])
 			c.events[len(c.events)-1] = Event{}
 			c.events = c.events[:len(c.events)-1]
-			return true
+			return e, true
 		}
 	}
-	return false
+	return Event{}, false
 }
 
-// Expires is the time after which the counter holds nothing: the last
-// event's end of window (sliding) or the end of the current window
-// (calendar); 0 when empty.
+// EventEnd is when an event recorded at `at` leaves the window: at+Window
+// for a sliding window, the end of the window containing it for a calendar
+// one.
+func (c *Counter) EventEnd(at int64) int64 {
+	if !c.Calendar {
+		return at + c.Window
+	}
+	if at >= c.Bucket && at < c.BucketEnd {
+		return c.BucketEnd
+	}
+	_, end := state.CalendarBounds(time.Unix(0, at), time.Duration(c.Window), c.Loc)
+	return end.UnixNano()
+}
+
+// Expires is the time after which the counter holds nothing: when its last
+// event leaves the window; 0 when empty.
 func (c *Counter) Expires() int64 {
 	if c.head == len(c.events) {
 		return 0
 	}
-	if c.Calendar {
-		return c.BucketEnd
-	}
-	return c.events[len(c.events)-1].At + c.Window
+	return c.EventEnd(c.events[len(c.events)-1].At)
 }
 
 // Fits reports whether total + extra + amount stays within the limit.
@@ -259,7 +319,8 @@ func ClampRetry(wait, window int64) int64 {
 // It fills r (Totals, and Denied and RetryAfter on refusal) and reports
 // whether the charges were admitted. On refusal nothing changes. When ats is
 // not nil, ats[i] receives the time charge i was recorded at (see Append).
-func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64) bool {
+// When seq0 is not 0, charge i's event gets Seq seq0+i.
+func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64, seq0 int64) bool {
 	r.Totals = make([]apd.Decimal, len(charges))
 	var extra apd.Decimal
 	for i := range charges {
@@ -280,7 +341,11 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 		}
 	}
 	for i := range charges {
-		at := counters[i].Append(now, &charges[i].Amount, res, i)
+		tag := Tag{Res: res, Idx: i, Keep: charges[i].KeepOnRefund}
+		if seq0 != 0 {
+			tag.Seq = seq0 + int64(i)
+		}
+		at := counters[i].Append(now, &charges[i].Amount, tag)
 		if ats != nil {
 			ats[i] = at
 		}

@@ -1,0 +1,223 @@
+package sqlitestore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
+)
+
+// deadGrace is how long a row whose charge has left its window stays in the
+// file, for a process whose callers' clock lags ours a little.
+const deadGrace = time.Second
+
+// mirror is every counter in the file as of seq lastSeq, in memory: the
+// writer admits from it and brings it up to date from the rows other
+// processes appended before each transaction. Only the writer touches it.
+type mirror struct {
+	counters map[string]*counter
+	lastSeq  int64 // highest seq applied; the file holds no higher one
+
+	// dead holds rows to delete, in the order they became due.
+	dead []deadRow
+	// refunds are refund rows, deleted once the charge they refund would
+	// have left its window.
+	refunds []deadRow
+
+	locs   map[string]*time.Location
+	dropFn func(*ledger.Event)
+	// clock is the latest time any caller gave: it only moves forward, so
+	// dead stays in due order.
+	clock int64
+}
+
+// counter is one counter of the mirror and its name in the file.
+type counter struct {
+	ledger.Counter
+	name string
+}
+
+// deadRow is a row that may be deleted from due on (for a refund row: once
+// the charge it refunds would have left its window).
+type deadRow struct {
+	seq, due int64
+}
+
+func newMirror() *mirror {
+	m := &mirror{counters: map[string]*counter{}, locs: map[string]*time.Location{}}
+	m.dropFn = m.dropped
+	return m
+}
+
+// reset forgets everything, so that the next sync reads the whole file.
+func (m *mirror) reset() {
+	clear(m.counters)
+	m.lastSeq = 0
+	m.dead, m.refunds = m.dead[:0], m.refunds[:0]
+}
+
+// advance moves c to now, queueing the rows of the charges that left.
+func (m *mirror) advance(c *counter, now int64) {
+	c.AdvanceDrop(now, m.dropFn)
+}
+
+func (m *mirror) dropped(e *ledger.Event) {
+	if e.Seq > 0 {
+		m.kill(e.Seq)
+	}
+}
+
+// kill queues row seq for deletion.
+func (m *mirror) kill(seq int64) {
+	m.dead = append(m.dead, deadRow{seq, m.clock + int64(deadGrace)})
+}
+
+// named returns the counter called name, creating it from the shape its name
+// spells out.
+func (m *mirror) named(name string) (*counter, error) {
+	if c := m.counters[name]; c != nil {
+		return c, nil
+	}
+	window, calendar, locName, err := ledger.ParseID(name)
+	if err != nil {
+		return nil, err
+	}
+	c := &counter{name: name}
+	c.Window, c.Calendar = int64(window), calendar
+	if calendar {
+		loc := m.locs[locName]
+		if loc == nil {
+			if loc, err = time.LoadLocation(locName); err != nil {
+				return nil, fmt.Errorf("counter %q: %w", name, err)
+			}
+			m.locs[locName] = loc
+		}
+		c.Loc = loc
+	}
+	m.counters[name] = c
+	return c, nil
+}
+
+// applyCharge adds a charge row (own or another process's) to the mirror.
+func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decimal, tag ledger.Tag) error {
+	c := m.counters[string(name)]
+	if c == nil {
+		var err error
+		if c, err = m.named(string(name)); err != nil {
+			return err
+		}
+	}
+	tag.Seq = seq
+	c.Load(at, amount, tag)
+	m.lastSeq = max(m.lastSeq, seq)
+	return nil
+}
+
+// applyRefund applies a refund row: the charge it names leaves its counter
+// (if still there), and both rows become deletable.
+func (m *mirror) applyRefund(seq int64, name []byte, at int64, res string, idx int) error {
+	c := m.counters[string(name)]
+	if c == nil {
+		var err error
+		if c, err = m.named(string(name)); err != nil {
+			return err
+		}
+	}
+	m.remove(c, res, idx)
+	m.refundRow(c, seq, at)
+	m.lastSeq = max(m.lastSeq, seq)
+	return nil
+}
+
+// remove takes charge (res, idx) off c and queues the deletion of its row.
+func (m *mirror) remove(c *counter, res string, idx int) (ledger.Event, bool) {
+	e, ok := c.Remove(res, idx)
+	if ok && e.Seq > 0 {
+		m.kill(e.Seq)
+	}
+	return e, ok
+}
+
+// refundRow remembers refund row seq, of a charge of c recorded at `at`, to
+// delete once that charge would have left its window.
+func (m *mirror) refundRow(c *counter, seq, at int64) {
+	m.refunds = append(m.refunds, deadRow{seq, c.EventEnd(at)})
+}
+
+// prune drops counters that hold nothing and queues refund rows past their
+// charge's window.
+func (m *mirror) prune() {
+	for name, c := range m.counters {
+		m.advance(c, m.clock)
+		if c.Expires() == 0 {
+			delete(m.counters, name)
+		}
+	}
+	m.promoteRefunds()
+}
+
+// promoteRefunds queues the refund rows whose charge has left its window.
+func (m *mirror) promoteRefunds() {
+	kept := m.refunds[:0]
+	for _, r := range m.refunds {
+		if r.due <= m.clock {
+			m.kill(r.seq)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	clear(m.refunds[len(kept):])
+	m.refunds = kept
+}
+
+// countDue reports how many queued rows are due.
+func (m *mirror) countDue() int {
+	n := 0
+	for n < len(m.dead) && m.dead[n].due <= m.clock {
+		n++
+	}
+	return n
+}
+
+// takeDue appends the rows due for deletion to seqs and takes them off the
+// queue; the row with the highest seq stays queued until a later one exists.
+func (m *mirror) takeDue(seqs []int64) []int64 {
+	n := m.countDue()
+	var held []deadRow
+	for _, d := range m.dead[:n] {
+		if d.seq < m.lastSeq {
+			seqs = append(seqs, d.seq)
+		} else {
+			held = append(held, d)
+		}
+	}
+	if held != nil {
+		m.dead = append(held, m.dead[n:]...)
+	} else {
+		m.dead = m.dead[n:]
+	}
+	return seqs
+}
+
+// findRes returns the charges of reservation res still in the mirror that a
+// refund gives back: a refund of a reservation this process did not make
+// (another process's, or one made before a restart) is rare, and searching
+// costs less than an index on every row written.
+func (m *mirror) findRes(res string) []loc {
+	var out []loc
+	for _, c := range m.counters {
+		for _, e := range c.Events() {
+			if e.Res == res && !e.Keep {
+				out = append(out, loc{name: c.name, idx: e.Idx})
+			}
+		}
+	}
+	return out
+}
+
+// loc names one charge of a reservation: its counter and index.
+type loc struct {
+	name string
+	idx  int
+}
