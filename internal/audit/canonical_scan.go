@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -30,6 +31,7 @@ type canonicalizer struct {
 	keys    []byte   // decoded text of keys that had escapes
 	str     []byte   // decoded text of the current string value
 	num     []byte   // the digits of the current number
+	plain   bool     // the string just scanned can be copied as it is
 	tmp     []byte   // an object's members while they are put in order
 }
 
@@ -105,11 +107,7 @@ func (c *canonicalizer) value() bool {
 		if !ok {
 			return false
 		}
-		if esc {
-			c.out = appendJSONString(c.out, c.str[start:end], false)
-		} else {
-			c.out = appendJSONString(c.out, c.in[start:end], false)
-		}
+		c.out = c.appendString(c.str, start, end, esc)
 		return true
 	case b == 't':
 		return c.literal("true")
@@ -194,9 +192,8 @@ func (c *canonicalizer) object() bool {
 			if !ok {
 				return false
 			}
-			key := c.key(m)
-			m.prefix = keyPrefix(key)
-			c.out = appendJSONString(c.out, key, false)
+			m.prefix = keyPrefix(c.key(&m))
+			c.out = c.appendString(c.keys, m.keyStart, m.keyEnd, m.inKeys)
 			c.skipSpace()
 			if c.pos >= len(c.in) || c.in[c.pos] != ':' {
 				return false
@@ -235,7 +232,7 @@ func (c *canonicalizer) object() bool {
 func (c *canonicalizer) order(open int, ms []member) {
 	sorted := true
 	for i := 1; i < len(ms); i++ {
-		if c.compare(ms[i-1], ms[i]) >= 0 {
+		if c.compare(&ms[i-1], &ms[i]) >= 0 {
 			sorted = false
 			break
 		}
@@ -247,18 +244,19 @@ func (c *canonicalizer) order(open int, ms []member) {
 		// Insertion sort (stable): most objects are small, and this is
 		// much cheaper than the generic sort's calls.
 		for i := 1; i < len(ms); i++ {
-			for j := i; j > 0 && c.compare(ms[j], ms[j-1]) < 0; j-- {
+			for j := i; j > 0 && c.compare(&ms[j], &ms[j-1]) < 0; j-- {
 				ms[j], ms[j-1] = ms[j-1], ms[j]
 			}
 		}
 	} else {
-		slices.SortStableFunc(ms, c.compare)
+		slices.SortStableFunc(ms, func(a, b member) int { return c.compare(&a, &b) })
 	}
 	c.tmp = append(c.tmp[:0], c.out[open:]...)
 	c.out = append(c.out[:open], '{')
 	first := true
-	for i, m := range ms {
-		if i+1 < len(ms) && c.compare(m, ms[i+1]) == 0 {
+	for i := range ms {
+		m := &ms[i]
+		if i+1 < len(ms) && c.compare(m, &ms[i+1]) == 0 {
 			continue // a later member with the same key wins
 		}
 		if !first {
@@ -270,7 +268,7 @@ func (c *canonicalizer) order(open int, ms []member) {
 }
 
 // compare orders members by the bytes of their keys.
-func (c *canonicalizer) compare(a, b member) int {
+func (c *canonicalizer) compare(a, b *member) int {
 	if a.prefix != b.prefix {
 		if a.prefix < b.prefix {
 			return -1
@@ -285,32 +283,47 @@ func (c *canonicalizer) compare(a, b member) int {
 // fewer than eight bytes and that key with NUL bytes added pack the same
 // (compare falls back to the bytes then).
 func keyPrefix(key []byte) uint64 {
-	var p uint64
-	for i := range 8 {
-		p <<= 8
-		if i < len(key) {
-			p |= uint64(key[i])
-		}
-	}
-	return p
+	var b [8]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:])
 }
 
-func (c *canonicalizer) key(m member) []byte {
+func (c *canonicalizer) key(m *member) []byte {
 	if m.inKeys {
 		return c.keys[m.keyStart:m.keyEnd]
 	}
 	return c.in[m.keyStart:m.keyEnd]
 }
 
+// appendString writes the string scanString found: a string without
+// escapes that needs none on output (c.plain) is copied as it is.
+func (c *canonicalizer) appendString(buf []byte, start, end int, esc bool) []byte {
+	if esc {
+		return appendJSONString(c.out, buf[start:end], false)
+	}
+	if !c.plain {
+		return appendJSONString(c.out, c.in[start:end], false)
+	}
+	out := append(c.out, '"')
+	out = append(out, c.in[start:end]...)
+	return append(out, '"')
+}
+
 // scanString reads the string that starts at c.pos. A string without
 // escapes is c.in[start:end]; one with escapes is decoded and appended to
 // *buf, and is (*buf)[start:end] (esc is true). It returns false for what
 // encoding/json would reject or change: a control character, invalid
-// UTF-8, a bad escape or a lone surrogate.
+// UTF-8, a bad escape or a lone surrogate. It sets c.plain when the string
+// has no escapes and nothing to escape on output.
 func (c *canonicalizer) scanString(buf *[]byte) (start, end int, esc, ok bool) {
 	i := c.pos + 1
 	start = i
+	c.plain = true
 	for {
+		// Printable ASCII but '"' and '\\' is most of any string.
+		for i < len(c.in) && c.in[i] < utf8.RuneSelf && safeBytes[c.in[i]] {
+			i++
+		}
 		if i >= len(c.in) {
 			return 0, 0, false, false
 		}
@@ -320,15 +333,17 @@ func (c *canonicalizer) scanString(buf *[]byte) (start, end int, esc, ok bool) {
 			c.pos = i + 1
 			return start, i, false, true
 		case b == '\\':
+			c.plain = false
 			return c.scanEscaped(buf, start, i)
-		case b < 0x20:
+		case b < utf8.RuneSelf: // a control character
 			return 0, 0, false, false
-		case b < utf8.RuneSelf:
-			i++
 		default:
 			r, size := utf8.DecodeRune(c.in[i:])
 			if r == utf8.RuneError && size == 1 {
 				return 0, 0, false, false
+			}
+			if r == '\u2028' || r == '\u2029' {
+				c.plain = false
 			}
 			i += size
 		}

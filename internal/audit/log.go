@@ -31,7 +31,7 @@ type Options struct {
 	MaxSize int64
 	// Buffer is how many lines may wait for the writer (DefaultBuffer when
 	// 0); when it is full, Record drops the line and counts it. The writer
-	// holds up to maxGroupLines more, the group it is writing.
+	// holds up to 256 more: the group it is writing.
 	Buffer int
 	// Instance names this process in every line (random when empty).
 	Instance string
@@ -48,7 +48,7 @@ type Options struct {
 type Stats struct {
 	Written     int64 // lines written
 	Dropped     int64 // lines dropped because the buffer was full
-	WriteErrors int64 // failed writes (including retries of dropped/lost lines)
+	WriteErrors int64 // failed writes, each of a group of lines (retries of dropped/lost lines count again)
 	Lost        int64 // lines lost to failed writes
 }
 
