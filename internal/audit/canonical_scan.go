@@ -48,19 +48,32 @@ type member struct {
 // canonicalTree (encoding/json refuses more than 10000 levels).
 const maxScanDepth = 1000
 
+// keepScratch bounds the scratch space a canonicalizer keeps between
+// values: one huge argument object should not pin its size for good.
+const keepScratch = 1 << 20
+
 // appendHash appends the hex SHA-256 of raw's canonical form to dst.
 func (c *canonicalizer) appendHash(dst, raw []byte) ([]byte, error) {
-	var sum [sha256.Size]byte
+	defer c.release()
 	if c.canonical(raw) {
-		sum = sha256.Sum256(c.out)
-	} else {
-		b, err := canonicalTree(raw)
-		if err != nil {
-			return dst, err
-		}
-		sum = sha256.Sum256(b)
+		sum := sha256.Sum256(c.out)
+		return hex.AppendEncode(dst, sum[:]), nil
 	}
+	b, err := canonicalTree(raw)
+	if err != nil {
+		return dst, err
+	}
+	sum := sha256.Sum256(b)
 	return hex.AppendEncode(dst, sum[:]), nil
+}
+
+// release lets go of the input, and of scratch space grown past
+// keepScratch.
+func (c *canonicalizer) release() {
+	c.in = nil
+	if cap(c.out)+cap(c.tmp)+cap(c.str)+cap(c.keys)+cap(c.num) > keepScratch || cap(c.members) > keepScratch/64 {
+		*c = canonicalizer{}
+	}
 }
 
 // canonical writes raw's canonical form to c.out and reports whether it

@@ -159,14 +159,12 @@ func (l *Log) addLine(rec *Record, kind lineKind, count int64) error {
 
 // flush appends the group to the chain: in one write, or one per file
 // when the group crosses MaxSize. Lines are settled as they reach the
-// disk; when a write fails, the lines it and the rest of the group held
-// are not on disk (a partial write is cut back off), their call lines are
-// lost, and their recovered, lost and dropped lines stay due.
+// disk; when a write fails, the lines of the group that are not on disk
+// are lost, except recovered, lost and dropped lines, which stay due.
 func (l *Log) flush() {
 	g := &l.g
 	for done := 0; done < len(g.lines); {
 		n, err := l.appendLines(done)
-		l.settle(g.lines[done : done+n])
 		done += n
 		if err != nil {
 			l.writeErrs.Add(1)
@@ -183,6 +181,9 @@ func (l *Log) flush() {
 		}
 	}
 	g.buf, g.lines = g.buf[:0], g.lines[:0]
+	if cap(g.buf) > 2*maxGroupBytes {
+		g.buf = nil // a huge line should not pin its size for good
+	}
 }
 
 // lose counts n lines as lost to err.
@@ -218,11 +219,12 @@ func (l *Log) settle(lines []groupLine) {
 	}
 }
 
-// appendLines writes the group's lines from the from'th on, as many as
-// fit in the current file, rotating first when not even the first one
-// fits (a single line larger than MaxSize still goes into a file of its
-// own). It returns how many lines it wrote. A failed write is cut back off
-// so the file stays a valid chain.
+// appendLines writes and settles the group's lines from the from'th on,
+// as many as fit in the current file, rotating first when not even the
+// first one fits (a single line larger than MaxSize still goes into a file
+// of its own). It returns how many lines it wrote. A failed write is cut
+// back off so the file stays a valid chain; when that fails, the lines
+// left whole are settled and the chain goes on in a new file.
 func (l *Log) appendLines(from int) (int, error) {
 	g := &l.g
 	start := endOf(g.lines, from-1)
@@ -251,16 +253,24 @@ func (l *Log) appendLines(from int) (int, error) {
 		}
 		if to > from {
 			kept, err := l.write(g.buf[start:g.lines[to-1].end])
-			if err != nil {
-				// Lines a failed write left whole on disk (when the rest
-				// could not be cut off) are part of the chain.
-				n := 0
-				for from+n < to && g.lines[from+n].end-start <= kept {
-					n++
-				}
-				return n, err
+			if err == nil {
+				l.settle(g.lines[from:to])
+				return to - from, nil
 			}
-			return to - from, nil
+			n := 0
+			for from+n < to && g.lines[from+n].end-start <= kept {
+				n++
+			}
+			l.settle(g.lines[from : from+n])
+			if kept > 0 {
+				// The partial line stays; later lines go to a new file,
+				// after a recovered line.
+				l.f.Close()
+				l.f = nil
+				l.fileNo++
+				l.broken = true
+			}
+			return n, err
 		}
 		_ = l.f.Sync()
 		if err := l.f.Close(); err != nil {
@@ -279,8 +289,8 @@ func endOf(lines []groupLine, i int) int {
 }
 
 // write appends b to the current file, or cuts a partial write back off.
-// It returns how much of b stays on disk after a failed write: none, unless
-// the cut failed.
+// It returns how much of b is on disk: all of it, or after a failed write
+// none, unless the cut failed.
 func (l *Log) write(b []byte) (kept int, err error) {
 	n, err := l.f.Write(b)
 	if err == nil && n < len(b) {
@@ -292,12 +302,7 @@ func (l *Log) write(b []byte) (kept int, err error) {
 	}
 	if n > 0 {
 		if terr := l.f.Truncate(l.size); terr != nil {
-			// The partial line stays; later lines go to a new file.
 			l.opts.Logger.Error("audit: cannot remove a partly written audit line", "err", terr)
-			l.f.Close()
-			l.f = nil
-			l.fileNo++
-			l.broken = true
 			return n, fmt.Errorf("write audit file: %w", err)
 		}
 	}

@@ -272,3 +272,48 @@ func TestCloseWritesEverythingQueued(t *testing.T) {
 		t.Errorf("verify: %+v", rep)
 	}
 }
+
+// When the recovered line itself is left whole by a write that cannot be
+// cut back, the new file after it still starts with a recovered line.
+func TestRecoveredLineInAWriteThatCannotBeCut(t *testing.T) {
+	dir := writeChain(t, 3, 0)
+	files, _ := ListFiles(dir)
+	f, _ := os.OpenFile(files[0].Path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2026`) // a crash mid-write
+	f.Close()
+	s := newScript()
+	s.noTrunc = true
+	s.fail = func(i int) bool { return i == 0 } // [recovered, call 0] keeps the recovered line whole
+	l := openLog(t, Options{Dir: dir, Buffer: 100, OpenFile: s.open})
+	queueBehindFirstWrite(t, l, s, 5)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = ListFiles(dir)
+	if len(files) != 3 {
+		t.Fatalf("got %d files, want a new one after each partial line", len(files))
+	}
+	second := fileLines(t, files[1].Path)
+	if len(second) != 2 || !strings.Contains(second[0], `"event":"recovered"`) || strings.HasSuffix(second[1], "\n") {
+		t.Fatalf("second file: %q, want a recovered line and a partial one", second)
+	}
+	recovered, _ := ParseLine([]byte(strings.TrimSpace(second[0])))
+	var kinds []string
+	for _, line := range fileLines(t, files[2].Path) {
+		r, err := ParseLine([]byte(strings.TrimSpace(line)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, r.Event)
+		if len(kinds) == 1 && (r.Prev != recovered.Hash || r.Seq != recovered.Seq+1) {
+			t.Errorf("the third file does not go on from the recovered line: %+v", r)
+		}
+	}
+	want := []string{"recovered", "lost", "call", "call", "call", "call", "call", "stop"}
+	if d := cmp.Diff(want, kinds); d != "" {
+		t.Errorf("third file (-want +got):\n%s", d)
+	}
+	if rep, err := Verify([]string{files[2].Path}); err != nil || rep[0].Problem != nil {
+		t.Errorf("third file: %+v %v", rep, err)
+	}
+}
