@@ -33,9 +33,20 @@ local function native(x)
   if x == 0 then return "0" end
   return string.format("%.0f", x)
 end
+-- Z16 ends every amount with at most two decimal places (cents, whole
+-- units): adding or subtracting such numbers up to 10^15 units of 10^-2
+-- needs no splitting.
+local Z16 = "0000000000000000"
+local function short(a, b)
+  local la, lb = #a, #b
+  return la > 16 and lb > 16 and la <= 31 and lb <= 31 and string.sub(a, -16) == Z16 and string.sub(b, -16) == Z16
+end
 local function add(a, b)
   if b == "0" then return a end
   if a == "0" then return b end
+  if short(a, b) then
+    return native(tonumber(string.sub(a, 1, -17)) + tonumber(string.sub(b, 1, -17))) .. Z16
+  end
   local aa, bb, z = split(a, b)
   if #aa <= 15 and #bb <= 15 then
     local r = native(tonumber(aa) + tonumber(bb))
@@ -57,6 +68,9 @@ end
 local function sub(a, b)
   if cmp(a, b) <= 0 then return "0" end
   if b == "0" then return a end
+  if short(a, b) then
+    return native(tonumber(string.sub(a, 1, -17)) - tonumber(string.sub(b, 1, -17))) .. Z16
+  end
   local aa, bb, z = split(a, b)
   if #aa <= 15 and #bb <= 15 then
     return native(tonumber(aa) - tonumber(bb)) .. string.rep("0", z)
@@ -84,37 +98,43 @@ local function amountOf(m) return string.match(m, ":(%d+)$") end
 // reserveScript applies one Reserve atomically.
 //
 // KEYS: per charge i, KEYS[2i-1] is the sorted set of a sliding counter (or
-// the total of a calendar window) and KEYS[2i] the sliding counter's total;
-// the last key is the reservation record.
-// ARGV: now (µs), reservation id, charge count, record TTL (ms), then per
-// charge: kind ("s" or "c"), window (µs), cutoff (µs: events at or before it
-// have left), amount, limit, strict ("1"), key TTL (ms), window end (µs,
-// calendar), keep on refund ("1"). The record lists only the charges a refund
-// gives back, and is not written when there are none.
+// the total of a calendar window) and KEYS[2i] the sliding counter's total.
+// ARGV: now (µs), reservation id, charge count, then per charge: kind ("s"
+// or "c"), window (µs), cutoff (µs: events at or before it have left),
+// amount, limit, strict ("1"), key TTL (ms), window end (µs, calendar).
 // Returns {admitted, denied index, retry after (µs), totals...}.
+//
+// A sliding counter's total key never outlives its set: both get the same
+// TTL when a charge is added, and a total rewritten after trimming keeps its
+// TTL. Nothing records the reservation: what a refund needs travels in its
+// id (see Store.Reserve).
 var reserveScript = redis.NewScript(luaDecimal + `
-local now, res, n, recttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local tot = {}
-local function arg(i, k) return ARGV[4 + (i - 1) * 9 + k] end
+local now, res, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local tot, trimmed = {}, {}
+local function arg(i, k) return ARGV[3 + (i - 1) * 8 + k] end
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   if not tot[z] then
     if arg(i, 1) == "c" then
       tot[z] = redis.call("GET", z) or "0"
-    elseif redis.call("EXISTS", z) == 0 then
-      tot[z] = "0"
     else
       local cutoff = arg(i, 3)
-      local old = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
       local total = redis.call("GET", t)
-      if #old > 0 then redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff) end
       if not total then
+        -- A new counter, or its total was lost: count what the set holds.
         total = "0"
-        for _, m in ipairs(redis.call("ZRANGE", z, 0, -1)) do total = add(total, amountOf(m)) end
-        redis.call("SET", t, total, "PX", arg(i, 7))
-      elseif #old > 0 then
-        for _, m in ipairs(old) do total = sub(total, amountOf(m)) end
-        redis.call("SET", t, total, "PX", arg(i, 7))
+        if redis.call("EXISTS", z) == 1 then
+          redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
+          for _, m in ipairs(redis.call("ZRANGE", z, 0, -1)) do total = add(total, amountOf(m)) end
+          trimmed[z] = "rebuilt"
+        end
+      else
+        local old = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
+        if #old > 0 then
+          redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
+          for _, m in ipairs(old) do total = sub(total, amountOf(m)) end
+          trimmed[z] = "trimmed"
+        end
       end
       tot[z] = total
     end
@@ -130,6 +150,16 @@ for i = 1, n do
   local after = add(cur[z], amount)
   local c = cmp(after, limit)
   if c > 0 or (c == 0 and strict) then
+    -- Denied: keep what trimming found, then work out the wait.
+    for k = 1, n do
+      local zk, tk = KEYS[2 * k - 1], KEYS[2 * k]
+      if trimmed[zk] == "trimmed" then
+        redis.call("SET", tk, tot[zk], "KEEPTTL")
+      elseif trimmed[zk] == "rebuilt" then
+        redis.call("SET", tk, tot[zk], "PX", math.max(redis.call("PTTL", zk), 1))
+      end
+      trimmed[zk] = nil
+    end
     local ex = sub(cur[z], tot[z])
     local retry = 0
     if fits(ex, amount, limit, strict) then
@@ -153,48 +183,49 @@ for i = 1, n do
   end
   cur[z] = after
 end
-local rec = {}
+local done = {}
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
-  local amount, ttl = arg(i, 4), arg(i, 7)
-  local e
+  local ttl = arg(i, 7)
   if arg(i, 1) == "c" then
-    redis.call("SET", z, cur[z], "PX", ttl)
-    e = {"c", z, t, amount}
+    if not done[z] then redis.call("SET", z, cur[z], "PX", ttl) end
   else
-    local m = res .. ":" .. i .. ":" .. amount
-    redis.call("ZADD", z, ARGV[1], m)
-    redis.call("PEXPIRE", z, ttl)
-    redis.call("SET", t, cur[z], "PX", ttl)
-    e = {"s", z, t, m}
+    redis.call("ZADD", z, ARGV[1], res .. ":" .. i .. ":" .. arg(i, 4))
+    if not done[z] then
+      redis.call("PEXPIRE", z, ttl)
+      redis.call("SET", t, cur[z], "PX", ttl)
+    end
   end
-  if arg(i, 9) ~= "1" then rec[#rec + 1] = e end
+  done[z] = true
 end
-if #rec > 0 then redis.call("SET", KEYS[2 * n + 1], cjson.encode(rec), "PX", recttl) end
 local out = {1, 0, 0}
 for k = 1, n do out[#out + 1] = cur[KEYS[2 * k - 1]] end
 return out
 `)
 
-// refundScript takes a reservation's charges off their counters and deletes
-// its record. KEYS: the record, then per entry its two keys (as read from
-// the record). A missing record (committed, refunded or expired) is a no-op.
+// refundScript takes charges off their counters, once: KEYS[1] is the
+// reservation's refund marker, then per charge its two keys; ARGV per charge:
+// kind, then the sorted-set member (sliding) or the amount (calendar). The
+// marker lives as long as the longest-lived of the keys, so a second refund
+// (from any process) finds it and does nothing; keys already gone have
+// nothing left to give back.
 var refundScript = redis.NewScript(luaDecimal + `
-local rec = redis.call("GET", KEYS[1])
-if not rec then return 0 end
-for j, e in ipairs(cjson.decode(rec)) do
-  local z, t = KEYS[2 * j], KEYS[2 * j + 1]
-  if e[1] == "s" then
-    if redis.call("ZREM", z, e[4]) == 1 then
+local ttl = 0
+for j = 1, #ARGV / 2 do ttl = math.max(ttl, redis.call("PTTL", KEYS[2 * j])) end
+if ttl <= 0 then return 0 end
+if not redis.call("SET", KEYS[1], "1", "NX", "PX", ttl) then return 0 end
+for j = 1, #ARGV / 2 do
+  local z, t, v = KEYS[2 * j], KEYS[2 * j + 1], ARGV[2 * j]
+  if ARGV[2 * j - 1] == "s" then
+    if redis.call("ZREM", z, v) == 1 then
       local total = redis.call("GET", t)
-      if total then redis.call("SET", t, sub(total, amountOf(e[4])), "KEEPTTL") end
+      if total then redis.call("SET", t, sub(total, amountOf(v)), "KEEPTTL") end
     end
   else
     local total = redis.call("GET", z)
-    if total then redis.call("SET", z, sub(total, e[4]), "KEEPTTL") end
+    if total then redis.call("SET", z, sub(total, v), "KEEPTTL") end
   end
 end
-redis.call("DEL", KEYS[1])
 return 1
 `)
 

@@ -2,10 +2,16 @@
 // every Tollgate process pointed at the same server and key prefix.
 //
 // Each Reserve is one Lua script that expires old events, checks every charge
-// and records them all, or none, atomically. Sliding windows are sorted sets
-// of events scored by time (microsecond resolution) beside a running exact
-// total; calendar windows are one total per window. Every key carries a TTL
-// slightly longer than its window, so idle counters disappear by themselves.
+// and records them all, or none, atomically: one round trip per call, and
+// none to commit it. Sliding windows are sorted sets of events scored by time
+// (microsecond resolution) beside a running exact total; calendar windows are
+// one total per window. Every key carries a TTL slightly longer than its
+// window, so idle counters disappear by themselves; a refund leaves a marker
+// key that lives as long as the counters it touched.
+//
+// Versions before the reservation id carried the refund's keys wrote a
+// record per reservation; both can run on the same counters during an
+// upgrade, each refunding only its own reservations.
 //
 // Keys are "{<prefix>}:<kind>:<counter id>". The prefix is the Redis Cluster
 // hash tag: all of one prefix's keys live in one slot, so a script may touch
@@ -21,11 +27,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,16 +64,40 @@ type Options struct {
 }
 
 // Store is a Redis-backed state.Store. All methods are safe for concurrent
-// use. Commit deletes the reservation record, which makes it final for every
-// process; Refund works from any process sharing the prefix. Both are
-// idempotent.
+// use.
+//
+// Reserve is one round trip (one script); Commit is none: a reservation
+// counts as committed unless refunded, and nothing is written to finish it.
+// Commit is final within the process that made the reservation (remembered
+// in memory), so a later Refund of it there is ignored. What a refund needs
+// (the counters and sorted-set members of the refundable charges) travels
+// inside the reservation id, so a Refund works from any process sharing the
+// prefix, and a marker key makes it happen once.
 type Store struct {
 	rdb      *redis.Client
 	prefix   string // "{prefix}:"
 	instance string
 	seq      atomic.Uint64
 	closed   atomic.Bool
+
+	mu      sync.Mutex
+	pending map[string]*pending // own reservations with refundable charges, not yet committed or refunded
+	latest  int64               // latest now seen (ns), drives sweeping
+	swept   int64
 }
+
+// pending is what Refund needs of an own reservation: the refund script's
+// keys and arguments, and when its charges leave their windows (after which
+// it is forgotten).
+type pending struct {
+	keys    []string
+	args    []any
+	expires int64
+}
+
+// sweepEvery is how far the callers' clock must move between two sweeps of
+// forgotten reservations.
+const sweepEvery = time.Minute
 
 // Open connects to the Redis at url (redis://[user:pass@]host:port/db or
 // rediss:// for TLS; go-redis query options such as dial_timeout apply) and
@@ -106,7 +135,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	o.ContextTimeoutEnabled = true
 	var id [6]byte
 	rand.Read(id[:])
-	s := &Store{rdb: redis.NewClient(o), prefix: "{" + opts.Prefix + "}:", instance: hex.EncodeToString(id[:])}
+	s := &Store{rdb: redis.NewClient(o), prefix: "{" + opts.Prefix + "}:", instance: hex.EncodeToString(id[:]), pending: map[string]*pending{}}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
 		return nil, unavailable("open "+o.Addr, err)
@@ -131,6 +160,13 @@ func (s *Store) keys(ch *state.Charge, now time.Time, buf []byte) (primary, tota
 }
 
 // Reserve implements state.Store.
+//
+// The reservation id is "<instance>-<n>" followed, for each refundable
+// charge, by "|s:<i>:<amount>:<len>:<counter id>" (sliding) or
+// "|c:<i>:<amount>:<window start>:<len>:<counter id>" (calendar): i is the
+// charge's 1-based index, amount in units, the window start in microseconds,
+// and the counter id (ledger.AppendID) length-prefixed. From it any process
+// can name the keys and sorted-set members to give back.
 func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Charge) (state.Result, error) {
 	if err := state.Validate(charges); err != nil {
 		return state.Result{}, fmt.Errorf("redisstore: reserve: %w", err)
@@ -141,13 +177,17 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	if len(charges) == 0 {
 		return state.Result{Admitted: true, Totals: []apd.Decimal{}}, nil
 	}
-	res := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
+	base := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
 	nowUs := now.UnixMicro()
-	keys := make([]string, 0, 2*len(charges)+1)
-	args := make([]any, 0, 4+9*len(charges))
-	args = append(args, nowUs, res, len(charges), 0)
-	var recTTL int64
-	var buf []byte
+	keys := make([]string, 0, 2*len(charges))
+	args := make([]any, 0, 3+8*len(charges))
+	args = append(args, nowUs, base, len(charges))
+	var (
+		id      []byte // reservation id, once a charge is refundable
+		p       *pending
+		buf     []byte
+		amounts = make([]string, len(charges))
+	)
 	for i := range charges {
 		ch := &charges[i]
 		win := ch.Window.Microseconds()
@@ -162,25 +202,54 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		if err != nil {
 			return state.Result{}, fmt.Errorf("redisstore: reserve: charge %d (%s): limit: %w", i, ch.Key, err)
 		}
-		primary, total, end := s.keys(ch, now, buf)
-		keys = append(keys, primary, total)
-		kind, ttl, endUs := "s", ch.Window+grace, int64(0)
+		amounts[i] = amount
+		buf = ledger.AppendID(buf[:0], ch)
+		counter := string(buf)
+		kind, ttl, endUs, startUs := "s", ch.Window+grace, int64(0), int64(0)
+		var primary, total string
 		if ch.Align == state.Calendar {
-			kind, ttl, endUs = "c", end.Sub(now)+grace, end.UnixMicro()
+			start, end := state.CalendarBounds(now, ch.Window, ch.Location)
+			kind, ttl, endUs, startUs = "c", end.Sub(now)+grace, end.UnixMicro(), start.UnixMicro()
+			primary = s.calendarKey(counter, startUs)
+			total = primary
+		} else {
+			primary, total = s.prefix+"z:"+counter, s.prefix+"t:"+counter
 		}
-		ttlMs := ttl.Milliseconds() + 1
-		recTTL = max(recTTL, ttlMs)
-		strict, keep := "0", "0"
+		keys = append(keys, primary, total)
+		strict := "0"
 		if ch.Strict {
 			strict = "1"
 		}
+		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttl.Milliseconds()+1, endUs)
 		if ch.KeepOnRefund {
-			keep = "1"
+			continue
 		}
-		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttlMs, endUs, keep)
+		if p == nil {
+			p = &pending{}
+			id = append(id, base...)
+		}
+		id = append(id, '|')
+		id = append(id, kind...)
+		id = append(id, ':')
+		id = strconv.AppendInt(id, int64(i+1), 10)
+		id = append(id, ':')
+		id = append(id, amount...)
+		id = append(id, ':')
+		if kind == "c" {
+			id = strconv.AppendInt(id, startUs, 10)
+			id = append(id, ':')
+		}
+		id = strconv.AppendInt(id, int64(len(counter)), 10)
+		id = append(id, ':')
+		id = append(id, counter...)
+		p.keys = append(p.keys, primary, total)
+		if kind == "s" {
+			p.args = append(p.args, kind, member(base, i+1, amount))
+		} else {
+			p.args = append(p.args, kind, amount)
+		}
+		p.expires = max(p.expires, now.Add(ttl).UnixNano())
 	}
-	args[3] = recTTL
-	keys = append(keys, s.prefix+"r:"+res)
 	vals, err := reserveScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return state.Result{}, unavailable("reserve", err)
@@ -198,9 +267,14 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 			return state.Result{}, unavailable("reserve", err)
 		}
 	}
-	if admitted == 1 {
-		r.Admitted, r.Reservation = true, res
-	} else if denied >= 0 && int(denied) < len(charges) {
+	switch {
+	case admitted == 1:
+		r.Admitted, r.Reservation = true, base
+		if p != nil {
+			r.Reservation = string(id)
+			s.remember(now.UnixNano(), r.Reservation, p)
+		}
+	case denied >= 0 && int(denied) < len(charges):
 		r.Denied, r.RetryAfter = int(denied), time.Duration(retry)*time.Microsecond
 		if r.RetryAfter > 0 {
 			// Never promise more than a window: an event stamped by a client
@@ -213,60 +287,126 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 			}
 			r.RetryAfter = min(r.RetryAfter, window)
 		}
-	} else {
+	default:
 		return state.Result{}, unavailable("reserve", fmt.Errorf("script denied charge %d of %d", denied, len(charges)))
 	}
 	return r, nil
 }
 
-// Commit implements state.Store: it deletes the reservation record, so that
-// no later Refund can find it.
+func (s *Store) calendarKey(counter string, startUs int64) string {
+	return s.prefix + "b:" + counter + "@" + strconv.FormatInt(startUs, 10)
+}
+
+// member is a sliding charge's sorted-set member: "<res>:<i>:<amount>".
+func member(base string, i int, amount string) string {
+	return base + ":" + strconv.Itoa(i) + ":" + amount
+}
+
+// remember records an own reservation for Refund, and forgets those whose
+// charges all left their windows a while ago.
+func (s *Store) remember(now int64, res string, p *pending) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[res] = p
+	s.latest = max(s.latest, now)
+	if s.latest-s.swept < int64(sweepEvery) {
+		return
+	}
+	s.swept = s.latest
+	for id, p := range s.pending {
+		if p.expires <= s.latest-int64(grace) {
+			delete(s.pending, id)
+		}
+	}
+}
+
+// Commit implements state.Store: it writes nothing, and only makes a later
+// Refund of the reservation in this process a no-op.
 func (s *Store) Commit(ctx context.Context, reservation string) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	if reservation == "" {
-		return nil
-	}
-	if err := s.rdb.Unlink(ctx, s.prefix+"r:"+reservation).Err(); err != nil {
-		return unavailable("commit "+reservation, err)
-	}
+	s.mu.Lock()
+	delete(s.pending, reservation)
+	s.mu.Unlock()
 	return nil
 }
 
-// Refund implements state.Store. It reads the record to learn which keys
-// the script will touch (scripts must declare their keys), then runs the
-// refund script, which re-reads the record atomically.
+// Refund implements state.Store: one script, for the refundable charges of
+// an own reservation not yet committed, or those named in another process's
+// reservation id.
 func (s *Store) Refund(ctx context.Context, reservation string) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	if reservation == "" {
-		return nil
+	base, _, _ := strings.Cut(reservation, "|")
+	var p *pending
+	if strings.HasPrefix(base, s.instance+"-") {
+		s.mu.Lock()
+		p = s.pending[reservation]
+		delete(s.pending, reservation)
+		s.mu.Unlock()
+	} else {
+		p = s.parse(reservation)
 	}
-	rec := s.prefix + "r:" + reservation
-	raw, err := s.rdb.Get(ctx, rec).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil
+	if p == nil {
+		return nil // committed, refunded, forgotten, or nothing to give back
 	}
-	if err != nil {
-		return unavailable("refund "+reservation, err)
-	}
-	var entries [][]string
-	if err := json.Unmarshal(raw, &entries); err != nil {
-		return unavailable("refund "+reservation, fmt.Errorf("record: %w", err))
-	}
-	keys := []string{rec}
-	for _, e := range entries {
-		if len(e) != 4 {
-			return unavailable("refund "+reservation, fmt.Errorf("record entry %q", e))
-		}
-		keys = append(keys, e[1], e[2])
-	}
-	if err := refundScript.Run(ctx, s.rdb, keys).Err(); err != nil {
-		return unavailable("refund "+reservation, err)
+	keys := append([]string{s.prefix + "x:" + base}, p.keys...)
+	if err := refundScript.Run(ctx, s.rdb, keys, p.args...).Err(); err != nil {
+		return unavailable("refund "+base, err)
 	}
 	return nil
+}
+
+// parse reads the refundable charges out of a reservation id (see Reserve).
+// An id without any, or one not made by this package, gives nil.
+func (s *Store) parse(reservation string) *pending {
+	base, rest, ok := strings.Cut(reservation, "|")
+	if !ok {
+		return nil
+	}
+	p := &pending{}
+	for rest != "" {
+		var kind, idx, amount, start string
+		kind, rest, _ = strings.Cut(rest, ":")
+		idx, rest, _ = strings.Cut(rest, ":")
+		amount, rest, _ = strings.Cut(rest, ":")
+		if kind == "c" {
+			start, rest, _ = strings.Cut(rest, ":")
+		}
+		n, rest2, _ := strings.Cut(rest, ":")
+		l, err := strconv.Atoi(n)
+		i, err2 := strconv.Atoi(idx)
+		startUs, err3 := strconv.ParseInt(start, 10, 64)
+		if (kind != "s" && kind != "c") || err != nil || err2 != nil || (kind == "c" && err3 != nil) ||
+			l < 0 || l > len(rest2) || !digits(amount) {
+			return nil // not an id of ours: nothing to refund
+		}
+		counter := rest2[:l]
+		rest = strings.TrimPrefix(rest2[l:], "|")
+		if kind == "s" {
+			p.keys = append(p.keys, s.prefix+"z:"+counter, s.prefix+"t:"+counter)
+			p.args = append(p.args, kind, member(base, i, amount))
+		} else {
+			k := s.calendarKey(counter, startUs)
+			p.keys = append(p.keys, k, k)
+			p.args = append(p.args, kind, amount)
+		}
+	}
+	return p
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Peek implements state.Store.
@@ -299,8 +439,27 @@ func (s *Store) Close() error {
 	return s.rdb.Close()
 }
 
+// zeros is enough zeros for the fast path of toUnits.
+const zeros = "0000000000000000000000000000000000000000"
+
 // toUnits renders a non-negative decimal as an integer count of 10^-scale.
 func toUnits(d *apd.Decimal) (string, error) {
+	if d.Form == apd.Finite && !d.Negative && d.Coeff.IsUint64() {
+		// Fast path, no big arithmetic: the coefficient's digits, less the
+		// trailing zeros below the scale, then zeros up to it.
+		c, e := d.Coeff.Uint64(), int(d.Exponent)
+		for c != 0 && c%10 == 0 && e < -scale {
+			c, e = c/10, e+1
+		}
+		switch {
+		case c == 0:
+			return "0", nil
+		case e >= -scale && e+scale <= len(zeros):
+			var b [20 + len(zeros)]byte
+			out := strconv.AppendUint(b[:0], c, 10)
+			return string(append(out, zeros[:e+scale]...)), nil
+		}
+	}
 	var r apd.Decimal
 	r.Reduce(d)
 	if r.Sign() < 0 {

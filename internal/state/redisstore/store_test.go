@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
 	"github.com/tollgate-mcp/tollgate/internal/state/storetest"
@@ -217,6 +218,70 @@ func TestRefundFromAnotherClientKeepsKeptCharges(t *testing.T) {
 	}
 }
 
+// TestFinishedCallsLeaveOnlyCounters: committing writes nothing and leaves
+// no per-reservation key behind; a counter is its sorted set and its total,
+// and the total never outlives the set (a denial that trims old events keeps
+// the total's TTL).
+func TestFinishedCallsLeaveOnlyCounters(t *testing.T) {
+	ctx := context.Background()
+	url := redisURL(t)
+	prefix := fmt.Sprintf("keys%d", prefixSeq.Add(1))
+	s := open(t, url, prefix)
+	defer s.Close()
+	rate, spend := storetest.KeepCharges()
+	rate.Limit, spend.Limit = storetest.Dec("3"), storetest.Dec("10")
+	now := storetest.T0
+	for i := range 3 {
+		r, err := s.Reserve(ctx, now.Add(time.Duration(i)*time.Second), []state.Charge{rate, spend})
+		if err != nil || !r.Admitted {
+			t.Fatalf("Reserve %d: %+v, %v", i, r, err)
+		}
+		if i == 1 {
+			s.Refund(ctx, r.Reservation)
+		} else {
+			s.Commit(ctx, r.Reservation)
+		}
+	}
+	// 60.5s later the first call has left (the second has not),
+	// and the denial of two more trims it.
+	if r, err := s.Reserve(ctx, now.Add(60500*time.Millisecond), []state.Charge{rate, rate}); err != nil || r.Admitted {
+		t.Fatalf("Reserve of two: %+v, %v; want denied", r, err)
+	}
+	rdb := redis.NewClient(mustParse(t, url))
+	defer rdb.Close()
+	keys, err := rdb.Keys(ctx, "{"+prefix+"}:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, k := range keys {
+		kinds[strings.SplitN(k, ":", 3)[1]]++
+	}
+	// z and t for the two counters, and the refund marker of call 2.
+	if want := map[string]int{"z": 2, "t": 2, "x": 1}; fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("keys by kind = %v, want %v (%q)", kinds, want, keys)
+	}
+	for _, k := range keys {
+		if kind := strings.SplitN(k, ":", 3)[1]; kind != "t" {
+			continue
+		}
+		z := strings.Replace(k, ":t:", ":z:", 1)
+		tt, zt := rdb.PTTL(ctx, k).Val(), rdb.PTTL(ctx, z).Val()
+		if tt > zt {
+			t.Errorf("total %s lives %v, longer than its set (%v)", k, tt, zt)
+		}
+	}
+}
+
+func mustParse(t *testing.T, url string) *redis.Options {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 func TestStoppedRedisIsUnavailable(t *testing.T) {
 	srv := startRedis(t)
 	s, err := redisstore.Open(context.Background(), srv.URL, redisstore.Options{Timeout: 500 * time.Millisecond})
@@ -237,7 +302,6 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 	}{
 		{"Reserve", func() error { _, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c}); return err }},
 		{"Refund", func() error { return s.Refund(context.Background(), r.Reservation) }},
-		{"Commit", func() error { return s.Commit(context.Background(), r.Reservation) }},
 		{"Peek", func() error {
 			_, err := s.Peek(context.Background(), storetest.T0, c.Key, c.Window, c.Align, nil)
 			return err
@@ -246,6 +310,10 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 		if err := op.fn(); !errors.Is(err, state.ErrUnavailable) {
 			t.Errorf("%s with redis stopped: %v, want ErrUnavailable", op.name, err)
 		}
+	}
+	// Commit writes nothing, so it cannot fail.
+	if err := s.Commit(context.Background(), r.Reservation); err != nil {
+		t.Errorf("Commit with redis stopped: %v, want nil (it writes nothing)", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("failing took %v; timeouts must bound it", d)
@@ -301,5 +369,28 @@ func (c *cleanupT) Skip(args ...any)          { panic(fmt.Sprint(args...)) }
 func (c *cleanupT) run() {
 	for i := len(c.fns) - 1; i >= 0; i-- {
 		c.fns[i]()
+	}
+}
+
+func TestToUnits(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0", "0"}, {"0.00", "0"}, {"1", "1000000000000000000"}, {"0.01", "10000000000000000"},
+		{"1.50", "1500000000000000000"}, {"10E+2", "1000000000000000000000"},
+		{"0.000000000000000001", "1"}, {"0.0000000000000000010", "1"},
+		{"12345678901234567.123456789", "12345678901234567123456789000000000"},
+		{"123456789012345678901234567890", "123456789012345678901234567890000000000000000000"},
+		{"1E+30", "1000000000000000000000000000000000000000000000000"},
+	} {
+		d := storetest.Dec(tc.in)
+		got, err := redisstore.ToUnits(&d)
+		if err != nil || got != tc.want {
+			t.Errorf("toUnits(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"-1", "0.0000000000000000001", "1E+1000"} {
+		d := storetest.Dec(bad)
+		if _, err := redisstore.ToUnits(&d); err == nil {
+			t.Errorf("toUnits(%s) succeeded", bad)
+		}
 	}
 }

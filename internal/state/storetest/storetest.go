@@ -233,6 +233,23 @@ func testExactDecimals(t *testing.T, s state.Store) {
 	r = mustAdmit(t, s, T0, big)
 	r = mustAdmit(t, s, T0, big)
 	checkDec(t, "big total", r.Totals[0], "24691357802469134.246913578")
+
+	// Cents around 10^13, where a total outgrows 15 significant digits,
+	// added and given back.
+	edge := Charge("edge", time.Hour, "9999999999999.99", "100000000000000")
+	mustAdmit(t, s, T0, edge)
+	edge.Amount = Dec("0.01")
+	r = mustAdmit(t, s, T0, edge)
+	checkDec(t, "edge total", r.Totals[0], "10000000000000.00")
+	r = mustAdmit(t, s, T0, edge)
+	checkDec(t, "edge total", r.Totals[0], "10000000000000.01")
+	if err := s.Refund(context.Background(), r.Reservation); err != nil {
+		t.Fatal(err)
+	}
+	checkDec(t, "edge total after a refund", peek(t, s, T0, edge), "10000000000000.00")
+	edge.Amount = Dec("89999999999999.99")
+	r = mustAdmit(t, s, T0, edge)
+	checkDec(t, "edge total at the limit", r.Totals[0], "99999999999999.99")
 }
 
 func testRefundFreesCapacity(t *testing.T, s state.Store) {

@@ -1,0 +1,4 @@
+package redisstore
+
+// ToUnits exposes toUnits to the tests.
+var ToUnits = toUnits
