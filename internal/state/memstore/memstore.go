@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -26,28 +27,35 @@ const (
 )
 
 // Store is an in-memory state.Store guarded by one mutex; each call holds it
-// for a few map lookups and decimal additions. All methods are safe for
-// concurrent use.
+// for a few map lookups and decimal additions (ids, keys and results are
+// prepared outside it). All methods are safe for concurrent use.
+//
+// One lock rather than a lock per counter: almost every call charges a
+// global counter (a tool's rate limit), so per-key locks would serialize on
+// it just the same, and cost a lock and an unlock per counter.
 //
 // Commit is final: a Refund after Commit is ignored. A reservation neither
 // committed nor refunded is forgotten (and stays counted) once all its
 // charges have left their windows.
 type Store struct {
+	seq atomic.Uint64
+
 	mu       sync.Mutex
 	closed   bool
 	counters map[string]*ledger.Counter
-	pending  map[string]*reservation
-	seq      uint64
+	pending  map[string]reservation
 	latest   int64 // latest now seen, drives sweeping
 	swept    int64
-	idbuf    []byte
 	scratch  []*ledger.Counter
 }
 
 // reservation is what Refund needs: the refundable charges (those not
-// marked KeepOnRefund) and when the last of them leaves its window.
+// marked KeepOnRefund: the first two inline, so that the usual reservation
+// costs no allocation, the rest in more) and when the last of them leaves its
+// window.
 type reservation struct {
-	charges []charge
+	inline  [2]charge
+	more    []charge
 	expires int64
 }
 
@@ -58,10 +66,13 @@ type charge struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{counters: make(map[string]*ledger.Counter), pending: make(map[string]*reservation)}
+	return &Store{counters: make(map[string]*ledger.Counter), pending: make(map[string]reservation)}
 }
 
 var errClosed = fmt.Errorf("memstore: closed: %w", state.ErrUnavailable)
+
+// maxInline is how many charges' counter ids Reserve builds on its stack.
+const maxInline = 4
 
 // Reserve implements state.Store.
 func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Charge) (state.Result, error) {
@@ -72,43 +83,66 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		return state.Result{}, fmt.Errorf("reserve: %w", err)
 	}
 	t := now.UnixNano()
-	var r state.Result
+	// Counter ids and the reservation id, before taking the lock.
+	var (
+		buf   [maxInline * 64]byte
+		start [maxInline + 1]int // charge i's id is ids[start[i]:start[i+1]]
+		ids   = buf[:0]
+	)
+	if len(charges) <= maxInline {
+		for i := range charges {
+			ids = ledger.AppendID(ids, &charges[i])
+			start[i+1] = len(ids)
+		}
+	}
+	var rb [24]byte
+	res := string(strconv.AppendUint(append(rb[:0], 'm'), s.seq.Add(1), 36))
+	r := state.Result{Totals: make([]apd.Decimal, len(charges))}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return r, errClosed
+		return state.Result{}, errClosed
 	}
 	s.sweep(t)
 	ctrs := s.scratch[:0]
+	var idbuf []byte
 	for i := range charges {
-		s.idbuf = ledger.AppendID(s.idbuf[:0], &charges[i])
-		c := s.counters[string(s.idbuf)]
+		var id []byte
+		if len(charges) <= maxInline {
+			id = ids[start[i]:start[i+1]]
+		} else {
+			idbuf = ledger.AppendID(idbuf[:0], &charges[i])
+			id = idbuf
+		}
+		c := s.counters[string(id)]
 		if c == nil {
 			c = ledger.New(&charges[i])
-			s.counters[string(s.idbuf)] = c
+			s.counters[string(id)] = c
 		}
 		c.Advance(t)
 		ctrs = append(ctrs, c)
 	}
 	s.scratch = ctrs
 	defer clear(ctrs)
-	s.seq++
-	res := "m" + strconv.FormatUint(s.seq, 36)
 	if !ledger.Reserve(t, charges, ctrs, res, &r, nil, 0) {
 		return r, nil
 	}
-	var rv *reservation
+	var rv reservation
+	n := 0
 	for i, c := range ctrs {
 		if charges[i].KeepOnRefund {
 			continue
 		}
-		if rv == nil {
-			rv = &reservation{}
+		if n < len(rv.inline) {
+			rv.inline[n] = charge{c, i}
+		} else {
+			rv.more = append(rv.more, charge{c, i})
 		}
-		rv.charges = append(rv.charges, charge{c, i})
+		n++
 		rv.expires = max(rv.expires, c.Expires())
 	}
-	if rv != nil {
+	if n > 0 {
 		// A reservation with nothing refundable has nothing for Refund to do.
 		s.pending[res] = rv
 	}
@@ -134,12 +168,17 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 	if s.closed {
 		return errClosed
 	}
-	rv := s.pending[reservation]
-	if rv == nil {
+	rv, ok := s.pending[reservation]
+	if !ok {
 		return nil
 	}
 	delete(s.pending, reservation)
-	for _, ch := range rv.charges {
+	for _, ch := range rv.inline {
+		if ch.c != nil {
+			ch.c.Remove(reservation, ch.idx)
+		}
+	}
+	for _, ch := range rv.more {
 		ch.c.Remove(reservation, ch.idx)
 	}
 	return nil
@@ -153,8 +192,9 @@ func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window t
 	if s.closed {
 		return apd.Decimal{}, errClosed
 	}
-	s.idbuf = ledger.AppendID(s.idbuf[:0], &ch)
-	c := s.counters[string(s.idbuf)]
+	var buf [128]byte
+	id := ledger.AppendID(buf[:0], &ch)
+	c := s.counters[string(id)]
 	if c == nil {
 		return apd.Decimal{}, nil
 	}

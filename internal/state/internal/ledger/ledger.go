@@ -273,8 +273,13 @@ func (c *Counter) Expires() int64 {
 // Fits reports whether total + extra + amount stays within the limit.
 func Fits(total, extra, amount, limit *apd.Decimal, strict bool) bool {
 	var sum apd.Decimal
-	Add(&sum, total, extra)
-	Add(&sum, &sum, amount)
+	if extra.IsZero() {
+		// The usual case: no earlier charge of the call on this counter.
+		Add(&sum, total, amount)
+	} else {
+		Add(&sum, total, extra)
+		Add(&sum, &sum, amount)
+	}
 	cmp := sum.Cmp(limit)
 	return cmp < 0 || (cmp == 0 && !strict)
 }
