@@ -37,7 +37,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -68,15 +67,15 @@ type Options struct {
 // the mirror of the file. Refund is idempotent either way.
 type Store struct {
 	db         *sql.DB
-	reqs       chan *request
-	closing    chan struct{}
-	stopped    chan struct{} // closed when the writer has exited
+	w          *writer
+	closing    chan struct{} // closed by Close
 	checkpoint chan struct{} // wakes the checkpointer
 	ckptDone   chan struct{} // closed when the checkpointer has exited
 	close      sync.Once
-	instance   string       // prefix of this Store's reservation ids
-	seq        uint64       // last reservation number; writer only
-	inflight   atomic.Int64 // requests on their way into the queue or in it
+	instance   string // prefix of this Store's reservation ids
+	seq        uint64 // last reservation number; leader only
+
+	q queue
 
 	mu      sync.Mutex
 	pending map[string]pending // own reservations with refundable charges, not yet committed or refunded
@@ -89,10 +88,8 @@ type pending struct {
 	expires int64
 }
 
-const (
-	maxBatch = 512
-	queueLen = 1024
-)
+// maxBatch bounds the requests of one transaction.
+const maxBatch = 512
 
 // Open opens (creating if needed) the SQLite file at path and its parent
 // directory (mode 0700). Many processes may open the same fresh file at the
@@ -162,16 +159,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rand.Read(id[:])
 	s := &Store{
 		db:         db,
-		reqs:       make(chan *request, queueLen),
+		w:          w,
 		closing:    make(chan struct{}),
-		stopped:    make(chan struct{}),
 		checkpoint: make(chan struct{}, 1),
 		ckptDone:   make(chan struct{}),
 		instance:   hex.EncodeToString(id[:]),
 		pending:    make(map[string]pending),
 	}
+	s.q.idle.L = &s.q.mu
 	w.s = s
-	go w.run()
 	go s.checkpointer(ckpt)
 	return s, nil
 }
@@ -205,78 +201,6 @@ func (s *Store) forget(dead int64) {
 }
 
 var errClosed = fmt.Errorf("sqlitestore: closed: %w", state.ErrUnavailable)
-
-type kind uint8
-
-const (
-	kindReserve kind = iota
-	kindRefund
-	kindPeek
-)
-
-// request is one caller's operation on its way through the writer.
-type request struct {
-	kind    kind
-	now     int64
-	charges []state.Charge // reserve; peek uses charges[0]
-	res     string         // refund
-	locs    []loc          // refund of an own reservation: its refundable charges
-	foreign bool           // refund of a reservation this Store did not make
-
-	result state.Result // reserve
-	total  apd.Decimal  // peek
-	err    error
-
-	// taken is set by the writer before it applies the request, or by the
-	// caller when it gives up first; whoever sets it first decides.
-	taken sync.Mutex
-	gone  bool
-	done  chan struct{}
-}
-
-// do queues r and waits for the writer's answer. A caller whose ctx ends
-// before the writer took r withdraws it; once taken, the answer is awaited
-// (bounded by BusyTimeout) so that an admitted reservation is never lost.
-func (s *Store) do(ctx context.Context, r *request) error {
-	r.done = make(chan struct{})
-	s.inflight.Add(1) // the writer subtracts it when it receives r
-	select {
-	case s.reqs <- r:
-	case <-ctx.Done():
-		s.inflight.Add(-1)
-		return fmt.Errorf("%w: %w", state.ErrUnavailable, ctx.Err())
-	case <-s.closing:
-		s.inflight.Add(-1)
-		return errClosed
-	}
-	select {
-	case <-r.done:
-		return r.err
-	case <-ctx.Done():
-		if r.withdraw() {
-			return fmt.Errorf("%w: %w", state.ErrUnavailable, ctx.Err())
-		}
-	case <-s.stopped:
-		if r.withdraw() {
-			return errClosed
-		}
-	}
-	<-r.done
-	return r.err
-}
-
-func (r *request) withdraw() bool {
-	r.taken.Lock()
-	defer r.taken.Unlock()
-	if r.gone {
-		return false
-	}
-	r.gone = true
-	return true
-}
-
-// take reports whether the writer may apply r (the caller has not withdrawn).
-func (r *request) take() bool { return r.withdraw() }
 
 // Reserve implements state.Store.
 func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Charge) (state.Result, error) {
@@ -335,14 +259,16 @@ func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window t
 	return r.total, nil
 }
 
-// Close stops the writer after the batch in progress and closes the file.
-// Requests still queued fail with ErrUnavailable. Close is idempotent.
+// Close waits for the transaction under way (and the requests already
+// queued behind it), then closes the file; later calls fail with
+// ErrUnavailable. Close is idempotent.
 func (s *Store) Close() error {
 	var err error
 	s.close.Do(func() {
+		s.q.shut()
 		close(s.closing)
-		<-s.stopped
 		<-s.ckptDone
+		s.w.conn.Close()
 		err = s.db.Close()
 	})
 	return err

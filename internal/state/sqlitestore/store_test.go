@@ -2,8 +2,13 @@ package sqlitestore_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/sqlitestore"
@@ -29,4 +34,68 @@ func BenchmarkReserve(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) state.Store {
 		return open(b, filepath.Join(b.TempDir(), "state.db"))
 	})
+}
+
+// TestCancelledCallIsNotCounted: a call whose context has ended is refused
+// with ErrUnavailable and charges nothing.
+func TestCancelledCallIsNotCounted(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	c := storetest.Charge("calls", time.Minute, "1", "10")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Reserve(ctx, storetest.T0, []state.Charge{c}); !errors.Is(err, state.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Reserve with a cancelled context: %v, want ErrUnavailable and context.Canceled", err)
+	}
+	got, err := s.Peek(context.Background(), storetest.T0, c.Key, c.Window, c.Align, nil)
+	if err != nil || !got.IsZero() {
+		t.Errorf("Peek after the cancelled call = %s, %v; want 0", &got, err)
+	}
+}
+
+// TestCloseUnderLoad closes the store while sixteen callers reserve: every
+// call returns (admitted, or ErrUnavailable once closed), and every
+// admission reported is in the file.
+func TestCloseUnderLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	c := storetest.Charge("calls", time.Hour, "1", "1000000")
+	var admitted atomic.Int64
+	started := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				r, err := s.Reserve(context.Background(), storetest.T0.Add(time.Duration(g*100000+i)), []state.Charge{c})
+				if err != nil {
+					if !errors.Is(err, state.ErrUnavailable) {
+						t.Errorf("Reserve while closing: %v", err)
+					}
+					return
+				}
+				if r.Admitted {
+					admitted.Add(1)
+				}
+				if i == 10 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for range 16 {
+		<-started
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s = open(t, path)
+	defer s.Close()
+	got, err := s.Peek(context.Background(), storetest.T0.Add(time.Second), c.Key, c.Window, c.Align, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := storetest.Dec(strconv.FormatInt(admitted.Load(), 10)); got.Cmp(&want) != 0 {
+		t.Errorf("the file counts %s calls, callers were told %s were admitted", &got, &want)
+	}
 }

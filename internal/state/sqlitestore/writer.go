@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +30,8 @@ const (
 	checkpointEvery = 1000
 )
 
-// writer owns the connection and the mirror; only its goroutine touches them.
+// writer owns the connection and the mirror; only the leader of the moment
+// (see queue) touches them.
 type writer struct {
 	s       *Store
 	conn    *sql.Conn
@@ -43,7 +43,6 @@ type writer struct {
 	trusted     bool  // the mirror holds the file as of dataVersion
 	pruned      int64 // mirror clock at the last prune pass
 	writes      int   // writing transactions since the checkpointer was woken
-	answered    int   // requests answered by the last batch
 
 	// per-batch scratch
 	rows   []row
@@ -100,58 +99,9 @@ func newWriter(conn *sql.Conn) (*writer, error) {
 	return w, nil
 }
 
-func (w *writer) run() {
-	defer close(w.s.stopped)
-	defer w.conn.Close()
-	batch := make([]*request, 0, maxBatch)
-	for {
-		select {
-		case <-w.s.closing:
-			return
-		case r := <-w.s.reqs:
-			w.s.inflight.Add(-1)
-			batch = append(batch[:0], r)
-			batch = w.gather(batch)
-			w.apply(batch)
-			clear(batch)
-		}
-	}
-}
-
-// gather adds queued requests to batch. Callers that have entered the store
-// but not yet queued are on their way: yielding a few times lets them join
-// this transaction instead of paying for one of their own, which is what
-// makes group commit pay off on a busy machine.
-func (w *writer) gather(batch []*request) []*request {
-	for spins := 0; ; spins++ {
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-w.s.reqs:
-				w.s.inflight.Add(-1)
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		if spins == 8 || len(batch) >= maxBatch || (w.s.inflight.Load() <= 0 && len(batch) >= w.answered) {
-			return batch
-		}
-		runtime.Gosched()
-	}
-}
-
 // apply runs one batch in one transaction and answers every request in it.
-func (w *writer) apply(batch []*request) {
-	taken := batch[:0]
-	for _, r := range batch {
-		if r.take() {
-			taken = append(taken, r)
-		}
-	}
-	if len(taken) == 0 {
-		return
-	}
+// The leader (see queue) calls it; the requests are already claimed.
+func (w *writer) apply(taken []*request) {
 	w.admits = w.admits[:0]
 	wrote, err := w.transact(taken)
 	if err != nil {
@@ -164,13 +114,14 @@ func (w *writer) apply(batch []*request) {
 		w.s.mu.Unlock()
 	}
 	clear(w.admits)
-	w.answered = len(taken)
 	for _, r := range taken {
 		if err != nil {
 			r.err = err
 			r.result = state.Result{}
 		}
-		close(r.done)
+		if r.sig != nil { // nil for the leader's own: no one waits for it
+			r.sig <- answered
+		}
 	}
 	if wrote {
 		if w.writes++; w.writes >= checkpointEvery {

@@ -1,0 +1,179 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// queue is where requests wait for a transaction. The store runs no
+// goroutine of its own for them: a caller that finds no transaction under
+// way becomes the leader and runs one itself, for its own request and every
+// request queued meanwhile (group commit), answers them, then hands the role
+// on to the first request still waiting, or leaves it vacant if none is. One
+// call at a time thus runs its transaction on its own goroutine, with no
+// wake-up of another thread on the way in or out; under load every
+// transaction carries many calls, each answered with one wake-up.
+type queue struct {
+	mu       sync.Mutex
+	waiting  []*request
+	busy     bool // a leader is running (or has been handed the role)
+	closed   bool
+	idle     sync.Cond    // signalled when busy turns false; L is mu
+	arriving atomic.Int64 // callers between entering do and queueing
+	answered int          // requests in the last batch; leader only
+	batch    []*request   // leader only
+}
+
+type kind uint8
+
+const (
+	kindReserve kind = iota
+	kindRefund
+	kindPeek
+)
+
+// signal is what a waiting request is told.
+type signal uint8
+
+const (
+	answered signal = iota + 1 // its answer is in the request
+	lead                       // it is the leader now
+)
+
+// request is one caller's operation on its way through a transaction.
+type request struct {
+	kind    kind
+	now     int64
+	charges []state.Charge // reserve; peek uses charges[0]
+	res     string         // refund
+	locs    []loc          // refund of an own reservation: its refundable charges
+	foreign bool           // refund of a reservation this Store did not make
+
+	result state.Result // reserve
+	total  apd.Decimal  // peek
+	err    error
+
+	// claimed is set by the leader that takes the request into a batch (or
+	// hands it the role), or by the caller when it gives up first; whoever
+	// sets it first decides.
+	claimed atomic.Bool
+	sig     chan signal
+}
+
+func (r *request) claim() bool { return r.claimed.CompareAndSwap(false, true) }
+
+// do runs r in a transaction, as the leader or behind one. A caller whose
+// ctx ends before a leader took r withdraws it; once taken, the answer is
+// awaited (bounded by BusyTimeout) so that an admitted reservation is never
+// lost.
+func (s *Store) do(ctx context.Context, r *request) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", state.ErrUnavailable, err)
+	}
+	q := &s.q
+	q.arriving.Add(1)
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		q.arriving.Add(-1)
+		return errClosed
+	}
+	if !q.busy {
+		q.busy = true
+		q.mu.Unlock()
+		q.arriving.Add(-1)
+		r.claim()
+		s.lead(r)
+		return r.err
+	}
+	r.sig = make(chan signal, 1)
+	q.waiting = append(q.waiting, r)
+	q.mu.Unlock()
+	q.arriving.Add(-1)
+	var sig signal
+	select {
+	case sig = <-r.sig:
+	case <-ctx.Done():
+		if r.claim() {
+			return fmt.Errorf("%w: %w", state.ErrUnavailable, ctx.Err())
+		}
+		sig = <-r.sig
+	}
+	if sig == lead {
+		s.lead(r)
+	}
+	return r.err
+}
+
+// lead runs one transaction for own (already claimed) and the requests
+// waiting, then hands the role on.
+func (s *Store) lead(own *request) {
+	q := &s.q
+	batch := append(q.batch[:0], own)
+	// Callers on their way in, or answered by the last batch and about to
+	// come back, can still join: yielding a few times lets them, instead of
+	// each paying for a transaction of its own.
+	for spins := 0; ; spins++ {
+		batch = q.take(batch)
+		if spins == 8 || len(batch) >= maxBatch || (q.arriving.Load() <= 0 && len(batch) >= q.answered) {
+			break
+		}
+		runtime.Gosched()
+	}
+	q.answered = len(batch)
+	s.w.apply(batch)
+	clear(batch)
+	q.batch = batch[:0]
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.waiting) > 0 {
+		next := q.waiting[0]
+		q.waiting[0] = nil
+		q.waiting = q.waiting[1:]
+		if next.claim() {
+			next.sig <- lead
+			return
+		}
+	}
+	q.waiting = q.waiting[:0:0]
+	q.busy = false
+	q.idle.Broadcast()
+}
+
+// take moves waiting requests into batch, up to maxBatch; those whose
+// caller gave up are dropped.
+func (q *queue) take(batch []*request) []*request {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, r := range q.waiting {
+		if len(batch) >= maxBatch {
+			break
+		}
+		n++
+		if r.claim() {
+			batch = append(batch, r)
+		}
+	}
+	rest := copy(q.waiting, q.waiting[n:])
+	clear(q.waiting[rest:])
+	q.waiting = q.waiting[:rest]
+	return batch
+}
+
+// shut refuses new requests and waits until the last leader is done.
+func (q *queue) shut() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for q.busy {
+		q.idle.Wait()
+	}
+}
