@@ -19,12 +19,17 @@ const Parallelism = 16
 // on refund) and a per-session spend cap (refundable) — serially and from Parallelism goroutines. The fake
 // clock advances 50µs per call, so a 1s window holds ~20,000 live events and
 // old ones leave as new ones arrive (the steady state of a busy proxy).
+//
+// Spawned is Serial with each call on a goroutine of its own, as the proxy
+// makes them (one goroutine per admission): a store that runs deep code on
+// the caller's goroutine pays for growing its stack every call.
 func Bench(b *testing.B, newStore func(b *testing.B) state.Store) {
-	b.Run("Serial", func(b *testing.B) { bench(b, newStore, 1) })
-	b.Run(fmt.Sprintf("Parallel%d", Parallelism), func(b *testing.B) { bench(b, newStore, Parallelism) })
+	b.Run("Serial", func(b *testing.B) { bench(b, newStore, 1, false) })
+	b.Run("Spawned", func(b *testing.B) { bench(b, newStore, 1, true) })
+	b.Run(fmt.Sprintf("Parallel%d", Parallelism), func(b *testing.B) { bench(b, newStore, Parallelism, false) })
 }
 
-func bench(b *testing.B, newStore func(b *testing.B) state.Store, goroutines int) {
+func bench(b *testing.B, newStore func(b *testing.B) state.Store, goroutines int, spawn bool) {
 	s := newStore(b)
 	defer s.Close()
 	ctx := context.Background()
@@ -39,16 +44,27 @@ func bench(b *testing.B, newStore func(b *testing.B) state.Store, goroutines int
 		spend := Charge("spend", time.Second, "0.01", "1000000000")
 		spend.Key.Who = fmt.Sprintf("session:%d", session.Add(1)%8)
 		charges := []state.Charge{rate, spend}
-		for pb() {
+		call := func() error {
 			now := T0.Add(time.Duration(tick.Add(1)) * 50 * time.Microsecond)
 			r, err := s.Reserve(ctx, now, charges)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if !r.Admitted {
-				b.Fatal("denied")
+				return fmt.Errorf("denied")
 			}
-			if err := s.Commit(ctx, r.Reservation); err != nil {
+			return s.Commit(ctx, r.Reservation)
+		}
+		done := make(chan error)
+		for pb() {
+			var err error
+			if spawn {
+				go func() { done <- call() }()
+				err = <-done
+			} else {
+				err = call()
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
 		}
