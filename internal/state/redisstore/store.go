@@ -479,6 +479,21 @@ func toUnits(d *apd.Decimal) (string, error) {
 }
 
 func fromUnits(d *apd.Decimal, units string) error {
+	// Fast path: totals at cents or coarser have at least 16 trailing zeros
+	// and few digits before them.
+	z := 0
+	for z < len(units)-1 && units[len(units)-1-z] == '0' {
+		z++
+	}
+	if head := units[:len(units)-z]; len(head) <= 18 && digits(head) {
+		u, _ := strconv.ParseUint(head, 10, 64)
+		*d = apd.Decimal{}
+		if u != 0 {
+			d.Coeff.SetUint64(u)
+			d.Exponent = int32(z - scale)
+		}
+		return nil
+	}
 	if _, _, err := d.SetString(units); err != nil {
 		return fmt.Errorf("total %q: %w", units, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/apd/v3"
 	"github.com/redis/go-redis/v9"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
@@ -391,6 +392,29 @@ func TestToUnits(t *testing.T) {
 		d := storetest.Dec(bad)
 		if _, err := redisstore.ToUnits(&d); err == nil {
 			t.Errorf("toUnits(%s) succeeded", bad)
+		}
+	}
+}
+
+// TestFromUnits reads totals back exactly, reduced, on both paths.
+func TestFromUnits(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"0", "0"}, {"000", "0"}, {"1", "1E-18"}, {"10000000000000000", "0.01"},
+		{"1000000000000000000", "1"}, {"5000000000000000000000", "5E+3"},
+		{"1500000000000000000", "1.5"}, {"123456789012345678", "0.123456789012345678"},
+		{"1234567890123456789", "1.234567890123456789"},
+		{"12345678901234567123456789000000000", "12345678901234567.123456789"},
+		{"99999999999999990000000000000000", "99999999999999.99"},
+	} {
+		var d apd.Decimal
+		if err := redisstore.FromUnits(&d, tc.in); err != nil {
+			t.Errorf("fromUnits(%s): %v", tc.in, err)
+			continue
+		}
+		var want apd.Decimal
+		want.SetString(tc.want)
+		if d.Cmp(&want) != 0 || d.String() != want.String() {
+			t.Errorf("fromUnits(%s) = %s, want %s", tc.in, &d, &want)
 		}
 	}
 }
