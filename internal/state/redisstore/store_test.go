@@ -194,8 +194,11 @@ func TestRefundFromAnotherClientKeepsKeptCharges(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	rate, spend := storetest.KeepCharges()
+	// The id spells out the keys: characters it uses as separators in a
+	// key must not confuse the other client.
+	spend.Key.Who = "identity:a|s:1:2:3|b"
 	cal := spend
-	cal.Key.Counter, cal.Align = "daily", state.Calendar
+	cal.Key.Counter, cal.Align = "daily:|c:", state.Calendar
 	r, err := a.Reserve(ctx, storetest.T0, []state.Charge{rate, spend, cal})
 	if err != nil || !r.Admitted {
 		t.Fatalf("Reserve: %+v, %v", r, err)
