@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 )
 
 // A group's bounds: the writer takes what is already queued, up to these,
@@ -46,10 +47,27 @@ const (
 // run is the writer goroutine.
 func (l *Log) run() {
 	defer close(l.done)
+	var rest *time.Timer
+	if l.opts.Linger > 0 {
+		rest = time.NewTimer(time.Hour)
+		rest.Stop()
+	}
 	for {
 		select {
 		case it := <-l.ch:
 			l.writeQueued(&it)
+			for len(l.ch) > 0 { // more than one group's worth was waiting
+				it := <-l.ch
+				l.writeQueued(&it)
+			}
+			if rest != nil {
+				rest.Reset(l.opts.Linger)
+				select {
+				case <-rest.C:
+				case <-l.quit:
+					rest.Stop()
+				}
+			}
 		case <-l.quit:
 			for {
 				select {

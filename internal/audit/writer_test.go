@@ -317,3 +317,38 @@ func TestRecoveredLineInAWriteThatCannotBeCut(t *testing.T) {
 		t.Errorf("third file: %+v %v", rep, err)
 	}
 }
+
+// TestWriterRestsBetweenWrites: after a write the writer rests for Linger,
+// so lines recorded meanwhile wait and then share one write; Close does not
+// wait out the rest.
+func TestWriterRestsBetweenWrites(t *testing.T) {
+	dir := t.TempDir()
+	s := newScript()
+	close(s.release)
+	l := openLog(t, Options{Dir: dir, Linger: time.Hour, OpenFile: s.open})
+	l.Record(callEvent(0))
+	<-s.entered
+	for deadline := time.Now().Add(10 * time.Second); l.Stats().Written < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first line was never written")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= 10; i++ {
+		l.Record(callEvent(i))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := len(s.writeSizes()); got != 1 {
+		t.Fatalf("%d writes while the writer rests, want 1", got)
+	}
+	if err := l.Close(); err != nil { // with the hour's rest waited out, the test times out
+		t.Fatal(err)
+	}
+	// The first line, the ten that waited (one write), the stop line.
+	if got, want := len(s.writeSizes()), 3; got != want {
+		t.Errorf("%d writes, want %d", got, want)
+	}
+	if rep := verifyDir(t, dir); rep.Problem != nil || rep.Lines != 12 || !rep.Stopped {
+		t.Errorf("verify: %+v", rep)
+	}
+}

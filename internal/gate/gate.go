@@ -216,7 +216,8 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	id := append([]byte(nil), c.ID...)
 	ev.Args = append([]byte(nil), c.Args...)
 	charges := d.Charges
-	return proxy.Ruling{Admit: func(ctx context.Context) proxy.Ruling {
+	_, quick := g.Store.(state.NonBlocking)
+	return proxy.Ruling{Quick: quick, Admit: func(ctx context.Context) proxy.Ruling {
 		return g.admit(ctx, id, ev, charges, monitor)
 	}}
 }

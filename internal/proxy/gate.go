@@ -113,6 +113,9 @@ type Ruling struct {
 	// block on I/O (a state store), so the pump runs it off its read loop; it
 	// returns the final ruling, whose Admit is ignored.
 	Admit func(ctx context.Context) Ruling
+	// Quick says Admit does not block on I/O (its store is in memory), so
+	// the pump runs it on the read loop and saves a goroutine hand-off.
+	Quick bool
 	// Ticket, when not nil, is told how the forwarded call ended.
 	Ticket Ticket
 }

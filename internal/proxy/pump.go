@@ -285,8 +285,9 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	}
 	r := p.Gate.Judge(ctx, &Call{Session: p.Session, ID: m.ID, Tool: call.Name, Args: call.Args})
 	if r.Admit != nil {
-		if b != nil {
+		if b != nil || r.Quick {
 			// Batches are rare: admit inline so the batch stays one unit.
+			// A quick admission has nothing to wait for.
 			r = r.Admit(ctx)
 		} else {
 			p.admitAsync(ctx, m.ID, frame, r.Admit)

@@ -81,6 +81,14 @@ type Result struct {
 	Totals []apd.Decimal
 }
 
+// NonBlocking is implemented by stores whose methods never wait on I/O or
+// on another process (the memory store): a caller may run them where
+// waiting would hold up other work, such as a session's read loop.
+type NonBlocking interface {
+	Store
+	NonBlocking()
+}
+
 // Store is the counter store contract.
 //
 // Reserve is atomic across all charges: either every charge is recorded or

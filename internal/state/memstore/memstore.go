@@ -201,6 +201,10 @@ func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window t
 	return c.TotalAt(now.UnixNano()), nil
 }
 
+// NonBlocking implements state.NonBlocking: the store waits on nothing but
+// its own short critical sections.
+func (s *Store) NonBlocking() {}
+
 // Close implements state.Store; it drops every count.
 func (s *Store) Close() error {
 	s.mu.Lock()
