@@ -163,8 +163,8 @@ func (r *Reader) fill() {
 }
 
 // Writer writes events to an HTTP response (or any writer), flushing after
-// each one when the writer is an http.Flusher. It is not safe for
-// concurrent use: serialise calls.
+// each one when the writer is an http.Flusher (WriteDeferred leaves that to
+// a later Flush). It is not safe for concurrent use: serialise calls.
 type Writer struct {
 	w   io.Writer
 	f   http.Flusher
@@ -186,6 +186,17 @@ var ErrBadField = errors.New("sse: id or event name contains a line break")
 // JSON-RPC frame is usually one line). An event with no data is written
 // with an empty data field, as MCP's priming events are.
 func (w *Writer) Write(e Event) error {
+	if err := w.WriteDeferred(e); err != nil {
+		return err
+	}
+	w.Flush()
+	return nil
+}
+
+// WriteDeferred writes one event as Write does, without flushing: several
+// events, or an event and the end of the response, then leave in one
+// write.
+func (w *Writer) WriteDeferred(e Event) error {
 	if bytes.ContainsAny([]byte(e.ID), "\r\n\x00") || bytes.ContainsAny([]byte(e.Name), "\r\n") {
 		return ErrBadField
 	}
@@ -224,7 +235,17 @@ func (w *Writer) Write(e Event) error {
 	}
 	b = append(b, '\n')
 	w.buf = b
-	return w.flush(b)
+	if _, err := w.w.Write(b); err != nil {
+		return fmt.Errorf("write sse event: %w", err)
+	}
+	return nil
+}
+
+// Flush sends what was written when the writer is an http.Flusher.
+func (w *Writer) Flush() {
+	if w.f != nil {
+		w.f.Flush()
+	}
 }
 
 // Comment writes a comment line (": text"), which readers ignore; servers

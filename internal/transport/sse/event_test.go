@@ -144,3 +144,40 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// countingFlusher is a writer that counts flushes.
+type countingFlusher struct {
+	bytes.Buffer
+	flushes int
+}
+
+func (c *countingFlusher) Flush() { c.flushes++ }
+
+// TestWriteDeferredLeavesFlushing: Write flushes each event; WriteDeferred
+// does not, and Flush sends what it wrote.
+func TestWriteDeferredLeavesFlushing(t *testing.T) {
+	var c countingFlusher
+	w := NewWriter(&c)
+	if err := w.WriteDeferred(Event{ID: "1", HasID: true, Retry: 1000 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteDeferred(Event{ID: "2", HasID: true, Data: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if c.flushes != 0 {
+		t.Fatalf("%d flushes after WriteDeferred, want 0", c.flushes)
+	}
+	w.Flush()
+	if err := w.Write(Event{Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if c.flushes != 2 {
+		t.Errorf("%d flushes, want 2 (Flush, Write)", c.flushes)
+	}
+	if got, want := c.String(), "id: 1\nretry: 1000\ndata: \n\nid: 2\ndata: {\"a\":1}\n\ndata: x\n\n"; got != want {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+	if err := w.WriteDeferred(Event{ID: "a\nb"}); !errors.Is(err, ErrBadField) {
+		t.Errorf("bad id: %v, want ErrBadField", err)
+	}
+}

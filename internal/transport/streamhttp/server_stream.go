@@ -190,10 +190,10 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The header and the events available now go out together, and a
+	// final answer together with the end of the response: one write for a
+	// call answered before the first flush instead of four.
 	sw := sse.NewWriter(w)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
 	var tick <-chan time.Time
 	if o.keepAlive > 0 {
 		t := time.NewTicker(o.keepAlive)
@@ -214,15 +214,16 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 				}
 				e.Retry = o.retry
 			}
-			if err := sw.Write(e); err != nil {
+			if err := sw.WriteDeferred(e); err != nil {
 				return false
 			}
 			cursor = ev.seq
 			st.markSent(cursor)
 		}
 		if final {
-			return true
+			return true // the server flushes the rest as the handler returns
 		}
+		sw.Flush()
 		select {
 		case <-st.wake:
 		case <-tick:
