@@ -191,10 +191,12 @@ func (c *ClientConn) readLoop(body io.ReadCloser, r *Reader) {
 			continue
 		}
 		frame := append([]byte(nil), ev.Data...)
-		c.noteResponse(frame)
+		// Deliver before noting the answer: noting the last one may end
+		// the connection (after CloseWrite), and Read must find the frame.
 		if !c.deliver(frame) {
 			return
 		}
+		c.noteResponse(frame)
 	}
 	select {
 	case <-c.closed:
