@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +75,16 @@ func TestE2EServerEverythingHTTP(t *testing.T) {
 	url := mcptest.ServerEverythingHTTP(t, "streamableHttp")
 	inv, err := FetchHTTP(e2eContext(t), url, nil, nil, Options{})
 	scanAndCheck(t, inv, err, "mcp-servers/everything", "echo")
+}
+
+// TestE2EServerEverythingLegacySSE: a server of the legacy HTTP+SSE
+// transport refuses the streamable HTTP initialize (404), and the scan
+// falls back to its event stream.
+func TestE2EServerEverythingLegacySSE(t *testing.T) {
+	url := mcptest.ServerEverythingHTTP(t, "sse")
+	inv, err := FetchHTTP(e2eContext(t), url, nil, nil, Options{})
+	scanAndCheck(t, inv, err, "mcp-servers/everything", "echo")
+	if !strings.HasPrefix(inv.Server.Source, "http+sse: ") {
+		t.Errorf("source %q, want the legacy transport named", inv.Server.Source)
+	}
 }

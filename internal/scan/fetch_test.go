@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,6 +217,34 @@ func TestFetchHTTPErrors(t *testing.T) {
 		_, err := FetchHTTP(ctx, srv.URL, nil, nil, Options{})
 		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "invalid token") {
 			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("not found, nor legacy", func(t *testing.T) {
+		var gets atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				gets.Add(1)
+			}
+			http.NotFound(w, r)
+		}))
+		defer srv.Close()
+		_, err := FetchHTTP(ctx, srv.URL+"/mcp", nil, nil, Options{})
+		if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "legacy HTTP+SSE") || gets.Load() != 1 {
+			t.Errorf("err = %v after %d GETs, want both transports' 404s after one", err, gets.Load())
+		}
+	})
+	t.Run("unauthorized is not a legacy server", func(t *testing.T) {
+		var gets atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				gets.Add(1)
+			}
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+		}))
+		defer srv.Close()
+		_, err := FetchHTTP(ctx, srv.URL, nil, nil, Options{})
+		if err == nil || strings.Contains(err.Error(), "legacy") || gets.Load() != 0 {
+			t.Errorf("err = %v after %d GETs, want no legacy attempt", err, gets.Load())
 		}
 	})
 	t.Run("json-rpc error", func(t *testing.T) {

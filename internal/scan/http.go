@@ -31,6 +31,14 @@ func FetchHTTP(ctx context.Context, endpoint string, header http.Header, client 
 		s.end(context.WithoutCancel(ctx))
 	}()
 	inv, err = discover(ctx, s, o, "http: "+redactURL(endpoint))
+	if err != nil && s.refusedInit {
+		// Perhaps a server of the legacy HTTP+SSE transport.
+		linv, lerr := fetchLegacy(ctx, endpoint, header, client, o)
+		if lerr == nil {
+			return linv, nil
+		}
+		return Inventory{}, fmt.Errorf("%w (as a legacy HTTP+SSE server: %w)", err, lerr)
+	}
 	if err != nil {
 		return Inventory{}, err
 	}
@@ -47,6 +55,9 @@ type httpSession struct {
 	nextID    int
 	sessionID string
 	protocol  string
+	// refusedInit: the initialize POST was answered 404 or 405, as a
+	// server of the legacy HTTP+SSE transport answers it.
+	refusedInit bool
 }
 
 func (s *httpSession) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
@@ -147,6 +158,11 @@ func (s *httpSession) post(ctx context.Context, m *message) (*http.Response, err
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
+		if m.Method == "initialize" && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
+			s.mu.Lock()
+			s.refusedInit = true
+			s.mu.Unlock()
+		}
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		// A JSON-RPC error in an error response says the most.
 		var em message
