@@ -19,7 +19,8 @@ import (
 const scanUsage = `Usage:
   tollgate scan [flags] -- COMMAND [ARGS...]          scan a stdio server (started, then stopped)
   tollgate scan [flags] --upstream URL [--header "K: V"]...
-                                                      scan a streamable HTTP server
+                                                      scan an HTTP server (streamable HTTP, or legacy
+                                                      HTTP+SSE at its …/sse URL)
   tollgate scan [flags] --tools-file tools.json       scan a saved tools/list result
   tollgate scan --diff OLD.json NEW.json [--format text|md|json]
                                                       compare two --format json scans
