@@ -132,6 +132,9 @@ type ClientConn struct {
 	// notifications only; sentCond (on mu) signals each one sent.
 	unsent, unsentNotes int
 	sentCond            sync.Cond
+	// params holds the x-mcp-header annotations of the tools the
+	// upstream listed, by tool name (revision 2026-07-28).
+	params map[string][]paramHeader
 }
 
 var (

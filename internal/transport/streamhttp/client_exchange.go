@@ -89,6 +89,9 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		if m.name != "" {
 			req.Header.Set("Mcp-Name", headerValue(m.name))
 		}
+		if m.method == mcp.MethodToolsCall {
+			c.setParamHeaders(req.Header, m)
+		}
 	}
 	resp, err := c.client.Do(req)
 	signal()
@@ -261,6 +264,9 @@ func (c *ClientConn) fromServer(frame []byte, m *message, hold chan struct{}) bo
 	if !c.noteResponse(frame, m, hold) {
 		c.log.Debug("dropped a response to no pending request", "upstream", c.safe)
 		return true
+	}
+	if m != nil && m.method == mcp.MethodToolsList && c.revision(m) >= mcp.Version20260728 {
+		frame = c.learnTools(frame)
 	}
 	return c.deliver(frame)
 }

@@ -1,0 +1,272 @@
+package streamhttp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+)
+
+// Revision 2026-07-28 lets a server mark tool parameters with x-mcp-header:
+// a client on streamable HTTP must mirror each such argument of a
+// tools/call into an Mcp-Param-{Name} header, and must leave out of
+// tools/list any tool whose annotations break the rules. The ClientConn
+// learns the annotations from the tools/list answers it relays.
+
+// paramHeader is one x-mcp-header annotation: the header's name part and
+// the chain of properties keys that leads to the annotated parameter.
+type paramHeader struct {
+	name string
+	path []string
+}
+
+// mcpHeaderKey is the schema extension's keyword.
+const mcpHeaderKey = "x-mcp-header"
+
+// toolParamHeaders returns a tool definition's x-mcp-header annotations,
+// or why they make the tool invalid.
+func toolParamHeaders(tool []byte) ([]paramHeader, error) {
+	var def struct {
+		InputSchema json.RawMessage `json:"inputSchema"`
+	}
+	if err := json.Unmarshal(tool, &def); err != nil || len(def.InputSchema) == 0 {
+		return nil, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(def.InputSchema))
+	d.UseNumber()
+	var schema any
+	if err := d.Decode(&schema); err != nil {
+		return nil, nil
+	}
+	var hs []paramHeader
+	if err := walkSchema(schema, nil, true, &hs); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, h := range hs {
+		k := strings.ToLower(h.name)
+		if seen[k] {
+			return nil, fmt.Errorf("%s %q is used twice (names are compared without case)", mcpHeaderKey, h.name)
+		}
+		seen[k] = true
+	}
+	return hs, nil
+}
+
+// walkSchema collects the annotations of a schema node at path.
+// reachable says the node is the root or is reached from it through
+// properties keys only: the one place an annotation may stand.
+func walkSchema(node any, path []string, reachable bool, hs *[]paramHeader) error {
+	switch n := node.(type) {
+	case []any:
+		for _, e := range n {
+			if err := walkSchema(e, path, false, hs); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if v, ok := n[mcpHeaderKey]; ok {
+			where := strings.Join(path, ".")
+			if !reachable || len(path) == 0 {
+				return fmt.Errorf("%s at %q is not on a parameter reached through properties alone", mcpHeaderKey, cmpOr(where, "the schema root"))
+			}
+			name, ok := v.(string)
+			if !ok || !isToken(name) {
+				return fmt.Errorf("%s of %q is not a header name token", mcpHeaderKey, where)
+			}
+			if t, _ := n["type"].(string); t != "string" && t != "integer" && t != "boolean" {
+				return fmt.Errorf("%s on %q, whose type is not string, integer or boolean", mcpHeaderKey, where)
+			}
+			*hs = append(*hs, paramHeader{name: name, path: append([]string(nil), path...)})
+		}
+		for k, v := range n {
+			if k == mcpHeaderKey {
+				continue
+			}
+			if k == "properties" && reachable {
+				if props, ok := v.(map[string]any); ok {
+					for name, sub := range props {
+						if err := walkSchema(sub, append(path[:len(path):len(path)], name), true, hs); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+			}
+			if err := walkSchema(v, path, false, hs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP field-name token (RFC 9110 tchar+).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// revision is the protocol revision m is sent under: its own _meta's, or
+// the session's.
+func (c *ClientConn) revision(m *message) string {
+	if m.version != "" {
+		return m.version
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
+}
+
+// learnTools records the annotations of the tools in a tools/list answer
+// and returns the frame to relay: without the tools whose annotations are
+// invalid. Frames without annotations pass untouched.
+func (c *ClientConn) learnTools(frame []byte) []byte {
+	if !bytes.Contains(frame, []byte(mcpHeaderKey)) {
+		return frame
+	}
+	p, err := jsonrpc.Parse(frame, false)
+	if err != nil || p.Result == nil {
+		return frame
+	}
+	learned := map[string][]paramHeader{}
+	invalid := map[string]bool{}
+	f := mcp.ToolFilter{
+		Seen: func(name string, tool []byte) {
+			hs, err := toolParamHeaders(tool)
+			if err != nil {
+				invalid[name] = true
+				c.log.Warn("left out a tool of the upstream's tools/list: its x-mcp-header annotations are invalid",
+					"upstream", c.safe, "tool", name, "reason", err.Error())
+				return
+			}
+			learned[name] = hs
+		},
+	}
+	if _, err := f.FilterList(frame, p.Result); err != nil {
+		return frame
+	}
+	c.mu.Lock()
+	if c.params == nil {
+		c.params = map[string][]paramHeader{}
+	}
+	for name, hs := range learned {
+		c.params[name] = hs
+	}
+	for name := range invalid {
+		delete(c.params, name)
+	}
+	c.mu.Unlock()
+	if len(invalid) == 0 {
+		return frame
+	}
+	f = mcp.ToolFilter{Hidden: func(name string) bool { return invalid[name] }}
+	out, err := f.FilterList(frame, p.Result)
+	if err != nil {
+		return frame
+	}
+	return out
+}
+
+// setParamHeaders adds the Mcp-Param headers of a tools/call whose tool
+// has annotations. An argument that is absent, null, or not a value the
+// annotation allows gets no header.
+func (c *ClientConn) setParamHeaders(h http.Header, m *message) {
+	c.mu.Lock()
+	hs := c.params[m.name]
+	c.mu.Unlock()
+	if len(hs) == 0 {
+		return
+	}
+	p, err := jsonrpc.Parse(m.frame, false)
+	if err != nil {
+		return
+	}
+	args := mcp.ParamsValue(p.Params, "arguments")
+	for _, ph := range hs {
+		v := args
+		for _, k := range ph.path {
+			if v = memberValue(v, k); v == nil {
+				break
+			}
+		}
+		if s, ok := headerText(v); ok {
+			h.Set("Mcp-Param-"+ph.name, headerValue(s))
+		}
+	}
+}
+
+// memberValue returns the raw value of key in the object obj, or nil.
+func memberValue(obj []byte, key string) []byte {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil
+	}
+	var val []byte
+	_ = jsonrpc.Members(obj, func(k string, v []byte) error {
+		if k == key {
+			val = v
+		}
+		return nil
+	})
+	return val
+}
+
+// errNotPrimitive: the value is not one an annotation may mirror.
+var errNotPrimitive = errors.New("not a string, integer or boolean")
+
+// headerText converts a raw JSON value to its header text: a string as
+// is, an integer in decimal, a boolean as true or false.
+func headerText(v []byte) (string, bool) {
+	if len(v) == 0 {
+		return "", false
+	}
+	switch v[0] {
+	case '"':
+		return jsonrpc.Unquote(v)
+	case 't', 'f':
+		return string(v), string(v) == "true" || string(v) == "false"
+	case 'n':
+		return "", false
+	}
+	s, err := integerText(string(v))
+	return s, err == nil
+}
+
+// integerText writes an integral JSON number (42, -7, 42.0, 4.2e1) in
+// decimal.
+func integerText(num string) (string, error) {
+	f, _, err := big.ParseFloat(num, 10, 256, big.ToNearestEven)
+	if err != nil || f.IsInf() || !f.IsInt() {
+		return "", errNotPrimitive
+	}
+	i, _ := f.Int(nil)
+	if i.CmpAbs(big.NewInt(math.MaxInt64)) > 0 {
+		return "", errNotPrimitive
+	}
+	return i.String(), nil
+}
