@@ -141,6 +141,11 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 	default:
 		b := readSome(resp.Body)
 		if rpcErr := errorBody(b); rpcErr != nil {
+			if status == http.StatusBadRequest && m.method == mcp.MethodToolsCall && !m.retried &&
+				version >= mcp.Version20260728 && errorCode(rpcErr) == CodeHeaderMismatch &&
+				c.refreshTools(ctx, m, session, version) {
+				return true // the tool's annotations may have changed: once more
+			}
 			c.answerWith(m, rpcErr)
 			return false
 		}

@@ -2,9 +2,11 @@ package streamhttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
 // Revision 2026-07-28 lets a server mark tool parameters with x-mcp-header:
@@ -269,4 +272,103 @@ func integerText(num string) (string, error) {
 		return "", errNotPrimitive
 	}
 	return i.String(), nil
+}
+
+// errorCode returns the code of a JSON-RPC error object, 0 when it has none.
+func errorCode(rpcErr []byte) int {
+	var e struct {
+		Code int `json:"code"`
+	}
+	_ = json.Unmarshal(rpcErr, &e)
+	return e.Code
+}
+
+// maxRefreshPages bounds refreshTools' walk over a tools/list.
+const maxRefreshPages = 1000
+
+// refreshTools reads the upstream's whole tools/list again, under m's
+// protocol version and _meta, to learn its tools' x-mcp-header
+// annotations: what a client should do when a tools/call is refused with
+// HeaderMismatch, before it retries the call once. The answers are not
+// relayed. It reports whether every page was read.
+func (c *ClientConn) refreshTools(ctx context.Context, m *message, session, version string) bool {
+	p, err := jsonrpc.Parse(m.frame, false)
+	if err != nil {
+		return false
+	}
+	meta := mcp.ParamsValue(p.Params, "_meta")
+	cursor := ""
+	for range maxRefreshPages {
+		params := []byte(`{`)
+		if meta != nil {
+			params = append(append(params, `"_meta":`...), meta...)
+		}
+		if cursor != "" {
+			if len(params) > 1 {
+				params = append(params, ',')
+			}
+			params = jsonrpc.AppendString(append(params, `"cursor":`...), cursor)
+		}
+		params = append(params, '}')
+		frame := append([]byte(`{"jsonrpc":"2.0","id":"tollgate-tools-refresh","method":"tools/list","params":`), params...)
+		frame = append(frame, '}')
+		answer, err := c.roundTrip(ctx, frame, session, version)
+		if err != nil {
+			c.log.Warn("re-reading the upstream's tools/list after a header mismatch failed", "upstream", c.safe, "err", err)
+			return false
+		}
+		c.learnTools(answer)
+		a, err := jsonrpc.Parse(answer, false)
+		if err != nil || a.Result == nil {
+			return false
+		}
+		if cursor = mcp.ResultString(a.Result, "nextCursor"); cursor == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// roundTrip POSTs a request of Tollgate's own and returns its response,
+// from a JSON body or an SSE answer, without relaying anything.
+func (c *ClientConn) roundTrip(ctx context.Context, frame []byte, session, version string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(frame))
+	if err != nil {
+		return nil, err
+	}
+	c.setHeaders(req, session, version)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Method", mcp.MethodToolsList)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, errors.New(sse.Describe(err))
+	}
+	defer drain(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	switch mediaType(resp.Header) {
+	case "application/json":
+		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.max)+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > c.max {
+			return nil, fmt.Errorf("an answer over %d bytes", c.max)
+		}
+		return bytes.TrimSpace(b), nil
+	case "text/event-stream":
+		r := sse.NewReader(resp.Body, c.max)
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				return nil, fmt.Errorf("the event stream ended before the answer: %w", err)
+			}
+			if m, err := jsonrpc.Parse(ev.Data, false); err == nil && m.IsResponse() {
+				return append([]byte(nil), ev.Data...), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("an answer of type %q", resp.Header.Get("Content-Type"))
 }

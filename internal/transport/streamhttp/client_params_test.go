@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
 func TestToolParamHeaders(t *testing.T) {
@@ -141,5 +143,66 @@ func TestClientMirrorsParamHeaders(t *testing.T) {
 		if _, ok := calls[1][k]; ok {
 			t.Errorf("call 2 has %s, for an argument that is null or absent", k)
 		}
+	}
+}
+
+// TestClientRefreshesToolsOnHeaderMismatch: a tools/call refused with
+// HeaderMismatch (the client never listed the tools) makes the ClientConn
+// read every tools/list page itself, unrelayed, and send the call once
+// more with the headers; a second refusal is relayed as it is.
+func TestClientRefreshesToolsOnHeaderMismatch(t *testing.T) {
+	var mu sync.Mutex
+	var methods []string
+	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m, _ := jsonrpc.Parse(body, false)
+		mu.Lock()
+		methods = append(methods, m.Method)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch m.Method {
+		case "tools/list":
+			if !strings.Contains(string(m.Params), `"cursor":"p2"`) {
+				w.Write(jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"other","inputSchema":{"type":"object"}}],"nextCursor":"p2"}`)))
+				return
+			}
+			sw := sseWriter(w)
+			sw.Write(sse.Event{Data: jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"execute_sql","inputSchema":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}}]}`))})
+		case "tools/call":
+			region := string(mcp.ParamsValue(mcp.ParamsValue(m.Params, "arguments"), "region"))
+			if region != `"eu"` && r.Header.Get("Mcp-Param-Region") != strings.Trim(region, `"`) {
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write(jsonrpc.AppendError(nil, m.ID, CodeHeaderMismatch, "header mismatch: Mcp-Param-Region", nil))
+				return
+			}
+			if region == `"eu"` { // refused whatever the headers
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write(jsonrpc.AppendError(nil, m.ID, CodeHeaderMismatch, "header mismatch: always", nil))
+				return
+			}
+			w.Write(jsonrpc.AppendResult(nil, m.ID, []byte(`{"content":[]}`)))
+		}
+	}))
+	c := dialT(t, s.URL, ClientOptions{})
+	fr := readFrames(c)
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}`
+	write(t, c, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"us-west1"},`+meta+`}}`)
+	if got, want := string(fr.next(t)), `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`; got != want {
+		t.Errorf("answer %s, want %s", got, want)
+	}
+	mu.Lock()
+	if diff := cmp.Diff([]string{"tools/call", "tools/list", "tools/list", "tools/call"}, methods); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	methods = nil
+	mu.Unlock()
+	write(t, c, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_sql","arguments":{"region":"eu"},`+meta+`}}`)
+	if got := string(fr.next(t)); !strings.Contains(got, `"id":2`) || !strings.Contains(got, "-32020") {
+		t.Errorf("answer %s, want the server's HeaderMismatch", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"tools/call", "tools/list", "tools/list", "tools/call"}, methods); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
