@@ -65,7 +65,7 @@ func (h headerList) header(getenv func(string) (string, bool)) (http.Header, err
 			return nil, fmt.Errorf("--header wants \"Name: value\" with a valid header name")
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
-		if reservedHeaders[key] {
+		if reservedHeaders[key] || strings.HasPrefix(key, "Mcp-Param-") {
 			return nil, fmt.Errorf("--header %s: Tollgate sets this header itself", key)
 		}
 		v, err := expandEnv(strings.TrimSpace(value), getenv)

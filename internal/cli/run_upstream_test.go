@@ -410,6 +410,7 @@ func TestRunUpstreamUsage(t *testing.T) {
 		{"with a command", []string{"--upstream", "http://127.0.0.1:1/mcp", "--", "cat"}, "not both"},
 		{"bad header", []string{"--upstream", "http://127.0.0.1:1/mcp", "--header", "no colon"}, "Name: value"},
 		{"reserved header", []string{"--upstream", "http://127.0.0.1:1/mcp", "--header", "Mcp-Session-Id: x"}, "sets this header itself"},
+		{"reserved param header", []string{"--upstream", "http://127.0.0.1:1/mcp", "--header", "Mcp-Param-Region: x"}, "sets this header itself"},
 		{"unset variable", []string{"--upstream", "http://127.0.0.1:1/mcp", "--header", "X-Key: ${TOLLGATE_UNSET_VAR}"}, "TOLLGATE_UNSET_VAR is not set"},
 		{"not http", []string{"--upstream", "ftp://host/x"}, "not an http or https URL"},
 	} {
