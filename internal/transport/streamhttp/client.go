@@ -134,7 +134,7 @@ type ClientConn struct {
 	sentCond            sync.Cond
 	// params holds the x-mcp-header annotations of the tools the
 	// upstream listed, by tool name (revision 2026-07-28).
-	params map[string][]paramHeader
+	params toolParams
 }
 
 var (

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
@@ -28,6 +29,7 @@ import (
 type paramHeader struct {
 	name string
 	path []string
+	typ  string // string, integer or boolean
 }
 
 // mcpHeaderKey is the schema extension's keyword.
@@ -84,10 +86,11 @@ func walkSchema(node any, path []string, reachable bool, hs *[]paramHeader) erro
 			if !ok || !isToken(name) {
 				return fmt.Errorf("%s of %q is not a header name token", mcpHeaderKey, where)
 			}
-			if t, _ := n["type"].(string); t != "string" && t != "integer" && t != "boolean" {
+			t, _ := n["type"].(string)
+			if t != "string" && t != "integer" && t != "boolean" {
 				return fmt.Errorf("%s on %q, whose type is not string, integer or boolean", mcpHeaderKey, where)
 			}
-			*hs = append(*hs, paramHeader{name: name, path: append([]string(nil), path...)})
+			*hs = append(*hs, paramHeader{name: name, path: append([]string(nil), path...), typ: t})
 		}
 		for k, v := range n {
 			if k == mcpHeaderKey {
@@ -146,49 +149,74 @@ func (c *ClientConn) revision(m *message) string {
 	return c.version
 }
 
+// toolParams holds the x-mcp-header annotations of the tools a server
+// listed, by tool name. It is safe for concurrent use; the zero value is
+// ready.
+type toolParams struct {
+	mu sync.Mutex
+	m  map[string][]paramHeader
+}
+
+// get returns the annotations of tool.
+func (tp *toolParams) get(tool string) []paramHeader {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return tp.m[tool]
+}
+
+// learn records the annotations of the tools in a tools/list answer and
+// returns the tools whose annotations are invalid, with why.
+func (tp *toolParams) learn(frame []byte) map[string]string {
+	if !bytes.Contains(frame, []byte(mcpHeaderKey)) {
+		return nil
+	}
+	p, err := jsonrpc.Parse(frame, false)
+	if err != nil || p.Result == nil {
+		return nil
+	}
+	learned := map[string][]paramHeader{}
+	invalid := map[string]string{}
+	f := mcp.ToolFilter{Seen: func(name string, tool []byte) {
+		if hs, err := toolParamHeaders(tool); err != nil {
+			invalid[name] = err.Error()
+		} else {
+			learned[name] = hs
+		}
+	}}
+	if _, err := f.FilterList(frame, p.Result); err != nil {
+		return nil
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if tp.m == nil {
+		tp.m = map[string][]paramHeader{}
+	}
+	for name, hs := range learned {
+		tp.m[name] = hs
+	}
+	for name := range invalid {
+		delete(tp.m, name)
+	}
+	return invalid
+}
+
 // learnTools records the annotations of the tools in a tools/list answer
 // and returns the frame to relay: without the tools whose annotations are
 // invalid. Frames without annotations pass untouched.
 func (c *ClientConn) learnTools(frame []byte) []byte {
-	if !bytes.Contains(frame, []byte(mcpHeaderKey)) {
-		return frame
-	}
-	p, err := jsonrpc.Parse(frame, false)
-	if err != nil || p.Result == nil {
-		return frame
-	}
-	learned := map[string][]paramHeader{}
-	invalid := map[string]bool{}
-	f := mcp.ToolFilter{
-		Seen: func(name string, tool []byte) {
-			hs, err := toolParamHeaders(tool)
-			if err != nil {
-				invalid[name] = true
-				c.log.Warn("left out a tool of the upstream's tools/list: its x-mcp-header annotations are invalid",
-					"upstream", c.safe, "tool", name, "reason", err.Error())
-				return
-			}
-			learned[name] = hs
-		},
-	}
-	if _, err := f.FilterList(frame, p.Result); err != nil {
-		return frame
-	}
-	c.mu.Lock()
-	if c.params == nil {
-		c.params = map[string][]paramHeader{}
-	}
-	for name, hs := range learned {
-		c.params[name] = hs
-	}
-	for name := range invalid {
-		delete(c.params, name)
-	}
-	c.mu.Unlock()
+	invalid := c.params.learn(frame)
 	if len(invalid) == 0 {
 		return frame
 	}
-	f = mcp.ToolFilter{Hidden: func(name string) bool { return invalid[name] }}
+	for name, why := range invalid {
+		c.log.Warn("left out a tool of the upstream's tools/list: its x-mcp-header annotations are invalid",
+			"upstream", c.safe, "tool", name, "reason", why)
+	}
+	p, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		return frame
+	}
+	f := mcp.ToolFilter{Hidden: func(name string) bool { _, bad := invalid[name]; return bad }}
 	out, err := f.FilterList(frame, p.Result)
 	if err != nil {
 		return frame
@@ -200,9 +228,7 @@ func (c *ClientConn) learnTools(frame []byte) []byte {
 // has annotations. An argument that is absent, null, or not a value the
 // annotation allows gets no header.
 func (c *ClientConn) setParamHeaders(h http.Header, m *message) {
-	c.mu.Lock()
-	hs := c.params[m.name]
-	c.mu.Unlock()
+	hs := c.params.get(m.name)
 	if len(hs) == 0 {
 		return
 	}
@@ -212,16 +238,63 @@ func (c *ClientConn) setParamHeaders(h http.Header, m *message) {
 	}
 	args := mcp.ParamsValue(p.Params, "arguments")
 	for _, ph := range hs {
-		v := args
-		for _, k := range ph.path {
-			if v = memberValue(v, k); v == nil {
-				break
-			}
-		}
-		if s, ok := headerText(v); ok {
+		if s, ok := headerText(argAt(args, ph.path)); ok {
 			h.Set("Mcp-Param-"+ph.name, headerValue(s))
 		}
 	}
+}
+
+// argAt returns the raw value at path in the arguments object, or nil.
+func argAt(args []byte, path []string) []byte {
+	v := args
+	for _, k := range path {
+		if v = memberValue(v, k); v == nil {
+			return nil
+		}
+	}
+	return v
+}
+
+// checkParamHeaders compares a 2026-07-28 tools/call's Mcp-Param headers
+// with its arguments, for the tool's annotations hs: an argument with a
+// value needs its header, equal after decoding (integers compared as
+// numbers); a header needs its argument. It returns what is wrong, "" when
+// they agree. Headers of no annotation are ignored.
+func checkParamHeaders(h http.Header, args []byte, hs []paramHeader) string {
+	for _, ph := range hs {
+		name := "Mcp-Param-" + ph.name
+		where := "arguments." + strings.Join(ph.path, ".")
+		body, has := headerText(argAt(args, ph.path))
+		vals := h.Values(name)
+		switch {
+		case len(vals) == 0 && !has:
+			continue
+		case len(vals) == 0:
+			return "missing " + name + " header for " + where
+		case len(vals) > 1:
+			return "more than one " + name + " header"
+		case !has:
+			return name + " header without a value at " + where
+		}
+		for i := 0; i < len(vals[0]); i++ {
+			if c := vals[0][i]; (c < 0x20 || c > 0x7e) && c != '\t' {
+				return name + " header holds a character outside visible ASCII"
+			}
+		}
+		got, ok := decodeHeaderValue(vals[0])
+		if !ok {
+			return name + " header is not valid base64 between =?base64? and ?="
+		}
+		if ph.typ == "integer" {
+			if n, err := integerText(strings.TrimSpace(got)); err == nil {
+				got = n
+			}
+		}
+		if got != body {
+			return fmt.Sprintf("%s header %s does not match %s %s", name, quote(got), where, quote(body))
+		}
+	}
+	return ""
 }
 
 // memberValue returns the raw value of key in the object obj, or nil.

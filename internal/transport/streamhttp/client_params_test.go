@@ -24,7 +24,7 @@ func TestToolParamHeaders(t *testing.T) {
 		{name: "top and nested", schema: `{"type":"object","properties":{
 			"region":{"type":"string","x-mcp-header":"Region"},
 			"opts":{"type":"object","properties":{"limit":{"type":"integer","x-mcp-header":"Limit"}}}}}`,
-			want: []paramHeader{{"Region", []string{"region"}}, {"Limit", []string{"opts", "limit"}}}},
+			want: []paramHeader{{"Region", []string{"region"}, "string"}, {"Limit", []string{"opts", "limit"}, "integer"}}},
 		{name: "number type", schema: `{"properties":{"n":{"type":"number","x-mcp-header":"N"}}}`, bad: "type is not"},
 		{name: "under items", schema: `{"properties":{"a":{"type":"array","items":{"type":"string","x-mcp-header":"A"}}}}`, bad: "not on a parameter"},
 		{name: "under anyOf", schema: `{"properties":{"a":{"anyOf":[{"type":"string","x-mcp-header":"A"}]}}}`, bad: "not on a parameter"},

@@ -99,6 +99,8 @@ type Server struct {
 	drain     chan struct{} // closed by Drain
 	stateless *mux.Mux
 	slRelease func()
+
+	params toolParams // x-mcp-header annotations of the tools listed to stateless clients
 }
 
 // NewServer returns a Server. Call Close when done with it.

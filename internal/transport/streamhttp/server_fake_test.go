@@ -125,7 +125,8 @@ func (f *upstreamFake) handle(line []byte, write func(string), replies map[strin
 	case mcp.MethodDiscover:
 		result(`{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"1"}}`)
 	case mcp.MethodToolsList:
-		result(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}},{"name":"danger","inputSchema":{"type":"object"}}]}`)
+		result(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}},{"name":"danger","inputSchema":{"type":"object"}},` +
+			`{"name":"sql","inputSchema":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"},"limit":{"type":"integer","x-mcp-header":"Limit"}}}}]}`)
 	case mcp.MethodToolsCall:
 		name, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "name"))
 		args := mcp.ParamsValue(m.Params, "arguments")
@@ -137,7 +138,7 @@ func (f *upstreamFake) handle(line []byte, write func(string), replies map[strin
 			return `{"content":[{"type":"text","text":` + string(b) + `}]}`
 		}
 		switch name {
-		case "echo":
+		case "echo", "sql":
 			result(text(string(args)))
 		case "progress":
 			tok := mcp.MetaValue(m.Params, "progressToken")

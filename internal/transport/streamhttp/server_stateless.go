@@ -35,7 +35,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if msg := checkHeaders(r, &m); msg != "" {
+	if msg := checkHeaders(r, &m, &s.params); msg != "" {
 		writeError(w, http.StatusBadRequest, m.ID, CodeHeaderMismatch, "header mismatch: "+msg, nil)
 		return
 	}
@@ -70,13 +70,20 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	}
 	if !complete {
 		front.abandon() // the client went away: cancel the request upstream
+		return
+	}
+	if m.Method == mcp.MethodToolsList {
+		// Learn the tools' x-mcp-header annotations, to check the
+		// Mcp-Param headers of later calls.
+		s.params.learn(st.finalAnswer())
 	}
 }
 
 // checkHeaders compares a 2026-07-28 request's MCP-Protocol-Version,
-// Mcp-Method and Mcp-Name headers with its body; it returns what is wrong,
+// Mcp-Method and Mcp-Name headers, and a tools/call's Mcp-Param headers
+// for the annotations in params, with its body; it returns what is wrong,
 // "" when they agree.
-func checkHeaders(r *http.Request, m *jsonrpc.Message) string {
+func checkHeaders(r *http.Request, m *jsonrpc.Message, params *toolParams) string {
 	one := func(name string) (string, string) {
 		v := r.Header.Values(name)
 		switch len(v) {
@@ -121,6 +128,9 @@ func checkHeaders(r *http.Request, m *jsonrpc.Message) string {
 	body, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, key))
 	if name != body {
 		return fmt.Sprintf("Mcp-Name header %s does not match the body's params.%s %s", quote(name), key, quote(body))
+	}
+	if m.Method == mcp.MethodToolsCall {
+		return checkParamHeaders(r.Header, mcp.ParamsValue(m.Params, "arguments"), params.get(name))
 	}
 	return ""
 }

@@ -477,6 +477,47 @@ func TestFrontStateless2026(t *testing.T) {
 	})
 }
 
+// TestFrontStatelessParamHeaders: once the front has listed a tool whose
+// schema marks parameters with x-mcp-header, a 2026-07-28 call of it must
+// carry each such argument in its Mcp-Param header, equal to the body.
+func TestFrontStatelessParamHeaders(t *testing.T) {
+	hs, _, _ := newFront(t)
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	c := newFrontClient(t, hs.URL)
+	if status, a := c.call(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{`+meta+`}}`,
+		HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "tools/list"); status != http.StatusOK || !bytes.Contains(a, []byte("x-mcp-header")) {
+		t.Fatalf("tools/list: HTTP %d %s", status, a)
+	}
+	call := func(args string, hdr ...string) (int, []byte) {
+		body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sql","arguments":` + args + `,` + meta + `}}`
+		return c.call(body, append([]string{HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "tools/call", HeaderName, "sql"}, hdr...)...)
+	}
+	for _, tc := range []struct {
+		name string
+		args string
+		hdr  []string
+		ok   bool
+	}{
+		{"both headers", `{"region":"us-west1","limit":10}`, []string{"Mcp-Param-Region", "us-west1", "Mcp-Param-Limit", "10"}, true},
+		{"base64 and a number written otherwise", `{"region":"Zürich","limit":10.0}`, []string{"Mcp-Param-Region", "=?base64?WsO8cmljaA==?=", "Mcp-Param-Limit", "10"}, true},
+		{"absent and null need none", `{"region":null}`, nil, true},
+		{"missing header", `{"region":"us-west1"}`, nil, false},
+		{"other value", `{"region":"us-west1"}`, []string{"Mcp-Param-Region", "eu-west1"}, false},
+		{"header without a value", `{}`, []string{"Mcp-Param-Limit", "5"}, false},
+		{"a string value mirrored as it is", `{"limit":"10"}`, []string{"Mcp-Param-Limit", "10"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, a := call(tc.args, tc.hdr...)
+			if tc.ok && status != http.StatusOK {
+				t.Fatalf("HTTP %d %s, want the call through", status, a)
+			}
+			if !tc.ok && (status != http.StatusBadRequest || rpcErrorCode(t, a) != CodeHeaderMismatch) {
+				t.Fatalf("HTTP %d %s, want 400 with -32020", status, a)
+			}
+		})
+	}
+}
+
 func TestFrontStatelessCancelOnClose(t *testing.T) {
 	hs, fk, _ := newFront(t)
 	c := newFrontClient(t, hs.URL)
