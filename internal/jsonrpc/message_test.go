@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -267,4 +268,32 @@ func TestReaderLimitWithinOneRead(t *testing.T) {
 	if _, err := r.Next(); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("last line: %v, want ErrFrameTooLarge", err)
 	}
+}
+
+// FuzzSkim: on any valid JSON object or array, skim (which checks
+// structure only, for messages from the upstream) ends exactly where the
+// value ends, escapes and long strings included.
+func FuzzSkim(f *testing.F) {
+	for _, s := range []string{
+		`{"a":"b"}`, `[1,"x",{"y":[]}]`, `{"k\"ey":"va\\\\lue\\","n":"\u0022"}`,
+		`{"long":"` + strings.Repeat(`ab\"`, 40) + `","t":"` + strings.Repeat("z", 100) + `\\"}`,
+		`["` + strings.Repeat(`\\`, 33) + `\""]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 || (b[0] != '{' && b[0] != '[') || !json.Valid(b) {
+			return
+		}
+		end, err := skim(b, 0)
+		if err != nil || end != len(b) {
+			t.Fatalf("skim(%q) = %d, %v; want %d", b, end, err, len(b))
+		}
+		// The same value followed by more input still ends in the same place.
+		more := append(append([]byte(nil), b...), `,"x"]`...)
+		if end, err := skim(more, 0); err != nil || end != len(b) {
+			t.Fatalf("skim with a tail = %d, %v; want %d", end, err, len(b))
+		}
+	})
 }

@@ -2,7 +2,9 @@ package jsonrpc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -305,28 +307,68 @@ func skim(b []byte, i int) (int, error) {
 				return j + 1, nil
 			}
 		case '"':
-			k := j + 1
-			for {
-				q := bytes.IndexByte(b[k:], '"')
-				if q < 0 {
-					return len(b), errSyntax
-				}
-				k += q
-				// The quote ends the string unless an odd run of
-				// backslashes escapes it.
-				n := 0
-				for p := k - 1; p > j && b[p] == '\\'; p-- {
-					n++
-				}
-				if n%2 == 0 {
-					break
-				}
-				k++
+			k, err := stringEnd(b, j+1)
+			if err != nil {
+				return len(b), err
 			}
 			j = k
 		}
 	}
 	return len(b), errSyntax
+}
+
+// stringEnd returns the index of the quote that ends the string whose
+// contents start at b[k], jumping over escapes without checking them. Most
+// strings (keys above all) are short: the first 32 bytes are looked at
+// eight at a time, the rest with IndexByte.
+func stringEnd(b []byte, k int) (int, error) {
+	start := k
+	for range 4 {
+		if k+8 > len(b) {
+			break
+		}
+		t := quoteOrEscapeIn(binary.LittleEndian.Uint64(b[k:]))
+		if t == 0 {
+			k += 8
+			continue
+		}
+		k += bits.TrailingZeros64(t) >> 3
+		if b[k] == '"' {
+			return k, nil
+		}
+		k += 2 // the backslash and the byte it escapes
+		start = k
+		if k > len(b) {
+			return len(b), errSyntax
+		}
+	}
+	for {
+		q := bytes.IndexByte(b[k:], '"')
+		if q < 0 {
+			return len(b), errSyntax
+		}
+		k += q
+		// The quote ends the string unless an odd run of backslashes
+		// (after the last escape already jumped over) escapes it.
+		n := 0
+		for p := k - 1; p >= start && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return k, nil
+		}
+		k++
+	}
+}
+
+// quoteOrEscapeIn marks, in the high bit of each byte, the bytes of x
+// (little-endian) that are '"' or '\\': exactly for the lowest marked byte,
+// which is all quoteOrEscape uses (a borrow may mark bytes above it).
+func quoteOrEscapeIn(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	e := x ^ (ones * '\\')
+	return ((q-ones)&^q | (e-ones)&^e) & highs
 }
 
 // structural marks the bytes skim stops at.

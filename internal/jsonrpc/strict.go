@@ -202,29 +202,102 @@ func Elements(v []byte, fn func(elem []byte) error) error {
 	if i >= len(v) || v[i] != '[' {
 		return errSyntax
 	}
+	j, err := elementsAt(v, i, fn)
+	if err != nil {
+		return err
+	}
+	if skipWS(v, j) != len(v) {
+		return errSyntax
+	}
+	return nil
+}
+
+// ArrayMember finds the member key of the JSON object v and, when its value
+// is an array, calls fn with each element, reading the array once (Members
+// then Elements would skim it twice). It returns the array's span, nil when
+// the member is absent or not an array. A key that appears twice is an
+// ErrAmbiguous error: readers disagree on which one counts.
+func ArrayMember(v []byte, key string, fn func(elem []byte) error) (span []byte, err error) {
+	i := skipWS(v, 0)
+	if i >= len(v) || v[i] != '{' {
+		return nil, errSyntax
+	}
+	j := skipWS(v, i+1)
+	if j < len(v) && v[j] == '}' {
+		return nil, nil
+	}
+	found := false
+	for {
+		raw, end, esc, err := scanString(v, j, false)
+		if err != nil {
+			return nil, err
+		}
+		k := string(raw)
+		if esc {
+			k = unescape(raw)
+		}
+		j = skipWS(v, end)
+		if j >= len(v) || v[j] != ':' {
+			return nil, errSyntax
+		}
+		j = skipWS(v, j+1)
+		vs := j
+		if k == key {
+			if found {
+				return nil, fmt.Errorf("%w: duplicate key %q", ErrAmbiguous, key)
+			}
+			found = true
+		}
+		if k == key && j < len(v) && v[j] == '[' {
+			if j, err = elementsAt(v, j, fn); err != nil {
+				return nil, err
+			}
+			span = v[vs:j]
+		} else if j, err = skipValue(v, j, 1, false); err != nil {
+			return nil, err
+		}
+		j = skipWS(v, j)
+		if j >= len(v) {
+			return nil, errSyntax
+		}
+		if v[j] == '}' {
+			if skipWS(v, j+1) != len(v) {
+				return nil, errSyntax
+			}
+			return span, nil
+		}
+		if v[j] != ',' {
+			return nil, errSyntax
+		}
+		j = skipWS(v, j+1)
+	}
+}
+
+// elementsAt calls fn with each element of the array at v[i] and returns
+// the index just past it.
+func elementsAt(v []byte, i int, fn func(elem []byte) error) (int, error) {
 	j := skipWS(v, i+1)
 	if j < len(v) && v[j] == ']' {
-		return nil
+		return j + 1, nil
 	}
 	for {
 		s := j
 		var err error
-		j, err = skipValue(v, j, 1, false)
-		if err != nil {
-			return err
+		if j, err = skipValue(v, j, 1, false); err != nil {
+			return j, err
 		}
 		if err := fn(v[s:j]); err != nil {
-			return err
+			return j, err
 		}
 		j = skipWS(v, j)
 		if j >= len(v) {
-			return errSyntax
+			return j, errSyntax
 		}
 		if v[j] == ']' {
-			return nil
+			return j + 1, nil
 		}
 		if v[j] != ',' {
-			return errSyntax
+			return j, errSyntax
 		}
 		j = skipWS(v, j+1)
 	}

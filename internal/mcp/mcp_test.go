@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -179,6 +180,11 @@ func fixtureTools(t testing.TB) []byte {
 
 func BenchmarkFilterList323Hide300(b *testing.B) {
 	tools := fixtureTools(b)
+	var compact bytes.Buffer // as servers send it: one line
+	if err := json.Compact(&compact, tools); err != nil {
+		b.Fatal(err)
+	}
+	tools = compact.Bytes()
 	msg := []byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":` + string(tools) + `}}`)
 	res := parseResult(b, msg)
 	n := 0

@@ -22,22 +22,9 @@ type ToolFilter struct {
 // the tools array changed — every other byte, `_meta` and `nextCursor`
 // included, is as the server sent it.
 func (f ToolFilter) FilterList(msg, result []byte) ([]byte, error) {
-	var tools []byte
-	err := jsonrpc.Members(result, func(k string, val []byte) error {
-		if k == "tools" {
-			tools = val
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("filter tools/list: %w", err)
-	}
-	if tools == nil || tools[0] != '[' {
-		return msg, nil
-	}
 	var kept [][]byte
 	dropped := false
-	err = jsonrpc.Elements(tools, func(tool []byte) error {
+	tools, err := jsonrpc.ArrayMember(result, "tools", func(tool []byte) error {
 		name := toolName(tool)
 		if f.Hidden != nil && f.Hidden(name) {
 			dropped = true
@@ -52,7 +39,7 @@ func (f ToolFilter) FilterList(msg, result []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter tools/list: %w", err)
 	}
-	if !dropped {
+	if tools == nil || !dropped {
 		return msg, nil
 	}
 	start := jsonrpc.Offset(msg, tools)

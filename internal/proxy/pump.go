@@ -569,7 +569,7 @@ func (p *Pump) fromServer(frame []byte) []byte {
 	case pd == nil:
 		// Unmatched: still never let a tool list through unfiltered.
 		if m.Result != nil {
-			out = p.filterList(frame, m.Result)
+			out = p.filterList(frame, m.ID, m.Result)
 		}
 	case pd.kind == kindInitialize:
 		if m.Result != nil {
@@ -579,7 +579,7 @@ func (p *Pump) fromServer(frame []byte) []byte {
 		}
 	case pd.kind == kindList:
 		if m.Result != nil {
-			out = p.filterList(frame, m.Result)
+			out = p.filterList(frame, m.ID, m.Result)
 		}
 	case pd.kind == kindCall:
 		if pd.ticket != nil {
@@ -598,7 +598,10 @@ func (p *Pump) fromServer(frame []byte) []byte {
 	return out
 }
 
-func (p *Pump) filterList(frame, result []byte) []byte {
+// filterList edits a tools/list answer under the policy. An answer it
+// cannot read is withheld: the client gets an error in its place, never
+// a list that may hold hidden tools.
+func (p *Pump) filterList(frame, id, result []byte) []byte {
 	hidden, listed := p.Gate.Lists()
 	if hidden == nil && listed == nil {
 		return frame
@@ -606,8 +609,12 @@ func (p *Pump) filterList(frame, result []byte) []byte {
 	f := mcp.ToolFilter{Hidden: hidden, Seen: listed}
 	out, err := f.FilterList(frame, result)
 	if err != nil {
-		p.Logger.Warn("dropped an unreadable tools/list result from the server", "err", err)
-		return nil
+		p.Logger.Warn("withheld an unreadable tools/list result from the server", "err", err)
+		if id == nil {
+			return nil
+		}
+		return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError,
+			"the server's tools/list result could not be read, so it was withheld: "+err.Error(), nil)
 	}
 	return out
 }

@@ -198,6 +198,10 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func rewrite(t *testing.T, file string, data []byte, client, server []string) {
 	var b strings.Builder
+	// The comment before the first section stays.
+	if i := strings.Index(string(data), "-- "); i > 0 {
+		b.Write(data[:i])
+	}
 	for _, s := range parseTxtar(string(data)) {
 		if s.name == "want-client" || s.name == "want-server" {
 			continue
