@@ -317,7 +317,10 @@ func (t *ticket) Done(result, rpcErr []byte) {
 		outcome = "tool_error"
 	}
 	if t.reservation != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if _, quick := t.g.Store.(state.NonBlocking); !quick {
+			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		}
 		var err error
 		if t.refundable && (outcome == "error" || outcome == "tool_error") {
 			err = t.g.Store.Refund(ctx, t.reservation)
