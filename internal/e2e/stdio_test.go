@@ -20,6 +20,7 @@ type tollgateProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	out    *bufio.Scanner
+	stdout io.ReadCloser // the pipe out reads
 	stderr *syncBuf
 }
 
@@ -45,7 +46,7 @@ func startTollgate(t *testing.T, policySrc string, env []string, server ...strin
 	}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(nil, 8<<20)
-	p := &tollgateProc{cmd: cmd, stdin: stdin, out: sc, stderr: stderr}
+	p := &tollgateProc{cmd: cmd, stdin: stdin, out: sc, stdout: stdout, stderr: stderr}
 	t.Cleanup(func() {
 		stdin.Close()
 		done := make(chan struct{})

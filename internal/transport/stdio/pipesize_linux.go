@@ -11,6 +11,12 @@ import (
 // limit for unprivileged processes (/proc/sys/fs/pipe-max-size).
 const pipeSize = 1 << 20
 
+// GrowPipe asks for a 1 MiB buffer on f's pipe (Tollgate's stdout towards
+// its client, say), so that a large message crosses in one write. It is
+// best effort: on a file that is not a pipe, or when the system refuses (a
+// lower limit, the user's pipe memory quota), nothing changes.
+func GrowPipe(f *os.File) { growPipe(f) }
+
 // growPipe asks for a pipeSize buffer on f's pipe. It is best effort: a
 // refusal (a lower system limit, or the user's pipe memory quota) leaves
 // the default 64 KiB, which works, only slower.
