@@ -21,6 +21,7 @@ import (
 
 const runUsage = `Usage: tollgate run -c policy.yaml [flags] -- COMMAND [ARGS...]
        tollgate run -c policy.yaml [flags] --upstream URL [--header "Name: value"]...
+       tollgate run -c policy.yaml --listen 127.0.0.1:8080 [flags] (-- COMMAND... | --upstream URL)
 
 Starts COMMAND as a stdio MCP server and relays an MCP client on Tollgate's
 own stdin and stdout to it, enforcing the policy on every tools/call.
@@ -28,6 +29,10 @@ Put it in an MCP client's configuration in place of the server's command:
 
   "command": "tollgate",
   "args": ["run", "-c", "policy.yaml", "--", "npx", "-y", "@modelcontextprotocol/server-everything"]
+
+With --upstream the server is a remote one (streamable HTTP, or legacy
+HTTP+SSE). With --listen, HTTP clients connect to Tollgate instead, at
+http://ADDR/mcp (https:// with --tls-cert and --tls-key); see docs/http.md.
 
 Flags:
 `
@@ -88,6 +93,18 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "tollgate run: no server command given: put it after --, e.g. tollgate run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything")
 		return exitUsage
 	}
+	if !f.http.enabled() {
+		var only []string
+		fs.Visit(func(fl *flag.Flag) {
+			if httpOnlyFlags[fl.Name] {
+				only = append(only, "--"+fl.Name)
+			}
+		})
+		if len(only) > 0 {
+			fmt.Fprintf(e.stderr, "tollgate run: %s only apply to an HTTP front: add --listen ADDR\n", strings.Join(only, ", "))
+			return exitUsage
+		}
+	}
 	if f.mode != "enforce" && f.mode != "monitor" {
 		fmt.Fprintf(e.stderr, "tollgate run: --mode must be enforce or monitor, not %q\n", f.mode)
 		return exitUsage
@@ -115,6 +132,14 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return runBridge(ctx, e, &f, g, logger)
 	}
 	return runStdio(ctx, e, &f, g, logger, argv)
+}
+
+// httpOnlyFlags are the flags of the HTTP front, meaningless without
+// --listen.
+var httpOnlyFlags = map[string]bool{
+	"tls-cert": true, "tls-key": true, "api-keys": true, "jwt-jwks": true, "jwt-issuer": true,
+	"jwt-audience": true, "shared-upstream": true, "public-url": true, "allow-origin": true,
+	"session-timeout": true, "shutdown-timeout": true,
 }
 
 // buildGate assembles the gate and everything behind it (state store, and

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +41,16 @@ type httpFlags struct {
 	jwtJWKS         string
 	jwtIssuer       string
 	jwtAudience     string
+	tlsCert         string
+	tlsKey          string
+}
+
+// scheme is the front's URL scheme: https with --tls-cert.
+func (f *httpFlags) scheme() string {
+	if f.tlsCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 func (f *httpFlags) register(fs *flag.FlagSet) {
@@ -56,6 +67,8 @@ func (f *httpFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.jwtJWKS, "jwt-jwks", "", "with --listen: accept bearer JWTs signed by a key of this JWKS (URL or file)")
 	fs.StringVar(&f.jwtIssuer, "jwt-issuer", "", "with --jwt-jwks: the required iss claim (also named as the authorization server in the metadata)")
 	fs.StringVar(&f.jwtAudience, "jwt-audience", "", "with --jwt-jwks: a required aud value (the resource URL by default)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "with --listen: serve HTTPS with this certificate (PEM file; intermediates after the leaf); needs --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "with --tls-cert: the certificate's private key (PEM file)")
 }
 
 // listFlag collects repeatable, comma-separated values.
@@ -127,7 +140,7 @@ func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger 
 	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
 	mcpURL := f.http.publicURL
 	if mcpURL == "" {
-		mcpURL = "http://" + addr + "/mcp"
+		mcpURL = f.http.scheme() + "://" + addr + "/mcp"
 	}
 
 	var identity func(*http.Request) string
@@ -210,7 +223,15 @@ func resourceURL(f *runFlags, r *http.Request) string {
 	if f.http.publicURL != "" {
 		return f.http.publicURL
 	}
-	return "http://" + r.Host + "/mcp"
+	return requestScheme(r) + "://" + r.Host + "/mcp"
+}
+
+// requestScheme is the scheme a request reached the front with.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // metadataURL is where the protected-resource metadata of the endpoint is.
@@ -222,7 +243,7 @@ func metadataURL(f *runFlags, r *http.Request) string {
 		}
 		return strings.TrimSuffix(f.http.publicURL, "/") + auth.MetadataPath
 	}
-	return "http://" + r.Host + auth.MetadataPath + "/mcp"
+	return requestScheme(r) + "://" + r.Host + auth.MetadataPath + "/mcp"
 }
 
 // upstreamFunc returns how HTTP sessions reach the server: a child process
@@ -328,14 +349,32 @@ func runHTTP(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog
 		fmt.Fprintln(e.stderr, "tollgate run: --jwt-issuer and --jwt-audience need --jwt-jwks")
 		return exitUsage
 	}
+	if (f.http.tlsCert == "") != (f.http.tlsKey == "") {
+		fmt.Fprintln(e.stderr, "tollgate run: --tls-cert and --tls-key go together")
+		return exitUsage
+	}
+	var tlsConfig *tls.Config
+	if f.http.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.http.tlsCert, f.http.tlsKey)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "tollgate run: --tls-cert/--tls-key: %v\n", err)
+			return exitFail
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate run: listen: %v\n", err)
 		return exitFail
 	}
 	addr = ln.Addr().String()
-	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) && f.http.apiKeys == "" && f.http.jwtJWKS == "" {
-		logger.Warn("serving MCP on a non-loopback address without --api-keys or --jwt-jwks: anyone who can reach it can call tools", "addr", addr)
+	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+		if f.http.apiKeys == "" && f.http.jwtJWKS == "" {
+			logger.Warn("serving MCP on a non-loopback address without --api-keys or --jwt-jwks: anyone who can reach it can call tools", "addr", addr)
+		}
+		if tlsConfig == nil && f.http.publicURL == "" {
+			logger.Warn("serving MCP on a non-loopback address without TLS: credentials and tool arguments cross the network in clear text (--tls-cert and --tls-key, or a TLS proxy with --public-url)", "addr", addr)
+		}
 	}
 	front, err := newHTTPFront(ctx, e, f, g, logger, argv, addr)
 	if err != nil {
@@ -347,11 +386,19 @@ func runHTTP(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog
 		Handler:           front.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	srv.RegisterOnShutdown(front.Drain)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("serving MCP over HTTP", "url", "http://"+addr+"/mcp", "legacy_sse", "http://"+addr+"/sse")
+	go func() {
+		if tlsConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
+	base := f.http.scheme() + "://" + addr
+	logger.Info("serving MCP over HTTP", "url", base+"/mcp", "legacy_sse", base+"/sse")
 
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
