@@ -73,8 +73,15 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		version = m.version
 	}
 	// The body stays a *bytes.Reader so that headers and body leave in one
-	// write; the trace says when the request is on the wire.
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { signal() }}
+	// write; the trace says when the request is on the wire. A
+	// notification counts as sent only once the server has answered it
+	// (202): the messages after it may travel on other connections, and
+	// must not overtake it.
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		if !m.isNote() {
+			signal()
+		}
+	}}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, bytes.NewReader(m.frame))
 	if err != nil {
 		signal()

@@ -547,8 +547,12 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, st *stream, 
 	case <-r.Context().Done():
 		return
 	case <-stop:
-		writeError(w, http.StatusNotFound, nil, jsonrpc.CodeInvalidRequest, "session not found: it ended before the answer", nil)
-		return
+		select {
+		case <-st.finished: // the answer came in just before the end
+		default:
+			writeError(w, http.StatusNotFound, nil, jsonrpc.CodeInvalidRequest, "session not found: it ended before the answer", nil)
+			return
+		}
 	}
 	for k, v := range hdr {
 		w.Header()[k] = v

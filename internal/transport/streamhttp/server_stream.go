@@ -200,7 +200,9 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		defer t.Stop()
 		tick = t.C
 	}
-	for {
+	// write sends the events after cursor; it reports whether the stream
+	// is final, and false for ok when the connection failed.
+	write := func() (final, ok bool) {
 		evs, final := st.since(cursor)
 		for _, ev := range evs {
 			e := sse.Event{Data: ev.data}
@@ -215,10 +217,17 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 				e.Retry = o.retry
 			}
 			if err := sw.WriteDeferred(e); err != nil {
-				return false
+				return false, false
 			}
 			cursor = ev.seq
 			st.markSent(cursor)
+		}
+		return final, true
+	}
+	for {
+		final, ok := write()
+		if !ok {
+			return false
 		}
 		if final {
 			return true // the server flushes the rest as the handler returns
@@ -233,9 +242,13 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		case <-r.Context().Done():
 			return false
 		case <-stop:
-			return false
+			// What came in before the end (the answer, often: the pump
+			// ends once it is in) still goes out.
+			final, ok := write()
+			return ok && final
 		case <-o.drain:
-			return false
+			final, ok := write()
+			return ok && final
 		}
 	}
 }
