@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -155,7 +154,7 @@ func runBridge(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *sl
 	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	pump := &proxy.Pump{
-		Client:  stdio.NewConn(pollableStdin(e), growStdout(e.stdout), f.maxMessage),
+		Client:  stdio.NewConn(pollableStdin(e), e.stdout, f.maxMessage),
 		Server:  server,
 		Gate:    g,
 		Session: &proxy.Session{ID: newSessionID(), Identity: f.identity},
@@ -172,13 +171,4 @@ func runBridge(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *sl
 		logger.Error("session ended with an error", "err", err)
 		return exitFail
 	}
-}
-
-// growStdout grows the pipe Tollgate answers its client on, when stdout is
-// one, so that a large answer leaves in one write; it returns w.
-func growStdout(w io.Writer) io.Writer {
-	if f, ok := w.(*os.File); ok {
-		stdio.GrowPipe(f)
-	}
-	return w
 }

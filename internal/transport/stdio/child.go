@@ -49,7 +49,6 @@ func StartChild(ctx context.Context, argv []string, opts ChildOptions) (*Child, 
 	if err != nil {
 		return nil, fmt.Errorf("start server %q: %w", argv[0], err)
 	}
-	growPipe(stdout)
 	cmd.Stdout = stdoutW
 	err = cmd.Start()
 	stdoutW.Close()

@@ -22,7 +22,16 @@ type Conn struct {
 	out    io.Closer // closed by CloseWrite and Close
 	once   sync.Once
 	closed chan struct{}
+
+	// The pipes are grown (see growPipe) on the first message larger than
+	// a default pipe holds: only a connection that carries large messages
+	// takes the memory, which counts against the user's pipe quota.
+	inFile, outFile *os.File
+	growIn, growOut sync.Once
 }
+
+// defaultPipe is what a Linux pipe holds unless grown.
+const defaultPipe = 64 << 10
 
 var _ proxy.Conn = (*Conn)(nil)
 var _ proxy.HalfCloser = (*Conn)(nil)
@@ -34,6 +43,8 @@ func NewConn(in io.Reader, out io.Writer, maxFrame int) *Conn {
 	c := &Conn{r: jsonrpc.NewReader(in, maxFrame), w: jsonrpc.NewWriter(out), closed: make(chan struct{})}
 	c.in, _ = in.(io.Closer)
 	c.out, _ = out.(io.Closer)
+	c.inFile, _ = in.(*os.File)
+	c.outFile, _ = out.(*os.File)
 	return c
 }
 
@@ -51,20 +62,37 @@ func (c *Conn) Read() ([]byte, error) {
 		}
 		return nil, err
 	}
+	if len(b) > defaultPipe && c.inFile != nil {
+		c.growIn.Do(func() { growPipe(c.inFile) }) // for the next large one
+	}
 	return b, nil
+}
+
+// sizeFor grows the output pipe before the first frame that would not fit
+// a default one.
+func (c *Conn) sizeFor(frame []byte) {
+	if len(frame) > defaultPipe && c.outFile != nil {
+		c.growOut.Do(func() { growPipe(c.outFile) })
+	}
 }
 
 // More reports whether another frame is already buffered for Read.
 func (c *Conn) More() bool { return c.r.Buffered() }
 
 // WriteDeferred buffers one frame; see proxy.Deferrer.
-func (c *Conn) WriteDeferred(frame []byte) error { return c.w.WriteDeferred(frame) }
+func (c *Conn) WriteDeferred(frame []byte) error {
+	c.sizeFor(frame)
+	return c.w.WriteDeferred(frame)
+}
 
 // Flush sends buffered frames; see proxy.Deferrer.
 func (c *Conn) Flush() error { return c.w.Flush() }
 
 // Write sends one frame; see proxy.Conn.
-func (c *Conn) Write(frame []byte) error { return c.w.Write(frame) }
+func (c *Conn) Write(frame []byte) error {
+	c.sizeFor(frame)
+	return c.w.Write(frame)
+}
 
 // CloseWrite closes the output side, telling the peer no more input comes.
 func (c *Conn) CloseWrite() error {

@@ -5,17 +5,12 @@ import (
 	"syscall"
 )
 
-// pipeSize is the buffer Tollgate asks the kernel for on the pipes to a
-// child: a 1 MiB tool result then crosses in one write and one read instead
-// of sixteen of each, each a wake-up of the other side. It is the default
-// limit for unprivileged processes (/proc/sys/fs/pipe-max-size).
+// pipeSize is the buffer Tollgate asks the kernel for on a pipe that
+// carries large messages: a 1 MiB tool result then crosses in one write
+// and one read instead of sixteen of each, each a wake-up of the other
+// side. It is the default limit for unprivileged processes
+// (/proc/sys/fs/pipe-max-size).
 const pipeSize = 1 << 20
-
-// GrowPipe asks for a 1 MiB buffer on f's pipe (Tollgate's stdout towards
-// its client, say), so that a large message crosses in one write. It is
-// best effort: on a file that is not a pipe, or when the system refuses (a
-// lower limit, the user's pipe memory quota), nothing changes.
-func GrowPipe(f *os.File) { growPipe(f) }
 
 // growPipe asks for a pipeSize buffer on f's pipe. It is best effort: a
 // refusal (a lower system limit, or the user's pipe memory quota) leaves

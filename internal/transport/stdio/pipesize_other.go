@@ -4,7 +4,5 @@ package stdio
 
 import "os"
 
-// GrowPipe leaves the pipe's buffer as it is: only Linux can grow it.
-func GrowPipe(*os.File) {}
-
+// growPipe leaves the pipe's buffer as it is: only Linux can grow it.
 func growPipe(*os.File) {}
