@@ -3,7 +3,6 @@ package scan
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -49,23 +48,21 @@ func FetchStdio(ctx context.Context, argv []string, childStderr io.Writer, o Opt
 	return inv, nil
 }
 
-// child is a stdio session with a server process. Requests may be in
-// flight while the read loop answers the server's own requests; writes are
-// serialized by mu.
+// child is a stdio session with a server process: a connCaller over its
+// pipes (child is the caller's frameConn), plus what explains a failure.
 type child struct {
+	*connCaller
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *os.File
+	out    *bufio.Reader
 	tail   *tailBuffer
 
-	mu      sync.Mutex // guards writes, nextID, pending
-	nextID  int
-	pending map[string]chan *message
+	wmu     sync.Mutex // serializes writes
+	lastErr error      // a read error held back behind the line that came with it
 
 	exited    chan struct{} // closed when the process has exited
 	waitErr   error         // set before exited is closed
-	readErr   error         // set before readDone is closed
-	readDone  chan struct{}
 	closeOnce sync.Once
 }
 
@@ -96,32 +93,27 @@ func startChild(argv []string, childStderr io.Writer) (*child, error) {
 	}
 	pw.Close()
 	c := &child{
-		cmd: cmd, stdin: stdin, stdout: pr, tail: tail,
-		pending:  map[string]chan *message{},
-		exited:   make(chan struct{}),
-		readDone: make(chan struct{}),
+		cmd: cmd, stdin: stdin, stdout: pr, out: bufio.NewReaderSize(pr, 64<<10), tail: tail,
+		exited: make(chan struct{}),
 	}
 	go func() {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
 	}()
-	go c.readLoop()
+	c.connCaller = newConnCaller(c)
 	return c, nil
 }
 
-func (c *child) readLoop() {
-	defer close(c.readDone)
-	r := bufio.NewReaderSize(c.stdout, 64<<10)
-	for {
-		line, err := readLine(r)
+// Read returns the next non-empty line of the child's stdout; see frameConn.
+func (c *child) Read() ([]byte, error) {
+	for c.lastErr == nil {
+		line, err := readLine(c.out)
+		c.lastErr = err
 		if len(line) > 0 {
-			c.dispatch(line)
-		}
-		if err != nil {
-			c.readErr = err
-			return
+			return line, nil
 		}
 	}
+	return nil, c.lastErr
 }
 
 func readLine(r *bufio.Reader) ([]byte, error) {
@@ -143,115 +135,12 @@ func trimSpace(b []byte) []byte {
 	return []byte(strings.TrimSpace(string(b)))
 }
 
-func (c *child) dispatch(line []byte) {
-	var msgs []message
-	if line[0] == '[' {
-		if json.Unmarshal(line, &msgs) != nil {
-			return
-		}
-	} else {
-		var m message
-		if json.Unmarshal(line, &m) != nil {
-			return // not JSON-RPC: some servers log to stdout
-		}
-		msgs = []message{m}
-	}
-	for i := range msgs {
-		m := &msgs[i]
-		switch {
-		case m.isRequest():
-			reply := answer(m)
-			_ = c.write(&reply)
-		case m.isResponse():
-			c.mu.Lock()
-			ch := c.pending[idKey(m.ID)]
-			delete(c.pending, idKey(m.ID))
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
-		}
-		// Notifications are ignored.
-	}
-}
-
-// idKey normalizes an id so that 1 and 1.0 match.
-func idKey(id json.RawMessage) string {
-	var n json.Number
-	if json.Unmarshal(id, &n) == nil {
-		if f, err := n.Float64(); err == nil {
-			return fmt.Sprintf("n:%g", f)
-		}
-	}
-	return "s:" + string(id)
-}
-
-func (c *child) write(m *message) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err = c.stdin.Write(b)
+// Write sends one frame on the child's stdin; see frameConn.
+func (c *child) Write(frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.stdin.Write(append(frame, '\n'))
 	return err
-}
-
-func (c *child) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
-	raw, err := marshalParams(params)
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan *message, 1)
-	c.mu.Lock()
-	c.nextID++
-	id := json.RawMessage(fmt.Sprint(c.nextID))
-	c.pending[idKey(id)] = ch
-	c.mu.Unlock()
-	if err := c.write(&message{JSONRPC: "2.0", ID: id, Method: method, Params: raw}); err != nil {
-		return nil, fmt.Errorf("send %s: %w", method, err)
-	}
-	select {
-	case m := <-ch:
-		if m.Error != nil {
-			return nil, m.Error
-		}
-		if m.Result == nil {
-			return nil, fmt.Errorf("%s: response has neither result nor error", method)
-		}
-		return m.Result, nil
-	case <-c.readDone:
-		select {
-		case m := <-ch: // answered just before the server closed its output
-			if m.Error != nil {
-				return nil, m.Error
-			}
-			return m.Result, nil
-		default:
-		}
-		if c.readErr != nil && !errors.Is(c.readErr, io.EOF) {
-			return nil, fmt.Errorf("read from server: %w", c.readErr)
-		}
-		return nil, errors.New("server closed its output")
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
-func (c *child) notify(_ context.Context, method string, params any) error {
-	raw, err := marshalParams(params)
-	if err != nil {
-		return err
-	}
-	return c.write(&message{JSONRPC: "2.0", Method: method, Params: raw})
-}
-
-func marshalParams(params any) (json.RawMessage, error) {
-	if params == nil {
-		return nil, nil
-	}
-	return json.Marshal(params)
 }
 
 // explain adds what is known about the child's state to an error: its exit
@@ -294,7 +183,7 @@ func (c *child) close() error {
 		}
 		// The process is gone; a grandchild may still hold the pipe.
 		_ = c.stdout.Close()
-		<-c.readDone
+		<-c.done
 	})
 	return err
 }
