@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"net/http"
@@ -359,6 +358,9 @@ func errorCode(rpcErr []byte) int {
 // maxRefreshPages bounds refreshTools' walk over a tools/list.
 const maxRefreshPages = 1000
 
+// refreshID is the id of refreshTools' own tools/list requests.
+const refreshID = `"tollgate-tools-refresh"`
+
 // refreshTools reads the upstream's whole tools/list again, under m's
 // protocol version and _meta, to learn its tools' x-mcp-header
 // annotations: what a client should do when a tools/call is refused with
@@ -383,9 +385,9 @@ func (c *ClientConn) refreshTools(ctx context.Context, m *message, session, vers
 			params = jsonrpc.AppendString(append(params, `"cursor":`...), cursor)
 		}
 		params = append(params, '}')
-		frame := append([]byte(`{"jsonrpc":"2.0","id":"tollgate-tools-refresh","method":"tools/list","params":`), params...)
+		frame := append([]byte(`{"jsonrpc":"2.0","id":`+refreshID+`,"method":"tools/list","params":`), params...)
 		frame = append(frame, '}')
-		answer, err := c.roundTrip(ctx, frame, session, version)
+		answer, err := c.refreshPage(ctx, frame, session, version)
 		if err != nil {
 			c.log.Warn("re-reading the upstream's tools/list after a header mismatch failed", "upstream", c.safe, "err", err)
 			return false
@@ -402,46 +404,16 @@ func (c *ClientConn) refreshTools(ctx context.Context, m *message, session, vers
 	return false
 }
 
-// roundTrip POSTs a request of Tollgate's own and returns its response,
-// from a JSON body or an SSE answer, without relaying anything.
-func (c *ClientConn) roundTrip(ctx context.Context, frame []byte, session, version string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(frame))
-	if err != nil {
-		return nil, err
-	}
-	c.setHeaders(req, session, version)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Method", mcp.MethodToolsList)
-	resp, err := c.client.Do(req)
+// refreshPage POSTs one tools/list request of refreshTools and returns
+// its answer.
+func (c *ClientConn) refreshPage(ctx context.Context, frame []byte, session, version string) ([]byte, error) {
+	resp, err := c.postRaw(ctx, frame, session, version)
 	if err != nil {
 		return nil, errors.New(sse.Describe(err))
 	}
-	defer drain(resp.Body)
 	if resp.StatusCode/100 != 2 {
+		drain(resp.Body)
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	switch mediaType(resp.Header) {
-	case "application/json":
-		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.max)+1))
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > c.max {
-			return nil, fmt.Errorf("an answer over %d bytes", c.max)
-		}
-		return bytes.TrimSpace(b), nil
-	case "text/event-stream":
-		r := sse.NewReader(resp.Body, c.max)
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				return nil, fmt.Errorf("the event stream ended before the answer: %w", err)
-			}
-			if m, err := jsonrpc.Parse(ev.Data, false); err == nil && m.IsResponse() {
-				return append([]byte(nil), ev.Data...), nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("an answer of type %q", resp.Header.Get("Content-Type"))
+	return c.ownAnswer(resp, []byte(refreshID))
 }

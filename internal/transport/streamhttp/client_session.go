@@ -216,7 +216,8 @@ func (c *ClientConn) replay(initFrame, inited []byte) error {
 	return nil
 }
 
-// postRaw POSTs a frame of Tollgate's own and returns the raw answer.
+// postRaw POSTs a frame of Tollgate's own and returns the raw answer. A
+// 2026-07-28 request carries its Mcp-Method header.
 func (c *ClientConn) postRaw(ctx context.Context, frame []byte, session, version string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(frame))
 	if err != nil {
@@ -225,45 +226,63 @@ func (c *ClientConn) postRaw(ctx context.Context, frame []byte, session, version
 	c.setHeaders(req, session, version)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	if version >= mcp.Version20260728 {
+		if m, err := jsonrpc.Parse(frame, false); err == nil {
+			req.Header.Set("Mcp-Method", m.Method)
+		}
+	}
 	return c.client.Do(req)
 }
 
 // initResult reads the result of a replayed initialize from a JSON or SSE
 // answer; anything else the server sends meanwhile is dropped.
 func (c *ClientConn) initResult(resp *http.Response, initFrame []byte) ([]byte, error) {
-	defer drain(resp.Body)
 	req, err := jsonrpc.Parse(initFrame, false)
+	if err != nil {
+		drain(resp.Body)
+		return nil, err
+	}
+	frame, err := c.ownAnswer(resp, req.ID)
 	if err != nil {
 		return nil, err
 	}
-	check := func(frame []byte) ([]byte, bool, error) {
-		m, err := jsonrpc.Parse(bytes.TrimSpace(frame), false)
-		if err != nil || !m.IsResponse() || !sse.SameID(m.ID, req.ID) {
-			return nil, false, nil
-		}
-		if m.Error != nil {
-			return nil, true, fmt.Errorf("server answered %s", m.Error)
-		}
-		return append([]byte(nil), m.Result...), true, nil
+	m, _ := jsonrpc.Parse(frame, false)
+	if m.Error != nil {
+		return nil, fmt.Errorf("server answered %s", m.Error)
+	}
+	return append([]byte(nil), m.Result...), nil
+}
+
+// ownAnswer reads the response to id, a request of Tollgate's own, from a
+// JSON or SSE answer and closes the body; anything else the server sends
+// meanwhile is dropped, none of it relayed.
+func (c *ClientConn) ownAnswer(resp *http.Response, id []byte) ([]byte, error) {
+	defer drain(resp.Body)
+	answers := func(frame []byte) bool {
+		m, err := jsonrpc.Parse(frame, false)
+		return err == nil && m.IsResponse() && sse.SameID(m.ID, id)
 	}
 	if mediaType(resp.Header) != "text/event-stream" {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.max)))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.max)+1))
 		if err != nil {
 			return nil, err
 		}
-		if res, ok, err := check(b); ok {
-			return res, err
+		if len(b) > c.max {
+			return nil, fmt.Errorf("an answer over %d bytes", c.max)
 		}
-		return nil, errors.New("no initialize result in the answer")
+		if b = bytes.TrimSpace(b); answers(b) {
+			return b, nil
+		}
+		return nil, errors.New("no answer to our request in the body")
 	}
 	r := sse.NewReader(resp.Body, c.max)
 	for {
 		ev, err := r.Next()
 		if err != nil {
-			return nil, fmt.Errorf("no initialize result in the event stream: %s", sse.Describe(err))
+			return nil, fmt.Errorf("no answer to our request in the event stream: %s", sse.Describe(err))
 		}
-		if res, ok, err := check(ev.Data); ok {
-			return res, err
+		if answers(ev.Data) {
+			return append([]byte(nil), ev.Data...), nil
 		}
 	}
 }
