@@ -113,18 +113,7 @@ func runTranscript(t *testing.T, file string) {
 	wantServer := lines(get("want-server"))
 
 	fs := newFakeServer(t, lines(get("server")))
-	cr, cw := io.Pipe() // client → pump
-	pr, pw := io.Pipe() // pump → client
-	pump := &proxy.Pump{
-		Client:  stdio.NewConn(cr, pw, 4096),
-		Server:  stdio.NewConn(fs.out, fs.in, 0),
-		Gate:    g,
-		Session: &proxy.Session{ID: "s1"},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- pump.Run(ctx) }()
+	cw, pr, pw, done := startPump(t, g, fs, 4096)
 
 	var got []string
 	var mu sync.Mutex
@@ -183,6 +172,28 @@ func runTranscript(t *testing.T, file string) {
 	if diff := cmp.Diff(sorted(wantServer), sorted(gotServer)); diff != "" {
 		t.Errorf("server received (-want +got):\n%s", diff)
 	}
+}
+
+// startPump runs a pump (session "s1", client frames of at most
+// maxFrame bytes) between pipes that stand for the client and fs. The
+// client writes to cw and reads from pr; pw is the pump's end of pr, for
+// the test to close; done yields what Run returned. The run is bounded by
+// a 10 s deadline.
+func startPump(t *testing.T, g proxy.Gate, fs *fakeServer, maxFrame int) (cw *io.PipeWriter, pr *io.PipeReader, pw *io.PipeWriter, done <-chan error) {
+	t.Helper()
+	cr, cw := io.Pipe() // client → pump
+	pr, pw = io.Pipe()  // pump → client
+	pump := &proxy.Pump{
+		Client:  stdio.NewConn(cr, pw, maxFrame),
+		Server:  stdio.NewConn(fs.out, fs.in, 0),
+		Gate:    g,
+		Session: &proxy.Session{ID: "s1"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	ch := make(chan error, 1)
+	go func() { ch <- pump.Run(ctx) }()
+	return cw, pr, pw, ch
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -8,14 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
-	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
 // stackGate is a gate.Gate that notes, for each admission, whether it ran
@@ -70,18 +68,7 @@ tools:
 			g := &stackGate{Gate: gate.New(pol)}
 			g.Store = tc.store
 			fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
-			cr, cw := io.Pipe()
-			pr, pw := io.Pipe()
-			pump := &proxy.Pump{
-				Client:  stdio.NewConn(cr, pw, 0),
-				Server:  stdio.NewConn(fs.out, fs.in, 0),
-				Gate:    g,
-				Session: &proxy.Session{ID: "s1"},
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- pump.Run(ctx) }()
+			cw, pr, pw, done := startPump(t, g, fs, 0)
 			go io.WriteString(cw, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`+"\n")
 			sc := bufio.NewScanner(pr)
 			if !sc.Scan() {
