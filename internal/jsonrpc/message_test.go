@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -296,4 +297,39 @@ func FuzzSkim(f *testing.F) {
 			t.Fatalf("skim with a tail = %d, %v; want %d", end, err, len(b))
 		}
 	})
+}
+
+func TestArrayMember(t *testing.T) {
+	for _, tc := range []struct {
+		in, span string
+		elems    []string
+		err      bool
+	}{
+		{in: `{"a":1,"tools":[{"n":"x"}, 2 ],"c":"]"}`, span: `[{"n":"x"}, 2 ]`, elems: []string{`{"n":"x"}`, `2`}},
+		{in: `{"tools":[]}`, span: `[]`},
+		{in: `{"\u0074ools":["e"]}`, span: `["e"]`, elems: []string{`"e"`}},
+		{in: `{"a":[1]}`},
+		{in: `{}`},
+		{in: `{"tools":"not an array"}`},
+		{in: `{"tools":[1],"tools":[2]}`, err: true},
+		{in: `{"tools":"x","tools":[2]}`, err: true},
+		{in: `{"tools":[1,]}`, err: true},
+		{in: `{"tools":[1]} x`, err: true},
+		{in: `[1]`, err: true},
+	} {
+		var elems []string
+		span, err := ArrayMember([]byte(tc.in), "tools", func(e []byte) error {
+			elems = append(elems, string(e))
+			return nil
+		})
+		if tc.err {
+			if err == nil {
+				t.Errorf("%s: no error", tc.in)
+			}
+			continue
+		}
+		if err != nil || string(span) != tc.span || !slices.Equal(elems, tc.elems) {
+			t.Errorf("%s: span %q, elements %q, %v; want %q, %q", tc.in, span, elems, err, tc.span, tc.elems)
+		}
+	}
 }

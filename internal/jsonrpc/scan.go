@@ -363,7 +363,7 @@ func stringEnd(b []byte, k int) (int, error) {
 
 // quoteOrEscapeIn marks, in the high bit of each byte, the bytes of x
 // (little-endian) that are '"' or '\\': exactly for the lowest marked byte,
-// which is all quoteOrEscape uses (a borrow may mark bytes above it).
+// which is all stringEnd uses (a borrow may mark bytes above it).
 func quoteOrEscapeIn(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := x ^ (ones * '"')
