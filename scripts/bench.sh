@@ -2,7 +2,8 @@
 # Measures what Tollgate costs against a direct connection: builds the
 # tollgate binary and the benchmark tool (internal/bench/benchcmd: an echo MCP
 # server and a load client), then runs every scenario straight to the echo
-# server and through Tollgate, interleaved and repeated, and prints a
+# server, through Tollgate and (for the rows marked floor) through a bare
+# relay that only copies messages, interleaved and repeated, and prints a
 # Markdown table of medians (also written under bench-results/). See
 # docs/performance.md.
 #
@@ -20,8 +21,10 @@ ROOT=$PWD
 BIN=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench-bin.XXXXXX")
 trap 'rm -rf "$BIN"' EXIT
 
-go build -o "$BIN/tollgate" ./cmd/tollgate
-go build -o "$BIN/benchcmd" ./internal/bench/benchcmd
+# The binary as it ships: static, without cgo (a machine with a C compiler
+# would otherwise link libc, which costs start-up time and memory).
+CGO_ENABLED=0 go build -o "$BIN/tollgate" ./cmd/tollgate
+CGO_ENABLED=0 go build -o "$BIN/benchcmd" ./internal/bench/benchcmd
 
 mode=full
 for a in "$@"; do

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,11 @@ type Config struct {
 	// profile per run written into this directory.
 	Profile   string
 	ProxySelf []string // argv of `benchcmd proxy`, for Profile
+	// RelaySelf is the argv of `benchcmd relay`: a relay that only copies
+	// messages, run in Tollgate's place in the scenarios marked floor so
+	// that the table shows what any relay costs on this machine. nil: no
+	// floor runs.
+	RelaySelf []string
 
 	Log io.Writer // progress; nil discards
 
@@ -56,11 +62,31 @@ type sample struct {
 	cpu      time.Duration // tollgate's CPU per call (proxied runs)
 }
 
+// via is what stands between the load client and the echo server in a run.
+type via uint8
+
+const (
+	viaDirect   via = iota // nothing: the client talks to the server
+	viaTollgate            // the tollgate binary
+	viaRelay               // benchcmd relay: the floor
+)
+
+func (v via) String() string {
+	switch v {
+	case viaTollgate:
+		return "through Tollgate"
+	case viaRelay:
+		return "through the bare relay"
+	}
+	return "direct"
+}
+
 // outcome is one scenario's measurements over every round.
 type outcome struct {
 	sc      *Scenario
 	direct  []sample
 	proxied []sample
+	relay   []sample // floor runs, when the scenario has them
 	skipped string
 	err     error
 }
@@ -113,23 +139,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			// Alternate which goes first so that neither always runs on a
 			// machine the other has just warmed.
-			order := []bool{false, true}
-			if round%2 == 1 {
-				order = []bool{true, false}
+			order := []via{viaDirect, viaTollgate}
+			if h.floor(o.sc) {
+				order = append(order, viaRelay)
 			}
-			for _, proxied := range order {
+			if round%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, v := range order {
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
-				s, err := h.measure(ctx, o.sc, proxied, round)
+				s, err := h.measure(ctx, o.sc, v, round)
 				if err != nil {
-					o.err = fmt.Errorf("%s (%s): %w", o.sc.label(), mode(proxied), err)
+					o.err = fmt.Errorf("%s (%s): %w", o.sc.label(), v, err)
 					fmt.Fprintf(cfg.Log, "  FAILED %v\n", o.err)
 					break
 				}
-				if proxied {
+				switch v {
+				case viaTollgate:
 					o.proxied = append(o.proxied, s)
-				} else {
+				case viaRelay:
+					o.relay = append(o.relay, s)
+				default:
 					o.direct = append(o.direct, s)
 				}
 			}
@@ -148,11 +180,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, errors.Join(errs...)
 }
 
-func mode(proxied bool) string {
-	if proxied {
-		return "through Tollgate"
-	}
-	return "direct"
+// floor reports whether sc also runs through the bare relay.
+func (h *harness) floor(sc *Scenario) bool {
+	return sc.floor && len(h.cfg.RelaySelf) > 0 && h.cfg.Profile == ""
 }
 
 func (sc *Scenario) label() string {
@@ -230,15 +260,15 @@ func (h *harness) echoArgv(sc *Scenario, addr string) []string {
 }
 
 // tools is the number of tools a tools/list answer must hold in sc.
-func (h *harness) tools(sc *Scenario, proxied bool) int {
-	if sc.work == workListHidden && proxied {
+func (h *harness) tools(sc *Scenario, v via) int {
+	if sc.work == workListHidden && v == viaTollgate {
 		return len(h.toolNames) - hiddenCount
 	}
 	return len(h.toolNames)
 }
 
 // measure runs sc once, directly or through Tollgate.
-func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round int) (sample, error) {
+func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (sample, error) {
 	var cleanup []func()
 	defer func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
@@ -263,7 +293,7 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round
 		upstreamURL = "http://" + addr + "/mcp"
 	}
 	if sc.kind == kindStartup {
-		return h.startups(ctx, sc, proxied)
+		return h.startups(ctx, sc, v == viaTollgate)
 	}
 
 	// The client, and the process whose costs are Tollgate's.
@@ -272,9 +302,9 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round
 		pid    int
 	)
 	switch {
-	case !proxied && sc.upstream == httpT:
+	case v == viaDirect && sc.upstream == httpT:
 		client = load.NewHTTP(upstreamURL, sc.InFlight)
-	case !proxied:
+	case v == viaDirect:
 		c, err := load.StartStdio(h.echoArgv(sc, ""), nil)
 		if err != nil {
 			return sample{}, err
@@ -284,6 +314,9 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round
 		argv, env, err := h.tollgateArgv(sc, upstreamURL, round, true)
 		if err != nil {
 			return sample{}, err
+		}
+		if v == viaRelay {
+			argv, env = h.relayArgv(sc, upstreamURL), nil
 		}
 		if sc.front == httpT {
 			addr, err := freeAddr()
@@ -321,7 +354,7 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, proxied bool, round
 	if err := load.Initialize(ctx, client); err != nil {
 		return sample{}, withStderr(err, client)
 	}
-	res, err := load.Run(ctx, client, workload(sc.work, h.tools(sc, proxied)), load.Options{
+	res, err := load.Run(ctx, client, workload(sc.work, h.tools(sc, v)), load.Options{
 		InFlight: sc.InFlight, Warmup: h.cfg.Warmup, Duration: h.cfg.Duration})
 	if err != nil {
 		return sample{}, withStderr(err, client)
@@ -372,6 +405,16 @@ func (h *harness) tollgateArgv(sc *Scenario, upstreamURL string, round int, prof
 	}
 	argv = append(argv, "--")
 	return append(argv, h.echoArgv(sc, "")...), env, nil
+}
+
+// relayArgv returns the command that runs the bare relay in Tollgate's
+// place.
+func (h *harness) relayArgv(sc *Scenario, upstreamURL string) []string {
+	argv := append([]string(nil), h.cfg.RelaySelf...)
+	if sc.upstream == httpT {
+		return append(argv, "--upstream", upstreamURL)
+	}
+	return append(append(argv, "--"), h.echoArgv(sc, "")...)
 }
 
 // insertFlags puts flags before the "--" that starts the server command (or

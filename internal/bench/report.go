@@ -54,9 +54,28 @@ type Row struct {
 	AddedP50   time.Duration // median of each round's Tollgate − direct p50
 	PeakKB     int64         // largest VmHWM of tollgate over the rounds
 	CPU        time.Duration // median CPU per call of tollgate
-	Goal       *Goal
-	Skipped    string
-	Err        error
+	// Floor: the same medians for the bare relay (benchcmd relay), from
+	// this scenario's relay runs or those of a scenario of the same shape;
+	// nil when there were none.
+	Floor   *Floor
+	Goal    *Goal
+	Skipped string
+	Err     error
+}
+
+// Floor is what a relay that only copies messages cost against direct.
+type Floor struct {
+	Ratio    float64       // median of each round's relay/direct calls/s
+	P50Ratio float64       // median of each round's relay/direct p50
+	AddedP50 time.Duration // median of each round's relay − direct p50
+	From     string        // the scenario whose relay runs these are
+}
+
+// shape is what makes the bare relay's figures comparable between rows.
+type shape struct {
+	front, upstream transport
+	inFlight        int
+	work            work
 }
 
 // Report is a finished benchmark run.
@@ -90,6 +109,12 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 	}
 	if cfg.Profile != "" {
 		r.Mode += "; PROFILING: the stdio rows ran the in-process proxy (benchcmd proxy) with a CPU profile, not the tollgate binary"
+	}
+	floors := map[shape]*Floor{}
+	for _, o := range outs {
+		if f := floorOf(o); f != nil {
+			floors[shape{o.sc.front, o.sc.upstream, o.sc.InFlight, o.sc.work}] = f
+		}
 	}
 	for _, o := range outs {
 		row := &Row{Scenario: o.sc.Name, InFlight: o.sc.InFlight, Goal: o.sc.goal, Skipped: o.skipped, Err: o.err}
@@ -126,8 +151,31 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 			row.Ratio, row.RatioMin, row.RatioMax = median(ratio), slices.Min(ratio), slices.Max(ratio)
 		}
 		row.P50Ratio = median(p50r)
+		row.Floor = floors[shape{o.sc.front, o.sc.upstream, o.sc.InFlight, o.sc.work}]
 	}
 	return r
+}
+
+// floorOf returns the medians of o's relay runs against its direct runs,
+// nil when it has none.
+func floorOf(o *outcome) *Floor {
+	n := min(len(o.direct), len(o.relay))
+	if o.err != nil || n == 0 {
+		return nil
+	}
+	var ratio, p50r []float64
+	var added []time.Duration
+	for i := range n {
+		d, f := o.direct[i], o.relay[i]
+		added = append(added, f.p50-d.p50)
+		if d.perSec > 0 {
+			ratio = append(ratio, f.perSec/d.perSec)
+		}
+		if d.p50 > 0 {
+			p50r = append(p50r, float64(f.p50)/float64(d.p50))
+		}
+	}
+	return &Floor{Ratio: median(ratio), P50Ratio: median(p50r), AddedP50: median(added), From: o.sc.label()}
 }
 
 func median[T int64 | float64 | time.Duration](v []T) T {
@@ -188,8 +236,8 @@ func rate(v float64) string {
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s.  \nRun: %s; took %v; load average %s.\n\n", r.Machine, r.Mode, r.Took.Round(time.Second), r.Load)
-	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | Tollgate peak RSS | Tollgate CPU/call µs | goal |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | bare relay: ratio, added p50 µs | Tollgate peak RSS | Tollgate CPU/call µs | goal (bare relay's figure) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	var peak int64
 	var notes []string
 	for _, row := range r.Rows {
@@ -203,10 +251,10 @@ func (r *Report) Markdown() string {
 		}
 		switch {
 		case row.Skipped != "":
-			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | | | | %s |\n", row.Scenario, inflight, row.Skipped, goal)
+			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | | | | | %s |\n", row.Scenario, inflight, row.Skipped, goal)
 			continue
 		case row.Err != nil:
-			fmt.Fprintf(&b, "| %s | %s | **failed** (see below) | | | | | | | | %s |\n", row.Scenario, inflight, goal)
+			fmt.Fprintf(&b, "| %s | %s | **failed** (see below) | | | | | | | | | %s |\n", row.Scenario, inflight, goal)
 			notes = append(notes, fmt.Sprintf("- %s: %v", row.Scenario, firstLine(row.Err)))
 			continue
 		}
@@ -217,6 +265,18 @@ func (r *Report) Markdown() string {
 				mark = "✓"
 			}
 			goal = fmt.Sprintf("%s: %s %s", row.Goal.Text, got, mark)
+			if f := row.Floor; f != nil {
+				fr := Row{Ratio: f.Ratio, P50Ratio: f.P50Ratio, AddedP50: f.AddedP50}
+				got, ok := row.Goal.met(&fr)
+				if !ok {
+					got += ", below the goal"
+				}
+				goal += " (" + got + ")"
+			}
+		}
+		floor := "—"
+		if f := row.Floor; f != nil && row.InFlight > 0 {
+			floor = fmt.Sprintf("%.2f, %s", f.Ratio, signed(f.AddedP50))
 		}
 		peak = max(peak, row.PeakKB)
 		ratio, cpu := "—", "—"
@@ -224,9 +284,9 @@ func (r *Report) Markdown() string {
 			ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", row.Ratio, row.RatioMin, row.RatioMax)
 			cpu = us(row.CPU)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %.1f MB | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %.1f MB | %s | %s |\n",
 			row.Scenario, inflight, us(row.Direct[0]), us(row.Direct[1]), us(row.Proxied[0]), us(row.Proxied[1]),
-			rate(row.DirectRate), rate(row.ProxyRate), ratio, signed(row.AddedP50), float64(row.PeakKB)/1024, cpu, goal)
+			rate(row.DirectRate), rate(row.ProxyRate), ratio, signed(row.AddedP50), floor, float64(row.PeakKB)/1024, cpu, goal)
 	}
 	mark := "✓"
 	if peak > rssGoalKB {

@@ -51,6 +51,9 @@ type Scenario struct {
 	front    transport
 	upstream transport
 	goal     *Goal
+	// floor: also run through the bare relay (benchcmd relay), whose
+	// figures rows of the same shape (transport, in flight, work) share.
+	floor bool
 }
 
 // Policies the scenarios run under.
@@ -105,7 +108,7 @@ func scenarios() []*Scenario {
 	var out []*Scenario
 	add := func(s *Scenario) { out = append(out, s) }
 	for _, n := range []int{1, 16} {
-		s := &Scenario{Name: "stdio, empty policy", InFlight: n, policy: policyEmpty}
+		s := &Scenario{Name: "stdio, empty policy", InFlight: n, policy: policyEmpty, floor: true}
 		if n == 1 {
 			s.goal = goalAdded(25 * time.Microsecond)
 		} else {
@@ -135,8 +138,8 @@ func scenarios() []*Scenario {
 	add(&Scenario{Name: "tools/list, 323 tools", InFlight: 1, work: workList, policy: policyEmpty})
 	add(&Scenario{Name: "tools/list, 323 tools, 300 hidden", InFlight: 1, work: workListHidden, goal: goalLatencyRatio(1.3)})
 	add(&Scenario{Name: "1 MiB result", InFlight: 1, work: workBig, policy: policyEmpty, goal: goalAdded(time.Millisecond)})
-	add(&Scenario{Name: "HTTP front → HTTP upstream", InFlight: 16, policy: policyEmpty, front: httpT, upstream: httpT, goal: goalRatio(0.7)})
-	add(&Scenario{Name: "stdio → HTTP bridge", InFlight: 16, policy: policyEmpty, upstream: httpT, goal: goalRatio(0.7)})
+	add(&Scenario{Name: "HTTP front → HTTP upstream", InFlight: 16, policy: policyEmpty, front: httpT, upstream: httpT, goal: goalRatio(0.7), floor: true})
+	add(&Scenario{Name: "stdio → HTTP bridge", InFlight: 16, policy: policyEmpty, upstream: httpT, goal: goalRatio(0.7), floor: true})
 	add(&Scenario{Name: "start-up to first tools/list", kind: kindStartup, policy: policyEmpty})
 	add(&Scenario{Name: "start-up, SQLite limits policy", kind: kindStartup, policy: policyLimits, store: "sqlite"})
 	return out

@@ -68,7 +68,8 @@ func runBench(ctx context.Context, args []string) error {
 	cfg := bench.Config{
 		Tollgate: *tollgate, Echo: []string{self, "echo"}, Fixture: *fixture, WorkDir: work,
 		Rounds: *rounds, Warmup: *warmup, Duration: *duration, Starts: *starts, Smoke: *smoke,
-		ListenPath: *listenPath, Profile: *profile, ProxySelf: []string{self, "proxy"}, Log: os.Stderr,
+		ListenPath: *listenPath, Profile: *profile, ProxySelf: []string{self, "proxy"},
+		RelaySelf: []string{self, "relay"}, Log: os.Stderr,
 	}
 	if *only != "" {
 		if cfg.Only, err = regexp.Compile(*only); err != nil {

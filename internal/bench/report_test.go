@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReportFloor checks that a row shows the bare relay's figures, its own
+// or those of a scenario of the same shape, and that a goal is read against
+// them too.
+func TestReportFloor(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+	empty := &Scenario{Name: "stdio, empty policy", InFlight: 16, goal: goalRatio(0.85), floor: true}
+	limits := &Scenario{Name: "limits", InFlight: 16, store: "memory", goal: goalRatio(0.85)}
+	other := &Scenario{Name: "one in flight", InFlight: 1}
+	outs := []*outcome{
+		{sc: empty,
+			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
+			proxied: []sample{{p50: ms(300), perSec: 400}, {p50: ms(300), perSec: 400}},
+			relay:   []sample{{p50: ms(150), perSec: 600}, {p50: ms(170), perSec: 700}}},
+		{sc: limits,
+			direct:  []sample{{p50: ms(100), perSec: 1000}},
+			proxied: []sample{{p50: ms(400), perSec: 300}}},
+		{sc: other,
+			direct:  []sample{{p50: ms(50), perSec: 1000}},
+			proxied: []sample{{p50: ms(60), perSec: 900}}},
+	}
+	r := newReport(Config{}, outs, time.Second)
+	f := r.Rows[0].Floor
+	if f == nil || math.Abs(f.Ratio-0.65) > 1e-9 || f.AddedP50 != ms(60) {
+		t.Fatalf("floor of the relay's own row = %+v, want ratio 0.65, added 60µs", f)
+	}
+	if r.Rows[1].Floor != f {
+		t.Errorf("a row of the same shape does not share the floor: %+v", r.Rows[1].Floor)
+	}
+	if r.Rows[2].Floor != nil {
+		t.Errorf("a row of another shape has a floor: %+v", r.Rows[2].Floor)
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"| 0.65, +60.0 |",
+		"≥ 0.85× direct: 0.40× ✗ missed (0.65×, below the goal) |",
+		"≥ 0.85× direct: 0.30× ✗ missed (0.65×, below the goal) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
