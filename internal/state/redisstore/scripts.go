@@ -97,83 +97,46 @@ local function amountOf(m) return string.match(m, ":(%d+)$") end
 
 // reserveScript applies one Reserve atomically.
 //
-// KEYS: per charge i, KEYS[3i-2] is the sorted set of a sliding counter (or
-// the total of a calendar window, repeated in all three places), KEYS[3i-1]
-// the sliding counter's total and KEYS[3i] its bound. ARGV: now (µs), charge
-// count, then per charge: kind ("s" or "c"), window (µs), cutoff (µs: events
-// at or before it have left), amount, limit, strict ("1"), key TTL (ms),
-// window end (µs, calendar), sorted-set member (sliding).
+// KEYS: per charge i, KEYS[2i-1] is the sorted set of a sliding counter (or
+// the total of a calendar window) and KEYS[2i] the sliding counter's total.
+// ARGV: now (µs), reservation id, charge count, then per charge: kind ("s"
+// or "c"), window (µs), cutoff (µs: events at or before it have left),
+// amount, limit, strict ("1"), key TTL (ms), window end (µs, calendar).
 // Returns {admitted, denied index, retry after (µs), totals...}.
 //
-// A sliding counter's bound is a score no later than its oldest event's: while
-// it is after the cutoff nothing can have left the window, and the set is not
-// read at all, so an admitted charge costs one shared MGET, ZADD, PEXPIRE and
-// SET. Otherwise the first PEEK events tell what left (the rest are only
-// listed when all of them did) and give the new bound. Refunds only remove
-// events, so they never make a bound wrong. A bound is written when it
-// changes; a missing one (a counter written before bounds existed, or whose
-// bound expired) is learnt from the set; a missing total is rebuilt from the
-// set, as before. Neither the total nor the bound outlives its set: they get
-// the set's TTL when written with it, and keep their TTL when rewritten after
-// trimming on a denial.
-//
-// Nothing records the reservation: what a refund needs travels in its id (see
-// Store.Reserve).
+// A sliding counter's total key never outlives its set: both get the same
+// TTL when a charge is added, and a total rewritten after trimming keeps its
+// TTL. Nothing records the reservation: what a refund needs travels in its
+// id (see Store.Reserve).
 var reserveScript = redis.NewScript(luaDecimal + `
-local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-local PEEK = 8
-local function arg(i, k) return ARGV[2 + (i - 1) * 9 + k] end
--- One MGET reads every total and bound.
-local names, at = {}, {}
+local now, res, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local tot, trimmed = {}, {}
+local function arg(i, k) return ARGV[3 + (i - 1) * 8 + k] end
 for i = 1, n do
-  at[i] = #names + 1
-  names[#names + 1] = KEYS[3 * i - 1]
-  if arg(i, 1) == "s" then names[#names + 1] = KEYS[3 * i] end
-end
-local got = redis.call("MGET", unpack(names))
--- tot and bound are per counter; read is the bound as stored.
-local tot, bound, read, trimmed = {}, {}, {}, {}
-for i = 1, n do
-  local z = KEYS[3 * i - 2]
+  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   if not tot[z] then
-    local total = got[at[i]]
     if arg(i, 1) == "c" then
-      tot[z] = total or "0"
+      tot[z] = redis.call("GET", z) or "0"
     else
       local cutoff = arg(i, 3)
-      local c, b = tonumber(cutoff), got[at[i] + 1]
-      local known = tonumber(b)
-      read[z] = b
+      local total = redis.call("GET", t)
       if not total then
         -- A new counter, or its total was lost: count what the set holds.
-        total, b = "0", nil
+        total = "0"
         if redis.call("EXISTS", z) == 1 then
           redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
-          local items = redis.call("ZRANGE", z, 0, -1, "WITHSCORES")
-          for k = 1, #items, 2 do total = add(total, amountOf(items[k])) end
-          b = items[2]
+          for _, m in ipairs(redis.call("ZRANGE", z, 0, -1)) do total = add(total, amountOf(m)) end
           trimmed[z] = "rebuilt"
         end
-      elseif not known or known <= c then
-        -- Events may have left: the first few tell.
-        local items = redis.call("ZRANGE", z, 0, PEEK - 1, "WITHSCORES")
-        local m = 0
-        while 2 * m < #items and tonumber(items[2 * m + 2]) <= c do m = m + 1 end
-        if m == PEEK then
-          items = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
-          m = #items
-          for k = 1, m do total = sub(total, amountOf(items[k])) end
-          b = redis.call("ZRANGE", z, m, m, "WITHSCORES")[2]
-        else
-          for k = 1, 2 * m, 2 do total = sub(total, amountOf(items[k])) end
-          b = items[2 * m + 2]
-        end
-        if m > 0 then
+      else
+        local old = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
+        if #old > 0 then
           redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
+          for _, m in ipairs(old) do total = sub(total, amountOf(m)) end
           trimmed[z] = "trimmed"
         end
       end
-      tot[z], bound[z] = total, b
+      tot[z] = total
     end
   end
 end
@@ -182,24 +145,20 @@ end
 local cur = {}
 for z, t in pairs(tot) do cur[z] = t end
 for i = 1, n do
-  local z = KEYS[3 * i - 2]
+  local z = KEYS[2 * i - 1]
   local amount, limit, strict = arg(i, 4), arg(i, 5), arg(i, 6) == "1"
   local after = add(cur[z], amount)
   local c = cmp(after, limit)
   if c > 0 or (c == 0 and strict) then
-    -- Denied: keep what trimming found, then work out the wait. A bound
-    -- is only rewritten where one is stored (it keeps its TTL).
+    -- Denied: keep what trimming found, then work out the wait.
     for k = 1, n do
-      local zk, tk, ok = KEYS[3 * k - 2], KEYS[3 * k - 1], KEYS[3 * k]
+      local zk, tk = KEYS[2 * k - 1], KEYS[2 * k]
       if trimmed[zk] == "trimmed" then
         redis.call("SET", tk, tot[zk], "KEEPTTL")
       elseif trimmed[zk] == "rebuilt" then
         redis.call("SET", tk, tot[zk], "PX", math.max(redis.call("PTTL", zk), 1))
       end
-      if read[zk] and bound[zk] and bound[zk] ~= read[zk] then
-        redis.call("SET", ok, bound[zk], "KEEPTTL")
-      end
-      trimmed[zk], read[zk] = nil, nil
+      trimmed[zk] = nil
     end
     local ex = sub(cur[z], tot[z])
     local retry = 0
@@ -219,31 +178,28 @@ for i = 1, n do
       end
     end
     local out = {0, i - 1, retry}
-    for k = 1, n do out[#out + 1] = tot[KEYS[3 * k - 2]] end
+    for k = 1, n do out[#out + 1] = tot[KEYS[2 * k - 1]] end
     return out
   end
   cur[z] = after
 end
 local done = {}
 for i = 1, n do
-  local z = KEYS[3 * i - 2]
+  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   local ttl = arg(i, 7)
   if arg(i, 1) == "c" then
     if not done[z] then redis.call("SET", z, cur[z], "PX", ttl) end
   else
-    redis.call("ZADD", z, ARGV[1], arg(i, 9))
+    redis.call("ZADD", z, ARGV[1], res .. ":" .. i .. ":" .. arg(i, 4))
     if not done[z] then
       redis.call("PEXPIRE", z, ttl)
-      redis.call("SET", KEYS[3 * i - 1], cur[z], "PX", ttl)
-      local b = bound[z]
-      if not b or now < tonumber(b) then b = ARGV[1] end
-      if b ~= read[z] then redis.call("SET", KEYS[3 * i], b, "PX", ttl) end
+      redis.call("SET", t, cur[z], "PX", ttl)
     end
   end
   done[z] = true
 end
 local out = {1, 0, 0}
-for k = 1, n do out[#out + 1] = cur[KEYS[3 * k - 2]] end
+for k = 1, n do out[#out + 1] = cur[KEYS[2 * k - 1]] end
 return out
 `)
 

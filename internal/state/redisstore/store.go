@@ -4,10 +4,8 @@
 // Each Reserve is one Lua script that expires old events, checks every charge
 // and records them all, or none, atomically: one round trip per call, and
 // none to commit it. Sliding windows are sorted sets of events scored by time
-// (microsecond resolution) beside a running exact total and a bound (a score
-// no later than the oldest event's, so that a call finding it after the
-// window's start need not read the set); calendar windows are one total per
-// window. Every key carries a TTL slightly longer than its
+// (microsecond resolution) beside a running exact total; calendar windows are
+// one total per window. Every key carries a TTL slightly longer than its
 // window, so idle counters disappear by themselves; a refund leaves a marker
 // key that lives as long as the counters it touched.
 //
@@ -181,9 +179,9 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	}
 	base := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
 	nowUs := now.UnixMicro()
-	keys := make([]string, 0, 3*len(charges))
-	args := make([]any, 0, 2+9*len(charges))
-	args = append(args, nowUs, len(charges))
+	keys := make([]string, 0, 2*len(charges))
+	args := make([]any, 0, 3+8*len(charges))
+	args = append(args, nowUs, base, len(charges))
 	var (
 		id      []byte // reservation id, once a charge is refundable
 		p       *pending
@@ -208,22 +206,21 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		buf = ledger.AppendID(buf[:0], ch)
 		counter := string(buf)
 		kind, ttl, endUs, startUs := "s", ch.Window+grace, int64(0), int64(0)
-		var primary, total, bound, mem string
+		var primary, total string
 		if ch.Align == state.Calendar {
 			start, end := state.CalendarBounds(now, ch.Window, ch.Location)
 			kind, ttl, endUs, startUs = "c", end.Sub(now)+grace, end.UnixMicro(), start.UnixMicro()
 			primary = s.calendarKey(counter, startUs)
-			total, bound = primary, primary
+			total = primary
 		} else {
-			primary, total, bound = s.prefix+"z:"+counter, s.prefix+"t:"+counter, s.prefix+"o:"+counter
-			mem = member(base, i+1, amount)
+			primary, total = s.prefix+"z:"+counter, s.prefix+"t:"+counter
 		}
-		keys = append(keys, primary, total, bound)
+		keys = append(keys, primary, total)
 		strict := "0"
 		if ch.Strict {
 			strict = "1"
 		}
-		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttl.Milliseconds()+1, endUs, mem)
+		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttl.Milliseconds()+1, endUs)
 		if ch.KeepOnRefund {
 			continue
 		}
@@ -247,7 +244,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		id = append(id, counter...)
 		p.keys = append(p.keys, primary, total)
 		if kind == "s" {
-			p.args = append(p.args, kind, mem)
+			p.args = append(p.args, kind, member(base, i+1, amount))
 		} else {
 			p.args = append(p.args, kind, amount)
 		}
