@@ -198,7 +198,7 @@ func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slo
 	}()
 
 	in := pollableStdin(e)
-	client := stdio.NewConn(in, e.stdout, f.maxMessage)
+	client := stdio.NewConn(in, pollableStdout(e), f.maxMessage)
 	pump := &proxy.Pump{
 		Client:  client,
 		Server:  child.Conn(),

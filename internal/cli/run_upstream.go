@@ -154,7 +154,7 @@ func runBridge(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *sl
 	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	pump := &proxy.Pump{
-		Client:  stdio.NewConn(pollableStdin(e), e.stdout, f.maxMessage),
+		Client:  stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage),
 		Server:  server,
 		Gate:    g,
 		Session: &proxy.Session{ID: newSessionID(), Identity: f.identity},

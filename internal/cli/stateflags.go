@@ -62,6 +62,30 @@ func pollableStdin(e env) io.Reader {
 	return os.NewFile(uintptr(fd), f.Name())
 }
 
+// pollableStdout returns the process's stdout in non-blocking form when it
+// is a pipe or a socket (what an MCP client connects), so that writes go
+// through the runtime's poller like every other pipe of the session (see
+// stdio.Conn). A terminal or a file is left as it is: the non-blocking flag
+// belongs to the open file, which a terminal shares with the shell.
+func pollableStdout(e env) io.Writer {
+	f, ok := e.stdout.(*os.File)
+	if !ok {
+		return e.stdout
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return e.stdout
+	}
+	if mode := st.Mode & syscall.S_IFMT; mode != syscall.S_IFIFO && mode != syscall.S_IFSOCK {
+		return e.stdout
+	}
+	fd := int(f.Fd())
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return e.stdout
+	}
+	return os.NewFile(uintptr(fd), f.Name())
+}
+
 func newSessionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])

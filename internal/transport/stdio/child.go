@@ -39,19 +39,23 @@ func StartChild(ctx context.Context, argv []string, opts ChildOptions) (*Child, 
 		cmd.Stderr = os.Stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
+	stdinR, stdin, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start server %q: %w", argv[0], err)
 	}
+	cmd.Stdin = stdinR
 	// Our own pipe rather than StdoutPipe: Wait closes StdoutPipe's read end
 	// as soon as the child exits, which would lose its last responses.
 	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
+		stdinR.Close()
+		stdin.Close()
 		return nil, fmt.Errorf("start server %q: %w", argv[0], err)
 	}
 	cmd.Stdout = stdoutW
 	err = cmd.Start()
 	stdoutW.Close()
+	stdinR.Close()
 	if err != nil {
 		stdout.Close()
 		stdin.Close()

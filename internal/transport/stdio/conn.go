@@ -28,6 +28,8 @@ type Conn struct {
 	// takes the memory, which counts against the user's pipe quota.
 	inFile, outFile *os.File
 	growIn, growOut sync.Once
+
+	rawIn, rawOut bool // read or written through rawFile
 }
 
 // defaultPipe is what a Linux pipe holds unless grown.
@@ -40,11 +42,20 @@ var _ proxy.Deferrer = (*Conn)(nil)
 // NewConn returns a Conn reading frames of at most maxFrame bytes from in and
 // writing to out. in and out are closed by Close when they are io.Closers.
 func NewConn(in io.Reader, out io.Writer, maxFrame int) *Conn {
-	c := &Conn{r: jsonrpc.NewReader(in, maxFrame), w: jsonrpc.NewWriter(out), closed: make(chan struct{})}
+	c := &Conn{closed: make(chan struct{})}
 	c.in, _ = in.(io.Closer)
 	c.out, _ = out.(io.Closer)
 	c.inFile, _ = in.(*os.File)
 	c.outFile, _ = out.(*os.File)
+	// Non-blocking pipes are read and written with raw system calls (see
+	// rawFile); the Closers stay the files themselves.
+	if r := newRawFile(c.inFile); r != nil {
+		in, c.rawIn = r, true
+	}
+	if w := newRawFile(c.outFile); w != nil {
+		out, c.rawOut = w, true
+	}
+	c.r, c.w = jsonrpc.NewReader(in, maxFrame), jsonrpc.NewWriter(out)
 	return c
 }
 
