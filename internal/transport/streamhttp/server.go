@@ -537,7 +537,7 @@ func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, ss *session
 		return
 	}
 	defer st.detach()
-	serveSSE(w, r, st, 0, ss.done, sseOptions{ids: true, retry: s.opts.Retry, header: hdr})
+	serveSSE(w, r, st, 0, ss.done, sseOptions{ids: true, retry: s.opts.Retry, header: hdr, hold: postHold})
 }
 
 // answerJSON waits for a stream's answer and writes it as one JSON body.

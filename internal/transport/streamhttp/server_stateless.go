@@ -63,7 +63,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	}()
 	complete := false
 	if wantSSE {
-		complete = serveSSE(w, r, st, 0, done, sseOptions{})
+		complete = serveSSE(w, r, st, 0, done, sseOptions{hold: postHold})
 	} else {
 		s.answerJSON(w, r, st, done, nil)
 		complete = st.isFinal()

@@ -176,7 +176,17 @@ type sseOptions struct {
 	keepAlive time.Duration   // comment interval on idle streams, 0: none
 	header    http.Header     // extra response headers
 	drain     <-chan struct{} // closed when the server drains, nil: never
+	// hold is how long the header may wait for the stream's first
+	// message, so that a quick answer leaves with the header and the end
+	// of the response in one write (and the client wakes once). 0: the
+	// header goes out at once. A slow call gets its header after hold.
+	hold time.Duration
 }
+
+// postHold is sseOptions.hold for the stream that answers a POST: longer
+// than most quick tool calls take through Tollgate under load, short
+// enough that no client's header timeout notices.
+const postHold = 50 * time.Millisecond
 
 // serveSSE writes st's events after cursor to w until the stream is final
 // and fully written, the client goes away, or stop is closed. It returns
@@ -224,6 +234,7 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		}
 		return final, true
 	}
+	hold := o.hold
 	for {
 		final, ok := write()
 		if !ok {
@@ -231,6 +242,27 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		}
 		if final {
 			return true // the server flushes the rest as the handler returns
+		}
+		if hold > 0 {
+			t := time.NewTimer(hold)
+			hold = 0
+			select {
+			case <-st.wake:
+				t.Stop()
+				continue // the first message: with the header if it is the answer
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return false
+			case <-stop:
+				t.Stop()
+				final, ok := write()
+				return ok && final
+			case <-o.drain:
+				t.Stop()
+				final, ok := write()
+				return ok && final
+			}
 		}
 		sw.Flush()
 		select {
