@@ -86,7 +86,8 @@ type outcome struct {
 	sc      *Scenario
 	direct  []sample
 	proxied []sample
-	relay   []sample // floor runs, when the scenario has them
+	relay   []sample        // floor runs, when the scenario has them
+	rtt     []time.Duration // Redis round trips measured beside the runs (Redis rows)
 	skipped string
 	err     error
 }
@@ -149,6 +150,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			for _, v := range order {
 				if err := ctx.Err(); err != nil {
 					return nil, err
+				}
+				if v == viaTollgate && o.sc.store == "redis" && len(h.cfg.RelaySelf) > 0 {
+					rtt, err := redisRTT(ctx, h.cfg.Redis, 2000)
+					if err != nil {
+						o.err = fmt.Errorf("%s: %w", o.sc.label(), err)
+						break
+					}
+					o.rtt = append(o.rtt, rtt)
 				}
 				s, err := h.measure(ctx, o.sc, v, round)
 				if err != nil {

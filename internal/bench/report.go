@@ -69,6 +69,9 @@ type Floor struct {
 	P50Ratio float64       // median of each round's relay/direct p50
 	AddedP50 time.Duration // median of each round's relay − direct p50
 	From     string        // the scenario whose relay runs these are
+	// Redis is the p50 of a bare round trip to the Redis server, measured
+	// beside a Redis row's runs and included in its AddedP50.
+	Redis time.Duration
 }
 
 // shape is what makes the bare relay's figures comparable between rows.
@@ -152,6 +155,14 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 		}
 		row.P50Ratio = median(p50r)
 		row.Floor = floors[shape{o.sc.front, o.sc.upstream, o.sc.InFlight, o.sc.work}]
+		if row.Floor != nil && len(o.rtt) > 0 {
+			// A call on the Redis store cannot avoid one round trip to it.
+			f := *row.Floor
+			rtt := median(o.rtt)
+			f.AddedP50 += rtt
+			f.Redis = rtt
+			row.Floor = &f
+		}
 	}
 	return r
 }
@@ -277,6 +288,9 @@ func (r *Report) Markdown() string {
 		floor := "—"
 		if f := row.Floor; f != nil && row.InFlight > 0 {
 			floor = fmt.Sprintf("%.2f, %s", f.Ratio, signed(f.AddedP50))
+			if f.Redis > 0 {
+				floor += fmt.Sprintf(" (with a %s µs Redis round trip)", us(f.Redis))
+			}
 		}
 		peak = max(peak, row.PeakKB)
 		ratio, cpu := "—", "—"

@@ -15,6 +15,7 @@ func TestReportFloor(t *testing.T) {
 	empty := &Scenario{Name: "stdio, empty policy", InFlight: 16, goal: goalRatio(0.85), floor: true}
 	limits := &Scenario{Name: "limits", InFlight: 16, store: "memory", goal: goalRatio(0.85)}
 	other := &Scenario{Name: "one in flight", InFlight: 1}
+	onRedis := &Scenario{Name: "limits on Redis", InFlight: 16, store: "redis"}
 	outs := []*outcome{
 		{sc: empty,
 			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
@@ -23,6 +24,10 @@ func TestReportFloor(t *testing.T) {
 		{sc: limits,
 			direct:  []sample{{p50: ms(100), perSec: 1000}},
 			proxied: []sample{{p50: ms(400), perSec: 300}}},
+		{sc: onRedis,
+			direct:  []sample{{p50: ms(100), perSec: 1000}},
+			proxied: []sample{{p50: ms(900), perSec: 100}},
+			rtt:     []time.Duration{ms(110), ms(130), ms(120)}},
 		{sc: other,
 			direct:  []sample{{p50: ms(50), perSec: 1000}},
 			proxied: []sample{{p50: ms(60), perSec: 900}}},
@@ -35,12 +40,16 @@ func TestReportFloor(t *testing.T) {
 	if r.Rows[1].Floor != f {
 		t.Errorf("a row of the same shape does not share the floor: %+v", r.Rows[1].Floor)
 	}
-	if r.Rows[2].Floor != nil {
-		t.Errorf("a row of another shape has a floor: %+v", r.Rows[2].Floor)
+	if f := r.Rows[2].Floor; f == nil || f.AddedP50 != ms(60+120) || f.Redis != ms(120) {
+		t.Errorf("a Redis row's floor = %+v, want the relay's +60µs and the median round trip of 120µs", f)
+	}
+	if r.Rows[3].Floor != nil {
+		t.Errorf("a row of another shape has a floor: %+v", r.Rows[3].Floor)
 	}
 	md := r.Markdown()
 	for _, want := range []string{
 		"| 0.65, +60.0 |",
+		"| 0.65, +180 (with a 120 µs Redis round trip) |",
 		"≥ 0.85× direct: 0.40× ✗ missed (0.65×, below the goal) |",
 		"≥ 0.85× direct: 0.30× ✗ missed (0.65×, below the goal) |",
 	} {
