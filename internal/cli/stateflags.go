@@ -10,6 +10,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
@@ -55,11 +57,37 @@ func pollableStdin(e env) io.Reader {
 	if !ok {
 		return e.stdin
 	}
-	fd := int(f.Fd())
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		return e.stdin
+	if p := pollable(f); p != nil {
+		return p
 	}
-	return os.NewFile(uintptr(fd), f.Name())
+	return e.stdin
+}
+
+// pollable returns a non-blocking duplicate of f that the runtime's poller
+// serves, or nil when that fails. It is a duplicate (dup(2)), not a second
+// *os.File over the same descriptor: two owners of one number would each
+// close it, and the second close would hit whatever file or socket had
+// been given that number in between. f itself stays open, and sees the
+// non-blocking flag too (it belongs to the open file both numbers share).
+func pollable(f *os.File) *os.File {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	dup := -1
+	_ = rc.Control(func(fd uintptr) {
+		if d, err := dupCloexec(int(fd)); err == nil {
+			dup = d
+		}
+	})
+	if dup < 0 {
+		return nil
+	}
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil
+	}
+	return os.NewFile(uintptr(dup), f.Name())
 }
 
 // pollableStdout returns the process's stdout in non-blocking form when it
@@ -72,22 +100,23 @@ func pollableStdout(e env) io.Writer {
 	if !ok {
 		return e.stdout
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&(os.ModeNamedPipe|os.ModeSocket) == 0 {
 		return e.stdout
 	}
-	if mode := st.Mode & syscall.S_IFMT; mode != syscall.S_IFIFO && mode != syscall.S_IFSOCK {
-		return e.stdout
+	if p := pollable(f); p != nil {
+		return p
 	}
-	fd := int(f.Fd())
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		return e.stdout
-	}
-	return os.NewFile(uintptr(fd), f.Name())
+	return e.stdout
 }
 
 func newSessionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// dupCloexec duplicates fd onto a new number that is closed on exec.
+func dupCloexec(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
