@@ -42,6 +42,9 @@ func newRawFile(f *os.File) *rawFile {
 	return &rawFile{f: f, rc: rc}
 }
 
+// Read implements io.Reader. It waits for input through the poller, and
+// returns io.EOF once every writer has closed the pipe and an error
+// wrapping os.ErrClosed once the file is closed.
 func (r *rawFile) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -74,6 +77,8 @@ func (r *rawFile) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Write implements io.Writer. It writes all of p, waiting through the
+// poller while the pipe is full; a short count comes with an error.
 func (r *rawFile) Write(p []byte) (int, error) {
 	done := 0
 	var errno syscall.Errno
