@@ -151,15 +151,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				if err := ctx.Err(); err != nil {
 					return nil, err
 				}
-				if v == viaTollgate && o.sc.store == "redis" && len(h.cfg.RelaySelf) > 0 {
-					rtt, err := redisRTT(ctx, h.cfg.Redis, 2000)
-					if err != nil {
-						o.err = fmt.Errorf("%s: %w", o.sc.label(), err)
-						break
+				var s sample
+				var err error
+				if v == viaTollgate && o.sc.store == "redis" && h.floors() {
+					// The Redis rows' floor: the relay's, plus this.
+					var rtt time.Duration
+					if rtt, err = redisRTT(ctx, h.cfg.Redis, 2000); err == nil {
+						o.rtt = append(o.rtt, rtt)
 					}
-					o.rtt = append(o.rtt, rtt)
 				}
-				s, err := h.measure(ctx, o.sc, v, round)
+				if err == nil {
+					s, err = h.measure(ctx, o.sc, v, round)
+				}
 				if err != nil {
 					o.err = fmt.Errorf("%s (%s): %w", o.sc.label(), v, err)
 					fmt.Fprintf(cfg.Log, "  FAILED %v\n", o.err)
@@ -189,10 +192,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, errors.Join(errs...)
 }
 
+// floors reports whether this run measures the bare relay at all.
+func (h *harness) floors() bool { return len(h.cfg.RelaySelf) > 0 && h.cfg.Profile == "" }
+
 // floor reports whether sc also runs through the bare relay.
-func (h *harness) floor(sc *Scenario) bool {
-	return sc.floor && len(h.cfg.RelaySelf) > 0 && h.cfg.Profile == ""
-}
+func (h *harness) floor(sc *Scenario) bool { return sc.floor && h.floors() }
 
 func (sc *Scenario) label() string {
 	if sc.kind == kindStartup {
@@ -276,7 +280,8 @@ func (h *harness) tools(sc *Scenario, v via) int {
 	return len(h.toolNames)
 }
 
-// measure runs sc once, directly or through Tollgate.
+// measure runs sc once: directly, through Tollgate, or through the bare
+// relay.
 func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (sample, error) {
 	var cleanup []func()
 	defer func() {
@@ -320,12 +325,14 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 		}
 		client = c
 	default:
-		argv, env, err := h.tollgateArgv(sc, upstreamURL, round, true)
-		if err != nil {
-			return sample{}, err
-		}
+		var (
+			argv, env []string
+			err       error
+		)
 		if v == viaRelay {
-			argv, env = h.relayArgv(sc, upstreamURL), nil
+			argv = h.relayArgv(sc, upstreamURL)
+		} else if argv, env, err = h.tollgateArgv(sc, upstreamURL, round, true); err != nil {
+			return sample{}, err
 		}
 		if sc.front == httpT {
 			addr, err := freeAddr()

@@ -76,7 +76,7 @@ func pollable(f *os.File) *os.File {
 	}
 	dup := -1
 	_ = rc.Control(func(fd uintptr) {
-		if d, err := dupCloexec(int(fd)); err == nil {
+		if d, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); err == nil {
 			dup = d
 		}
 	})
@@ -114,9 +114,4 @@ func newSessionID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// dupCloexec duplicates fd onto a new number that is closed on exec.
-func dupCloexec(fd int) (int, error) {
-	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }

@@ -234,7 +234,14 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		}
 		return final, true
 	}
-	hold := o.hold
+	// held fires when the header has waited long enough for the first
+	// message (see sseOptions.hold); nil once it need not wait.
+	var held <-chan time.Time
+	if o.hold > 0 {
+		t := time.NewTimer(o.hold)
+		defer t.Stop()
+		held = t.C
+	}
 	for {
 		final, ok := write()
 		if !ok {
@@ -243,30 +250,14 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		if final {
 			return true // the server flushes the rest as the handler returns
 		}
-		if hold > 0 {
-			t := time.NewTimer(hold)
-			hold = 0
-			select {
-			case <-st.wake:
-				t.Stop()
-				continue // the first message: with the header if it is the answer
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return false
-			case <-stop:
-				t.Stop()
-				final, ok := write()
-				return ok && final
-			case <-o.drain:
-				t.Stop()
-				final, ok := write()
-				return ok && final
-			}
+		if held == nil {
+			sw.Flush()
 		}
-		sw.Flush()
 		select {
 		case <-st.wake:
+			held = nil // the first message: with the header if it is the answer
+		case <-held:
+			held = nil
 		case <-tick:
 			if err := sw.Comment("keep-alive"); err != nil {
 				return false
