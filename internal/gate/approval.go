@@ -219,12 +219,12 @@ type approvalTicket struct {
 	rec   approval.Record
 }
 
-func (t *approvalTicket) Done(result, rpcErr []byte) {
-	if rpcErr != nil || (result != nil && mcp.IsErrorResult(result)) {
+func (t *approvalTicket) Done(e proxy.End) {
+	if e.Error != nil || (e.Result != nil && mcp.IsErrorResult(e.Result)) {
 		t.g.restore(t.base, t.rec)
 	}
 	if t.inner != nil {
-		t.inner.Done(result, rpcErr)
+		t.inner.Done(e)
 	}
 }
 

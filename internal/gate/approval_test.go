@@ -157,7 +157,7 @@ func (f *fixture) decide(t *testing.T, id string, approve bool) {
 
 func TestApprovalFlow(t *testing.T) {
 	f := newFixture(t, approvalPolicy)
-	forwarded(t, f.call(t, `{"amount":10}`)).Done([]byte(`{"content":[]}`), nil) // conditions do not hold
+	forwarded(t, f.call(t, `{"amount":10}`)).Done(proxy.End{Result: []byte(`{"content":[]}`)}) // conditions do not hold
 	id := pending(t, f.call(t, `{"amount":60000,"to":"bob"}`))
 	id2 := pending(t, f.call(t, `{"to":"bob","amount":60000}`)) // dedupe off: a second request
 	if id2 == id {
@@ -165,7 +165,7 @@ func TestApprovalFlow(t *testing.T) {
 	}
 	f.decide(t, id, true)
 	tk := forwarded(t, f.call(t, `{"to":"bob","amount":6e4}`)) // same call, other spelling
-	tk.Done([]byte(`{"content":[]}`), nil)
+	tk.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 	pending(t, f.call(t, `{"amount":60000,"to":"bob"}`)) // consumed: needs a new approval
 	want := []string{"allow", "approval_requested", "approval_requested", "approval_consumed", "allow", "approval_requested"}
 	if got := f.evs.decisions(); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -252,12 +252,12 @@ func TestApprovalRestoredOnFailure(t *testing.T) {
 			if done[1] != "" {
 				rpcErr = []byte(done[1])
 			}
-			tk.Done(res, rpcErr)
+			tk.Done(proxy.End{Result: res, Error: rpcErr})
 			if r, _ := f.store.Get(context.Background(), id, f.clk.Now()); r.Status != approval.Approved {
 				t.Fatalf("after a failed call the approval is %s", r.Status)
 			}
 			tk = forwarded(t, f.call(t, `{"amount":60000}`))
-			tk.Done([]byte(`{"content":[]}`), nil)
+			tk.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 			pending(t, f.call(t, `{"amount":60000}`))
 			got := strings.Join(f.evs.decisions(), ",")
 			if !strings.Contains(got, "approval_consumed,allow,approval_restored,approval_consumed,allow") &&
@@ -303,7 +303,7 @@ func TestApprovalCountersReservedOnlyWhenForwarded(t *testing.T) {
 	pending(t, f.call(t, `{"amount":70000}`))
 	f.decide(t, id, true)
 	tk := forwarded(t, f.call(t, `{"amount":60000}`)) // takes the one slot
-	tk.Done([]byte(`{"content":[]}`), nil)
+	tk.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 	id3 := pending(t, f.call(t, `{"amount":80000}`))
 	f.decide(t, id3, true)
 	a := parseAnswer(t, f.call(t, `{"amount":80000}`)) // approved, but the limit is spent

@@ -306,7 +306,8 @@ type ticket struct {
 	refundable  bool
 }
 
-func (t *ticket) Done(result, rpcErr []byte) {
+func (t *ticket) Done(e proxy.End) {
+	result, rpcErr := e.Result, e.Error
 	outcome := "ok"
 	switch {
 	case result == nil && rpcErr == nil:

@@ -122,14 +122,14 @@ func TestMetricsOverHTTP(t *testing.T) {
 
 	held := call(g, "echo") // in flight until Done
 	for range 3 {
-		call(g, "echo").Done([]byte(`{"content":[]}`), nil)
+		call(g, "echo").Done(proxy.End{Result: []byte(`{"content":[]}`)})
 	}
-	call(g, "limited").Done([]byte(`{}`), nil)
+	call(g, "limited").Done(proxy.End{Result: []byte(`{}`)})
 	if tk := call(g, "limited"); tk != nil {
 		t.Fatal("the second limited call was let through")
 	}
 	call(g, "forbidden")
-	call(g, "watched").Done([]byte(`{}`), nil)
+	call(g, "watched").Done(proxy.End{Result: []byte(`{}`)})
 	g.Store = failingStore{}
 	call(g, "limited")
 	m.Reload("ok")
@@ -169,7 +169,7 @@ func TestMetricsOverHTTP(t *testing.T) {
 			t.Errorf("an approval step was counted as a call: %v", s.Label)
 		}
 	}
-	held.Done(nil, nil)
+	held.Done(proxy.End{})
 	if got := value(t, scrape(t, srv.Addr()), "tollgate_inflight_calls"); got != 0 {
 		t.Errorf("in flight after the last call ended: %v", got)
 	}

@@ -122,10 +122,24 @@ type Ruling struct {
 
 // Ticket follows one forwarded call.
 type Ticket interface {
-	// Done is called exactly once: with the raw result or the raw error of the
-	// response, or with both nil when the session ended without a response
-	// (the call may or may not have run).
-	Done(result, rpcErr []byte)
+	// Done is called exactly once, with how the call ended.
+	Done(e End)
+}
+
+// End is how a forwarded call ended, as the pump saw it. Only Unsent proves
+// the server did not run the call: an error, a cancellation or a missing
+// answer all leave open that it ran.
+type End struct {
+	// Result and Error are the server's raw result or error; both are nil
+	// when no response came (the session ended, or the call was abandoned).
+	Result, Error []byte
+	// Unsent reports that the request never left Tollgate: writing it to
+	// the server failed, so the server cannot have run it.
+	Unsent bool
+	// Cancelled reports that the client cancelled the call
+	// (notifications/cancelled) after it was forwarded. Whatever the server
+	// then answers, the call may have run.
+	Cancelled bool
 }
 
 // Gate judges what the pump relays. Implementations are safe for concurrent

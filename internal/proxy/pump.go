@@ -145,7 +145,7 @@ func (p *Pump) abandon() {
 	p.mu.Unlock()
 	for _, pd := range left {
 		if pd.ticket != nil {
-			pd.ticket.Done(nil, nil)
+			pd.ticket.Done(End{})
 		}
 	}
 }
@@ -583,7 +583,7 @@ func (p *Pump) fromServer(frame []byte) []byte {
 		}
 	case pd.kind == kindCall:
 		if pd.ticket != nil {
-			pd.ticket.Done(m.Result, m.Error)
+			pd.ticket.Done(End{Result: m.Result, Error: m.Error})
 		}
 	}
 	if out == nil {

@@ -115,7 +115,7 @@ func judge(t testing.TB, g *gate.Gate, tool string) string {
 		r = r.Admit(context.Background())
 	}
 	if r.Ticket != nil {
-		r.Ticket.Done([]byte(`{"content":[]}`), nil)
+		r.Ticket.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 	}
 	ev := rec.last()
 	return ev.Decision + " " + ev.Rule
@@ -370,7 +370,7 @@ tools:
 				}
 				r := h.g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("1"), Tool: "t", Args: args})
 				if r.Ticket != nil {
-					r.Ticket.Done([]byte(`{}`), nil)
+					r.Ticket.Done(proxy.End{Result: []byte(`{}`)})
 				}
 			}
 		})
