@@ -125,7 +125,7 @@ type alternative struct {
 func amountParam(params []param) (string, bool) {
 	for _, p := range params {
 		if p.Depth == 0 && p.Counted && !strings.Contains(p.Path, "[") && (p.Name == "amount" || p.Name == "value") &&
-			(p.Type == "number" || p.Type == "integer") {
+			(isKind(p.Type, "number") || isKind(p.Type, "integer")) {
 			return p.Path, true
 		}
 	}

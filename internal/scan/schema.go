@@ -242,7 +242,7 @@ func (w *schemaWalker) record(path, name string, s any, stack []string, required
 				}
 			}
 		}
-		if p.Type == "array" || p.Type == "" {
+		if isKind(p.Type, "array") || p.Type == "" {
 			if items, ok := w.deref(m["items"], stack).(map[string]any); ok {
 				it := schemaType(items)
 				if ip, ok := items["properties"].(map[string]any); ok && len(ip) > 0 {
@@ -252,7 +252,11 @@ func (w *schemaWalker) record(path, name string, s any, stack []string, required
 					p.Format, _ = items["format"].(string)
 				}
 				if it != "" {
+					_, nullable := nonNull(p.Type)
 					p.Type = "array of " + it
+					if nullable {
+						p.Type += "|null"
+					}
 				}
 			}
 		}
@@ -261,17 +265,27 @@ func (w *schemaWalker) record(path, name string, s any, stack []string, required
 }
 
 // schemaType names a schema's type for people: "string", "object",
-// "string|null"; "" when the schema does not say.
+// "string|null"; "" when the schema does not say. In a type union, "null"
+// comes last whatever its place in the schema: ["null","array"] (the Go
+// SDK's form for a slice) reads "array|null".
 func schemaType(m map[string]any) string {
 	switch t := m["type"].(type) {
 	case string:
 		return t
 	case []any:
 		var parts []string
+		null := false
 		for _, x := range t {
 			if s, ok := x.(string); ok {
-				parts = append(parts, s)
+				if s == "null" {
+					null = true
+				} else {
+					parts = append(parts, s)
+				}
 			}
+		}
+		if null {
+			parts = append(parts, "null")
 		}
 		return strings.Join(parts, "|")
 	}
@@ -282,6 +296,23 @@ func schemaType(m map[string]any) string {
 		return "array"
 	}
 	return ""
+}
+
+// nonNull returns a type as schemaType names it without its "null" member,
+// and whether it had one: "array|null" is ("array", true).
+func nonNull(t string) (base string, nullable bool) {
+	if t == "null" {
+		return "", true
+	}
+	base, nullable = strings.CutSuffix(t, "|null")
+	return base, nullable
+}
+
+// isKind reports whether a value of type t (as schemaType names it) is of
+// kind, or null: a nullable array is an array for every check that asks.
+func isKind(t, kind string) bool {
+	base, _ := nonNull(t)
+	return base == kind
 }
 
 func join(path, key string) string {

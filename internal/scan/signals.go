@@ -89,7 +89,7 @@ func findSignals(t Tool, params []param, truncated bool) []Signal {
 			continue
 		}
 		head := w[len(w)-1]
-		scalar := !p.Records && p.Type != "object"
+		scalar := !p.Records && !isKind(p.Type, "object")
 		if scalar && isCredential(w, head, p.Format) {
 			cred = append(cred, p.Path)
 		}
