@@ -34,6 +34,6 @@ mkdir -p bench-results
 out=bench-results/bench-$mode-$(date -u +%Y%m%dT%H%M%SZ).md
 
 "$BIN/benchcmd" run -tollgate "$BIN/tollgate" \
-	-fixture "$ROOT/../shared/fixtures/fusionauth-tools.json" \
+	-fixture "$ROOT/testdata/fusionauth-tools.json" \
 	-out "$out" "$@"
 cp "$out" "bench-results/latest-$mode.md"

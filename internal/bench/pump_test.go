@@ -24,7 +24,7 @@ import (
 )
 
 // fixturePath is the 323-tool list, relative to this package.
-var fixturePath = filepath.Join("..", "..", "..", "shared", "fixtures", "fusionauth-tools.json")
+var fixturePath = filepath.Join("..", "..", "testdata", "fusionauth-tools.json")
 
 // pipeline is an in-process echo server, optionally behind Tollgate's pump
 // and gate, reached over io.Pipe pairs as a stdio client reaches it.

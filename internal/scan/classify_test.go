@@ -210,7 +210,7 @@ func loadFixture(tb testing.TB) []Tool {
 	tb.Helper()
 	data, err := os.ReadFile(fixturePath)
 	if err != nil {
-		tb.Skipf("fixture not available: %v", err)
+		tb.Fatal(err)
 	}
 	tools, err := ParseToolsFile(data)
 	if err != nil {
@@ -219,7 +219,8 @@ func loadFixture(tb testing.TB) []Tool {
 	return tools
 }
 
-const fixturePath = "/work/shared/fixtures/fusionauth-tools.json"
+// fixturePath is the 323-tool list (testdata/README.md), relative to this package.
+const fixturePath = "../../testdata/fusionauth-tools.json"
 
 func fixtureTool(tb testing.TB, name string) Tool {
 	tb.Helper()

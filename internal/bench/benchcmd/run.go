@@ -18,7 +18,7 @@ import (
 func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("benchcmd run", flag.ContinueOnError)
 	tollgate := fs.String("tollgate", "", "the tollgate binary to measure (required)")
-	fixture := fs.String("fixture", "", "the 323-tool tools/list fixture (default: ../shared/fixtures/fusionauth-tools.json from the repository)")
+	fixture := fs.String("fixture", "", "the 323-tool tools/list fixture (default: testdata/fusionauth-tools.json of the repository)")
 	smoke := fs.Bool("smoke", false, "one short round that proves every scenario works (about 20 s)")
 	rounds := fs.Int("rounds", 3, "rounds (each scenario direct and through Tollgate, interleaved)")
 	duration := fs.Duration("duration", 1500*time.Millisecond, "measured time per run")
@@ -110,8 +110,8 @@ func runBench(ctx context.Context, args []string) error {
 	return runErr
 }
 
-// defaultFixture finds ../shared/fixtures/fusionauth-tools.json beside the
-// repository that holds the working directory.
+// defaultFixture finds testdata/fusionauth-tools.json in the repository that
+// holds the working directory.
 func defaultFixture() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -119,7 +119,7 @@ func defaultFixture() (string, error) {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "fixtures", "fusionauth-tools.json")
+			p := filepath.Join(dir, "testdata", "fusionauth-tools.json")
 			if _, err := os.Stat(p); err != nil {
 				return "", fmt.Errorf("find the fixture: %w (pass -fixture)", err)
 			}
