@@ -44,6 +44,10 @@ type Gate struct {
 	Approvals *Approvals
 
 	schemas sync.Map // tool name → []string (inputSchema.required)
+	seen    sync.Map // tool name → struct{}: tools the server listed
+
+	mu      sync.Mutex
+	changed chan struct{} // closed when what tools/list shows changes
 }
 
 var _ proxy.Gate = (*Gate)(nil)
@@ -73,7 +77,7 @@ type Event struct {
 	Reason    string
 	Monitor   bool // the decision was not enforced
 	Counters  []string
-	Outcome   string // for completed calls: ok, error, tool_error, no_response
+	Outcome   string // for completed calls: ok, error, tool_error, no_response, cancelled, not_sent
 	Latency   time.Duration
 	PolicyRev string
 	// StateError is the state store's error when it failed for this call.
@@ -95,8 +99,30 @@ func New(p *policy.Policy) *Gate {
 func (g *Gate) Policy() *policy.Policy { return g.policy.Load() }
 
 // SetPolicy swaps the policy in force; calls being judged finish under the
-// policy they started with.
-func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+// policy they started with. When the new policy hides other tools, every
+// session is told its tool list changed.
+func (g *Gate) SetPolicy(p *policy.Policy) {
+	old := g.policy.Swap(p)
+	if old != nil && old.Visibility() == p.Visibility() {
+		return
+	}
+	g.mu.Lock()
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+	g.mu.Unlock()
+}
+
+// ListChanged implements proxy.Gate.
+func (g *Gate) ListChanged() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.changed == nil {
+		g.changed = make(chan struct{})
+	}
+	return g.changed
+}
 
 func (g *Gate) now() time.Time {
 	if g.Now != nil {
@@ -112,24 +138,74 @@ func (g *Gate) log() *slog.Logger {
 	return g.Logger
 }
 
-// Hidden implements proxy.Gate.
-func (g *Gate) Hidden(tool string) bool { return g.policy.Load().Hidden(tool) }
+// monitoring reports whether nothing is enforced: --mode monitor, or the
+// policy's mode: monitor.
+func (g *Gate) monitoring(p *policy.Policy) bool {
+	return g.Monitor || p.Mode() == policy.Monitor
+}
 
-// Lists implements proxy.Gate.
+// Lists implements proxy.Gate. In monitor mode nothing is hidden.
 func (g *Gate) Lists() (hidden func(string) bool, listed func(string, []byte)) {
 	p := g.policy.Load()
-	if p.HidesAny() {
+	if p.HidesAny() && !g.monitoring(p) {
 		hidden = p.Hidden
 	}
-	if p.UsesSchemas() {
+	switch {
+	case p.UsesSchemas():
 		listed = g.Listed
+	case p.DefaultDeny():
+		listed = g.sawTool
 	}
 	return hidden, listed
+}
+
+// sawTool remembers that the server listed a tool.
+func (g *Gate) sawTool(name string, _ []byte) {
+	if _, ok := g.seen.Load(name); !ok {
+		g.seen.Store(name, struct{}{})
+	}
+}
+
+// unseen reports whether a tool falls to default: deny and the server has
+// never listed it: the client cannot tell it from a tool that does not
+// exist, so it is answered as one.
+func (g *Gate) unseen(p *policy.Policy, tool string) bool {
+	if !p.DefaultDenies(tool) {
+		return false
+	}
+	_, ok := g.seen.Load(tool)
+	return !ok
+}
+
+// Refused implements proxy.Gate: the message is recorded as "invalid" with
+// the reason, and, for a tools/call that was dropped, what the policy would
+// have decided.
+func (g *Gate) Refused(s *proxy.Session, c *proxy.Call, reason string) {
+	if g.Recorder == nil {
+		return
+	}
+	p := g.policy.Load()
+	ev := Event{Time: g.now(), Decision: "invalid", Reason: reason, PolicyRev: p.Revision()}
+	if s != nil {
+		ev.Session, ev.Identity = s.ID, s.Identity
+	}
+	if c != nil {
+		ev.Tool, ev.Args = c.Tool, c.Args
+		pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: ev.Session, Identity: ev.Identity, Now: ev.Time}
+		d := p.Decide(&pc)
+		ev.Rule = d.Rule
+		ev.Reason += "; had it been a call, the policy would have answered " + d.Action.String()
+		if d.Reason != "" {
+			ev.Reason += ": " + d.Reason
+		}
+	}
+	g.record(ev)
 }
 
 // Listed remembers each tool's required arguments
 // for validate: {required_args: true}.
 func (g *Gate) Listed(name string, tool []byte) {
+	g.sawTool(name, nil)
 	req, _ := mcp.RequiredArgs(tool)
 	if prev, ok := g.schemas.Load(name); ok && equalStrings(prev.([]string), req) {
 		return
@@ -177,6 +253,18 @@ func (g *Gate) forwarded(r proxy.Ruling) proxy.Ruling {
 func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	p := g.policy.Load()
 	now := g.now()
+	if !g.monitoring(p) {
+		hidden := p.Hidden(c.Tool)
+		if hidden || g.unseen(p, c.Tool) {
+			reason := "tool is hidden by policy; answered as the server answers an unknown tool"
+			if !hidden {
+				reason = "tool is not permitted by policy (default: deny) and the server has not listed it; answered as the server answers an unknown tool"
+			}
+			g.record(Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+				Decision: "hidden", Reason: reason, PolicyRev: p.Revision()})
+			return proxy.Ruling{Unknown: true}
+		}
+	}
 	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
 	if req, ok := g.schemas.Load(c.Tool); ok {
 		pc.Required, pc.SchemaKnown = req.([]string), true
@@ -192,6 +280,9 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 			return proxy.Ruling{Answer: denial(c.ID, d.Rule, d.Reason, 0)}
 		}
 		ev.Monitor = true
+		if d.Hidden {
+			ev.Decision, ev.Reason = "hidden", d.Reason+"; forwarded in monitor mode"
+		}
 	case policy.RequireApproval:
 		if !monitor {
 			return g.requireApproval(c, p, d, ev)
@@ -310,6 +401,8 @@ func (t *ticket) Done(e proxy.End) {
 	result, rpcErr := e.Result, e.Error
 	outcome := "ok"
 	switch {
+	case e.Unsent:
+		outcome = "not_sent"
 	case result == nil && rpcErr == nil:
 		outcome = "no_response"
 	case rpcErr != nil:
@@ -317,13 +410,19 @@ func (t *ticket) Done(e proxy.End) {
 	case t.refundable && mcp.IsErrorResult(result):
 		outcome = "tool_error"
 	}
+	if e.Cancelled && outcome != "not_sent" {
+		outcome = "cancelled"
+	}
 	if t.reservation != "" {
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
 		if _, quick := t.g.Store.(state.NonBlocking); !quick {
 			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		}
 		var err error
-		if t.refundable && (outcome == "error" || outcome == "tool_error") {
+		// A failed call gives back what its rules refund on failure, unless
+		// the client cancelled it: the server may have run it all the same.
+		// A call that was never sent gives back the same.
+		if outcome == "not_sent" || (t.refundable && (outcome == "error" || outcome == "tool_error")) {
 			err = t.g.Store.Refund(ctx, t.reservation)
 		} else {
 			err = t.g.Store.Commit(ctx, t.reservation)

@@ -21,6 +21,9 @@ const (
 	MethodToolsList     = "tools/list"
 	MethodResourcesRead = "resources/read"
 	MethodPromptsGet    = "prompts/get"
+
+	NotificationCancelled        = "notifications/cancelled"
+	NotificationToolsListChanged = "notifications/tools/list_changed"
 )
 
 // Protocol revisions, oldest first.

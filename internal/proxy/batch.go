@@ -79,6 +79,9 @@ func (p *Pump) clientBatch(ctx context.Context, frame []byte) {
 			continue
 		}
 		if v.forward {
+			if v.frame != nil {
+				e = v.frame
+			}
 			forward = append(forward, e)
 			if m, err := jsonrpc.Parse(e, false); err == nil && m.IsRequest() {
 				b.left++

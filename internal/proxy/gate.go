@@ -118,6 +118,13 @@ type Ruling struct {
 	Quick bool
 	// Ticket, when not nil, is told how the forwarded call ended.
 	Ticket Ticket
+	// Unknown says the call must be answered exactly as the server answers
+	// a tool it does not have (the tool is hidden, or not shown at all).
+	// The pump asks the server about a name that cannot exist, in the
+	// call's place and under its id, and passes the answer on with the
+	// name put back: the same answer and the same round trip as a tool the
+	// server lacks.
+	Unknown bool
 }
 
 // Ticket follows one forwarded call.
@@ -142,12 +149,14 @@ type End struct {
 	Cancelled bool
 }
 
+// ErrUnsent is wrapped by a Conn's Write error when the frame certainly did
+// not reach the peer (nothing of it was written). Only then does the pump
+// tell a call's Ticket that it was not sent.
+var ErrUnsent = errors.New("not sent")
+
 // Gate judges what the pump relays. Implementations are safe for concurrent
 // use.
 type Gate interface {
-	// Hidden reports whether a tool must look absent: removed from tools/list
-	// and answered as unknown.
-	Hidden(tool string) bool
 	// Judge rules on a tools/call without blocking on I/O.
 	Judge(ctx context.Context, c *Call) Ruling
 	// Lists returns how tools/list results must be edited under the policy
@@ -155,4 +164,14 @@ type Gate interface {
 	// the client receives (tool aliases the frame). Either is nil when not
 	// needed; with both nil the result passes untouched, unread.
 	Lists() (hidden func(tool string) bool, listed func(name string, tool []byte))
+	// Refused records a client message the pump refused or dropped without
+	// forwarding it: a malformed or ambiguous message, a request whose id is
+	// already in flight, or a tools/call sent as a notification (no id to
+	// answer). c is the tools/call the message carried when it could be
+	// read, else nil. It must not block for long.
+	Refused(s *Session, c *Call, reason string)
+	// ListChanged returns a channel that is closed when what tools/list
+	// shows changes under the gate (a reload that hides other tools); call
+	// it again for the next change.
+	ListChanged() <-chan struct{}
 }

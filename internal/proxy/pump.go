@@ -8,11 +8,13 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -46,6 +48,7 @@ const (
 	kindInitialize
 	kindList
 	kindCall
+	kindProbe // a call answered as for an unknown tool: see Ruling.Unknown
 )
 
 type pending struct {
@@ -53,6 +56,11 @@ type pending struct {
 	ticket Ticket
 	batch  *batch
 	slot   int
+	// cancelled: the client sent notifications/cancelled for this request.
+	cancelled bool
+	// probe and tool, for kindProbe: the name the server was asked about,
+	// and the name the client called, to put back in the answer.
+	probe, tool string
 }
 
 // ErrUpstreamClosed is returned by Run when the server side ended first.
@@ -81,6 +89,9 @@ func (p *Pump) Run(ctx context.Context) error {
 	serverDone := make(chan error, 1)
 	go func() { clientDone <- p.clientLoop(ctx) }()
 	go func() { serverDone <- p.serverLoop(ctx) }()
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); p.watchLists(ctx) }()
+	defer func() { cancel(); <-watchDone }()
 
 	var result error
 	select {
@@ -145,7 +156,29 @@ func (p *Pump) abandon() {
 	p.mu.Unlock()
 	for _, pd := range left {
 		if pd.ticket != nil {
-			pd.ticket.Done(End{})
+			pd.ticket.Done(End{Cancelled: pd.cancelled})
+		}
+	}
+}
+
+// listChanged is what a client is sent when a reload changes its tool list.
+var listChanged = []byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`)
+
+// watchLists tells the client when what tools/list shows changes under the
+// gate, once the session is under way, until ctx ends.
+func (p *Pump) watchLists(ctx context.Context) {
+	for {
+		ch := p.Gate.ListChanged()
+		if ch == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			if p.Session.Version() != "" {
+				p.toClient(listChanged)
+			}
 		}
 	}
 }
@@ -177,7 +210,12 @@ func (p *Pump) clientLoop(ctx context.Context) error {
 			toClient.send(p, out.answer, burst)
 		}
 		if out.forward {
-			toServer.send(p, frame, burst)
+			if out.frame != nil {
+				frame = out.frame
+			}
+			if err := toServer.send(p, frame, burst); err != nil && out.id != nil {
+				p.unsent(out.id, err)
+			}
 		}
 		if !burst {
 			toServer.endBurst(p)
@@ -200,7 +238,7 @@ func newOutbox(c Conn) *outbox {
 	return &outbox{conn: c, d: d}
 }
 
-func (o *outbox) send(p *Pump, frame []byte, burst bool) {
+func (o *outbox) send(p *Pump, frame []byte, burst bool) error {
 	var err error
 	if burst && o.d != nil {
 		o.pending = true
@@ -212,6 +250,7 @@ func (o *outbox) send(p *Pump, frame []byte, burst bool) {
 	if err != nil {
 		p.Logger.Debug("write failed", "err", err)
 	}
+	return err
 }
 
 func (o *outbox) endBurst(p *Pump) {
@@ -233,6 +272,8 @@ func more(c Conn) bool {
 type verdict struct {
 	forward bool
 	answer  []byte // response to send the client (owned)
+	frame   []byte // when forwarding, what to send in the message's place (owned)
+	id      []byte // when forwarding a tools/call, its id
 }
 
 // fromClient judges one client message. b, slot place it in a batch.
@@ -242,11 +283,19 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		var rpcErr *jsonrpc.Error
 		errors.As(err, &rpcErr)
 		p.Logger.Warn("rejected a message from the client", "err", err)
+		p.Gate.Refused(p.Session, nil, "rejected a message from the client: "+rpcErr.Message)
 		return verdict{answer: jsonrpc.AppendError(nil, rpcErr.ID, rpcErr.Code, rpcErr.Message, nil)}
 	}
 	if !m.IsRequest() {
 		if m.IsNotification() {
 			p.noteEra(m.Params)
+			switch m.Method {
+			case mcp.MethodToolsCall:
+				p.dropCall(m.Params)
+				return verdict{}
+			case mcp.NotificationCancelled:
+				p.cancelled(m.Params)
+			}
 		} else if p.answered(m) {
 			return verdict{}
 		}
@@ -269,7 +318,9 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	}
 	pd := &pending{kind: k, batch: b, slot: slot}
 	if !p.register(m.ID, pd) {
-		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil)}
+		const msg = "invalid request: a request with this id is already in flight"
+		p.Gate.Refused(p.Session, nil, msg+" (id "+truncate(m.ID, 64)+", method "+m.Method+")")
+		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, msg, nil)}
 	}
 	if k != kindCall {
 		return verdict{forward: true}
@@ -277,13 +328,14 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	call, err := mcp.ParseCall(m.Params)
 	if err != nil {
 		p.unregister(m.ID)
+		p.Gate.Refused(p.Session, nil, "rejected a tools/call: "+err.Error())
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
 	}
-	if p.Gate.Hidden(call.Name) {
-		p.unregister(m.ID)
-		return verdict{answer: mcp.AppendUnknownTool(nil, m.ID, call.Name)}
-	}
 	r := p.Gate.Judge(ctx, &Call{Session: p.Session, ID: m.ID, Tool: call.Name, Args: call.Args})
+	if r.Unknown {
+		pd.kind, pd.tool, pd.probe = kindProbe, call.Name, probeName()
+		return verdict{forward: true, frame: probeFrame(m.ID, pd.probe, m.Params)}
+	}
 	if r.Admit != nil {
 		if b != nil || r.Quick {
 			// Batches are rare: admit inline so the batch stays one unit.
@@ -299,7 +351,83 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		return verdict{answer: r.Answer}
 	}
 	pd.ticket = r.Ticket
-	return verdict{forward: true}
+	return verdict{forward: true, id: m.ID}
+}
+
+// dropCall judges and drops a tools/call sent as a notification: it has no
+// id to answer, and a server that dispatches on the method alone would run
+// it unjudged.
+func (p *Pump) dropCall(params []byte) {
+	var c *Call
+	if call, err := mcp.ParseCall(params); err == nil {
+		c = &Call{Session: p.Session, Tool: call.Name, Args: call.Args}
+	}
+	const reason = "dropped a tools/call sent as a notification (no id): such a message is never forwarded"
+	p.Logger.Warn(reason)
+	p.Gate.Refused(p.Session, c, reason)
+}
+
+// cancelled notes that the client cancelled one of its requests, so that
+// its ticket knows the call may have run whatever the server answers.
+func (p *Pump) cancelled(params []byte) {
+	id := mcp.ParamsValue(params, "requestId")
+	if len(id) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if pd := p.find(id); pd != nil {
+		pd.cancelled = true
+	}
+	p.mu.Unlock()
+}
+
+// unsent finishes a call whose frame could not be written to the server.
+// Only an error that proves nothing left (ErrUnsent) tells the ticket the
+// call was not sent; any other failure leaves the call waiting, as the
+// server may have it.
+func (p *Pump) unsent(id []byte, err error) {
+	if !errors.Is(err, ErrUnsent) {
+		return
+	}
+	pd := p.take(id)
+	if pd == nil {
+		return
+	}
+	if pd.ticket != nil {
+		pd.ticket.Done(End{Unsent: true})
+	}
+	if pd.batch == nil {
+		p.toClient(jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "the call could not be sent to the server: "+err.Error(), nil))
+	}
+}
+
+// probeName returns a tool name no server has.
+func probeName() string {
+	return "tollgate_probe_" + strings.ToLower(rand.Text())
+}
+
+// probeFrame is the tools/call sent in place of a call to be answered as
+// unknown: the same id and _meta (a 2026-07-28 server needs it), the probe
+// name, and no arguments.
+func probeFrame(id []byte, probe string, params []byte) []byte {
+	out := make([]byte, 0, 128+len(id))
+	out = append(out, `{"jsonrpc":"2.0","id":`...)
+	out = append(out, id...)
+	out = append(out, `,"method":"tools/call","params":{"name":`...)
+	out = jsonrpc.AppendString(out, probe)
+	out = append(out, `,"arguments":{}`...)
+	if meta := mcp.ParamsValue(params, "_meta"); meta != nil {
+		out = append(out, `,"_meta":`...)
+		out = append(out, meta...)
+	}
+	return append(out, "}}"...)
+}
+
+// unprobe turns the server's answer about the probe name into the answer
+// about the name the client called.
+func unprobe(frame []byte, pd *pending) []byte {
+	q := jsonrpc.AppendString(nil, pd.tool)
+	return bytes.ReplaceAll(frame, []byte(pd.probe), q[1:len(q)-1])
 }
 
 // admitAsync runs a blocking admission off the read loop, then forwards the
@@ -321,7 +449,10 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 			pd.ticket = r.Ticket
 		}
 		p.mu.Unlock()
-		p.toServer(own)
+		if err := p.Server.Write(own); err != nil {
+			p.Logger.Warn("write to server failed", "err", err)
+			p.unsent([]byte(key), err)
+		}
 	}()
 }
 
@@ -439,6 +570,22 @@ func (p *Pump) unregister(id []byte) {
 		delete(p.aliases, canonicalID(id))
 	}
 	p.mu.Unlock()
+}
+
+// find returns the pending request an id names, in any spelling a server
+// would read as the same id. The caller holds p.mu.
+func (p *Pump) find(id []byte) *pending {
+	if pd, ok := p.pending[string(id)]; ok {
+		return pd
+	}
+	canon := canonicalID(id)
+	if raw, ok := p.aliases[canon]; ok {
+		return p.pending[raw]
+	}
+	if pf, ok := plainForm(canon); ok {
+		return p.pending[pf]
+	}
+	return nil
 }
 
 // take removes and returns the pending request a server response answers.
@@ -583,8 +730,10 @@ func (p *Pump) fromServer(frame []byte) []byte {
 		}
 	case pd.kind == kindCall:
 		if pd.ticket != nil {
-			pd.ticket.Done(End{Result: m.Result, Error: m.Error})
+			pd.ticket.Done(End{Result: m.Result, Error: m.Error, Cancelled: pd.cancelled})
 		}
+	case pd.kind == kindProbe:
+		out = unprobe(frame, pd)
 	}
 	if out == nil {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +36,9 @@ var update = flag.Bool("update", false, "rewrite the want sections of testdata/*
 //	              fallback; "tool NAME => RESULT" answers tools/call of NAME; a
 //	              line "emit => LINE" is sent by the server at start (before
 //	              any request), e.g. a non-JSON line; "close-after => N"
-//	              makes the server hang up after receiving N messages.
+//	              makes the server hang up after receiving N messages;
+//	              "unknown-tool => REPLY" answers tools/call of a name with
+//	              no "tool" line, with {{name}} the called name.
 //	client        the lines the client sends, in order; "<wait N>" waits
 //	              until the client has received N lines; "<big>" sends a
 //	              message over the 4096-byte test limit
@@ -305,9 +308,8 @@ func answer(frame []byte, replies, tools map[string]string) string {
 		return ""
 	}
 	tmpl, ok := replies[m.Method]
-	args := ""
+	args, name := "", ""
 	if m.Method == "tools/call" {
-		var name string
 		_ = jsonrpc.Members(m.Params, func(k string, v []byte) error {
 			switch k {
 			case "name":
@@ -319,6 +321,8 @@ func answer(frame []byte, replies, tools map[string]string) string {
 		})
 		if r, found := tools[name]; found {
 			tmpl, ok = `{"jsonrpc":"2.0","id":{{id}},"result":`+r+`}`, true
+		} else if r, found := replies["unknown-tool"]; found {
+			tmpl, ok = r, true
 		}
 	}
 	if !ok {
@@ -327,7 +331,7 @@ func answer(frame []byte, replies, tools map[string]string) string {
 	if !ok {
 		return ""
 	}
-	return strings.NewReplacer("{{id}}", string(m.ID), "{{args}}", args).Replace(tmpl)
+	return strings.NewReplacer("{{id}}", string(m.ID), "{{args}}", args, "{{name}}", name).Replace(tmpl)
 }
 
 func (fs *fakeServer) received() int {
@@ -336,8 +340,16 @@ func (fs *fakeServer) received() int {
 	return len(fs.got)
 }
 
+// probeName matches the names Tollgate asks a server about in place of a
+// hidden tool; they are random, so transcripts show them as *.
+var probeName = regexp.MustCompile(`tollgate_probe_[a-z2-7]+`)
+
 func (fs *fakeServer) lines() []string {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	return slices.Clone(fs.got)
+	out := slices.Clone(fs.got)
+	for i := range out {
+		out[i] = probeName.ReplaceAllString(out[i], "tollgate_probe_*")
+	}
+	return out
 }
