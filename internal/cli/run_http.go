@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/auth"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
@@ -214,8 +216,130 @@ func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger 
 		root.Handle(auth.MetadataPath, h)
 		root.Handle(auth.MetadataPath+"/mcp", h)
 	}
+	origins, err := newOriginCheck(f.http.scheme(), addr, f.http.allowOrigins)
+	if err != nil {
+		closeUp()
+		return nil, err
+	}
 	guard := &auth.Guard{Port: port, Loopback: loopback, Origins: f.http.allowOrigins}
-	return &httpFront{handler: guard.Wrap(root), mcp: front, legacy: legacy, close: closeUp}, nil
+	return &httpFront{handler: origins.wrap(guard.Wrap(root)), mcp: front, legacy: legacy, close: closeUp}, nil
+}
+
+// originCheck admits a request whose Origin header is, byte for byte, one
+// of the front's own origins or one given with --allow-origin; a request
+// without Origin (not from a browser) passes. It is stricter than the
+// auth.Guard behind it, which admits any loopback name on the port: a page
+// on http://127.0.0.2:PORT or http://localhost.:PORT is served by someone
+// else, or by nobody, and must not drive the tools.
+type originCheck struct {
+	any   bool            // --allow-origin '*'
+	exact map[string]bool // serialized origins, as a browser sends them
+}
+
+// newOriginCheck returns the check for a front listening on addr (an IP
+// literal and a port, as the listener reports it) with scheme. Its own
+// origins are scheme://HOST[:PORT] (the port left out when it is the
+// scheme's default, as browsers write it) for these hosts: the listen
+// address itself when it is a loopback address; localhost as well when
+// that is 127.0.0.1 or ::1; localhost and 127.0.0.1 on 0.0.0.0, and [::1]
+// as well on ::. Any other address has no own origin: a browser page
+// reaching it must be named with --allow-origin.
+func newOriginCheck(scheme, addr string, allowed []string) (*originCheck, error) {
+	c := &originCheck{exact: make(map[string]bool)}
+	for _, o := range allowed {
+		if o == "*" {
+			c.any = true
+			continue
+		}
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		c.exact[n] = true
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("origin check: listen address %q: %w", addr, err)
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	} else {
+		port = ":" + port
+	}
+	for _, h := range ownHosts(net.ParseIP(host)) {
+		c.exact[scheme+"://"+h+port] = true
+	}
+	return c, nil
+}
+
+// ownHosts returns the host forms of the front's own origins when it
+// listens on ip (see newOriginCheck).
+func ownHosts(ip net.IP) []string {
+	switch {
+	case ip == nil:
+		return nil
+	case ip.Equal(net.IPv4(127, 0, 0, 1)):
+		return []string{"localhost", "127.0.0.1"}
+	case ip.Equal(net.IPv6loopback):
+		return []string{"localhost", "[::1]"}
+	case ip.IsLoopback():
+		return []string{ip.String()}
+	case ip.Equal(net.IPv4zero):
+		return []string{"localhost", "127.0.0.1"}
+	case ip.Equal(net.IPv6unspecified):
+		return []string{"localhost", "127.0.0.1", "[::1]"}
+	}
+	return nil
+}
+
+// normalizeOrigin checks an --allow-origin value and writes it as a browser
+// serializes an origin: scheme and host in lower case, no default port, no
+// path.
+func normalizeOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil {
+		return "", fmt.Errorf("--allow-origin %q: %w", o, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("--allow-origin %q: want scheme://host[:port] with scheme http or https (or *)", o)
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return strings.ToLower(u.Scheme) + "://" + host, nil
+}
+
+// allowed reports whether a request's Origin headers admit it.
+func (c *originCheck) allowed(r *http.Request) bool {
+	o := r.Header.Values("Origin")
+	switch {
+	case len(o) == 0:
+		return true
+	case len(o) > 1:
+		return false
+	}
+	return c.any || c.exact[o[0]]
+}
+
+func (c *originCheck) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !c.allowed(r) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest,
+				"forbidden: requests from this Origin are not allowed (use --allow-origin to allow it)", nil))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // resourceURL is the MCP endpoint's URL as the client reached it.
@@ -352,6 +476,12 @@ func runHTTP(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog
 	if (f.http.tlsCert == "") != (f.http.tlsKey == "") {
 		fmt.Fprintln(e.stderr, "tollgate run: --tls-cert and --tls-key go together")
 		return exitUsage
+	}
+	for _, o := range f.http.allowOrigins {
+		if _, err := normalizeOrigin(o); o != "*" && err != nil {
+			fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+			return exitUsage
+		}
 	}
 	var tlsConfig *tls.Config
 	if f.http.tlsCert != "" {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -572,5 +573,119 @@ func TestHTTPFlagsAliases(t *testing.T) {
 	_ = fs.Parse([]string{"--transport", "websocket"})
 	if _, err := f.http.addr(); err == nil || !f.http.enabled() {
 		t.Error("--transport websocket accepted")
+	}
+}
+
+func TestHTTPOriginCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		scheme  string
+		addr    string
+		allowed []string
+		origins []string // Origin headers sent
+		want    bool
+	}{
+		{"no Origin", "http", "127.0.0.1:8080", nil, nil, true},
+		{"own 127.0.0.1", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.1:8080"}, true},
+		{"own localhost", "http", "127.0.0.1:8080", nil, []string{"http://localhost:8080"}, true},
+		{"allowed origin", "http", "127.0.0.1:8080", []string{"https://App.Example.com/"}, []string{"https://app.example.com"}, true},
+		{"allowed with its port", "http", "127.0.0.1:8080", []string{"http://app.example.com:3000"}, []string{"http://app.example.com:3000"}, true},
+		{"allowed default port left out", "http", "127.0.0.1:8080", []string{"https://app.example.com:443"}, []string{"https://app.example.com"}, true},
+		{"star", "http", "127.0.0.1:8080", []string{"*"}, []string{"https://evil.example.com"}, true},
+		{"[::1] while listening on 127.0.0.1", "http", "127.0.0.1:8080", nil, []string{"http://[::1]:8080"}, false},
+		{"other loopback address", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.2:8080"}, false},
+		{"short form 127.1", "http", "127.0.0.1:8080", nil, []string{"http://127.1:8080"}, false},
+		{"hex form 0x7f.1", "http", "127.0.0.1:8080", nil, []string{"http://0x7f.1:8080"}, false},
+		{"decimal form", "http", "127.0.0.1:8080", nil, []string{"http://2130706433:8080"}, false},
+		{"mapped IPv6", "http", "127.0.0.1:8080", nil, []string{"http://[::ffff:127.0.0.1]:8080"}, false},
+		{"mapped IPv6 hex", "http", "127.0.0.1:8080", nil, []string{"http://[::ffff:7f00:1]:8080"}, false},
+		{"other port", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.1:8081"}, false},
+		{"no port", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.1"}, false},
+		{"leading zero port", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.1:08080"}, false},
+		{"upper-case host", "http", "127.0.0.1:8080", nil, []string{"http://LOCALHOST:8080"}, false},
+		{"upper-case scheme", "http", "127.0.0.1:8080", nil, []string{"HTTP://localhost:8080"}, false},
+		{"upper-case allowed origin", "http", "127.0.0.1:8080", []string{"https://app.example.com"}, []string{"https://APP.example.com"}, false},
+		{"trailing dot", "http", "127.0.0.1:8080", nil, []string{"http://localhost.:8080"}, false},
+		{"trailing dot on an allowed origin", "http", "127.0.0.1:8080", []string{"https://app.example.com"}, []string{"https://app.example.com."}, false},
+		{"userinfo", "http", "127.0.0.1:8080", nil, []string{"http://user@localhost:8080"}, false},
+		{"userinfo looking like the host", "http", "127.0.0.1:8080", nil, []string{"http://127.0.0.1:8080@evil.example.com"}, false},
+		{"path", "http", "127.0.0.1:8080", nil, []string{"http://localhost:8080/"}, false},
+		{"other scheme", "http", "127.0.0.1:8080", nil, []string{"https://localhost:8080"}, false},
+		{"null", "http", "127.0.0.1:8080", nil, []string{"null"}, false},
+		{"empty", "http", "127.0.0.1:8080", nil, []string{""}, false},
+		{"two Origin headers", "http", "127.0.0.1:8080", nil, []string{"http://localhost:8080", "http://localhost:8080"}, false},
+		{"subdomain of an allowed origin", "http", "127.0.0.1:8080", []string{"https://app.example.com"}, []string{"https://evil.app.example.com"}, false},
+		{"own [::1]", "http", "[::1]:8080", nil, []string{"http://[::1]:8080"}, true},
+		{"localhost on [::1]", "http", "[::1]:8080", nil, []string{"http://localhost:8080"}, true},
+		{"127.0.0.1 on [::1]", "http", "[::1]:8080", nil, []string{"http://127.0.0.1:8080"}, false},
+		{"[::1] written long", "http", "[::1]:8080", nil, []string{"http://[0:0:0:0:0:0:0:1]:8080"}, false},
+		{"other loopback listen address", "http", "127.0.0.5:8080", nil, []string{"http://127.0.0.5:8080"}, true},
+		{"localhost on another loopback address", "http", "127.0.0.5:8080", nil, []string{"http://localhost:8080"}, false},
+		{"localhost on 0.0.0.0", "http", "0.0.0.0:8080", nil, []string{"http://localhost:8080"}, true},
+		{"[::1] on 0.0.0.0", "http", "0.0.0.0:8080", nil, []string{"http://[::1]:8080"}, false},
+		{"0.0.0.0 itself", "http", "0.0.0.0:8080", nil, []string{"http://0.0.0.0:8080"}, false},
+		{"[::1] on ::", "http", "[::]:8080", nil, []string{"http://[::1]:8080"}, true},
+		{"LAN address listened on", "http", "192.168.1.5:8080", nil, []string{"http://192.168.1.5:8080"}, false},
+		{"default port left out", "http", "127.0.0.1:80", nil, []string{"http://127.0.0.1"}, true},
+		{"default port written", "http", "127.0.0.1:80", nil, []string{"http://127.0.0.1:80"}, false},
+		{"https front", "https", "127.0.0.1:8443", nil, []string{"https://localhost:8443"}, true},
+		{"http origin of an https front", "https", "127.0.0.1:8443", nil, []string{"http://localhost:8443"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := newOriginCheck(tt.scheme, tt.addr, tt.allowed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			for _, o := range tt.origins {
+				r.Header.Add("Origin", o)
+			}
+			if got := c.allowed(r); got != tt.want {
+				t.Errorf("Origin %q: allowed %v, want %v", tt.origins, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPAllowOriginValidated(t *testing.T) {
+	for _, o := range []string{"null", "app.example.com", "https://app.example.com/path", "ftp://app.example.com", "https://u@app.example.com", "https://app.example.com?q", "https://"} {
+		if _, err := newOriginCheck("http", "127.0.0.1:8080", []string{o}); err == nil {
+			t.Errorf("--allow-origin %q accepted", o)
+		}
+	}
+}
+
+// TestHTTPOriginThroughBinary: the built binary refuses the lookalikes of
+// its own origin and admits the exact forms.
+func TestHTTPOriginThroughBinary(t *testing.T) {
+	server := mcptest.Peer(t, "everything-server")
+	url := htRunBinary(t, "--allow-origin", "https://app.example.com", "--", server)
+	port := strings.TrimSuffix(strings.TrimPrefix(url, "http://127.0.0.1:"), "/mcp")
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{"http://127.0.0.1:" + port, http.StatusOK},
+		{"http://localhost:" + port, http.StatusOK},
+		{"https://app.example.com", http.StatusOK},
+		{"http://127.0.0.2:" + port, http.StatusForbidden},
+		{"http://127.1:" + port, http.StatusForbidden},
+		{"http://0x7f.1:" + port, http.StatusForbidden},
+		{"http://2130706433:" + port, http.StatusForbidden},
+		{"http://[::ffff:127.0.0.1]:" + port, http.StatusForbidden},
+		{"http://[::1]:" + port, http.StatusForbidden},
+		{"http://LocalHost:" + port, http.StatusForbidden},
+		{"http://localhost.:" + port, http.StatusForbidden},
+		{"http://user@localhost:" + port, http.StatusForbidden},
+		{"http://localhost:1", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			status, _, body := htRaw(t, http.MethodPost, url, map[string]string{"Origin": tc.origin}, htInitBody)
+			if status != tc.want {
+				t.Fatalf("HTTP %d, want %d: %s", status, tc.want, body)
+			}
+		})
 	}
 }
