@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/cockroachdb/apd/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -72,6 +75,7 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 			continue
 		}
 		d := Decision{Action: Deny, Rule: r.name, Reason: r.reasonOr(fmt.Sprintf("denied by rule %q", r.name))}
+		d.Reason = r.withReading(d.Reason, args)
 		if !r.monitor {
 			return d
 		}
@@ -107,6 +111,7 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 			continue
 		}
 		action, rule, reason = RequireApproval, r.name, r.reasonOr(fmt.Sprintf("approval required by rule %q", r.name))
+		reason = r.withReading(reason, args)
 		break
 	}
 
@@ -115,7 +120,7 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 		charges = make([]Charge, 0, len(pl.charges))
 	}
 	for _, r := range pl.charges {
-		ch, skip, err := r.charge.build(c, args)
+		ch, skip, why, err := r.charge.build(c, args)
 		if err != nil {
 			trace(tr, Step{Kind: "charge", Rule: r.name, Note: err.Error()})
 			d := Decision{Action: Deny, Rule: r.name, Reason: fmt.Sprintf("rule %q: %v", r.name, err)}
@@ -133,8 +138,11 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 			continue
 		}
 		if tr != nil {
-			trace(tr, Step{Kind: "charge", Rule: r.name, Held: true,
-				Note: fmt.Sprintf("reserve %s on %s (%s, window %s)", ch.Amount.Text('f'), ch.Key, r.charge.desc, ch.Window)})
+			note := fmt.Sprintf("reserve %s on %s (%s, window %s)", ch.Amount.Text('f'), ch.Key, r.charge.desc, ch.Window)
+			if why != "" {
+				note += "; " + why
+			}
+			trace(tr, Step{Kind: "charge", Rule: r.name, Held: true, Note: note})
 		}
 		charges = append(charges, Charge{Charge: ch, Rule: r.name, Reason: r.charge.reason,
 			RefundOnFailure: r.charge.refund, Monitor: r.monitor})
@@ -168,7 +176,7 @@ func (r *rule) allHold(args map[string]any, tr *[]Step, kind string) bool {
 	for _, c := range r.conds {
 		ok := c.fires(args)
 		if tr != nil {
-			*tr = append(*tr, c.step(r.name, args, ok))
+			*tr = append(*tr, c.step(r.name, args, ok, modeAny))
 		}
 		if !ok {
 			held = false
@@ -200,7 +208,7 @@ func (r *rule) check(call *Call, args map[string]any, tr *[]Step) (string, bool)
 	for _, c := range r.conds {
 		ok := c.holds(args)
 		if tr != nil {
-			*tr = append(*tr, c.step(r.name, args, ok))
+			*tr = append(*tr, c.step(r.name, args, ok, modeAll))
 		}
 		if !ok {
 			return fmt.Sprintf("denied by rule %q: %s", r.name, c.failure(args)), false
@@ -221,10 +229,67 @@ func (c *condition) failure(args map[string]any) string {
 			return c.path.text + " is not a number"
 		}
 	}
-	return fmt.Sprintf("%s %s %s does not hold", c.path.text, c.opName, jsonText(c.value))
+	msg := fmt.Sprintf("%s %s %s does not hold", c.path.text, c.opName, jsonText(c.value))
+	if why := c.reading(args, modeAll); why != "" {
+		msg += " (" + why + ")"
+	}
+	return msg
 }
 
-func (c *condition) step(rule string, args map[string]any, ok bool) Step {
+// withReading adds to a fired deny or approval rule's reason which reading
+// of a number made it fire, when the exact reading alone would not have.
+func (r *rule) withReading(reason string, args map[string]any) string {
+	for _, c := range r.conds {
+		if why := c.reading(args, modeAny); why != "" {
+			return reason + " (" + why + ")"
+		}
+	}
+	return reason
+}
+
+// reading explains, when a reading other than the exact one decided c
+// under m, which one: e.g. `args.amount = "1e3" read as the number 1000`.
+// It returns "" when the exact reading alone gives the same result.
+func (c *condition) reading(args map[string]any, m mode) string {
+	got, exact := c.eval(args, m), c.eval(args, modeExact)
+	if got == exact || m == modeAny && (got == no) == (exact == no) {
+		return ""
+	}
+	var vals []any
+	if !collect(args, c.path.segs, &vals) {
+		return ""
+	}
+	for _, v := range vals {
+		if c.test(v, m) == c.test(v, modeExact) {
+			continue
+		}
+		var r numReadings
+		if !readNumber(v, &r) {
+			return "a number inside " + c.path.text + " read as a double or a numeric string"
+		}
+		// The reading that decided is one that, taken as an exact number,
+		// gives the result the exact reading did not.
+		base := c.test(v, modeExact)
+		first := ""
+		for i := range r.count() {
+			nv, kind := r.at(i)
+			if kind == readExact {
+				continue
+			}
+			why := describeReading(c.path.text, v, kind, nv)
+			if first == "" {
+				first = why
+			}
+			if nv.class == finite && c.test(json.Number(nv.d.Text('g')), modeExact) != base {
+				return why
+			}
+		}
+		return first
+	}
+	return ""
+}
+
+func (c *condition) step(rule string, args map[string]any, ok bool, m mode) Step {
 	s := Step{Kind: "condition", Rule: rule, Path: c.path.text, Op: c.opName, Expected: jsonText(c.value), Held: ok}
 	if c.path.wildcard {
 		var vals []any
@@ -238,16 +303,22 @@ func (c *condition) step(rule string, args map[string]any, ok bool) Step {
 	} else {
 		s.Note = "path not found"
 	}
-	if c.eval(args) == unknown {
+	if c.eval(args, m) == unknown {
 		s.Note = strings.TrimPrefix(s.Note+"; cannot be judged (missing or wrong type)", "; ")
+	}
+	if why := c.reading(args, m); why != "" {
+		s.Note = strings.TrimPrefix(s.Note+"; "+why, "; ")
 	}
 	return s
 }
 
 // build computes the state.Charge for one call. skip is true for a zero
 // amount (nothing to reserve).
-func (ch *chargeSpec) build(c *Call, args map[string]any) (state.Charge, bool, error) {
-	out := state.Charge{
+//
+// why, when not empty, says which reading of an increment_from amount was
+// charged (it was not the exact JSON number).
+func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, skip bool, why string, err error) {
+	out = state.Charge{
 		Key:      state.Key{Scope: ch.scope, Counter: ch.counter, Who: "global"},
 		Window:   ch.window,
 		Align:    ch.align,
@@ -266,27 +337,47 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (state.Charge, bool, e
 	out.Limit.Set(&ch.limit)
 	if ch.incFrom == nil {
 		out.Amount.Set(&ch.inc)
-		return out, false, nil
+		return out, false, "", nil
 	}
 	v, ok := lookup(args, ch.incFrom.segs)
 	if !ok {
-		return out, false, fmt.Errorf("amount %s is missing", ch.incFrom.text)
+		return out, false, "", fmt.Errorf("amount %s is missing", ch.incFrom.text)
 	}
-	d, ok := asNumber(v)
-	if !ok {
-		return out, false, fmt.Errorf("amount %s is not a number", ch.incFrom.text)
+	var r numReadings
+	if !readNumber(v, &r) {
+		return out, false, "", fmt.Errorf("amount %s is not a number", ch.incFrom.text)
 	}
-	if d.Sign() < 0 {
-		return out, false, fmt.Errorf("amount %s is negative", ch.incFrom.text)
+	// Charge the largest reading: what the server spends may be the
+	// double nearest the amount, or the number a string spells.
+	var d *apd.Decimal
+	for i := range r.count() {
+		nv, kind := r.at(i)
+		switch nv.class {
+		case posInf, negInf:
+			return out, false, "", fmt.Errorf("amount %s is out of range", ch.incFrom.text)
+		case finite:
+		default:
+			return out, false, "", fmt.Errorf("amount %s is not a number", ch.incFrom.text)
+		}
+		if nv.d.Sign() < 0 {
+			return out, false, "", fmt.Errorf("amount %s is negative", ch.incFrom.text)
+		}
+		if d == nil || nv.d.Cmp(d) > 0 {
+			d = &nv.d
+			why = ""
+			if kind != readExact {
+				why = describeReading(ch.incFrom.text, v, kind, nv)
+			}
+		}
 	}
 	if d.Sign() == 0 {
-		return out, true, nil
+		return out, true, why, nil
 	}
 	if adj := d.NumDigits() + int64(d.Exponent) - 1; adj > maxAdjustedExponent || adj < -maxAdjustedExponent || d.NumDigits() > 2*maxAdjustedExponent {
-		return out, false, fmt.Errorf("amount %s is out of range", ch.incFrom.text)
+		return out, false, "", fmt.Errorf("amount %s is out of range", ch.incFrom.text)
 	}
 	out.Amount.Set(d)
-	return out, false, nil
+	return out, false, why, nil
 }
 
 // String renders a decision for logs: action, rule and reason.

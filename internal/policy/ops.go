@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"path"
 	"regexp"
 	"strings"
@@ -67,23 +68,40 @@ const (
 	unknown                // the argument is missing or of a type the operator cannot judge
 )
 
-// holds reports whether the condition definitely holds: what an evaluate
-// rule needs (missing or mistyped arguments fail closed: deny).
-func (c *condition) holds(args map[string]any) bool { return c.eval(args) == yes }
+// mode says which readings of a number (see numread.go) a condition is
+// judged under.
+type mode uint8
+
+const (
+	// modeAll: an evaluate rule's condition holds only if it holds under
+	// every reading.
+	modeAll mode = iota
+	// modeAny: a deny or approval rule's condition fires if it holds (or
+	// cannot be judged) under any reading.
+	modeAny
+	// modeExact: the exact reading only, to explain which reading decided.
+	modeExact
+)
+
+// holds reports whether the condition definitely holds, under every
+// reading: what an evaluate rule needs (missing or mistyped arguments fail
+// closed: deny).
+func (c *condition) holds(args map[string]any) bool { return c.eval(args, modeAll) == yes }
 
 // fires reports whether a deny or approval rule's condition should trigger:
-// it holds, or it cannot be judged (fail closed: deny / ask).
-func (c *condition) fires(args map[string]any) bool { return c.eval(args) != no }
+// it holds under some reading, or it cannot be judged (fail closed: deny /
+// ask).
+func (c *condition) fires(args map[string]any) bool { return c.eval(args, modeAny) != no }
 
 // eval evaluates the condition against the arguments. A path that cannot be
 // followed is unknown for every operator except exists. For a wildcard
 // segment the condition must hold for every element; an empty array holds
 // (vacuous truth) except for exists: true, which needs something to exist.
-func (c *condition) eval(args map[string]any) outcome {
-	return c.evalAt(args, true, c.path.segs)
+func (c *condition) eval(args map[string]any, m mode) outcome {
+	return c.evalAt(args, true, c.path.segs, m)
 }
 
-func (c *condition) evalAt(v any, present bool, segs []seg) outcome {
+func (c *condition) evalAt(v any, present bool, segs []seg, m mode) outcome {
 	for present && len(segs) > 0 {
 		s := segs[0]
 		switch s.kind {
@@ -112,7 +130,7 @@ func (c *condition) evalAt(v any, present bool, segs []seg) outcome {
 			}
 			res := yes
 			for _, e := range a {
-				switch c.evalAt(e, true, segs[1:]) {
+				switch c.evalAt(e, true, segs[1:], m) {
 				case no:
 					return no
 				case unknown:
@@ -126,7 +144,7 @@ func (c *condition) evalAt(v any, present bool, segs []seg) outcome {
 	if !present {
 		return c.missing()
 	}
-	return c.test(v)
+	return c.test(v, m)
 }
 
 func (c *condition) missing() outcome {
@@ -144,39 +162,48 @@ func boolOutcome(b bool) outcome {
 }
 
 // test applies the operator to a present value (which may be JSON null).
-func (c *condition) test(v any) outcome {
+func (c *condition) test(v any, m mode) outcome {
+	must := m == modeAll // eq must hold under every reading
 	switch c.op {
 	case opExists:
 		return boolOutcome((v != nil) == c.want)
 	case opEq:
-		return boolOutcome(valuesEqual(v, c.value))
+		return boolOutcome(readEqual(v, c.value, m, must))
 	case opNeq:
-		return boolOutcome(!valuesEqual(v, c.value))
+		return boolOutcome(!readEqual(v, c.value, m, !must))
 	case opIn, opNotIn:
+		if c.op == opNotIn {
+			must = !must
+		}
 		found := false
 		for _, e := range c.list {
-			if valuesEqual(v, e) {
+			if readEqual(v, e, m, must) {
 				found = true
 				break
 			}
 		}
 		return boolOutcome(found == (c.op == opIn))
 	case opLt, opLte, opGt, opGte:
-		d, ok := asNumber(v)
-		if !ok {
-			return unknown
+		if _, ok := v.(json.Number); !ok {
+			return unknown // strings (even numeric ones) are never compared
 		}
-		r := d.Cmp(c.num)
-		switch c.op {
-		case opLt:
-			return boolOutcome(r < 0)
-		case opLte:
-			return boolOutcome(r <= 0)
-		case opGt:
-			return boolOutcome(r > 0)
-		default:
-			return boolOutcome(r >= 0)
+		var r numReadings
+		readNumber(v, &r)
+		n := r.count()
+		if m == modeExact {
+			n = 1
 		}
+		res := boolOutcome(m == modeAll) // modeAll needs every reading, the others one
+		for i := range n {
+			nv, _ := r.at(i)
+			switch o := c.compare(nv); {
+			case o == unknown:
+				res = unknown
+			case m == modeAll && o == no, m != modeAll && o == yes:
+				return o
+			}
+		}
+		return res
 	case opRegex, opNotRegex:
 		s, ok := v.(string)
 		if !ok {
@@ -190,7 +217,7 @@ func (c *condition) test(v any) outcome {
 			return boolOutcome(ok && strings.Contains(x, es))
 		case []any:
 			for _, e := range x {
-				if valuesEqual(e, c.value) {
+				if readEqual(e, c.value, m, must) {
 					return yes
 				}
 			}
@@ -219,6 +246,92 @@ func (c *condition) test(v any) outcome {
 		return unknown
 	}
 	return unknown
+}
+
+// compare applies lt, lte, gt or gte to one reading.
+func (c *condition) compare(v *numValue) outcome {
+	r, ok := cmpNum(v, c.num)
+	if !ok {
+		return unknown
+	}
+	switch c.op {
+	case opLt:
+		return boolOutcome(r < 0)
+	case opLte:
+		return boolOutcome(r <= 0)
+	case opGt:
+		return boolOutcome(r > 0)
+	default:
+		return boolOutcome(r >= 0)
+	}
+}
+
+// readEqual is eq under the readings of m: with must, a (from the
+// arguments) equals b (from the policy) under every reading of the numbers
+// and numeric strings in a and b; without, under some reading. A reading
+// that cannot be judged counts against must and for may (fail closed).
+func readEqual(a, b any, m mode, must bool) bool {
+	if m == modeExact {
+		return valuesEqual(a, b)
+	}
+	switch x := a.(type) {
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !readEqual(x[i], y[i], m, must) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !readEqual(xv, yv, m, must) {
+				return false
+			}
+		}
+		return true
+	case json.Number, string:
+		return leafEqual(a, b, must)
+	}
+	return valuesEqual(a, b)
+}
+
+// leafEqual is readEqual for a number or string a.
+func leafEqual(a, b any, must bool) bool {
+	as, aText := a.(string)
+	bs, bText := b.(string)
+	if aText && bText && as == bs {
+		return true // the same text reads the same every way
+	}
+	if must && (aText || bText) {
+		return false // read as text, they differ
+	}
+	var ra, rb numReadings
+	if !readNumber(a, &ra) || !readNumber(b, &rb) {
+		return valuesEqual(a, b)
+	}
+	for i := range ra.count() {
+		x, _ := ra.at(i)
+		for j := range rb.count() {
+			y, _ := rb.at(j)
+			eq, ok := numEqual(x, y)
+			if must && (!ok || !eq) {
+				return false
+			}
+			if !must && (!ok || eq) {
+				return true
+			}
+		}
+	}
+	return must
 }
 
 // pathWithin reports whether p, an absolute slash-separated path, lies in
