@@ -2,10 +2,10 @@ package audit
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/argpath"
 )
 
 // Redacted is what a redacted argument value is replaced with.
@@ -80,15 +80,21 @@ func replaceAt(v any, segs []pathSeg) bool {
 	case map[string]any:
 		switch s.index {
 		case segKey:
-			child, ok := c[s.key]
-			if !ok {
-				return false
+			// Every key equal to the path's under Unicode case folding:
+			// policy conditions read {"Card": …} as args.card, because
+			// servers that bind arguments case-insensitively do, so
+			// redaction must not miss it either.
+			for k, child := range c {
+				if k != s.key && !strings.EqualFold(k, s.key) {
+					continue
+				}
+				if last {
+					c[k] = Redacted
+					hit = true
+				} else if replaceAt(child, segs[1:]) {
+					hit = true
+				}
 			}
-			if last {
-				c[s.key] = Redacted
-				return true
-			}
-			return replaceAt(child, segs[1:])
 		case segAll:
 			for k, child := range c {
 				if last {
@@ -121,79 +127,23 @@ func replaceAt(v any, segs []pathSeg) bool {
 	return hit
 }
 
-// parseArgsPath parses the args part of the policy's path grammar:
-//
-//	path = "args" seg+
-//	seg  = "." name | "[" digits "]" | "[*]" | "[" quoted "]"
+// parseArgsPath parses a redact path with the one argument-path grammar
+// policy conditions use (internal/argpath).
 func parseArgsPath(text string) ([]pathSeg, error) {
-	s, ok := strings.CutPrefix(text, "args")
-	if !ok {
-		return nil, errors.New(`a redact path must start with "args"`)
+	p, err := argpath.Parse(text)
+	if err != nil {
+		return nil, err
 	}
-	var segs []pathSeg
-	for len(s) > 0 {
-		switch s[0] {
-		case '.':
-			s = s[1:]
-			n := 0
-			for n < len(s) && !strings.ContainsRune(".[]\"' \t\r\n", rune(s[n])) {
-				n++
-			}
-			if n == 0 {
-				return nil, errors.New("empty name after '.'")
-			}
-			segs = append(segs, pathSeg{key: s[:n], index: segKey})
-			s = s[n:]
-		case '[':
-			n, sg, err := parseBracket(s)
-			if err != nil {
-				return nil, err
-			}
-			segs = append(segs, sg)
-			s = s[n:]
+	segs := make([]pathSeg, len(p.Segs))
+	for i, s := range p.Segs {
+		switch s.Kind {
+		case argpath.Key:
+			segs[i] = pathSeg{key: s.Key, index: segKey}
+		case argpath.Index:
+			segs[i] = pathSeg{index: s.Index}
 		default:
-			return nil, fmt.Errorf("unexpected %q; use .name, [index], [*] or [\"name\"]", s[:1])
+			segs[i] = pathSeg{index: segAll}
 		}
-	}
-	if len(segs) == 0 {
-		return nil, errors.New(`must name an argument, e.g. "args.password"`)
 	}
 	return segs, nil
-}
-
-func parseBracket(s string) (int, pathSeg, error) {
-	if strings.HasPrefix(s, "[*]") {
-		return 3, pathSeg{index: segAll}, nil
-	}
-	if len(s) >= 2 && (s[1] == '"' || s[1] == '\'') {
-		q := s[1]
-		var b strings.Builder
-		for i := 2; i < len(s); i++ {
-			c := s[i]
-			switch {
-			case c == '\\' && i+1 < len(s) && (s[i+1] == q || s[i+1] == '\\'):
-				b.WriteByte(s[i+1])
-				i++
-			case c == '\\':
-				return 0, pathSeg{}, errors.New(`only \" \' and \\ escapes are allowed in a quoted name`)
-			case c == q:
-				if i+1 >= len(s) || s[i+1] != ']' {
-					return 0, pathSeg{}, errors.New("expected ']' after quoted name")
-				}
-				return i + 2, pathSeg{key: b.String(), index: segKey}, nil
-			default:
-				b.WriteByte(c)
-			}
-		}
-		return 0, pathSeg{}, errors.New("unterminated quoted name")
-	}
-	end := strings.IndexByte(s, ']')
-	if end < 0 {
-		return 0, pathSeg{}, errors.New("missing ']'")
-	}
-	n, err := strconv.Atoi(s[1:end])
-	if err != nil || n < 0 || strings.TrimLeft(s[1:end], "0123456789") != "" {
-		return 0, pathSeg{}, fmt.Errorf("invalid index [%s]", s[1:end])
-	}
-	return end + 1, pathSeg{index: n}, nil
 }

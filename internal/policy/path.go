@@ -3,8 +3,9 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/argpath"
 )
 
 type segKind uint8
@@ -31,12 +32,11 @@ type argPath struct {
 // parsePath parses a condition path. It returns either an args path or, for
 // state.<scope>.<counter>, the scope and counter.
 //
-// Grammar:
+// Args paths follow the one grammar of internal/argpath, which audit
+// redaction shares:
 //
 //	path     = "args" seg+ | "state" scope "." counter
 //	seg      = "." name | "[" digits "]" | "[*]" | "[" quoted "]"
-//	name     = one or more characters other than . [ ] " ' and whitespace
-//	quoted   = '"' chars '"' | "'" chars "'"   (\" \' \\ escapes)
 //	scope    = "." name-with-dots | "[" quoted "]"
 //
 // In a state path the counter is the last dot-separated part, so a scope may
@@ -44,31 +44,22 @@ type argPath struct {
 func parsePath(text string) (ap *argPath, scope, counter string, err error) {
 	switch {
 	case strings.HasPrefix(text, "args"):
-		segs, err := parseSegs(text[len("args"):])
+		p, err := argpath.Parse(text)
 		if err != nil {
 			return nil, "", "", err
 		}
-		if len(segs) == 0 {
-			return nil, "", "", errors.New(`must name an argument, e.g. "args.amount"`)
-		}
-		p := &argPath{text: text, segs: segs}
-		for _, s := range segs {
-			if s.kind == segAll {
-				p.wildcard = true
-			}
-		}
-		return p, "", "", nil
+		return &argPath{text: p.Text, segs: fromArgpath(p.Segs), wildcard: p.Wildcard}, "", "", nil
 	case strings.HasPrefix(text, "state"):
 		rest := text[len("state"):]
 		if strings.HasPrefix(rest, "[") {
-			segs, err := parseSegs(rest)
+			segs, err := argpath.ParseSegs(rest)
 			if err != nil {
 				return nil, "", "", err
 			}
-			if len(segs) != 2 || segs[0].kind != segKey || segs[1].kind != segKey {
+			if len(segs) != 2 || segs[0].Kind != argpath.Key || segs[1].Kind != argpath.Key {
 				return nil, "", "", errors.New("a state path must be state.<scope>.<counter>")
 			}
-			return nil, segs[0].key, segs[1].key, nil
+			return nil, segs[0].Key, segs[1].Key, nil
 		}
 		if !strings.HasPrefix(rest, ".") {
 			return nil, "", "", errors.New(`a path must start with "args." or "state."`)
@@ -87,78 +78,19 @@ func parsePath(text string) (ap *argPath, scope, counter string, err error) {
 	return nil, "", "", errors.New(`a path must start with "args." or "state."`)
 }
 
-func parseSegs(s string) ([]seg, error) {
-	var segs []seg
-	for len(s) > 0 {
-		switch s[0] {
-		case '.':
-			s = s[1:]
-			n := 0
-			for n < len(s) && !strings.ContainsRune(".[]\"' \t\r\n", rune(s[n])) {
-				n++
-			}
-			if n == 0 {
-				return nil, errors.New("empty name after '.'")
-			}
-			segs = append(segs, seg{kind: segKey, key: s[:n]})
-			s = s[n:]
-		case '[':
-			end, sg, err := parseBracket(s)
-			if err != nil {
-				return nil, err
-			}
-			segs = append(segs, sg)
-			s = s[end:]
+func fromArgpath(in []argpath.Seg) []seg {
+	out := make([]seg, len(in))
+	for i, s := range in {
+		switch s.Kind {
+		case argpath.Key:
+			out[i] = seg{kind: segKey, key: s.Key}
+		case argpath.Index:
+			out[i] = seg{kind: segIndex, index: s.Index}
 		default:
-			return nil, fmt.Errorf("unexpected %q; use .name, [index], [*] or [\"name\"]", s[:1])
+			out[i] = seg{kind: segAll}
 		}
 	}
-	return segs, nil
-}
-
-// parseBracket parses s starting at '[' and returns the length consumed.
-func parseBracket(s string) (int, seg, error) {
-	if len(s) >= 3 && s[1] == '*' && s[2] == ']' {
-		return 3, seg{kind: segAll}, nil
-	}
-	if len(s) >= 2 && (s[1] == '"' || s[1] == '\'') {
-		q := s[1]
-		var b strings.Builder
-		for i := 2; i < len(s); i++ {
-			c := s[i]
-			switch {
-			case c == '\\' && i+1 < len(s) && (s[i+1] == q || s[i+1] == '\\'):
-				b.WriteByte(s[i+1])
-				i++
-			case c == '\\':
-				return 0, seg{}, errors.New(`only \" \' and \\ escapes are allowed in a quoted name`)
-			case c == q:
-				if i+1 >= len(s) || s[i+1] != ']' {
-					return 0, seg{}, errors.New("expected ']' after quoted name")
-				}
-				if b.Len() == 0 {
-					return 0, seg{}, errors.New("empty quoted name")
-				}
-				return i + 2, seg{kind: segKey, key: b.String()}, nil
-			default:
-				b.WriteByte(c)
-			}
-		}
-		return 0, seg{}, errors.New("unterminated quoted name")
-	}
-	end := strings.IndexByte(s, ']')
-	if end < 0 {
-		return 0, seg{}, errors.New("missing ']'")
-	}
-	digits := s[1:end]
-	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-		return 0, seg{}, fmt.Errorf("invalid index [%s]; use a non-negative integer, * or a quoted name", digits)
-	}
-	n, err := strconv.Atoi(digits)
-	if err != nil || n > 1<<30 {
-		return 0, seg{}, fmt.Errorf("index [%s] is too large", digits)
-	}
-	return end + 1, seg{kind: segIndex, index: n}, nil
+	return out
 }
 
 // member returns m[key], or else the value of the one key that equals key
