@@ -53,6 +53,8 @@ type statusInstance struct {
 	Denied        int       `json:"denied"`
 	Approvals     int       `json:"approval_required"`
 	Monitored     int       `json:"would_deny"`
+	Hidden        int       `json:"hidden"`
+	Invalid       int       `json:"invalid"`
 	CallsPerMin   float64   `json:"calls_per_minute"`
 	Dropped       int64     `json:"audit_lines_dropped"`
 	Lost          int64     `json:"audit_lines_lost"`
@@ -180,6 +182,21 @@ func buildStatus(dir string, now time.Time, window time.Duration, recent int) (*
 				if r.Outcome != "" {
 					in.Calls++
 				}
+				return
+			case "hidden", "invalid":
+				// A call to a tool the client cannot see, or a message
+				// refused as malformed, ambiguous or without an id.
+				if r.Decision == "hidden" && !r.Monitor {
+					in.Hidden++
+					in.Calls++
+				} else if r.Decision == "invalid" {
+					in.Invalid++
+				}
+				if r.Monitor {
+					in.Monitored++
+				}
+				rep.RecentDenials = append(rep.RecentDenials, statusDenial{Time: r.Time, Instance: r.Instance,
+					Identity: r.Identity, Tool: r.Tool, Decision: r.Decision, Monitor: r.Monitor, Rule: r.Rule, Reason: r.Reason})
 				return
 			case "deny":
 			case "approval_required", "approval_requested", "approval_reused":
@@ -326,7 +343,7 @@ func printStatus(w io.Writer, rep *statusReport) {
 		fmt.Fprintln(w, "  none in this window")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  INSTANCE\tSTATE\tSTARTED\tLAST SEEN\tPOLICY\tMODE\tCALLS\tCALLS/MIN\tDENIED\tAPPROVAL\tWOULD-DENY")
+		fmt.Fprintln(tw, "  INSTANCE\tSTATE\tSTARTED\tLAST SEEN\tPOLICY\tMODE\tCALLS\tCALLS/MIN\tDENIED\tAPPROVAL\tWOULD-DENY\tHIDDEN\tINVALID")
 		for _, in := range rep.Instances {
 			st := "stopped"
 			if in.Running {
@@ -334,8 +351,8 @@ func printStatus(w io.Writer, rep *statusReport) {
 			} else if in.Stopped.IsZero() {
 				st = "ended"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%d\t%d\t%d\n", in.Instance, st, fmtTime(in.Started), fmtTime(in.LastSeen),
-				dash(in.Policy), dash(in.Mode), in.Calls, in.CallsPerMin, in.Denied, in.Approvals, in.Monitored)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\n", in.Instance, st, fmtTime(in.Started), fmtTime(in.LastSeen),
+				dash(in.Policy), dash(in.Mode), in.Calls, in.CallsPerMin, in.Denied, in.Approvals, in.Monitored, in.Hidden, in.Invalid)
 		}
 		tw.Flush()
 	}

@@ -89,9 +89,15 @@ func TestInspectorThroughTollgate(t *testing.T) {
 	if err != nil || !r.IsError {
 		t.Errorf("get-sum 2000+3 not denied: %v %+v", err, r)
 	}
-	_, err = call("--tool-name", "gzip-file-as-resource", "--tool-arg", "name=x")
-	if err == nil || !strings.Contains(err.Error(), "Unknown tool") {
-		t.Errorf("hidden tool: %v", err)
+	// A hidden tool is answered exactly as this server answers a tool it
+	// does not have (here an isError result in its own words).
+	hidden, herr := mcptest.RunInspector(t, ctx, target, "--method", "tools/call", "--tool-name", "gzip-file-as-resource", "--tool-arg", "name=x")
+	missing, merr := mcptest.RunInspector(t, ctx, target, "--method", "tools/call", "--tool-name", "no-such-tool-at-all", "--tool-arg", "name=x")
+	if got, want := strings.ReplaceAll(string(hidden), "gzip-file-as-resource", "no-such-tool-at-all"), string(missing); got != want || (herr == nil) != (merr == nil) {
+		t.Errorf("a hidden tool is told apart from a missing one:\nhidden:  %s (%v)\nmissing: %s (%v)", hidden, herr, missing, merr)
+	}
+	if !strings.Contains(string(missing), "no-such-tool-at-all") {
+		t.Errorf("missing tool answered %s (%v)", missing, merr)
 	}
 }
 

@@ -116,10 +116,15 @@ func TestGoSDKThroughTollgate(t *testing.T) {
 			if d, _ := res.Meta["dev.tollgate/decision"].(map[string]any); d["action"] != "deny" || d["rule"] != "no errors please" {
 				t.Errorf("decision meta %v", res.Meta)
 			}
-			// Hidden: answered as an unknown tool.
-			_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_image_content"})
-			if err == nil || !strings.Contains(err.Error(), "Unknown tool: test_image_content") {
-				t.Errorf("hidden tool call: %v", err)
+			// Hidden: answered exactly as the server answers a tool it lacks
+			// (this server's own wording), name for name.
+			_, hidden := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_image_content"})
+			_, missing := cs.CallTool(ctx, &mcp.CallToolParams{Name: "no_such_tool_at_all"})
+			if hidden == nil || missing == nil {
+				t.Fatalf("hidden tool call: %v; missing tool call: %v", hidden, missing)
+			}
+			if got, want := strings.ReplaceAll(hidden.Error(), "test_image_content", "no_such_tool_at_all"), missing.Error(); got != want {
+				t.Errorf("a hidden tool is told apart from a missing one:\nhidden:  %s\nmissing: %s", hidden, missing)
 			}
 			// Progress flows while a call runs.
 			res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_tool_with_progress", Meta: mcp.Meta{"progressToken": "tok-1"}})
