@@ -1,4 +1,4 @@
-package audit
+package canonjson
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func FuzzCanonical(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("["), maxScanDepth+1))
 	f.Add(append(bytes.Repeat([]byte("["), maxScanDepth+1), bytes.Repeat([]byte("]"), maxScanDepth+1)...))
 	f.Add(append(bytes.Repeat([]byte(`{"a":`), maxScanDepth), append([]byte("1"), bytes.Repeat([]byte("}"), maxScanDepth)...)...))
-	var c canonicalizer // reused, as the writer does
+	var c Encoder // reused, as the writer does
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		want, wantErr := canonicalTree(raw)
 		got, gotErr := Canonical(raw)
@@ -46,7 +46,7 @@ func FuzzCanonical(f *testing.F) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("Canonical(%q) = %q, want %q", raw, got, want)
 		}
-		h, err := c.appendHash(nil, raw)
+		h, err := c.AppendHash(nil, raw)
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("appendHash(%q) error = %v, want %v", raw, err, wantErr)
 		}
@@ -62,7 +62,7 @@ func FuzzCanonical(f *testing.F) {
 // TestCanonicalTakesCommonInput checks that the scanner itself, and not
 // its fall-back, handles well-formed arguments.
 func TestCanonicalTakesCommonInput(t *testing.T) {
-	var c canonicalizer
+	var c Encoder
 	for _, s := range []string{
 		``, `{}`, `{"b":1,"a":[1,2.50,{"y":null,"x":true}],"a":"dup"}`, `{"s":"tab\there \u00e9 \ud83d\ude00 <&>"}`,
 		`{"to":"bob@example.com","subject":"hello","body":"a short message body","n":12.50,"tags":["a","b"],"opts":{"z":1,"a":true}}`,
@@ -93,4 +93,13 @@ func TestArgsHashIsStable(t *testing.T) {
 			t.Errorf("ArgsHash(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+func mustHash(t *testing.T, s string) string {
+	t.Helper()
+	h, err := Hash([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -1,4 +1,4 @@
-package audit
+package canonjson
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// canonicalizer writes the canonical form of a JSON value (see Canonical)
+// Encoder writes the canonical form of a JSON value (see Canonical)
 // in one pass over the input, without decoding it into a tree: the writer
 // hashes every call's arguments, and going through encoding/json's
 // reflection cost most of a line's time. Its buffers are kept from one value
@@ -21,7 +21,7 @@ import (
 // nesting deeper than maxScanDepth, an exponent out of range) by returning
 // false, so that the caller falls back to canonicalTree for the result or
 // the error. FuzzCanonical holds the two to the same output.
-type canonicalizer struct {
+type Encoder struct {
 	in  []byte
 	pos int
 	out []byte
@@ -48,12 +48,12 @@ type member struct {
 // canonicalTree (encoding/json refuses more than 10000 levels).
 const maxScanDepth = 1000
 
-// keepScratch bounds the scratch space a canonicalizer keeps between
+// keepScratch bounds the scratch space a Encoder keeps between
 // values: one huge argument object should not pin its size for good.
 const keepScratch = 1 << 20
 
-// appendHash appends the hex SHA-256 of raw's canonical form to dst.
-func (c *canonicalizer) appendHash(dst, raw []byte) ([]byte, error) {
+// AppendHash appends the hex SHA-256 of raw's canonical form to dst.
+func (c *Encoder) AppendHash(dst, raw []byte) ([]byte, error) {
 	defer c.release()
 	if c.canonical(raw) {
 		sum := sha256.Sum256(c.out)
@@ -69,16 +69,16 @@ func (c *canonicalizer) appendHash(dst, raw []byte) ([]byte, error) {
 
 // release lets go of the input, and of scratch space grown past
 // keepScratch.
-func (c *canonicalizer) release() {
+func (c *Encoder) release() {
 	c.in = nil
 	if cap(c.out)+cap(c.tmp)+cap(c.str)+cap(c.keys)+cap(c.num) > keepScratch || cap(c.members) > keepScratch/64 {
-		*c = canonicalizer{}
+		*c = Encoder{}
 	}
 }
 
 // canonical writes raw's canonical form to c.out and reports whether it
 // could; when it returns false, canonicalTree decides.
-func (c *canonicalizer) canonical(raw []byte) bool {
+func (c *Encoder) canonical(raw []byte) bool {
 	c.in, c.pos, c.depth = raw, 0, 0
 	c.out, c.members, c.keys = c.out[:0], c.members[:0], c.keys[:0]
 	c.skipSpace()
@@ -93,7 +93,7 @@ func (c *canonicalizer) canonical(raw []byte) bool {
 	return c.pos == len(c.in)
 }
 
-func (c *canonicalizer) skipSpace() {
+func (c *Encoder) skipSpace() {
 	for c.pos < len(c.in) {
 		switch c.in[c.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -104,7 +104,7 @@ func (c *canonicalizer) skipSpace() {
 	}
 }
 
-func (c *canonicalizer) value() bool {
+func (c *Encoder) value() bool {
 	c.skipSpace()
 	if c.pos >= len(c.in) {
 		return false
@@ -134,7 +134,7 @@ func (c *canonicalizer) value() bool {
 	return false
 }
 
-func (c *canonicalizer) literal(lit string) bool {
+func (c *Encoder) literal(lit string) bool {
 	if !bytes.HasPrefix(c.in[c.pos:], []byte(lit)) {
 		return false
 	}
@@ -143,7 +143,7 @@ func (c *canonicalizer) literal(lit string) bool {
 	return true
 }
 
-func (c *canonicalizer) array() bool {
+func (c *Encoder) array() bool {
 	c.pos++ // '['
 	if c.depth++; c.depth > maxScanDepth {
 		return false
@@ -179,7 +179,7 @@ func (c *canonicalizer) array() bool {
 
 // object writes the members as they come, and puts them in key order
 // afterwards only when they did not come in that order.
-func (c *canonicalizer) object() bool {
+func (c *Encoder) object() bool {
 	c.pos++ // '{'
 	if c.depth++; c.depth > maxScanDepth {
 		return false
@@ -242,7 +242,7 @@ func (c *canonicalizer) object() bool {
 // order rewrites the members of the object that opens at out[open] in key
 // order, keeping only the last of members with the same key (as decoding
 // into a map does).
-func (c *canonicalizer) order(open int, ms []member) {
+func (c *Encoder) order(open int, ms []member) {
 	sorted := true
 	for i := 1; i < len(ms); i++ {
 		if c.compare(&ms[i-1], &ms[i]) >= 0 {
@@ -281,7 +281,7 @@ func (c *canonicalizer) order(open int, ms []member) {
 }
 
 // compare orders members by the bytes of their keys.
-func (c *canonicalizer) compare(a, b *member) int {
+func (c *Encoder) compare(a, b *member) int {
 	if a.prefix != b.prefix {
 		if a.prefix < b.prefix {
 			return -1
@@ -301,7 +301,7 @@ func keyPrefix(key []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-func (c *canonicalizer) key(m *member) []byte {
+func (c *Encoder) key(m *member) []byte {
 	if m.inKeys {
 		return c.keys[m.keyStart:m.keyEnd]
 	}
@@ -310,7 +310,7 @@ func (c *canonicalizer) key(m *member) []byte {
 
 // appendString writes the string scanString found: a string without
 // escapes that needs none on output (c.plain) is copied as it is.
-func (c *canonicalizer) appendString(buf []byte, start, end int, esc bool) []byte {
+func (c *Encoder) appendString(buf []byte, start, end int, esc bool) []byte {
 	if esc {
 		return appendJSONString(c.out, buf[start:end], false)
 	}
@@ -328,7 +328,7 @@ func (c *canonicalizer) appendString(buf []byte, start, end int, esc bool) []byt
 // encoding/json would reject or change: a control character, invalid
 // UTF-8, a bad escape or a lone surrogate. It sets c.plain when the string
 // has no escapes and nothing to escape on output.
-func (c *canonicalizer) scanString(buf *[]byte) (start, end int, esc, ok bool) {
+func (c *Encoder) scanString(buf *[]byte) (start, end int, esc, ok bool) {
 	i := c.pos + 1
 	start = i
 	c.plain = true
@@ -365,7 +365,7 @@ func (c *canonicalizer) scanString(buf *[]byte) (start, end int, esc, ok bool) {
 
 // scanEscaped goes on with scanString from the first backslash at i,
 // decoding into *buf.
-func (c *canonicalizer) scanEscaped(buf *[]byte, from, i int) (start, end int, esc, ok bool) {
+func (c *Encoder) scanEscaped(buf *[]byte, from, i int) (start, end int, esc, ok bool) {
 	b := *buf
 	start = len(b)
 	b = append(b, c.in[from:i]...)
@@ -460,7 +460,7 @@ func hex4(b []byte) (rune, bool) {
 
 // number reads a JSON number and writes it in canonical form, exactly as
 // canonicalNumber does.
-func (c *canonicalizer) number() bool {
+func (c *Encoder) number() bool {
 	in, i := c.in, c.pos
 	neg := in[i] == '-'
 	if neg {
@@ -566,4 +566,77 @@ func appendCanonicalDigits(dst []byte, neg bool, digits []byte, exp int64) []byt
 		dst = strconv.AppendInt(dst, point-1, 10)
 	}
 	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeBytes and htmlSafeBytes are the bytes appendJSONString copies as
+// they are, without and with HTML escaping (bytes from 0x80 on start a
+// rune, which is looked at separately).
+var safeBytes, htmlSafeBytes = func() (safe, htmlSafe [utf8.RuneSelf]bool) {
+	for b := byte(0x20); b < utf8.RuneSelf; b++ {
+		safe[b] = b != '"' && b != '\\'
+		htmlSafe[b] = safe[b] && b != '<' && b != '>' && b != '&'
+	}
+	return safe, htmlSafe
+}()
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it: control characters, '"' and '\\'; '<', '>' and '&' when
+// escapeHTML; U+2028 and U+2029 always; and invalid UTF-8 as \ufffd.
+func appendJSONString[S string | []byte](dst []byte, s S, escapeHTML bool) []byte {
+	safe := &safeBytes
+	if escapeHTML {
+		safe = &htmlSafeBytes
+	}
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if safe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		// As in encoding/json: converting at most four bytes to a string
+		// does not allocate, and costs nothing when S is a string.
+		c, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
