@@ -95,4 +95,3 @@ func TestID(t *testing.T) {
 		}
 	}
 }
-
