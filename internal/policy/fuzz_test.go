@@ -10,7 +10,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(orderPolicy))
 	f.Add([]byte("version: \"1\"\nhide: [\"*\"]\n"))
 	f.Add([]byte(condPolicy("args.a[*].b", "path_within", `["/tmp"]`)))
-	if files, _ := filepath.Glob(filepath.Join(fixturesDir, "*.yaml")); len(files) > 0 {
+	if files, _ := filepath.Glob(filepath.Join(corpusDir, "*.yaml")); len(files) > 0 {
 		for _, name := range files[:min(len(files), 8)] {
 			if data, err := os.ReadFile(name); err == nil {
 				f.Add(data)

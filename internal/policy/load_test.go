@@ -3,22 +3,41 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
 )
 
-const fixturesDir = "../../../shared/fixtures/intercept-policies"
+// corpusDir holds our own policies in Intercept's format (testdata/README.md);
+// together they use every form DESIGN.md §2 promises to load.
+const corpusDir = "../../testdata/intercept-policies"
 
-func TestInterceptFixturesLoad(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(fixturesDir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Skipf("fixtures directory %s not found (CI clones shared/ beside the repository)", fixturesDir)
+// sharedFixturesDir holds Intercept's published policies, when a checkout of
+// the shared fixtures sits beside the repository. Tests over it are an extra:
+// they run only when that folder exists.
+const sharedFixturesDir = "../../../shared/fixtures/intercept-policies"
+
+// policyFiles lists the *.yaml files of dir and fails the test when there
+// are none.
+func policyFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range files {
+	if len(files) == 0 {
+		t.Fatalf("no policies in %s", dir)
+	}
+	return files
+}
+
+func TestInterceptCorpusLoads(t *testing.T) {
+	for _, f := range policyFiles(t, corpusDir) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			if _, err := LoadFile(f); err != nil {
 				t.Errorf("LoadFile: %v", err)
@@ -27,12 +46,292 @@ func TestInterceptFixturesLoad(t *testing.T) {
 	}
 }
 
-func TestInterceptFixtureSemantics(t *testing.T) {
-	f := filepath.Join(fixturesDir, "testdata-valid_policy.yaml")
-	if _, err := os.Stat(f); err != nil {
-		t.Skipf("fixture %s not found", f)
+// TestInterceptCorpusCoversFormats fails when a form of Intercept's format
+// (or of the catalogue pages) is used by none of the corpus policies, so
+// that the corpus keeps proving what DESIGN.md §2 promises.
+func TestInterceptCorpusCoversFormats(t *testing.T) {
+	want := []string{
+		`version "1"`, "description", "default allow", "default deny", "hide", "tools", `tool "*"`, "rules []",
+		"rule name", "rule without name",
+		"action evaluate", "action allow", "action deny", "action require_approval",
+		"on_deny", "reason",
+		"op eq", "op neq", "op in", "op not_in", "op lt", "op lte", "op gt", "op gte", "op regex", "op contains", "op exists",
+		"state.counter", "state.window", "state.increment", "state.increment_from",
+		"window minute", "window hour", "window day",
+		`rate_limit "N/window"`, "rate_limit {max, window: seconds}", "rate_limit {max, window: duration}",
+		"validate on a tool", "validate on a rule",
 	}
-	p, err := LoadFile(f)
+	seen := map[string]bool{}
+	for _, f := range policyFiles(t, corpusDir) {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		formsOf(doc.Content[0], seen)
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("no corpus policy uses %s", w)
+		}
+	}
+}
+
+// formsOf records in seen the forms a policy document uses, named as in
+// TestInterceptCorpusCoversFormats.
+func formsOf(root *yaml.Node, seen map[string]bool) {
+	get := func(m *yaml.Node, key string) *yaml.Node {
+		if m == nil || m.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i+1]
+			}
+		}
+		return nil
+	}
+	if v := get(root, "version"); v != nil && v.Value == "1" && v.Tag == "!!str" {
+		seen[`version "1"`] = true
+	}
+	if get(root, "description") != nil {
+		seen["description"] = true
+	}
+	if v := get(root, "default"); v != nil {
+		seen["default "+v.Value] = true
+	}
+	if get(root, "hide") != nil {
+		seen["hide"] = true
+	}
+	tools := get(root, "tools")
+	if tools == nil {
+		return
+	}
+	seen["tools"] = true
+	for i := 0; i+1 < len(tools.Content); i += 2 {
+		if tools.Content[i].Value == "*" {
+			seen[`tool "*"`] = true
+		}
+		entry := tools.Content[i+1]
+		if get(entry, "validate") != nil {
+			seen["validate on a tool"] = true
+		}
+		rules := get(entry, "rules")
+		if rules == nil {
+			continue
+		}
+		if rules.Kind == yaml.SequenceNode && len(rules.Content) == 0 {
+			seen["rules []"] = true
+		}
+		for _, r := range rules.Content {
+			if get(r, "name") != nil {
+				seen["rule name"] = true
+			} else {
+				seen["rule without name"] = true
+			}
+			if a := get(r, "action"); a != nil {
+				seen["action "+a.Value] = true
+			}
+			for _, k := range []string{"on_deny", "reason"} {
+				if get(r, k) != nil {
+					seen[k] = true
+				}
+			}
+			if get(r, "validate") != nil {
+				seen["validate on a rule"] = true
+			}
+			if c := get(r, "conditions"); c != nil {
+				for _, cond := range c.Content {
+					if op := get(cond, "op"); op != nil {
+						seen["op "+op.Value] = true
+					}
+				}
+			}
+			if st := get(r, "state"); st != nil {
+				for _, k := range []string{"counter", "window", "increment", "increment_from"} {
+					if get(st, k) != nil {
+						seen["state."+k] = true
+					}
+				}
+				if w := get(st, "window"); w != nil {
+					seen["window "+w.Value] = true
+				}
+			}
+			switch rl := get(r, "rate_limit"); {
+			case rl == nil:
+			case rl.Kind == yaml.ScalarNode:
+				seen[`rate_limit "N/window"`] = true
+				if _, w, ok := strings.Cut(rl.Value, "/"); ok {
+					seen["window "+w] = true
+				}
+			case rl.Kind == yaml.MappingNode:
+				if w := get(rl, "window"); w != nil && w.Tag == "!!int" {
+					seen["rate_limit {max, window: seconds}"] = true
+				} else if w != nil {
+					seen["rate_limit {max, window: duration}"] = true
+				}
+			}
+		}
+	}
+}
+
+// TestInterceptCorpusSemantics checks that each corpus policy means what
+// Intercept means by it (with the documented differences): the decision,
+// the deciding rule and message, and the counters a call is charged.
+func TestInterceptCorpusSemantics(t *testing.T) {
+	allowed := func(charges ...string) brief { return brief{Action: "allow", Charges: charges} }
+	denied := func(rule, reason string) brief { return brief{Action: "deny", Rule: rule, Reason: reason} }
+	const (
+		payoutDay    = "send_payout/paid_today/global +%s <=2000000 /24h0m0s refund"
+		paymentsPace = "_global/minute_calls/global +1 <=120 /1m0s"
+		wikiPace     = "_global/rate_limit:overall pace/global +1 <=30 /1m0s"
+		hostingPace  = "_global/rate_limit:global pace/global +1 <=90 /1m0s"
+	)
+	type tc struct {
+		file, tool, args string
+		required         []string // inputSchema.required, for validate
+		want             brief
+	}
+	cases := []tc{
+		// payments.yaml: argument limits, a spend counter, a call counter, a
+		// blanket deny, and the "*" counter on every call.
+		{"payments", "send_payout", `{"amount_cents":250000,"currency":"usd"}`, nil,
+			allowed(fmt.Sprintf(payoutDay, "250000"), paymentsPace)},
+		{"payments", "send_payout", `{"amount_cents":0.5,"currency":"chf"}`, nil,
+			allowed(fmt.Sprintf(payoutDay, "0.5"), paymentsPace)},
+		{"payments", "send_payout", `{"amount_cents":250001,"currency":"usd"}`, nil,
+			denied("payout ceiling", "A single payout may not exceed $2,500.00")},
+		// What an agent might try: a number as a string, a key spelt in
+		// another case (servers bind it all the same), no amount at all.
+		{"payments", "send_payout", `{"amount_cents":"999999999","currency":"usd"}`, nil,
+			denied("payout ceiling", "A single payout may not exceed $2,500.00")},
+		{"payments", "send_payout", `{"Amount_Cents":999999999,"currency":"usd"}`, nil,
+			denied("payout ceiling", "A single payout may not exceed $2,500.00")},
+		{"payments", "send_payout", `{"currency":"usd"}`, nil,
+			denied("payout ceiling", "A single payout may not exceed $2,500.00")},
+		{"payments", "send_payout", `{"amount_cents":100,"currency":"USD"}`, nil,
+			denied("payout currencies", "Payouts are only made in USD, GBP or CHF")},
+		{"payments", "reverse_payment", `{}`, nil,
+			allowed("reverse_payment/reversals/global +1 <4 /1h0m0s", paymentsPace)},
+		{"payments", "close_merchant_account", `{}`, nil,
+			denied("no account closures", "Closing a merchant account needs a person, not an agent")},
+		{"payments", "list_payouts", `{}`, nil, allowed(paymentsPace)},
+
+		// default-deny.yaml: only listed tools; "*" rules apply to them but
+		// list none.
+		{"default-deny", "read_page", `{}`, nil, allowed(wikiPace)},
+		{"default-deny", "edit_page", `{}`, nil,
+			allowed("edit_page/rate_limit:edits per hour/global +1 <=20 /1h0m0s", wikiPace)},
+		{"default-deny", "purge_page_history", `{}`, nil, denied("history is kept", "Page history may not be purged")},
+		{"default-deny", "delete_page", `{}`, nil, denied("", `tool "delete_page" is not permitted by policy`)},
+		{"default-deny", "Read_Page", `{}`, nil, denied("", `tool "Read_Page" is not permitted by policy`)},
+
+		// hidden-tools.yaml
+		{"hidden-tools", "rotate_deploy_key", `{}`, nil,
+			brief{Action: "deny", Reason: `tool "rotate_deploy_key" is hidden by policy`, Hidden: true}},
+		{"hidden-tools", "open_pull_request", `{}`, nil,
+			allowed("open_pull_request/rate_limit:pull requests per hour/global +1 <=4 /1h0m0s", hostingPace)},
+		{"hidden-tools", "publish_release", `{}`, nil,
+			allowed("publish_release/rate_limit:releases per day/global +1 <=10 /24h0m0s", hostingPace)},
+		{"hidden-tools", "force_push", `{}`, nil, denied("never force push", "Force pushes are not allowed from an agent")},
+
+		// operators.yaml: each operator once passing, once failing.
+		{"operators", "set_region", `{"region":"eu-west-1"}`, nil, allowed()},
+		{"operators", "set_region", `{"region":"eu-west-2"}`, nil, denied("only the primary region", "Only eu-west-1 may be selected")},
+		{"operators", "rename_branch", `{"branch":"dev"}`, nil, allowed()},
+		{"operators", "rename_branch", `{"branch":"main"}`, nil, denied("not the main branch", "The main branch keeps its name")},
+		{"operators", "rename_branch", `{}`, nil, denied("not the main branch", "The main branch keeps its name")},
+		{"operators", "change_plan", `{"plan":"team"}`, nil, allowed()},
+		{"operators", "change_plan", `{"plan":"enterprise"}`, nil, denied("known plans", "Unknown plan")},
+		{"operators", "invite_member", `{"role":"viewer"}`, nil, allowed()},
+		{"operators", "invite_member", `{"role":"admin"}`, nil, denied("no privileged roles", "Agents may not hand out owner or admin roles")},
+		{"operators", "invite_member", `{}`, nil, denied("no privileged roles", "Agents may not hand out owner or admin roles")},
+		{"operators", "bulk_export", `{"rows":9999}`, nil, allowed()},
+		{"operators", "bulk_export", `{"rows":10000}`, nil, denied("small exports", "Exports must stay under 10,000 rows")},
+		{"operators", "scale_service", `{"replicas":8}`, nil, allowed()},
+		{"operators", "scale_service", `{"replicas":8.000000000000001}`, nil, denied("replica ceiling", "No more than 8 replicas")},
+		{"operators", "set_retention", `{"days":8}`, nil, allowed()},
+		{"operators", "set_retention", `{"days":7}`, nil, denied("keep data a week", "Retention must be longer than seven days")},
+		{"operators", "set_password_length", `{"minimum":12}`, nil, allowed()},
+		{"operators", "set_password_length", `{"minimum":11}`, nil, denied("long passwords", "Passwords must be at least 12 characters")},
+		{"operators", "send_notice", `{"recipient":"ops@corp.example"}`, nil, allowed()},
+		{"operators", "send_notice", `{"recipient":"ops@corp.example.evil"}`, nil, denied("company recipients", "Notices go to corp.example addresses only")},
+		{"operators", "run_report", `{"filter":"tenant_id=7 and day=1"}`, nil, allowed()},
+		{"operators", "run_report", `{"filter":"region=eu"}`, nil, denied("scoped to a tenant", "Reports must filter by tenant_id")},
+		{"operators", "restart_worker", `{"worker_id":"w-3"}`, nil, allowed()},
+		{"operators", "restart_worker", `{"worker_id":null}`, nil, denied("a worker must be named", "Say which worker to restart")},
+
+		// catalogue-forms.yaml: allow, unnamed rules (named <key>#<n>),
+		// validate, approval with a reason, map rate limits, increment.
+		{"catalogue-forms", "query_database", `{"sql":" SELECT 1"}`, []string{"sql"},
+			allowed("query_database/rate_limit:query_database#2/global +1 <=50 /1h0m0s")},
+		{"catalogue-forms", "query_database", `{"sql":"DELETE FROM accounts"}`, []string{"sql"},
+			denied("query_database#1", "Only SELECT statements may run")},
+		{"catalogue-forms", "query_database", `{}`, []string{"sql"},
+			denied("query_database#validate", `missing required argument "sql"`)},
+		{"catalogue-forms", "apply_migration", `{}`, nil,
+			brief{Action: "approval_required", Rule: "a person reviews migrations", Reason: "Schema changes are reviewed before they run",
+				Charges: []string{"apply_migration/rate_limit:migrations per day/global +1 <=3 /24h0m0s"}}},
+		{"catalogue-forms", "transfer_funds", `{"amount":1000}`, []string{"amount"},
+			allowed("transfer_funds/weight/global +2 <=10 /1h0m0s")},
+		{"catalogue-forms", "transfer_funds", `{"amount":1001}`, []string{"amount"},
+			brief{Action: "approval_required", Rule: "large transfers need a person", Reason: "Transfers above 1,000 need sign-off",
+				Charges: []string{"transfer_funds/weight/global +2 <=10 /1h0m0s"}}},
+		{"catalogue-forms", "transfer_funds", `{"to":"x"}`, []string{"amount"},
+			denied("complete requests", `missing required argument "amount"`)},
+		{"catalogue-forms", "drop_table", `{}`, nil, denied("drop_table#1", "Tables are never dropped by an agent")},
+
+		// notes-scaffold.yaml: a scaffold allows everything.
+		{"notes-scaffold", "empty_trash", `{}`, nil, allowed()},
+		{"notes-scaffold", "not_listed", `{}`, nil, allowed()},
+	}
+	policies := map[string]*Policy{}
+	for _, c := range cases {
+		t.Run(c.file+"/"+c.tool+c.args, func(t *testing.T) {
+			p := policies[c.file]
+			if p == nil {
+				var err error
+				if p, err = LoadFile(filepath.Join(corpusDir, c.file+".yaml")); err != nil {
+					t.Fatal(err)
+				}
+				policies[c.file] = p
+			}
+			cl := call(c.tool, c.args)
+			cl.Required = c.required
+			if diff := cmp.Diff(c.want, summarize(p.Decide(cl))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// sharedFixtures returns sharedFixturesDir, skipping the test when no
+// checkout of the shared fixtures sits beside the repository.
+func sharedFixtures(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(sharedFixturesDir); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("%s is not beside the repository; testdata/intercept-policies covers the same forms", sharedFixturesDir)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return sharedFixturesDir
+}
+
+func TestInterceptSharedFixturesLoad(t *testing.T) {
+	for _, f := range policyFiles(t, sharedFixtures(t)) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := LoadFile(f); err != nil {
+				t.Errorf("LoadFile: %v", err)
+			}
+		})
+	}
+}
+
+func TestInterceptSharedFixtureSemantics(t *testing.T) {
+	p, err := LoadFile(filepath.Join(sharedFixtures(t), "testdata-valid_policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
