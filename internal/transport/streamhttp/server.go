@@ -533,11 +533,12 @@ func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, ss *session
 		s.answerJSON(w, r, st, ss.done, hdr)
 		return
 	}
-	if !st.attach() {
-		return
+	h, ok := st.attach(r.Context(), false)
+	if !ok {
+		return // a resumption took the stream over before it began
 	}
-	defer st.detach()
-	serveSSE(w, r, st, 0, ss.done, sseOptions{ids: true, retry: s.opts.Retry, header: hdr, hold: postHold})
+	defer st.detach(h)
+	serveSSE(w, r, st, 0, ss.done, sseOptions{ids: true, retry: s.opts.Retry, header: hdr, hold: postHold, kicked: h.kick})
 }
 
 // answerJSON waits for a stream's answer and writes it as one JSON body.
@@ -582,13 +583,17 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 	defer ss.touch(-1)
 	st, cursor := ss.get, ss.get.sentSeq()
 	keepAlive := DefaultKeepAlive
-	if last := r.Header.Get(headerLastEventID); last != "" {
-		num, seq, ok := parseEventID(last)
-		ss.mu.Lock()
-		found := ss.streams[num]
-		ss.mu.Unlock()
-		if !ok || found == nil {
-			writeError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "bad request: Last-Event-ID names no stream of this session", nil)
+	last := r.Header.Get(headerLastEventID)
+	if last != "" {
+		tag, num, seq, ok := parseEventID(last)
+		var found *stream
+		if ok && tag == ss.tag {
+			ss.mu.Lock()
+			found = ss.streams[num]
+			ss.mu.Unlock()
+		}
+		if found == nil || !found.resumable(seq) {
+			writeError(w, http.StatusBadRequest, nil, jsonrpc.CodeInvalidRequest, "bad request: Last-Event-ID names no event sent on a stream of this session", nil)
 			return
 		}
 		st, cursor = found, seq
@@ -596,12 +601,15 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 			keepAlive = 0
 		}
 	}
-	if !st.attach() {
+	// A resumption takes the stream over from a connection that may be
+	// dead; a second plain GET is refused.
+	h, ok := st.attach(r.Context(), last != "")
+	if !ok {
 		writeError(w, http.StatusConflict, nil, jsonrpc.CodeInvalidRequest, "conflict: this stream is already open on another connection", nil)
 		return
 	}
-	defer st.detach()
-	o := sseOptions{ids: true, retry: s.opts.Retry, keepAlive: keepAlive}
+	defer st.detach(h)
+	o := sseOptions{ids: true, retry: s.opts.Retry, keepAlive: keepAlive, kicked: h.kick}
 	if st == ss.get {
 		o.drain = s.drain
 	}

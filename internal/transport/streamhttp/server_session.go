@@ -2,6 +2,7 @@ package streamhttp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ const maxFinishedStreams = 32
 // to the HTTP stream it belongs to.
 type session struct {
 	id       string
+	tag      string // starts the ids of its events (see eventID)
 	identity string
 	ps       *proxy.Session
 	srv      *Server
@@ -56,6 +58,7 @@ type inbound struct {
 func newSession(srv *Server, id, identity string) *session {
 	s := &session{
 		id:       id,
+		tag:      rand.Text()[:8],
 		identity: identity,
 		srv:      srv,
 		ps:       &proxy.Session{ID: id, Identity: identity},
@@ -68,6 +71,7 @@ func newSession(srv *Server, id, identity string) *session {
 		open:     make(map[*stream]bool),
 	}
 	s.get = newStream(0, false)
+	s.get.tag = s.tag
 	s.streams[0] = s.get
 	s.lastActive = srv.now()
 	return s
@@ -128,6 +132,7 @@ func (s *session) newRequestStream(ids, tokens [][]byte, json, priming bool) (*s
 	}
 	s.nextStream++
 	st := newStream(s.nextStream, json)
+	st.tag = s.tag
 	if priming && !json {
 		st.prime()
 	}

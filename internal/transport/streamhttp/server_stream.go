@@ -1,6 +1,7 @@
 package streamhttp
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,12 +33,14 @@ type stream struct {
 	num  int64
 	json bool // the client takes one JSON answer, not an event stream
 
+	tag string // the session's event id tag (see eventID)
+
 	mu       sync.Mutex
 	events   []event
 	next     int64 // seq of the next event
 	sent     int64 // highest seq written to a connection
 	final    bool  // the answer is in; the stream ends once it is written
-	attached bool
+	holder   *holder
 	ids      []string // canonical ids of the requests it answers
 	tokens   []string // canonical progress tokens of those requests
 	wake     chan struct{}
@@ -102,21 +105,52 @@ func (st *stream) since(seq int64) ([]event, bool) {
 	return append([]event(nil), st.events[i:]...), st.final
 }
 
-// attach claims the stream for one connection; false when another holds it.
-func (st *stream) attach() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.attached {
-		return false
-	}
-	st.attached = true
-	return true
+// holder is the one connection writing a stream. kick is closed to ask it
+// to let go; gone is closed once it has.
+type holder struct {
+	kick     chan struct{}
+	gone     chan struct{}
+	kickOnce sync.Once
 }
 
-func (st *stream) detach() {
+// attach claims the stream for one connection. When another connection
+// holds it, attach fails, unless takeOver: then that connection is told to
+// let go and attach waits for it (or for ctx). A resuming client takes
+// over, because the connection it lost may not have noticed yet (the
+// server learns of a dropped connection only when it next reads or writes
+// it, which for a dead peer can take minutes); refusing the resumption
+// would leave the answer undelivered until then.
+func (st *stream) attach(ctx context.Context, takeOver bool) (*holder, bool) {
+	for {
+		st.mu.Lock()
+		h := st.holder
+		if h == nil {
+			h = &holder{kick: make(chan struct{}), gone: make(chan struct{})}
+			st.holder = h
+			st.mu.Unlock()
+			return h, true
+		}
+		st.mu.Unlock()
+		if !takeOver {
+			return nil, false
+		}
+		h.kickOnce.Do(func() { close(h.kick) })
+		select {
+		case <-h.gone:
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+}
+
+// detach lets go of the stream claimed by h.
+func (st *stream) detach(h *holder) {
 	st.mu.Lock()
-	st.attached = false
+	if st.holder == h {
+		st.holder = nil
+	}
 	st.mu.Unlock()
+	close(h.gone)
 }
 
 func (st *stream) isFinal() bool {
@@ -149,24 +183,36 @@ func (st *stream) finalAnswer() []byte {
 	return st.events[len(st.events)-1].data
 }
 
-// eventID names event seq of stream num: unique within a session, and
-// saying which stream it belongs to.
-func eventID(num, seq int64) string {
-	return strconv.FormatInt(num, 10) + "_" + strconv.FormatInt(seq, 10)
+// eventID names event seq of stream num of the session tagged tag
+// (TAG_NUM_SEQ): unique within the session, saying which stream it belongs
+// to, and, by the tag, which session: an event id of another session is
+// refused, never taken for the stream of this one that has the same number.
+func eventID(tag string, num, seq int64) string {
+	return tag + "_" + strconv.FormatInt(num, 10) + "_" + strconv.FormatInt(seq, 10)
 }
 
 // parseEventID reads an id eventID wrote.
-func parseEventID(s string) (num, seq int64, ok bool) {
-	a, b, found := strings.Cut(s, "_")
-	if !found {
-		return 0, 0, false
+func parseEventID(s string) (tag string, num, seq int64, ok bool) {
+	tag, rest, found := strings.Cut(s, "_")
+	a, b, found2 := strings.Cut(rest, "_")
+	if !found || !found2 || tag == "" {
+		return "", 0, 0, false
 	}
 	n, err1 := strconv.ParseInt(a, 10, 64)
 	q, err2 := strconv.ParseInt(b, 10, 64)
 	if err1 != nil || err2 != nil || n < 0 || q < 0 {
-		return 0, 0, false
+		return "", 0, 0, false
 	}
-	return n, q, true
+	return tag, n, q, true
+}
+
+// resumable reports whether a client may resume the stream after event
+// seq: the stream is an event stream, and seq is an event it was sent (or
+// 0, before the first).
+func (st *stream) resumable(seq int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.json && seq < st.next && seq <= st.sent
 }
 
 // sseOptions say how serveSSE writes a stream.
@@ -176,6 +222,7 @@ type sseOptions struct {
 	keepAlive time.Duration   // comment interval on idle streams, 0: none
 	header    http.Header     // extra response headers
 	drain     <-chan struct{} // closed when the server drains, nil: never
+	kicked    <-chan struct{} // closed when another connection takes the stream over
 	// hold is how long the header may wait for the stream's first
 	// message, so that a quick answer leaves with the header and the end
 	// of the response in one write (and the client wakes once). 0: the
@@ -217,7 +264,7 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		for _, ev := range evs {
 			e := sse.Event{Data: ev.data}
 			if o.ids {
-				e.ID, e.HasID = eventID(st.num, ev.seq), true
+				e.ID, e.HasID = eventID(st.tag, st.num, ev.seq), true
 			}
 			if ev.priming {
 				if !o.ids {
@@ -264,6 +311,8 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 			}
 		case <-r.Context().Done():
 			return false
+		case <-o.kicked:
+			return false // a resumption goes on from the client's last event
 		case <-stop:
 			// What came in before the end (the answer, often: the pump
 			// ends once it is in) still goes out.

@@ -1,0 +1,96 @@
+package streamhttp
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+)
+
+// sdkServer is a real MCP server, built with the Go SDK, that the front
+// reaches over a pair of pipes exactly as it reaches a child's stdio. Its
+// tools let a test see what ran: "count" counts its calls; "slow" answers
+// only once the test releases it (or the call is cancelled).
+type sdkServer struct {
+	srv     *sdk.Server
+	counted atomic.Int32  // calls of "count" that ran
+	started chan struct{} // receives once per "slow" call that began
+	release chan struct{} // closed to let "slow" calls answer
+}
+
+type noArgs struct{}
+
+func newSDKServer() *sdkServer {
+	s := &sdkServer{started: make(chan struct{}, 16), release: make(chan struct{})}
+	s.srv = sdk.NewServer(&sdk.Implementation{Name: "sdk-test", Version: "1"}, nil)
+	text := func(t string) *sdk.CallToolResult {
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: t}}}
+	}
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "count", Description: "counts its calls"},
+		func(ctx context.Context, _ *sdk.CallToolRequest, _ noArgs) (*sdk.CallToolResult, any, error) {
+			return text("call " + strconv.Itoa(int(s.counted.Add(1)))), nil, nil
+		})
+	sdk.AddTool(s.srv, &sdk.Tool{Name: "slow", Description: "answers when released"},
+		func(ctx context.Context, _ *sdk.CallToolRequest, _ noArgs) (*sdk.CallToolResult, any, error) {
+			s.started <- struct{}{}
+			select {
+			case <-s.release:
+				return text("slow done"), nil, nil
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		})
+	return s
+}
+
+// upstream is a streamhttp.UpstreamFunc: a new SDK server session over
+// pipes, ended when the pump closes its side.
+func (s *sdkServer) upstream(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+	toServerR, toServerW := io.Pipe()
+	fromServerR, fromServerW := io.Pipe()
+	ss, err := s.srv.Connect(context.WithoutCancel(ctx), &sdk.IOTransport{Reader: toServerR, Writer: fromServerW}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() {
+		_ = ss.Close()
+		_ = fromServerR.Close()
+	}
+	return stdio.NewConn(fromServerR, toServerW, 0), release, nil
+}
+
+// newSDKFront serves a streamable HTTP front over a Go SDK server under the
+// given policy (testPolicy when empty).
+func newSDKFront(t testing.TB, pol string, opts ...frontOpt) (*httptest.Server, *sdkServer, *Server) {
+	t.Helper()
+	if pol == "" {
+		pol = testPolicy
+	}
+	p, err := policy.Load("test.yaml", []byte(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newSDKServer()
+	g := gate.New(p)
+	g.Store = memstore.New()
+	o := ServerOptions{Upstream: srv.upstream, Gate: g}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	front := NewServer(o)
+	hs := httptest.NewServer(front)
+	t.Cleanup(func() {
+		front.Close()
+		hs.Close()
+	})
+	return hs, srv, front
+}
