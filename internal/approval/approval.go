@@ -64,6 +64,10 @@ type Record struct {
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 	Approver  string    `json:"approver,omitempty"`
 	Note      string    `json:"note,omitempty"`
+	// Signature is the approver's ed25519 signature of the approval
+	// ("ed25519:<base64>", see SignDecision); empty for denials and for
+	// approvals given inline in the MCP client.
+	Signature string `json:"signature,omitempty"`
 	// ConsumedAt is set while the record is Consumed.
 	ConsumedAt time.Time `json:"consumed_at,omitzero"`
 }
@@ -137,6 +141,17 @@ type BeginRequest struct {
 	Now time.Time
 	// Dedupe: a pending record created within it is reused; 0 disables.
 	Dedupe time.Duration
+	// Verify, when set, is asked about each approved record before it is
+	// consumed, inside the same atomic step: a record it rejects is neither
+	// consumed nor trusted (it is reported in BeginResult.Unverified and
+	// otherwise ignored, as if it were not there).
+	Verify func(Record) error
+}
+
+// Rejected is an approved record Verify refused, and why.
+type Rejected struct {
+	Record Record
+	Err    error
 }
 
 // BeginResult is Begin's answer.
@@ -148,6 +163,8 @@ type BeginResult struct {
 	// Expired lists records of the same fingerprint that Begin found past
 	// their expiry and marked Expired, for the audit trail.
 	Expired []Record
+	// Unverified lists approved records BeginRequest.Verify refused.
+	Unverified []Rejected
 }
 
 // Decision is a person's answer to a pending record.
@@ -155,7 +172,10 @@ type Decision struct {
 	Approve  bool
 	Approver string
 	Note     string
-	Now      time.Time
+	// Signature is stored with an approval (Record.Signature); stores do
+	// not check it, the gate does when it consumes the approval.
+	Signature string
+	Now       time.Time
 }
 
 // Filter selects records for List.
@@ -174,7 +194,8 @@ type Filter struct {
 // Begin is atomic against every other operation, in this process and in
 // every other process sharing the backend: of two identical calls racing to
 // consume one approval, exactly one gets ConsumedNow. It prefers, among
-// live records with the fingerprint: an approved one (consumed), then a
+// live records with the fingerprint: an approved one that req.Verify accepts
+// (consumed; oldest first), then a
 // denied one (Refused), then the newest pending one created within the
 // dedupe window (Reused); otherwise it stores New (Requested).
 //

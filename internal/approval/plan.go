@@ -1,6 +1,9 @@
 package approval
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 var timeZero time.Time
 
@@ -14,6 +17,7 @@ func Plan(recs []Record, req BeginRequest) (BeginResult, []Record) {
 	var writes []Record
 	now := req.Now
 	var approved, denied, pending *Record
+	slices.SortStableFunc(recs, func(a, b Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	for i := range recs {
 		r := &recs[i]
 		if (r.Status == Pending || r.Status == Approved) && !now.Before(r.ExpiresAt) {
@@ -27,9 +31,16 @@ func Plan(recs []Record, req BeginRequest) (BeginResult, []Record) {
 		}
 		switch r.Status {
 		case Approved:
-			if approved == nil || r.CreatedAt.Before(approved.CreatedAt) {
-				approved = r
+			if approved != nil {
+				continue
 			}
+			if req.Verify != nil {
+				if err := req.Verify(*r); err != nil {
+					res.Unverified = append(res.Unverified, Rejected{Record: *r, Err: err})
+					continue
+				}
+			}
+			approved = r
 		case Denied:
 			if denied == nil || r.DecidedAt.After(denied.DecidedAt) {
 				denied = r
@@ -54,7 +65,7 @@ func Plan(recs []Record, req BeginRequest) (BeginResult, []Record) {
 		n := req.New
 		n.Status = Pending
 		n.CreatedAt, n.ExpiresAt = Millis(n.CreatedAt), Millis(n.ExpiresAt)
-		n.DecidedAt, n.ConsumedAt, n.Approver, n.Note = timeZero, timeZero, "", ""
+		n.DecidedAt, n.ConsumedAt, n.Approver, n.Note, n.Signature = timeZero, timeZero, "", "", ""
 		writes = append(writes, n)
 		res.Outcome, res.Record = Requested, n
 	}
@@ -76,7 +87,10 @@ func ApplyDecision(r *Record, d Decision) error {
 	if d.Approve {
 		r.Status = Approved
 	}
-	r.DecidedAt, r.Approver, r.Note = Millis(d.Now), d.Approver, d.Note
+	r.DecidedAt, r.Approver, r.Note, r.Signature = Millis(d.Now), d.Approver, d.Note, ""
+	if d.Approve {
+		r.Signature = d.Signature
+	}
 	return nil
 }
 

@@ -90,14 +90,22 @@ func unavailable(op string, err error) error {
 func (s *Store) recKey(id string) string { return s.prefix + "apr:" + id }
 
 // beginScript: KEYS[1] fingerprint index, KEYS[2] all-records index.
-// ARGV: record key prefix, now ms, dedupe ms, retention ms, then the new
-// record's field/value pairs (id first, created_ms and expires_ms among
-// them). Returns {outcome, record as a flat field/value list, expired ids}.
+// ARGV: record key prefix, now ms, dedupe ms, retention ms, verify ("1":
+// do not consume an approved record, return the live approved ones for the
+// caller to check), ids to ignore (refused by the caller's check, joined by
+// ","), then the new record's field/value pairs (id first, created_ms and
+// expires_ms among them). Returns {outcome, record as a flat field/value
+// list, expired ids}, or in verify mode {"candidates", list of records
+// oldest first, expired ids} when there are approved records to check.
 var beginScript = redis.NewScript(`
 local pre, now, dedupe, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local verify = ARGV[5] == '1'
+local ignore = {}
+for x in string.gmatch(ARGV[6], '[^,]+') do ignore[x] = true end
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local approved, ac, denied, dd, pending, pc
 local expired = {}
+local cands = {}
 for _, id in ipairs(ids) do
   local k = pre .. id
   local f = redis.call('HMGET', k, 'status', 'expires_ms', 'created_ms', 'decided_ms')
@@ -110,7 +118,10 @@ for _, id in ipairs(ids) do
       table.insert(expired, id)
     elseif now < exp then
       if st == 'approved' then
-        if not approved or cr < ac then approved, ac = id, cr end
+        if ignore[id] then
+        elseif verify then
+          table.insert(cands, {cr, id})
+        elseif not approved or cr < ac then approved, ac = id, cr end
       elseif st == 'denied' then
         if not denied or dec > dd then denied, dd = id, dec end
       elseif st == 'pending' and dedupe > 0 and now - cr < dedupe then
@@ -118,6 +129,12 @@ for _, id in ipairs(ids) do
       end
     end
   end
+end
+if #cands > 0 then
+  table.sort(cands, function(a, b) return a[1] < b[1] end)
+  local recs = {}
+  for _, c in ipairs(cands) do table.insert(recs, redis.call('HGETALL', pre .. c[2])) end
+  return {'candidates', recs, expired}
 end
 local outcome, id
 if approved then
@@ -128,11 +145,11 @@ elseif denied then
 elseif pending then
   outcome, id = 'reused', pending
 else
-  id = ARGV[6]
+  id = ARGV[8]
   local k = pre .. id
   local fields = {}
   local created, expires
-  for i = 5, #ARGV, 2 do
+  for i = 7, #ARGV, 2 do
     table.insert(fields, ARGV[i]); table.insert(fields, ARGV[i+1])
     if ARGV[i] == 'created_ms' then created = ARGV[i+1] end
     if ARGV[i] == 'expires_ms' then expires = tonumber(ARGV[i+1]) end
@@ -151,7 +168,9 @@ return {outcome, redis.call('HGETALL', pre .. id), expired}
 
 // changeScript: KEYS[1] the record. ARGV[1] operation (decide, consume,
 // restore), ARGV[2] now ms, ARGV[3] approve "1"/"0", ARGV[4] approver,
-// ARGV[5] note. Returns {result, record}.
+// ARGV[5] note, ARGV[6] signature: stored by an approving decide; for
+// consume, when not empty, the record must still carry this signature and
+// approver (it is the record the caller verified). Returns {result, record}.
 var changeScript = redis.NewScript(`
 local k, op, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', k) == 0 then return {'notfound', {}} end
@@ -164,14 +183,16 @@ if op == 'decide' then
   elseif st ~= 'pending' then
     res = 'notpending'
   else
-    local to = 'denied'
-    if ARGV[3] == '1' then to = 'approved' end
-    redis.call('HSET', k, 'status', to, 'decided_ms', ARGV[2], 'approver', ARGV[4], 'note', ARGV[5])
+    local to, sig = 'denied', ''
+    if ARGV[3] == '1' then to, sig = 'approved', ARGV[6] end
+    redis.call('HSET', k, 'status', to, 'decided_ms', ARGV[2], 'approver', ARGV[4], 'note', ARGV[5], 'signature', sig)
   end
 elseif op == 'consume' then
   if st == 'approved' and now >= exp then
     redis.call('HSET', k, 'status', 'expired'); res = 'expired'
   elseif st ~= 'approved' then
+    res = 'notapproved'
+  elseif ARGV[6] ~= '' and (redis.call('HGET', k, 'signature') ~= ARGV[6] or redis.call('HGET', k, 'approver') ~= ARGV[4]) then
     res = 'notapproved'
   else
     redis.call('HSET', k, 'status', 'consumed', 'consumed_ms', ARGV[2])
@@ -189,7 +210,7 @@ func fields(r approval.Record) []any {
 		"session", r.Session, "identity", r.Identity,
 		"created_ms", strconv.FormatInt(approval.ToMillis(r.CreatedAt), 10),
 		"expires_ms", strconv.FormatInt(approval.ToMillis(r.ExpiresAt), 10),
-		"decided_ms", "0", "approver", "", "note", "", "consumed_ms", "0",
+		"decided_ms", "0", "approver", "", "note", "", "consumed_ms", "0", "signature", "",
 	}
 }
 
@@ -219,6 +240,7 @@ func fromMap(m map[string]string) (approval.Record, error) {
 		Args: m["args"], ArgsHash: m["args_hash"], Rule: m["rule"], Reason: m["reason"], PolicyRev: m["policy_rev"],
 		Session: m["session"], Identity: m["identity"], CreatedAt: ms("created_ms"), ExpiresAt: ms("expires_ms"),
 		DecidedAt: ms("decided_ms"), Approver: m["approver"], Note: m["note"], ConsumedAt: ms("consumed_ms"),
+		Signature: m["signature"],
 	}
 	if !r.Status.Valid() {
 		return r, fmt.Errorf("record %s has status %q", r.ID, r.Status)
@@ -226,34 +248,88 @@ func fromMap(m map[string]string) (approval.Record, error) {
 	return r, nil
 }
 
-// Begin implements approval.Store.
+// maxVerifyRounds bounds Begin's check-then-consume rounds; each round
+// after the first means another process consumed a record this one had
+// verified, or the record changed under it.
+const maxVerifyRounds = 16
+
+// Begin implements approval.Store. Lua cannot check an ed25519 signature,
+// so with req.Verify the script returns the approved records instead of
+// consuming one; Begin checks them here and consumes the first good one with
+// a compare-and-set (still approved, same signature and approver), which
+// is what keeps "exactly one of two racing calls consumes it". A call that
+// loses the race runs the script again and gets what is left.
 func (s *Store) Begin(ctx context.Context, req approval.BeginRequest) (approval.BeginResult, error) {
 	var res approval.BeginResult
-	args := append([]any{s.prefix + "apr:", req.Now.UnixMilli(), req.Dedupe.Milliseconds(), Retention.Milliseconds()}, fields(req.New)...)
-	v, err := beginScript.Run(ctx, s.rdb, []string{s.prefix + "aprfp:" + req.New.Fingerprint, s.prefix + "apridx"}, args...).Slice()
-	if err != nil {
-		return res, unavailable("begin approval", err)
+	verify := "0"
+	if req.Verify != nil {
+		verify = "1"
 	}
-	if len(v) != 3 {
-		return res, unavailable("begin approval", fmt.Errorf("unexpected reply %v", v))
+	var ignore []string
+	var expired []string
+	for round := 0; ; round++ {
+		if round == maxVerifyRounds {
+			return res, unavailable("begin approval", errors.New("approved records kept changing while being checked"))
+		}
+		args := append([]any{s.prefix + "apr:", req.Now.UnixMilli(), req.Dedupe.Milliseconds(), Retention.Milliseconds(),
+			verify, strings.Join(ignore, ",")}, fields(req.New)...)
+		v, err := beginScript.Run(ctx, s.rdb, []string{s.prefix + "aprfp:" + req.New.Fingerprint, s.prefix + "apridx"}, args...).Slice()
+		if err != nil {
+			return res, unavailable("begin approval", err)
+		}
+		if len(v) != 3 {
+			return res, unavailable("begin approval", fmt.Errorf("unexpected reply %v", v))
+		}
+		exp, _ := v[2].([]any)
+		for _, x := range exp {
+			id, _ := x.(string)
+			expired = append(expired, id)
+		}
+		if v[0] == "candidates" {
+			cands, _ := v[1].([]any)
+			consumed := false
+			for _, c := range cands {
+				flat, _ := c.([]any)
+				r, err := parse(flat)
+				if err != nil {
+					return res, unavailable("begin approval", err)
+				}
+				if err := req.Verify(r); err != nil {
+					res.Unverified = append(res.Unverified, approval.Rejected{Record: r, Err: err})
+					ignore = append(ignore, r.ID)
+					continue
+				}
+				got, err := s.change(ctx, r.ID, "consume", req.Now, approval.Decision{Approver: r.Approver, Signature: r.Signature})
+				if err == nil {
+					res.Outcome, res.Record, consumed = approval.ConsumedNow, got, true
+					break
+				}
+				if !errors.Is(err, approval.ErrNotApproved) && !errors.Is(err, approval.ErrExpired) && !errors.Is(err, approval.ErrNotFound) {
+					return res, err
+				}
+			}
+			if !consumed {
+				continue
+			}
+		} else {
+			switch v[0] {
+			case "consumed":
+				res.Outcome = approval.ConsumedNow
+			case "denied":
+				res.Outcome = approval.Refused
+			case "reused":
+				res.Outcome = approval.Reused
+			default:
+				res.Outcome = approval.Requested
+			}
+			flat, _ := v[1].([]any)
+			if res.Record, err = parse(flat); err != nil {
+				return res, unavailable("begin approval", err)
+			}
+		}
+		break
 	}
-	switch v[0] {
-	case "consumed":
-		res.Outcome = approval.ConsumedNow
-	case "denied":
-		res.Outcome = approval.Refused
-	case "reused":
-		res.Outcome = approval.Reused
-	default:
-		res.Outcome = approval.Requested
-	}
-	flat, _ := v[1].([]any)
-	if res.Record, err = parse(flat); err != nil {
-		return res, unavailable("begin approval", err)
-	}
-	exp, _ := v[2].([]any)
-	for _, x := range exp {
-		id, _ := x.(string)
+	for _, id := range expired {
 		m, err := s.rdb.HGetAll(ctx, s.recKey(id)).Result()
 		if err != nil {
 			return res, unavailable("begin approval", err)
@@ -273,7 +349,7 @@ func (s *Store) change(ctx context.Context, id, op string, now time.Time, d appr
 	if d.Approve {
 		approve = "1"
 	}
-	v, err := changeScript.Run(ctx, s.rdb, []string{s.recKey(id)}, op, now.UnixMilli(), approve, d.Approver, d.Note).Slice()
+	v, err := changeScript.Run(ctx, s.rdb, []string{s.recKey(id)}, op, now.UnixMilli(), approve, d.Approver, d.Note, d.Signature).Slice()
 	if err != nil {
 		return approval.Record{}, unavailable(op+" approval", err)
 	}

@@ -32,8 +32,11 @@ import (
 
 var _ approval.Store = (*Store)(nil)
 
-// schemaVersion is the approvals layout this code writes.
-const schemaVersion = 1
+// schemaVersion is the approvals layout this code writes. Version 2 added
+// the signature column (ALTER TABLE on files of version 1). A tollgate that
+// only knows version 1 refuses a version 2 file: it would honour approvals
+// nobody signed.
+const schemaVersion = 2
 
 const schema = `
 CREATE TABLE IF NOT EXISTS approvals_meta (
@@ -57,12 +60,13 @@ CREATE TABLE IF NOT EXISTS approvals (
 	decided_ms  INTEGER NOT NULL,
 	approver    TEXT NOT NULL,
 	note        TEXT NOT NULL,
-	consumed_ms INTEGER NOT NULL
+	consumed_ms INTEGER NOT NULL,
+	signature   TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS approvals_fp ON approvals (fingerprint);
 CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_ms);
 CREATE INDEX IF NOT EXISTS approvals_expires ON approvals (expires_ms);
-INSERT INTO approvals_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;
+INSERT INTO approvals_meta (key, value) VALUES ('schema_version', '2') ON CONFLICT DO NOTHING;
 `
 
 // Retention is how long a record is kept after its expiry (for list and
@@ -137,8 +141,25 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 	if err := c.QueryRowContext(ctx, "SELECT value FROM approvals_meta WHERE key = 'schema_version'").Scan(&v); err != nil {
 		return err
 	}
-	if n, err := strconv.Atoi(v); err != nil || n > schemaVersion {
+	n, err := strconv.Atoi(v)
+	if err != nil || n > schemaVersion {
 		return fmt.Errorf("approvals schema version %q is newer than this tollgate understands (%d)", v, schemaVersion)
+	}
+	if n < 2 {
+		// A version 1 file: CREATE TABLE IF NOT EXISTS kept its table as it
+		// was, without the signature column.
+		var has int
+		if err := c.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('approvals') WHERE name = 'signature'`).Scan(&has); err != nil {
+			return err
+		}
+		if has == 0 {
+			if _, err := c.ExecContext(ctx, `ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT ''`); err != nil {
+				return err
+			}
+		}
+		if _, err := c.ExecContext(ctx, `UPDATE approvals_meta SET value = ? WHERE key = 'schema_version'`, strconv.Itoa(schemaVersion)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -189,7 +210,7 @@ func isSentinel(err error) bool {
 }
 
 const columns = `id, fingerprint, status, tool, args, args_hash, rule, reason, policy_rev, session, identity,
-	created_ms, expires_ms, decided_ms, approver, note, consumed_ms`
+	created_ms, expires_ms, decided_ms, approver, note, consumed_ms, signature`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -198,7 +219,7 @@ func scan(sc scanner) (approval.Record, error) {
 	var status string
 	var created, expires, decided, consumed int64
 	err := sc.Scan(&r.ID, &r.Fingerprint, &status, &r.Tool, &r.Args, &r.ArgsHash, &r.Rule, &r.Reason, &r.PolicyRev,
-		&r.Session, &r.Identity, &created, &expires, &decided, &r.Approver, &r.Note, &consumed)
+		&r.Session, &r.Identity, &created, &expires, &decided, &r.Approver, &r.Note, &consumed, &r.Signature)
 	r.Status = approval.Status(status)
 	r.CreatedAt, r.ExpiresAt = approval.FromMillis(created), approval.FromMillis(expires)
 	r.DecidedAt, r.ConsumedAt = approval.FromMillis(decided), approval.FromMillis(consumed)
@@ -207,12 +228,13 @@ func scan(sc scanner) (approval.Record, error) {
 
 func put(ctx context.Context, c *sql.Conn, r approval.Record) error {
 	_, err := c.ExecContext(ctx, `INSERT INTO approvals (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decided_ms = excluded.decided_ms,
-			approver = excluded.approver, note = excluded.note, consumed_ms = excluded.consumed_ms`,
+			approver = excluded.approver, note = excluded.note, consumed_ms = excluded.consumed_ms,
+			signature = excluded.signature`,
 		r.ID, r.Fingerprint, string(r.Status), r.Tool, r.Args, r.ArgsHash, r.Rule, r.Reason, r.PolicyRev,
 		r.Session, r.Identity, approval.ToMillis(r.CreatedAt), approval.ToMillis(r.ExpiresAt),
-		approval.ToMillis(r.DecidedAt), r.Approver, r.Note, approval.ToMillis(r.ConsumedAt))
+		approval.ToMillis(r.DecidedAt), r.Approver, r.Note, approval.ToMillis(r.ConsumedAt), r.Signature)
 	return err
 }
 

@@ -4,6 +4,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -229,44 +230,85 @@ func Run(t *testing.T, backend Backend) {
 		}
 	})
 
-	t.Run("racing retries consume once", func(t *testing.T) {
-		open := backend(t)
-		a, b := open(), open()
-		t.Cleanup(func() { a.Close(); b.Close() })
+	t.Run("verify before consuming", func(t *testing.T) {
+		s := fresh(t)
+		good := func(r approval.Record) error {
+			if r.Signature != "sig:"+r.ID {
+				return fmt.Errorf("%w: bad signature %q", approval.ErrUnverified, r.Signature)
+			}
+			return nil
+		}
 		r1 := record("fp1", t0, time.Hour)
-		begin(t, a, r1, t0, 0)
-		if _, err := b.Decide(ctx, r1.ID, approval.Decision{Approve: true, Approver: "a", Now: t0}); err != nil {
+		r2 := record("fp1", t0.Add(time.Second), time.Hour)
+		begin(t, s, r1, t0, 0)
+		begin(t, s, r2, t0.Add(time.Second), 0)
+		// r1, the older, carries a forged signature; r2 a good one.
+		if d, err := s.Decide(ctx, r1.ID, approval.Decision{Approve: true, Approver: "mallory", Signature: "forged", Now: t0}); err != nil || d.Signature != "forged" {
+			t.Fatalf("Decide r1 = %+v, %v", d, err)
+		}
+		if _, err := s.Decide(ctx, r2.ID, approval.Decision{Approve: true, Approver: "alice", Signature: "sig:" + r2.ID, Now: t0}); err != nil {
 			t.Fatal(err)
 		}
-		const n = 16
-		var wg sync.WaitGroup
-		outcomes := make(chan approval.Outcome, n)
-		for i := range n {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			wg.Go(func() {
-				res, err := s.Begin(ctx, approval.BeginRequest{New: record("fp1", t0, time.Hour), Now: t0.Add(time.Second)})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				outcomes <- res.Outcome
-			})
+		if got, _ := s.Get(ctx, r2.ID, t0); got.Signature != "sig:"+r2.ID {
+			t.Fatalf("Get after a signed Decide: signature %q", got.Signature)
 		}
-		wg.Wait()
-		close(outcomes)
-		consumed := 0
-		for o := range outcomes {
-			if o == approval.ConsumedNow {
-				consumed++
-			}
+		r3 := record("fp1", t0.Add(2*time.Second), time.Hour)
+		res, err := s.Begin(ctx, approval.BeginRequest{New: r3, Now: t0.Add(2 * time.Second), Verify: good})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if consumed != 1 {
-			t.Fatalf("%d of %d racing calls consumed the approval, want 1", consumed, n)
+		want(t, res, approval.ConsumedNow, r2.ID)
+		if res.Record.Signature != "sig:"+r2.ID {
+			t.Fatalf("consumed record lost its signature: %+v", res.Record)
+		}
+		if len(res.Unverified) != 1 || res.Unverified[0].Record.ID != r1.ID || !errors.Is(res.Unverified[0].Err, approval.ErrUnverified) {
+			t.Fatalf("Unverified = %+v, want r1", res.Unverified)
+		}
+		// The forged approval is neither consumed nor trusted: the next
+		// identical call is a new request, and r1 stays as it was.
+		r4 := record("fp1", t0.Add(3*time.Second), time.Hour)
+		res, err = s.Begin(ctx, approval.BeginRequest{New: r4, Now: t0.Add(3 * time.Second), Verify: good})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, res, approval.Requested, r4.ID)
+		if len(res.Unverified) != 1 || res.Unverified[0].Record.ID != r1.ID {
+			t.Fatalf("Unverified = %+v, want r1 again", res.Unverified)
+		}
+		if got, _ := s.Get(ctx, r1.ID, t0.Add(3*time.Second)); got.Status != approval.Approved {
+			t.Fatalf("the unverified record changed: %+v", got)
+		}
+		// Restore keeps the signature; the restored approval verifies again.
+		if err := s.Restore(ctx, r2.ID); err != nil {
+			t.Fatal(err)
+		}
+		res, err = s.Begin(ctx, approval.BeginRequest{New: record("fp1", t0, time.Hour), Now: t0.Add(4 * time.Second), Verify: good})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, res, approval.ConsumedNow, r2.ID)
+		// A denial carries no signature, whatever the caller passed.
+		r5 := record("fp2", t0, time.Hour)
+		begin(t, s, r5, t0, 0)
+		if d, err := s.Decide(ctx, r5.ID, approval.Decision{Approve: false, Approver: "bob", Signature: "x", Now: t0}); err != nil || d.Signature != "" {
+			t.Fatalf("Decide deny = %+v, %v", d, err)
 		}
 	})
+
+	for _, verified := range []bool{false, true} {
+		name := "racing retries consume once"
+		var verify func(approval.Record) error
+		if verified {
+			name += " verified"
+			verify = func(r approval.Record) error {
+				if r.Signature != "good" {
+					return approval.ErrUnverified
+				}
+				return nil
+			}
+		}
+		t.Run(name, func(t *testing.T) { raceConsume(t, backend, verify) })
+	}
 
 	t.Run("shared between handles", func(t *testing.T) {
 		open := backend(t)
@@ -291,4 +333,48 @@ func Run(t *testing.T, backend Backend) {
 			t.Fatalf("second Close: %v", err)
 		}
 	})
+}
+
+// raceConsume races 16 identical calls, through two handles, for one
+// approval: exactly one consumes it.
+func raceConsume(t *testing.T, backend Backend, verify func(approval.Record) error) {
+	ctx := context.Background()
+	open := backend(t)
+	a, b := open(), open()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	r1 := record("fp1", t0, time.Hour)
+	if _, err := a.Begin(ctx, approval.BeginRequest{New: r1, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decide(ctx, r1.ID, approval.Decision{Approve: true, Approver: "a", Signature: "good", Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	var wg sync.WaitGroup
+	outcomes := make(chan approval.Outcome, n)
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			res, err := s.Begin(ctx, approval.BeginRequest{New: record("fp1", t0, time.Hour), Now: t0.Add(time.Second), Verify: verify})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			outcomes <- res.Outcome
+		})
+	}
+	wg.Wait()
+	close(outcomes)
+	consumed := 0
+	for o := range outcomes {
+		if o == approval.ConsumedNow {
+			consumed++
+		}
+	}
+	if consumed != 1 {
+		t.Fatalf("%d of %d racing calls consumed the approval, want 1", consumed, n)
+	}
 }
