@@ -289,7 +289,7 @@ func (l *loader) hide(p *Policy, n *yaml.Node) {
 	sort.Slice(p.hideGlobs, func(i, j int) bool { return globLess(p.hideGlobs[i], p.hideGlobs[j]) })
 }
 
-var approvalKeys = []string{"response", "inline", "dedupe_window", "timeout", "notify"}
+var approvalKeys = []string{"response", "inline", "dedupe_window", "timeout", "notify", "approvers"}
 
 func (l *loader) approvalsHasTimeout(n *yaml.Node) bool {
 	n = deref(n)
@@ -327,6 +327,9 @@ func (l *loader) approvals(p *Policy, n *yaml.Node) {
 		if d, ok := l.duration(v.val, "approvals.timeout"); ok {
 			p.approvals.Timeout = d
 		}
+	}
+	if v, ok := f["approvers"]; ok {
+		l.approvers(p, v.val)
 	}
 	if v, ok := f["notify"]; ok {
 		nf, ok := l.fields(v.val, "approvals.notify", []string{"webhook"})

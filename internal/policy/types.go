@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
@@ -125,6 +126,11 @@ type ApprovalConfig struct {
 	// WebhookURL and WebhookSecret configure notify.webhook; empty when unset.
 	WebhookURL    string
 	WebhookSecret string
+	// Approvers maps each approver's name to their ed25519 public key
+	// (approvals.approvers). Only an approval signed by one of these keys,
+	// under its name, lets a held call through; with none, approvals can be
+	// given only inline (elicitation). Read-only: it is shared.
+	Approvers map[string]ed25519.PublicKey
 }
 
 // AuditConfig is the policy's audit section.
