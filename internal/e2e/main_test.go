@@ -20,9 +20,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// fakeServer answers every request with a result echoing what it saw, after
+// fakeServer answers every request with a result echoing what it saw (a
+// tools/call of a name starting "no_such" or with Tollgate's probe prefix
+// gets an unknown-tool error in its own words), after
 // printing a banner that is not JSON. Modes: "echo"; "exit7" (exit 7 after
-// the first request); "term" (report SIGTERM as a notification, exit 0).
+// the first request); "term" (report SIGTERM as a notification, exit 0);
+// "cancel-errors" (see cancelErrors).
 func fakeServer(mode string) int {
 	fmt.Fprintln(os.Stderr, "fake server stderr: starting")
 	fmt.Println("Fake server ready (not JSON)")
@@ -35,16 +38,45 @@ func fakeServer(mode string) int {
 	}()
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(nil, 1<<20)
+	if mode == "cancel-errors" {
+		return cancelErrors(sc)
+	}
 	for sc.Scan() {
 		line := sc.Text()
 		id := between(line, `"id":`, `,`)
 		if id == "" {
 			continue
 		}
+		name := strings.ReplaceAll(between(line, `"name":"`, `"`), `\`, ``)
+		if strings.HasPrefix(name, "no_such") || strings.HasPrefix(name, "tollgate_probe_") {
+			// The tools it lacks: Tollgate's probe names (see proxy.Ruling.Unknown), and no_such*.
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"no tool named '%s'"}}`+"\n", id, name)
+			continue
+		}
 		env := os.Getenv("FAKE_SECRET")
 		fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"ran: %s env=%s"}]}}`+"\n", id, strings.ReplaceAll(between(line, `"name":"`, `"`), `\`, ``), env)
 		if mode == "exit7" {
 			return 7
+		}
+	}
+	return 0
+}
+
+// cancelErrors is a server whose tools/call runs until the client cancels
+// it, and then answers it with an error, as some SDKs do; a call with
+// "fail":true in its arguments fails at once. It logs "running ID" when a
+// call starts.
+func cancelErrors(sc *bufio.Scanner) int {
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.Contains(line, `"notifications/cancelled"`):
+			id := between(line, `"requestId":`, `,`)
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32800,"message":"request cancelled"}}`+"\n", id)
+		case strings.Contains(line, `"fail":true`):
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32603,"message":"refund failed"}}`+"\n", between(line, `"id":`, `,`))
+		case strings.Contains(line, `"tools/call"`):
+			fmt.Printf(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"running %s"}}`+"\n", between(line, `"id":`, `,`))
 		}
 	}
 	return 0

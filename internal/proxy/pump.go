@@ -445,10 +445,20 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 			return
 		}
 		p.mu.Lock()
-		if pd := p.pending[key]; pd != nil {
+		pd := p.pending[key]
+		if pd != nil {
 			pd.ticket = r.Ticket
 		}
 		p.mu.Unlock()
+		if pd == nil {
+			// Answered (a server replying to a cancellation it has not
+			// matched) or the session ended while the call was being
+			// admitted: it is not sent now, and its ticket knows.
+			if r.Ticket != nil {
+				r.Ticket.Done(End{Unsent: true})
+			}
+			return
+		}
 		if err := p.Server.Write(own); err != nil {
 			p.Logger.Warn("write to server failed", "err", err)
 			p.unsent([]byte(key), err)
@@ -588,7 +598,8 @@ func (p *Pump) find(id []byte) *pending {
 	return nil
 }
 
-// take removes and returns the pending request a server response answers.
+// take removes and returns the pending request a server response answers,
+// found by its id in any spelling a server would read as the same.
 func (p *Pump) take(id []byte) *pending {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -599,15 +610,13 @@ func (p *Pump) take(id []byte) *pending {
 		}
 		return pd
 	}
-	if len(p.aliases) == 0 {
-		return nil
-	}
 	canon := canonicalID(id)
 	raw, ok := p.aliases[canon]
-	if !ok {
+	if ok {
+		delete(p.aliases, canon)
+	} else if raw, ok = plainForm(canon); !ok {
 		return nil
 	}
-	delete(p.aliases, canon)
 	pd := p.pending[raw]
 	delete(p.pending, raw)
 	return pd
