@@ -1,7 +1,6 @@
 package streamhttp
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -45,13 +44,14 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		writeError(w, http.StatusBadGateway, m.ID, jsonrpc.CodeInternalError, "bad gateway: the upstream server could not be started", nil)
 		return
 	}
+	identity := s.identity(r)
 	st := newStream(1, !wantSSE)
 	front := &oneShot{frame: body, id: canonicalID(m.ID), st: st, gone: make(chan struct{})}
 	pump := &proxy.Pump{
 		Client:  front,
 		Server:  mx.Attach(),
 		Gate:    s.opts.Gate,
-		Session: &proxy.Session{ID: "request-" + rand.Text(), Identity: s.identity(r)},
+		Session: &proxy.Session{ID: statelessSessionID(identity), Identity: identity},
 		Logger:  s.log,
 	}
 	done := make(chan struct{})
@@ -77,6 +77,19 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		// Mcp-Param headers of later calls.
 		s.params.learn(st.finalAnswer())
 	}
+}
+
+// statelessSessionID is the session a 2026-07-28 request is counted under
+// for `per: session` limits and in the audit trail. The revision has no
+// sessions, and a client could make each request its own: so the caller's
+// identity stands for the session, and callers without one share one
+// session. The "stateless" prefix keeps it apart from every initialize-era
+// session id (random base32, no colon).
+func statelessSessionID(identity string) string {
+	if identity == "" {
+		return "stateless"
+	}
+	return "stateless:" + identity
 }
 
 // checkHeaders compares a 2026-07-28 request's MCP-Protocol-Version,
