@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
@@ -35,7 +36,45 @@ type Approvals struct {
 	// call; it never holds past the approval's expiry. Zero means
 	// DefaultInlineWait.
 	InlineWait time.Duration
+
+	// spent remembers the approvals this process consumed, until they
+	// expire: an agent that can write the store could set a consumed record
+	// back to approved, and its signature would still verify.
+	mu    sync.Mutex
+	spent map[string]time.Time
 }
+
+// spend notes that r was consumed here.
+func (a *Approvals) spend(r approval.Record, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spent == nil {
+		a.spent = map[string]time.Time{}
+	}
+	for id, exp := range a.spent {
+		if !now.Before(exp) {
+			delete(a.spent, id)
+		}
+	}
+	a.spent[r.ID] = r.ExpiresAt
+}
+
+// unspend forgets a consumption that was given back (Restore).
+func (a *Approvals) unspend(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.spent, id)
+}
+
+func (a *Approvals) wasSpent(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.spent[id]
+	return ok
+}
+
+// errReplayed: an approval this process already consumed is approved again.
+var errReplayed = fmt.Errorf("%w: this proxy already ran the call it approves; the record was set back to approved", approval.ErrUnverified)
 
 // Approval audit events, as Event.Decision.
 const (
@@ -46,6 +85,9 @@ const (
 	EventApprovalExpired   = "approval_expired"
 	EventApprovalConsumed  = "approval_consumed"
 	EventApprovalRestored  = "approval_restored"
+	// EventApprovalUnverified: an approved record without a valid signature
+	// by a listed approver was found and not trusted (Reason says why).
+	EventApprovalUnverified = "approval_unverified"
 )
 
 // RecordApproval tells the Recorder that something happened to an approval
@@ -113,12 +155,27 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	rec := approval.Record{ID: approval.NewID(), Fingerprint: h.fp, Tool: h.ev.Tool, Args: h.args, ArgsHash: h.argHash,
 		Rule: h.d.Rule, Reason: h.d.Reason, PolicyRev: h.rev, Session: h.ev.Session, Identity: h.ev.Identity,
 		CreatedAt: now, ExpiresAt: now.Add(h.cfg.Timeout)}
-	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: h.cfg.DedupeWindow})
+	// Only a signature by a key the policy in force lists makes an
+	// approval good, checked before the store consumes it; the record's own
+	// fingerprint is not trusted, the call's is.
+	verify := func(r approval.Record) error {
+		if a.wasSpent(r.ID) {
+			return errReplayed
+		}
+		return approval.CheckDecision(h.cfg.Approvers, h.fp, r)
+	}
+	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: h.cfg.DedupeWindow, Verify: verify})
 	if err != nil {
 		return g.approvalStoreFailed(h, err)
 	}
 	for _, x := range res.Expired {
 		g.record(approvalEvent(h.ev, EventApprovalExpired, x, now))
+	}
+	for _, u := range res.Unverified {
+		g.log().Warn("an approved record is not signed by a listed approver; not trusted", "approval_id", u.Record.ID, "err", u.Err)
+		ev := approvalEvent(h.ev, EventApprovalUnverified, u.Record, now)
+		ev.Reason = u.Err.Error()
+		g.record(ev)
 	}
 	r := res.Record
 	switch res.Outcome {
@@ -174,6 +231,7 @@ func orUnknown(s string) string {
 // approval if they do not fit) and follows the call so that a failure
 // restores the approval.
 func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now time.Time) proxy.Ruling {
+	g.Approvals.spend(r, now)
 	g.record(approvalEvent(h.ev, EventApprovalConsumed, r, now))
 	ev := h.ev
 	ev.Decision, ev.ApprovalID, ev.Approver = "allow", r.ID, r.Approver
@@ -204,14 +262,16 @@ func (g *Gate) restore(base Event, r approval.Record) {
 		g.log().Warn("approval store: restoring an approval failed", "approval_id", r.ID, "err", err)
 		return
 	}
+	g.Approvals.unspend(r.ID)
 	r.Status, r.ConsumedAt = approval.Approved, time.Time{}
 	g.record(approvalEvent(base, EventApprovalRestored, r, g.now()))
 }
 
-// approvalTicket restores the approval when the approved call fails (a
-// JSON-RPC error or an isError result), then finishes the call's own ticket.
-// When the session ends without an answer the call may have run, so the
-// approval stays consumed.
+// approvalTicket gives the approval back only when Tollgate knows the server
+// did not run the call (writing the request failed: End.Unsent), then
+// finishes the call's own ticket. Once forwarded the approval is spent,
+// whatever the server answers (an error result may follow side effects) and
+// whether or not the client cancels.
 type approvalTicket struct {
 	g     *Gate
 	inner proxy.Ticket
@@ -220,7 +280,7 @@ type approvalTicket struct {
 }
 
 func (t *approvalTicket) Done(e proxy.End) {
-	if e.Error != nil || (e.Result != nil && mcp.IsErrorResult(e.Result)) {
+	if e.Unsent {
 		t.g.restore(t.base, t.rec)
 	}
 	if t.inner != nil {
@@ -235,9 +295,11 @@ func pendingAnswer(h *hold, r approval.Record) []byte {
 		reason = "approval required by rule " + quote(r.Rule)
 	}
 	exp := r.ExpiresAt.UTC().Format(time.RFC3339)
-	instructions := fmt.Sprintf("[APPROVAL REQUIRED] %s. This call was not run. A person must approve this exact call "+
-		"(approval %s, expires %s); once approved, retry the identical call and it runs once. "+
-		"approve with: tollgate approvals approve %s (or deny with: tollgate approvals deny %s)", reason, r.ID, exp, r.ID, r.ID)
+	// It says to wait for a person, not how to approve: approving is the
+	// person's act, not the agent's.
+	instructions := fmt.Sprintf("[APPROVAL REQUIRED] %s. This call was not run. It waits for a person to approve this exact call "+
+		"(approval %s, expires %s); do not try to approve it yourself. Once a person has approved it, "+
+		"retry the identical call and it runs once.", reason, r.ID, exp)
 	if h.cfg.Response == "error" {
 		data := []byte(`{"approval_id":`)
 		data = jsonrpc.AppendString(data, r.ID)

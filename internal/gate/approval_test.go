@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -70,16 +71,25 @@ type fixture struct {
 	clk   *clock
 	evs   *events
 	sess  *proxy.Session
+	alice ed25519.PrivateKey // listed in the policy as alice
+	bob   ed25519.PrivateKey // listed nowhere
+}
+
+// withApprover lists key as alice's under approvals.
+func withApprover(src string, key ed25519.PrivateKey) string {
+	return strings.Replace(src, "approvals:\n", "approvals:\n  approvers:\n    alice: "+approval.FormatPublicKey(key.Public().(ed25519.PublicKey))+"\n", 1)
 }
 
 func newFixture(t *testing.T, src string) *fixture {
 	t.Helper()
-	p, err := policy.Load("p.yaml", []byte(src))
+	_, alice, _ := ed25519.GenerateKey(nil)
+	_, bob, _ := ed25519.GenerateKey(nil)
+	p, err := policy.Load("p.yaml", []byte(withApprover(src, alice)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{g: New(p), store: memstore.New(), clk: &clock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)},
-		evs: &events{}, sess: &proxy.Session{ID: "s1", Identity: "agent-7"}}
+		evs: &events{}, sess: &proxy.Session{ID: "s1", Identity: "agent-7"}, alice: alice, bob: bob}
 	f.g.Now, f.g.Recorder = f.clk.Now, f.evs
 	f.g.Approvals = &Approvals{Store: f.store}
 	return f
@@ -134,8 +144,11 @@ func pending(t *testing.T, r proxy.Ruling) string {
 		t.Fatalf("answer %s is not an approval-required denial", r.Answer)
 	}
 	text := a.Result.Content[0].Text
-	if !strings.HasPrefix(text, "[APPROVAL REQUIRED] ") || !strings.Contains(text, "approve with: tollgate approvals approve "+d.ApprovalID) {
+	if !strings.HasPrefix(text, "[APPROVAL REQUIRED] ") || !strings.Contains(text, d.ApprovalID) || !strings.Contains(text, "waits for a person") {
 		t.Fatalf("text %q lacks the instructions", text)
+	}
+	if strings.Contains(text, "tollgate approvals") {
+		t.Fatalf("text %q tells the agent how to approve", text)
 	}
 	return d.ApprovalID
 }
@@ -148,9 +161,25 @@ func forwarded(t *testing.T, r proxy.Ruling) proxy.Ticket {
 	return r.Ticket
 }
 
+// decide approves (signed with alice's key) or denies id as alice.
 func (f *fixture) decide(t *testing.T, id string, approve bool) {
 	t.Helper()
-	if _, err := f.store.Decide(context.Background(), id, approval.Decision{Approve: approve, Approver: "alice", Note: "checked", Now: f.clk.Now()}); err != nil {
+	f.decideAs(t, id, approve, "alice", f.alice)
+}
+
+// decideAs decides id as approver, signing with key when it is not nil.
+func (f *fixture) decideAs(t *testing.T, id string, approve bool, approver string, key ed25519.PrivateKey) {
+	t.Helper()
+	ctx := context.Background()
+	d := approval.Decision{Approve: approve, Approver: approver, Note: "checked", Now: f.clk.Now()}
+	if approve && key != nil {
+		r, err := f.store.Get(ctx, id, f.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Signature = approval.SignDecision(key, r, approver)
+	}
+	if _, err := f.store.Decide(ctx, id, d); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -235,37 +264,168 @@ func TestApprovalDedupe(t *testing.T) {
 	}
 }
 
-func TestApprovalRestoredOnFailure(t *testing.T) {
-	for name, done := range map[string][2]string{
-		"rpc error":  {"", `{"code":-32000,"message":"boom"}`},
-		"tool error": {`{"content":[],"isError":true}`, ""},
+// TestApprovalSpentOnceForwarded: once the approved call has left Tollgate
+// it may have run, so the approval is spent whatever the server answers or
+// whether the client cancelled; only a call that never left gives it back.
+func TestApprovalSpentOnceForwarded(t *testing.T) {
+	for name, tc := range map[string]struct {
+		end     proxy.End
+		restore bool
+	}{
+		"rpc error":          {proxy.End{Error: []byte(`{"code":-32000,"message":"boom"}`)}, false},
+		"tool error":         {proxy.End{Result: []byte(`{"content":[],"isError":true}`)}, false},
+		"cancelled":          {proxy.End{Cancelled: true}, false},
+		"cancelled, errored": {proxy.End{Cancelled: true, Error: []byte(`{"code":-32800,"message":"cancelled"}`)}, false},
+		"no answer":          {proxy.End{}, false},
+		"unsent":             {proxy.End{Unsent: true}, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, approvalPolicy)
 			id := pending(t, f.call(t, `{"amount":60000}`))
 			f.decide(t, id, true)
-			tk := forwarded(t, f.call(t, `{"amount":60000}`))
-			var res, rpcErr []byte
-			if done[0] != "" {
-				res = []byte(done[0])
+			forwarded(t, f.call(t, `{"amount":60000}`)).Done(tc.end)
+			r, _ := f.store.Get(context.Background(), id, f.clk.Now())
+			if !tc.restore {
+				if r.Status != approval.Consumed {
+					t.Fatalf("after %s the approval is %s, want consumed", name, r.Status)
+				}
+				if pending(t, f.call(t, `{"amount":60000}`)) == id {
+					t.Fatal("the spent approval was offered again")
+				}
+				return
 			}
-			if done[1] != "" {
-				rpcErr = []byte(done[1])
+			if r.Status != approval.Approved {
+				t.Fatalf("after an unsent call the approval is %s, want approved (restored)", r.Status)
 			}
-			tk.Done(proxy.End{Result: res, Error: rpcErr})
-			if r, _ := f.store.Get(context.Background(), id, f.clk.Now()); r.Status != approval.Approved {
-				t.Fatalf("after a failed call the approval is %s", r.Status)
-			}
-			tk = forwarded(t, f.call(t, `{"amount":60000}`))
-			tk.Done(proxy.End{Result: []byte(`{"content":[]}`)})
+			forwarded(t, f.call(t, `{"amount":60000}`)).Done(proxy.End{Result: []byte(`{"content":[]}`)})
 			pending(t, f.call(t, `{"amount":60000}`))
-			got := strings.Join(f.evs.decisions(), ",")
-			if !strings.Contains(got, "approval_consumed,allow,approval_restored,approval_consumed,allow") &&
+			if got := strings.Join(f.evs.decisions(), ","); !strings.Contains(got, "approval_consumed,allow,approval_restored,approval_consumed,allow") &&
 				!strings.Contains(got, "approval_consumed,approval_restored,allow,approval_consumed,allow") {
 				t.Fatalf("events %s", got)
 			}
 		})
 	}
+}
+
+// unverified checks that the last approval_unverified event is about id
+// and its reason contains why.
+func (f *fixture) unverified(t *testing.T, id, why string) {
+	t.Helper()
+	f.evs.mu.Lock()
+	defer f.evs.mu.Unlock()
+	for i := len(f.evs.evs) - 1; i >= 0; i-- {
+		if ev := f.evs.evs[i]; ev.Decision == EventApprovalUnverified {
+			if ev.ApprovalID != id || !strings.Contains(ev.Reason, why) {
+				t.Fatalf("unverified event %+v, want %s and %q", ev, id, why)
+			}
+			return
+		}
+	}
+	t.Fatalf("no approval_unverified event; events %v", f.evs.evs)
+}
+
+// TestApprovalNeedsSignature: what an agent with write access to the store
+// can do to an approval record does not let its call through.
+func TestApprovalNeedsSignature(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		approver string
+		key      func(f *fixture) ed25519.PrivateKey
+		why      string
+	}{
+		{"no signature", "alice", func(*fixture) ed25519.PrivateKey { return nil }, "no signature"},
+		{"an unlisted key, as alice", "alice", func(f *fixture) ed25519.PrivateKey { return f.bob }, "does not verify"},
+		{"an unlisted key, as itself", "bob", func(f *fixture) ed25519.PrivateKey { return f.bob }, "not in the policy"},
+		{"inline-style, unsigned", "mcp-client:agent-7", func(*fixture) ed25519.PrivateKey { return nil }, "no signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, approvalPolicy)
+			id := pending(t, f.call(t, `{"amount":60000}`))
+			f.decideAs(t, id, true, tc.approver, tc.key(f))
+			if again := pending(t, f.call(t, `{"amount":60000}`)); again == id {
+				t.Fatal("answered with the untrusted approval's id")
+			}
+			f.unverified(t, id, tc.why)
+			if r, _ := f.store.Get(context.Background(), id, f.clk.Now()); r.Status != approval.Approved {
+				t.Fatalf("the untrusted approval is %s, want left approved (not consumed)", r.Status)
+			}
+		})
+	}
+}
+
+// TestApprovalSignedForAnotherCall: alice's signature over one call's
+// approval does not carry over to a record of another call.
+func TestApprovalSignedForAnotherCall(t *testing.T) {
+	f := newFixture(t, approvalPolicy)
+	small := pending(t, f.call(t, `{"amount":60000}`))
+	big := pending(t, f.call(t, `{"amount":9999999}`))
+	ctx := context.Background()
+	rs, _ := f.store.Get(ctx, small, f.clk.Now())
+	rb, _ := f.store.Get(ctx, big, f.clk.Now())
+	// The agent copies the signature of a (legitimately approved) small
+	// payment's statement onto the big one's record; and alice's signature
+	// made for the big record's id but the small call's fingerprint.
+	rb2 := rb
+	rb2.Fingerprint = rs.Fingerprint
+	sig := approval.SignDecision(f.alice, rb2, "alice")
+	if _, err := f.store.Decide(ctx, big, approval.Decision{Approve: true, Approver: "alice", Signature: sig, Now: f.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	pending(t, f.call(t, `{"amount":9999999}`))
+	f.unverified(t, big, "does not verify")
+}
+
+// TestApprovalKeyRemovedByReload: the policy in force decides whose
+// signature counts.
+func TestApprovalKeyRemovedByReload(t *testing.T) {
+	f := newFixture(t, approvalPolicy)
+	withAlice := f.g.Policy()
+	id := pending(t, f.call(t, `{"amount":60000}`))
+	f.decide(t, id, true)
+	// The reloaded policy lists another key under alice's name (a new
+	// revision, so calls under it need their own approvals).
+	p2, err := policy.Load("p.yaml", []byte(withApprover(approvalPolicy, f.bob)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.SetPolicy(p2)
+	id2 := pending(t, f.call(t, `{"amount":60000}`)) // another revision: its own request
+	f.decide(t, id2, true)                           // alice signs, but p2 lists bob as alice
+	if pending(t, f.call(t, `{"amount":60000}`)) == id2 {
+		t.Fatal("answered with the untrusted approval's id")
+	}
+	f.unverified(t, id2, "does not verify")
+	f.g.SetPolicy(withAlice) // alice's key back: her approvals count again
+	forwarded(t, f.call(t, `{"amount":60000}`))
+}
+
+// TestApprovalReplayed: an agent that sets a consumed record back to
+// approved (its signature still verifies) does not get a second run from
+// this proxy.
+func TestApprovalReplayed(t *testing.T) {
+	f := newFixture(t, approvalPolicy)
+	id := pending(t, f.call(t, `{"amount":60000}`))
+	f.decide(t, id, true)
+	forwarded(t, f.call(t, `{"amount":60000}`)).Done(proxy.End{Result: []byte(`{"content":[]}`)})
+	if err := f.store.Restore(context.Background(), id); err != nil { // status=approved, as a write to the store would
+		t.Fatal(err)
+	}
+	pending(t, f.call(t, `{"amount":60000}`))
+	f.unverified(t, id, "already ran")
+}
+
+// TestApprovalNoApprovers: without approvers no stored approval counts.
+func TestApprovalNoApprovers(t *testing.T) {
+	f := newFixture(t, approvalPolicy)
+	p, err := policy.Load("p.yaml", []byte(approvalPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.SetPolicy(p)
+	id := pending(t, f.call(t, `{"amount":60000}`))
+	f.decide(t, id, true)
+	pending(t, f.call(t, `{"amount":60000}`))
+	f.unverified(t, id, "lists no approvers")
 }
 
 func TestApprovalRacingRetries(t *testing.T) {
@@ -333,7 +493,7 @@ func TestApprovalErrorResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !approval.ValidID(data.ApprovalID) || data.Status != "pending" || data.ExpiresAt == "" ||
-		!strings.Contains(data.HumanInstructions, "tollgate approvals approve "+data.ApprovalID) {
+		!strings.Contains(data.HumanInstructions, data.ApprovalID) || strings.Contains(data.HumanInstructions, "tollgate approvals") {
 		t.Fatalf("error data %s", a.Error.Data)
 	}
 }
