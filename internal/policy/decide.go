@@ -251,7 +251,8 @@ func (r *rule) withReading(reason string, args map[string]any) string {
 // under m, which one: e.g. `args.amount = "1e3" read as the number 1000`.
 // It returns "" when the exact reading alone gives the same result.
 func (c *condition) reading(args map[string]any, m mode) string {
-	got, exact := c.eval(args, m), c.eval(args, modeExact)
+	some := m == modeAny
+	got, exact := c.eval(args, m, some), c.eval(args, modeExact, some)
 	if got == exact || m == modeAny && (got == no) == (exact == no) {
 		return ""
 	}
@@ -303,7 +304,7 @@ func (c *condition) step(rule string, args map[string]any, ok bool, m mode) Step
 	} else {
 		s.Note = "path not found"
 	}
-	if c.eval(args, m) == unknown {
+	if c.eval(args, m, m == modeAny) == unknown {
 		s.Note = strings.TrimPrefix(s.Note+"; cannot be judged (missing or wrong type)", "; ")
 	}
 	if why := c.reading(args, m); why != "" {

@@ -86,22 +86,26 @@ const (
 // holds reports whether the condition definitely holds, under every
 // reading: what an evaluate rule needs (missing or mistyped arguments fail
 // closed: deny).
-func (c *condition) holds(args map[string]any) bool { return c.eval(args, modeAll) == yes }
+func (c *condition) holds(args map[string]any) bool { return c.eval(args, modeAll, false) == yes }
 
 // fires reports whether a deny or approval rule's condition should trigger:
 // it holds under some reading, or it cannot be judged (fail closed: deny /
 // ask).
-func (c *condition) fires(args map[string]any) bool { return c.eval(args, modeAny) != no }
+func (c *condition) fires(args map[string]any) bool { return c.eval(args, modeAny, true) != no }
 
 // eval evaluates the condition against the arguments. A path that cannot be
-// followed is unknown for every operator except exists. For a wildcard
-// segment the condition must hold for every element; an empty array holds
-// (vacuous truth) except for exists: true, which needs something to exist.
-func (c *condition) eval(args map[string]any, m mode) outcome {
-	return c.evalAt(args, true, c.path.segs, m)
+// followed is unknown for every operator except exists. A wildcard segment
+// is read the way that is strictest for the rule: for an evaluate rule
+// (some false) the condition must hold for every element, and an empty
+// array holds (vacuous truth) except for exists: true, which needs
+// something to exist; for a deny or approval rule (some true) it fires
+// when it fires for any element, so that one bad element among good ones
+// is caught, and an empty array has no element to fire for.
+func (c *condition) eval(args map[string]any, m mode, some bool) outcome {
+	return c.evalAt(args, true, c.path.segs, m, some)
 }
 
-func (c *condition) evalAt(v any, present bool, segs []seg, m mode) outcome {
+func (c *condition) evalAt(v any, present bool, segs []seg, m mode, some bool) outcome {
 	for present && len(segs) > 0 {
 		s := segs[0]
 		switch s.kind {
@@ -122,6 +126,18 @@ func (c *condition) evalAt(v any, present bool, segs []seg, m mode) outcome {
 			if !ok {
 				return c.missing()
 			}
+			if some {
+				res := no
+				for _, e := range a {
+					switch c.evalAt(e, true, segs[1:], m, some) {
+					case yes:
+						return yes
+					case unknown:
+						res = unknown
+					}
+				}
+				return res
+			}
 			if len(a) == 0 {
 				if c.op == opExists && c.want {
 					return no
@@ -130,7 +146,7 @@ func (c *condition) evalAt(v any, present bool, segs []seg, m mode) outcome {
 			}
 			res := yes
 			for _, e := range a {
-				switch c.evalAt(e, true, segs[1:], m) {
+				switch c.evalAt(e, true, segs[1:], m, some) {
 				case no:
 					return no
 				case unknown:
