@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,96 @@ tools:
 	// The 100 stays spent: one more unit is over the cap.
 	if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"create_refund","arguments":{"amount":1}}}`); !strings.Contains(got, "[POLICY DENIED]") {
 		t.Errorf("the cancelled call's spend was given back: %s", got)
+	}
+}
+
+// A reload that changes what is hidden tells the client its tool list
+// changed, and the next list is filtered by the new policy; --mode monitor
+// hides nothing but records what would have been hidden.
+func TestReloadHidingToolsNotifiesClient(t *testing.T) {
+	tg := mcptest.Tollgate(t)
+	server := mcptest.Peer(t, "everything-server")
+	for _, version := range []string{"2025-11-25", "2024-11-05"} {
+		t.Run(version, func(t *testing.T) {
+			pol := writePolicy(t, "version: \"1\"\n")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.Command(tg, "run", "-c", pol, "--state", "memory", "--audit", "off", "--", server)
+			cmd.Stderr = &testLog{t: t}
+			changed := make(chan struct{}, 8)
+			client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, &mcp.ClientOptions{
+				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+			})
+			cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			names := func() []string {
+				lt, err := cs.ListTools(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, tl := range lt.Tools {
+					out = append(out, tl.Name)
+				}
+				return out
+			}
+			if !slices.Contains(names(), "test_simple_text") {
+				t.Fatal("test_simple_text not listed before the reload")
+			}
+			// A reload that changes nothing visible says nothing.
+			if err := os.WriteFile(pol, []byte("version: \"1\"\ndescription: same tools\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(pol, []byte("version: \"1\"\nhide: [test_simple_text]\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				t.Fatal("no notifications/tools/list_changed after a reload that hides a tool")
+			}
+			if slices.Contains(names(), "test_simple_text") {
+				t.Error("the hidden tool is still listed after the reload")
+			}
+			select {
+			case <-changed:
+				t.Error("a second list_changed for one change")
+			default:
+			}
+		})
+	}
+}
+
+func TestMonitorModeForwardsHiddenTools(t *testing.T) {
+	tg := mcptest.Tollgate(t)
+	server := mcptest.Peer(t, "everything-server")
+	state := t.TempDir()
+	pol := writePolicy(t, "version: \"1\"\nhide: [test_simple_text]\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.Command(tg, "run", "-c", pol, "--mode", "monitor", "--state-dir", filepath.Join(state, "tollgate"), "--", server)
+	cmd.Stderr = &testLog{t: t}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(lt.Tools, func(tl *mcp.Tool) bool { return tl.Name == "test_simple_text" }) {
+		t.Error("monitor mode hid a tool from tools/list")
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"})
+	if err != nil || res.IsError {
+		t.Fatalf("monitor mode did not forward the hidden tool: %v %+v", err, res)
+	}
+	line := waitAudit(t, state, `"decision":"hidden"`, `"tool":"test_simple_text"`)
+	if !strings.Contains(line, `"monitor":true`) {
+		t.Errorf("the would-be-hidden call is not recorded as monitored: %s", line)
 	}
 }
