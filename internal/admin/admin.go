@@ -2,10 +2,17 @@
 // (list, show, approve, deny) over the same approval store the proxy and
 // the CLI use, behind a bearer token. It binds loopback addresses only
 // unless told otherwise.
+//
+// The token is a file in the state directory, so an agent running as the
+// same user can read it: the token lets a caller list, show and deny, but an
+// approval must also carry the signature of an approver the policy lists
+// (approval.SignDecision), checked here before it is stored and again by
+// the gate when it is used.
 package admin
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -103,7 +110,11 @@ type Server struct {
 	// the API ("approval_approved" or "approval_denied"), for the audit
 	// trail. It must not block.
 	OnDecision func(event string, r approval.Record)
-	Logger     *slog.Logger
+	// Approvers returns the approvers of the policy in force (name → public
+	// key); approve checks the body's signature against it. Nil or empty
+	// means nobody can approve through the API.
+	Approvers func() map[string]ed25519.PublicKey
+	Logger    *slog.Logger
 }
 
 func (s *Server) now() time.Time {
@@ -117,7 +128,7 @@ func (s *Server) now() time.Time {
 //
 //	GET  /v1/approvals?status=pending[&limit=N]
 //	GET  /v1/approvals/{id}
-//	POST /v1/approvals/{id}/approve   {"approver": "...", "reason": "..."}
+//	POST /v1/approvals/{id}/approve   {"approver": "...", "signature": "ed25519:...", "reason": "..."}
 //	POST /v1/approvals/{id}/deny      {"approver": "...", "reason": "..."}
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -175,16 +186,20 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 
 // decisionBody is the body of approve and deny.
 type decisionBody struct {
-	Approver string `json:"approver"`
-	Reason   string `json:"reason"`
+	Approver  string `json:"approver"`
+	Signature string `json:"signature"`
+	Reason    string `json:"reason"`
 }
+
+// trustModel is where the docs explain who can approve and how.
+const trustModel = "see docs/approvals.md#trust-model"
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 	var body decisionBody
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "body must be a JSON object {\"approver\": \"...\", \"reason\": \"...\"}: "+err.Error())
+		writeError(w, http.StatusBadRequest, "body must be a JSON object {\"approver\": \"...\", \"signature\": \"...\", \"reason\": \"...\"}: "+err.Error())
 		return
 	}
 	body.Approver = strings.TrimSpace(body.Approver)
@@ -192,7 +207,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		writeError(w, http.StatusBadRequest, "approver is required: say who decides")
 		return
 	}
-	rec, err := s.Store.Decide(r.Context(), r.PathValue("id"), approval.Decision{Approve: approve, Approver: body.Approver, Note: body.Reason, Now: s.now()})
+	d := approval.Decision{Approve: approve, Approver: body.Approver, Note: body.Reason, Now: s.now()}
+	if approve {
+		if !s.checkSignature(w, r, body) {
+			return
+		}
+		d.Signature = body.Signature
+	}
+	rec, err := s.Store.Decide(r.Context(), r.PathValue("id"), d)
 	if err != nil {
 		s.storeError(w, err)
 		return
@@ -205,6 +227,35 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		s.OnDecision(ev, rec)
 	}
 	writeJSON(w, http.StatusOK, rec)
+}
+
+// checkSignature answers and returns false unless body carries a valid
+// signature of the approval by an approver the policy lists.
+func (s *Server) checkSignature(w http.ResponseWriter, r *http.Request, body decisionBody) bool {
+	var keys map[string]ed25519.PublicKey
+	if s.Approvers != nil {
+		keys = s.Approvers()
+	}
+	if len(keys) == 0 {
+		writeError(w, http.StatusForbidden, "the policy lists no approvers (approvals.approvers), so approvals can only be given inline in the MCP client; "+
+			"create a key with `tollgate approvals keygen --name NAME` and add it to the policy; "+trustModel)
+		return false
+	}
+	if body.Signature == "" {
+		writeError(w, http.StatusForbidden, "approving needs the approver's signature (\"signature\"), made with `tollgate approvals sign ID --approver NAME`; "+trustModel)
+		return false
+	}
+	rec, err := s.Store.Get(r.Context(), r.PathValue("id"), s.now())
+	if err != nil {
+		s.storeError(w, err)
+		return false
+	}
+	rec.Approver, rec.Signature = body.Approver, body.Signature
+	if err := approval.CheckDecision(keys, rec.Fingerprint, rec); err != nil {
+		writeError(w, http.StatusForbidden, "approve "+rec.ID+": "+err.Error()+"; "+trustModel)
+		return false
+	}
+	return true
 }
 
 func (s *Server) storeError(w http.ResponseWriter, err error) {

@@ -2,11 +2,13 @@ package admin
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,8 +54,13 @@ func TestAPI(t *testing.T) {
 	store := memstore.New()
 	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 	var decided []string
+	_, alice, _ := ed25519.GenerateKey(nil)
+	_, bob, _ := ed25519.GenerateKey(nil)
+	var mu sync.Mutex
+	approvers := map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)}
 	s := &Server{Store: store, Token: strings.Repeat("ab", 32), Now: func() time.Time { return now },
-		OnDecision: func(ev string, r approval.Record) { decided = append(decided, ev+":"+r.ID+":"+r.Approver) }}
+		OnDecision: func(ev string, r approval.Record) { decided = append(decided, ev+":"+r.ID+":"+r.Approver) },
+		Approvers:  func() map[string]ed25519.PublicKey { mu.Lock(); defer mu.Unlock(); return approvers }}
 	l, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +83,10 @@ func TestAPI(t *testing.T) {
 		return r
 	}
 	r1, r2 := mk("a"), mk("b")
+	body := func(approver string, key ed25519.PrivateKey, r approval.Record) string {
+		b, _ := json.Marshal(map[string]string{"approver": approver, "signature": approval.SignDecision(key, r, approver), "reason": "looks fine"})
+		return string(b)
+	}
 
 	do := func(method, path, token, body string) (int, map[string]any) {
 		t.Helper()
@@ -109,9 +120,41 @@ func TestAPI(t *testing.T) {
 	if code, _ := do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, `{}`); code != http.StatusBadRequest {
 		t.Fatalf("approve without approver: %d", code)
 	}
-	code, out = do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, `{"approver":"alice","reason":"looks fine"}`)
+	// The token alone does not approve: an agent can read the token file.
+	r1other := r1
+	r1other.Fingerprint = "b"
+	for name, b := range map[string]string{
+		"no signature":            `{"approver":"alice","reason":"looks fine"}`,
+		"empty signature":         `{"approver":"alice","signature":""}`,
+		"garbage":                 `{"approver":"alice","signature":"ed25519:AAAA"}`,
+		"an unlisted key":         body("alice", bob, r1),
+		"an unlisted approver":    body("bob", bob, r1),
+		"alice's, for another id": body("alice", alice, r2),
+		"alice's, as bob":         strings.Replace(body("alice", alice, r1), `"alice"`, `"bob"`, 1),
+		"alice's, another call":   body("alice", alice, r1other),
+	} {
+		if code, out := do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, b); code != http.StatusForbidden || !strings.Contains(out["error"].(string), "docs/approvals.md#trust-model") {
+			t.Errorf("approve with %s: %d %v, want 403", name, code, out)
+		}
+	}
+	if r, _ := store.Get(context.Background(), r1.ID, now); r.Status != approval.Pending {
+		t.Fatalf("a refused approve changed the record: %+v", r)
+	}
+	mu.Lock()
+	approvers = nil
+	mu.Unlock()
+	if code, out := do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, body("alice", alice, r1)); code != http.StatusForbidden || !strings.Contains(out["error"].(string), "keygen") {
+		t.Fatalf("approve with no approvers in the policy: %d %v", code, out)
+	}
+	mu.Lock()
+	approvers = map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)}
+	mu.Unlock()
+	code, out = do("POST", "/v1/approvals/"+r1.ID+"/approve", tok, body("alice", alice, r1))
 	if code != 200 || out["status"] != "approved" || out["approver"] != "alice" || out["note"] != "looks fine" {
 		t.Fatalf("approve: %d %v", code, out)
+	}
+	if got, _ := store.Get(context.Background(), r1.ID, now); approval.CheckDecision(approvers, "a", got) != nil {
+		t.Fatalf("the stored approval does not verify: %+v", got)
 	}
 	if code, _ := do("POST", "/v1/approvals/"+r1.ID+"/deny", tok, `{"approver":"bob"}`); code != http.StatusConflict {
 		t.Fatalf("deny after approve: %d", code)
@@ -120,7 +163,7 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("deny: %d %v", code, out)
 	}
 	for _, forged := range []string{approval.NewID(), "apr_nope", "..%2f..%2fetc"} {
-		if code, _ := do("POST", "/v1/approvals/"+forged+"/approve", tok, `{"approver":"mallory"}`); code != http.StatusNotFound {
+		if code, _ := do("POST", "/v1/approvals/"+forged+"/approve", tok, `{"approver":"alice","signature":"ed25519:AAAA"}`); code != http.StatusNotFound {
 			t.Errorf("approve %q: %d, want 404", forged, code)
 		}
 		if code, _ := do("GET", "/v1/approvals/"+forged, tok, ""); code != http.StatusNotFound {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -91,7 +92,8 @@ func startAdmin(f *runFlags, store approval.Store, g *gate.Gate, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	srv := &admin.Server{Store: store, Token: token, Now: g.Now, OnDecision: g.RecordApproval, Logger: logger}
+	srv := &admin.Server{Store: store, Token: token, Now: g.Now, OnDecision: g.RecordApproval, Logger: logger,
+		Approvers: func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
