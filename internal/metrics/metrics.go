@@ -71,7 +71,7 @@ func New(opts Options) *Metrics {
 		tools:    map[string]bool{},
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_calls_total",
-			Help: "Tool calls by tool and decision (allow, deny, approval_required, approval_requested, approval_reused; monitor_deny and monitor_approval_required count what monitor mode let through, and those calls count again as allow).",
+			Help: "Tool calls by tool and decision (allow, deny, approval_required, approval_requested, approval_reused; hidden: a call answered as for an unknown tool; invalid: a message refused as malformed or ambiguous, or a tools/call without an id, dropped; monitor_deny, monitor_approval_required and monitor_hidden count what monitor mode let through, and those calls count again as allow).",
 		}, []string{"tool", "decision"}),
 		decision: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tollgate_decision_seconds",

@@ -21,6 +21,7 @@ import (
 )
 
 const testPolicy = `version: "1"
+hide: [secret]
 tools:
   echo:
     rules: []
@@ -129,6 +130,11 @@ func TestMetricsOverHTTP(t *testing.T) {
 		t.Fatal("the second limited call was let through")
 	}
 	call(g, "forbidden")
+	if r := g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("2"), Tool: "secret", Args: []byte("{}")}); !r.Unknown {
+		t.Fatal("a hidden tool was not answered as unknown")
+	}
+	g.Refused(&proxy.Session{ID: "s"}, nil, "rejected a message from the client: parse error")
+	g.Refused(&proxy.Session{ID: "s"}, &proxy.Call{Tool: "forbidden", Args: []byte("{}")}, "dropped a tools/call sent as a notification")
 	call(g, "watched").Done(proxy.End{Result: []byte(`{}`)})
 	g.Store = failingStore{}
 	call(g, "limited")
@@ -149,7 +155,10 @@ func TestMetricsOverHTTP(t *testing.T) {
 		{"tollgate_calls_total", []string{"tool", "watched", "decision", "monitor_deny"}, 1},
 		{"tollgate_calls_total", []string{"tool", "watched", "decision", "allow"}, 1},
 		{"tollgate_inflight_calls", nil, 1},
-		{"tollgate_decision_seconds", nil, 9}, // 4 echo, 2 limited, forbidden, watched, state error
+		{"tollgate_calls_total", []string{"tool", "secret", "decision", "hidden"}, 1},
+		{"tollgate_calls_total", []string{"tool", "", "decision", "invalid"}, 1},
+		{"tollgate_calls_total", []string{"tool", "forbidden", "decision", "invalid"}, 1},
+		{"tollgate_decision_seconds", nil, 12}, // 4 echo, 2 limited, forbidden, secret, 2 refused, watched, state error
 		{"tollgate_upstream_seconds", nil, 5},
 		{"tollgate_state_errors_total", nil, 1},
 		{"tollgate_reloads_total", []string{"result", "ok"}, 1},
