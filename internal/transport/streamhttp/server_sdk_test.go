@@ -1,10 +1,12 @@
 package streamhttp
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -22,7 +24,9 @@ import (
 // only once the test releases it (or the call is cancelled).
 type sdkServer struct {
 	srv     *sdk.Server
-	counted atomic.Int32  // calls of "count" that ran
+	counted atomic.Int32 // calls of "count" that ran
+	mu      sync.Mutex
+	got     []byte        // every byte the server read, all sessions
 	started chan struct{} // receives once per "slow" call that began
 	release chan struct{} // closed to let "slow" calls answer
 }
@@ -57,7 +61,7 @@ func newSDKServer() *sdkServer {
 func (s *sdkServer) upstream(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
 	toServerR, toServerW := io.Pipe()
 	fromServerR, fromServerW := io.Pipe()
-	ss, err := s.srv.Connect(context.WithoutCancel(ctx), &sdk.IOTransport{Reader: toServerR, Writer: fromServerW}, nil)
+	ss, err := s.srv.Connect(context.WithoutCancel(ctx), &sdk.IOTransport{Reader: tap{toServerR, s}, Writer: fromServerW}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,6 +70,29 @@ func (s *sdkServer) upstream(ctx context.Context, _ *proxy.Session) (proxy.Conn,
 		_ = fromServerR.Close()
 	}
 	return stdio.NewConn(fromServerR, toServerW, 0), release, nil
+}
+
+// tap records what the server reads.
+type tap struct {
+	io.ReadCloser
+	s *sdkServer
+}
+
+func (t tap) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	t.s.mu.Lock()
+	t.s.got = append(t.s.got, p[:n]...)
+	t.s.mu.Unlock()
+	return n, err
+}
+
+// received counts the messages for method the server read (whatever it
+// then did with them: the Go SDK ignores a tools/call without an id, a
+// server dispatching on the method alone would run it).
+func (s *sdkServer) received(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Count(s.got, []byte(`"method":"`+method+`"`))
 }
 
 // newSDKFront serves a streamable HTTP front over a Go SDK server under the

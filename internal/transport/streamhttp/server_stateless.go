@@ -30,8 +30,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		writeError(w, http.StatusBadRequest, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a 2026-07-28 client sends no responses", nil)
 		return
 	case m.IsNotification():
-		// Without a session there is nothing a notification can refer to.
-		w.WriteHeader(http.StatusAccepted)
+		s.statelessNotification(w, r, body)
 		return
 	}
 	if msg := checkHeaders(r, &m, &s.params); msg != "" {
@@ -77,6 +76,47 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		// Mcp-Param headers of later calls.
 		s.params.learn(st.finalAnswer())
 	}
+}
+
+// statelessNotification answers a 2026-07-28 notification with 202. Without
+// a session there is nothing it can refer to, so nothing of it goes
+// upstream; but it goes through a pump like every other client message,
+// so that the gate sees it: a tools/call sent as a notification is judged,
+// audited and dropped there, as on every other transport.
+func (s *Server) statelessNotification(w http.ResponseWriter, r *http.Request, body []byte) {
+	identity := s.identity(r)
+	pump := &proxy.Pump{
+		Client:  &oneShot{frame: body, gone: make(chan struct{})},
+		Server:  newNowhere(),
+		Gate:    s.opts.Gate,
+		Session: &proxy.Session{ID: statelessSessionID(identity), Identity: identity},
+		Logger:  s.log,
+	}
+	_ = pump.Run(s.ctx)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// nowhere is the server side of a pump whose messages go nowhere: Write
+// discards, Read waits for Close.
+type nowhere struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+var _ proxy.Conn = (*nowhere)(nil)
+
+func newNowhere() *nowhere { return &nowhere{closed: make(chan struct{})} }
+
+func (n *nowhere) Read() ([]byte, error) {
+	<-n.closed
+	return nil, io.EOF
+}
+
+func (n *nowhere) Write([]byte) error { return nil }
+
+func (n *nowhere) Close() error {
+	n.once.Do(func() { close(n.closed) })
+	return nil
 }
 
 // statelessSessionID is the session a 2026-07-28 request is counted under
@@ -192,11 +232,12 @@ func (s *Server) statelessMux() (*mux.Mux, error) {
 var errServerClosed = fmt.Errorf("http front: %w", proxy.ErrClosed)
 
 // oneShot is the pump's Client side for one stateless request: Read yields
-// the request, then io.EOF once it is answered or abandoned.
+// the request, then io.EOF once it is answered or abandoned. For a
+// notification (st nil) the second Read is io.EOF at once.
 type oneShot struct {
 	frame []byte
-	id    string // canonical request id
-	st    *stream
+	id    string  // canonical request id
+	st    *stream // nil for a notification
 
 	mu   sync.Mutex
 	read bool
@@ -214,6 +255,9 @@ func (o *oneShot) Read() ([]byte, error) {
 	if first {
 		return o.frame, nil
 	}
+	if o.st == nil {
+		return nil, io.EOF
+	}
 	select {
 	case <-o.st.finished:
 	case <-o.gone:
@@ -224,6 +268,9 @@ func (o *oneShot) Read() ([]byte, error) {
 // Write puts the answer, and anything the server says meanwhile, on the
 // request's stream.
 func (o *oneShot) Write(frame []byte) error {
+	if o.st == nil {
+		return nil
+	}
 	m, err := jsonrpc.Parse(frame, false)
 	if err != nil {
 		return nil
