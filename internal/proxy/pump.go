@@ -34,8 +34,7 @@ type Pump struct {
 	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
 	wg      sync.WaitGroup      // Admit goroutines
 
-	asked  map[string]chan reply // Tollgate's own requests to the client, by raw id
-	askSeq uint64
+	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
 }
 
 // reply is a client's response to one of Tollgate's own requests.
@@ -468,9 +467,11 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 
 // ask implements Session.Ask.
 func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
+	// The id is random so that no server→client request can carry it: a
+	// client's answer to a server's request must never be taken for an
+	// answer to Tollgate's own (an inline approval).
+	id := `"tollgate-` + strings.ToLower(rand.Text()) + `"`
 	p.mu.Lock()
-	p.askSeq++
-	id := `"tollgate-` + strconv.FormatUint(p.askSeq, 10) + `"`
 	ch := make(chan reply, 1)
 	p.asked[id] = ch
 	p.mu.Unlock()
