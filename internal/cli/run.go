@@ -180,22 +180,32 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 }
 
 // runStdio serves an MCP client on Tollgate's stdin/stdout with a child
-// server process as the upstream, and returns the child's exit status.
+// server process as the upstream. The session ends when the client's input
+// ends, when the child exits, or on SIGINT or SIGTERM; the child is then
+// stopped the careful way (stdio.Child.Stop: stdin closed, SIGTERM to its
+// process group after stdio.StopGrace, SIGKILL after as long again) while
+// its last output is still relayed to the client, for at most
+// stdio.DrainTimeout after it has gone. A second SIGINT or SIGTERM kills
+// the child's group at once. SIGHUP is passed on to the child's group.
+//
+// The exit status is 128+N when signal N (SIGINT or SIGTERM) stopped
+// Tollgate, and otherwise the child's: its exit code, or 128+N when signal
+// N ended it (143 or 137 when it had to be stopped by force).
 func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string) int {
+	// Signals are read by this goroutine only: nothing outlives the run.
+	// They are caught before the child starts, so none is missed.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "tollgate run: stopped before the server was started")
+		return exitFail
+	}
 	child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail
 	}
-	// Forward the signals a client uses to stop its server.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			child.Signal(s.(syscall.Signal))
-		}
-	}()
 
 	in := pollableStdin(e)
 	client := stdio.NewConn(in, pollableStdout(e), f.maxMessage)
@@ -207,21 +217,85 @@ func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slo
 		Logger:  logger,
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-child.Done():
-			// The server exited: give its last output a moment, then end.
-			time.Sleep(200 * time.Millisecond)
-			cancel()
-		case <-runCtx.Done():
+	defer cancel()
+	pumpDone := make(chan error, 1)
+	go func() { pumpDone <- pump.Run(runCtx) }()
+
+	var (
+		stopSig  syscall.Signal // the SIGINT or SIGTERM that stopped Tollgate
+		pumpErr  error
+		pumpOver bool
+	)
+	onSignal := func(s os.Signal) {
+		sig := s.(syscall.Signal)
+		switch {
+		case sig == syscall.SIGHUP:
+			child.Signal(sig)
+		case stopSig != 0:
+			child.Kill() // asked twice: no more patience
+		default:
+			stopSig = sig
 		}
-	}()
-	err = pump.Run(runCtx)
-	cancel()
-	if err != nil && !errors.Is(err, proxy.ErrUpstreamClosed) && !errors.Is(err, context.Canceled) {
-		logger.Error("session ended with an error", "err", err)
 	}
-	child.Stop(2 * time.Second)
+wait:
+	for {
+		select {
+		case s := <-sigs:
+			onSignal(s)
+			if stopSig != 0 {
+				break wait
+			}
+		case <-ctx.Done():
+			break wait
+		case <-child.InputClosed(): // the client's input ended
+			break wait
+		case <-child.Done():
+			break wait
+		case pumpErr = <-pumpDone:
+			pumpOver = true
+			break wait
+		}
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		child.Stop(stdio.StopGrace)
+	}()
+	for stopping := true; stopping; {
+		select {
+		case s := <-sigs:
+			onSignal(s)
+		case <-stopped:
+			stopping = false
+		}
+	}
+	// The child has gone: relay what it wrote before it went, for a bounded
+	// time (a process outside its group may hold its stdout open).
+	if !pumpOver {
+		drain := time.NewTimer(stdio.DrainTimeout)
+		select {
+		case pumpErr = <-pumpDone:
+		case <-drain.C:
+			cancel()
+			pumpErr = <-pumpDone
+		}
+		drain.Stop()
+	}
+	if pumpErr != nil && !errors.Is(pumpErr, proxy.ErrUpstreamClosed) && !errors.Is(pumpErr, context.Canceled) {
+		logger.Error("session ended with an error", "err", pumpErr)
+	}
+	for more := true; more && stopSig == 0; {
+		select { // a signal that raced the end of the run still counts
+		case s := <-sigs:
+			onSignal(s)
+		default:
+			more = false
+		}
+	}
+	if stopSig != 0 {
+		return 128 + int(stopSig)
+	}
 	return child.ExitCode()
 }
 

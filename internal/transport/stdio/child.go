@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,9 @@ type Child struct {
 	conn    *Conn
 	done    chan struct{}
 	waitErr error
+
+	stopMu  sync.Mutex // held for the whole of Stop
+	stopped bool
 }
 
 // ChildOptions configures StartChild.
@@ -39,6 +43,9 @@ func StartChild(ctx context.Context, argv []string, opts ChildOptions) (*Child, 
 		cmd.Stderr = os.Stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A Stderr that is not a file is copied by a goroutine Wait waits for;
+	// a process that left the group may hold that pipe for ever.
+	cmd.WaitDelay = DrainTimeout
 	stdinR, stdin, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start server %q: %w", argv[0], err)
@@ -100,21 +107,78 @@ func (c *Child) ExitCode() int {
 	return st.ExitCode()
 }
 
-// Stop ends the child the careful way: close its stdin and wait up to grace,
-// then SIGTERM its process group and wait up to grace, then SIGKILL. It
-// returns once the child has exited.
+// StopGrace is how long Stop gives a child at each step of a stop: after
+// its stdin is closed, and again after SIGTERM, before SIGKILL. A server
+// that exits when its input ends (as the MCP stdio transport asks) takes
+// none of it.
+const StopGrace = 2 * time.Second
+
+// DrainTimeout bounds how long, once the child has exited, a session keeps
+// reading what the child wrote before it went (its last responses): its
+// stdout is read to the end unless something outside its process group
+// still holds the pipe open.
+const DrainTimeout = time.Second
+
+// Stop ends the child the careful way and returns once it has exited:
+// close its stdin and wait up to grace, then SIGTERM its process group and
+// wait up to grace, then SIGKILL the group. Whatever is left of the group
+// once the child has gone (a grandchild it started and left behind) gets
+// SIGTERM, and SIGKILL if it is still there grace later, so no process the
+// server started outlives it. Stop may be called more than once and
+// concurrently; later calls wait for the first.
 func (c *Child) Stop(grace time.Duration) {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if c.stopped {
+		return
+	}
+	defer func() { c.stopped = true }()
 	_ = c.conn.CloseWrite()
 	if c.wait(grace) {
+		c.endGroup(grace)
 		return
 	}
 	c.Signal(syscall.SIGTERM)
 	if c.wait(grace) {
+		c.endGroup(grace)
 		return
 	}
-	c.Signal(syscall.SIGKILL)
+	c.Signal(syscall.SIGKILL) // the whole group: nothing is left to end
 	<-c.done
 }
+
+// Kill sends SIGKILL to the child's process group at once (a second
+// interrupt during a careful Stop); Stop then returns promptly.
+func (c *Child) Kill() { c.Signal(syscall.SIGKILL) }
+
+// endGroup ends what is left of the child's process group after the child
+// itself has exited. The group's id stays reserved while any member lives,
+// so signalling it cannot reach an unrelated process.
+func (c *Child) endGroup(grace time.Duration) {
+	pgid := c.cmd.Process.Pid
+	if syscall.Kill(-pgid, syscall.SIGTERM) != nil {
+		return // no member left
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if syscall.Kill(-pgid, 0) != nil {
+				return
+			}
+		case <-deadline.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return
+		}
+	}
+}
+
+// InputClosed is closed once the child's stdin has been closed: by Stop, or
+// by the session when its client's input ended (see proxy.HalfCloser).
+func (c *Child) InputClosed() <-chan struct{} { return c.conn.WriteClosed() }
 
 func (c *Child) wait(d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -22,6 +22,8 @@ type Conn struct {
 	out    io.Closer // closed by CloseWrite and Close
 	once   sync.Once
 	closed chan struct{}
+	wonce  sync.Once
+	wdone  chan struct{} // closed once out is closed
 
 	// The pipes are grown (see growPipe) on the first message larger than
 	// a default pipe holds: only a connection that carries large messages
@@ -42,7 +44,7 @@ var _ proxy.Deferrer = (*Conn)(nil)
 // NewConn returns a Conn reading frames of at most maxFrame bytes from in and
 // writing to out. in and out are closed by Close when they are io.Closers.
 func NewConn(in io.Reader, out io.Writer, maxFrame int) *Conn {
-	c := &Conn{closed: make(chan struct{})}
+	c := &Conn{closed: make(chan struct{}), wdone: make(chan struct{})}
 	c.in, _ = in.(io.Closer)
 	c.out, _ = out.(io.Closer)
 	c.inFile, _ = in.(*os.File)
@@ -106,12 +108,20 @@ func (c *Conn) Write(frame []byte) error {
 }
 
 // CloseWrite closes the output side, telling the peer no more input comes.
+// It may be called more than once, and with Close.
 func (c *Conn) CloseWrite() error {
-	if c.out != nil {
-		return c.out.Close()
-	}
-	return nil
+	var err error
+	c.wonce.Do(func() {
+		if c.out != nil {
+			err = c.out.Close()
+		}
+		close(c.wdone)
+	})
+	return err
 }
+
+// WriteClosed is closed once CloseWrite or Close has closed the output side.
+func (c *Conn) WriteClosed() <-chan struct{} { return c.wdone }
 
 // Close closes both sides. It may be called more than once.
 func (c *Conn) Close() error {
@@ -120,9 +130,7 @@ func (c *Conn) Close() error {
 		if c.in != nil {
 			_ = c.in.Close()
 		}
-		if c.out != nil {
-			_ = c.out.Close()
-		}
+		_ = c.CloseWrite()
 	})
 	return nil
 }
