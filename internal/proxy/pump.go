@@ -289,8 +289,8 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		if m.IsNotification() {
 			p.noteEra(m.Params)
 			switch m.Method {
-			case mcp.MethodToolsCall:
-				p.dropCall(m.Params)
+			case mcp.MethodToolsCall, mcp.MethodResourcesRead, mcp.MethodPromptsGet:
+				p.dropCall(m.Method, m.Params)
 				return verdict{}
 			case mcp.NotificationCancelled:
 				p.cancelled(m.Params)
@@ -353,15 +353,17 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	return verdict{forward: true, id: m.ID}
 }
 
-// dropCall judges and drops a tools/call sent as a notification: it has no
-// id to answer, and a server that dispatches on the method alone would run
-// it unjudged.
-func (p *Pump) dropCall(params []byte) {
+// dropCall judges and drops a request the gate governs that came as a
+// notification: it has no id to answer, and a server that dispatches on
+// the method alone would run it unjudged.
+func (p *Pump) dropCall(method string, params []byte) {
 	var c *Call
-	if call, err := mcp.ParseCall(params); err == nil {
-		c = &Call{Session: p.Session, Tool: call.Name, Args: call.Args}
+	if method == mcp.MethodToolsCall {
+		if call, err := mcp.ParseCall(params); err == nil {
+			c = &Call{Session: p.Session, Tool: call.Name, Args: call.Args}
+		}
 	}
-	const reason = "dropped a tools/call sent as a notification (no id): such a message is never forwarded"
+	reason := "dropped a " + method + " sent as a notification (no id): such a message is never forwarded"
 	p.Logger.Warn(reason)
 	p.Gate.Refused(p.Session, c, reason)
 }
