@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,10 @@ import (
 // needs approval above 50000; test_error_handling (which always fails)
 // always needs approval.
 const aprPolicy = `version: "1"
+approvals:
+  approvers:
+    tester: %s
+%s
 %s
 tools:
   test_simple_text:
@@ -47,10 +53,36 @@ tools:
 
 const aprSimpleText = "This is a simple text response for testing."
 
-func aprWritePolicy(t *testing.T, approvals string) string {
+// aprPassphrase is the approver tester's passphrase: what the person
+// knows and the agent does not.
+const aprPassphrase = "tester's long passphrase"
+
+// aprKey is tester's public key, derived once (it takes a good fraction of
+// a second on purpose).
+var aprKey = sync.OnceValue(func() string {
+	k, err := approval.DeriveKey("tester", aprPassphrase)
+	if err != nil {
+		panic(err)
+	}
+	return approval.FormatPublicKey(k.Public().(ed25519.PublicKey))
+})
+
+// aprWritePolicy writes the test policy, with tester as its approver,
+// approvals lines (indented under approvals:) and top-level lines.
+func aprWritePolicy(t *testing.T, approvals, top string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(p, []byte(fmt.Sprintf(aprPolicy, approvals)), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(fmt.Sprintf(aprPolicy, aprKey(), approvals, top)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// aprPassFile writes a passphrase file (the person's automation).
+func aprPassFile(t *testing.T, pass string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(p, []byte(pass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -205,8 +237,11 @@ func aprParse(t *testing.T, b []byte) aprResult {
 
 func aprPending(t *testing.T, r aprResult) string {
 	t.Helper()
-	if r.action != "approval_required" || !approval.ValidID(r.id) || !strings.Contains(r.text, "approve with: tollgate approvals approve "+r.id) {
+	if r.action != "approval_required" || !approval.ValidID(r.id) || !strings.Contains(r.text, r.id) || !strings.Contains(r.text, "waits for a person") {
 		t.Fatalf("want an approval-required answer, got %s", r.raw)
+	}
+	if strings.Contains(r.text, "tollgate approvals") {
+		t.Fatalf("the held-call text tells the agent how to approve: %s", r.raw)
 	}
 	return r.id
 }
@@ -219,9 +254,12 @@ func aprForwarded(t *testing.T, r aprResult, text string) {
 }
 
 // aprCLI runs `tollgate approvals ...` and returns its output and exit code.
+// It runs in a session of its own, without a controlling terminal, as an
+// agent's shell tool does.
 func aprCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(mcptest.Tollgate(t), append([]string{"approvals"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -233,9 +271,11 @@ func aprCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
-func aprApprove(t *testing.T, id string, store ...string) {
+// aprApprove approves id as the person: tester, who knows the passphrase.
+func aprApprove(t *testing.T, pol, id string, store ...string) {
 	t.Helper()
-	out, errOut, code := aprCLI(t, append([]string{"approve", id, "--approver", "tester", "--reason", "checked"}, store...)...)
+	out, errOut, code := aprCLI(t, append([]string{"approve", id, "-c", pol, "--approver", "tester", "--reason", "checked",
+		"--passphrase-file", aprPassFile(t, aprPassphrase)}, store...)...)
 	if code != 0 || !strings.Contains(out, "approved "+id) {
 		t.Fatalf("approve %s: exit %d\n%s%s", id, code, out, errOut)
 	}
@@ -255,7 +295,7 @@ func aprShow(t *testing.T, id string, store ...string) approval.Record {
 }
 
 func TestApprovalsEndToEnd(t *testing.T) {
-	pol := aprWritePolicy(t, "")
+	pol := aprWritePolicy(t, "", "")
 	dir := filepath.Join(t.TempDir(), "state")
 	store := []string{"--state-dir", dir}
 	p := aprStart(t, pol, store...)
@@ -272,33 +312,33 @@ func TestApprovalsEndToEnd(t *testing.T) {
 
 	// An unknown or forged id does nothing.
 	for _, forged := range []string{approval.NewID(), "apr_forged", id + "x"} {
-		if _, errOut, code := aprCLI(t, append([]string{"approve", forged, "--approver", "mallory"}, store...)...); code != 1 || !strings.Contains(errOut, "no approval") {
+		if _, errOut, code := aprCLI(t, append([]string{"approve", forged, "-c", pol}, store...)...); code != 1 || !strings.Contains(errOut, "no approval") {
 			t.Fatalf("approve %q: exit %d %s", forged, code, errOut)
 		}
 	}
 	aprPending(t, p.call("test_simple_text", `{"amount":60000,"memo":"rent"}`))
 
-	aprApprove(t, id, store...)
+	aprApprove(t, pol, id, store...)
 	// A changed argument needs its own approval.
 	if other := aprPending(t, p.call("test_simple_text", `{"amount":60001,"memo":"rent"}`)); other == id {
 		t.Fatal("a changed amount used the approval")
 	}
 	// The identical call (other key order and number spelling) runs once.
 	aprForwarded(t, p.call("test_simple_text", `{"memo":"rent","amount":6.0e4}`), aprSimpleText)
-	if r := aprShow(t, id, store...); r.Status != approval.Consumed || r.Approver != "tester" || r.Note != "checked" {
+	if r := aprShow(t, id, store...); r.Status != approval.Consumed || r.Approver != "tester" || r.Note != "checked" || !strings.HasPrefix(r.Signature, "ed25519:") {
 		t.Fatalf("after the retry: %+v", r)
 	}
 	// A third identical call needs a new approval.
 	if again := aprPending(t, p.call("test_simple_text", `{"amount":60000,"memo":"rent"}`)); again == id {
 		t.Fatal("a consumed approval was reused")
 	}
-	if _, errOut, code := aprCLI(t, append([]string{"approve", id, "--approver", "tester"}, store...)...); code != 1 || !strings.Contains(errOut, "already decided") {
+	if _, errOut, code := aprCLI(t, append([]string{"approve", id, "-c", pol}, store...)...); code != 1 || !strings.Contains(errOut, "already decided") {
 		t.Fatalf("approving a consumed approval: exit %d %s", code, errOut)
 	}
 }
 
 func TestApprovalsDeny(t *testing.T) {
-	pol := aprWritePolicy(t, "")
+	pol := aprWritePolicy(t, "", "")
 	store := []string{"--state-dir", filepath.Join(t.TempDir(), "state")}
 	p := aprStart(t, pol, store...)
 	id := aprPending(t, p.call("test_simple_text", `{"amount":99999}`))
@@ -312,11 +352,11 @@ func TestApprovalsDeny(t *testing.T) {
 }
 
 func TestApprovalsRacingRetriesConsumeOnce(t *testing.T) {
-	pol := aprWritePolicy(t, "")
+	pol := aprWritePolicy(t, "", "")
 	store := []string{"--state-dir", filepath.Join(t.TempDir(), "state")}
 	p := aprStart(t, pol, store...)
 	id := aprPending(t, p.call("test_simple_text", `{"amount":70000}`))
-	aprApprove(t, id, store...)
+	aprApprove(t, pol, id, store...)
 	const n = 8
 	chans := make([]chan []byte, n)
 	for i := range chans {
@@ -336,27 +376,28 @@ func TestApprovalsRacingRetriesConsumeOnce(t *testing.T) {
 	}
 }
 
-func TestApprovalsRestoredWhenUpstreamFails(t *testing.T) {
-	pol := aprWritePolicy(t, "")
+// TestApprovalsSpentWhenUpstreamFails: a forwarded call may have run, even
+// when the server answers with an error, so its approval is spent.
+func TestApprovalsSpentWhenUpstreamFails(t *testing.T) {
+	pol := aprWritePolicy(t, "", "")
 	store := []string{"--state-dir", filepath.Join(t.TempDir(), "state")}
 	p := aprStart(t, pol, store...)
 	id := aprPending(t, p.call("test_error_handling", `{}`))
-	aprApprove(t, id, store...)
+	aprApprove(t, pol, id, store...)
 	r := p.call("test_error_handling", `{}`)
 	if r.action != "" || !(r.isErr || r.rpcErr) || !strings.Contains(r.raw, "intentionally returns an error") {
 		t.Fatalf("the approved call did not reach the server: %s", r.raw)
 	}
-	if got := aprShow(t, id, store...); got.Status != approval.Approved {
-		t.Fatalf("after the upstream failed the approval is %s, want approved (restored)", got.Status)
+	if got := aprShow(t, id, store...); got.Status != approval.Consumed {
+		t.Fatalf("after the upstream failed the approval is %s, want consumed", got.Status)
 	}
-	r = p.call("test_error_handling", `{}`) // the restored approval lets the retry through
-	if r.action != "" || !strings.Contains(r.raw, "intentionally returns an error") {
-		t.Fatalf("retry with the restored approval: %s", r.raw)
+	if again := aprPending(t, p.call("test_error_handling", `{}`)); again == id {
+		t.Fatal("the spent approval was used again")
 	}
 }
 
 func TestApprovalsExpire(t *testing.T) {
-	pol := aprWritePolicy(t, "approval_timeout: 2s")
+	pol := aprWritePolicy(t, "", "approval_timeout: 2s")
 	store := []string{"--state-dir", filepath.Join(t.TempDir(), "state")}
 	p := aprStart(t, pol, store...)
 	id := aprPending(t, p.call("test_simple_text", `{"amount":60000}`))
@@ -367,7 +408,7 @@ func TestApprovalsExpire(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling an external process's clock
 	}
-	if _, errOut, code := aprCLI(t, append([]string{"approve", id, "--approver", "late"}, store...)...); code != 1 || !strings.Contains(errOut, "expired") {
+	if _, errOut, code := aprCLI(t, append([]string{"approve", id, "-c", pol, "--passphrase-file", aprPassFile(t, aprPassphrase)}, store...)...); code != 1 || !strings.Contains(errOut, "expired") {
 		t.Fatalf("approving an expired request: exit %d %s", code, errOut)
 	}
 	if again := aprPending(t, p.call("test_simple_text", `{"amount":60000}`)); again == id {
@@ -376,11 +417,11 @@ func TestApprovalsExpire(t *testing.T) {
 }
 
 func aprShared(t *testing.T, store []string) {
-	pol := aprWritePolicy(t, "")
+	pol := aprWritePolicy(t, "", "")
 	a := aprStart(t, pol, store...)
 	b := aprStart(t, pol, store...)
 	id := aprPending(t, a.call("test_simple_text", `{"amount":123456}`))
-	aprApprove(t, id, store...)
+	aprApprove(t, pol, id, store...)
 	aprForwarded(t, b.call("test_simple_text", `{"amount":123456}`), aprSimpleText) // approved on A's request, used by B
 	if again := aprPending(t, a.call("test_simple_text", `{"amount":123456}`)); again == id {
 		t.Fatal("the approval B consumed was used again by A")
@@ -414,7 +455,7 @@ func TestApprovalsWebhook(t *testing.T) {
 	srv.Listener = l
 	srv.Start()
 	defer srv.Close()
-	pol := aprWritePolicy(t, "approvals:\n  notify:\n    webhook:\n      url: "+srv.URL+"/hook\n      secret: hunter2")
+	pol := aprWritePolicy(t, "  notify:\n    webhook:\n      url: "+srv.URL+"/hook\n      secret: hunter2", "")
 	p := aprStart(t, pol, "--state-dir", filepath.Join(t.TempDir(), "state"))
 	id := aprPending(t, p.call("test_simple_text", `{"amount":60000}`))
 	var h hit
@@ -437,47 +478,70 @@ func TestApprovalsWebhook(t *testing.T) {
 }
 
 func TestApprovalsAdminAPI(t *testing.T) {
-	pol := aprWritePolicy(t, "")
+	pol := aprWritePolicy(t, "", "")
 	dir := filepath.Join(t.TempDir(), "state")
 	addr := "127.0.0.1:" + strconv.Itoa(mcptest.FreePort(t))
 	p := aprStart(t, pol, "--state-dir", dir, "--admin-addr", addr)
 	id := aprPending(t, p.call("test_simple_text", `{"amount":60000}`))
-	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	tokFile := filepath.Join(dir, "admin.token")
+	tok, err := os.ReadFile(tokFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, "admin.token")); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(tokFile); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.token mode %v", fi.Mode().Perm())
 	}
-	do := func(method, path, body string, token string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	token := strings.TrimSpace(string(tok))
-	if code, _ := do("GET", "/v1/approvals?status=pending", "", "nope"); code != http.StatusUnauthorized {
+	if code, _ := aprHTTP(t, "GET", "http://"+addr+"/v1/approvals?status=pending", "", "nope"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", code)
 	}
-	if code, body := do("GET", "/v1/approvals?status=pending", "", token); code != 200 || !strings.Contains(body, id) {
+	if code, body := aprHTTP(t, "GET", "http://"+addr+"/v1/approvals?status=pending", "", token); code != 200 || !strings.Contains(body, id) {
 		t.Fatalf("list: %d %s", code, body)
 	}
-	if code, body := do("POST", "/v1/approvals/"+approval.NewID()+"/approve", `{"approver":"mallory"}`, token); code != 404 {
+	if code, body := aprHTTP(t, "POST", "http://"+addr+"/v1/approvals/"+approval.NewID()+"/approve", `{"approver":"tester","signature":"ed25519:AAAA"}`, token); code != 404 {
 		t.Fatalf("forged id: %d %s", code, body)
 	}
-	if code, body := do("POST", "/v1/approvals/"+id+"/approve", `{"approver":"carol","reason":"ok"}`, token); code != 200 || !strings.Contains(body, `"approver": "carol"`) {
-		t.Fatalf("approve: %d %s", code, body)
+	if code, body := aprHTTP(t, "POST", "http://"+addr+"/v1/approvals/"+id+"/approve", `{"approver":"carol","reason":"ok"}`, token); code != http.StatusForbidden {
+		t.Fatalf("approve without a signature: %d %s", code, body)
+	}
+	// tollgate approvals sign makes the body; the API checks it and stores it.
+	out, errOut, code := aprCLI(t, "sign", id, "-c", pol, "--passphrase-file", aprPassFile(t, aprPassphrase), "--state-dir", dir)
+	if code != 0 || !strings.Contains(out, `"signature":"ed25519:`) {
+		t.Fatalf("sign: exit %d %s%s", code, out, errOut)
+	}
+	if code, body := aprHTTP(t, "POST", "http://"+addr+"/v1/approvals/"+id+"/approve", strings.TrimSpace(out), token); code != 200 || !strings.Contains(body, `"approver": "tester"`) {
+		t.Fatalf("approve with the signed body: %d %s", code, body)
 	}
 	aprForwarded(t, p.call("test_simple_text", `{"amount":60000}`), aprSimpleText)
+
+	// approve --admin-url does the same in one step.
+	id2 := aprPending(t, p.call("test_simple_text", `{"amount":60001}`))
+	api := []string{"--admin-url", "http://" + addr, "--admin-token-file", tokFile}
+	if out, errOut, code := aprCLI(t, append([]string{"approve", id2, "--approver", "tester", "--passphrase-file", aprPassFile(t, aprPassphrase)}, api...)...); code != 0 || !strings.Contains(out, "approved "+id2) {
+		t.Fatalf("approve --admin-url: exit %d %s%s", code, out, errOut)
+	}
+	aprForwarded(t, p.call("test_simple_text", `{"amount":60001}`), aprSimpleText)
+	id3 := aprPending(t, p.call("test_simple_text", `{"amount":60002}`))
+	if out, errOut, code := aprCLI(t, append([]string{"deny", id3, "--approver", "ops"}, api...)...); code != 0 || !strings.Contains(out, "denied "+id3) {
+		t.Fatalf("deny --admin-url: exit %d %s%s", code, out, errOut)
+	}
+}
+
+func aprHTTP(t *testing.T, method, url, body, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestApprovalsInlineElicitation(t *testing.T) {
-	pol := aprWritePolicy(t, "approvals:\n  inline: true")
+	pol := aprWritePolicy(t, "  inline: true", "")
 	for _, tc := range []struct {
 		action  string
 		forward bool
