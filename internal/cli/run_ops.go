@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/metrics"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/reload"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -216,7 +216,7 @@ func startInfo(f *runFlags, pol *policy.Policy) audit.StartInfo {
 		mode = "monitor"
 	}
 	si := audit.StartInfo{Version: Version, PID: os.Getpid(), Host: host, Policy: f.config, Mode: mode,
-		State: redactDSN(f.state), Identity: f.identity}
+		State: redact.URL(f.state), Identity: f.identity}
 	if si.State == "" {
 		si.State = "sqlite (default)"
 		if !pol.Stateful() {
@@ -224,26 +224,7 @@ func startInfo(f *runFlags, pol *policy.Policy) audit.StartInfo {
 		}
 	}
 	if f.upstream.url != "" {
-		si.Server = redactDSN(f.upstream.url)
+		si.Server = redact.URL(f.upstream.url)
 	}
 	return si
-}
-
-// redactDSN strips the user info (passwords), query and fragment from a
-// URL-shaped DSN; anything else is returned as it is unless it looks like
-// it could hold a secret, in which case only its scheme is kept.
-func redactDSN(s string) string {
-	if s == "" || s == "memory" {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" {
-		if i := strings.Index(s, "://"); i > 0 {
-			return s[:i] + "://…"
-		}
-		return "…"
-	}
-	u.User = nil
-	u.RawQuery, u.Fragment = "", ""
-	return u.String()
 }

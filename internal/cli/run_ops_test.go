@@ -448,20 +448,6 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-func TestRedactDSN(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://:pw@cache:6379/0":            "redis://cache:6379/0",
-		"rediss://user:pw@cache:6380/1?tls=1": "rediss://cache:6380/1",
-		"memory":                              "memory",
-		"sqlite:///var/lib/t.db":              "sqlite:///var/lib/t.db",
-		"https://tok@mcp.example.com/mcp?k=s": "https://mcp.example.com/mcp",
-	} {
-		if got := redactDSN(in); got != want {
-			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestMain keeps tollgate run's default state and audit directories (and
 // those of the binaries the tests start) out of the real home directory.
 func TestMain(m *testing.M) {

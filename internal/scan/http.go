@@ -10,9 +10,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 )
 
 // maxHTTPBody bounds one HTTP response body.
@@ -30,7 +31,7 @@ func FetchHTTP(ctx context.Context, endpoint string, header http.Header, client 
 		// End the session; a server that does not support DELETE answers 405.
 		s.end(context.WithoutCancel(ctx))
 	}()
-	inv, err = discover(ctx, s, o, "http: "+redactURL(endpoint))
+	inv, err = discover(ctx, s, o, "http: "+redact.URL(endpoint))
 	if err != nil && s.refusedInit {
 		// Perhaps a server of the legacy HTTP+SSE transport.
 		linv, lerr := fetchLegacy(ctx, endpoint, header, client, o)
@@ -121,7 +122,7 @@ func (s *httpSession) notify(ctx context.Context, method string, params any) err
 func (s *httpSession) newRequest(ctx context.Context, httpMethod string, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, httpMethod, s.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, redact.Error(err, s.url)
 	}
 	for k, vs := range s.header {
 		for _, v := range vs {
@@ -154,7 +155,7 @@ func (s *httpSession) post(ctx context.Context, m *message) (*http.Response, err
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", redactURL(s.url), err)
+		return nil, fmt.Errorf("connect to %s: %w", redact.URL(s.url), redact.Error(err, s.url))
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -173,7 +174,7 @@ func (s *httpSession) post(ctx context.Context, m *message) (*http.Response, err
 		if msg != "" {
 			msg = ": " + truncate(msg, 200)
 		}
-		return nil, fmt.Errorf("HTTP %s from %s%s", resp.Status, redactURL(s.url), msg)
+		return nil, fmt.Errorf("HTTP %s from %s%s", resp.Status, redact.URL(s.url), msg)
 	}
 	return resp, nil
 }
@@ -302,20 +303,4 @@ func (s *httpSession) end(ctx context.Context) {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-}
-
-// redactURL drops credentials and the query string from a URL for
-// messages and reports.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = ""
-		u.ForceQuery = false
-		return u.String() + "?…"
-	}
-	return u.String()
 }

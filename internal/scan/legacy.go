@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
@@ -16,8 +17,8 @@ func fetchLegacy(ctx context.Context, endpoint string, header http.Header, clien
 	o.progress("trying the legacy HTTP+SSE transport")
 	conn, err := sse.Dial(ctx, endpoint, sse.ClientOptions{Header: header, HTTPClient: client})
 	if err != nil {
-		return Inventory{}, err
+		return Inventory{}, redact.Error(err, endpoint)
 	}
 	defer conn.Close()
-	return discover(ctx, newConnCaller(conn), o, "http+sse: "+redactURL(endpoint))
+	return discover(ctx, newConnCaller(conn), o, "http+sse: "+redact.URL(endpoint))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/approval/memstore"
 	"github.com/tollgate-mcp/tollgate/internal/approval/redisstore"
 	"github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -46,13 +47,17 @@ func Open(ctx context.Context, spec string, opts Options) (approval.Store, error
 	case strings.HasPrefix(spec, "sqlite://"):
 		path := strings.TrimPrefix(spec, "sqlite://")
 		if path == "" || strings.ContainsAny(path, "?#") {
-			return nil, fmt.Errorf("state %q: want sqlite:///abs/path.db or sqlite://relative.db", spec)
+			return nil, fmt.Errorf("state %q: want sqlite:///abs/path.db or sqlite://relative.db", redact.URL(spec))
 		}
 		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
-		return redisstore.Open(ctx, spec, redisstore.Options{Prefix: opts.Prefix})
+		s, err := redisstore.Open(ctx, spec, redisstore.Options{Prefix: opts.Prefix})
+		if err != nil {
+			return nil, fmt.Errorf("state %s: %w", redact.URL(spec), redact.Error(err, spec))
+		}
+		return s, nil
 	}
-	return nil, fmt.Errorf("state %q: unknown store; want memory, sqlite://PATH, redis://HOST:PORT/DB, rediss://... or nothing for the default SQLite file", spec)
+	return nil, fmt.Errorf("state %q: unknown store; want memory, sqlite://PATH, redis://HOST:PORT/DB, rediss://... or nothing for the default SQLite file", redact.URL(spec))
 }
 
 // Lazy is an approval.Store that opens the real one on first use, so that a

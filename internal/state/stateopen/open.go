@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
@@ -52,17 +53,17 @@ func Open(ctx context.Context, spec string, opts Options) (state.Store, error) {
 			return nil, fmt.Errorf("state %q: missing file path (sqlite:///abs/path.db or sqlite://relative.db)", spec)
 		}
 		if strings.ContainsAny(path, "?#") {
-			return nil, fmt.Errorf("state %q: options are not supported in a sqlite spec", spec)
+			return nil, fmt.Errorf("state %q: options are not supported in a sqlite spec", redact.URL(spec))
 		}
 		return openSQLite(ctx, path)
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
 		s, err := redisstore.Open(ctx, spec, redisstore.Options{Prefix: opts.Prefix})
 		if err != nil {
-			return nil, fmt.Errorf("state %s: %w", redact(spec), err)
+			return nil, fmt.Errorf("state %s: %w", redact.URL(spec), redact.Error(err, spec))
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("state %q: unknown store; want memory, sqlite://PATH, redis://HOST:PORT/DB, rediss://... or nothing for %s", redact(spec), "the default SQLite file")
+	return nil, fmt.Errorf("state %q: unknown store; want memory, sqlite://PATH, redis://HOST:PORT/DB, rediss://... or nothing for %s", redact.URL(spec), "the default SQLite file")
 }
 
 func openSQLite(ctx context.Context, path string) (state.Store, error) {
@@ -71,21 +72,4 @@ func openSQLite(ctx context.Context, path string) (state.Store, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// redact hides a password in a URL-like spec before it reaches an error
-// message or a log line.
-func redact(spec string) string {
-	scheme, rest, ok := strings.Cut(spec, "://")
-	if !ok {
-		return spec
-	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok || strings.Contains(userinfo, "/") {
-		return spec
-	}
-	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + user + ":xxxxx@" + host
-	}
-	return spec
 }
