@@ -111,3 +111,27 @@ func TestStatement(t *testing.T) {
 		t.Fatalf("Statement = %q, want %q", got, want)
 	}
 }
+
+// BenchmarkDeriveKey is what one approval (or one passphrase guess) costs.
+func BenchmarkDeriveKey(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := approval.DeriveKey("alice", "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckDecision is what the gate adds to consuming an approval.
+func BenchmarkCheckDecision(b *testing.B) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	keys := map[string]ed25519.PublicKey{"alice": key.Public().(ed25519.PublicKey)}
+	r := approval.Record{ID: approval.NewID(), Fingerprint: "sha256:aa", ExpiresAt: time.Now(), Approver: "alice"}
+	r.Signature = approval.SignDecision(key, r, "alice")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := approval.CheckDecision(keys, r.Fingerprint, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
