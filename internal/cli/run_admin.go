@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/admin"
@@ -89,6 +90,12 @@ func startAdmin(f *runFlags, store approval.Store, g *gate.Gate, logger *slog.Lo
 		return nil, err
 	}
 	l, err := admin.Listen(f.admin.addr, f.admin.allowRemote)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		// Most often a second copy of the same client configuration: its
+		// MCP session matters more than a second admin API.
+		logger.Warn("the admin API is not served: the address is in use (by another Tollgate started with the same flags?); serving MCP without it", "addr", f.admin.addr, "err", err)
+		return func() {}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
@@ -153,12 +154,19 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 		}
 		m = metrics.New(mo)
 		srv, err := metrics.Serve(o.metricsAddr, m.Handler(), logger)
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE):
+			// Most often a second copy of the same client configuration:
+			// its MCP session matters more than its metrics.
+			logger.Warn("metrics are not served: the address is in use (by another Tollgate started with the same flags?); serving MCP without them", "addr", o.metricsAddr, "err", err)
+			m = nil
+		case err != nil:
 			return nil, err
+		default:
+			stops = append(stops, func() { srv.Close() })
+			recs = append(recs, m)
+			logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics")
 		}
-		stops = append(stops, func() { srv.Close() })
-		recs = append(recs, m)
-		logger.Info("serving metrics", "url", "http://"+srv.Addr()+"/metrics")
 	}
 
 	switch len(recs) {

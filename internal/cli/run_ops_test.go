@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -459,4 +460,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// A fixed --metrics-addr or --admin-addr already in use (a second copy
+// started by the same client configuration) does not stop the proxy: it
+// warns on stderr and serves MCP without them. A port that is merely
+// refused for another reason still fails (see TestAdminRemoteRefused).
+func TestOpsAddrInUseServesMCP(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	for _, flag := range []string{"--metrics-addr", "--admin-addr"} {
+		t.Run(flag, func(t *testing.T) {
+			dir := t.TempDir()
+			pol := filepath.Join(dir, "policy.yaml")
+			writeFile(t, pol, "version: \"1\"\ndefault: allow\n")
+			p := opsStart(t, "-c", pol, "--audit", "off", "--state-dir", dir, flag, addr)
+			if text, denied := p.call("test_simple_text", `{}`); denied || text == "" {
+				t.Errorf("call through the proxy: %q, denied %v", text, denied)
+			}
+			if !strings.Contains(p.stderrText(), "address is in use") {
+				t.Errorf("no warning on stderr:\n%s", p.stderrText())
+			}
+		})
+	}
+}
+
+// The admin API on a non-loopback address without --admin-allow-remote is
+// still a refusal to start: only an address in use is forgiven.
+func TestAdminRemoteRefused(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	writeFile(t, pol, "version: \"1\"\ndefault: allow\n")
+	out := tollgateOut(t, nil, "", "run", "-c", pol, "--state-dir", dir, "--admin-addr", "0.0.0.0:0", "--", "sh", "-c", "cat >/dev/null")
+	if !strings.Contains(out, "loopback") {
+		t.Errorf("tollgate started with a remote admin address:\n%s", out)
+	}
 }
