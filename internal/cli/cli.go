@@ -36,7 +36,7 @@ Usage:
   tollgate validate -c policy.yaml                   check a policy file
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
   tollgate demo                                      watch Tollgate guard a demo server
-  tollgate approvals list|show|approve|deny [ID]     review calls held for a person's approval
+  tollgate approvals list|show|approve|deny|keygen  review held calls (approving needs an approver key)
   tollgate test [FILES...]                           run policy test files (for CI)
   tollgate explain -c policy.yaml --tool NAME        show how the policy decides one call
   tollgate audit verify [FILES...]                   check the audit trail's hash chain
