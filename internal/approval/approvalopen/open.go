@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
 )
 
 // Options complete a spec, as for stateopen.
@@ -41,13 +42,20 @@ func Open(ctx context.Context, spec string, opts Options) (approval.Store, error
 				return nil, err
 			}
 		}
-		return sqlitestore.Open(ctx, filepath.Join(dir, "state.db"), sqlitestore.Options{})
+		path := filepath.Join(dir, "state.db")
+		if err := stateopen.PrivateFile(path); err != nil {
+			return nil, err
+		}
+		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
 	case spec == "memory":
 		return memstore.New(), nil
 	case strings.HasPrefix(spec, "sqlite://"):
 		path := strings.TrimPrefix(spec, "sqlite://")
 		if path == "" || strings.ContainsAny(path, "?#") {
 			return nil, fmt.Errorf("state %q: want sqlite:///abs/path.db or sqlite://relative.db", redact.URL(spec))
+		}
+		if err := stateopen.PrivateFile(path); err != nil {
+			return nil, err
 		}
 		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):

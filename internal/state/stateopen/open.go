@@ -67,6 +67,9 @@ func Open(ctx context.Context, spec string, opts Options) (state.Store, error) {
 }
 
 func openSQLite(ctx context.Context, path string) (state.Store, error) {
+	if err := PrivateFile(path); err != nil {
+		return nil, err
+	}
 	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
 	if err != nil {
 		return nil, err
