@@ -4,6 +4,12 @@
 // over — keeps being watched; it re-reads the file by path after a short
 // debounce, skips content it has already seen, and keeps the policy in
 // force when the new file does not load.
+//
+// A policy path that is a symbolic link, a chain of them, or that passes
+// through a linked directory (a Kubernetes ConfigMap's ..data) is followed:
+// every directory holding a link of the chain or its final file is
+// watched, and the set is worked out again after each change, so editing
+// the target, re-pointing a link or swapping ..data all apply.
 package reload
 
 import (
@@ -92,6 +98,10 @@ type Watcher struct {
 	fw     *fsnotify.Watcher
 	target string // cleaned absolute path
 	cancel context.CancelFunc
+
+	// Owned by the watcher's goroutine (and Watch before it starts).
+	dirs  map[string]bool // directories watched (symbolic links resolved)
+	names map[string]bool // the chain's links and file, as events name them
 	done   chan struct{}
 	once   sync.Once
 
@@ -123,7 +133,9 @@ func Watch(ctx context.Context, opts Options) (*Watcher, error) {
 		return nil, fmt.Errorf("watch policy: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{opts: opts, fw: fw, target: target, cancel: cancel, done: make(chan struct{}), seen: opts.Revision}
+	w := &Watcher{opts: opts, fw: fw, target: target, cancel: cancel, done: make(chan struct{}), seen: opts.Revision,
+		dirs: map[string]bool{filepath.Dir(target): true}}
+	w.rewatch()
 	go w.run(ctx)
 	return w, nil
 }
@@ -153,6 +165,7 @@ func (w *Watcher) run(ctx context.Context) {
 				return
 			}
 			if w.relevant(ev) {
+				w.rewatch() // a link may point elsewhere now
 				timer.Reset(w.opts.Debounce)
 			}
 		case err, ok := <-w.fw.Errors:
@@ -162,6 +175,7 @@ func (w *Watcher) run(ctx context.Context) {
 			w.opts.Logger.Warn("policy watcher: missed file events; re-reading the policy", "err", err)
 			timer.Reset(w.opts.Debounce)
 		case <-timer.C:
+			w.rewatch()
 			w.reload()
 		}
 	}
@@ -172,7 +186,7 @@ func (w *Watcher) run(ctx context.Context) {
 // directory, or any event when the policy path is a symbolic link (its
 // target may live elsewhere in the directory).
 func (w *Watcher) relevant(ev fsnotify.Event) bool {
-	if filepath.Clean(ev.Name) == w.target {
+	if name := filepath.Clean(ev.Name); name == w.target || w.names[name] {
 		return true
 	}
 	if strings.HasPrefix(filepath.Base(ev.Name), "..") {
@@ -180,6 +194,66 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 	}
 	fi, err := os.Lstat(w.target)
 	return err == nil && fi.Mode()&os.ModeSymlink != 0
+}
+
+// maxLinks bounds a chain of symbolic links (the kernel's own limit is 40).
+const maxLinks = 40
+
+// rewatch works out the directories the policy path depends on — the one
+// holding it, and the one holding each symbolic link met on the way to
+// the file (links in the path's own directories included), and the file's
+// own — and watches exactly those. A directory that cannot be watched (it
+// is gone, or the chain is broken for now) is skipped: the next change
+// around it or the next reload tries again.
+func (w *Watcher) rewatch() {
+	names := map[string]bool{}
+	want := map[string]bool{filepath.Dir(w.target): true}
+	note := func(p string) {
+		names[p] = true
+		dir := filepath.Dir(p)
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = r
+		}
+		names[filepath.Join(dir, filepath.Base(p))] = true
+		want[dir] = true
+	}
+	p := w.target
+	for range maxLinks {
+		note(p)
+		// Links among p's ancestors (a ..data directory link).
+		for a := filepath.Dir(p); a != filepath.Dir(a); a = filepath.Dir(a) {
+			if fi, err := os.Lstat(a); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				note(a)
+			}
+		}
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		next, err := os.Readlink(p)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(next) {
+			next = filepath.Join(filepath.Dir(p), next)
+		}
+		p = filepath.Clean(next)
+	}
+	if r, err := filepath.EvalSymlinks(w.target); err == nil {
+		note(r)
+	}
+	for d := range want {
+		if !w.dirs[d] && w.fw.Add(d) == nil {
+			w.dirs[d] = true
+		}
+	}
+	for d := range w.dirs {
+		if !want[d] {
+			_ = w.fw.Remove(d)
+			delete(w.dirs, d)
+		}
+	}
+	w.names = names
 }
 
 // reload reads the file and, when its content is new, loads and applies it.
