@@ -102,8 +102,9 @@ type Watcher struct {
 	// Owned by the watcher's goroutine (and Watch before it starts).
 	dirs  map[string]bool // directories watched (symbolic links resolved)
 	names map[string]bool // the chain's links and file, as events name them
-	done  chan struct{}
-	once  sync.Once
+
+	done chan struct{}
+	once sync.Once
 
 	seen string // sha256 of the last content tried (applied or not)
 }
