@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -170,29 +169,38 @@ func asExit(err error, ee **exec.ExitError) bool {
 	return ok
 }
 
-// SIGTERM to tollgate reaches the server, which can still answer.
-func TestSignalForwarded(t *testing.T) {
+// SIGTERM to tollgate stops the server the careful way: its stdin is closed
+// first, and a server that exits then needs no signal. What it writes on
+// the way out still reaches the client, and tollgate exits 128+SIGTERM.
+// (A server that ignores both is covered by cli's TestRunStopsAStubbornServer.)
+func TestSIGTERMStopsServerCarefully(t *testing.T) {
 	p := startTollgate(t, "version: \"1\"\n", []string{"TOLLGATE_E2E_FAKE=term"}, fakeArgv(t)...)
 	p.roundTrip(t, `{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	line := make(chan string, 1)
+	done := make(chan []string, 1)
 	go func() {
-		if p.out.Scan() {
-			line <- p.out.Text()
+		var lines []string
+		for p.out.Scan() {
+			lines = append(lines, p.out.Text())
 		}
-		close(line)
+		done <- lines
 	}()
 	select {
-	case l := <-line:
-		if !strings.Contains(l, "got SIGTERM") {
-			t.Errorf("after SIGTERM got %q", l)
+	case lines := <-done:
+		for _, l := range lines {
+			if strings.Contains(l, "got SIGTERM") {
+				t.Errorf("the server got SIGTERM although it exits when its input ends: %q", l)
+			}
 		}
-	case <-ctx.Done():
-		t.Fatal("server never saw SIGTERM")
+	case <-time.After(20 * time.Second):
+		t.Fatal("tollgate's output never ended after SIGTERM")
+	}
+	err := p.cmd.Wait()
+	var ee *exec.ExitError
+	if !asExit(err, &ee) || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+		t.Errorf("tollgate ended with %v, want exit status 143", err)
 	}
 }
 
