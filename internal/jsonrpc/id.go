@@ -1,0 +1,193 @@
+package jsonrpc
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file is the one definition of when two raw ids name the same request.
+// Ids are kept byte for byte (Parse never rewrites them), but a peer does not
+// compare bytes: a JavaScript or Python server reads 1, 1.0 and 1e0 as one
+// number and "\u0061" and "a" as one string, and answers with whichever
+// spelling its encoder writes. Every table keyed by id (the pump's in-flight
+// requests, the multiplexer's, a transport's pending calls) keys by IDKey.
+
+// IDKey returns a canonical form of a raw JSON id: ids a peer reads as the
+// same value get the same key, ids of different values different keys.
+//
+//   - A string is keyed by its decoded text, read as encoding/json reads it
+//     (an invalid UTF-8 byte or an unpaired surrogate escape becomes U+FFFD).
+//   - A number is keyed by its float64 value, as JavaScript reads it: 1, 1.0,
+//     1e0 and 1.00000000000000001 are one id, so are -0 and 0, and a number
+//     too large for a float64 is ±Inf. A peer that reads big integers exactly
+//     (Python) could tell 9007199254740993 from 9007199254740992; treating
+//     them as one can only refuse a request as a duplicate, never mismatch
+//     an answer.
+//   - Anything else (null, or what a lenient parser let through) is keyed by
+//     its raw bytes.
+//
+// Keys of the three kinds never collide: a string's key starts with 's', a
+// number's with 'n' and a digit, '-' or '+', and raw JSON is none of those.
+func IDKey(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		s, ok := Unquote(raw)
+		if !ok {
+			return string(raw)
+		}
+		if !utf8.ValidString(s) {
+			s = replaceInvalidUTF8(s)
+		}
+		return "s" + s
+	case c == '-' || (c >= '0' && c <= '9'):
+		if !isJSONNumber(raw) {
+			return string(raw)
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil && !math.IsInf(f, 0) {
+			return string(raw)
+		}
+		if f == 0 {
+			f = 0 // -0 is 0 to every peer
+		}
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return string(raw)
+}
+
+// SameID reports whether two raw ids name the same request.
+func SameID(a, b []byte) bool {
+	if string(a) == string(b) {
+		return true
+	}
+	return IDKey(a) == IDKey(b)
+}
+
+// PlainID reports whether a raw id is in its plain spelling: the one spelling
+// of its value that PlainForm gives back (an escape-free string of valid
+// UTF-8, or a decimal integer below 10^15 without sign or leading zeros).
+// Each value has at most one plain spelling, so a table can key plain ids by
+// their raw bytes and look every other spelling up through PlainForm(IDKey),
+// without computing a key on the hot path. It does not allocate.
+func PlainID(raw []byte) bool {
+	if len(raw) == 0 {
+		return true
+	}
+	if raw[0] == '"' {
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return false
+		}
+		body := raw[1 : len(raw)-1]
+		ascii := true
+		for _, c := range body {
+			switch {
+			case c == '\\' || c == '"' || c < 0x20:
+				return false
+			case c >= utf8.RuneSelf:
+				ascii = false
+			}
+		}
+		return ascii || utf8.Valid(body)
+	}
+	if len(raw) > 15 || (raw[0] == '0' && len(raw) > 1) {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// PlainForm returns the plain spelling (see PlainID) of the value an IDKey
+// key stands for, when that value has one. For every plain id p,
+// PlainForm(IDKey(p)) is p.
+func PlainForm(key string) (string, bool) {
+	if len(key) < 2 {
+		if key == "s" {
+			return `""`, true
+		}
+		return "", false
+	}
+	switch key[0] {
+	case 's':
+		text := key[1:]
+		if !utf8.ValidString(text) {
+			return "", false
+		}
+		for i := 0; i < len(text); i++ {
+			if c := text[i]; c == '\\' || c == '"' || c < 0x20 {
+				return "", false
+			}
+		}
+		return `"` + text + `"`, true
+	case 'n':
+		f, err := strconv.ParseFloat(key[1:], 64)
+		if err == nil && f >= 0 && f < 1e15 && f == math.Trunc(f) {
+			return strconv.FormatInt(int64(f), 10), true
+		}
+	}
+	return "", false
+}
+
+// isJSONNumber reports whether b is a number as JSON spells it (strconv
+// accepts more: hex, underscores, "Inf").
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// replaceInvalidUTF8 replaces each byte that is not part of a valid UTF-8
+// sequence with U+FFFD, as encoding/json does when it decodes a string.
+func replaceInvalidUTF8(s string) string {
+	var sb strings.Builder
+	sb.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			sb.WriteRune(utf8.RuneError)
+		} else {
+			sb.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return sb.String()
+}
