@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -540,9 +539,9 @@ func (p *Pump) noteEra(params []byte) {
 
 func (p *Pump) register(id []byte, pd *pending) bool {
 	key := string(id)
-	canon, plain := key, plainID(id)
+	canon, plain := key, jsonrpc.PlainID(id)
 	if !plain {
-		canon = canonicalID(id)
+		canon = jsonrpc.IDKey(id)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -551,13 +550,13 @@ func (p *Pump) register(id []byte, pd *pending) bool {
 	}
 	if plain && len(p.aliases) > 0 {
 		// An escaped or re-spelt form of this id may be in flight.
-		if _, dup := p.aliases[canonicalID(id)]; dup {
+		if _, dup := p.aliases[jsonrpc.IDKey(id)]; dup {
 			return false
 		}
 	}
 	if !plain {
 		// So may its plain form.
-		if pf, ok := plainForm(canon); ok {
+		if pf, ok := jsonrpc.PlainForm(canon); ok {
 			if _, dup := p.pending[pf]; dup {
 				return false
 			}
@@ -579,8 +578,8 @@ func (p *Pump) register(id []byte, pd *pending) bool {
 func (p *Pump) unregister(id []byte) {
 	p.mu.Lock()
 	delete(p.pending, string(id))
-	if len(p.aliases) > 0 && !plainID(id) {
-		delete(p.aliases, canonicalID(id))
+	if len(p.aliases) > 0 && !jsonrpc.PlainID(id) {
+		delete(p.aliases, jsonrpc.IDKey(id))
 	}
 	p.mu.Unlock()
 }
@@ -591,11 +590,11 @@ func (p *Pump) find(id []byte) *pending {
 	if pd, ok := p.pending[string(id)]; ok {
 		return pd
 	}
-	canon := canonicalID(id)
+	canon := jsonrpc.IDKey(id)
 	if raw, ok := p.aliases[canon]; ok {
 		return p.pending[raw]
 	}
-	if pf, ok := plainForm(canon); ok {
+	if pf, ok := jsonrpc.PlainForm(canon); ok {
 		return p.pending[pf]
 	}
 	return nil
@@ -608,78 +607,21 @@ func (p *Pump) take(id []byte) *pending {
 	defer p.mu.Unlock()
 	if pd, ok := p.pending[string(id)]; ok {
 		delete(p.pending, string(id))
-		if len(p.aliases) > 0 && !plainID(id) {
-			delete(p.aliases, canonicalID(id))
+		if len(p.aliases) > 0 && !jsonrpc.PlainID(id) {
+			delete(p.aliases, jsonrpc.IDKey(id))
 		}
 		return pd
 	}
-	canon := canonicalID(id)
+	canon := jsonrpc.IDKey(id)
 	raw, ok := p.aliases[canon]
 	if ok {
 		delete(p.aliases, canon)
-	} else if raw, ok = plainForm(canon); !ok {
+	} else if raw, ok = jsonrpc.PlainForm(canon); !ok {
 		return nil
 	}
 	pd := p.pending[raw]
 	delete(p.pending, raw)
 	return pd
-}
-
-// plainID reports whether an id is in the one form every decoder writes back
-// unchanged (an escape-free string, or a short integer without leading
-// zeros), so that it needs no canonical alias.
-func plainID(id []byte) bool {
-	if len(id) == 0 {
-		return true
-	}
-	if id[0] == '"' {
-		return bytes.IndexByte(id, '\\') < 0
-	}
-	if len(id) > 15 || (id[0] == '0' && len(id) > 1) {
-		return false
-	}
-	for _, c := range id {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// plainForm returns the plain spelling of a canonical id, when it has one.
-func plainForm(canon string) (string, bool) {
-	if len(canon) < 1 {
-		return "", false
-	}
-	switch canon[0] {
-	case 's':
-		q := jsonrpc.AppendString(nil, canon[1:])
-		if plainID(q) {
-			return string(q), true
-		}
-	case 'n':
-		f, err := strconv.ParseFloat(canon[1:], 64)
-		if err == nil && f >= 0 && f < 1e15 && f == float64(int64(f)) {
-			return strconv.FormatInt(int64(f), 10), true
-		}
-	}
-	return "", false
-}
-
-// canonicalID maps ids that decoders read as equal to one form: a string by
-// its decoded text, a number by its float64 value (as JavaScript reads it).
-func canonicalID(id []byte) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return "s" + s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return string(id)
 }
 
 func (p *Pump) serverLoop(ctx context.Context) error {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 )
 
 // frameConn is a message connection: one JSON-RPC frame (a message or a
@@ -74,8 +76,8 @@ func (c *connCaller) dispatch(frame []byte) {
 			}
 		case m.isResponse():
 			c.mu.Lock()
-			ch := c.waiting[idKey(m.ID)]
-			delete(c.waiting, idKey(m.ID))
+			ch := c.waiting[jsonrpc.IDKey(m.ID)]
+			delete(c.waiting, jsonrpc.IDKey(m.ID))
 			c.mu.Unlock()
 			if ch != nil {
 				ch <- m
@@ -84,16 +86,6 @@ func (c *connCaller) dispatch(frame []byte) {
 	}
 }
 
-// idKey normalizes an id so that 1 and 1.0 match.
-func idKey(id json.RawMessage) string {
-	var n json.Number
-	if json.Unmarshal(id, &n) == nil {
-		if f, err := n.Float64(); err == nil {
-			return fmt.Sprintf("n:%g", f)
-		}
-	}
-	return "s:" + string(id)
-}
 
 func (c *connCaller) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	raw, err := marshalParams(params)
@@ -104,11 +96,11 @@ func (c *connCaller) call(ctx context.Context, method string, params any) (json.
 	c.next++
 	id := json.RawMessage(strconv.Itoa(c.next))
 	ch := make(chan *message, 1)
-	c.waiting[idKey(id)] = ch
+	c.waiting[jsonrpc.IDKey(id)] = ch
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		delete(c.waiting, idKey(id))
+		delete(c.waiting, jsonrpc.IDKey(id))
 		c.mu.Unlock()
 	}()
 	b, err := json.Marshal(&message{JSONRPC: "2.0", ID: id, Method: method, Params: raw})

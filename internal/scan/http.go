@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/redact"
 )
 
@@ -217,7 +218,7 @@ func (s *httpSession) pick(ctx context.Context, data []byte, id json.RawMessage)
 	for i := range msgs {
 		m := &msgs[i]
 		switch {
-		case m.isResponse() && idKey(m.ID) == idKey(id):
+		case m.isResponse() && jsonrpc.SameID(m.ID, id):
 			return m, nil
 		case m.isResponse() && m.Error != nil:
 			// An error with a null or unknown id is still about our request.

@@ -308,7 +308,7 @@ func (c *Conn) write(frame []byte) error {
 				return nil
 			}
 			m.mu.Lock()
-			up, ok := c.calls[canonicalID(rid)]
+			up, ok := c.calls[jsonrpc.IDKey(rid)]
 			m.mu.Unlock()
 			if !ok {
 				return nil // not in flight (or not ours): nothing to cancel
@@ -317,7 +317,7 @@ func (c *Conn) write(frame []byte) error {
 		}
 		return m.send(frame)
 	default: // a response to a server request
-		key := canonicalID(msg.ID)
+		key := jsonrpc.IDKey(msg.ID)
 		m.mu.Lock()
 		owner := m.srvReqs[key]
 		if owner == c {
@@ -347,7 +347,7 @@ func (c *Conn) request(msg jsonrpc.Message) error {
 		m.mu.Unlock()
 		return fmt.Errorf("mux write: %w", ErrDetached)
 	}
-	own := canonicalID(msg.ID)
+	own := jsonrpc.IDKey(msg.ID)
 	if _, dup := c.calls[own]; dup {
 		m.mu.Unlock()
 		c.deliver(jsonrpc.AppendError(nil, msg.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil))
@@ -488,7 +488,7 @@ func (m *Mux) response(msg jsonrpc.Message) {
 		return
 	}
 	delete(m.calls, key)
-	delete(cl.c.calls, canonicalID(cl.orig))
+	delete(cl.c.calls, jsonrpc.IDKey(cl.orig))
 	if cl.tok != "" {
 		delete(m.tokens, cl.tok)
 	}
@@ -545,7 +545,7 @@ func (m *Mux) serverRequest(msg jsonrpc.Message) {
 	m.mu.Lock()
 	c := m.target()
 	if c != nil {
-		m.srvReqs[canonicalID(msg.ID)] = c
+		m.srvReqs[jsonrpc.IDKey(msg.ID)] = c
 	}
 	n := len(m.conns)
 	m.mu.Unlock()
@@ -580,8 +580,8 @@ func (m *Mux) notification(msg jsonrpc.Message) {
 	case msg.Method == "notifications/cancelled":
 		rid := mcp.ParamsValue(msg.Params, "requestId")
 		m.mu.Lock()
-		c := m.srvReqs[canonicalID(rid)]
-		delete(m.srvReqs, canonicalID(rid))
+		c := m.srvReqs[jsonrpc.IDKey(rid)]
+		delete(m.srvReqs, jsonrpc.IDKey(rid))
 		m.mu.Unlock()
 		if c != nil {
 			c.deliver(clone(msg.Raw))
@@ -647,22 +647,6 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
-}
-
-// canonicalID maps ids that decoders read as equal to one form, as the pump
-// does: a string by its text, a number by its float64 value.
-func canonicalID(id []byte) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return "s" + s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return string(id)
 }
 
 // canonicalUpstream reads an id (or progress token) the mux minted: a

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/url"
-	"strconv"
 	"sync"
 	"syscall"
 
@@ -78,7 +77,7 @@ type Pending struct {
 
 // Add records a request id; it reports false when the id is already pending.
 func (p *Pending) Add(id []byte) bool {
-	k := idKey(id)
+	k := jsonrpc.IDKey(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, dup := p.m[k]; dup {
@@ -93,7 +92,7 @@ func (p *Pending) Add(id []byte) bool {
 
 // Done removes an id and reports whether it was pending.
 func (p *Pending) Done(id []byte) bool {
-	k := idKey(id)
+	k := jsonrpc.IDKey(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, ok := p.m[k]
@@ -105,7 +104,7 @@ func (p *Pending) Done(id []byte) bool {
 func (p *Pending) Has(id []byte) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.m[idKey(id)]
+	_, ok := p.m[jsonrpc.IDKey(id)]
 	return ok
 }
 
@@ -126,21 +125,4 @@ func (p *Pending) Drain() [][]byte {
 	}
 	p.m = nil
 	return out
-}
-
-// SameID reports whether two raw ids name the same request.
-func SameID(a, b []byte) bool { return idKey(a) == idKey(b) }
-
-func idKey(id []byte) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return "s" + s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return string(id)
 }

@@ -290,7 +290,7 @@ func (c *ClientConn) noteResponse(frame []byte, m *message, hold chan struct{}) 
 	if err != nil || !p.IsResponse() || p.ID == nil {
 		return true
 	}
-	if m != nil && m.isInit && sse.SameID(p.ID, m.ids[0]) {
+	if m != nil && m.isInit && jsonrpc.SameID(p.ID, m.ids[0]) {
 		if v := mcp.ResultString(p.Result, "protocolVersion"); p.Result != nil && v != "" {
 			c.mu.Lock()
 			c.version = v

@@ -260,7 +260,7 @@ func (c *ClientConn) ownAnswer(resp *http.Response, id []byte) ([]byte, error) {
 	defer drain(resp.Body)
 	answers := func(frame []byte) bool {
 		m, err := jsonrpc.Parse(frame, false)
-		return err == nil && m.IsResponse() && sse.SameID(m.ID, id)
+		return err == nil && m.IsResponse() && jsonrpc.SameID(m.ID, id)
 	}
 	if mediaType(resp.Header) != "text/event-stream" {
 		b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.max)+1))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -126,7 +125,7 @@ func (s *session) newRequestStream(ids, tokens [][]byte, json, priming bool) (*s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		if _, dup := s.pending[canonicalID(id)]; dup {
+		if _, dup := s.pending[jsonrpc.IDKey(id)]; dup {
 			return nil, errDuplicateID
 		}
 	}
@@ -137,12 +136,12 @@ func (s *session) newRequestStream(ids, tokens [][]byte, json, priming bool) (*s
 		st.prime()
 	}
 	for _, id := range ids {
-		k := canonicalID(id)
+		k := jsonrpc.IDKey(id)
 		s.pending[k] = st
 		st.ids = append(st.ids, k)
 	}
 	for _, t := range tokens {
-		k := canonicalID(t)
+		k := jsonrpc.IDKey(t)
 		s.progress[k] = st
 		st.tokens = append(st.tokens, k)
 	}
@@ -272,7 +271,7 @@ func (s *session) route(frame []byte) {
 		if string(m.ID) == "null" {
 			st = s.current
 		} else {
-			st = s.pending[canonicalID(m.ID)]
+			st = s.pending[jsonrpc.IDKey(m.ID)]
 		}
 		if st == nil || !st.push(frame, true) {
 			s.srv.log.Debug("http front: dropped a response no stream waits for", "id", string(m.ID))
@@ -284,7 +283,7 @@ func (s *session) route(frame []byte) {
 	var st *stream
 	if m.Method == "notifications/progress" {
 		if tok := mcp.ParamsValue(m.Params, "progressToken"); tok != nil {
-			st = s.progress[canonicalID(tok)]
+			st = s.progress[jsonrpc.IDKey(tok)]
 		}
 	}
 	if st == nil && len(s.open) == 1 {
@@ -312,7 +311,7 @@ func (s *session) routeBatch(frame []byte) {
 		if err != nil || !m.IsResponse() || string(m.ID) == "null" {
 			continue
 		}
-		if st := s.pending[canonicalID(m.ID)]; st != nil && st.push(frame, true) {
+		if st := s.pending[jsonrpc.IDKey(m.ID)]; st != nil && st.push(frame, true) {
 			s.finishLocked(st)
 			return
 		}
@@ -322,20 +321,4 @@ func (s *session) routeBatch(frame []byte) {
 		return
 	}
 	s.get.push(frame, false)
-}
-
-// canonicalID maps ids that decoders read as equal to one form, as the pump
-// does: a string by its text, a number by its float64 value.
-func canonicalID(id []byte) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return "s" + s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return string(id)
 }

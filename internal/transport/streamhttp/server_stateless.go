@@ -45,7 +45,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	}
 	identity := s.identity(r)
 	st := newStream(1, !wantSSE)
-	front := &oneShot{frame: body, id: canonicalID(m.ID), st: st, gone: make(chan struct{})}
+	front := &oneShot{frame: body, id: jsonrpc.IDKey(m.ID), st: st, gone: make(chan struct{})}
 	pump := &proxy.Pump{
 		Client:  front,
 		Server:  mx.Attach(),
@@ -275,7 +275,7 @@ func (o *oneShot) Write(frame []byte) error {
 	if err != nil {
 		return nil
 	}
-	final := m.IsResponse() && (string(m.ID) == "null" || canonicalID(m.ID) == o.id)
+	final := m.IsResponse() && (string(m.ID) == "null" || jsonrpc.IDKey(m.ID) == o.id)
 	o.st.push(frame, final)
 	return nil
 }
