@@ -86,7 +86,6 @@ func (c *connCaller) dispatch(frame []byte) {
 	}
 }
 
-
 func (c *connCaller) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	raw, err := marshalParams(params)
 	if err != nil {
