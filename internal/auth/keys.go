@@ -14,7 +14,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // KeyPrefix starts every API key Tollgate makes, so that a leaked key is

@@ -3,7 +3,7 @@ package policy
 import (
 	"crypto/ed25519"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 )

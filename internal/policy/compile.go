@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // httpMethods are the operation keys of an OpenAPI path item. Operations are
