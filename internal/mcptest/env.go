@@ -30,6 +30,15 @@ func RequirePeers() bool {
 	return os.Getenv(EnvRequirePeers) == "1"
 }
 
+// MissingPeer skips the test because a peer it needs is not installed, or
+// fails it under TOLLGATE_REQUIRE_PEERS=1, so that CI never passes a test
+// that did not run. It is for tests that start a peer themselves rather
+// than through this package's helpers.
+func MissingPeer(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	missing(tb, format, args...)
+}
+
 // missing skips the test because a peer is not installed, or fails it when
 // peers are required.
 func missing(tb testing.TB, format string, args ...any) {

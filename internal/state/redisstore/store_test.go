@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
 	"github.com/tollgate-mcp/tollgate/internal/state/storetest"
@@ -33,7 +34,7 @@ func startRedis(t testing.TB) *server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server not installed: run scripts/test.sh or apt-get install redis-server")
+		mcptest.MissingPeer(t, "redis-server not installed: run scripts/test.sh or apt-get install redis-server")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,7 +99,7 @@ func redisURL(t testing.TB) string {
 	if sharedURL == "" {
 		bin, err := exec.LookPath("redis-server")
 		if err != nil || bin == "" {
-			t.Skip("redis-server not installed: run scripts/test.sh or apt-get install redis-server")
+			mcptest.MissingPeer(t, "redis-server not installed: run scripts/test.sh or apt-get install redis-server")
 		}
 	}
 	sharedOnce.Do(func() {
