@@ -96,6 +96,25 @@ install_redis() {
 	redis-server --version
 }
 
+install_chromium() {
+	# The console's browser test drives Debian's chromium with playwright-core
+	# (which downloads no browser of its own).
+	if [[ -x /usr/bin/chromium ]]; then
+		/usr/bin/chromium --version 2>/dev/null || true
+		return 0
+	fi
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		need sudo "chromium is missing and installing it needs root"
+		sudo=(sudo)
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get update -q || die "apt-get update failed"
+	"${sudo[@]}" apt-get install -y -q --no-install-recommends chromium ||
+		die "apt-get install chromium failed"
+	[[ -x /usr/bin/chromium ]] || die "chromium still missing after apt-get install"
+}
+
 install_npm() {
 	need node "install Node.js 20+ with npm"
 	need npm "install npm"
@@ -154,6 +173,7 @@ need go "install Go 1.26"
 log "$(go version); packages: ${PKGS[*]}"
 
 stage deps-redis   install_redis
+stage deps-chromium install_chromium
 stage deps-npm     install_npm
 stage deps-peers   build_peers
 stage gofmt        check_gofmt
