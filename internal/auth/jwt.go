@@ -35,9 +35,15 @@ type JWTOptions struct {
 	Audience string
 	// Leeway tolerates clock skew on exp, nbf and iat; 0 means one minute.
 	Leeway time.Duration
-	// Refresh is the least time between two fetches of a JWKS URL (a token
-	// with an unknown key id triggers one); 0 means five minutes.
+	// Refresh is how old the key set of a JWKS URL may grow: the first token
+	// after that refetches it, so that a key removed from the JWKS stops
+	// being accepted. 0 means five minutes.
 	Refresh time.Duration
+	// MinRefresh is the least time between two fetches of a JWKS URL,
+	// whatever asks for one (a token with an unknown key id, a stale set, a
+	// fetch that failed): made-up key ids cannot make Tollgate hammer the
+	// URL. 0 means 30 seconds (or Refresh, when that is shorter).
+	MinRefresh time.Duration
 	// HTTPClient fetches a JWKS URL; nil means a client with a 10 s timeout.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
@@ -51,7 +57,8 @@ type JWT struct {
 
 	mu      sync.Mutex
 	keys    jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // when keys were loaded
+	tried   time.Time // when a fetch was last started, successful or not
 }
 
 var _ Verifier = (*JWT)(nil)
@@ -69,13 +76,16 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 	if opts.Refresh == 0 {
 		opts.Refresh = 5 * time.Minute
 	}
+	if opts.MinRefresh == 0 {
+		opts.MinRefresh = min(30*time.Second, opts.Refresh)
+	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	j := &JWT{opts: opts}
+	j := &JWT{opts: opts, tried: opts.Now()}
 	if err := j.load(ctx); err != nil {
 		return nil, err
 	}
@@ -175,24 +185,42 @@ func (j *JWT) Verify(ctx context.Context, token string) (string, error) {
 	return c.Subject, nil
 }
 
-// key finds the verification key for a key id, refetching a JWKS URL (at
-// most once per Refresh) when the id is unknown: keys rotate.
+// key finds the verification key for a key id. A JWKS URL is fetched again
+// when its set is older than Refresh or holds no such key (keys rotate), but
+// never twice within MinRefresh, and by one caller at a time: the others go
+// on with the keys they have. A failed refetch keeps the old set.
 func (j *JWT) key(ctx context.Context, kid, alg string) (jose.JSONWebKey, error) {
-	if k, ok := j.lookup(kid, alg); ok {
-		return k, nil
-	}
-	j.mu.Lock()
-	stale := j.isURL() && j.opts.Now().Sub(j.fetched) >= j.opts.Refresh
-	j.mu.Unlock()
-	if stale {
-		if err := j.load(ctx); err != nil {
+	k, ok := j.lookup(kid, alg)
+	if j.claimRefresh(ok) {
+		// The fetch outlives a client that hangs up: it is for every client.
+		if err := j.load(context.WithoutCancel(ctx)); err != nil && !ok {
 			return jose.JSONWebKey{}, fmt.Errorf("jwt: %w: unknown key and %w", ErrInvalidToken, err)
 		}
-		if k, ok := j.lookup(kid, alg); ok {
-			return k, nil
-		}
+		k, ok = j.lookup(kid, alg)
 	}
-	return jose.JSONWebKey{}, fmt.Errorf("jwt: %w: no key %q in the JWKS", ErrInvalidToken, kid)
+	if !ok {
+		return jose.JSONWebKey{}, fmt.Errorf("jwt: %w: no key %q in the JWKS", ErrInvalidToken, kid)
+	}
+	return k, nil
+}
+
+// claimRefresh reports whether the caller should fetch the JWKS now, and if
+// so records the attempt, so that no other caller starts one.
+func (j *JWT) claimRefresh(found bool) bool {
+	if !j.isURL() {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := j.opts.Now()
+	if now.Sub(j.tried) < j.opts.MinRefresh {
+		return false
+	}
+	if found && now.Sub(j.fetched) < j.opts.Refresh {
+		return false
+	}
+	j.tried = now
+	return true
 }
 
 func (j *JWT) lookup(kid, alg string) (jose.JSONWebKey, bool) {
