@@ -741,9 +741,11 @@ func truncate(b []byte, n int) string {
 	return string(b)
 }
 
-// errClosed is what a Conn returns from Read after Close; transports wrap
-// net.ErrClosed or os.ErrClosed into it via IsClosed.
+// errClosed is what a Conn returns (wrapped) from Read or Write once it is
+// closed; each transport turns its own closed errors (net.ErrClosed,
+// os.ErrClosed, a finished HTTP session) into it.
 var errClosed = errors.New("connection closed")
 
-// ErrClosed is returned (wrapped) by Conn implementations' Read after Close.
+// ErrClosed is returned (wrapped) by Conn implementations' Read and Write
+// once the connection is closed, so the pump can tell a close from a fault.
 var ErrClosed = errClosed

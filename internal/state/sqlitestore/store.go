@@ -4,16 +4,18 @@
 //
 // The file is an append-only log of charges and refunds (see schema). Each
 // Store keeps all of it that still counts in memory — an exact mirror — and
-// one writer goroutine applies requests in batches: it takes every pending
-// Reserve, Refund and Peek, opens one BEGIN IMMEDIATE transaction, applies
-// the rows other processes appended since its last transaction (PRAGMA
-// data_version says whether there are any), decides every request from the
-// mirror, appends the rows that record the decisions in one INSERT, commits,
-// and only then answers (group commit). BEGIN IMMEDIATE takes SQLite's write
-// lock before anything is read, so a check-and-append is atomic against
-// other processes too; each Reserve stays all-or-nothing, and a failed
-// transaction fails every request in it (and makes the writer re-read the
-// whole file before it trusts its mirror again).
+// applies requests in batches without a goroutine of its own (see queue):
+// the caller that finds no transaction under way leads one. The leader
+// takes every pending Reserve, Refund and Peek, opens one BEGIN IMMEDIATE
+// transaction, applies the rows other processes appended since the last
+// transaction (PRAGMA data_version says whether there are any), decides
+// every request from the mirror, appends the rows that record the decisions
+// in one INSERT, commits, and only then answers (group commit). BEGIN
+// IMMEDIATE takes SQLite's write lock before anything is read, so a
+// check-and-append is atomic against other processes too; each Reserve stays
+// all-or-nothing, and a failed transaction fails every request in it (and
+// makes the next leader re-read the whole file before it trusts the mirror
+// again).
 //
 // An answer is given after COMMIT has written the WAL: the data is then in
 // the operating system's page cache, so an admitted call stays counted if the
