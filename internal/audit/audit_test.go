@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
 
@@ -525,12 +526,12 @@ func TestDiskFull(t *testing.T) {
 		return failingFile{f.(*os.File), &mu, &full}, nil
 	}})
 	l.Record(callEvent(0))
-	waitFor(t, func() bool { return l.Stats().Written == 1 })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written == 1 }, "one line written")
 	setFull(true)
 	for i := 1; i <= 3; i++ {
 		l.Record(callEvent(i))
 	}
-	waitFor(t, func() bool { return l.Stats().Lost == 3 })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Lost == 3 }, "three lines lost")
 	setFull(false)
 	l.Record(callEvent(4))
 	if err := l.Close(); err != nil {
@@ -654,17 +655,6 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	}
 	if rep := verifyDir(t, dir); rep.Problem != nil {
 		t.Error(rep.Problem)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
 
 // scriptedFile lets a test see and decide each write: the first write
@@ -173,7 +174,7 @@ func TestFailedGroupWrite(t *testing.T) {
 			s.fail = func(i int) bool { return i == 1 && tc.wantWritten == 0 || i == 2 && tc.wantWritten != 0 }
 			l := openLog(t, Options{Dir: dir, MaxSize: tc.maxSize, Buffer: 100, OpenFile: s.open})
 			queueBehindFirstWrite(t, l, s, 20)
-			waitFor(t, func() bool { return l.Stats().Lost > 0 })
+			mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Lost > 0 }, "a line lost")
 			st := l.Stats()
 			written := int(st.Written) - 1
 			switch {
@@ -223,7 +224,7 @@ func TestFailedGroupWriteThatCannotBeCut(t *testing.T) {
 	s.fail = func(i int) bool { return i == 1 }
 	l := openLog(t, Options{Dir: dir, Buffer: 100, OpenFile: s.open})
 	queueBehindFirstWrite(t, l, s, 20)
-	waitFor(t, func() bool { return l.Stats().Lost > 0 })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Lost > 0 }, "a line lost")
 	st := l.Stats()
 	kept := int(st.Written) - 1
 	if kept <= 0 || kept >= 20 || st.Lost != int64(20-kept) {
@@ -328,12 +329,7 @@ func TestWriterRestsBetweenWrites(t *testing.T) {
 	l := openLog(t, Options{Dir: dir, Linger: time.Hour, OpenFile: s.open})
 	l.Record(callEvent(0))
 	<-s.entered
-	for deadline := time.Now().Add(10 * time.Second); l.Stats().Written < 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the first line was never written")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written >= 1 }, "the first line to be written")
 	for i := 1; i <= 10; i++ {
 		l.Record(callEvent(i))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
 
 // statusFixture writes the audit trail of two instances: a stopped one
@@ -54,13 +55,7 @@ func statusFixture(t *testing.T) string {
 	b.Start(audit.StartInfo{Policy: "github.yaml", Mode: "monitor"})
 	b.Record(ev(10*time.Second, "merge", "deny", "merges need review", false))
 	// Wait until the running instance's lines are on disk.
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Stats().Written < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the audit writer did not write")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	mcptest.Eventually(t, 10*time.Second, func() bool { return b.Stats().Written >= 2 }, "the audit writer to write two lines")
 	return dir
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -67,7 +68,7 @@ func TestServerCannotAnswerTollgatesOwnQuestion(t *testing.T) {
 	if _, err := io.WriteString(cw, answer+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return fs.received() == 1 })
+	mcptest.Eventually(t, 5*time.Second, func() bool { return fs.received() == 1 }, "the server to receive one message")
 	if got := fs.lines()[0]; got != answer {
 		t.Errorf("the server got %s", got)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
@@ -134,7 +135,7 @@ func runTranscript(t *testing.T, file string) {
 	for _, l := range clientLines {
 		var n int
 		if _, err := fmt.Sscanf(l, "<wait %d>", &n); err == nil {
-			waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n })
+			mcptest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= n }, fmt.Sprintf("%d answers", n))
 			continue
 		}
 		if l == "<big>" {
@@ -197,17 +198,6 @@ func startPump(t *testing.T, g proxy.Gate, fs *fakeServer, maxFrame int) (cw *io
 	ch := make(chan error, 1)
 	go func() { ch <- pump.Run(ctx) }()
 	return cw, pr, pw, ch
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func rewrite(t *testing.T, file string, data []byte, client, server []string) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
@@ -219,20 +220,8 @@ func handshake(t *testing.T, f *fake, c *ClientConn, fr *frames) []byte {
 	resp := fr.next(t)
 	n := len(f.postsOf("notifications/initialized"))
 	write(t, c, initedNt)
-	waitUntil(t, func() bool { return len(f.postsOf("notifications/initialized")) > n })
+	mcptest.Eventually(t, clientWait, func() bool { return len(f.postsOf("notifications/initialized")) > n }, "another notifications/initialized")
 	return resp
-}
-
-// waitUntil polls cond until it holds, failing the test after clientWait.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(clientWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func mustContain(t *testing.T, frame []byte, parts ...string) {

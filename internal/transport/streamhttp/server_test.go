@@ -278,7 +278,7 @@ func TestFrontLastEventIDResumption(t *testing.T) {
 	}
 	cancel() // the connection drops mid-call
 	resp.Body.Close()
-	eventually(t, "the server to get the call", func() bool { return srv.saw(`"slow"`) })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return srv.saw(`"slow"`) }, "the server to get the call")
 	close(srv.release) // the answer comes while nobody listens
 
 	// Another session cannot resume this session's stream.
@@ -528,10 +528,10 @@ func TestFrontStatelessCancelOnClose(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HTTP %d", resp.StatusCode)
 	}
-	eventually(t, "the call upstream", func() bool { return fk.count() > 0 && fk.last().saw(`"slow"`) })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return fk.count() > 0 && fk.last().saw(`"slow"`) }, "the call upstream")
 	cancel()
 	resp.Body.Close()
-	eventually(t, "the cancellation upstream", func() bool { return fk.last().saw("notifications/cancelled") })
+	mcptest.Eventually(t, 10*time.Second, func() bool { return fk.last().saw("notifications/cancelled") }, "the cancellation upstream")
 }
 
 func TestFrontCloseStopsEveryUpstream(t *testing.T) {
@@ -549,14 +549,14 @@ func TestFrontCloseStopsEveryUpstream(t *testing.T) {
 	for i, f := range all {
 		// The pump closed the server's stdin before Close returned; the
 		// fake notices on its own goroutine.
-		eventually(t, "upstream "+strconv.Itoa(i)+" to stop", func() bool {
+		mcptest.Eventually(t, 10*time.Second, func() bool {
 			select {
 			case <-f.closed:
 				return true
 			default:
 				return false
 			}
-		})
+		}, "upstream "+strconv.Itoa(i)+" to stop")
 	}
 	if status, _ := newFrontClient(t, hs.URL).call(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}}`); status != http.StatusServiceUnavailable {
 		t.Errorf("initialize after Close: HTTP %d, want 503", status)
