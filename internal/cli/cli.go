@@ -33,6 +33,7 @@ const usage = `Tollgate is a policy firewall for the Model Context Protocol.
 Usage:
   tollgate run -c policy.yaml -- COMMAND [ARGS...]   proxy a stdio MCP server under a policy
   tollgate -c policy.yaml -- COMMAND [ARGS...]       the same (Intercept's form)
+  tollgate init [--dry-run] [--yes] [--undo]         guard the MCP servers your clients already run
   tollgate validate -c policy.yaml                   check a policy file
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
   tollgate demo                                      watch Tollgate guard a demo server
@@ -63,6 +64,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch cmd {
 	case "run":
 		return runRun(ctx, e, rest)
+	case "init":
+		return runInit(ctx, e, rest)
 	case "validate":
 		return runValidate(ctx, e, rest)
 	case "scan":
