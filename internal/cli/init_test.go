@@ -292,3 +292,21 @@ func writeInitFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// The policy in docs/init.md is the shape init writes, and loads.
+func TestInitDocsPolicyLoads(t *testing.T) {
+	doc := readString(t, "../../docs/init.md")
+	_, rest, ok := strings.Cut(doc, "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("no yaml block in docs/init.md")
+	}
+	if _, err := policy.Load("docs/init.md", []byte(block)); err != nil {
+		t.Errorf("docs/init.md policy: %v", err)
+	}
+	for _, want := range []string{"require_approval", "rate_limit: {max: 30, window: 60}"} {
+		if !strings.Contains(block, want) {
+			t.Errorf("docs/init.md policy lacks %q", want)
+		}
+	}
+}
