@@ -310,3 +310,22 @@ func TestInitDocsPolicyLoads(t *testing.T) {
 		}
 	}
 }
+
+// A server's name cannot steer its policy out of the directory, and two
+// names that look alike never share a file.
+func TestInitPolicyFileName(t *testing.T) {
+	seen := map[string]string{}
+	for _, name := range []string{"github", "../../.bashrc", "GitHub", "git hub", "", ".", "a/b", "github\x00"} {
+		got := policyFileName("cursor", name, "")
+		if strings.ContainsAny(got, "/\\\x00") || strings.HasPrefix(got, ".") || !strings.HasPrefix(got, "cursor-") || !strings.HasSuffix(got, ".yaml") {
+			t.Errorf("policyFileName(%q) = %q", name, got)
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("%q and %q share %s", prev, name, got)
+		}
+		seen[got] = name
+	}
+	if a, b := policyFileName("claude-code", "db", "/p1"), policyFileName("claude-code", "db", "/p2"); a == b {
+		t.Errorf("two projects' db share %s", a)
+	}
+}
