@@ -42,6 +42,8 @@ func statusFixture(t *testing.T) string {
 	a.Record(ev(time.Minute, "refund", "approval_required", "big refunds", false))
 	a.Record(ev(50*time.Second, "probe", "deny", "watch probes", true))
 	a.Record(ev(50*time.Second, "probe", "allow", "", false))
+	a.Record(ev(40*time.Second, "delete_repo", "hidden", "", false))
+	a.Record(ev(30*time.Second, "", "invalid", "", false))
 	a.Record(ev(3*time.Hour, "pay", "deny", "old rule", false)) // outside the window
 	a.Reload(audit.ReloadResult{File: "payments.yaml", Result: "invalid", Errors: []string{`payments.yaml:3:5: unknown key "nmae"`}})
 	if err := a.Close(); err != nil {
@@ -67,11 +69,11 @@ func TestStatusTable(t *testing.T) {
 	}
 	for _, re := range []string{
 		`(?m)^Audit trail: ` + regexp.QuoteMeta(dir) + ` \(.* free\)$`,
-		`(?m)^  INSTANCE +STATE +STARTED +LAST SEEN +POLICY +MODE +CALLS +CALLS/MIN +DENIED +APPROVAL +WOULD-DENY$`,
+		`(?m)^  INSTANCE +STATE +STARTED +LAST SEEN +POLICY +MODE +CALLS +CALLS/MIN +DENIED +APPROVAL +WOULD-DENY +HIDDEN +INVALID$`,
 		// running first; one denial; 1 call
-		`(?m)^  bbbbbbbbbbbb +running +\S+ \S+ +\S+ \S+ +github.yaml +monitor +1 +\d+\.\d +1 +0 +0$`,
-		// 6 allowed + probe allowed + 2 denied + 1 approval = 10 calls
-		`(?m)^  aaaaaaaaaaaa +stopped +\S+ \S+ +\S+ \S+ +payments.yaml +enforce +10 +\d+\.\d +2 +1 +1$`,
+		`(?m)^  bbbbbbbbbbbb +running +\S+ \S+ +\S+ \S+ +github.yaml +monitor +1 +\d+\.\d +1 +0 +0 +0 +0$`,
+		// 6 allowed + probe allowed + 2 denied + 1 approval + 1 hidden = 11 calls
+		`(?m)^  aaaaaaaaaaaa +stopped +\S+ \S+ +\S+ \S+ +payments.yaml +enforce +11 +\d+\.\d +2 +1 +1 +1 +1$`,
 		`(?m)^  RULE +DENIED +WOULD-DENY \(monitor\)$`,
 		`(?m)^  spend cap +2 +0$`,
 		`(?m)^  watch probes +0 +1$`,
@@ -103,7 +105,8 @@ func TestStatusJSON(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if len(rep.Instances) != 2 || !rep.Instances[0].Running || rep.Instances[0].Instance != "bbbbbbbbbbbb" ||
-		rep.Instances[1].Running || rep.Instances[1].Calls != 10 || rep.Instances[1].Denied != 2 {
+		rep.Instances[1].Running || rep.Instances[1].Calls != 11 || rep.Instances[1].Denied != 2 ||
+		rep.Instances[1].Hidden != 1 || rep.Instances[1].Invalid != 1 {
 		t.Errorf("instances: %+v %+v", rep.Instances[0], rep.Instances[1])
 	}
 	if cpm := rep.Instances[1].CallsPerMin; cpm <= 0 {

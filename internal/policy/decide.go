@@ -344,12 +344,14 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, ski
 	if !ok {
 		return out, false, "", fmt.Errorf("amount %s is missing", ch.incFrom.text)
 	}
+	// An amount must be a JSON number: a string is denied, never guessed
+	// (a server may or may not read "10" as 10, or "1,000" as 1000).
 	var r numReadings
-	if !readNumber(v, &r) {
+	if _, isNum := v.(json.Number); !isNum || !readNumber(v, &r) {
 		return out, false, "", fmt.Errorf("amount %s is not a number", ch.incFrom.text)
 	}
 	// Charge the largest reading: what the server spends may be the
-	// double nearest the amount, or the number a string spells.
+	// double nearest the amount.
 	var d *apd.Decimal
 	for i := range r.count() {
 		nv, kind := r.at(i)
