@@ -3,7 +3,6 @@ package scan
 import (
 	"io"
 	"testing"
-	"time"
 )
 
 // BenchmarkAnalyzeFixture scans the 323-tool FusionAuth list: classification,
@@ -27,27 +26,16 @@ func BenchmarkScaffoldFixture(b *testing.B) {
 	}
 }
 
-// TestFixtureScanIsFast is a generous sanity bound (the benchmark reports
-// the real figure): parsing, classifying and rendering every format for the
-// 323-tool fixture must take well under a second even under -race.
-func TestFixtureScanIsFast(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing test")
-	}
+// TestFixtureScan scans, classifies and renders every format for the
+// 323-tool fixture (BenchmarkAnalyzeFixture and BenchmarkScaffoldFixture report how long it takes: timing
+// belongs in benchmarks, not tests).
+func TestFixtureScan(t *testing.T) {
 	tools := loadFixture(t)
-	start := time.Now()
 	r := Analyze(Inventory{Tools: tools})
 	for _, f := range []func(io.Writer) error{r.WriteScaffold, r.WriteJSON, r.WriteMarkdown, r.WriteHTML} {
 		if err := f(io.Discard); err != nil {
 			t.Fatal(err)
 		}
-	}
-	limit := time.Second
-	if raceEnabled {
-		limit = 10 * time.Second // the race detector slows this code ~5-10x
-	}
-	if d := time.Since(start); d > limit {
-		t.Errorf("scanning the fixture took %v, want under %v", d, limit)
 	}
 	if r.Summary.Total != 323 {
 		t.Errorf("scanned %d tools, want 323", r.Summary.Total)
