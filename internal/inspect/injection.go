@@ -180,7 +180,9 @@ var fakeTags = []string{"important", "system", "tool_result", "tool_results", "f
 func (s *scanner) tag(i int) {
 	t := s.t
 	j := i + 1
+	var lead byte
 	if j < len(t) && (t[j] == '/' || t[j] == '|' || t[j] == '<') {
+		lead = t[j]
 		j++
 	}
 	e := wordEnd(t, j, func(c byte) bool { return isAlpha(c) || c == '_' })
@@ -191,14 +193,14 @@ func (s *scanner) tag(i int) {
 	switch {
 	case t[e] == '>':
 		close = e + 1
-		if t[j-1] == '<' { // <<SYS>>
+		if lead == '<' { // <<SYS>>
 			if e+1 < len(t) && t[e+1] == '>' {
 				close = e + 2
 			} else {
 				return
 			}
 		}
-	case t[e] == '|' && e+1 < len(t) && t[e+1] == '>' && t[j-1] == '|':
+	case t[e] == '|' && e+1 < len(t) && t[e+1] == '>' && lead == '|':
 		close = e + 2
 	default:
 		return

@@ -319,7 +319,8 @@ func (s *scanner) email(i int) {
 	if j < len(t) && (t[j] == '@' || t[j] == '_') {
 		return
 	}
-	if fileExt(t[tld:j]) {
+	// user@host after "://" is a URL's user info.
+	if fileExt(t[tld:j]) || (a >= 3 && string(t[a-3:a]) == "://") {
 		return
 	}
 	// git@github.com:owner/repo is an SSH remote, not a person.
@@ -354,7 +355,7 @@ func (s *scanner) upperWord(a, b int) {
 	if n >= 4 && isUpper(w[1]) && isDigit(w[2]) && isDigit(w[3]) {
 		s.iban(a, b)
 	}
-	if isUpper(w[1]) {
+	if n >= 2 && isUpper(w[1]) {
 		switch n {
 		case 9:
 			if allOf(w[2:8], isDigit) && w[8] >= 'A' && w[8] <= 'D' && ninoPrefix(w[0], w[1]) {

@@ -302,6 +302,9 @@ func (s *scanner) keyword(a, b int) {
 	if t[i] == '"' || t[i] == '\'' {
 		i++
 	}
+	for i < len(t) && t[i] == ' ' {
+		i++
+	}
 	for i < len(t) && (t[i] == ' ' || t[i] == '\t') {
 		i++
 	}

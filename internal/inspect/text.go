@@ -165,6 +165,9 @@ func (s *scanner) word(a, b int) {
 				s.slackWebhook(a)
 			}
 		case ' ':
+			if b+1 < len(t) && (t[b+1] == '=' || t[b+1] == ':') {
+				s.keyword(a, b)
+			}
 			if n == 6 && (c == 'B' || c == 'b') && equalFold(t[a:b], "bearer") {
 				s.bearer(b + 1)
 			}
