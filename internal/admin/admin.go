@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"io"
 	"log/slog"
 	"net"
@@ -107,9 +108,9 @@ type Server struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// OnDecision, when set, is told of each approval or denial made through
-	// the API ("approval_approved" or "approval_denied"), for the audit
-	// trail. It must not block.
-	OnDecision func(event string, r approval.Record)
+	// the API (event.ApprovalApproved or event.ApprovalDenied), for the
+	// audit trail. It must not block.
+	OnDecision func(d event.Decision, r approval.Record)
 	// Approvers returns the approvers of the policy in force (name → public
 	// key); approve checks the body's signature against it. Nil or empty
 	// means nobody can approve through the API.
@@ -220,9 +221,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, approve bool) {
 		return
 	}
 	if s.OnDecision != nil {
-		ev := "approval_denied"
+		ev := event.ApprovalDenied
 		if approve {
-			ev = "approval_approved"
+			ev = event.ApprovalApproved
 		}
 		s.OnDecision(ev, rec)
 	}

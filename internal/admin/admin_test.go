@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,8 +60,10 @@ func TestAPI(t *testing.T) {
 	var mu sync.Mutex
 	approvers := map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)}
 	s := &Server{Store: store, Token: strings.Repeat("ab", 32), Now: func() time.Time { return now },
-		OnDecision: func(ev string, r approval.Record) { decided = append(decided, ev+":"+r.ID+":"+r.Approver) },
-		Approvers:  func() map[string]ed25519.PublicKey { mu.Lock(); defer mu.Unlock(); return approvers }}
+		OnDecision: func(ev event.Decision, r approval.Record) {
+			decided = append(decided, string(ev)+":"+r.ID+":"+r.Approver)
+		},
+		Approvers: func() map[string]ed25519.PublicKey { mu.Lock(); defer mu.Unlock(); return approvers }}
 	l, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)

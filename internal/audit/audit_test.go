@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
@@ -37,8 +37,8 @@ func openLog(t *testing.T, opts Options) *Log {
 	return l
 }
 
-func callEvent(i int) gate.Event {
-	return gate.Event{Time: t0.Add(time.Duration(i) * time.Second), Session: "s1", Identity: "alice",
+func callEvent(i int) event.Event {
+	return event.Event{Time: t0.Add(time.Duration(i) * time.Second), Session: "s1", Identity: "alice",
 		Tool: "send_email", Args: []byte(fmt.Sprintf(`{"to":"a@example.com","n":%d}`, i)),
 		Decision: "allow", Outcome: "ok", Latency: 1500 * time.Microsecond, PolicyRev: "rev1"}
 }

@@ -1,10 +1,9 @@
 package audit
 
 import (
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"testing"
 	"time"
-
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 )
 
 // BenchmarkRecord measures what a call pays: copying the event onto the
@@ -14,7 +13,7 @@ func BenchmarkRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := gate.Event{Time: time.Now(), Session: "s", Tool: "send_email", Decision: "allow", Outcome: "ok",
+	ev := event.Event{Time: time.Now(), Session: "s", Tool: "send_email", Decision: "allow", Outcome: "ok",
 		Args: []byte(`{"to":"bob@example.com","subject":"hello","body":"a short message body"}`), Latency: time.Millisecond}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
 
@@ -60,7 +60,7 @@ type Stats struct {
 	Lost        int64 // lines lost to failed writes
 }
 
-// Log is the audit trail writer: a gate.Recorder whose Record copies what
+// Log is the audit trail writer: a event.Recorder whose Record copies what
 // it needs and hands the line to one writer goroutine over a bounded
 // channel, so a call never waits on the disk. Record, Reload, SetConfig and
 // Stats are safe for concurrent use; Close stops the writer after writing
@@ -92,7 +92,7 @@ type Log struct {
 	g        group
 }
 
-var _ gate.Recorder = (*Log)(nil)
+var _ event.Recorder = (*Log)(nil)
 
 type argsConfig struct {
 	mode   string // none, hash, full
@@ -253,14 +253,14 @@ func (l *Log) SetConfig(c policy.AuditConfig) error {
 	return nil
 }
 
-// Record implements gate.Recorder. It copies the event's arguments and
+// Record implements event.Recorder. It copies the event's arguments and
 // never blocks: when the buffer is full the line is dropped, counted, and
 // recorded later as a "dropped" line.
-func (l *Log) Record(ev gate.Event) {
+func (l *Log) Record(ev event.Event) {
 	cfg := l.cfg.Load()
 	it := item{cfg: cfg, rec: Record{
 		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity,
-		Tool: ev.Tool, Decision: ev.Decision, Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
+		Tool: ev.Tool, Decision: string(ev.Decision), Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
 		Counters: ev.Counters, Outcome: ev.Outcome, Policy: ev.PolicyRev, StateError: ev.StateError,
 		ApprovalID: ev.ApprovalID, Approver: ev.Approver,
 	}}

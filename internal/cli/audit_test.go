@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 )
 
 // writeAudit writes a small audit trail with rotation and returns its
@@ -23,7 +23,7 @@ func writeAudit(t *testing.T, calls int, maxSize int64) string {
 	l.Start(audit.StartInfo{Policy: "p.yaml", Mode: "enforce"})
 	now := time.Now()
 	for i := range calls {
-		l.Record(gate.Event{Time: now, Tool: "t", Decision: "allow", Outcome: "ok", Args: []byte(`{"i":1}`)})
+		l.Record(event.Event{Time: now, Tool: "t", Decision: "allow", Outcome: "ok", Args: []byte(`{"i":1}`)})
 		_ = i
 	}
 	if err := l.Close(); err != nil {

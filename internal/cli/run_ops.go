@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -76,23 +77,23 @@ func auditDir(f *opsFlags, stateDir string) (string, error) {
 }
 
 // fanout tells every recorder each event.
-type fanout []gate.Recorder
+type fanout []event.Recorder
 
-func (rs fanout) Record(ev gate.Event) {
+func (rs fanout) Record(ev event.Event) {
 	for _, r := range rs {
 		r.Record(ev)
 	}
 }
 
-func (rs fanout) Forwarded(ev gate.Event) {
+func (rs fanout) Forwarded(ev event.Event) {
 	for _, r := range rs {
-		if fr, ok := r.(gate.ForwardRecorder); ok {
+		if fr, ok := r.(event.ForwardRecorder); ok {
 			fr.Forwarded(ev)
 		}
 	}
 }
 
-var _ gate.ForwardRecorder = fanout(nil)
+var _ event.ForwardRecorder = fanout(nil)
 
 // setupOps opens the audit trail, starts the metrics server and the policy
 // watcher, and makes the gate tell the audit trail and the metrics every

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
 
@@ -26,8 +26,8 @@ func statusFixture(t *testing.T) string {
 		t.Fatal(err)
 	}
 	a.Start(audit.StartInfo{Policy: "payments.yaml", Mode: "enforce"})
-	ev := func(ago time.Duration, tool, decision, rule string, monitor bool) gate.Event {
-		e := gate.Event{Time: now.Add(-ago), Tool: tool, Decision: decision, Rule: rule, Monitor: monitor,
+	ev := func(ago time.Duration, tool, decision, rule string, monitor bool) event.Event {
+		e := event.Event{Time: now.Add(-ago), Tool: tool, Decision: event.Decision(decision), Rule: rule, Monitor: monitor,
 			Reason: "because " + rule, Identity: "alice"}
 		if decision == "allow" {
 			e.Outcome, e.Reason = "ok", ""

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"sync"
 	"time"
 
@@ -76,31 +77,17 @@ func (a *Approvals) wasSpent(id string) bool {
 // errReplayed: an approval this process already consumed is approved again.
 var errReplayed = fmt.Errorf("%w: this proxy already ran the call it approves; the record was set back to approved", approval.ErrUnverified)
 
-// Approval audit events, as Event.Decision.
-const (
-	EventApprovalRequested = "approval_requested"
-	EventApprovalReused    = "approval_reused"
-	EventApprovalApproved  = "approval_approved"
-	EventApprovalDenied    = "approval_denied"
-	EventApprovalExpired   = "approval_expired"
-	EventApprovalConsumed  = "approval_consumed"
-	EventApprovalRestored  = "approval_restored"
-	// EventApprovalUnverified: an approved record without a valid signature
-	// by a listed approver was found and not trusted (Reason says why).
-	EventApprovalUnverified = "approval_unverified"
-)
-
 // RecordApproval tells the Recorder that something happened to an approval
 // outside a call (a person approved or denied it through the admin API).
-func (g *Gate) RecordApproval(decision string, r approval.Record) {
-	g.record(approvalEvent(Event{Time: g.now(), Tool: r.Tool, PolicyRev: r.PolicyRev}, decision, r, g.now()))
+func (g *Gate) RecordApproval(decision event.Decision, r approval.Record) {
+	g.record(approvalEvent(event.Event{Time: g.now(), Tool: r.Tool, PolicyRev: r.PolicyRev}, decision, r, g.now()))
 }
 
-func approvalEvent(base Event, decision string, r approval.Record, now time.Time) Event {
+func approvalEvent(base event.Event, decision event.Decision, r approval.Record, now time.Time) event.Event {
 	ev := base
 	ev.Time, ev.Decision, ev.ApprovalID, ev.Approver = now, decision, r.ID, r.Approver
 	ev.Rule, ev.Reason = r.Rule, r.Reason
-	if r.Note != "" && (decision == EventApprovalApproved || decision == EventApprovalDenied) {
+	if r.Note != "" && (decision == event.ApprovalApproved || decision == event.ApprovalDenied) {
 		ev.Reason = r.Note
 	}
 	ev.Outcome, ev.Latency, ev.Counters = "", 0, nil
@@ -109,8 +96,8 @@ func approvalEvent(base Event, decision string, r approval.Record, now time.Time
 
 // hold is one held call.
 type hold struct {
-	id      []byte // raw request id (owned)
-	ev      Event  // Args owned
+	id      []byte      // raw request id (owned)
+	ev      event.Event // Args owned
 	session *proxy.Session
 	fp      string
 	args    string // compacted arguments
@@ -122,7 +109,7 @@ type hold struct {
 
 // requireApproval rules on a call an approval rule holds. It does no I/O:
 // the store is asked in the returned Admit, off the pump's read loop.
-func (g *Gate) requireApproval(c *proxy.Call, p *policy.Policy, d policy.Decision, ev Event) proxy.Ruling {
+func (g *Gate) requireApproval(c *proxy.Call, p *policy.Policy, d policy.Decision, ev event.Event) proxy.Ruling {
 	if g.Approvals == nil || g.Approvals.Store == nil {
 		reason := "approval required by rule " + quote(d.Rule) + ": " + d.Reason + " (no approval store is configured)"
 		ev.Reason = reason
@@ -169,11 +156,11 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		return g.approvalStoreFailed(h, err)
 	}
 	for _, x := range res.Expired {
-		g.record(approvalEvent(h.ev, EventApprovalExpired, x, now))
+		g.record(approvalEvent(h.ev, event.ApprovalExpired, x, now))
 	}
 	for _, u := range res.Unverified {
 		g.log().Warn("an approved record is not signed by a listed approver; not trusted", "approval_id", u.Record.ID, "err", u.Err)
-		ev := approvalEvent(h.ev, EventApprovalUnverified, u.Record, now)
+		ev := approvalEvent(h.ev, event.ApprovalUnverified, u.Record, now)
 		ev.Reason = u.Err.Error()
 		g.record(ev)
 	}
@@ -184,12 +171,12 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	case approval.Refused:
 		return g.refused(h, r, now)
 	case approval.Reused:
-		g.record(approvalEvent(h.ev, EventApprovalReused, r, now))
+		g.record(approvalEvent(h.ev, event.ApprovalReused, r, now))
 		return proxy.Ruling{Answer: pendingAnswer(h, r)}
 	}
-	g.record(approvalEvent(h.ev, EventApprovalRequested, r, now))
+	g.record(approvalEvent(h.ev, event.ApprovalRequested, r, now))
 	if a.Notifier != nil {
-		a.Notifier.Notify(approval.NoticeFor(EventApprovalRequested, r, now))
+		a.Notifier.Notify(approval.NoticeFor(string(event.ApprovalRequested), r, now))
 	}
 	if h.cfg.Inline && h.session != nil && mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
 		return g.inline(ctx, h, r)
@@ -232,7 +219,7 @@ func orUnknown(s string) string {
 // restores the approval.
 func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now time.Time) proxy.Ruling {
 	g.Approvals.spend(r, now)
-	g.record(approvalEvent(h.ev, EventApprovalConsumed, r, now))
+	g.record(approvalEvent(h.ev, event.ApprovalConsumed, r, now))
 	ev := h.ev
 	ev.Decision, ev.ApprovalID, ev.Approver = "allow", r.ID, r.Approver
 	var ruling proxy.Ruling
@@ -245,7 +232,7 @@ func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now
 	} else {
 		ruling = proxy.Ruling{Ticket: &ticket{g: g, ev: ev, start: now}}
 	}
-	if fr, ok := g.Recorder.(ForwardRecorder); ok {
+	if fr, ok := g.Recorder.(event.ForwardRecorder); ok {
 		if t, ok := ruling.Ticket.(*ticket); ok {
 			fr.Forwarded(t.ev)
 		}
@@ -255,7 +242,7 @@ func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now
 }
 
 // restore gives a consumed approval back.
-func (g *Gate) restore(base Event, r approval.Record) {
+func (g *Gate) restore(base event.Event, r approval.Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := g.Approvals.Store.Restore(ctx, r.ID); err != nil {
@@ -264,7 +251,7 @@ func (g *Gate) restore(base Event, r approval.Record) {
 	}
 	g.Approvals.unspend(r.ID)
 	r.Status, r.ConsumedAt = approval.Approved, time.Time{}
-	g.record(approvalEvent(base, EventApprovalRestored, r, g.now()))
+	g.record(approvalEvent(base, event.ApprovalRestored, r, g.now()))
 }
 
 // approvalTicket gives the approval back only when Tollgate knows the server
@@ -275,7 +262,7 @@ func (g *Gate) restore(base Event, r approval.Record) {
 type approvalTicket struct {
 	g     *Gate
 	inner proxy.Ticket
-	base  Event
+	base  event.Event
 	rec   approval.Record
 }
 
@@ -350,12 +337,12 @@ func (g *Gate) inline(ctx context.Context, h *hold, r approval.Record) proxy.Rul
 	case "accept":
 		d, err := g.Approvals.Store.Decide(ctx, r.ID, approval.Decision{Approve: true, Approver: who, Note: "approved in the MCP client", Now: now})
 		if err == nil {
-			g.record(approvalEvent(h.ev, EventApprovalApproved, d, now))
+			g.record(approvalEvent(h.ev, event.ApprovalApproved, d, now))
 		} else if !errors.Is(err, approval.ErrNotPending) {
 			// Expired or the store failed: the call stays held.
 			g.log().Warn("inline approval could not be recorded", "approval_id", r.ID, "err", err)
 			if errors.Is(err, approval.ErrExpired) {
-				g.record(approvalEvent(h.ev, EventApprovalExpired, d, now))
+				g.record(approvalEvent(h.ev, event.ApprovalExpired, d, now))
 			}
 			return proxy.Ruling{Answer: pendingAnswer(h, r)}
 		}
@@ -376,7 +363,7 @@ func (g *Gate) inline(ctx context.Context, h *hold, r approval.Record) proxy.Rul
 			return proxy.Ruling{Answer: pendingAnswer(h, r)}
 		}
 		if err == nil {
-			g.record(approvalEvent(h.ev, EventApprovalDenied, d, now))
+			g.record(approvalEvent(h.ev, event.ApprovalDenied, d, now))
 		}
 		return g.refused(h, d, now)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"strings"
 	"sync"
 	"testing"
@@ -34,10 +35,10 @@ tools:
 
 type events struct {
 	mu  sync.Mutex
-	evs []Event
+	evs []event.Event
 }
 
-func (e *events) Record(ev Event) {
+func (e *events) Record(ev event.Event) {
 	e.mu.Lock()
 	e.evs = append(e.evs, ev)
 	e.mu.Unlock()
@@ -48,7 +49,7 @@ func (e *events) decisions() []string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.evs {
-		out = append(out, ev.Decision)
+		out = append(out, string(ev.Decision))
 	}
 	return out
 }
@@ -314,7 +315,7 @@ func (f *fixture) unverified(t *testing.T, id, why string) {
 	f.evs.mu.Lock()
 	defer f.evs.mu.Unlock()
 	for i := len(f.evs.evs) - 1; i >= 0; i-- {
-		if ev := f.evs.evs[i]; ev.Decision == EventApprovalUnverified {
+		if ev := f.evs.evs[i]; ev.Decision == event.ApprovalUnverified {
 			if ev.ApprovalID != id || !strings.Contains(ev.Reason, why) {
 				t.Fatalf("unverified event %+v, want %s and %q", ev, id, why)
 			}

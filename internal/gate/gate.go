@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -36,7 +37,7 @@ type Gate struct {
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// Recorder, when set, is told every decision.
-	Recorder Recorder
+	Recorder event.Recorder
 	// Monitor forces monitor mode for every rule (--mode monitor).
 	Monitor bool
 	// Approvals holds require_approval calls for a person (approval.go);
@@ -51,42 +52,6 @@ type Gate struct {
 }
 
 var _ proxy.Gate = (*Gate)(nil)
-
-// Recorder receives one Event per decision. It must not block for long.
-type Recorder interface {
-	Record(ev Event)
-}
-
-// ForwardRecorder is implemented by a Recorder that also wants to know when
-// a call is let through, just before it is forwarded (for in-flight gauges
-// and decision latency). ev is the call's Event with Decision "allow"; the
-// same call comes again through Record when it completes. It must not block.
-type ForwardRecorder interface {
-	Forwarded(ev Event)
-}
-
-// Event describes one decision, for the audit trail and metrics.
-type Event struct {
-	Time      time.Time
-	Session   string
-	Identity  string
-	Tool      string
-	Args      []byte // aliasing the request: copy to keep
-	Decision  string // allow, deny, approval_required, hidden, invalid
-	Rule      string
-	Reason    string
-	Monitor   bool // the decision was not enforced
-	Counters  []string
-	Outcome   string // for completed calls: ok, error, tool_error, no_response, cancelled, not_sent
-	Latency   time.Duration
-	PolicyRev string
-	// StateError is the state store's error when it failed for this call.
-	StateError string
-	// ApprovalID and Approver name the approval an approval_* event (or a
-	// call it let through or refused) is about, and the person who decided.
-	ApprovalID string
-	Approver   string
-}
 
 // New returns a gate enforcing p.
 func New(p *policy.Policy) *Gate {
@@ -185,7 +150,7 @@ func (g *Gate) Refused(s *proxy.Session, c *proxy.Call, reason string) {
 		return
 	}
 	p := g.policy.Load()
-	ev := Event{Time: g.now(), Decision: "invalid", Reason: reason, PolicyRev: p.Revision()}
+	ev := event.Event{Time: g.now(), Decision: "invalid", Reason: reason, PolicyRev: p.Revision()}
 	if s != nil {
 		ev.Session, ev.Identity = s.ID, s.Identity
 	}
@@ -236,7 +201,7 @@ func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 // forwarded tells a ForwardRecorder about a ruling that lets the call
 // through, once its Admit (if any) has run.
 func (g *Gate) forwarded(r proxy.Ruling) proxy.Ruling {
-	fr, ok := g.Recorder.(ForwardRecorder)
+	fr, ok := g.Recorder.(event.ForwardRecorder)
 	if !ok {
 		return r
 	}
@@ -260,7 +225,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 			if !hidden {
 				reason = "tool is not permitted by policy (default: deny) and the server has not listed it; answered as the server answers an unknown tool"
 			}
-			g.record(Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+			g.record(event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
 				Decision: "hidden", Reason: reason, PolicyRev: p.Revision()})
 			return proxy.Ruling{Unknown: true}
 		}
@@ -271,8 +236,8 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	}
 	d := p.Decide(&pc)
 	monitor := d.Monitor || g.Monitor
-	ev := Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
-		Decision: d.Action.String(), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision()}
+	ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+		Decision: event.Decision(d.Action.String()), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision()}
 	switch d.Action {
 	case policy.Deny:
 		if !monitor {
@@ -314,7 +279,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 }
 
 // admit reserves the call's counters, all or none.
-func (g *Gate) admit(ctx context.Context, id []byte, ev Event, charges []policy.Charge, monitor bool) proxy.Ruling {
+func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []policy.Charge, monitor bool) proxy.Ruling {
 	sc := make([]state.Charge, len(charges))
 	refundable := false
 	for i := range charges {
@@ -348,7 +313,7 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev Event, charges []policy.
 	return proxy.Ruling{Ticket: t}
 }
 
-func (g *Gate) storeFailed(id []byte, ev Event, err error) proxy.Ruling {
+func (g *Gate) storeFailed(id []byte, ev event.Event, err error) proxy.Ruling {
 	ev.StateError = err.Error()
 	if g.FailOpen {
 		g.log().Warn("state store failed; allowing the call (--state-fail-mode open)", "tool", ev.Tool, "err", err)
@@ -362,7 +327,7 @@ func (g *Gate) storeFailed(id []byte, ev Event, err error) proxy.Ruling {
 	return proxy.Ruling{Answer: denial(id, "", reason, 0)}
 }
 
-func (g *Gate) record(ev Event) {
+func (g *Gate) record(ev event.Event) {
 	if g.Recorder != nil {
 		g.Recorder.Record(ev)
 	}
@@ -391,7 +356,7 @@ func quote(s string) string { return "\"" + s + "\"" }
 // ticket follows a forwarded call to commit or refund its counters.
 type ticket struct {
 	g           *Gate
-	ev          Event
+	ev          event.Event
 	start       time.Time
 	reservation string
 	refundable  bool

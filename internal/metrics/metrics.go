@@ -1,5 +1,5 @@
 // Package metrics exposes Tollgate's Prometheus metrics. A *Metrics is a
-// gate.Recorder (and gate.ForwardRecorder) fed the same decision events as
+// event.Recorder (and event.ForwardRecorder) fed the same decision events as
 // the audit trail; Serve puts its registry on an HTTP listener at /metrics.
 package metrics
 
@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,8 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/tollgate-mcp/tollgate/internal/gate"
 )
 
 // MaxTools caps the distinct tool label values: tool names come from the
@@ -57,8 +56,8 @@ type Metrics struct {
 type childKey struct{ tool, decision string }
 
 var (
-	_ gate.Recorder        = (*Metrics)(nil)
-	_ gate.ForwardRecorder = (*Metrics)(nil)
+	_ event.Recorder        = (*Metrics)(nil)
+	_ event.ForwardRecorder = (*Metrics)(nil)
 )
 
 // New registers Tollgate's metrics (and the Go and process collectors) in
@@ -132,18 +131,18 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Forwarded implements gate.ForwardRecorder.
-func (m *Metrics) Forwarded(ev gate.Event) {
+// Forwarded implements event.ForwardRecorder.
+func (m *Metrics) Forwarded(ev event.Event) {
 	m.inflight.Inc()
 	m.decision.Observe(m.since(ev.Time))
 }
 
-// Record implements gate.Recorder.
-func (m *Metrics) Record(ev gate.Event) {
+// Record implements event.Recorder.
+func (m *Metrics) Record(ev event.Event) {
 	if ev.StateError != "" {
 		m.stateErrors.Inc()
 	}
-	decision := ev.Decision
+	decision := string(ev.Decision)
 	switch decision {
 	case "approval_approved", "approval_denied", "approval_expired", "approval_consumed", "approval_restored":
 		// Steps of an approval, not answers to a call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"net/http"
 	"strings"
 	"testing"
@@ -140,7 +141,7 @@ func TestMetricsOverHTTP(t *testing.T) {
 	call(g, "limited")
 	m.Reload("ok")
 	m.Reload("invalid")
-	m.Record(gate.Event{Time: time.Now(), Tool: "pay", Decision: "approval_approved", ApprovalID: "a1"})
+	m.Record(event.Event{Time: time.Now(), Tool: "pay", Decision: "approval_approved", ApprovalID: "a1"})
 
 	fams := scrape(t, srv.Addr())
 	checks := []struct {
@@ -187,7 +188,7 @@ func TestMetricsOverHTTP(t *testing.T) {
 func TestToolLabelsAreCapped(t *testing.T) {
 	m := New(Options{})
 	for i := range MaxTools + 50 {
-		m.Record(gate.Event{Tool: fmt.Sprint("tool", i), Decision: "deny", Time: time.Now()})
+		m.Record(event.Event{Tool: fmt.Sprint("tool", i), Decision: "deny", Time: time.Now()})
 	}
 	fams, err := m.Registry().Gather()
 	if err != nil {
@@ -210,7 +211,7 @@ func TestToolLabelsAreCapped(t *testing.T) {
 
 func BenchmarkRecord(b *testing.B) {
 	m := New(Options{})
-	ev := gate.Event{Tool: "send_email", Decision: "allow", Outcome: "ok", Latency: time.Millisecond, Time: time.Now()}
+	ev := event.Event{Tool: "send_email", Decision: "allow", Outcome: "ok", Latency: time.Millisecond, Time: time.Now()}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

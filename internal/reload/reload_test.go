@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -118,25 +119,25 @@ func judge(t testing.TB, g *gate.Gate, tool string) string {
 		r.Ticket.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 	}
 	ev := rec.last()
-	return ev.Decision + " " + ev.Rule
+	return string(ev.Decision) + " " + ev.Rule
 }
 
 type recorder struct {
 	mu  sync.Mutex
-	evs []gate.Event
+	evs []event.Event
 }
 
-func (r *recorder) Record(ev gate.Event) {
+func (r *recorder) Record(ev event.Event) {
 	r.mu.Lock()
 	r.evs = append(r.evs, ev)
 	r.mu.Unlock()
 }
 
-func (r *recorder) last() gate.Event {
+func (r *recorder) last() event.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.evs) == 0 {
-		return gate.Event{}
+		return event.Event{}
 	}
 	return r.evs[len(r.evs)-1]
 }

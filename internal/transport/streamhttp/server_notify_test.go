@@ -3,6 +3,7 @@ package streamhttp
 import (
 	"bytes"
 	"context"
+	decision "github.com/tollgate-mcp/tollgate/internal/event"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,10 +18,10 @@ import (
 // eventLog records the gate's decisions.
 type eventLog struct {
 	mu  sync.Mutex
-	evs []gate.Event
+	evs []decision.Event
 }
 
-func (l *eventLog) Record(ev gate.Event) {
+func (l *eventLog) Record(ev decision.Event) {
 	ev.Args = append([]byte(nil), ev.Args...)
 	l.mu.Lock()
 	l.evs = append(l.evs, ev)
