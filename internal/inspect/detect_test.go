@@ -189,14 +189,14 @@ func TestPIINearMisses(t *testing.T) {
 		"user@localhost",
 		"@@ -1,5 +1,7 @@",
 		"version 4.111111111111111",
-		"4111111111111112",                     // Luhn fails
-		"1234567812345670",                     // Luhn passes, no issuer
-		"1700000000000",                        // a timestamp in ms
-		"4111111111111111111111",               // too long
-		"order 4111111111111",                  // Visa prefix, Luhn fails
-		"DE89370400440532013001",               // mod-97 fails
-		"DE8937040044053201300",                // too short for DE
-		"XX89370400440532013000",               // no such country
+		"4111111111111112",                    // Luhn fails
+		"1234567812345670",                    // Luhn passes, no issuer
+		"1700000000000",                       // a timestamp in ms
+		"4111111111111111111111",              // too long
+		"order 4111111111111",                 // Visa prefix, Luhn fails
+		"DE89370400440532013001",              // mod-97 fails
+		"DE8937040044053201300",               // too short for DE
+		"XX89370400440532013000",              // no such country
 		"000-12-3456 666-12-3456 912-34-5678", // never issued
 		"536-00-1234 536-22-0000 123-45-6789",
 		"2024-01-15 and 2024-01-15T10:20:30Z",
