@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"io"
 	"log/slog"
 	"net"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 )
 
 // TokenFile is the token's file name under the state directory.

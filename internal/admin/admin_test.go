@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/approval/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 )
 
 func TestToken(t *testing.T) {

@@ -1,9 +1,10 @@
 package audit
 
 import (
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"testing"
 	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/event"
 )
 
 // BenchmarkRecord measures what a call pays: copying the event onto the

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
 

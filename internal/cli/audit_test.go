@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 )
 
 // writeAudit writes a small audit trail with rotation and returns its

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
 

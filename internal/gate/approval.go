@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"

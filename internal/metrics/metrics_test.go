@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tollgate-mcp/tollgate/internal/event"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"

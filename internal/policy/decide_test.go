@@ -319,12 +319,12 @@ tools:
 		{`{"amount":12345678901234567890.123456789}`, "12345678901234567890.123456789", "", false},
 		{`{"amount":0}`, "", "", true},
 		{`{"amount":-1}`, "", `rule "cap": amount args.amount is negative`, false},
-		{`{"amount":"10"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
-		{`{"amount":"1e3"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
-		{`{"amount":" 12 "}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
-		{`{"amount":"0x10"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
+		{`{"amount":"10"}`, "", `rule "cap": amount args.amount is not a number`, false},    // strings are never guessed
+		{`{"amount":"1e3"}`, "", `rule "cap": amount args.amount is not a number`, false},   // strings are never guessed
+		{`{"amount":" 12 "}`, "", `rule "cap": amount args.amount is not a number`, false},  // strings are never guessed
+		{`{"amount":"0x10"}`, "", `rule "cap": amount args.amount is not a number`, false},  // strings are never guessed
 		{`{"amount":"1_000"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
-		{`{"amount":"١٢"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
+		{`{"amount":"١٢"}`, "", `rule "cap": amount args.amount is not a number`, false},    // strings are never guessed
 		{`{"amount":9007199254740993.5}`, "9007199254740994", "", false},
 		{`{"amount":"-0"}`, "", `rule "cap": amount args.amount is not a number`, false}, // strings are never guessed
 		{`{"amount":-0}`, "", "", true},
