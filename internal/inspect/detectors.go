@@ -64,7 +64,7 @@ var detectors = [numDetectors]struct {
 	dAzureStorageKey: {"azure_storage_key", Secret, false},
 	dPrivateKey:      {"private_key", Secret, false},
 	dJWT:             {"jwt", Secret, false},
-	dURLPassword:     {"url_password", Secret, false},
+	dURLPassword:     {"url_password", Secret, true},
 	dGenericSecret:   {"generic_secret", Secret, true},
 	dEmail:           {"email", PII, false},
 	dPhone:           {"phone_number", PII, false},

@@ -111,8 +111,8 @@ func issuer(d []byte) bool {
 	}
 	p2, p3, p4, p6 := p(2), p(3), p(4), p(6)
 	switch {
-	case d[0] == '4': // Visa
-		return n == 13 || n == 16 || n == 19
+	case d[0] == '4': // Visa (13-digit cards are long gone; 13-digit ids are common)
+		return n == 16 || n == 19
 	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
 		return n == 16
 	case p2 == 34 || p2 == 37: // American Express
@@ -320,7 +320,7 @@ func (s *scanner) email(i int) {
 		return
 	}
 	// user@host after "://" is a URL's user info.
-	if fileExt(t[tld:j]) || (a >= 3 && string(t[a-3:a]) == "://") {
+	if fileExt(t[tld:j]) || inUserInfo(t, a) {
 		return
 	}
 	// git@github.com:owner/repo is an SSH remote, not a person.
@@ -328,6 +328,21 @@ func (s *scanner) email(i int) {
 		return
 	}
 	s.add(dEmail, a, j)
+}
+
+// inUserInfo reports whether a is inside the user info of a URL
+// (scheme://user:password@host), which is not an address.
+func inUserInfo(t []byte, a int) bool {
+	for k := a - 1; k >= 2 && k > a-256; k-- {
+		c := t[k]
+		if c == '/' {
+			return t[k-1] == '/' && t[k-2] == ':'
+		}
+		if isSpace(c) || c == '"' || c == '<' {
+			return false
+		}
+	}
+	return false
 }
 
 // fileExt reports top-level "domains" that are file extensions in
