@@ -4,7 +4,7 @@
 // (Middleware), answers 401 with the WWW-Authenticate challenge MCP clients
 // follow, and serves the RFC 9728 protected-resource metadata. The
 // authenticated identity travels in the request's context (Identity), from
-// where the front sets proxy.Session.Identity. Credentials are never passed
+// where the front sets the session's Identity. Credentials are never passed
 // on: the middleware removes the Authorization header before the request
 // reaches the handler.
 package auth

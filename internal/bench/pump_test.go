@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	tp "github.com/tollgate-mcp/tollgate/internal/transport"
 	stdiot "github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -64,7 +65,7 @@ func newPipeline(tb testing.TB, toolsFile string, g proxy.Gate) *pipeline {
 		Client:  stdiot.NewConn(toProxyR, fromProxyW, 0),
 		Server:  stdiot.NewConn(fromServerR, toServerW, 0),
 		Gate:    g,
-		Session: &proxy.Session{ID: "bench"},
+		Session: &tp.Session{ID: "bench"},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	wg.Add(1)

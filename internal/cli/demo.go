@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -76,7 +77,7 @@ func playDemo(ctx context.Context) ([]demo.Row, error) {
 		Client:  stdio.NewConn(agentOut, agentIn, 0),
 		Server:  stdio.NewConn(fromServer, toServer, 0),
 		Gate:    g,
-		Session: &proxy.Session{ID: newSessionID()},
+		Session: &transport.Session{ID: newSessionID()},
 	}
 	done := make(chan error, 1)
 	go func() { done <- pump.Run(ctx) }()

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -213,7 +214,7 @@ func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slo
 		Client:  client,
 		Server:  child.Conn(),
 		Gate:    g,
-		Session: &proxy.Session{ID: newSessionID(), Identity: f.identity},
+		Session: &transport.Session{ID: newSessionID(), Identity: f.identity},
 		Logger:  logger,
 	}
 	runCtx, cancel := context.WithCancel(context.Background())

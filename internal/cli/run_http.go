@@ -20,7 +20,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/auth"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -384,7 +385,7 @@ func upstreamFunc(f *runFlags, e env, logger *slog.Logger, argv []string) (up st
 		// the front session ends and the client starts again.
 		opts.ReinitOn404 = false
 		url := f.upstream.url
-		open = func(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+		open = func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 			c, err := streamhttp.Dial(ctx, url, opts)
 			if err != nil {
 				return nil, nil, err
@@ -392,7 +393,7 @@ func upstreamFunc(f *runFlags, e env, logger *slog.Logger, argv []string) (up st
 			return c, nil, nil
 		}
 	} else {
-		open = func(ctx context.Context, s *proxy.Session) (proxy.Conn, func(), error) {
+		open = func(ctx context.Context, s *transport.Session) (transport.Conn, func(), error) {
 			child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
 			if err != nil {
 				return nil, nil, err
@@ -419,7 +420,7 @@ type sharedUpstream struct {
 	release func()
 }
 
-func (s *sharedUpstream) attach(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+func (s *sharedUpstream) attach(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mux != nil {
@@ -431,7 +432,7 @@ func (s *sharedUpstream) attach(ctx context.Context, _ *proxy.Session) (proxy.Co
 		}
 	}
 	if s.mux == nil {
-		conn, release, err := s.open(context.WithoutCancel(ctx), &proxy.Session{ID: "shared"})
+		conn, release, err := s.open(context.WithoutCancel(ctx), &transport.Session{ID: "shared"})
 		if err != nil {
 			return nil, nil, err
 		}

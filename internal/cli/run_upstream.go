@@ -16,6 +16,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 	"github.com/tollgate-mcp/tollgate/internal/transport/streamhttp"
@@ -157,7 +158,7 @@ func runBridge(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *sl
 		Client:  stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage),
 		Server:  server,
 		Gate:    g,
-		Session: &proxy.Session{ID: newSessionID(), Identity: f.identity},
+		Session: &transport.Session{ID: newSessionID(), Identity: f.identity},
 		Logger:  logger,
 	}
 	err = pump.Run(runCtx)

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 	"github.com/tollgate-mcp/tollgate/internal/transport/streamhttp"
 )
@@ -106,7 +107,7 @@ func BenchmarkBridge(b *testing.B) {
 			Client:  stdio.NewConn(inR, outW, jsonrpc.DefaultMaxFrame),
 			Server:  upstream,
 			Gate:    gate.New(pol),
-			Session: &proxy.Session{ID: "bench"},
+			Session: &transport.Session{ID: "bench"},
 		}
 		done := make(chan error, 1)
 		go func() { done <- pump.Run(context.Background()) }()

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // CodeApprovalRequired is the JSON-RPC error code of a held call under
@@ -98,7 +99,7 @@ func approvalEvent(base event.Event, decision event.Decision, r approval.Record,
 type hold struct {
 	id      []byte      // raw request id (owned)
 	ev      event.Event // Args owned
-	session *proxy.Session
+	session *transport.Session
 	fp      string
 	args    string // compacted arguments
 	argHash string

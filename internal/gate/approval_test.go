@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	statemem "github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 const approvalPolicy = `version: "1"
@@ -71,7 +72,7 @@ type fixture struct {
 	store *memstore.Store
 	clk   *clock
 	evs   *events
-	sess  *proxy.Session
+	sess  *transport.Session
 	alice ed25519.PrivateKey // listed in the policy as alice
 	bob   ed25519.PrivateKey // listed nowhere
 }
@@ -90,7 +91,7 @@ func newFixture(t *testing.T, src string) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{g: New(p), store: memstore.New(), clk: &clock{now: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)},
-		evs: &events{}, sess: &proxy.Session{ID: "s1", Identity: "agent-7"}, alice: alice, bob: bob}
+		evs: &events{}, sess: &transport.Session{ID: "s1", Identity: "agent-7"}, alice: alice, bob: bob}
 	f.g.Now, f.g.Recorder = f.clk.Now, f.evs
 	f.g.Approvals = &Approvals{Store: f.store}
 	return f

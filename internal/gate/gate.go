@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // Gate implements proxy.Gate.
@@ -145,7 +146,7 @@ func (g *Gate) unseen(p *policy.Policy, tool string) bool {
 // Refused implements proxy.Gate: the message is recorded as "invalid" with
 // the reason, and, for a tools/call that was dropped, what the policy would
 // have decided.
-func (g *Gate) Refused(s *proxy.Session, c *proxy.Call, reason string) {
+func (g *Gate) Refused(s *transport.Session, c *proxy.Call, reason string) {
 	if g.Recorder == nil {
 		return
 	}

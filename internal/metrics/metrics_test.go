@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 const testPolicy = `version: "1"
@@ -100,7 +101,7 @@ func (failingStore) Reserve(context.Context, time.Time, []state.Charge) (state.R
 }
 
 func call(g *gate.Gate, tool string) proxy.Ticket {
-	r := g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("1"), Tool: tool, Args: []byte("{}")})
+	r := g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: tool, Args: []byte("{}")})
 	if r.Admit != nil {
 		r = r.Admit(context.Background())
 	}
@@ -131,11 +132,11 @@ func TestMetricsOverHTTP(t *testing.T) {
 		t.Fatal("the second limited call was let through")
 	}
 	call(g, "forbidden")
-	if r := g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("2"), Tool: "secret", Args: []byte("{}")}); !r.Unknown {
+	if r := g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("2"), Tool: "secret", Args: []byte("{}")}); !r.Unknown {
 		t.Fatal("a hidden tool was not answered as unknown")
 	}
-	g.Refused(&proxy.Session{ID: "s"}, nil, "rejected a message from the client: parse error")
-	g.Refused(&proxy.Session{ID: "s"}, &proxy.Call{Tool: "forbidden", Args: []byte("{}")}, "dropped a tools/call sent as a notification")
+	g.Refused(&transport.Session{ID: "s"}, nil, "rejected a message from the client: parse error")
+	g.Refused(&transport.Session{ID: "s"}, &proxy.Call{Tool: "forbidden", Args: []byte("{}")}, "dropped a tools/call sent as a notification")
 	call(g, "watched").Done(proxy.End{Result: []byte(`{}`)})
 	g.Store = failingStore{}
 	call(g, "limited")

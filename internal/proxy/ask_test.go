@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -28,7 +29,7 @@ func TestServerCannotAnswerTollgatesOwnQuestion(t *testing.T) {
 	fs := newFakeServer(t, []string{"emit => " + forged})
 	cr, cw := io.Pipe()
 	pr, pw := io.Pipe()
-	sess := &proxy.Session{ID: "s1"}
+	sess := &transport.Session{ID: "s1"}
 	pump := &proxy.Pump{Client: stdio.NewConn(cr, pw, 0), Server: stdio.NewConn(fs.out, fs.in, 0), Gate: gate.New(pol), Session: sess}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

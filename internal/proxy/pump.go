@@ -18,14 +18,15 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // Pump relays one session. Set the fields, then call Run once.
 type Pump struct {
-	Client  Conn // toward the agent
-	Server  Conn // toward the upstream server
+	Client  transport.Conn // toward the agent
+	Server  transport.Conn // toward the upstream server
 	Gate    Gate
-	Session *Session
+	Session *transport.Session
 	Logger  *slog.Logger
 
 	mu      sync.Mutex
@@ -73,13 +74,11 @@ func (p *Pump) Run(ctx context.Context) error {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	if p.Session == nil {
-		p.Session = &Session{}
+		p.Session = &transport.Session{}
 	}
 	p.pending = make(map[string]*pending)
 	p.asked = make(map[string]chan reply)
-	p.Session.mu.Lock()
-	p.Session.ask = p.ask
-	p.Session.mu.Unlock()
+	p.Session.SetAsk(p.ask)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -97,7 +96,7 @@ func (p *Pump) Run(ctx context.Context) error {
 		// The client is gone: let in-flight Admit goroutines forward, then
 		// signal end of input upstream and wait for the server to finish.
 		p.wg.Wait()
-		if hc, ok := p.Server.(HalfCloser); ok {
+		if hc, ok := p.Server.(transport.HalfCloser); ok {
 			_ = hc.CloseWrite()
 		} else {
 			_ = p.Server.Close()
@@ -193,7 +192,7 @@ func (p *Pump) clientLoop(ctx context.Context) error {
 				p.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, err.Error(), nil))
 				continue
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, errClosed) {
+			if errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("read from client: %w", err)
@@ -222,17 +221,17 @@ func (p *Pump) clientLoop(ctx context.Context) error {
 	}
 }
 
-// outbox writes one loop's frames to a Conn, deferring flushes within a
+// outbox writes one loop's frames to a transport.Conn, deferring flushes within a
 // burst of frames that were already buffered on the reading side. Each loop
 // owns its outboxes.
 type outbox struct {
-	conn    Conn
-	d       Deferrer
+	conn    transport.Conn
+	d       transport.Deferrer
 	pending bool
 }
 
-func newOutbox(c Conn) *outbox {
-	d, _ := c.(Deferrer)
+func newOutbox(c transport.Conn) *outbox {
+	d, _ := c.(transport.Deferrer)
 	return &outbox{conn: c, d: d}
 }
 
@@ -260,9 +259,9 @@ func (o *outbox) endBurst(p *Pump) {
 	}
 }
 
-// more reports whether the Conn already holds another frame to read.
-func more(c Conn) bool {
-	d, ok := c.(Deferrer)
+// more reports whether the transport.Conn already holds another frame to read.
+func more(c transport.Conn) bool {
+	d, ok := c.(transport.Deferrer)
 	return ok && d.More()
 }
 
@@ -302,7 +301,7 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	p.noteEra(m.Params)
 	if m.Method == mcp.MethodInitialize {
 		if caps := mcp.ParamsValue(m.Params, "capabilities"); caps != nil {
-			p.Session.setCaps(caps)
+			p.Session.SetCapabilities(caps)
 		}
 	}
 	k := kindOther
@@ -382,11 +381,11 @@ func (p *Pump) cancelled(params []byte) {
 }
 
 // unsent finishes a call whose frame could not be written to the server.
-// Only an error that proves nothing left (ErrUnsent) tells the ticket the
+// Only an error that proves nothing left (transport.ErrUnsent) tells the ticket the
 // call was not sent; any other failure leaves the call waiting, as the
 // server may have it.
 func (p *Pump) unsent(id []byte, err error) {
-	if !errors.Is(err, ErrUnsent) {
+	if !errors.Is(err, transport.ErrUnsent) {
 		return
 	}
 	pd := p.take(id)
@@ -466,7 +465,7 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 	}()
 }
 
-// ask implements Session.Ask.
+// ask implements transport.Session.Ask.
 func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
 	// The id is random so that no server→client request can carry it: a
 	// client's answer to a server's request must never be taken for an
@@ -532,7 +531,7 @@ func (p *Pump) noteEra(params []byte) {
 	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.Session.Version() != v {
 		p.Session.SetVersion(v)
 		if caps := mcp.MetaValue(params, mcp.MetaClientCapabilities); caps != nil {
-			p.Session.setCaps(caps)
+			p.Session.SetCapabilities(caps)
 		}
 	}
 }
@@ -634,7 +633,7 @@ func (p *Pump) serverLoop(ctx context.Context) error {
 				p.Logger.Warn("dropped an oversized message from the server", "err", err)
 				continue
 			}
-			if errors.Is(err, io.EOF) || errors.Is(err, errClosed) {
+			if errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("read from server: %w", err)
@@ -740,12 +739,3 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
-
-// errClosed is what a Conn returns (wrapped) from Read or Write once it is
-// closed; each transport turns its own closed errors (net.ErrClosed,
-// os.ErrClosed, a finished HTTP session) into it.
-var errClosed = errors.New("connection closed")
-
-// ErrClosed is returned (wrapped) by Conn implementations' Read and Write
-// once the connection is closed, so the pump can tell a close from a fault.
-var ErrClosed = errClosed

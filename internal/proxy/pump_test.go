@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -191,7 +192,7 @@ func startPump(t *testing.T, g proxy.Gate, fs *fakeServer, maxFrame int) (cw *io
 		Client:  stdio.NewConn(cr, pw, maxFrame),
 		Server:  stdio.NewConn(fs.out, fs.in, 0),
 		Gate:    g,
-		Session: &proxy.Session{ID: "s1"},
+		Session: &transport.Session{ID: "s1"},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)

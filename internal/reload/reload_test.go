@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // version n of a policy: tool "t" is denied by rule "rule-n" with reason
@@ -111,7 +112,7 @@ func judge(t testing.TB, g *gate.Gate, tool string) string {
 	t.Helper()
 	var rec recorder
 	g.Recorder = &rec
-	r := g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("1"), Tool: tool, Args: []byte("{}")})
+	r := g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: tool, Args: []byte("{}")})
 	if r.Admit != nil {
 		r = r.Admit(context.Background())
 	}
@@ -369,7 +370,7 @@ tools:
 				if (c+i)%2 == 1 {
 					args = []byte(`{"a":2,"b":1}`)
 				}
-				r := h.g.Judge(context.Background(), &proxy.Call{Session: &proxy.Session{ID: "s"}, ID: []byte("1"), Tool: "t", Args: args})
+				r := h.g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: "t", Args: args})
 				if r.Ticket != nil {
 					r.Ticket.Done(proxy.End{Result: []byte(`{}`)})
 				}

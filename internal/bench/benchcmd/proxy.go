@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -74,7 +75,7 @@ func runProxy(ctx context.Context, args []string) error {
 		Client:  stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame),
 		Server:  child.Conn(),
 		Gate:    g,
-		Session: &proxy.Session{ID: "bench"},
+		Session: &transport.Session{ID: "bench"},
 		Logger:  logger,
 	}
 	err = pump.Run(ctx)

@@ -22,7 +22,8 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // maxQueue bounds the frames waiting for one session that has stopped
@@ -30,11 +31,11 @@ import (
 // session cannot stall the upstream for every other.
 const maxQueue = 16384
 
-// Mux multiplexes sessions over one upstream proxy.Conn. Create it with New;
+// Mux multiplexes sessions over one upstream transport.Conn. Create it with New;
 // it reads the upstream from its own goroutine until the upstream ends or
 // Close is called. Its methods are safe for concurrent use.
 type Mux struct {
-	up  proxy.Conn
+	up  transport.Conn
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -78,7 +79,7 @@ type waiter struct {
 
 // New starts multiplexing over up. The Mux owns up: Close closes it.
 // logger may be nil.
-func New(up proxy.Conn, logger *slog.Logger) *Mux {
+func New(up transport.Conn, logger *slog.Logger) *Mux {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,7 +151,7 @@ func isDone(ch <-chan struct{}) bool {
 	}
 }
 
-// Conn is one session's side of a Mux; it implements proxy.Conn. Read
+// Conn is one session's side of a Mux; it implements transport.Conn. Read
 // returns the frames the upstream sent this session, with the session's own
 // ids and progress tokens; Write sends a frame upstream with them rewritten.
 type Conn struct {
@@ -166,9 +167,9 @@ type Conn struct {
 	once   sync.Once
 }
 
-var _ proxy.Conn = (*Conn)(nil)
+var _ transport.Conn = (*Conn)(nil)
 
-// Read returns the next frame for this session; see proxy.Conn. The slice is
+// Read returns the next frame for this session; see transport.Conn. The slice is
 // owned by the caller.
 func (c *Conn) Read() ([]byte, error) {
 	for {
@@ -260,7 +261,7 @@ func (c *Conn) Close() error {
 // upstream ended.
 var ErrDetached = errors.New("mux: session detached")
 
-// Write sends one frame from the session upstream; see proxy.Conn. A batch
+// Write sends one frame from the session upstream; see transport.Conn. A batch
 // is sent as its elements, one by one.
 func (c *Conn) Write(frame []byte) error {
 	select {
@@ -435,7 +436,7 @@ func (m *Mux) readLoop() {
 				continue
 			}
 			m.mu.Lock()
-			if !errors.Is(err, io.EOF) && !errors.Is(err, proxy.ErrClosed) && !m.closed {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, transport.ErrClosed) && !m.closed {
 				m.err = err
 			}
 			conns := m.conns

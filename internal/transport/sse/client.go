@@ -13,7 +13,8 @@ import (
 	"sync"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // ClientOptions configure a legacy HTTP+SSE client connection. The zero
@@ -34,8 +35,8 @@ type ClientOptions struct {
 // ClientConn is one session with a server speaking the legacy HTTP+SSE
 // transport (protocol revision 2024-11-05): a long-lived GET event stream
 // carries everything the server sends, and each client message is POSTed
-// to the endpoint the stream announced. It implements proxy.Conn and
-// proxy.HalfCloser.
+// to the endpoint the stream announced. It implements transport.Conn and
+// transport.HalfCloser.
 //
 // Read is called from one goroutine at a time and returns a fresh slice for
 // each frame. Write is safe for concurrent use and does not retain the frame.
@@ -69,8 +70,8 @@ type ClientConn struct {
 }
 
 var (
-	_ proxy.Conn       = (*ClientConn)(nil)
-	_ proxy.HalfCloser = (*ClientConn)(nil)
+	_ transport.Conn       = (*ClientConn)(nil)
+	_ transport.HalfCloser = (*ClientConn)(nil)
 )
 
 // Dial opens the event stream at rawURL with a GET and waits, within ctx,
@@ -251,13 +252,13 @@ func (c *ClientConn) end(err error) {
 	})
 }
 
-// Read returns the next frame from the server; see proxy.Conn.
+// Read returns the next frame from the server; see transport.Conn.
 func (c *ClientConn) Read() ([]byte, error) {
 	select {
 	case f := <-c.out:
 		return f, nil
 	case <-c.closed:
-		return nil, fmt.Errorf("read upstream %s: %w", c.safe, proxy.ErrClosed)
+		return nil, fmt.Errorf("read upstream %s: %w", c.safe, transport.ErrClosed)
 	case <-c.ended:
 		select {
 		case f := <-c.out:
@@ -268,7 +269,7 @@ func (c *ClientConn) Read() ([]byte, error) {
 	}
 }
 
-// Write POSTs one frame to the session's endpoint; see proxy.Conn. A
+// Write POSTs one frame to the session's endpoint; see transport.Conn. A
 // request the server does not accept is answered on Read with an error.
 func (c *ClientConn) Write(frame []byte) error {
 	c.mu.Lock()
@@ -276,11 +277,11 @@ func (c *ClientConn) Write(frame []byte) error {
 	c.mu.Unlock()
 	select {
 	case <-c.closed:
-		return fmt.Errorf("write upstream %s: %w", c.safe, proxy.ErrClosed)
+		return fmt.Errorf("write upstream %s: %w", c.safe, transport.ErrClosed)
 	default:
 	}
 	if wc {
-		return fmt.Errorf("write upstream %s: %w", c.safe, proxy.ErrClosed)
+		return fmt.Errorf("write upstream %s: %w", c.safe, transport.ErrClosed)
 	}
 	ids := requestIDs(frame)
 	for _, id := range ids {

@@ -14,11 +14,12 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // UpstreamFunc opens the upstream side of one legacy session; see
 // streamhttp.UpstreamFunc, of which it is the same shape.
-type UpstreamFunc func(ctx context.Context, s *proxy.Session) (conn proxy.Conn, release func(), err error)
+type UpstreamFunc func(ctx context.Context, s *transport.Session) (conn transport.Conn, release func(), err error)
 
 // ServerOptions configure NewServer. Upstream and Gate are required.
 type ServerOptions struct {
@@ -97,7 +98,7 @@ type legacySession struct {
 
 func (ls *legacySession) end() { ls.endOnce.Do(func() { close(ls.closing) }) }
 
-// Read implements proxy.Conn for the pump: the client's POSTed messages.
+// Read implements transport.Conn for the pump: the client's POSTed messages.
 func (ls *legacySession) Read() ([]byte, error) {
 	select {
 	case f := <-ls.inbox:
@@ -107,7 +108,7 @@ func (ls *legacySession) Read() ([]byte, error) {
 	}
 }
 
-// Write implements proxy.Conn: the message becomes an event on the stream.
+// Write implements transport.Conn: the message becomes an event on the stream.
 func (ls *legacySession) Write(frame []byte) error {
 	ls.mu.Lock()
 	if len(ls.queue) >= maxQueued {
@@ -123,7 +124,7 @@ func (ls *legacySession) Write(frame []byte) error {
 	return nil
 }
 
-// Close implements proxy.Conn.
+// Close implements transport.Conn.
 func (ls *legacySession) Close() error {
 	ls.end()
 	return nil
@@ -169,7 +170,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ls := &legacySession{id: rand.Text(), identity: s.identity(r), inbox: make(chan []byte, 16), closing: make(chan struct{}), wake: make(chan struct{}, 1)}
-	ps := &proxy.Session{ID: ls.id, Identity: ls.identity}
+	ps := &transport.Session{ID: ls.id, Identity: ls.identity}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	up, release, err := s.opts.Upstream(ctx, ps)

@@ -13,7 +13,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -27,7 +28,7 @@ func TestLegacyServer(t *testing.T) {
 	srv := NewServer(ServerOptions{
 		Gate:           gate.New(pol),
 		MaxMessageSize: 4096,
-		Upstream: func(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+		Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 			ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 			if err != nil {
 				return nil, nil, err

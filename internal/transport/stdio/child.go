@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"io"
 	"os"
 	"os/exec"
@@ -177,7 +178,7 @@ func (c *Child) endGroup(grace time.Duration) {
 }
 
 // InputClosed is closed once the child's stdin has been closed: by Stop, or
-// by the session when its client's input ended (see proxy.HalfCloser).
+// by the session when its client's input ended (see transport.HalfCloser).
 func (c *Child) InputClosed() <-chan struct{} { return c.conn.WriteClosed() }
 
 func (c *Child) wait(d time.Duration) bool {

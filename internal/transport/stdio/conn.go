@@ -11,10 +11,11 @@ import (
 	"sync"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
-// Conn is a proxy.Conn over a reader and a writer.
+// Conn is a transport.Conn over a reader and a writer.
 type Conn struct {
 	r      *jsonrpc.Reader
 	w      *jsonrpc.Writer
@@ -37,9 +38,9 @@ type Conn struct {
 // defaultPipe is what a Linux pipe holds unless grown.
 const defaultPipe = 64 << 10
 
-var _ proxy.Conn = (*Conn)(nil)
-var _ proxy.HalfCloser = (*Conn)(nil)
-var _ proxy.Deferrer = (*Conn)(nil)
+var _ transport.Conn = (*Conn)(nil)
+var _ transport.HalfCloser = (*Conn)(nil)
+var _ transport.Deferrer = (*Conn)(nil)
 
 // NewConn returns a Conn reading frames of at most maxFrame bytes from in and
 // writing to out. in and out are closed by Close when they are io.Closers.
@@ -61,17 +62,17 @@ func NewConn(in io.Reader, out io.Writer, maxFrame int) *Conn {
 	return c
 }
 
-// Read returns the next frame; see proxy.Conn.
+// Read returns the next frame; see transport.Conn.
 func (c *Conn) Read() ([]byte, error) {
 	b, err := c.r.Next()
 	if err != nil {
 		select {
 		case <-c.closed:
-			return nil, fmt.Errorf("stdio read: %w", proxy.ErrClosed)
+			return nil, fmt.Errorf("stdio read: %w", transport.ErrClosed)
 		default:
 		}
 		if errors.Is(err, os.ErrClosed) {
-			return nil, fmt.Errorf("stdio read: %w", proxy.ErrClosed)
+			return nil, fmt.Errorf("stdio read: %w", transport.ErrClosed)
 		}
 		return nil, err
 	}
@@ -92,16 +93,16 @@ func (c *Conn) sizeFor(frame []byte) {
 // More reports whether another frame is already buffered for Read.
 func (c *Conn) More() bool { return c.r.Buffered() }
 
-// WriteDeferred buffers one frame; see proxy.Deferrer.
+// WriteDeferred buffers one frame; see transport.Deferrer.
 func (c *Conn) WriteDeferred(frame []byte) error {
 	c.sizeFor(frame)
 	return c.w.WriteDeferred(frame)
 }
 
-// Flush sends buffered frames; see proxy.Deferrer.
+// Flush sends buffered frames; see transport.Deferrer.
 func (c *Conn) Flush() error { return c.w.Flush() }
 
-// Write sends one frame; see proxy.Conn.
+// Write sends one frame; see transport.Conn.
 func (c *Conn) Write(frame []byte) error {
 	c.sizeFor(frame)
 	return c.w.Write(frame)

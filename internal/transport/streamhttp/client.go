@@ -1,7 +1,7 @@
 // Package streamhttp carries MCP over the streamable HTTP transport
 // (protocol revisions 2025-03-26 to 2026-07-28). The client side, in the
 // client*.go files, is Tollgate reaching an upstream MCP server over HTTP:
-// one ClientConn per upstream session, implementing proxy.Conn, falling
+// one ClientConn per upstream session, implementing transport.Conn, falling
 // back to the legacy HTTP+SSE transport (package sse) for old servers.
 package streamhttp
 
@@ -19,7 +19,8 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
@@ -78,7 +79,7 @@ type ClientOptions struct {
 var ErrSessionGone = errors.New("upstream session expired")
 
 // ClientConn is one upstream MCP session over streamable HTTP. It
-// implements proxy.Conn and proxy.HalfCloser.
+// implements transport.Conn and transport.HalfCloser.
 //
 // Write sends each frame as its own POST and returns once the request is
 // on its way, not when the server answers, so many calls are in flight at
@@ -138,8 +139,8 @@ type ClientConn struct {
 }
 
 var (
-	_ proxy.Conn       = (*ClientConn)(nil)
-	_ proxy.HalfCloser = (*ClientConn)(nil)
+	_ transport.Conn       = (*ClientConn)(nil)
+	_ transport.HalfCloser = (*ClientConn)(nil)
 )
 
 // Dial returns a ClientConn for the MCP endpoint at rawURL. It sends nothing
@@ -291,7 +292,7 @@ func (c *ClientConn) Write(frame []byte) error {
 		c.mu.Lock()
 		if c.isClosed() || c.writeClosed {
 			c.mu.Unlock()
-			return fmt.Errorf("write upstream %s: %w", c.safe, proxy.ErrClosed)
+			return fmt.Errorf("write upstream %s: %w", c.safe, transport.ErrClosed)
 		}
 		if lg := c.legacy; lg != nil {
 			c.mu.Unlock()
@@ -303,7 +304,7 @@ func (c *ClientConn) Write(frame []byte) error {
 			case <-h:
 				continue
 			case <-c.closed:
-				return fmt.Errorf("write upstream %s: %w", c.safe, proxy.ErrClosed)
+				return fmt.Errorf("write upstream %s: %w", c.safe, transport.ErrClosed)
 			}
 		}
 		if (note && c.unsent > 0) || (!note && c.unsentNotes > 0) {
@@ -419,7 +420,7 @@ func (c *ClientConn) Read() ([]byte, error) {
 	case f := <-c.out:
 		return f, nil
 	case <-c.closed:
-		return nil, fmt.Errorf("read upstream %s: %w", c.safe, proxy.ErrClosed)
+		return nil, fmt.Errorf("read upstream %s: %w", c.safe, transport.ErrClosed)
 	case <-c.ended:
 		select {
 		case f := <-c.out:

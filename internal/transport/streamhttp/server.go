@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 )
 
@@ -49,7 +50,7 @@ const CodeUnsupportedVersion = -32022
 // (2026-07-28) requests the server serves. The pump closes conn when the
 // session ends; release, when not nil, is called once after that, to free
 // what backs the Conn (stop a child process). ctx ends with the Server.
-type UpstreamFunc func(ctx context.Context, s *proxy.Session) (conn proxy.Conn, release func(), err error)
+type UpstreamFunc func(ctx context.Context, s *transport.Session) (conn transport.Conn, release func(), err error)
 
 // ServerOptions configure NewServer. Upstream and Gate are required.
 type ServerOptions struct {

@@ -13,7 +13,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -66,7 +67,7 @@ func BenchmarkToolsCallHTTPFront(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			front := NewServer(ServerOptions{Gate: gate.New(pol), Upstream: func(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+			front := NewServer(ServerOptions{Gate: gate.New(pol), Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 				ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 				if err != nil {
 					return nil, nil, err

@@ -17,7 +17,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
@@ -180,7 +181,7 @@ type upstreamFakes struct {
 	all []*upstreamFake
 }
 
-func (fs *upstreamFakes) upstream(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+func (fs *upstreamFakes) upstream(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 	f := newFakeServer()
 	fs.mu.Lock()
 	fs.all = append(fs.all, f)

@@ -13,8 +13,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -58,7 +59,7 @@ func newSDKServer() *sdkServer {
 
 // upstream is a streamhttp.UpstreamFunc: a new SDK server session over
 // pipes, ended when the pump closes its side.
-func (s *sdkServer) upstream(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+func (s *sdkServer) upstream(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 	toServerR, toServerW := io.Pipe()
 	fromServerR, fromServerW := io.Pipe()
 	ss, err := s.srv.Connect(context.WithoutCancel(ctx), &sdk.IOTransport{Reader: tap{toServerR, s}, Writer: fromServerW}, nil)

@@ -11,7 +11,8 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // maxFinishedStreams is how many answered streams a session keeps for
@@ -25,7 +26,7 @@ type session struct {
 	id       string
 	tag      string // starts the ids of its events (see eventID)
 	identity string
-	ps       *proxy.Session
+	ps       *transport.Session
 	srv      *Server
 
 	inbox   chan inbound
@@ -60,7 +61,7 @@ func newSession(srv *Server, id, identity string) *session {
 		tag:      rand.Text()[:8],
 		identity: identity,
 		srv:      srv,
-		ps:       &proxy.Session{ID: id, Identity: identity},
+		ps:       &transport.Session{ID: id, Identity: identity},
 		inbox:    make(chan inbound, 16),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
@@ -205,7 +206,7 @@ var errSessionEnded = errors.New("session ended")
 // frontConn is the pump's Client side of a session.
 type frontConn struct{ s *session }
 
-var _ proxy.Conn = frontConn{}
+var _ transport.Conn = frontConn{}
 
 // Read returns the next frame POSTed by the client, io.EOF once the session
 // is ending.
@@ -237,14 +238,14 @@ func (c frontConn) Write(frame []byte) error {
 	s := c.s
 	select {
 	case <-s.done:
-		return fmt.Errorf("write to http session: %w", proxy.ErrClosed)
+		return fmt.Errorf("write to http session: %w", transport.ErrClosed)
 	default:
 	}
 	s.route(frame)
 	return nil
 }
 
-// Close ends the session's input; see proxy.Conn.
+// Close ends the session's input; see transport.Conn.
 func (c frontConn) Close() error {
 	c.s.end()
 	return nil

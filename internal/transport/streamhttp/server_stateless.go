@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 )
 
@@ -50,7 +51,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		Client:  front,
 		Server:  mx.Attach(),
 		Gate:    s.opts.Gate,
-		Session: &proxy.Session{ID: statelessSessionID(identity), Identity: identity},
+		Session: &transport.Session{ID: statelessSessionID(identity), Identity: identity},
 		Logger:  s.log,
 	}
 	done := make(chan struct{})
@@ -89,7 +90,7 @@ func (s *Server) statelessNotification(w http.ResponseWriter, r *http.Request, b
 		Client:  &oneShot{frame: body, gone: make(chan struct{})},
 		Server:  newNowhere(),
 		Gate:    s.opts.Gate,
-		Session: &proxy.Session{ID: statelessSessionID(identity), Identity: identity},
+		Session: &transport.Session{ID: statelessSessionID(identity), Identity: identity},
 		Logger:  s.log,
 	}
 	_ = pump.Run(s.ctx)
@@ -103,7 +104,7 @@ type nowhere struct {
 	once   sync.Once
 }
 
-var _ proxy.Conn = (*nowhere)(nil)
+var _ transport.Conn = (*nowhere)(nil)
 
 func newNowhere() *nowhere { return &nowhere{closed: make(chan struct{})} }
 
@@ -221,7 +222,7 @@ func (s *Server) statelessMux() (*mux.Mux, error) {
 			return s.stateless, nil
 		}
 	}
-	conn, release, err := s.opts.Upstream(s.ctx, &proxy.Session{ID: "stateless"})
+	conn, release, err := s.opts.Upstream(s.ctx, &transport.Session{ID: "stateless"})
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +230,7 @@ func (s *Server) statelessMux() (*mux.Mux, error) {
 	return s.stateless, nil
 }
 
-var errServerClosed = fmt.Errorf("http front: %w", proxy.ErrClosed)
+var errServerClosed = fmt.Errorf("http front: %w", transport.ErrClosed)
 
 // oneShot is the pump's Client side for one stateless request: Read yields
 // the request, then io.EOF once it is answered or abandoned. For a
@@ -245,7 +246,7 @@ type oneShot struct {
 	once sync.Once
 }
 
-var _ proxy.Conn = (*oneShot)(nil)
+var _ transport.Conn = (*oneShot)(nil)
 
 func (o *oneShot) Read() ([]byte, error) {
 	o.mu.Lock()

@@ -14,7 +14,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
@@ -348,7 +349,7 @@ func TestFrontDeleteEndsSessionAndStopsChild(t *testing.T) {
 	var children []*stdio.Child
 	front := NewServer(ServerOptions{
 		Gate: pol,
-		Upstream: func(ctx context.Context, _ *proxy.Session) (proxy.Conn, func(), error) {
+		Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 			ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 			if err != nil {
 				return nil, nil, err
