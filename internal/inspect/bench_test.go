@@ -91,3 +91,19 @@ func BenchmarkRedact(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadOnly1MiB is the floor to compare with: one table lookup per
+// byte of the same document, which tells how loaded the machine is.
+func BenchmarkReadOnly1MiB(b *testing.B) {
+	doc := clean1MiB(b)
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		n := 0
+		for _, c := range doc {
+			n += int(byteClass[c] & clsWord)
+		}
+		if n == 0 {
+			b.Fatal("no words")
+		}
+	}
+}

@@ -9,12 +9,23 @@ import "bytes"
 // so that "ignore all of the previous instructions" is caught as well as
 // "ignore previous instructions", while "you are now logged in" is not.
 
-// injFirst marks the first letters of trigger words.
-var injFirst = func() (t [256]bool) {
+// injCand marks, by lower-case first letter and length, the words that may
+// be triggers, so that most words cost one lookup.
+var injCand = func() (t [256][13]bool) {
 	for _, w := range triggers {
-		t[w.word[0]] = true
+		t[w.word[0]][len(w.word)] = true
+		t[w.word[0]&^0x20][len(w.word)] = true
 	}
 	return t
+}()
+
+// triggerIndex maps a trigger word to its place in triggers.
+var triggerIndex = func() map[string]int {
+	m := make(map[string]int, len(triggers))
+	for i, w := range triggers {
+		m[w.word] = i
+	}
+	return m
 }()
 
 // A pattern is a sequence of alternatives; each must appear, in order,
@@ -86,10 +97,8 @@ func (s *scanner) injectWord(a, b int) {
 	t := s.t
 	var buf [12]byte
 	w := normKey(buf[:], t[a:b])
-	for _, tr := range triggers {
-		if tr.word != string(w) {
-			continue
-		}
+	if ti, ok := triggerIndex[string(w)]; ok {
+		tr := triggers[ti]
 		from := b
 		if tr.word == "don" {
 			switch {
@@ -115,7 +124,6 @@ func (s *scanner) injectWord(a, b int) {
 			s.add(dInjectionPhrase, a, end)
 			return
 		}
-		return
 	}
 }
 

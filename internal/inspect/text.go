@@ -53,13 +53,23 @@ func b2u(b bool) byte {
 	return 0
 }
 
+// wordFollow marks the bytes after a word that make word look further:
+// a key name's = : " ', the '.' of hooks.slack.com and of a JWT. (A space
+// before = or :, and "bearer ", are checked where this is used.)
+var wordFollow = func() (t [256]bool) {
+	for _, c := range "=:\"'." {
+		t[c] = true
+	}
+	return t
+}()
+
 // scanner holds the state of one string's scan. The zero value is ready.
 type scanner struct {
-	t        []byte
-	key      []byte // the JSON key the string is the value of, if any
-	hits     []hit
-	hidden   bool // saw a character that hides text (zero-width, bidi, tag, soft hyphen)
-	nonASCII bool
+	t       []byte
+	key     []byte // the JSON key the string is the value of, if any
+	hits    []hit
+	hidden  bool // saw a character that hides text (zero-width, bidi, tag, soft hyphen)
+	foreign bool // saw Cyrillic or CJK (see foreignPhrases)
 
 	strip []byte  // t without hidden characters (second pass)
 	smap  []int32 // offset in t of each byte of strip
@@ -68,9 +78,9 @@ type scanner struct {
 // scan appends the hits in t to s.hits.
 func (s *scanner) scan(t, key []byte) {
 	s.t, s.key = t, key
-	s.hidden, s.nonASCII = false, false
+	s.hidden, s.foreign = false, false
 	s.words(t, 0)
-	if s.nonASCII {
+	if s.foreign {
 		s.foreignPhrases(t)
 	}
 	if key != nil {
@@ -96,7 +106,12 @@ func (s *scanner) words(t []byte, i int) {
 			for j < n && byteClass[t[j]]&clsWord != 0 {
 				j++
 			}
-			s.word(i, j)
+			// Most words are short lower-case words followed by a space or a
+			// full stop, and cannot start anything: skip them here.
+			if k&clsLower == 0 || j-i >= 13 || injCand[c][j-i] || j < n && (wordFollow[t[j]] ||
+				t[j] == ' ' && (j-i == 6 && c == 'b' || j+1 < n && (t[j+1] == '=' || t[j+1] == ':'))) {
+				s.word(i, j)
+			}
 			i = j
 			continue
 		}
@@ -116,7 +131,6 @@ func (s *scanner) words(t []byte, i int) {
 		case '(':
 			s.nanpParen(i)
 		default:
-			s.nonASCII = true
 			i = s.highByte(i)
 			continue
 		}
@@ -153,7 +167,7 @@ func (s *scanner) word(a, b int) {
 	if c == 'e' && n >= 10 && b < len(t) && t[b] == '.' && hasPrefix(t[a:], "eyJ") {
 		s.jwt(a, b)
 	}
-	if n <= 12 && injFirst[lower(c)] {
+	if n <= 12 && injCand[c][n] {
 		s.injectWord(a, b)
 	}
 	if b < len(t) {
@@ -209,6 +223,9 @@ func wordEnd(t []byte, i int, ok func(byte) bool) int {
 func (s *scanner) highByte(i int) int {
 	t := s.t
 	c := t[i]
+	if c == 0xD0 || c == 0xD1 || c >= 0xE3 && c <= 0xED {
+		s.foreign = true
+	}
 	switch c {
 	case 0xE2, 0xEF, 0xC2:
 		if hiddenLen(t, i) > 0 {
@@ -346,7 +363,7 @@ func (s *scanner) rescanStripped() {
 	strip := s.strip
 	s.t = strip
 	s.words(strip, 0)
-	if s.nonASCII {
+	if s.foreign {
 		s.foreignPhrases(strip)
 	}
 	s.t = t

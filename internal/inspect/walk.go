@@ -1,6 +1,8 @@
 package inspect
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"sync"
@@ -239,7 +241,25 @@ func (w *walker) array(i, depth int, scan bool) (int, error) {
 func scanString(b []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
+	q := -1 // the next quote at or after j, found once and again only when passed
 	for j < len(b) {
+		// Find the next quote or backslash fast, then check the run before
+		// it for control characters eight bytes at a time.
+		if q < j {
+			k := bytes.IndexByte(b[j:], '"')
+			if k < 0 {
+				return len(b), esc, errSyntax
+			}
+			q = j + k
+		}
+		seg := b[j:q]
+		if k := bytes.IndexByte(seg, '\\'); k >= 0 {
+			seg = seg[:k]
+		}
+		if hasControl(seg) {
+			return j, esc, errSyntax
+		}
+		j += len(seg)
 		c := b[j]
 		switch {
 		case c == '"':
@@ -267,6 +287,25 @@ func scanString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return j, esc, errSyntax
+}
+
+// hasControl reports whether s holds a byte below 0x20.
+func hasControl(s []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for len(s) >= 8 {
+		x := binary.LittleEndian.Uint64(s)
+		// The classic "has a byte less than n" test, exact for n <= 128.
+		if (x-lo*0x20)&^x&hi != 0 {
+			return true
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 func hex4(b []byte, i int) (rune, bool) {
@@ -344,10 +383,8 @@ func decode(dst, raw []byte) []byte {
 }
 
 func indexByteFrom(b []byte, i int, c byte) int {
-	for j := i; j < len(b); j++ {
-		if b[j] == c {
-			return j
-		}
+	if k := bytes.IndexByte(b[i:], c); k >= 0 {
+		return i + k
 	}
 	return -1
 }
