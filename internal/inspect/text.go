@@ -35,7 +35,6 @@ var byteClass = func() (t [256]uint8) {
 	return t
 }()
 
-func isWordByte(c byte) bool { return byteClass[c]&clsWord != 0 }
 func isDigit(c byte) bool    { return c-'0' < 10 }
 func isUpper(c byte) bool    { return c-'A' < 26 }
 func isLower(c byte) bool    { return c-'a' < 26 }
@@ -62,6 +61,11 @@ var wordFollow = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// numLen marks the lengths of a word starting with a digit that numeric
+// looks at: card groups (4) and runs (12+), phone parts (3 to 5), SSN
+// (11), DNI and BSN (9, 10).
+var numLen = [12]bool{3: true, 4: true, 5: true, 9: true, 10: true, 11: true}
 
 // scanner holds the state of one string's scan. The zero value is ready.
 type scanner struct {
@@ -108,8 +112,10 @@ func (s *scanner) words(t []byte, i int) {
 			}
 			// Most words are short lower-case words followed by a space or a
 			// full stop, and cannot start anything: skip them here.
-			if k&clsLower == 0 || j-i >= 13 || injCand[c][j-i] || j < n && (wordFollow[t[j]] ||
-				t[j] == ' ' && (j-i == 6 && c == 'b' || j+1 < n && (t[j+1] == '=' || t[j+1] == ':'))) {
+			if l := j - i; l >= 12 || injCand[c][l] || j < n && (wordFollow[t[j]] ||
+				t[j] == ' ' && (l == 6 && c|0x20 == 'b' || j+1 < n && (t[j+1] == '=' || t[j+1] == ':'))) ||
+				k&clsDigit != 0 && numLen[l] || c == '-' ||
+				k&clsUpper != 0 && (l == 2 || l == 9 || l >= 4 && isUpper(t[i+1]) && isDigit(t[i+2])) {
 				s.word(i, j)
 			}
 			i = j
