@@ -157,7 +157,7 @@ func quote(s string) string {
 	return string(b)
 }
 
-var plainSafe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`)
+var plainSafe = regexp.MustCompile(`^[A-Za-z_]([A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?$`)
 
 var yamlSpecial = map[string]bool{"true": true, "false": true, "yes": true, "no": true, "on": true, "off": true, "null": true, "y": true, "n": true, "~": true}
 
@@ -424,12 +424,15 @@ func classify(entry *yaml.Node) (Kind, int, string) {
 	if entry.Kind != yaml.MappingNode {
 		return Custom, 0, ""
 	}
+	// validate (required arguments) is kept beside whatever the rule is.
 	_, rules := get(entry, "rules")
-	if len(entry.Content) != 2 || rules == nil {
-		if len(entry.Content) == 0 {
-			return Allow, 0, ""
+	for i := 0; i < len(entry.Content); i += 2 {
+		if k := entry.Content[i].Value; k != "rules" && k != "validate" {
+			return Custom, 0, ""
 		}
-		return Custom, 0, ""
+	}
+	if rules == nil {
+		return Allow, 0, ""
 	}
 	if rules.Kind != yaml.SequenceNode {
 		return Allow, 0, ""

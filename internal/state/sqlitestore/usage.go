@@ -23,6 +23,13 @@ func ReadUsage(ctx context.Context, db *sql.DB, now time.Time) ([]state.CounterU
 		return nil, fmt.Errorf("sqlitestore: usage: %w: %w", state.ErrUnavailable, err)
 	}
 	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'entries'").Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlitestore: usage: %w: %w", state.ErrUnavailable, err)
+	}
+	if n == 0 {
+		return nil, nil // no proxy has counted anything in this file yet
+	}
 	rows, err := tx.QueryContext(ctx, "SELECT name, at, res, idx, amount FROM entries ORDER BY seq")
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: usage: %w: %w", state.ErrUnavailable, err)
