@@ -42,6 +42,7 @@ Usage:
   tollgate explain -c policy.yaml --tool NAME        show how the policy decides one call
   tollgate audit verify [FILES...]                   check the audit trail's hash chain
   tollgate status                                    instances, calls and denials from the audit trail
+  tollgate console [-c policy.yaml]                  a local web console: live decisions, approvals, rules
   tollgate keys add NAME --file keys.yaml           make an API key for HTTP clients (run --api-keys)
   tollgate version                                   print the version
 
@@ -82,6 +83,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return runAudit(ctx, e, rest)
 	case "status":
 		return runStatus(ctx, e, rest)
+	case "console":
+		return runConsole(ctx, e, rest)
 	case "keys":
 		return runKeys(ctx, e, rest)
 	case "version":

@@ -36,7 +36,7 @@ var funcs = template.FuncMap{
 		return s[:n] + "…"
 	},
 	"join": strings.Join,
-	"eq2": func(a, b any) bool { return a == b },
+	"eq2":  func(a, b any) bool { return a == b },
 }
 
 // parsePages parses each page with the layout around it.

@@ -31,4 +31,3 @@ func (s *Store) Usage(ctx context.Context, now time.Time) ([]state.CounterUsage,
 	state.SortUsage(out)
 	return out, nil
 }
-
