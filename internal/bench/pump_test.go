@@ -61,17 +61,12 @@ func newPipeline(tb testing.TB, toolsFile string, g proxy.Gate) *pipeline {
 	}
 	toProxyR, toProxyW := io.Pipe()
 	fromProxyR, fromProxyW := io.Pipe()
-	pump := &proxy.Pump{
-		Client:  stdiot.NewConn(toProxyR, fromProxyW, 0),
-		Server:  stdiot.NewConn(fromServerR, toServerW, 0),
-		Gate:    g,
-		Session: &tp.Session{ID: "bench"},
-	}
+	h := proxy.NewHandler(g, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = pump.Run(ctx)
+		_ = h.Serve(ctx, &tp.Session{ID: "bench"}, stdiot.NewConn(toProxyR, fromProxyW, 0), stdiot.NewConn(fromServerR, toServerW, 0))
 		fromProxyW.Close()
 	}()
 	p.w, p.r, p.in = jsonrpc.NewWriter(toProxyW), jsonrpc.NewReader(fromProxyR, 0), toProxyW

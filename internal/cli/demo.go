@@ -73,14 +73,11 @@ func playDemo(ctx context.Context) ([]demo.Row, error) {
 		_ = demo.Serve(serverIn, serverOut)
 		serverOut.Close()
 	}()
-	pump := &proxy.Pump{
-		Client:  stdio.NewConn(agentOut, agentIn, 0),
-		Server:  stdio.NewConn(fromServer, toServer, 0),
-		Gate:    g,
-		Session: &transport.Session{ID: newSessionID()},
-	}
 	done := make(chan error, 1)
-	go func() { done <- pump.Run(ctx) }()
+	go func() {
+		done <- proxy.NewHandler(g, nil).Serve(ctx, &transport.Session{ID: newSessionID()},
+			stdio.NewConn(agentOut, agentIn, 0), stdio.NewConn(fromServer, toServer, 0))
+	}()
 	rows, err := demo.Play(pumpIn, pumpOut)
 	pumpIn.Close()
 	<-done

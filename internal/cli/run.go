@@ -210,17 +210,11 @@ func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slo
 
 	in := pollableStdin(e)
 	client := stdio.NewConn(in, pollableStdout(e), f.maxMessage)
-	pump := &proxy.Pump{
-		Client:  client,
-		Server:  child.Conn(),
-		Gate:    g,
-		Session: &transport.Session{ID: newSessionID(), Identity: f.identity},
-		Logger:  logger,
-	}
+	session := &transport.Session{ID: newSessionID(), Identity: f.identity}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pumpDone := make(chan error, 1)
-	go func() { pumpDone <- pump.Run(runCtx) }()
+	go func() { pumpDone <- proxy.NewHandler(g, logger).Serve(runCtx, session, client, child.Conn()) }()
 
 	var (
 		stopSig  syscall.Signal // the SIGINT or SIGTERM that stopped Tollgate

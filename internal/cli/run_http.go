@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
+
 	"syscall"
 	"time"
 
@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
@@ -134,7 +135,8 @@ func (h *httpFront) Drain() {
 // with its real port): upstreams, the MCP endpoint, legacy SSE, OAuth
 // metadata, authentication and the Origin/Host guard.
 func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string, addr string) (*httpFront, error) {
-	upstream, closeUp, err := upstreamFunc(f, e, logger, argv)
+	upstream, closeUp, err := upstreamDialer(f, e, logger, argv)
+	handler := proxy.NewHandler(g, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -183,15 +185,15 @@ func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger 
 
 	front := streamhttp.NewServer(streamhttp.ServerOptions{
 		Upstream:       upstream,
-		Gate:           g,
+		Handler:        handler,
 		Logger:         logger,
 		MaxMessageSize: f.maxMessage,
 		Identity:       identity,
 		SessionTimeout: f.http.sessionTimeout,
 	})
 	legacy := sse.NewServer(sse.ServerOptions{
-		Upstream:       sse.UpstreamFunc(upstream),
-		Gate:           g,
+		Upstream:       upstream,
+		Handler:        handler,
 		Logger:         logger,
 		MaxMessageSize: f.maxMessage,
 		Identity:       identity,
@@ -371,11 +373,12 @@ func metadataURL(f *runFlags, r *http.Request) string {
 	return requestScheme(r) + "://" + r.Host + auth.MetadataPath + "/mcp"
 }
 
-// upstreamFunc returns how HTTP sessions reach the server: a child process
-// per session (or one shared, --shared-upstream), or the --upstream URL (a
-// ClientConn per session, or one shared). closeUp stops shared upstreams.
-func upstreamFunc(f *runFlags, e env, logger *slog.Logger, argv []string) (up streamhttp.UpstreamFunc, closeUp func(), err error) {
-	var open streamhttp.UpstreamFunc
+// upstreamDialer returns how HTTP sessions reach the server: a child
+// process per session (or one shared, --shared-upstream), or the --upstream
+// URL (a ClientConn per session, or one shared). closeUp stops shared
+// upstreams.
+func upstreamDialer(f *runFlags, e env, logger *slog.Logger, argv []string) (up transport.Dialer, closeUp func(), err error) {
+	var open transport.DialFunc
 	if f.upstream.url != "" {
 		opts, err := f.upstream.clientOptions(f.maxMessage, logger)
 		if err != nil {
@@ -399,62 +402,14 @@ func upstreamFunc(f *runFlags, e env, logger *slog.Logger, argv []string) (up st
 				return nil, nil, err
 			}
 			logger.Debug("http front: started a server", "session", s.ID)
-			return child.Conn(), func() { child.Stop(2 * time.Second) }, nil
+			return child.Conn(), func() { child.Stop(stdio.StopGrace) }, nil
 		}
 	}
 	if !f.http.sharedUpstream {
 		return open, func() {}, nil
 	}
-	sh := &sharedUpstream{open: open, log: logger}
-	return sh.attach, sh.close, nil
-}
-
-// sharedUpstream is one upstream multiplexed among every session, opened
-// on first use and again if it ends.
-type sharedUpstream struct {
-	open streamhttp.UpstreamFunc
-	log  *slog.Logger
-
-	mu      sync.Mutex
-	mux     *mux.Mux
-	release func()
-}
-
-func (s *sharedUpstream) attach(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mux != nil {
-		select {
-		case <-s.mux.Done():
-			s.log.Warn("http front: the shared upstream ended; starting it again")
-			s.stopLocked()
-		default:
-		}
-	}
-	if s.mux == nil {
-		conn, release, err := s.open(context.WithoutCancel(ctx), &transport.Session{ID: "shared"})
-		if err != nil {
-			return nil, nil, err
-		}
-		s.mux, s.release = mux.New(conn, s.log), release
-	}
-	return s.mux.Attach(), nil, nil
-}
-
-func (s *sharedUpstream) stopLocked() {
-	if s.mux != nil {
-		_ = s.mux.Close()
-	}
-	if s.release != nil {
-		s.release()
-	}
-	s.mux, s.release = nil, nil
-}
-
-func (s *sharedUpstream) close() {
-	s.mu.Lock()
-	s.stopLocked()
-	s.mu.Unlock()
+	sh := mux.NewShared(open, logger)
+	return sh, func() { _ = sh.Close() }, nil
 }
 
 // runHTTP serves MCP clients over HTTP until SIGINT/SIGTERM (or ctx ends),

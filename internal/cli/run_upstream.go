@@ -154,14 +154,8 @@ func runBridge(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *sl
 
 	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
-	pump := &proxy.Pump{
-		Client:  stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage),
-		Server:  server,
-		Gate:    g,
-		Session: &transport.Session{ID: newSessionID(), Identity: f.identity},
-		Logger:  logger,
-	}
-	err = pump.Run(runCtx)
+	client := stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage)
+	err = proxy.NewHandler(g, logger).Serve(runCtx, &transport.Session{ID: newSessionID(), Identity: f.identity}, client, server)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return exitOK

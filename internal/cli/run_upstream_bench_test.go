@@ -103,14 +103,11 @@ func BenchmarkBridge(b *testing.B) {
 		defer upstream.Close()
 		inR, inW := io.Pipe()   // the agent writes Tollgate's stdin
 		outR, outW := io.Pipe() // and reads its stdout
-		pump := &proxy.Pump{
-			Client:  stdio.NewConn(inR, outW, jsonrpc.DefaultMaxFrame),
-			Server:  upstream,
-			Gate:    gate.New(pol),
-			Session: &transport.Session{ID: "bench"},
-		}
+		h := proxy.NewHandler(gate.New(pol), nil)
 		done := make(chan error, 1)
-		go func() { done <- pump.Run(context.Background()) }()
+		go func() {
+			done <- h.Serve(context.Background(), &transport.Session{ID: "bench"}, stdio.NewConn(inR, outW, jsonrpc.DefaultMaxFrame), upstream)
+		}()
 		out := bufio.NewReader(outR)
 		send := func(f []byte) {
 			if _, err := inW.Write(append(f, '\n')); err != nil {

@@ -30,11 +30,11 @@ func TestServerCannotAnswerTollgatesOwnQuestion(t *testing.T) {
 	cr, cw := io.Pipe()
 	pr, pw := io.Pipe()
 	sess := &transport.Session{ID: "s1"}
-	pump := &proxy.Pump{Client: stdio.NewConn(cr, pw, 0), Server: stdio.NewConn(fs.out, fs.in, 0), Gate: gate.New(pol), Session: sess}
+	h := proxy.NewHandler(gate.New(pol), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- pump.Run(ctx) }()
+	go func() { done <- h.Serve(ctx, sess, stdio.NewConn(cr, pw, 0), stdio.NewConn(fs.out, fs.in, 0)) }()
 	lines := make(chan string, 8)
 	go func() {
 		sc := bufio.NewScanner(pr)

@@ -52,7 +52,7 @@ func (b *batch) encode() []byte {
 }
 
 // clientBatch governs every element of a client batch.
-func (p *Pump) clientBatch(ctx context.Context, frame []byte) {
+func (p *pump) clientBatch(ctx context.Context, frame []byte) {
 	elems, err := jsonrpc.SplitBatch(frame, true)
 	if err != nil {
 		var rpcErr *jsonrpc.Error
@@ -60,7 +60,7 @@ func (p *Pump) clientBatch(ctx context.Context, frame []byte) {
 		p.toClient(jsonrpc.AppendError(nil, nil, rpcErr.Code, rpcErr.Message, nil))
 		return
 	}
-	if v := p.Session.Version(); !mcp.SupportsBatch(v) {
+	if v := p.session.Version(); !mcp.SupportsBatch(v) {
 		if v == "" {
 			v = "not yet negotiated"
 		}
@@ -111,10 +111,10 @@ func (p *Pump) clientBatch(ctx context.Context, frame []byte) {
 
 // serverBatch handles a batch from the server: responses to a client batch
 // are gathered; anything else is passed on as an array of what remains.
-func (p *Pump) serverBatch(frame []byte) {
+func (p *pump) serverBatch(frame []byte) {
 	elems, err := jsonrpc.SplitBatch(frame, false)
 	if err != nil {
-		p.Logger.Warn("dropped an unreadable batch from the server", "err", err)
+		p.log.Warn("dropped an unreadable batch from the server", "err", err)
 		return
 	}
 	var rest [][]byte

@@ -21,13 +21,13 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
-// Pump relays one session. Set the fields, then call Run once.
-type Pump struct {
-	Client  transport.Conn // toward the agent
-	Server  transport.Conn // toward the upstream server
-	Gate    Gate
-	Session *transport.Session
-	Logger  *slog.Logger
+// pump relays one session; Handler.Serve builds one and runs it once.
+type pump struct {
+	client  transport.Conn // toward the agent
+	server  transport.Conn // toward the upstream server
+	gate    Gate
+	session *transport.Session
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	pending map[string]*pending // requests from the client awaiting the server, by raw id
@@ -65,20 +65,14 @@ type pending struct {
 // ErrUpstreamClosed is returned by Run when the server side ended first.
 var ErrUpstreamClosed = errors.New("upstream closed the connection")
 
-// Run relays until the client's input ends and the server has finished
+// run relays until the client's input ends and the server has finished
 // answering, or until the server's output ends, or ctx is done. It returns
 // only after every goroutine it started has stopped. It returns nil when the
 // client ended the session, ErrUpstreamClosed when the server did.
-func (p *Pump) Run(ctx context.Context) error {
-	if p.Logger == nil {
-		p.Logger = slog.New(slog.DiscardHandler)
-	}
-	if p.Session == nil {
-		p.Session = &transport.Session{}
-	}
+func (p *pump) run(ctx context.Context) error {
 	p.pending = make(map[string]*pending)
 	p.asked = make(map[string]chan reply)
-	p.Session.SetAsk(p.ask)
+	p.session.SetAsk(p.ask)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -96,21 +90,21 @@ func (p *Pump) Run(ctx context.Context) error {
 		// The client is gone: let in-flight Admit goroutines forward, then
 		// signal end of input upstream and wait for the server to finish.
 		p.wg.Wait()
-		if hc, ok := p.Server.(transport.HalfCloser); ok {
+		if hc, ok := p.server.(transport.HalfCloser); ok {
 			_ = hc.CloseWrite()
 		} else {
-			_ = p.Server.Close()
+			_ = p.server.Close()
 		}
 		select {
 		case <-serverDone:
 		case <-ctx.Done():
-			_ = p.Server.Close()
+			_ = p.server.Close()
 			<-serverDone
 		}
 		result = err
 	case err := <-serverDone:
 		p.failPending("upstream server closed the connection before answering")
-		_ = p.Client.Close()
+		_ = p.client.Close()
 		<-clientDone
 		p.wg.Wait()
 		result = err
@@ -118,8 +112,8 @@ func (p *Pump) Run(ctx context.Context) error {
 			result = ErrUpstreamClosed
 		}
 	case <-ctx.Done():
-		_ = p.Client.Close()
-		_ = p.Server.Close()
+		_ = p.client.Close()
+		_ = p.server.Close()
 		<-clientDone
 		<-serverDone
 		p.wg.Wait()
@@ -131,7 +125,7 @@ func (p *Pump) Run(ctx context.Context) error {
 
 // failPending answers every request still waiting for the server with an
 // error, so the client is never left waiting in silence.
-func (p *Pump) failPending(msg string) {
+func (p *pump) failPending(msg string) {
 	p.mu.Lock()
 	ids := make([]string, 0, len(p.pending))
 	for id, pd := range p.pending {
@@ -146,7 +140,7 @@ func (p *Pump) failPending(msg string) {
 }
 
 // abandon tells every ticket still waiting that no response will come.
-func (p *Pump) abandon() {
+func (p *pump) abandon() {
 	p.mu.Lock()
 	left := p.pending
 	p.pending = map[string]*pending{}
@@ -163,9 +157,9 @@ var listChanged = []byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_ch
 
 // watchLists tells the client when what tools/list shows changes under the
 // gate, once the session is under way, until ctx ends.
-func (p *Pump) watchLists(ctx context.Context) {
+func (p *pump) watchLists(ctx context.Context) {
 	for {
-		ch := p.Gate.ListChanged()
+		ch := p.gate.ListChanged()
 		if ch == nil {
 			return
 		}
@@ -173,22 +167,22 @@ func (p *Pump) watchLists(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			if p.Session.Version() != "" {
+			if p.session.Version() != "" {
 				p.toClient(listChanged)
 			}
 		}
 	}
 }
 
-func (p *Pump) clientLoop(ctx context.Context) error {
-	toServer, toClient := newOutbox(p.Server), newOutbox(p.Client)
+func (p *pump) clientLoop(ctx context.Context) error {
+	toServer, toClient := newOutbox(p.server), newOutbox(p.client)
 	defer toServer.endBurst(p)
 	defer toClient.endBurst(p)
 	for {
-		frame, err := p.Client.Read()
+		frame, err := p.client.Read()
 		if err != nil {
 			if errors.Is(err, jsonrpc.ErrFrameTooLarge) {
-				p.Logger.Warn("rejected an oversized message from the client", "err", err)
+				p.log.Warn("rejected an oversized message from the client", "err", err)
 				p.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, err.Error(), nil))
 				continue
 			}
@@ -201,7 +195,7 @@ func (p *Pump) clientLoop(ctx context.Context) error {
 			p.clientBatch(ctx, frame)
 			continue
 		}
-		burst := more(p.Client)
+		burst := more(p.client)
 		out := p.fromClient(ctx, frame, nil, 0)
 		if out.answer != nil {
 			toClient.send(p, out.answer, burst)
@@ -235,7 +229,7 @@ func newOutbox(c transport.Conn) *outbox {
 	return &outbox{conn: c, d: d}
 }
 
-func (o *outbox) send(p *Pump, frame []byte, burst bool) error {
+func (o *outbox) send(p *pump, frame []byte, burst bool) error {
 	var err error
 	if burst && o.d != nil {
 		o.pending = true
@@ -245,16 +239,16 @@ func (o *outbox) send(p *Pump, frame []byte, burst bool) error {
 		err = o.conn.Write(frame)
 	}
 	if err != nil {
-		p.Logger.Debug("write failed", "err", err)
+		p.log.Debug("write failed", "err", err)
 	}
 	return err
 }
 
-func (o *outbox) endBurst(p *Pump) {
+func (o *outbox) endBurst(p *pump) {
 	if o.pending {
 		o.pending = false
 		if err := o.d.Flush(); err != nil {
-			p.Logger.Debug("flush failed", "err", err)
+			p.log.Debug("flush failed", "err", err)
 		}
 	}
 }
@@ -274,13 +268,13 @@ type verdict struct {
 }
 
 // fromClient judges one client message. b, slot place it in a batch.
-func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int) verdict {
+func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int) verdict {
 	m, err := jsonrpc.Parse(frame, true)
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		errors.As(err, &rpcErr)
-		p.Logger.Warn("rejected a message from the client", "err", err)
-		p.Gate.Refused(p.Session, nil, "rejected a message from the client: "+rpcErr.Message)
+		p.log.Warn("rejected a message from the client", "err", err)
+		p.gate.Refused(p.session, nil, "rejected a message from the client: "+rpcErr.Message)
 		return verdict{answer: jsonrpc.AppendError(nil, rpcErr.ID, rpcErr.Code, rpcErr.Message, nil)}
 	}
 	if !m.IsRequest() {
@@ -301,7 +295,7 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	p.noteEra(m.Params)
 	if m.Method == mcp.MethodInitialize {
 		if caps := mcp.ParamsValue(m.Params, "capabilities"); caps != nil {
-			p.Session.SetCapabilities(caps)
+			p.session.SetCapabilities(caps)
 		}
 	}
 	k := kindOther
@@ -316,7 +310,7 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	pd := &pending{kind: k, batch: b, slot: slot}
 	if !p.register(m.ID, pd) {
 		const msg = "invalid request: a request with this id is already in flight"
-		p.Gate.Refused(p.Session, nil, msg+" (id "+truncate(m.ID, 64)+", method "+m.Method+")")
+		p.gate.Refused(p.session, nil, msg+" (id "+truncate(m.ID, 64)+", method "+m.Method+")")
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, msg, nil)}
 	}
 	if k != kindCall {
@@ -325,10 +319,10 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	call, err := mcp.ParseCall(m.Params)
 	if err != nil {
 		p.unregister(m.ID)
-		p.Gate.Refused(p.Session, nil, "rejected a tools/call: "+err.Error())
+		p.gate.Refused(p.session, nil, "rejected a tools/call: "+err.Error())
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
 	}
-	r := p.Gate.Judge(ctx, &Call{Session: p.Session, ID: m.ID, Tool: call.Name, Args: call.Args})
+	r := p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args})
 	if r.Unknown {
 		pd.kind, pd.tool, pd.probe = kindProbe, call.Name, probeName()
 		return verdict{forward: true, frame: probeFrame(m.ID, pd.probe, m.Params)}
@@ -354,21 +348,21 @@ func (p *Pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 // dropCall judges and drops a request the gate governs that came as a
 // notification: it has no id to answer, and a server that dispatches on
 // the method alone would run it unjudged.
-func (p *Pump) dropCall(method string, params []byte) {
+func (p *pump) dropCall(method string, params []byte) {
 	var c *Call
 	if method == mcp.MethodToolsCall {
 		if call, err := mcp.ParseCall(params); err == nil {
-			c = &Call{Session: p.Session, Tool: call.Name, Args: call.Args}
+			c = &Call{Session: p.session, Tool: call.Name, Args: call.Args}
 		}
 	}
 	reason := "dropped a " + method + " sent as a notification (no id): such a message is never forwarded"
-	p.Logger.Warn(reason)
-	p.Gate.Refused(p.Session, c, reason)
+	p.log.Warn(reason)
+	p.gate.Refused(p.session, c, reason)
 }
 
 // cancelled notes that the client cancelled one of its requests, so that
 // its ticket knows the call may have run whatever the server answers.
-func (p *Pump) cancelled(params []byte) {
+func (p *pump) cancelled(params []byte) {
 	id := mcp.ParamsValue(params, "requestId")
 	if len(id) == 0 {
 		return
@@ -384,7 +378,7 @@ func (p *Pump) cancelled(params []byte) {
 // Only an error that proves nothing left (transport.ErrUnsent) tells the ticket the
 // call was not sent; any other failure leaves the call waiting, as the
 // server may have it.
-func (p *Pump) unsent(id []byte, err error) {
+func (p *pump) unsent(id []byte, err error) {
 	if !errors.Is(err, transport.ErrUnsent) {
 		return
 	}
@@ -431,7 +425,7 @@ func unprobe(frame []byte, pd *pending) []byte {
 
 // admitAsync runs a blocking admission off the read loop, then forwards the
 // call or answers it. The frame is copied because the reader reuses it.
-func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(context.Context) Ruling) {
+func (p *pump) admitAsync(ctx context.Context, id, frame []byte, admit func(context.Context) Ruling) {
 	own := append([]byte(nil), frame...)
 	key := string(id)
 	p.wg.Add(1)
@@ -458,15 +452,15 @@ func (p *Pump) admitAsync(ctx context.Context, id, frame []byte, admit func(cont
 			}
 			return
 		}
-		if err := p.Server.Write(own); err != nil {
-			p.Logger.Warn("write to server failed", "err", err)
+		if err := p.server.Write(own); err != nil {
+			p.log.Warn("write to server failed", "err", err)
 			p.unsent([]byte(key), err)
 		}
 	}()
 }
 
 // ask implements transport.Session.Ask.
-func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
+func (p *pump) ask(ctx context.Context, method string, params []byte) (result, rpcErr []byte, err error) {
 	// The id is random so that no server→client request can carry it: a
 	// client's answer to a server's request must never be taken for an
 	// answer to Tollgate's own (an inline approval).
@@ -480,7 +474,7 @@ func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, r
 	msg = append(msg, `,"params":`...)
 	msg = append(msg, params...)
 	msg = append(msg, '}')
-	if err := p.Client.Write(msg); err != nil {
+	if err := p.client.Write(msg); err != nil {
 		p.mu.Lock()
 		delete(p.asked, id)
 		p.mu.Unlock()
@@ -500,7 +494,7 @@ func (p *Pump) ask(ctx context.Context, method string, params []byte) (result, r
 
 // answered delivers a client response to one of Tollgate's own requests and
 // reports whether it was one.
-func (p *Pump) answered(m jsonrpc.Message) bool {
+func (p *pump) answered(m jsonrpc.Message) bool {
 	if len(m.ID) == 0 || m.ID[0] != '"' {
 		return false
 	}
@@ -524,19 +518,19 @@ func clone(b []byte) []byte {
 var metaVersionKey = []byte(mcp.MetaProtocolVersion)
 
 // noteEra records the protocol revision a 2026-07-28 request carries in _meta.
-func (p *Pump) noteEra(params []byte) {
+func (p *pump) noteEra(params []byte) {
 	if len(params) == 0 || !bytes.Contains(params, metaVersionKey) {
 		return
 	}
-	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.Session.Version() != v {
-		p.Session.SetVersion(v)
+	if v := mcp.MetaString(params, mcp.MetaProtocolVersion); v != "" && p.session.Version() != v {
+		p.session.SetVersion(v)
 		if caps := mcp.MetaValue(params, mcp.MetaClientCapabilities); caps != nil {
-			p.Session.SetCapabilities(caps)
+			p.session.SetCapabilities(caps)
 		}
 	}
 }
 
-func (p *Pump) register(id []byte, pd *pending) bool {
+func (p *pump) register(id []byte, pd *pending) bool {
 	key := string(id)
 	canon, plain := key, jsonrpc.PlainID(id)
 	if !plain {
@@ -574,7 +568,7 @@ func (p *Pump) register(id []byte, pd *pending) bool {
 	return true
 }
 
-func (p *Pump) unregister(id []byte) {
+func (p *pump) unregister(id []byte) {
 	p.mu.Lock()
 	delete(p.pending, string(id))
 	if len(p.aliases) > 0 && !jsonrpc.PlainID(id) {
@@ -585,7 +579,7 @@ func (p *Pump) unregister(id []byte) {
 
 // find returns the pending request an id names, in any spelling a server
 // would read as the same id. The caller holds p.mu.
-func (p *Pump) find(id []byte) *pending {
+func (p *pump) find(id []byte) *pending {
 	if pd, ok := p.pending[string(id)]; ok {
 		return pd
 	}
@@ -601,7 +595,7 @@ func (p *Pump) find(id []byte) *pending {
 
 // take removes and returns the pending request a server response answers,
 // found by its id in any spelling a server would read as the same.
-func (p *Pump) take(id []byte) *pending {
+func (p *pump) take(id []byte) *pending {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if pd, ok := p.pending[string(id)]; ok {
@@ -623,14 +617,14 @@ func (p *Pump) take(id []byte) *pending {
 	return pd
 }
 
-func (p *Pump) serverLoop(ctx context.Context) error {
-	toClient := newOutbox(p.Client)
+func (p *pump) serverLoop(ctx context.Context) error {
+	toClient := newOutbox(p.client)
 	defer toClient.endBurst(p)
 	for {
-		frame, err := p.Server.Read()
+		frame, err := p.server.Read()
 		if err != nil {
 			if errors.Is(err, jsonrpc.ErrFrameTooLarge) {
-				p.Logger.Warn("dropped an oversized message from the server", "err", err)
+				p.log.Warn("dropped an oversized message from the server", "err", err)
 				continue
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) {
@@ -642,7 +636,7 @@ func (p *Pump) serverLoop(ctx context.Context) error {
 			p.serverBatch(frame)
 			continue
 		}
-		burst := more(p.Server)
+		burst := more(p.server)
 		if out := p.fromServer(frame); out != nil {
 			toClient.send(p, out, burst)
 		}
@@ -654,10 +648,10 @@ func (p *Pump) serverLoop(ctx context.Context) error {
 
 // fromServer handles one server message and returns what to send the client
 // (nil: nothing now).
-func (p *Pump) fromServer(frame []byte) []byte {
+func (p *pump) fromServer(frame []byte) []byte {
 	m, err := jsonrpc.Parse(frame, false)
 	if err != nil {
-		p.Logger.Warn("dropped a line from the server that is not a JSON-RPC message", "err", err, "line", truncate(frame, 200))
+		p.log.Warn("dropped a line from the server that is not a JSON-RPC message", "err", err, "line", truncate(frame, 200))
 		return nil
 	}
 	if !m.IsResponse() {
@@ -674,7 +668,7 @@ func (p *Pump) fromServer(frame []byte) []byte {
 	case pd.kind == kindInitialize:
 		if m.Result != nil {
 			if v := mcp.ResultString(m.Result, "protocolVersion"); v != "" {
-				p.Session.SetVersion(v)
+				p.session.SetVersion(v)
 			}
 		}
 	case pd.kind == kindList:
@@ -703,15 +697,15 @@ func (p *Pump) fromServer(frame []byte) []byte {
 // filterList edits a tools/list answer under the policy. An answer it
 // cannot read is withheld: the client gets an error in its place, never
 // a list that may hold hidden tools.
-func (p *Pump) filterList(frame, id, result []byte) []byte {
-	hidden, listed := p.Gate.Lists()
+func (p *pump) filterList(frame, id, result []byte) []byte {
+	hidden, listed := p.gate.Lists()
 	if hidden == nil && listed == nil {
 		return frame
 	}
 	f := mcp.ToolFilter{Hidden: hidden, Seen: listed}
 	out, err := f.FilterList(frame, result)
 	if err != nil {
-		p.Logger.Warn("withheld an unreadable tools/list result from the server", "err", err)
+		p.log.Warn("withheld an unreadable tools/list result from the server", "err", err)
 		if id == nil {
 			return nil
 		}
@@ -721,15 +715,15 @@ func (p *Pump) filterList(frame, id, result []byte) []byte {
 	return out
 }
 
-func (p *Pump) toClient(frame []byte) {
-	if err := p.Client.Write(frame); err != nil {
-		p.Logger.Debug("write to client failed", "err", err)
+func (p *pump) toClient(frame []byte) {
+	if err := p.client.Write(frame); err != nil {
+		p.log.Debug("write to client failed", "err", err)
 	}
 }
 
-func (p *Pump) toServer(frame []byte) {
-	if err := p.Server.Write(frame); err != nil {
-		p.Logger.Warn("write to server failed", "err", err)
+func (p *pump) toServer(frame []byte) {
+	if err := p.server.Write(frame); err != nil {
+		p.log.Warn("write to server failed", "err", err)
 	}
 }
 

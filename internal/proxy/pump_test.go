@@ -182,22 +182,19 @@ func runTranscript(t *testing.T, file string) {
 // startPump runs a pump (session "s1", client frames of at most
 // maxFrame bytes) between pipes that stand for the client and fs. The
 // client writes to cw and reads from pr; pw is the pump's end of pr, for
-// the test to close; done yields what Run returned. The run is bounded by
+// the test to close; done yields what Serve returned. The run is bounded by
 // a 10 s deadline.
 func startPump(t *testing.T, g proxy.Gate, fs *fakeServer, maxFrame int) (cw *io.PipeWriter, pr *io.PipeReader, pw *io.PipeWriter, done <-chan error) {
 	t.Helper()
 	cr, cw := io.Pipe() // client → pump
 	pr, pw = io.Pipe()  // pump → client
-	pump := &proxy.Pump{
-		Client:  stdio.NewConn(cr, pw, maxFrame),
-		Server:  stdio.NewConn(fs.out, fs.in, 0),
-		Gate:    g,
-		Session: &transport.Session{ID: "s1"},
-	}
+	h := proxy.NewHandler(g, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	ch := make(chan error, 1)
-	go func() { ch <- pump.Run(ctx) }()
+	go func() {
+		ch <- h.Serve(ctx, &transport.Session{ID: "s1"}, stdio.NewConn(cr, pw, maxFrame), stdio.NewConn(fs.out, fs.in, 0))
+	}()
 	return cw, pr, pw, ch
 }
 

@@ -71,14 +71,8 @@ func runProxy(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pump := &proxy.Pump{
-		Client:  stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame),
-		Server:  child.Conn(),
-		Gate:    g,
-		Session: &transport.Session{ID: "bench"},
-		Logger:  logger,
-	}
-	err = pump.Run(ctx)
+	err = proxy.NewHandler(g, logger).Serve(ctx, &transport.Session{ID: "bench"},
+		stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame), child.Conn())
 	child.Stop(2 * time.Second)
 	if err != nil && !errors.Is(err, proxy.ErrUpstreamClosed) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("proxy: %w", err)

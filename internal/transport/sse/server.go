@@ -13,18 +13,16 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
-// UpstreamFunc opens the upstream side of one legacy session; see
-// streamhttp.UpstreamFunc, of which it is the same shape.
-type UpstreamFunc func(ctx context.Context, s *transport.Session) (conn transport.Conn, release func(), err error)
-
-// ServerOptions configure NewServer. Upstream and Gate are required.
+// ServerOptions configure NewServer. Upstream and Handler are required.
 type ServerOptions struct {
-	Upstream UpstreamFunc
-	Gate     proxy.Gate
+	// Upstream opens the upstream side of each legacy session.
+	Upstream transport.Dialer
+	// Handler relays each session under the gate.
+	Handler transport.Handler
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// MaxMessageSize bounds a POST body; <= 0 means jsonrpc.DefaultMaxFrame.
@@ -48,7 +46,7 @@ const maxQueued = 4096
 // the URL to POST messages to (MessagePath?sessionId=ID); every message for
 // the client is an event on that stream. The session (and its upstream)
 // ends when the stream's connection closes. Each session runs one
-// proxy.Pump, so the gate applies as on every other transport.
+// relay of the Handler, so the gate applies as on every other transport.
 //
 // Server is an http.Handler for both paths, safe for concurrent use.
 type Server struct {
@@ -173,7 +171,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	ps := &transport.Session{ID: ls.id, Identity: ls.identity}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	up, release, err := s.opts.Upstream(ctx, ps)
+	up, release, err := s.opts.Upstream.Dial(ctx, ps)
 	if err != nil {
 		s.log.Error("legacy sse: opening the upstream failed", "err", err)
 		http.Error(w, "bad gateway: the upstream server could not be started", http.StatusBadGateway)
@@ -186,8 +184,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
-		pump := &proxy.Pump{Client: ls, Server: up, Gate: s.opts.Gate, Session: ps, Logger: s.log.With("session", ls.id)}
-		_ = pump.Run(ctx)
+		_ = s.opts.Handler.Serve(ctx, ps, ls, up)
 		ls.end()
 	}()
 	defer func() {

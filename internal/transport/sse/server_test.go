@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
@@ -26,15 +27,15 @@ func TestLegacyServer(t *testing.T) {
 	}
 	stopped := make(chan struct{}, 4)
 	srv := NewServer(ServerOptions{
-		Gate:           gate.New(pol),
+		Handler:        proxy.NewHandler(gate.New(pol), nil),
 		MaxMessageSize: 4096,
-		Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+		Upstream: transport.DialFunc(func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 			ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 			if err != nil {
 				return nil, nil, err
 			}
 			return ch.Conn(), func() { ch.Stop(2 * time.Second); stopped <- struct{}{} }, nil
-		},
+		}),
 	})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 )
@@ -45,17 +45,17 @@ const CodeHeaderMismatch = -32020
 // revision Tollgate does not speak (UnsupportedProtocolVersionError).
 const CodeUnsupportedVersion = -32022
 
-// UpstreamFunc opens the upstream side of one front session. It is called
-// when a client initializes a session, and once for all the stateless
-// (2026-07-28) requests the server serves. The pump closes conn when the
-// session ends; release, when not nil, is called once after that, to free
-// what backs the Conn (stop a child process). ctx ends with the Server.
-type UpstreamFunc func(ctx context.Context, s *transport.Session) (conn transport.Conn, release func(), err error)
-
-// ServerOptions configure NewServer. Upstream and Gate are required.
+// ServerOptions configure NewServer. Upstream and Handler are required.
 type ServerOptions struct {
-	Upstream UpstreamFunc
-	Gate     proxy.Gate
+	// Upstream opens the upstream side of one front session. It is dialled
+	// when a client initializes a session, and once for all the stateless
+	// (2026-07-28) requests the server serves (shared through a mux). The
+	// conn is closed when the session ends, then release (when not nil) is
+	// called once, to free what backs it (stop a child process). The
+	// context ends with the Server.
+	Upstream transport.Dialer
+	// Handler relays each session under the gate.
+	Handler transport.Handler
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
 	// MaxMessageSize bounds a POST body; <= 0 means jsonrpc.DefaultMaxFrame.
@@ -80,7 +80,7 @@ type ServerOptions struct {
 // Server serves MCP clients over streamable HTTP at one endpoint: POST,
 // GET and DELETE for the initialize-era revisions (2025-03-26 to
 // 2025-11-25) with sessions, and stateless POSTs for 2026-07-28. Every
-// session runs one proxy.Pump whose client side is the HTTP session, so the
+// session runs through the Handler with the HTTP session as its client, so the
 // gate judges HTTP clients exactly as it judges stdio ones.
 //
 // Server is an http.Handler, safe for concurrent use. Close ends every
@@ -98,8 +98,7 @@ type Server struct {
 	closed    bool
 	draining  bool
 	drain     chan struct{} // closed by Drain
-	stateless *mux.Mux
-	slRelease func()
+	stateless *mux.Shared   // the upstream every stateless request shares
 
 	params toolParams // x-mcp-header annotations of the tools listed to stateless clients
 }
@@ -123,7 +122,8 @@ func NewServer(opts ServerOptions) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{opts: opts, log: log, ctx: ctx, cancel: cancel, sessions: make(map[string]*session), drain: make(chan struct{})}
+	s := &Server{opts: opts, log: log, ctx: ctx, cancel: cancel, sessions: make(map[string]*session), drain: make(chan struct{}),
+		stateless: mux.NewShared(opts.Upstream, log)}
 	s.wg.Add(1)
 	go s.janitor()
 	return s
@@ -212,16 +212,7 @@ func (s *Server) Close() error {
 	for _, ss := range all {
 		<-ss.done
 	}
-	s.mu.Lock()
-	m, release := s.stateless, s.slRelease
-	s.stateless, s.slRelease = nil, nil
-	s.mu.Unlock()
-	if m != nil {
-		_ = m.Close()
-	}
-	if release != nil {
-		release()
-	}
+	_ = s.stateless.Close()
 	s.cancel()
 	s.wg.Wait()
 	return nil
@@ -452,7 +443,7 @@ func (s *Server) initialize(w http.ResponseWriter, r *http.Request, body []byte,
 	ss := newSession(s, newSessionID(), s.identity(r))
 	ctx, cancel := context.WithCancel(s.ctx)
 	ss.cancel = cancel
-	up, release, err := s.opts.Upstream(ctx, ss.ps)
+	up, release, err := s.opts.Upstream.Dial(ctx, ss.ps)
 	if err != nil {
 		cancel()
 		s.log.Error("http front: opening the upstream failed", "err", err)
@@ -473,10 +464,9 @@ func (s *Server) initialize(w http.ResponseWriter, r *http.Request, body []byte,
 	s.sessions[ss.id] = ss
 	s.wg.Add(1)
 	s.mu.Unlock()
-	pump := &proxy.Pump{Client: frontConn{ss}, Server: up, Gate: s.opts.Gate, Session: ss.ps, Logger: s.log.With("session", ss.id)}
 	go func() {
 		defer s.wg.Done()
-		err := pump.Run(ctx)
+		err := s.opts.Handler.Serve(ctx, ss.ps, frontConn{ss}, up)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Info("http front: session ended", "session", ss.id, "err", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
@@ -67,13 +68,13 @@ func BenchmarkToolsCallHTTPFront(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			front := NewServer(ServerOptions{Gate: gate.New(pol), Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+			front := NewServer(ServerOptions{Handler: proxy.NewHandler(gate.New(pol), nil), Upstream: transport.DialFunc(func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 				ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 				if err != nil {
 					return nil, nil, err
 				}
 				return ch.Conn(), func() { ch.Stop(2 * time.Second) }, nil
-			}})
+			})})
 			defer front.Close()
 			hs := newHTTPTest(b, front)
 			c := newFrontClient(b, hs.URL)

@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -209,7 +210,7 @@ type frontOpt func(*ServerOptions)
 func newFront(t testing.TB, opts ...frontOpt) (*httptest.Server, *upstreamFakes, *Server) {
 	t.Helper()
 	fk := &upstreamFakes{}
-	o := ServerOptions{Upstream: fk.upstream, Gate: newFrontPolicy(t)}
+	o := ServerOptions{Upstream: transport.DialFunc(fk.upstream), Handler: proxy.NewHandler(newFrontPolicy(t), nil)}
 	for _, fn := range opts {
 		fn(&o)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 )
 
@@ -41,9 +42,9 @@ func (l *eventLog) droppedCall(tool string) (session string, ok bool) {
 	return "", false
 }
 
-// recording is a frontOpt that records the gate's decisions in l.
-func recording(l *eventLog) frontOpt {
-	return func(o *ServerOptions) { o.Gate.(*gate.Gate).Recorder = l }
+// recording is a gateOpt that records the gate's decisions in l.
+func recording(l *eventLog) gateOpt {
+	return func(g *gate.Gate) { g.Recorder = l }
 }
 
 // callNote is a tools/call without an id: a notification that a server
@@ -112,7 +113,7 @@ func TestFrontCallAsNotificationNeverRuns(t *testing.T) {
 	t.Run("legacy SSE 2024-11-05", func(t *testing.T) {
 		log := &eventLog{}
 		_, srv, front := newSDKFront(t, "", recording(log))
-		legacy := sse.NewServer(sse.ServerOptions{Upstream: sse.UpstreamFunc(srv.upstream), Gate: front.opts.Gate})
+		legacy := sse.NewServer(sse.ServerOptions{Upstream: transport.DialFunc(srv.upstream), Handler: front.opts.Handler})
 		hs := httptest.NewServer(legacy)
 		t.Cleanup(func() {
 			legacy.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -96,9 +97,13 @@ func (s *sdkServer) received(method string) int {
 	return bytes.Count(s.got, []byte(`"method":"`+method+`"`))
 }
 
+// gateOpt sets up the gate of a front made by newSDKFront.
+type gateOpt func(*gate.Gate)
+
 // newSDKFront serves a streamable HTTP front over a Go SDK server under the
-// given policy (testPolicy when empty).
-func newSDKFront(t testing.TB, pol string, opts ...frontOpt) (*httptest.Server, *sdkServer, *Server) {
+// given policy (testPolicy when empty). A gateOpt among opts sets up the
+// gate; the others set the front's options.
+func newSDKFront(t testing.TB, pol string, opts ...any) (*httptest.Server, *sdkServer, *Server) {
 	t.Helper()
 	if pol == "" {
 		pol = testPolicy
@@ -110,10 +115,20 @@ func newSDKFront(t testing.TB, pol string, opts ...frontOpt) (*httptest.Server, 
 	srv := newSDKServer()
 	g := gate.New(p)
 	g.Store = memstore.New()
-	o := ServerOptions{Upstream: srv.upstream, Gate: g}
-	for _, fn := range opts {
-		fn(&o)
+	o := ServerOptions{Upstream: transport.DialFunc(srv.upstream)}
+	for _, opt := range opts {
+		switch fn := opt.(type) {
+		case frontOpt:
+			fn(&o)
+		case func(*ServerOptions):
+			fn(&o)
+		case gateOpt:
+			fn(g)
+		default:
+			t.Fatalf("newSDKFront: option of type %T", opt)
+		}
 	}
+	o.Handler = proxy.NewHandler(g, nil)
 	front := NewServer(o)
 	hs := httptest.NewServer(front)
 	t.Cleanup(func() {

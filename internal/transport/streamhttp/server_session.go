@@ -20,7 +20,7 @@ import (
 const maxFinishedStreams = 32
 
 // session is one initialize-era front session: the client's POSTs feed
-// its front Conn, which a proxy.Pump reads; what the pump writes is routed
+// its front Conn, which the session relay reads; what the relay writes is routed
 // to the HTTP stream it belongs to.
 type session struct {
 	id       string

@@ -10,9 +10,8 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
-	"github.com/tollgate-mcp/tollgate/internal/proxy"
+
 	"github.com/tollgate-mcp/tollgate/internal/transport"
-	"github.com/tollgate-mcp/tollgate/internal/transport/mux"
 )
 
 // statelessPost serves one 2026-07-28 request: its Mcp-* headers are
@@ -38,7 +37,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		writeError(w, http.StatusBadRequest, m.ID, CodeHeaderMismatch, "header mismatch: "+msg, nil)
 		return
 	}
-	mx, err := s.statelessMux()
+	up, _, err := s.stateless.Dial(s.ctx, nil)
 	if err != nil {
 		s.log.Error("http front: opening the upstream failed", "err", err)
 		writeError(w, http.StatusBadGateway, m.ID, jsonrpc.CodeInternalError, "bad gateway: the upstream server could not be started", nil)
@@ -47,19 +46,13 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	identity := s.identity(r)
 	st := newStream(1, !wantSSE)
 	front := &oneShot{frame: body, id: jsonrpc.IDKey(m.ID), st: st, gone: make(chan struct{})}
-	pump := &proxy.Pump{
-		Client:  front,
-		Server:  mx.Attach(),
-		Gate:    s.opts.Gate,
-		Session: &transport.Session{ID: statelessSessionID(identity), Identity: identity},
-		Logger:  s.log,
-	}
+	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity}
 	done := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
-		_ = pump.Run(s.ctx)
+		_ = s.opts.Handler.Serve(s.ctx, session, front, up)
 	}()
 	complete := false
 	if wantSSE {
@@ -86,14 +79,8 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 // audited and dropped there, as on every other transport.
 func (s *Server) statelessNotification(w http.ResponseWriter, r *http.Request, body []byte) {
 	identity := s.identity(r)
-	pump := &proxy.Pump{
-		Client:  &oneShot{frame: body, gone: make(chan struct{})},
-		Server:  newNowhere(),
-		Gate:    s.opts.Gate,
-		Session: &transport.Session{ID: statelessSessionID(identity), Identity: identity},
-		Logger:  s.log,
-	}
-	_ = pump.Run(s.ctx)
+	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity}
+	_ = s.opts.Handler.Serve(s.ctx, session, &oneShot{frame: body, gone: make(chan struct{})}, newNowhere())
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -201,36 +188,6 @@ func decodeHeaderValue(v string) (string, bool) {
 	}
 	return string(b), true
 }
-
-// statelessMux returns the upstream shared by stateless requests, opening
-// it (again, if it ended) on demand.
-func (s *Server) statelessMux() (*mux.Mux, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, errServerClosed
-	}
-	if s.stateless != nil {
-		select {
-		case <-s.stateless.Done():
-			_ = s.stateless.Close()
-			if s.slRelease != nil {
-				go s.slRelease()
-			}
-			s.stateless, s.slRelease = nil, nil
-		default:
-			return s.stateless, nil
-		}
-	}
-	conn, release, err := s.opts.Upstream(s.ctx, &transport.Session{ID: "stateless"})
-	if err != nil {
-		return nil, err
-	}
-	s.stateless, s.slRelease = mux.New(conn, s.log), release
-	return s.stateless, nil
-}
-
-var errServerClosed = fmt.Errorf("http front: %w", transport.ErrClosed)
 
 // oneShot is the pump's Client side for one stateless request: Read yields
 // the request, then io.EOF once it is answered or abandoned. For a

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/sse"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -348,8 +349,8 @@ func TestFrontDeleteEndsSessionAndStopsChild(t *testing.T) {
 	var mu sync.Mutex
 	var children []*stdio.Child
 	front := NewServer(ServerOptions{
-		Gate: pol,
-		Upstream: func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+		Handler: proxy.NewHandler(pol, nil),
+		Upstream: transport.DialFunc(func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
 			ch, err := stdio.StartChild(ctx, []string{server}, stdio.ChildOptions{Stderr: io.Discard})
 			if err != nil {
 				return nil, nil, err
@@ -358,7 +359,7 @@ func TestFrontDeleteEndsSessionAndStopsChild(t *testing.T) {
 			children = append(children, ch)
 			mu.Unlock()
 			return ch.Conn(), func() { ch.Stop(2 * time.Second) }, nil
-		},
+		}),
 	})
 	defer front.Close()
 	hs := newHTTPTest(t, front)
