@@ -108,9 +108,9 @@ type hold struct {
 	rev     string
 }
 
-// requireApproval rules on a call an approval rule holds. It does no I/O:
-// the store is asked in the returned Admit, off the pump's read loop.
-func (g *Gate) requireApproval(c *proxy.Call, p *policy.Policy, d policy.Decision, ev event.Event) proxy.Ruling {
+// requireApproval rules on a call an approval rule holds: it asks the
+// approval store, and may ask the person inline.
+func (g *Gate) requireApproval(ctx context.Context, c *proxy.Call, p *policy.Policy, d policy.Decision, ev event.Event) proxy.Ruling {
 	if g.Approvals == nil || g.Approvals.Store == nil {
 		reason := "approval required by rule " + quote(d.Rule) + ": " + d.Reason + " (no approval store is configured)"
 		ev.Reason = reason
@@ -133,7 +133,7 @@ func (g *Gate) requireApproval(c *proxy.Call, p *policy.Policy, d policy.Decisio
 	ev.Args = append([]byte(nil), c.Args...)
 	h := &hold{id: append([]byte(nil), c.ID...), ev: ev, session: c.Session, fp: fp, args: compact.String(),
 		argHash: argHash, d: d, cfg: p.Approvals(), rev: p.Revision()}
-	return proxy.Ruling{Admit: func(ctx context.Context) proxy.Ruling { return g.held(ctx, h) }}
+	return g.held(ctx, h)
 }
 
 // held asks the store what to do with a held call.

@@ -97,14 +97,10 @@ func newFixture(t *testing.T, src string) *fixture {
 	return f
 }
 
-// call judges one tools/call and runs its Admit, as the pump does.
+// call judges one tools/call, as the pump does.
 func (f *fixture) call(t *testing.T, args string) proxy.Ruling {
 	t.Helper()
-	r := f.g.Judge(context.Background(), &proxy.Call{Session: f.sess, ID: []byte(`7`), Tool: "pay", Args: []byte(args)})
-	if r.Admit != nil {
-		r = r.Admit(context.Background())
-	}
-	return r
+	return f.g.Judge(context.Background(), &proxy.Call{Session: f.sess, ID: []byte(`7`), Tool: "pay", Args: []byte(args)})
 }
 
 type answer struct {
@@ -441,7 +437,6 @@ func TestApprovalRacingRetries(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			r := f.g.Judge(context.Background(), &proxy.Call{Session: f.sess, ID: []byte(`1`), Tool: "pay", Args: []byte(`{"amount":60000}`)})
-			r = r.Admit(context.Background())
 			if r.Answer == nil {
 				mu.Lock()
 				through++

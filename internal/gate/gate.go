@@ -194,26 +194,31 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// Judge implements proxy.Gate.
+// Judge implements proxy.Gate. It blocks while the state store reserves
+// the call's counters and while a person is asked inline for an approval.
 func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	return g.forwarded(g.judge(ctx, c))
-}
-
-// forwarded tells a ForwardRecorder about a ruling that lets the call
-// through, once its Admit (if any) has run.
-func (g *Gate) forwarded(r proxy.Ruling) proxy.Ruling {
-	fr, ok := g.Recorder.(event.ForwardRecorder)
-	if !ok {
-		return r
-	}
-	if admit := r.Admit; admit != nil {
-		r.Admit = func(ctx context.Context) proxy.Ruling { return g.forwarded(admit(ctx)) }
-		return r
-	}
-	if t, ok := r.Ticket.(*ticket); ok && r.Answer == nil {
-		fr.Forwarded(t.ev)
+	r := g.judge(ctx, c)
+	if fr, ok := g.Recorder.(event.ForwardRecorder); ok && r.Answer == nil {
+		if t, ok := r.Ticket.(*ticket); ok {
+			fr.Forwarded(t.ev)
+		}
 	}
 	return r
+}
+
+// Blocks implements proxy.Gate: judging a call may block when an approval
+// rule applies to its tool, or when a limit does and the state store is
+// not in memory. Whether the fast path is open is the store's property.
+func (g *Gate) Blocks(tool string) bool {
+	approval, counters := g.policy.Load().Needs(tool)
+	if approval {
+		return true
+	}
+	if !counters {
+		return false
+	}
+	_, quick := g.Store.(state.NonBlocking)
+	return !quick
 }
 
 func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
@@ -251,7 +256,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		}
 	case policy.RequireApproval:
 		if !monitor {
-			return g.requireApproval(c, p, d, ev)
+			return g.requireApproval(ctx, c, p, d, ev)
 		}
 		ev.Monitor = true
 	}
@@ -270,13 +275,8 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		t := &ticket{g: g, ev: ev, start: now}
 		return proxy.Ruling{Ticket: t}
 	}
-	id := append([]byte(nil), c.ID...)
 	ev.Args = append([]byte(nil), c.Args...)
-	charges := d.Charges
-	_, quick := g.Store.(state.NonBlocking)
-	return proxy.Ruling{Quick: quick, Admit: func(ctx context.Context) proxy.Ruling {
-		return g.admit(ctx, id, ev, charges, monitor)
-	}}
+	return g.admit(ctx, c.ID, ev, d.Charges, monitor)
 }
 
 // admit reserves the call's counters, all or none.

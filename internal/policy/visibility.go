@@ -37,3 +37,18 @@ func (p *Policy) Visibility() string {
 	sort.Strings(names)
 	return strings.Join(names, "\x00")
 }
+
+// Needs reports what judging a call to tool may have to ask for: a person's
+// approval (an approval rule applies to it), or counters (a rate limit or
+// state rule does). The gate judges a call that needs neither without any
+// I/O.
+func (p *Policy) Needs(tool string) (approval, counters bool) {
+	if p.Hidden(tool) {
+		return false, false
+	}
+	pl := p.planFor(tool)
+	if p.defaultDeny && !pl.listed {
+		return false, false
+	}
+	return len(pl.approvals) > 0, len(pl.charges) > 0
+}

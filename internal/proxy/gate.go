@@ -20,13 +20,6 @@ type Ruling struct {
 	// Answer, when not nil, is the complete JSON-RPC response to send the
 	// client instead of forwarding the call.
 	Answer []byte
-	// Admit, when not nil, must run before the call is forwarded. It may
-	// block on I/O (a state store), so the pump runs it off its read loop; it
-	// returns the final ruling, whose Admit is ignored.
-	Admit func(ctx context.Context) Ruling
-	// Quick says Admit does not block on I/O (its store is in memory), so
-	// the pump runs it on the read loop and saves a goroutine hand-off.
-	Quick bool
 	// Ticket, when not nil, is told how the forwarded call ended.
 	Ticket Ticket
 	// Unknown says the call must be answered exactly as the server answers
@@ -63,8 +56,12 @@ type End struct {
 // Gate judges what the pump relays. Implementations are safe for concurrent
 // use.
 type Gate interface {
-	// Judge rules on a tools/call without blocking on I/O.
+	// Judge rules on a tools/call. It may block on I/O (a state store, a
+	// person asked inline) when Blocks says so.
 	Judge(ctx context.Context, c *Call) Ruling
+	// Blocks reports whether judging a call to tool may block on I/O; the
+	// pump judges such calls off its read loop, and every other call on it.
+	Blocks(tool string) bool
 	// Lists returns how tools/list results must be edited under the policy
 	// in force: hidden reports a tool to remove, listed is told each tool
 	// the client receives (tool aliases the frame). Either is nil when not

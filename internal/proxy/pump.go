@@ -32,7 +32,7 @@ type pump struct {
 	mu      sync.Mutex
 	pending map[string]*pending // requests from the client awaiting the server, by raw id
 	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
-	wg      sync.WaitGroup      // Admit goroutines
+	wg      sync.WaitGroup      // judgeAsync goroutines
 
 	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
 }
@@ -87,7 +87,7 @@ func (p *pump) run(ctx context.Context) error {
 	var result error
 	select {
 	case err := <-clientDone:
-		// The client is gone: let in-flight Admit goroutines forward, then
+		// The client is gone: let calls being judged be forwarded, then
 		// signal end of input upstream and wait for the server to finish.
 		p.wg.Wait()
 		if hc, ok := p.server.(transport.HalfCloser); ok {
@@ -322,26 +322,31 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		p.gate.Refused(p.session, nil, "rejected a tools/call: "+err.Error())
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
 	}
-	r := p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args})
-	if r.Unknown {
-		pd.kind, pd.tool, pd.probe = kindProbe, call.Name, probeName()
-		return verdict{forward: true, frame: probeFrame(m.ID, pd.probe, m.Params)}
+	if b == nil && p.gate.Blocks(call.Name) {
+		// Judging may wait on a store or a person: off the read loop, so
+		// that the next message is read meanwhile. (A batch is judged in
+		// place, so that it stays one unit.)
+		p.judgeAsync(ctx, m, frame, call)
+		return verdict{}
 	}
-	if r.Admit != nil {
-		if b != nil || r.Quick {
-			// Batches are rare: admit inline so the batch stays one unit.
-			// A quick admission has nothing to wait for.
-			r = r.Admit(ctx)
-		} else {
-			p.admitAsync(ctx, m.ID, frame, r.Admit)
-			return verdict{}
-		}
+	return p.ruled(m, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+}
+
+// ruled turns the gate's ruling on a call into what to do with it.
+func (p *pump) ruled(m jsonrpc.Message, pd *pending, call mcp.Call, r Ruling) verdict {
+	if r.Unknown {
+		p.mu.Lock()
+		pd.kind, pd.tool, pd.probe = kindProbe, call.Name, probeName()
+		p.mu.Unlock()
+		return verdict{forward: true, frame: probeFrame(m.ID, pd.probe, m.Params)}
 	}
 	if r.Answer != nil {
 		p.unregister(m.ID)
 		return verdict{answer: r.Answer}
 	}
+	p.mu.Lock()
 	pd.ticket = r.Ticket
+	p.mu.Unlock()
 	return verdict{forward: true, id: m.ID}
 }
 
@@ -423,38 +428,54 @@ func unprobe(frame []byte, pd *pending) []byte {
 	return bytes.ReplaceAll(frame, []byte(pd.probe), q[1:len(q)-1])
 }
 
-// admitAsync runs a blocking admission off the read loop, then forwards the
-// call or answers it. The frame is copied because the reader reuses it.
-func (p *pump) admitAsync(ctx context.Context, id, frame []byte, admit func(context.Context) Ruling) {
+// judgeAsync judges a call whose judging may block, off the read loop,
+// then forwards it or answers it. The frame is copied because the reader
+// reuses it, and the call is read again from the copy.
+func (p *pump) judgeAsync(ctx context.Context, m jsonrpc.Message, frame []byte, call mcp.Call) {
 	own := append([]byte(nil), frame...)
-	key := string(id)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		r := admit(ctx)
-		if r.Answer != nil {
-			p.unregister([]byte(key))
-			p.toClient(r.Answer)
+		m, err := jsonrpc.Parse(own, false)
+		if err == nil {
+			call, err = mcp.ParseCall(m.Params)
+		}
+		if err != nil { // cannot happen: own is the frame read once already
+			p.unregister(m.ID)
 			return
 		}
 		p.mu.Lock()
-		pd := p.pending[key]
-		if pd != nil {
-			pd.ticket = r.Ticket
-		}
+		pd := p.pending[string(m.ID)]
 		p.mu.Unlock()
 		if pd == nil {
+			// The session ended before the call was judged: it is not
+			// judged, nor sent.
+			return
+		}
+		v := p.ruled(m, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+		if v.answer != nil {
+			p.toClient(v.answer)
+			return
+		}
+		out := own
+		if v.frame != nil {
+			out = v.frame
+		}
+		p.mu.Lock()
+		still := p.pending[string(m.ID)] == pd
+		p.mu.Unlock()
+		if !still {
 			// Answered (a server replying to a cancellation it has not
 			// matched) or the session ended while the call was being
-			// admitted: it is not sent now, and its ticket knows.
-			if r.Ticket != nil {
-				r.Ticket.Done(End{Unsent: true})
+			// judged: it is not sent now, and its ticket knows.
+			if pd.ticket != nil {
+				pd.ticket.Done(End{Unsent: true})
 			}
 			return
 		}
-		if err := p.server.Write(own); err != nil {
+		if err := p.server.Write(out); err != nil {
 			p.log.Warn("write to server failed", "err", err)
-			p.unsent([]byte(key), err)
+			p.unsent(m.ID, err)
 		}
 	}()
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 )
 
-// stackGate is a gate.Gate that notes, for each admission, whether it ran
-// on the pump's client read loop.
+// stackGate is a gate.Gate that notes, for each call it judges, whether it
+// was judged on the pump's client read loop.
 type stackGate struct {
 	*gate.Gate
 	mu     sync.Mutex
@@ -25,18 +25,12 @@ type stackGate struct {
 }
 
 func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	r := g.Gate.Judge(ctx, c)
-	if admit := r.Admit; admit != nil {
-		r.Admit = func(ctx context.Context) proxy.Ruling {
-			buf := make([]byte, 64<<10)
-			stack := string(buf[:runtime.Stack(buf, false)])
-			g.mu.Lock()
-			g.inLoop = append(g.inLoop, strings.Contains(stack, "clientLoop"))
-			g.mu.Unlock()
-			return admit(ctx)
-		}
-	}
-	return r
+	buf := make([]byte, 64<<10)
+	stack := string(buf[:runtime.Stack(buf, false)])
+	g.mu.Lock()
+	g.inLoop = append(g.inLoop, strings.Contains(stack, "clientLoop"))
+	g.mu.Unlock()
+	return g.Gate.Judge(ctx, c)
 }
 
 // blockingStore hides memstore's NonBlocking, as a store that does I/O would.
