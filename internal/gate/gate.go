@@ -281,24 +281,19 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 
 // admit reserves the call's counters, all or none.
 func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []policy.Charge, monitor bool) proxy.Ruling {
-	sc := make([]state.Charge, len(charges))
-	refundable := false
 	for i := range charges {
-		sc[i] = charges[i].Charge
-		sc[i].KeepOnRefund = !charges[i].RefundOnFailure
-		refundable = refundable || charges[i].RefundOnFailure
 		ev.Counters = append(ev.Counters, charges[i].Key.String())
 	}
 	if g.Store == nil {
 		err := errors.New("no state store configured")
 		return g.storeFailed(id, ev, err)
 	}
-	res, err := g.Store.Reserve(ctx, ev.Time, sc)
+	res, err := policy.Reserve(ctx, g.Store, ev.Time, charges)
 	if err != nil {
 		return g.storeFailed(id, ev, err)
 	}
 	if !res.Admitted {
-		ch := charges[res.Denied]
+		ch := res.Denied
 		if monitor || ch.Monitor {
 			ev.Decision, ev.Rule, ev.Reason, ev.Monitor = "deny", ch.Rule, ch.Reason, true
 			g.record(ev)
@@ -310,7 +305,7 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []p
 		return proxy.Ruling{Answer: denial(id, ch.Rule, ch.Reason, res.RetryAfter)}
 	}
 	ev.Decision = "allow"
-	t := &ticket{g: g, ev: ev, start: ev.Time, reservation: res.Reservation, refundable: refundable}
+	t := &ticket{g: g, ev: ev, start: ev.Time, reservation: res.ID, refundable: res.Refundable}
 	return proxy.Ruling{Ticket: t}
 }
 

@@ -69,23 +69,18 @@ func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now
 		}
 		return out, nil
 	}
-	charges := make([]state.Charge, len(d.Charges))
-	for i, ch := range d.Charges {
-		charges[i] = ch.Charge
-		charges[i].KeepOnRefund = !ch.RefundOnFailure
-	}
-	res, err := store.Reserve(ctx, now, charges)
+	res, err := policy.Reserve(ctx, store, now, d.Charges)
 	if err != nil {
 		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool, err)
 	}
 	if !res.Admitted {
-		ch := d.Charges[res.Denied]
+		ch := res.Denied
 		if ch.Monitor {
 			return Decision{Action: "allow", Rule: ch.Rule, Reason: ch.Reason, WouldDeny: true}, nil
 		}
 		return Decision{Action: "deny", Rule: ch.Rule, Reason: ch.Reason}, nil
 	}
-	if err := store.Commit(ctx, res.Reservation); err != nil {
+	if err := store.Commit(ctx, res.ID); err != nil {
 		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool, err)
 	}
 	if !out.WouldDeny {
