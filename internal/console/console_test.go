@@ -247,3 +247,14 @@ func TestApproveAndDeny(t *testing.T) {
 		t.Errorf("after denying: %s, note %q", r.Status, r.Note)
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:0": true, "[::1]:8080": true, "localhost:1": true, "127.1.2.3:9": true,
+		"0.0.0.0:0": false, ":8080": false, "[::]:0": false, "192.168.1.5:80": false, "example.com:80": false, "127.0.0.1": false,
+	} {
+		if got := Loopback(addr); got != want {
+			t.Errorf("Loopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
