@@ -68,6 +68,7 @@ func appendBody(dst []byte, r *Record, seq uint64, prev []byte) ([]byte, bool) {
 	dst = appendStringMember(dst, `,"rule":`, r.Rule)
 	dst = appendStringMember(dst, `,"reason":`, r.Reason)
 	dst = appendStringsMember(dst, `,"counters":`, r.Counters)
+	dst = appendStringsMember(dst, `,"findings":`, r.Findings)
 	dst = appendStringMember(dst, `,"outcome":`, r.Outcome)
 	if r.LatencyMS != 0 {
 		if math.IsNaN(r.LatencyMS) || math.IsInf(r.LatencyMS, 0) {

@@ -267,6 +267,9 @@ func (l *Log) Record(ev event.Event) {
 	if ev.Latency > 0 {
 		it.rec.LatencyMS = float64(ev.Latency.Microseconds()) / 1000
 	}
+	if len(ev.Findings) > 0 {
+		it.rec.Findings = append([]string(nil), ev.Findings...)
+	}
 	if len(ev.Counters) > 0 {
 		it.rec.Counters = append([]string(nil), ev.Counters...)
 	}

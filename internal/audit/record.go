@@ -36,7 +36,8 @@ type Record struct {
 	Rule       string          `json:"rule,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
 	Counters   []string        `json:"counters,omitempty"`
-	Outcome    string          `json:"outcome,omitempty"` // ok, error, tool_error, no_response
+	Findings   []string        `json:"findings,omitempty"` // what inspect found and did
+	Outcome    string          `json:"outcome,omitempty"`  // ok, error, tool_error, no_response
 	LatencyMS  float64         `json:"latency_ms,omitempty"`
 	ArgsSHA256 string          `json:"args_sha256,omitempty"`
 	Args       json.RawMessage `json:"args,omitempty"`

@@ -54,6 +54,10 @@ type Event struct {
 	PolicyRev string
 	// StateError is the state store's error when it failed for this call.
 	StateError string
+	// Findings lists what the policy's inspect found in the call's
+	// arguments or answer, and what it did ("redact aws_access_key
+	// (secret) at result.content[0].text"); never the matched text.
+	Findings []string
 	// ApprovalID and Approver name the approval an approval_* event (or a
 	// call it let through or refused) is about, and the person who decided.
 	ApprovalID string

@@ -267,6 +267,14 @@ type approvalTicket struct {
 	rec   approval.Record
 }
 
+// FilterResult implements proxy.ResultFilter for the approved call.
+func (t *approvalTicket) FilterResult(id, frame, result []byte) []byte {
+	if f, ok := t.inner.(proxy.ResultFilter); ok {
+		return f.FilterResult(id, frame, result)
+	}
+	return frame
+}
+
 func (t *approvalTicket) Done(e proxy.End) {
 	if e.Unsent {
 		t.g.restore(t.base, t.rec)

@@ -197,7 +197,17 @@ func equalStrings(a, b []string) bool {
 // Judge implements proxy.Gate. It blocks while the state store reserves
 // the call's counters and while a person is asked inline for an approval.
 func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	r := g.judge(ctx, c)
+	var in inspected
+	r := g.judge(ctx, c, &in)
+	if r.Answer == nil && !r.Unknown {
+		r.Args = in.args
+		if t := ticketOf(r.Ticket); t != nil {
+			t.ev.Findings = in.found
+			if in.policy != nil && (in.policy.Results != nil || in.policy.MaxResultBytes > 0) {
+				t.results = in.policy
+			}
+		}
+	}
 	if fr, ok := g.Recorder.(event.ForwardRecorder); ok && r.Answer == nil {
 		if t, ok := r.Ticket.(*ticket); ok {
 			fr.Forwarded(t.ev)
@@ -221,7 +231,14 @@ func (g *Gate) Blocks(tool string) bool {
 	return !quick
 }
 
-func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+// inspected is what the policy's inspect did to a call's arguments.
+type inspected struct {
+	policy *policy.Inspection
+	args   []byte   // the arguments to forward, when redacted
+	found  []string // what was found, for the audit trail
+}
+
+func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ruling {
 	p := g.policy.Load()
 	now := g.now()
 	if !g.monitoring(p) {
@@ -234,6 +251,30 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 			g.record(event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
 				Decision: "hidden", Reason: reason, PolicyRev: p.Revision()})
 			return proxy.Ruling{Unknown: true}
+		}
+	}
+	if in.policy = p.Inspection(c.Tool); in.policy != nil && in.policy.Arguments != nil {
+		out, found, deny, err := inspectArgs(in.policy.Arguments, c.Args)
+		in.found = found
+		ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+			Decision: event.Deny, Rule: InspectRule, Findings: found, PolicyRev: p.Revision()}
+		switch {
+		case err != nil:
+			ev.Reason = "the arguments could not be inspected: " + err.Error()
+		case deny != nil:
+			ev.Reason = fmt.Sprintf("%s holds %s (%s), which the policy's inspect denies", argWhere(deny), deny.Detector, deny.Class)
+		}
+		if ev.Reason != "" {
+			if !g.monitoring(p) {
+				g.record(ev)
+				return proxy.Ruling{Answer: denial(c.ID, InspectRule, ev.Reason, 0)}
+			}
+			ev.Monitor = true
+			g.record(ev)
+		}
+		if out != nil {
+			in.args = out
+			c = &proxy.Call{Session: c.Session, ID: c.ID, Tool: c.Tool, Args: out}
 		}
 	}
 	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
@@ -356,6 +397,34 @@ type ticket struct {
 	start       time.Time
 	reservation string
 	refundable  bool
+	results     *policy.Inspection // inspects the answer, when not nil
+}
+
+// ticketOf returns the gate ticket a ruling's Ticket is or wraps.
+func ticketOf(t proxy.Ticket) *ticket {
+	switch t := t.(type) {
+	case *ticket:
+		return t
+	case *approvalTicket:
+		inner, _ := t.inner.(*ticket)
+		return inner
+	}
+	return nil
+}
+
+// FilterResult implements proxy.ResultFilter: the policy's inspect of
+// this tool's results, and its size cap.
+func (t *ticket) FilterResult(id, frame, result []byte) []byte {
+	if t.results == nil {
+		return frame
+	}
+	out, found, withheld := inspectResult(t.results, id, frame, result, t.ev.Tool)
+	t.ev.Findings = append(t.ev.Findings, found...)
+	if withheld {
+		t.ev.Rule = InspectRule
+		t.ev.Reason = "the answer was withheld by the policy's inspect"
+	}
+	return out
 }
 
 func (t *ticket) Done(e proxy.End) {

@@ -88,6 +88,15 @@ func ServerEverything(tb testing.TB) []string {
 	return []string{Node(tb), filepath.Join(dir, "dist", "index.js"), "stdio"}
 }
 
+// ServerFilesystem returns the argv that runs
+// @modelcontextprotocol/server-filesystem over stdio, allowed to read and
+// write under dirs.
+func ServerFilesystem(tb testing.TB, dirs ...string) []string {
+	tb.Helper()
+	dir := NodeModule(tb, "@modelcontextprotocol/server-filesystem")
+	return append([]string{Node(tb), filepath.Join(dir, "dist", "index.js")}, dirs...)
+}
+
 // ServerEverythingHTTP starts @modelcontextprotocol/server-everything in mode
 // "streamableHttp" (URL http://127.0.0.1:PORT/mcp) or "sse" (URL
 // http://127.0.0.1:PORT/sse, messages POSTed to /message) on a free port and

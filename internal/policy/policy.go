@@ -29,6 +29,8 @@ type Policy struct {
 	approvals   ApprovalConfig
 	audit       AuditConfig
 
+	inspections map[string]*Inspection // by tool name, "*", resources/read, prompts/get
+
 	hideAll   bool
 	hideExact map[string]struct{}
 	hideGlobs []string
@@ -173,7 +175,7 @@ func globLess(a, b string) bool {
 	return a < b
 }
 
-var topKeys = []string{"version", "description", "default", "hide", "tools", "mode", "approvals", "approval_timeout", "audit"}
+var topKeys = []string{"version", "description", "default", "hide", "tools", "mode", "approvals", "approval_timeout", "audit", "inspect"}
 
 func (l *loader) load(data []byte) *Policy {
 	p := &Policy{
@@ -217,6 +219,9 @@ func (l *loader) load(data []byte) *Policy {
 	}
 	if v, ok := f["hide"]; ok {
 		l.hide(p, v.val)
+	}
+	if v, ok := f["inspect"]; ok {
+		l.inspectSection(p, v.val)
 	}
 	if v, ok := f["approvals"]; ok {
 		l.approvals(p, v.val)

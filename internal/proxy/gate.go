@@ -22,6 +22,9 @@ type Ruling struct {
 	Answer []byte
 	// Ticket, when not nil, is told how the forwarded call ended.
 	Ticket Ticket
+	// Args, when not nil, are the arguments to forward in place of the
+	// call's own (the gate redacted something in them).
+	Args []byte
 	// Unknown says the call must be answered exactly as the server answers
 	// a tool it does not have (the tool is hidden, or not shown at all).
 	// The pump asks the server about a name that cannot exist, in the
@@ -35,6 +38,16 @@ type Ruling struct {
 type Ticket interface {
 	// Done is called exactly once, with how the call ended.
 	Done(e End)
+}
+
+// ResultFilter is implemented by a Ticket that may change the server's
+// answer before the client sees it (redact what the policy's inspect
+// finds, or refuse an answer over its size cap). frame is the server's
+// response, id its id and result its result; the returned frame is what
+// the client gets (frame itself when nothing changed). It is called before
+// Done, from the pump's server loop.
+type ResultFilter interface {
+	FilterResult(id, frame, result []byte) []byte
 }
 
 // End is how a forwarded call ended, as the pump saw it. Only Unsent proves
@@ -73,6 +86,10 @@ type Gate interface {
 	// answer). c is the tools/call the message carried when it could be
 	// read, else nil. It must not block for long.
 	Refused(s *transport.Session, c *Call, reason string)
+	// FilterResult lets the gate inspect the answer to a resources/read or
+	// prompts/get request (method) before the client sees it; see
+	// ResultFilter. It returns frame when nothing changes.
+	FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte
 	// ListChanged returns a channel that is closed when what tools/list
 	// shows changes under the gate (a reload that hides other tools); call
 	// it again for the next change.

@@ -48,6 +48,7 @@ const (
 	kindList
 	kindCall
 	kindProbe // a call answered as for an unknown tool: see Ruling.Unknown
+	kindRead  // resources/read or prompts/get: the gate may filter the answer
 )
 
 type pending struct {
@@ -306,8 +307,13 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		k = kindList
 	case mcp.MethodToolsCall:
 		k = kindCall
+	case mcp.MethodResourcesRead, mcp.MethodPromptsGet:
+		k = kindRead
 	}
 	pd := &pending{kind: k, batch: b, slot: slot}
+	if k == kindRead {
+		pd.tool = m.Method
+	}
 	if !p.register(m.ID, pd) {
 		const msg = "invalid request: a request with this id is already in flight"
 		p.gate.Refused(p.session, nil, msg+" (id "+truncate(m.ID, 64)+", method "+m.Method+")")
@@ -329,11 +335,11 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		p.judgeAsync(ctx, m, frame, call)
 		return verdict{}
 	}
-	return p.ruled(m, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+	return p.ruled(m, frame, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
 }
 
 // ruled turns the gate's ruling on a call into what to do with it.
-func (p *pump) ruled(m jsonrpc.Message, pd *pending, call mcp.Call, r Ruling) verdict {
+func (p *pump) ruled(m jsonrpc.Message, frame []byte, pd *pending, call mcp.Call, r Ruling) verdict {
 	if r.Unknown {
 		p.mu.Lock()
 		pd.kind, pd.tool, pd.probe = kindProbe, call.Name, probeName()
@@ -347,7 +353,33 @@ func (p *pump) ruled(m jsonrpc.Message, pd *pending, call mcp.Call, r Ruling) ve
 	p.mu.Lock()
 	pd.ticket = r.Ticket
 	p.mu.Unlock()
-	return verdict{forward: true, id: m.ID}
+	v := verdict{forward: true, id: m.ID}
+	if r.Args != nil {
+		out, ok := Splice(frame, call.Args, r.Args)
+		if !ok {
+			// Never forward what the gate meant to change.
+			p.unregister(m.ID)
+			if pd.ticket != nil {
+				pd.ticket.Done(End{Unsent: true})
+			}
+			return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "internal error: the call's arguments could not be rewritten", nil)}
+		}
+		v.frame = out
+	}
+	return v
+}
+
+// Splice returns a copy of frame with part, a subslice of it, replaced by
+// with; ok is false when part is not a non-empty subslice of frame.
+func Splice(frame, part, with []byte) (out []byte, ok bool) {
+	start := cap(frame) - cap(part)
+	if len(part) == 0 || start < 0 || start+len(part) > len(frame) || &frame[start] != &part[0] {
+		return nil, false
+	}
+	out = make([]byte, 0, len(frame)-len(part)+len(with))
+	out = append(out, frame[:start]...)
+	out = append(out, with...)
+	return append(out, frame[start+len(part):]...), true
 }
 
 // dropCall judges and drops a request the gate governs that came as a
@@ -452,7 +484,7 @@ func (p *pump) judgeAsync(ctx context.Context, m jsonrpc.Message, frame []byte, 
 			// judged, nor sent.
 			return
 		}
-		v := p.ruled(m, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+		v := p.ruled(m, own, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
 		if v.answer != nil {
 			p.toClient(v.answer)
 			return
@@ -696,7 +728,14 @@ func (p *pump) fromServer(frame []byte) []byte {
 		if m.Result != nil {
 			out = p.filterList(frame, m.ID, m.Result)
 		}
+	case pd.kind == kindRead:
+		if m.Result != nil {
+			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Result)
+		}
 	case pd.kind == kindCall:
+		if f, ok := pd.ticket.(ResultFilter); ok && m.Result != nil {
+			out = f.FilterResult(m.ID, frame, m.Result)
+		}
 		if pd.ticket != nil {
 			pd.ticket.Done(End{Result: m.Result, Error: m.Error, Cancelled: pd.cancelled})
 		}

@@ -1,0 +1,137 @@
+package gate
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/inspect"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// InspectRule is the rule name of decisions made by the policy's inspect
+// section.
+const InspectRule = "inspect"
+
+// describe renders a finding for the audit trail: what was found where and
+// what was done, never the matched text.
+func describe(root string, f inspect.Finding) string {
+	where := root
+	if f.Path != "" {
+		if f.Path[0] == '[' {
+			where += f.Path
+		} else {
+			where += "." + f.Path
+		}
+	}
+	if f.Key {
+		where += " (a key)"
+	}
+	return f.Action.String() + " " + f.Detector + " (" + f.Class.String() + ") at " + where
+}
+
+// argWhere names where in the arguments a finding is.
+func argWhere(f *inspect.Finding) string {
+	switch {
+	case f.Path == "":
+		return "args"
+	case f.Path[0] == '[':
+		return "args" + f.Path
+	}
+	return "args." + f.Path
+}
+
+// inspectArgs applies the policy's argument inspection to a call. It
+// returns the arguments to forward (nil: unchanged), what it found, and
+// the finding that denies the call, if any.
+func inspectArgs(in *inspect.Inspector, args []byte) (out []byte, found []string, deny *inspect.Finding, err error) {
+	if len(args) == 0 {
+		return nil, nil, nil, nil
+	}
+	redacted, fs, err := in.Apply(args)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("inspect the arguments: %w", err)
+	}
+	for i := range fs {
+		found = append(found, describe("args", fs[i]))
+		if fs[i].Action == inspect.Deny && deny == nil {
+			deny = &fs[i]
+		}
+	}
+	if len(fs) > 0 && !sameSlice(redacted, args) {
+		out = redacted
+	}
+	return out, found, deny, nil
+}
+
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// inspectResult applies a result inspection and size cap to an answer. It
+// returns the frame the client gets (frame itself when nothing changed),
+// what it found, and whether the answer was withheld.
+func inspectResult(in *policy.Inspection, id, frame, result []byte, what string) ([]byte, []string, bool) {
+	if in.MaxResultBytes > 0 && len(result) > in.MaxResultBytes {
+		reason := fmt.Sprintf("the server's answer (%d bytes) is larger than the policy allows (inspect max_result_bytes: %d); it was withheld", len(result), in.MaxResultBytes)
+		return denialFrame(id, reason), []string{"deny max_result_bytes: " + strconv.Itoa(len(result)) + " bytes"}, true
+	}
+	if in.Results == nil {
+		return frame, nil, false
+	}
+	out, fs, err := in.Results.Apply(result)
+	if err != nil {
+		reason := "the server's answer could not be inspected, so it was withheld: " + err.Error()
+		return denialFrame(id, reason), []string{"deny unreadable result"}, true
+	}
+	var found []string
+	var deny *inspect.Finding
+	for i := range fs {
+		found = append(found, describe("result", fs[i]))
+		if fs[i].Action == inspect.Deny && deny == nil {
+			deny = &fs[i]
+		}
+	}
+	if deny != nil {
+		reason := fmt.Sprintf("the server's answer to %s held %s (%s), which the policy's inspect denies; it was withheld", what, deny.Detector, deny.Class)
+		return denialFrame(id, reason), found, true
+	}
+	if len(fs) == 0 || sameSlice(out, result) {
+		return frame, found, false
+	}
+	spliced, ok := proxy.Splice(frame, result, out)
+	if !ok {
+		return denialFrame(id, "the server's answer could not be redacted, so it was withheld"), found, true
+	}
+	return spliced, found, false
+}
+
+func denialFrame(id []byte, reason string) []byte {
+	return mcp.AppendDenial(nil, id, "[POLICY DENIED] "+reason, mcp.Decision{Action: "deny", Rule: InspectRule, Reason: reason})
+}
+
+// FilterResult implements proxy.Gate for resources/read and prompts/get
+// answers: the policy's inspect entry of that method (or "*") applies.
+func (g *Gate) FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte {
+	p := g.policy.Load()
+	in := p.Inspection(method)
+	if in == nil {
+		return frame
+	}
+	out, found, withheld := inspectResult(in, id, frame, result, method)
+	if len(found) > 0 {
+		ev := event.Event{Time: g.now(), Tool: method, Decision: event.Allow, Rule: InspectRule, Findings: found,
+			PolicyRev: p.Revision(), Outcome: "ok"}
+		if s != nil {
+			ev.Session, ev.Identity = s.ID, s.Identity
+		}
+		if withheld {
+			ev.Decision = event.Deny
+		}
+		g.record(ev)
+	}
+	return out
+}
