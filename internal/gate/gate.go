@@ -254,27 +254,14 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 		}
 	}
 	if in.policy = p.Inspection(c.Tool); in.policy != nil && in.policy.Arguments != nil {
-		out, found, deny, err := inspectArgs(in.policy.Arguments, c.Args)
-		in.found = found
-		ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
-			Decision: event.Deny, Rule: InspectRule, Findings: found, PolicyRev: p.Revision()}
-		switch {
-		case err != nil:
-			ev.Reason = "the arguments could not be inspected: " + err.Error()
-		case deny != nil:
-			ev.Reason = fmt.Sprintf("%s holds %s (%s), which the policy's inspect denies", argWhere(deny), deny.Detector, deny.Class)
-		}
-		if ev.Reason != "" {
-			if !g.monitoring(p) {
-				g.record(ev)
-				return proxy.Ruling{Answer: denial(c.ID, InspectRule, ev.Reason, 0)}
+		// Redact what the policy redacts and note what was found; what it
+		// denies, Decide denies (as explain and tollgate test show it).
+		if out, found, err := inspectArgs(in.policy.Arguments, c.Args); err == nil {
+			in.found = found
+			if out != nil {
+				in.args = out
+				c = &proxy.Call{Session: c.Session, ID: c.ID, Tool: c.Tool, Args: out}
 			}
-			ev.Monitor = true
-			g.record(ev)
-		}
-		if out != nil {
-			in.args = out
-			c = &proxy.Call{Session: c.Session, ID: c.ID, Tool: c.Tool, Args: out}
 		}
 	}
 	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
@@ -284,7 +271,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 	d := p.Decide(&pc)
 	monitor := d.Monitor || g.Monitor
 	ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
-		Decision: event.Decision(d.Action.String()), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision()}
+		Decision: event.Decision(d.Action.String()), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision(), Findings: in.found}
 	switch d.Action {
 	case policy.Deny:
 		if !monitor {

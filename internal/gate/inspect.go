@@ -14,7 +14,7 @@ import (
 
 // InspectRule is the rule name of decisions made by the policy's inspect
 // section.
-const InspectRule = "inspect"
+const InspectRule = policy.InspectRule
 
 // describe renders a finding for the audit trail: what was found where and
 // what was done, never the matched text.
@@ -33,38 +33,23 @@ func describe(root string, f inspect.Finding) string {
 	return f.Action.String() + " " + f.Detector + " (" + f.Class.String() + ") at " + where
 }
 
-// argWhere names where in the arguments a finding is.
-func argWhere(f *inspect.Finding) string {
-	switch {
-	case f.Path == "":
-		return "args"
-	case f.Path[0] == '[':
-		return "args" + f.Path
-	}
-	return "args." + f.Path
-}
-
 // inspectArgs applies the policy's argument inspection to a call. It
-// returns the arguments to forward (nil: unchanged), what it found, and
-// the finding that denies the call, if any.
-func inspectArgs(in *inspect.Inspector, args []byte) (out []byte, found []string, deny *inspect.Finding, err error) {
+// returns the arguments to forward (nil: unchanged) and what it found.
+func inspectArgs(in *inspect.Inspector, args []byte) (out []byte, found []string, err error) {
 	if len(args) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	redacted, fs, err := in.Apply(args)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("inspect the arguments: %w", err)
+		return nil, nil, fmt.Errorf("inspect the arguments: %w", err)
 	}
 	for i := range fs {
 		found = append(found, describe("args", fs[i]))
-		if fs[i].Action == inspect.Deny && deny == nil {
-			deny = &fs[i]
-		}
 	}
 	if len(fs) > 0 && !sameSlice(redacted, args) {
 		out = redacted
 	}
-	return out, found, deny, nil
+	return out, found, nil
 }
 
 func sameSlice(a, b []byte) bool {

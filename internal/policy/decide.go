@@ -48,6 +48,9 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 		trace(tr, Step{Kind: "hidden", Held: true, Note: "tool is on the hide list"})
 		return Decision{Action: Deny, Hidden: true, Reason: fmt.Sprintf("tool %q is hidden by policy", c.Tool)}
 	}
+	if d, denied := p.inspectArgs(c, tr); denied {
+		return d
+	}
 	pl := p.planFor(c.Tool)
 	if p.defaultDeny && !pl.listed {
 		trace(tr, Step{Kind: "default", Held: true, Note: "default: deny and no tools key matches"})

@@ -204,3 +204,41 @@ func (p *Policy) Inspection(tool string) *Inspection {
 	}
 	return p.inspections["*"]
 }
+
+// InspectRule names the decisions the inspect section makes.
+const InspectRule = "inspect"
+
+// inspectArgs denies a call whose arguments hold something the policy's
+// inspect denies (the gate redacts what it redacts before it asks).
+func (p *Policy) inspectArgs(c *Call, tr *[]Step) (Decision, bool) {
+	in := p.Inspection(c.Tool)
+	if in == nil || in.Arguments == nil || len(c.Args) == 0 {
+		return Decision{}, false
+	}
+	var deny *inspect.Finding
+	err := in.Arguments.Scan(c.Args, func(f inspect.Finding) {
+		if f.Action == inspect.Deny && deny == nil {
+			deny = &f
+		}
+	})
+	var reason string
+	switch {
+	case err != nil:
+		reason = "the arguments could not be inspected: " + err.Error()
+	case deny != nil:
+		where := "args"
+		switch {
+		case deny.Path == "":
+		case deny.Path[0] == '[':
+			where += deny.Path
+		default:
+			where += "." + deny.Path
+		}
+		reason = where + " holds " + deny.Detector + " (" + deny.Class.String() + "), which the policy's inspect denies"
+	default:
+		trace(tr, Step{Kind: "inspect", Note: "nothing the inspect section denies"})
+		return Decision{}, false
+	}
+	trace(tr, Step{Kind: "inspect", Rule: InspectRule, Held: true, Note: reason})
+	return Decision{Action: Deny, Rule: InspectRule, Reason: reason}, true
+}

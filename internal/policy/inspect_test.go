@@ -45,3 +45,34 @@ func TestInspectSectionErrors(t *testing.T) {
 		}
 	}
 }
+
+// What inspect denies in the arguments, Decide denies (so explain and
+// tollgate test show it), after the hide list and before everything else.
+func TestInspectDecides(t *testing.T) {
+	p, err := Load("i.yaml", []byte(`version: "1"
+default: deny
+hide: [secret_tool]
+inspect:
+  "*":
+    arguments: {card_number: deny, secret: redact}
+tools:
+  pay:
+    rules: []
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, steps := p.Explain(&Call{Tool: "pay", Args: []byte(`{"note":"card 4111111111111111"}`)})
+	if d.Action != Deny || d.Rule != InspectRule || d.Reason != "args.note holds card_number (pii), which the policy's inspect denies" {
+		t.Errorf("decision %+v", d)
+	}
+	if len(steps) == 0 || steps[0].Kind != "inspect" || !steps[0].Held {
+		t.Errorf("explain steps %+v", steps)
+	}
+	if d := p.Decide(&Call{Tool: "pay", Args: []byte(`{"note":"key AKIAIOSFODNN7EXAMPLE"}`)}); d.Action != Allow {
+		t.Errorf("a redacted finding is not a denial: %+v", d)
+	}
+	if d := p.Decide(&Call{Tool: "secret_tool", Args: []byte(`{"note":"4111111111111111"}`)}); !d.Hidden {
+		t.Errorf("inspect ran before the hide list: %+v", d)
+	}
+}
