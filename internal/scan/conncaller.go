@@ -7,35 +7,42 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
-// frameConn is a message connection: one JSON-RPC frame (a message or a
-// batch) per Read and Write. Write must be safe for concurrent use.
-type frameConn interface {
-	Read() ([]byte, error)
-	Write(frame []byte) error
-}
+// drainTimeout bounds how long close waits, once the server was told the
+// session is over, for the connection to deliver its end before it is cut.
+const drainTimeout = stdio.DrainTimeout
 
-// connCaller is a caller over a frameConn: the stdio child's pipes or a
-// legacy HTTP+SSE session. Its reader goroutine hands each response to the
-// call that waits for it, answers the server's requests (see answer) and
-// drops notifications and lines that are not JSON-RPC (some servers log to
-// stdout); it runs until Read fails.
+// connCaller does a scan's requests over one transport.Conn: a child's
+// pipes, a streamable HTTP session or a legacy HTTP+SSE one. Its reader
+// goroutine hands each response to the call that waits for it, answers the
+// server's requests (see answer) and drops notifications and frames that
+// are not JSON-RPC (some servers log to stdout); it runs until Read fails.
 type connCaller struct {
-	conn frameConn
-	done chan struct{} // closed when reading ended; err says why
+	conn transport.Conn
+	// local is the prefix of the errors the transport answers a failed
+	// request with itself ("upstream URL: "), "" when it makes none: those
+	// are not the server's errors (see ErrServer).
+	local string
+	done  chan struct{} // closed when reading ended; err says why
 
 	mu      sync.Mutex // guards next, waiting, err
 	next    int
 	waiting map[string]chan *message
 	err     error
+
+	closeOnce sync.Once
 }
 
-func newConnCaller(conn frameConn) *connCaller {
-	c := &connCaller{conn: conn, done: make(chan struct{}), waiting: map[string]chan *message{}}
+func newConnCaller(conn transport.Conn, local string) *connCaller {
+	c := &connCaller{conn: conn, local: local, done: make(chan struct{}), waiting: map[string]chan *message{}}
 	go c.readLoop()
 	return c
 }
@@ -86,6 +93,9 @@ func (c *connCaller) dispatch(frame []byte) {
 	}
 }
 
+// call sends a request and returns its result. An error the server
+// answered with is an *rpcError (ErrServer); one the transport answered
+// with for a request that failed on the way is a plain error.
 func (c *connCaller) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
 	raw, err := marshalParams(params)
 	if err != nil {
@@ -127,8 +137,13 @@ func (c *connCaller) call(ctx context.Context, method string, params any) (json.
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	if m.Error != nil {
-		return nil, m.Error
+	if e := m.Error; e != nil {
+		if c.local != "" && e.Code == jsonrpc.CodeInternalError && strings.HasPrefix(e.Message, c.local) {
+			// The transport's own answer: the request never got one from
+			// the server (unreachable, an HTTP error, a stream cut short).
+			return nil, errors.New(e.Message)
+		}
+		return nil, e
 	}
 	if m.Result == nil {
 		return nil, fmt.Errorf("%s: response has neither result nor error", method)
@@ -149,6 +164,30 @@ func (c *connCaller) notify(_ context.Context, method string, params any) error 
 		return fmt.Errorf("send %s: %w", method, err)
 	}
 	return nil
+}
+
+// close ends the session and waits for the reader: it tells the server no
+// more is coming (a child's stdin closed; an HTTP session deleted once
+// nothing is in flight), runs release (the dialer's: a child's careful
+// stop), gives the connection drainTimeout to deliver its end, and then
+// closes it.
+func (c *connCaller) close(release func()) {
+	c.closeOnce.Do(func() {
+		if hc, ok := c.conn.(transport.HalfCloser); ok {
+			_ = hc.CloseWrite()
+		}
+		if release != nil {
+			release()
+		}
+		t := time.NewTimer(drainTimeout)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
+		}
+		_ = c.conn.Close()
+		<-c.done
+	})
 }
 
 func marshalParams(params any) (json.RawMessage, error) {

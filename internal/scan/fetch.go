@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
 // ProtocolVersion is the MCP revision the scanner asks for.
@@ -74,13 +76,6 @@ func answer(req *message) message {
 	return message{JSONRPC: "2.0", ID: req.ID, Error: &rpcError{Code: -32601, Message: "method not found: " + req.Method}}
 }
 
-// caller is one connected session: it sends a request and returns the
-// response's result, or sends a notification.
-type caller interface {
-	call(ctx context.Context, method string, params any) (json.RawMessage, error)
-	notify(ctx context.Context, method string, params any) error
-}
-
 type initializeResult struct {
 	ProtocolVersion string `json:"protocolVersion"`
 	ServerInfo      struct {
@@ -92,7 +87,7 @@ type initializeResult struct {
 }
 
 // handshake runs initialize and notifications/initialized.
-func handshake(ctx context.Context, c caller, o Options) (Server, error) {
+func handshake(ctx context.Context, c *connCaller, o Options) (Server, error) {
 	o.progress("initializing")
 	params := map[string]any{
 		"protocolVersion": ProtocolVersion,
@@ -122,7 +117,7 @@ func handshake(ctx context.Context, c caller, o Options) (Server, error) {
 }
 
 // listAllTools walks every tools/list page.
-func listAllTools(ctx context.Context, c caller, o Options) ([]Tool, error) {
+func listAllTools(ctx context.Context, c *connCaller, o Options) ([]Tool, error) {
 	var tools []Tool
 	seen := map[string]bool{}
 	cursor := ""
@@ -163,7 +158,27 @@ func listAllTools(ctx context.Context, c caller, o Options) ([]Tool, error) {
 	return tools, nil
 }
 
-func discover(ctx context.Context, c caller, o Options, source string) (Inventory, error) {
+// fetch opens a session with d, lists the server's tools and ends the
+// session. local is the prefix of the errors the transport makes itself
+// (see connCaller); explain, when not nil, adds what is known about the
+// server to a failure.
+func fetch(ctx context.Context, d transport.Dialer, local string, explain func(error) error, o Options, source string) (Inventory, error) {
+	conn, release, err := d.Dial(ctx, &transport.Session{ID: "scan"})
+	if err != nil {
+		return Inventory{}, err
+	}
+	c := newConnCaller(conn, local)
+	defer c.close(release)
+	inv, err := discover(ctx, c, o, source)
+	if err != nil && explain != nil {
+		// Before close: a server stopped by it has an exit status of
+		// Tollgate's making.
+		err = explain(err)
+	}
+	return inv, err
+}
+
+func discover(ctx context.Context, c *connCaller, o Options, source string) (Inventory, error) {
 	srv, err := handshake(ctx, c, o)
 	if err != nil {
 		return Inventory{}, err

@@ -204,9 +204,12 @@ func TestFetchHTTPErrors(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		_, err = FetchHTTP(ctx, "http://"+addr+"/mcp", nil, nil, Options{})
-		if err == nil || !strings.Contains(err.Error(), "connect to") {
-			t.Errorf("err = %v", err)
+		_, err = FetchHTTP(ctx, "http://"+addr+"/mcp?key=k3y", nil, nil, Options{})
+		// The transport's own answer to a request it could not deliver is
+		// not an error of the server's.
+		if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), addr) ||
+			strings.Contains(err.Error(), "k3y") || errors.Is(err, ErrServer) {
+			t.Errorf("err = %v, want connection refused naming %s (no query), not ErrServer", err, addr)
 		}
 	})
 	t.Run("http status", func(t *testing.T) {
@@ -215,8 +218,35 @@ func TestFetchHTTPErrors(t *testing.T) {
 		}))
 		defer srv.Close()
 		_, err := FetchHTTP(ctx, srv.URL, nil, nil, Options{})
-		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "invalid token") {
+		if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "invalid token") || errors.Is(err, ErrServer) {
 			t.Errorf("err = %v", err)
+		}
+	})
+	// A server that echoes the credentials in its error page: the quoted
+	// page never carries them, nor the token alone.
+	t.Run("http status echoing the header", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "bad credentials: "+r.Header.Get("Authorization")+" (token "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+")", http.StatusForbidden)
+		}))
+		defer srv.Close()
+		_, err := FetchHTTP(ctx, srv.URL, http.Header{"Authorization": {"Bearer s3cr3t-t0ken"}}, nil, Options{})
+		if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "bad credentials") || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("err = %v, want the 403 quoted without the token", err)
+		}
+	})
+	// A server that forges the transport's own wording is still a server
+	// answering with an error.
+	t.Run("forged transport error", func(t *testing.T) {
+		var srvURL string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"upstream %s: connection refused"}}`, srvURL)
+		}))
+		defer srv.Close()
+		srvURL = srv.URL
+		_, err := FetchHTTP(ctx, srv.URL, nil, nil, Options{})
+		if !errors.Is(err, ErrServer) {
+			t.Errorf("err = %v, want ErrServer", err)
 		}
 	})
 	t.Run("not found, nor legacy", func(t *testing.T) {

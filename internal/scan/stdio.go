@@ -1,8 +1,6 @@
 package scan
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
 
@@ -19,7 +18,8 @@ import (
 // after SIGTERM to its process group, before SIGKILL (see stdio.Child.Stop).
 var stopGrace = stdio.StopGrace
 
-// maxLine bounds one newline-delimited message from a child.
+// maxLine bounds one message from a server (a line from a child, an HTTP
+// body or event).
 const maxLine = 256 << 20
 
 // FetchStdio starts command (argv[0] and its arguments) as an MCP server
@@ -28,62 +28,70 @@ const maxLine = 256 << 20
 // SIGTERM the group, wait, SIGKILL the group), so nothing it started is
 // left running. The child's stderr goes to childStderr (nil discards it);
 // its last lines are quoted in errors either way.
-func FetchStdio(ctx context.Context, argv []string, childStderr io.Writer, o Options) (inv Inventory, err error) {
+func FetchStdio(ctx context.Context, argv []string, childStderr io.Writer, o Options) (Inventory, error) {
 	if len(argv) == 0 {
 		return Inventory{}, errors.New("no server command given")
 	}
-	c, err := startChild(ctx, argv, childStderr)
-	if err != nil {
-		return Inventory{}, err
-	}
-	defer func() {
-		if cerr := c.close(); cerr != nil && err == nil {
-			o.progress("stopping server: %v", cerr)
-		}
-	}()
-	inv, err = discover(ctx, c, o, "stdio: "+strings.Join(argv, " "))
-	if err != nil {
-		return Inventory{}, c.explain(err)
-	}
-	return inv, nil
+	d := &childDialer{argv: argv, stderr: childStderr, o: o, tail: &tailBuffer{max: 4096}}
+	return fetch(ctx, d, "", d.explain, o, "stdio: "+strings.Join(argv, " "))
 }
 
-// child is a stdio session with a server process: a connCaller over its
-// pipes, plus what explains a failure.
-type child struct {
-	*connCaller
-	proc *stdio.Child
-	tail *tailBuffer
+// childDialer is a transport.Dialer that starts the server as a child
+// process; it keeps what explains a failure (the child's exit status and
+// the end of its stderr).
+type childDialer struct {
+	argv   []string
+	stderr io.Writer
+	o      Options
+	tail   *tailBuffer
 
-	closeOnce sync.Once
+	proc *stdio.Child // set by Dial
 }
 
-func startChild(ctx context.Context, argv []string, childStderr io.Writer) (*child, error) {
-	tail := &tailBuffer{max: 4096}
-	var stderr io.Writer = tail
-	if childStderr != nil {
-		stderr = io.MultiWriter(tail, childStderr)
+var _ transport.Dialer = (*childDialer)(nil)
+
+// Dial starts the child. Its release stops the child's process group the
+// careful way and says so when the server had to be killed.
+func (d *childDialer) Dial(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+	var stderr io.Writer = d.tail
+	if d.stderr != nil {
+		stderr = io.MultiWriter(d.tail, d.stderr)
 	}
-	proc, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: stderr, MaxFrame: maxLine})
+	proc, err := stdio.StartChild(ctx, d.argv, stdio.ChildOptions{Stderr: stderr, MaxFrame: maxLine})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c := &child{proc: proc, tail: tail}
-	c.connCaller = newConnCaller(proc.Conn())
-	return c, nil
+	d.proc = proc
+	return proc.Conn(), d.stop, nil
+}
+
+func (d *childDialer) stop() {
+	running := true
+	select {
+	case <-d.proc.Done():
+		running = false
+	default:
+	}
+	d.proc.Stop(stopGrace)
+	if running && d.proc.ExitCode() == 128+int(syscall.SIGKILL) {
+		d.o.progress("stopping server: %v", errors.New("server did not exit after SIGTERM; killed"))
+	}
 }
 
 // explain adds what is known about the child's state to an error: its exit
 // status and the end of its stderr.
-func (c *child) explain(err error) error {
+func (d *childDialer) explain(err error) error {
+	if d.proc == nil {
+		return err
+	}
 	t := time.NewTimer(100 * time.Millisecond)
 	defer t.Stop()
 	select {
-	case <-c.proc.Done():
-		err = fmt.Errorf("%w (server exited: %s)", err, exitStatus(c.proc.ExitCode()))
+	case <-d.proc.Done():
+		err = fmt.Errorf("%w (server exited: %s)", err, exitStatus(d.proc.ExitCode()))
 	case <-t.C:
 	}
-	if t := strings.TrimSpace(c.tail.String()); t != "" {
+	if t := strings.TrimSpace(d.tail.String()); t != "" {
 		err = fmt.Errorf("%w\nserver stderr (last lines):\n%s", err, indent(t))
 	}
 	return err
@@ -98,36 +106,6 @@ func exitStatus(code int) string {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
-}
-
-// close stops the child's process group the careful way and waits for
-// everything started: the process, and the reader of its stdout.
-func (c *child) close() error {
-	var err error
-	c.closeOnce.Do(func() {
-		select {
-		case <-c.proc.Done():
-		default:
-			// Still running: see whether it needed a signal.
-			defer func() {
-				if code := c.proc.ExitCode(); code == 128+int(syscall.SIGKILL) {
-					err = errors.New("server did not exit after SIGTERM; killed")
-				}
-			}()
-		}
-		c.proc.Stop(stopGrace)
-		// The group is gone; the pipe ends unless something that left the
-		// group holds it.
-		t := time.NewTimer(stdio.DrainTimeout)
-		defer t.Stop()
-		select {
-		case <-c.done:
-		case <-t.C:
-			_ = c.proc.Conn().Close()
-			<-c.done
-		}
-	})
-	return err
 }
 
 // tailBuffer keeps the last max bytes written to it.
@@ -151,21 +129,4 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
-}
-
-// readLine reads one line of at most maxLine bytes, without surrounding
-// space.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		if len(buf) > maxLine {
-			return nil, fmt.Errorf("message longer than %d bytes", maxLine)
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		return bytes.TrimSpace(buf), err
-	}
 }

@@ -72,6 +72,14 @@ type ClientOptions struct {
 	MaxRetries int
 	// Logger receives warnings and debug lines; nil discards them.
 	Logger *slog.Logger
+	// QuoteErrorBody adds the start of an HTTP error answer that carries no
+	// JSON-RPC error (up to 200 bytes on one line, the Header values cut
+	// out) to the error a failed request is answered with: "HTTP 401
+	// Unauthorized: invalid token". For a program whose reader is the
+	// operator (tollgate scan); a proxy leaves it off, since its errors
+	// reach the agent, and an upstream's error page is not the agent's to
+	// read.
+	QuoteErrorBody bool
 }
 
 // ErrSessionGone ends a ClientConn (without ReinitOn404) whose upstream
@@ -429,6 +437,14 @@ func (c *ClientConn) Read() ([]byte, error) {
 		}
 		return nil, c.endErr
 	}
+}
+
+// Legacy reports whether the server turned out to speak only the legacy
+// HTTP+SSE transport, so that the session now runs over it (see Dial).
+func (c *ClientConn) Legacy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.legacy != nil
 }
 
 // CloseWrite says no more frames will be written; see ClientConn.

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,9 +158,45 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 			c.answerWith(m, rpcErr)
 			return false
 		}
-		c.fail(m, fmt.Sprintf("upstream %s: HTTP %s", c.safe, resp.Status))
+		c.fail(m, fmt.Sprintf("upstream %s: HTTP %s%s", c.safe, resp.Status, c.quote(b)))
 		return false
 	}
+}
+
+// quote returns ": " and the start of an error body on one line, when
+// QuoteErrorBody asks for it; configured header values never appear.
+func (c *ClientConn) quote(body []byte) string {
+	if !c.opts.QuoteErrorBody {
+		return ""
+	}
+	s := string(bytes.ToValidUTF8(body, []byte("?")))
+	// A value, and each long enough word of it: a server may echo the
+	// token of "Bearer <token>" alone.
+	var secrets []string
+	for _, vs := range c.opts.Header {
+		for _, v := range vs {
+			if v = strings.TrimSpace(v); v != "" {
+				secrets = append(secrets, v)
+			}
+			for _, w := range strings.Fields(v) {
+				if len(w) >= 6 {
+					secrets = append(secrets, w)
+				}
+			}
+		}
+	}
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range secrets {
+		s = strings.ReplaceAll(s, v, "…")
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return ""
+	}
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return ": " + s
 }
 
 func mediaType(h http.Header) string {
