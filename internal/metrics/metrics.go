@@ -1,29 +1,36 @@
 // Package metrics exposes Tollgate's Prometheus metrics. A *Metrics is a
 // event.Recorder (and event.ForwardRecorder) fed the same decision events as
-// the audit trail; Serve puts its registry on an HTTP listener at /metrics.
+// the audit trail; Handler writes them in the Prometheus text format
+// (expose.go) and Serve puts that on an HTTP listener at /metrics.
 package metrics
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tollgate-mcp/tollgate/internal/event"
 )
 
 // MaxTools caps the distinct tool label values: tool names come from the
 // agent, and an agent calling endless made-up names must not grow the
-// registry without bound. Further tools are counted as "_other".
+// metrics without bound. Further tools are counted as "_other".
 const MaxTools = 512
+
+// MaxToolBytes caps the length of a tool label value: a longer name (MCP
+// tool names are at most 128 characters) is counted as "_other", so that
+// 512 made-up names of a megabyte each cannot hold half a gigabyte.
+const MaxToolBytes = 256
+
+// otherTool is the tool label of calls beyond MaxTools or MaxToolBytes.
+const otherTool = "_other"
+
+var errBadStat = errors.New("read /proc/self/stat: unexpected format")
 
 // Options configure a Metrics.
 type Options struct {
@@ -35,133 +42,164 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Metrics holds Tollgate's collectors. Its methods are safe for concurrent
-// use and do not block.
+// Metrics holds Tollgate's metrics. Its methods are safe for concurrent use
+// and do not block.
 type Metrics struct {
-	reg         *prometheus.Registry
-	calls       *prometheus.CounterVec
-	decision    prometheus.Histogram
-	upstream    prometheus.Histogram
-	inflight    prometheus.Gauge
-	stateErrors prometheus.Counter
-	reloads     *prometheus.CounterVec
-	approvals   *prometheus.CounterVec
+	opts        Options
 	now         func() time.Time
+	decision    *histogram
+	upstream    *histogram
+	inflight    atomic.Int64
+	stateErrors counter
+	reloads     labeled
+	approvals   labeled
 
-	mu       sync.RWMutex
-	children map[childKey]prometheus.Counter
-	tools    map[string]bool
+	mu    sync.RWMutex
+	calls map[callKey]*counter // by label values
+	tools map[string]bool      // the tool label values given out, at most MaxTools
 }
 
-type childKey struct{ tool, decision string }
+type callKey struct{ tool, decision string }
 
 var (
 	_ event.Recorder        = (*Metrics)(nil)
 	_ event.ForwardRecorder = (*Metrics)(nil)
 )
 
-// New registers Tollgate's metrics (and the Go and process collectors) in
-// a new registry.
+// Help texts, as they were when these metrics came from client_golang.
+const (
+	helpCalls       = "Tool calls by tool and decision (allow, deny, approval_required, approval_requested, approval_reused; hidden: a call answered as for an unknown tool; invalid: a message refused as malformed or ambiguous, or a tools/call without an id, dropped; monitor_deny, monitor_approval_required and monitor_hidden count what monitor mode let through, and those calls count again as allow)."
+	helpDecision    = "Time to decide a call: policy evaluation and counter reservation."
+	helpUpstream    = "Time from the start of a forwarded call's decision to the server's response."
+	helpInflight    = "Calls forwarded to the server and not yet answered."
+	helpStateErrors = "Calls for which the state store failed (denied when fail-closed, allowed when fail-open)."
+	helpReloads     = "Policy reload attempts by result (ok, invalid, rejected, error)."
+	helpApprovals   = "Steps in the life of approvals: approved, denied, expired, consumed, restored."
+	helpDropped     = "Audit lines dropped because the audit buffer was full."
+	helpWriteErrors = "Failed writes to the audit trail (a full disk, for example)."
+)
+
+// New returns a Metrics with every counter at zero.
 func New(opts Options) *Metrics {
 	m := &Metrics{
-		reg:      prometheus.NewRegistry(),
-		now:      opts.Now,
-		children: map[childKey]prometheus.Counter{},
-		tools:    map[string]bool{},
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_calls_total",
-			Help: "Tool calls by tool and decision (allow, deny, approval_required, approval_requested, approval_reused; hidden: a call answered as for an unknown tool; invalid: a message refused as malformed or ambiguous, or a tools/call without an id, dropped; monitor_deny, monitor_approval_required and monitor_hidden count what monitor mode let through, and those calls count again as allow).",
-		}, []string{"tool", "decision"}),
-		decision: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "tollgate_decision_seconds",
-			Help:    "Time to decide a call: policy evaluation and counter reservation.",
-			Buckets: prometheus.ExponentialBuckets(10e-6, 4, 10),
-		}),
-		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "tollgate_upstream_seconds",
-			Help:    "Time from the start of a forwarded call's decision to the server's response.",
-			Buckets: prometheus.DefBuckets,
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tollgate_inflight_calls",
-			Help: "Calls forwarded to the server and not yet answered.",
-		}),
-		stateErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tollgate_state_errors_total",
-			Help: "Calls for which the state store failed (denied when fail-closed, allowed when fail-open).",
-		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_reloads_total",
-			Help: "Policy reload attempts by result (ok, invalid, rejected, error).",
-		}, []string{"result"}),
-		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tollgate_approval_events_total",
-			Help: "Steps in the life of approvals: approved, denied, expired, consumed, restored.",
-		}, []string{"event"}),
+		opts:      opts,
+		now:       opts.Now,
+		decision:  newHistogram(exponentialBuckets(10e-6, 4, 10)),
+		upstream:  newHistogram(defBuckets),
+		reloads:   labeled{m: map[string]*counter{}},
+		approvals: labeled{m: map[string]*counter{}},
+		calls:     map[callKey]*counter{},
+		tools:     map[string]bool{},
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.reg.MustRegister(m.calls, m.decision, m.upstream, m.inflight, m.stateErrors, m.reloads, m.approvals,
-		counterFunc("tollgate_audit_dropped_total", "Audit lines dropped because the audit buffer was full.", opts.AuditDropped),
-		counterFunc("tollgate_audit_write_errors_total", "Failed writes to the audit trail (a full disk, for example).", opts.AuditWriteErrors),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
 	for _, r := range []string{"ok", "invalid", "rejected", "error"} {
-		m.reloads.WithLabelValues(r)
+		m.reloads.get(r)
 	}
 	return m
 }
 
-func counterFunc(name, help string, f func() int64) prometheus.Collector {
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 {
-		if f == nil {
-			return 0
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
 		}
-		return float64(f())
+		b := m.AppendText(nil)
+		w.Header().Set("Content-Type", contentType)
+		w.Write(b)
 	})
 }
 
-// Registry returns the registry the metrics live in.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// AppendText appends every metric to b in the Prometheus text format
+// (version 0.0.4), families in name order and series in label order.
+func (m *Metrics) AppendText(b []byte) []byte {
+	w := &textWriter{b: b}
+	writeRuntime(w)
+	writeProcess(w)
+	m.approvals.write(w, "tollgate_approval_events_total", helpApprovals, "event")
+	counterFunc(w, "tollgate_audit_dropped_total", helpDropped, m.opts.AuditDropped)
+	counterFunc(w, "tollgate_audit_write_errors_total", helpWriteErrors, m.opts.AuditWriteErrors)
+	m.writeCalls(w)
+	w.histogram("tollgate_decision_seconds", helpDecision, m.decision)
+	w.family("tollgate_inflight_calls", helpInflight, "gauge")
+	w.int("tollgate_inflight_calls", m.inflight.Load())
+	m.reloads.write(w, "tollgate_reloads_total", helpReloads, "result")
+	w.family("tollgate_state_errors_total", helpStateErrors, "counter")
+	w.uint("tollgate_state_errors_total", m.stateErrors.n.Load())
+	w.histogram("tollgate_upstream_seconds", helpUpstream, m.upstream)
+	return w.b
+}
 
-// Handler serves the metrics in the Prometheus exposition formats.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+// counterFunc writes a counter read from f at scrape time; nil f reads 0.
+func counterFunc(w *textWriter, name, help string, f func() int64) {
+	var v int64
+	if f != nil {
+		v = f()
+	}
+	w.family(name, help, "counter")
+	w.int(name, v)
+}
+
+func (m *Metrics) writeCalls(w *textWriter) {
+	m.mu.RLock()
+	keys := make([]callKey, 0, len(m.calls))
+	vals := make(map[callKey]uint64, len(m.calls))
+	for k, c := range m.calls {
+		keys = append(keys, k)
+		vals[k] = c.n.Load()
+	}
+	m.mu.RUnlock()
+	if len(keys) == 0 {
+		return // as client_golang: a vector without series is left out
+	}
+	// Labels in name order (decision, tool), series in that order too.
+	slices.SortFunc(keys, func(a, b callKey) int {
+		if c := strings.Compare(a.decision, b.decision); c != 0 {
+			return c
+		}
+		return strings.Compare(a.tool, b.tool)
+	})
+	w.family("tollgate_calls_total", helpCalls, "counter")
+	for _, k := range keys {
+		w.uint("tollgate_calls_total", vals[k], "decision", k.decision, "tool", k.tool)
+	}
 }
 
 // Forwarded implements event.ForwardRecorder.
 func (m *Metrics) Forwarded(ev event.Event) {
-	m.inflight.Inc()
-	m.decision.Observe(m.since(ev.Time))
+	m.inflight.Add(1)
+	m.decision.observe(m.since(ev.Time))
 }
 
 // Record implements event.Recorder.
 func (m *Metrics) Record(ev event.Event) {
 	if ev.StateError != "" {
-		m.stateErrors.Inc()
+		m.stateErrors.inc()
 	}
 	decision := string(ev.Decision)
 	switch decision {
 	case "approval_approved", "approval_denied", "approval_expired", "approval_consumed", "approval_restored":
 		// Steps of an approval, not answers to a call.
-		m.approvals.WithLabelValues(strings.TrimPrefix(decision, "approval_")).Inc()
+		m.approvals.get(strings.TrimPrefix(decision, "approval_")).inc()
 		return
 	}
 	if ev.Monitor {
 		decision = monitorLabel(decision)
 	}
-	m.counter(ev.Tool, decision).Inc()
+	m.counter(ev.Tool, decision).inc()
 	if ev.Outcome != "" {
 		// A forwarded call completed.
-		m.inflight.Dec()
-		m.upstream.Observe(ev.Latency.Seconds())
+		m.inflight.Add(-1)
+		m.upstream.observe(ev.Latency.Seconds())
 		return
 	}
 	if !ev.Monitor {
 		// Answered without forwarding: the decision is the whole call.
-		m.decision.Observe(m.since(ev.Time))
+		m.decision.observe(m.since(ev.Time))
 	}
 }
 
@@ -176,85 +214,87 @@ func monitorLabel(decision string) string {
 }
 
 // Reload counts a reload attempt.
-func (m *Metrics) Reload(result string) { m.reloads.WithLabelValues(result).Inc() }
+func (m *Metrics) Reload(result string) { m.reloads.get(result).inc() }
 
 func (m *Metrics) since(t time.Time) float64 {
 	d := m.now().Sub(t).Seconds()
 	return max(d, 0)
 }
 
-// counter returns the cached child for tool and decision. The lookup takes
-// a read lock and does not allocate.
-func (m *Metrics) counter(tool, decision string) prometheus.Counter {
+// counter returns the counter of tool and decision. For a tool seen before
+// (or once MaxTools are taken) the lookup takes a read lock and does not
+// allocate.
+func (m *Metrics) counter(tool, decision string) *counter {
+	if len(tool) > MaxToolBytes {
+		tool = otherTool
+	} else if !utf8.ValidString(tool) {
+		tool = labelValue(tool)
+	}
 	m.mu.RLock()
-	c, ok := m.children[childKey{tool, decision}]
+	c := m.calls[callKey{tool, decision}]
+	if c == nil && len(m.tools) >= MaxTools && !m.tools[tool] {
+		c = m.calls[callKey{otherTool, decision}]
+	}
 	m.mu.RUnlock()
-	if ok {
+	if c != nil {
 		return c
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.tools[tool] {
 		if len(m.tools) >= MaxTools {
-			tool = "_other"
+			tool = otherTool
 		} else {
 			m.tools[tool] = true
 		}
 	}
-	k := childKey{tool, decision}
-	if c, ok := m.children[k]; ok {
-		return c
+	k := callKey{tool, decision}
+	if c = m.calls[k]; c == nil {
+		c = new(counter)
+		m.calls[k] = c
 	}
-	c = m.calls.WithLabelValues(tool, decision)
-	m.children[k] = c
 	return c
 }
 
-// Server serves /metrics over HTTP.
-type Server struct {
-	ln   net.Listener
-	srv  *http.Server
-	done chan struct{}
-	once sync.Once
-	err  error
+// labeled is a counter vector with one label whose values come from
+// Tollgate itself (reload results, approval steps), not from the agent:
+// a few, all valid UTF-8.
+type labeled struct {
+	mu sync.RWMutex
+	m  map[string]*counter
 }
 
-// Serve listens on addr (host:port; port 0 picks a free one) and serves h at
-// /metrics until Close. The listener is open when Serve returns.
-func Serve(addr string, h http.Handler, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("serve metrics: %w", err)
+func (l *labeled) get(v string) *counter {
+	l.mu.RLock()
+	c := l.m[v]
+	l.mu.RUnlock()
+	if c != nil {
+		return c
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	s := &Server{ln: ln, done: make(chan struct{}), srv: &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-	}}
-	if logger != nil {
-		s.srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c = l.m[v]; c == nil {
+		c = new(counter)
+		l.m[v] = c
 	}
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && logger != nil {
-			logger.Error("metrics server stopped", "err", err)
-		}
-	}()
-	return s, nil
+	return c
 }
 
-// Addr returns the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Close stops the server, waiting up to two seconds for scrapes in
-// progress. It may be called more than once.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s.err = s.srv.Shutdown(ctx)
-		<-s.done
-	})
-	return s.err
+func (l *labeled) write(w *textWriter, name, help, label string) {
+	l.mu.RLock()
+	keys := make([]string, 0, len(l.m))
+	vals := make(map[string]uint64, len(l.m))
+	for k, c := range l.m {
+		keys = append(keys, k)
+		vals[k] = c.n.Load()
+	}
+	l.mu.RUnlock()
+	if len(keys) == 0 {
+		return
+	}
+	slices.Sort(keys)
+	w.family(name, help, "counter")
+	for _, k := range keys {
+		w.uint(name, vals[k], label, k)
+	}
 }
