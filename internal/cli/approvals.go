@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
-	"github.com/tollgate-mcp/tollgate/internal/approval/approvalopen"
 )
 
 const approvalsUsage = `Usage: tollgate approvals list|show|approve|deny|sign|keygen [ID] [flags]
@@ -167,13 +166,15 @@ func runApprovals(ctx context.Context, e env, args []string) int {
 			fmt.Fprintln(e.stderr, "tollgate approvals: --state memory lives inside one proxy process; use the admin API (tollgate run --admin-addr, then --admin-url) or a shared store")
 			return exitUsage
 		}
-		var err error
-		store, err = approvalopen.Open(ctx, f.state, approvalopen.Options{StateDir: f.stateDir, Prefix: f.prefix})
+		b, err := f.backend(ctx)
+		if err == nil {
+			store, err = b.Approvals(ctx)
+		}
+		defer f.closeBackend()
 		if err != nil {
 			fmt.Fprintf(e.stderr, "tollgate approvals: %v\n", err)
 			return exitFail
 		}
-		defer store.Close()
 	}
 	now := time.Now()
 	get := func(id string) (approval.Record, error) {

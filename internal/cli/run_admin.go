@@ -29,21 +29,27 @@ func (f *adminFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowRemote, "admin-allow-remote", false, "let --admin-addr be a non-loopback address")
 }
 
-// setupApprovals gives the gate its approval store (the counters' backend:
-// the same SQLite file or Redis prefix), the policy's webhook, and, with
-// --admin-addr, the admin API. The store is opened on first use unless the
-// admin API needs it now. stop shuts the admin API down, lets webhook
-// deliveries in flight finish (briefly) and closes the store.
+// setupApprovals gives the gate its approval store (made from the counters'
+// backend: the same SQLite handle or Redis client and prefix), the policy's
+// webhook, and, with --admin-addr, the admin API. The store is opened on
+// first use unless the admin API needs it now. stop shuts the admin API
+// down, lets webhook deliveries in flight finish (briefly), and closes the
+// store and the backend, counters included; so does a failed setup.
 func setupApprovals(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) (stop func(), err error) {
 	if f.state == "memory" && f.admin.addr == "" {
 		logger.Debug("approvals live in this process only (--state memory)")
 	}
 	open := func(ctx context.Context) (approval.Store, error) {
-		return approvalopen.Open(ctx, f.state, approvalopen.Options{StateDir: f.stateDir, Prefix: f.prefix})
+		b, err := f.backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.Approvals(ctx)
 	}
 	var store approval.Store = approvalopen.NewLazy(open)
 	if f.admin.addr != "" {
 		if store, err = open(ctx); err != nil {
+			f.closeBackend()
 			return nil, fmt.Errorf("open the approval store: %w", err)
 		}
 	}
@@ -61,6 +67,7 @@ func setupApprovals(ctx context.Context, f *runFlags, pol *policy.Policy, g *gat
 		stopAdmin, err = startAdmin(f, store, g, logger)
 		if err != nil {
 			store.Close()
+			f.closeBackend()
 			return nil, err
 		}
 	}
@@ -74,6 +81,9 @@ func setupApprovals(ctx context.Context, f *runFlags, pol *policy.Policy, g *gat
 			cancel()
 		}
 		store.Close()
+		// The backend goes last: the counters, made from it too, are
+		// closed with it (buildGate's Close of them afterwards is a no-op).
+		f.closeBackend()
 	}, nil
 }
 

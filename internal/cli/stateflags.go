@@ -8,33 +8,79 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tollgate-mcp/tollgate/internal/backend"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
-	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
 )
 
-// stateFlags are the flags that pick the counter store (Intercept's names
-// included).
+// stateFlags are the flags that pick the state backend, where the counters
+// and the approvals live (Intercept's names included).
 type stateFlags struct {
 	state    string
 	stateDir string
 	prefix   string
 	failMode string
+
+	shared *sharedBackend // the backend both stores of this command come from
+}
+
+// sharedBackend is the --state backend of one command, opened by the first
+// store that needs it (a failed open is retried by the next).
+type sharedBackend struct {
+	mu sync.Mutex
+	b  *backend.Backend
 }
 
 func (f *stateFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.state, "state", "", "counter store: memory, sqlite:///path/file.db or redis://host:port/db (default: SQLite under --state-dir)")
+	f.shared = &sharedBackend{}
+	fs.StringVar(&f.state, "state", "", "state store (counters and approvals): memory, sqlite:///path/file.db or redis://host:port/db (default: SQLite under --state-dir)")
 	fs.StringVar(&f.state, "state-dsn", "", "same as --state (Intercept's name)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the default SQLite store (default $XDG_STATE_HOME/tollgate or ~/.local/state/tollgate)")
 	fs.StringVar(&f.prefix, "state-prefix", "", "key prefix (and Redis Cluster hash tag) in a shared Redis (default \"tollgate\")")
 	fs.StringVar(&f.failMode, "state-fail-mode", "closed", "when the store is unreachable: closed (deny calls that need it) or open (allow them)")
 }
 
-// open opens the store the flags name.
+// backend returns the backend the flags name, opening it on the first call:
+// the counters and the approvals of one command share its one SQLite handle
+// or Redis client. closeBackend closes it.
+func (f *stateFlags) backend(ctx context.Context) (*backend.Backend, error) {
+	if f.shared == nil {
+		f.shared = &sharedBackend{} // flags made without register (tests)
+	}
+	f.shared.mu.Lock()
+	defer f.shared.mu.Unlock()
+	if f.shared.b == nil {
+		b, err := backend.Open(ctx, f.state, backend.Options{StateDir: f.stateDir, Prefix: f.prefix})
+		if err != nil {
+			return nil, err
+		}
+		f.shared.b = b
+	}
+	return f.shared.b, nil
+}
+
+// closeBackend closes the backend and every store made from it, if it was
+// opened; the next backend call opens it again.
+func (f *stateFlags) closeBackend() {
+	if f.shared == nil {
+		return
+	}
+	f.shared.mu.Lock()
+	defer f.shared.mu.Unlock()
+	if f.shared.b != nil {
+		f.shared.b.Close()
+		f.shared.b = nil
+	}
+}
+
+// open opens the counter store the flags name (nil when the policy needs
+// none and no --state was given). Its Close closes the store, not the
+// backend: that is closeBackend's.
 func (f *stateFlags) open(ctx context.Context, p *policy.Policy) (state.Store, error) {
 	if f.failMode != "closed" && f.failMode != "open" {
 		return nil, fmt.Errorf("--state-fail-mode must be closed or open, not %q", f.failMode)
@@ -43,7 +89,11 @@ func (f *stateFlags) open(ctx context.Context, p *policy.Policy) (state.Store, e
 		// No counters: do not create a state file nobody needs.
 		return nil, nil
 	}
-	s, err := stateopen.Open(ctx, f.state, stateopen.Options{StateDir: f.stateDir, Prefix: f.prefix})
+	b, err := f.backend(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the state store: %w", err)
+	}
+	s, err := b.Counters(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the state store: %w", err)
 	}

@@ -1,72 +1,44 @@
-// Package approvalopen turns a --state spec into an approval.Store in the
-// same place as the counters: the same SQLite file, or the same Redis and
-// key prefix. It lives apart from package approval because it imports every
-// backend.
+// Package approvalopen opens the approval store of a --state spec for a
+// command that needs nothing else of it (Open), and holds Lazy, the
+// approval store a proxy opens on first use. A command that needs the
+// counters too makes both from one backend.Backend instead.
 package approvalopen
 
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
-	"github.com/tollgate-mcp/tollgate/internal/approval/memstore"
-	"github.com/tollgate-mcp/tollgate/internal/approval/redisstore"
-	"github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
-	"github.com/tollgate-mcp/tollgate/internal/redact"
-	"github.com/tollgate-mcp/tollgate/internal/state"
-	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
+	"github.com/tollgate-mcp/tollgate/internal/backend"
 )
 
-// Options complete a spec, as for stateopen.
-type Options struct {
-	// StateDir holds the default SQLite file; empty means state.DefaultDir().
-	StateDir string
-	// Prefix is the Redis key prefix (the counters' default if empty).
-	Prefix string
+// Options complete a spec, as for backend.Open.
+type Options = backend.Options
+
+// Open opens spec's backend (see backend.Open) and its approval store; the
+// store's Close closes the backend.
+func Open(ctx context.Context, spec string, opts Options) (approval.Store, error) {
+	b, err := backend.Open(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := b.Approvals(ctx)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return &owner{Store: s, b: b}, nil
 }
 
-// Open opens the approval store for spec, which has stateopen.Open's forms:
-// "" (SQLite at <StateDir>/state.db), memory, sqlite://PATH, redis://...,
-// rediss://...
-func Open(ctx context.Context, spec string, opts Options) (approval.Store, error) {
-	switch {
-	case spec == "":
-		dir := opts.StateDir
-		if dir == "" {
-			var err error
-			if dir, err = state.DefaultDir(); err != nil {
-				return nil, err
-			}
-		}
-		path := filepath.Join(dir, "state.db")
-		if err := stateopen.PrivateFile(path); err != nil {
-			return nil, err
-		}
-		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	case spec == "memory":
-		return memstore.New(), nil
-	case strings.HasPrefix(spec, "sqlite://"):
-		path := strings.TrimPrefix(spec, "sqlite://")
-		if path == "" || strings.ContainsAny(path, "?#") {
-			return nil, fmt.Errorf("state %q: want sqlite:///abs/path.db or sqlite://relative.db", redact.URL(spec))
-		}
-		if err := stateopen.PrivateFile(path); err != nil {
-			return nil, err
-		}
-		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
-	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
-		s, err := redisstore.Open(ctx, spec, redisstore.Options{Prefix: opts.Prefix})
-		if err != nil {
-			return nil, fmt.Errorf("state %s: %w", redact.URL(spec), redact.Error(err, spec))
-		}
-		return s, nil
-	}
-	return nil, fmt.Errorf("state %q: unknown store; want memory, sqlite://PATH, redis://HOST:PORT/DB, rediss://... or nothing for the default SQLite file", redact.URL(spec))
+// owner is an approval store that closes its backend with itself.
+type owner struct {
+	approval.Store
+	b *backend.Backend
 }
+
+func (o *owner) Close() error { return o.b.Close() }
 
 // Lazy is an approval.Store that opens the real one on first use, so that a
 // policy that never holds a call creates no file. A failed open is retried

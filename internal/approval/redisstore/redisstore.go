@@ -44,9 +44,10 @@ type Options struct {
 // Store is a Redis-backed approval.Store; all methods are safe for
 // concurrent use.
 type Store struct {
-	rdb    *redis.Client
-	prefix string // "{prefix}:"
-	closed atomic.Bool
+	rdb        *redis.Client
+	ownsClient bool   // Open's client, closed with the Store
+	prefix     string // "{prefix}:"
+	closed     atomic.Bool
 }
 
 // Open connects to the Redis at url (redis:// or rediss://) and checks that
@@ -75,13 +76,28 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// A script whose reply was lost may have run: never replay it.
 	o.MaxRetries = -1
 	o.ContextTimeoutEnabled = true
-	s := &Store{rdb: redis.NewClient(o), prefix: "{" + opts.Prefix + "}:"}
+	s := &Store{rdb: redis.NewClient(o), ownsClient: true, prefix: "{" + opts.Prefix + "}:"}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.rdb.Close()
 		return nil, unavailable("open approvals at "+o.Addr, err)
 	}
 	return s, nil
 }
+
+// New makes a Store over rdb, the counters' client (made with the
+// counters' redisstore.ClientOptions: no retries), under the same prefix.
+// Close leaves rdb open for its owner.
+func New(rdb *redis.Client, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("open approvals: prefix %q must not contain braces", opts.Prefix)
+	}
+	return &Store{rdb: rdb, prefix: "{" + opts.Prefix + "}:"}, nil
+}
+
+var errClosed = fmt.Errorf("approvals: closed: %w", approval.ErrUnavailable)
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%s: %w: %w", op, approval.ErrUnavailable, err)
@@ -261,6 +277,9 @@ const maxVerifyRounds = 16
 // loses the race runs the script again and gets what is left.
 func (s *Store) Begin(ctx context.Context, req approval.BeginRequest) (approval.BeginResult, error) {
 	var res approval.BeginResult
+	if s.closed.Load() {
+		return res, errClosed
+	}
 	verify := "0"
 	if req.Verify != nil {
 		verify = "1"
@@ -345,6 +364,9 @@ func (s *Store) change(ctx context.Context, id, op string, now time.Time, d appr
 	if !approval.ValidID(id) {
 		return approval.Record{}, approval.ErrNotFound
 	}
+	if s.closed.Load() {
+		return approval.Record{}, errClosed
+	}
 	approve := "0"
 	if d.Approve {
 		approve = "1"
@@ -399,6 +421,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (approval.Rec
 	if !approval.ValidID(id) {
 		return approval.Record{}, approval.ErrNotFound
 	}
+	if s.closed.Load() {
+		return approval.Record{}, errClosed
+	}
 	m, err := s.rdb.HGetAll(ctx, s.recKey(id)).Result()
 	if err != nil {
 		return approval.Record{}, unavailable("get approval", err)
@@ -416,6 +441,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (approval.Rec
 // List implements approval.Store. It walks the index newest first, a page
 // at a time, until it has Limit matching records.
 func (s *Store) List(ctx context.Context, f approval.Filter) ([]approval.Record, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
 	now, limit := f.Now, f.Limit
 	if now.IsZero() {
 		now = time.Now()
@@ -464,9 +492,10 @@ func (s *Store) List(ctx context.Context, f approval.Filter) ([]approval.Record,
 	return out, nil
 }
 
-// Close implements approval.Store.
+// Close implements approval.Store. It closes the client only if Open
+// made it.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	if s.closed.Swap(true) || !s.ownsClient {
 		return nil
 	}
 	return s.rdb.Close()

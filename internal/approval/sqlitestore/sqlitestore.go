@@ -1,7 +1,8 @@
 // Package sqlitestore is the embedded approval.Store: its own tables in the
 // same SQLite file as the counters (state.db under the state directory),
-// through its own connection with the counters' pragmas (WAL,
-// synchronous=NORMAL, busy_timeout). Every operation is one BEGIN IMMEDIATE
+// either through the counters' own handle (New, as Tollgate opens it: one
+// handle per file, see package backend) or through a handle of its own with
+// the counters' pragmas (Open: WAL, synchronous=NORMAL, busy_timeout). Every operation is one BEGIN IMMEDIATE
 // transaction, so a read-then-write (consuming an approval) is atomic
 // against every other connection, in this process or another.
 //
@@ -23,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
@@ -84,11 +86,14 @@ type Options struct {
 }
 
 // Store is a SQLite-backed approval.Store. All methods are safe for
-// concurrent use; operations of one Store take turns on its one connection.
+// concurrent use. Each operation is a transaction on one connection of the
+// handle; Open's handle has one, so its operations take turns.
 type Store struct {
-	db    *sql.DB
-	close sync.Once
-	err   error
+	db     *sql.DB
+	ownsDB bool // Open's handle, closed with the Store
+	closed atomic.Bool
+	close  sync.Once
+	err    error
 }
 
 // Open opens (creating if needed) the SQLite file at path, its parent
@@ -115,17 +120,33 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
+	s, err := New(ctx, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open approvals in %s: %w", path, err)
+	}
+	s.ownsDB = true
+	return s, nil
+}
+
+// New makes a Store over db, a handle on a Tollgate state file that others
+// may share (the counters' sqlitestore.OpenDB: WAL, busy timeout), and
+// creates the approval tables if needed. Each operation takes one of db's
+// connections for its transaction. Close leaves db open for its owner.
+func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 30 * time.Second
+	}
 	s := &Store{db: db}
 	ctx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
 	defer cancel()
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err = s.tx(ctx, migrate)
+		err := s.tx(ctx, migrate)
 		if err == nil {
 			return s, nil
 		}
 		if !isBusy(err) || ctx.Err() != nil {
-			db.Close()
-			return nil, fmt.Errorf("open approvals in %s: %w", path, err)
+			return nil, fmt.Errorf("create the approval tables: %w", err)
 		}
 		var b [1]byte
 		rand.Read(b[:])
@@ -168,6 +189,9 @@ func migrate(ctx context.Context, c *sql.Conn) error {
 // or rolls back when fn fails (a commitWith error commits, then is returned). Errors of fn that are approval's own
 // sentinels come back unwrapped; anything else wraps ErrUnavailable.
 func (s *Store) tx(ctx context.Context, fn func(context.Context, *sql.Conn) error) (err error) {
+	if s.closed.Load() {
+		return errClosed
+	}
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", approval.ErrUnavailable, err)
@@ -340,6 +364,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (approval.Rec
 	if !approval.ValidID(id) {
 		return approval.Record{}, approval.ErrNotFound
 	}
+	if s.closed.Load() {
+		return approval.Record{}, errClosed
+	}
 	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM approvals WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, approval.ErrNotFound
@@ -352,6 +379,9 @@ func (s *Store) Get(ctx context.Context, id string, now time.Time) (approval.Rec
 
 // List implements approval.Store.
 func (s *Store) List(ctx context.Context, f approval.Filter) ([]approval.Record, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
 	now, limit := f.Now, f.Limit
 	if now.IsZero() {
 		now = time.Now()
@@ -396,9 +426,17 @@ func (s *Store) List(ctx context.Context, f approval.Filter) ([]approval.Record,
 	return out, nil
 }
 
-// Close implements approval.Store.
+var errClosed = fmt.Errorf("approvals: closed: %w", approval.ErrUnavailable)
+
+// Close implements approval.Store. It closes the handle only if Open
+// opened it.
 func (s *Store) Close() error {
-	s.close.Do(func() { s.err = s.db.Close() })
+	s.close.Do(func() {
+		s.closed.Store(true)
+		if s.ownsDB {
+			s.err = s.db.Close()
+		}
+	})
 	return s.err
 }
 

@@ -10,11 +10,11 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/backend"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
-	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 )
@@ -58,12 +58,14 @@ func runProxy(ctx context.Context, args []string) error {
 	}
 	g := gate.New(pol)
 	if pol.Stateful() || *spec != "" {
-		store, err := stateopen.Open(ctx, *spec, stateopen.Options{StateDir: *dir, Prefix: *prefix})
+		b, err := backend.Open(ctx, *spec, backend.Options{StateDir: *dir, Prefix: *prefix})
 		if err != nil {
 			return fmt.Errorf("open the state store: %w", err)
 		}
-		defer store.Close()
-		g.Store = store
+		defer b.Close()
+		if g.Store, err = b.Counters(ctx); err != nil {
+			return fmt.Errorf("open the state store: %w", err)
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g.Logger = logger

@@ -74,11 +74,12 @@ type Options struct {
 // inside the reservation id, so a Refund works from any process sharing the
 // prefix, and a marker key makes it happen once.
 type Store struct {
-	rdb      *redis.Client
-	prefix   string // "{prefix}:"
-	instance string
-	seq      atomic.Uint64
-	closed   atomic.Bool
+	rdb        *redis.Client
+	ownsClient bool   // Open's client, closed with the Store
+	prefix     string // "{prefix}:"
+	instance   string
+	seq        atomic.Uint64
+	closed     atomic.Bool
 
 	mu      sync.Mutex
 	pending map[string]*pending // own reservations with refundable charges, not yet committed or refunded
@@ -101,46 +102,71 @@ const sweepEvery = time.Minute
 
 // Open connects to the Redis at url (redis://[user:pass@]host:port/db or
 // rediss:// for TLS; go-redis query options such as dial_timeout apply) and
-// checks that it answers.
+// checks that it answers. The Store owns the client and closes it with
+// itself.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	o, err := ClientOptions(url, opts.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	rdb := redis.NewClient(o)
+	s, err := New(rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s.ownsClient = true
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.rdb.Close()
+		return nil, unavailable("open "+o.Addr, err)
+	}
+	return s, nil
+}
+
+// ClientOptions are the client settings every Tollgate store of the Redis at
+// url uses: url's own (redis://[user:pass@]host:port/db or rediss://, with
+// go-redis query options such as dial_timeout), each round trip bounded by
+// timeout (default 2s) unless the URL sets its own, and no retries.
+func ClientOptions(url string, timeout time.Duration) (*redis.Options, error) {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	q := url[strings.IndexByte(url+"?", '?'):]
+	if !strings.Contains(q, "dial_timeout") {
+		o.DialTimeout = timeout
+	}
+	if !strings.Contains(q, "read_timeout") {
+		o.ReadTimeout = timeout
+	}
+	if !strings.Contains(q, "write_timeout") {
+		o.WriteTimeout = timeout
+	}
+	if !strings.Contains(q, "pool_timeout") {
+		o.PoolTimeout = timeout
+	}
+	// A script whose reply was lost may have run: never replay it, or a call
+	// would be charged twice.
+	o.MaxRetries = -1
+	o.ContextTimeoutEnabled = true
+	return o, nil
+}
+
+// New makes a Store over rdb, a client others may share (made with
+// ClientOptions: no retries). Close leaves rdb open for its owner.
+func New(rdb *redis.Client, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
 	if strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("redisstore: prefix %q must not contain braces", opts.Prefix)
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 2 * time.Second
-	}
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
-	q := url[strings.IndexByte(url+"?", '?'):]
-	if !strings.Contains(q, "dial_timeout") {
-		o.DialTimeout = opts.Timeout
-	}
-	if !strings.Contains(q, "read_timeout") {
-		o.ReadTimeout = opts.Timeout
-	}
-	if !strings.Contains(q, "write_timeout") {
-		o.WriteTimeout = opts.Timeout
-	}
-	if !strings.Contains(q, "pool_timeout") {
-		o.PoolTimeout = opts.Timeout
-	}
-	// A script whose reply was lost may have run: never replay it, or a call
-	// would be charged twice.
-	o.MaxRetries = -1
-	o.ContextTimeoutEnabled = true
 	var id [6]byte
 	rand.Read(id[:])
-	s := &Store{rdb: redis.NewClient(o), prefix: "{" + opts.Prefix + "}:", instance: hex.EncodeToString(id[:]), pending: map[string]*pending{}}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		s.rdb.Close()
-		return nil, unavailable("open "+o.Addr, err)
-	}
-	return s, nil
+	return &Store{rdb: rdb, prefix: "{" + opts.Prefix + "}:", instance: hex.EncodeToString(id[:]), pending: map[string]*pending{}}, nil
 }
 
 func unavailable(op string, err error) error {
@@ -431,9 +457,9 @@ func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window t
 	return d, nil
 }
 
-// Close closes the connection pool; it is idempotent.
+// Close closes the connection pool if Open opened it; it is idempotent.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	if s.closed.Swap(true) || !s.ownsClient {
 		return nil
 	}
 	return s.rdb.Close()

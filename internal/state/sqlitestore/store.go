@@ -69,6 +69,7 @@ type Options struct {
 // the mirror of the file. Refund is idempotent either way.
 type Store struct {
 	db         *sql.DB
+	ownsDB     bool // Open's handle, closed with the Store
 	w          *writer
 	closing    chan struct{} // closed by Close
 	checkpoint chan struct{} // wakes the checkpointer
@@ -96,13 +97,34 @@ const maxBatch = 512
 // Open opens (creating if needed) the SQLite file at path and its parent
 // directory (mode 0700). Many processes may open the same fresh file at the
 // same moment: schema creation runs in an immediate transaction and busy
-// errors are retried until opts.OpenTimeout.
+// errors are retried until opts.OpenTimeout. The Store owns the file's
+// handle and closes it with itself.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	db, err := OpenDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Two connections: the writer's and the checkpointer's.
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	s, err := New(ctx, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	s.ownsDB = true
+	return s, nil
+}
+
+// OpenDB opens the SQLite file at path (creating it and its parent
+// directory, mode 0700, if needed) with the settings every connection to a
+// Tollgate state file uses: WAL, synchronous=NORMAL, opts.BusyTimeout, and
+// no checkpoint inside a commit (the Store's checkpointer runs them). Other
+// stores may share the handle (the approvals do); its pool must then leave
+// room for New's two connections beside theirs.
+func OpenDB(path string, opts Options) (*sql.DB, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
-	}
-	if opts.OpenTimeout <= 0 {
-		opts.OpenTimeout = 30 * time.Second
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w: %w", path, state.ErrUnavailable, err)
@@ -121,11 +143,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w: %w", path, state.ErrUnavailable, err)
 	}
-	// Two connections: the writer's and the checkpointer's.
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(0)
+	return db, nil
+}
 
+// New makes a Store over db, which OpenDB opened: it creates the schema if
+// needed and keeps two of db's connections (the writer's and the
+// checkpointer's) until Close. Close gives them back and leaves db open for
+// its owner to close.
+func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 30 * time.Second
+	}
+	var err error
 	ctx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
 	defer cancel()
 	var conn *sql.Conn
@@ -139,8 +169,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			conn.Close()
 		}
 		if !isBusy(err) || ctx.Err() != nil {
-			db.Close()
-			return nil, fmt.Errorf("sqlitestore: open %s: %w: %w", path, state.ErrUnavailable, err)
+			return nil, fmt.Errorf("open the counters: %w: %w", state.ErrUnavailable, err)
 		}
 		// Jitter keeps fifty processes started together from retrying in step.
 		var b [1]byte
@@ -154,8 +183,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err != nil {
 		conn.Close()
-		db.Close()
-		return nil, fmt.Errorf("sqlitestore: open %s: %w: %w", path, state.ErrUnavailable, err)
+		return nil, fmt.Errorf("open the counters: %w: %w", state.ErrUnavailable, err)
 	}
 	var id [6]byte
 	rand.Read(id[:])
@@ -271,7 +299,9 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.ckptDone
 		s.w.conn.Close()
-		err = s.db.Close()
+		if s.ownsDB {
+			err = s.db.Close()
+		}
 	})
 	return err
 }

@@ -1,3 +1,5 @@
+// Package stateopen holds PrivateFile, how a Tollgate state file is created
+// before SQLite opens it. Specs are opened by package backend.
 package stateopen
 
 import (
