@@ -8,14 +8,15 @@ import (
 )
 
 // TestReportFloor checks that a row shows the bare relay's figures, its own
-// or those of a scenario of the same shape, and that a goal is read against
-// them too.
+// or those of a scenario of the same shape, and that goals are read against
+// them (or against another row).
 func TestReportFloor(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
-	empty := &Scenario{Name: "stdio, empty policy", InFlight: 16, goal: goalRatio(0.85), floor: true}
-	limits := &Scenario{Name: "limits", InFlight: 16, store: "memory", goal: goalRatio(0.85)}
+	empty := &Scenario{Name: "stdio, empty policy", InFlight: 16, goal: goalRatioOfFloor(0.9), floor: true}
+	limits := &Scenario{Name: "limits", InFlight: 16, store: "memory", goal: goalRatioOfFloor(0.4)}
 	other := &Scenario{Name: "one in flight", InFlight: 1}
-	onRedis := &Scenario{Name: "limits on Redis", InFlight: 16, store: "redis"}
+	onRedis := &Scenario{Name: "limits on Redis", InFlight: 16, store: "redis", goal: goalAddedPlusFloor(80 * time.Microsecond)}
+	near := &Scenario{Name: "inspect", InFlight: 16, goal: goalNearRow("stdio, empty policy", 1.10)}
 	outs := []*outcome{
 		{sc: empty,
 			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
@@ -31,6 +32,9 @@ func TestReportFloor(t *testing.T) {
 		{sc: other,
 			direct:  []sample{{p50: ms(50), perSec: 1000}},
 			proxied: []sample{{p50: ms(60), perSec: 900}}},
+		{sc: near,
+			direct:  []sample{{p50: ms(100), perSec: 1000}},
+			proxied: []sample{{p50: ms(320), perSec: 380}}},
 	}
 	r := newReport(Config{}, outs, time.Second)
 	f := r.Rows[0].Floor
@@ -50,8 +54,10 @@ func TestReportFloor(t *testing.T) {
 	for _, want := range []string{
 		"| 0.65, +60.0 |",
 		"| 0.65, +180 (with a 120 µs Redis round trip) |",
-		"≥ 0.85× direct: 0.40× ✗ missed (0.65×, below the goal) |",
-		"≥ 0.85× direct: 0.30× ✗ missed (0.65×, below the goal) |",
+		"ratio ≥ 0.90× the relay's: 0.40× against 0.58× ✗ missed |",
+		"ratio ≥ 0.40× the relay's: 0.30× against 0.26× ✓ |",
+		"added p50 ≤ the relay's + 80.0 µs: +800 µs against +260 µs ✗ missed |",
+		"p50 ≤ 1.10× \"stdio, empty policy\": 1.07× ✓ |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
