@@ -24,6 +24,12 @@ type Options struct {
 	// Progress, if set, is told what the fetch is doing ("initializing",
 	// "page 3: 150 tools"). It may be called from the fetching goroutine only.
 	Progress func(msg string)
+	// Env is a stdio server's whole environment ("KEY=value" entries; nil:
+	// Tollgate's own). Its values may be secrets: errors never quote them
+	// here, but a server's stderr, quoted in errors, may.
+	Env []string
+	// Dir is a stdio server's working directory ("": Tollgate's).
+	Dir string
 }
 
 func (o Options) progress(format string, args ...any) {

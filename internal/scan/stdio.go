@@ -27,7 +27,8 @@ const maxLine = 256 << 20
 // tollgate run stops its server (stdio.Child.Stop: close stdin, wait,
 // SIGTERM the group, wait, SIGKILL the group), so nothing it started is
 // left running. The child's stderr goes to childStderr (nil discards it);
-// its last lines are quoted in errors either way.
+// its last lines are quoted in errors either way. o.Env and o.Dir set its
+// environment and working directory.
 func FetchStdio(ctx context.Context, argv []string, childStderr io.Writer, o Options) (Inventory, error) {
 	if len(argv) == 0 {
 		return Inventory{}, errors.New("no server command given")
@@ -57,7 +58,7 @@ func (d *childDialer) Dial(ctx context.Context, _ *transport.Session) (transport
 	if d.stderr != nil {
 		stderr = io.MultiWriter(d.tail, d.stderr)
 	}
-	proc, err := stdio.StartChild(ctx, d.argv, stdio.ChildOptions{Stderr: stderr, MaxFrame: maxLine})
+	proc, err := stdio.StartChild(ctx, d.argv, stdio.ChildOptions{Env: d.o.Env, Dir: d.o.Dir, Stderr: stderr, MaxFrame: maxLine})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,6 +28,7 @@ type Child struct {
 // ChildOptions configures StartChild.
 type ChildOptions struct {
 	Env      []string  // nil: inherit Tollgate's environment
+	Dir      string    // working directory; "": Tollgate's
 	Stderr   io.Writer // nil: os.Stderr
 	MaxFrame int
 }
@@ -39,6 +40,7 @@ func StartChild(ctx context.Context, argv []string, opts ChildOptions) (*Child, 
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = opts.Env
+	cmd.Dir = opts.Dir
 	cmd.Stderr = opts.Stderr
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
