@@ -57,25 +57,3 @@ func TestAuditVerifyCommand(t *testing.T) {
 		t.Errorf("tampered: exit %d\n%s\nwant %s", code, out, want)
 	}
 }
-
-func TestAuditVerifyUsage(t *testing.T) {
-	if code, _, errs := run(t, "audit"); code != exitUsage || !strings.Contains(errs, "verify") {
-		t.Errorf("no subcommand: exit %d %s", code, errs)
-	}
-	if code, _, errs := run(t, "audit", "verify", filepath.Join(t.TempDir(), "missing.jsonl")); code != exitFail || errs == "" {
-		t.Errorf("missing file: exit %d %s", code, errs)
-	}
-	empty := t.TempDir()
-	if code, _, errs := run(t, "audit", "verify", "--audit-dir", empty); code != exitFail || !strings.Contains(errs, "no audit files") {
-		t.Errorf("empty dir: exit %d %s", code, errs)
-	}
-	// The default directory is <state-dir>/audit.
-	state := t.TempDir()
-	src := writeAudit(t, 2, 0)
-	if err := os.Rename(src, filepath.Join(state, "audit")); err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errs := run(t, "audit", "verify", "--state-dir", state); code != exitOK || !strings.HasPrefix(out, "ok: 4 lines") {
-		t.Errorf("--state-dir: exit %d %s%s", code, out, errs)
-	}
-}

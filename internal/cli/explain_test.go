@@ -92,19 +92,3 @@ tools:
 		t.Errorf("--json: %+v", got)
 	}
 }
-
-func TestExplainUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"explain", "--tool", "x"},
-		{"explain", "-c", "p.yaml"},
-		{"explain", "-c", "p.yaml", "--tool", "x", "--args", "[1]"},
-		{"explain", "-c", "p.yaml", "--tool", "x", "--args", "{"},
-	} {
-		if code, _, _ := run(t, args...); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
-		}
-	}
-	if code, _, errs := run(t, "explain", "-c", "no-such.yaml", "--tool", "x"); code != exitFail || errs == "" {
-		t.Errorf("missing policy: exit %d", code)
-	}
-}

@@ -449,19 +449,6 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// TestMain keeps tollgate run's default state and audit directories (and
-// those of the binaries the tests start) out of the real home directory.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tollgate-cli-test-state")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_STATE_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
 // A fixed --metrics-addr or --admin-addr already in use (a second copy
 // started by the same client configuration) does not stop the proxy: it
 // warns on stderr and serves MCP without them. A port that is merely
