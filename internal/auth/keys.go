@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -42,7 +43,7 @@ type Keys struct {
 
 var _ Verifier = (*Keys)(nil)
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$`)
+var namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$`) })
 
 // LoadKeys reads an API key file. A malformed file, a bad name, a hash
 // that is not 64 hex digits, or a name given twice is an error.
@@ -58,7 +59,7 @@ func LoadKeys(path string) (*Keys, error) {
 	k := &Keys{}
 	seen := map[string]bool{}
 	for i, e := range f.Keys {
-		if !namePattern.MatchString(e.Name) {
+		if !namePattern().MatchString(e.Name) {
 			return nil, fmt.Errorf("load api keys %s: key %d: name %q must be 1-128 letters, digits or ._@:-", path, i+1, e.Name)
 		}
 		if seen[e.Name] {
@@ -118,7 +119,7 @@ var ErrKeyExists = errors.New("a key with this name already exists")
 // (created with mode 0600 when missing; the file is replaced atomically and
 // keeps mode 0600), and returns the key. The key is not stored anywhere.
 func AddKey(path, name string) (string, error) {
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return "", fmt.Errorf("add api key: name %q must be 1-128 letters, digits or ._@:-", name)
 	}
 	var f keyFile

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/tollgate-mcp/tollgate/internal/scan"
 )
@@ -129,14 +130,14 @@ func truncateRunes(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
-var unsafeFileChars = regexp.MustCompile(`[^a-z0-9._-]+`)
+var unsafeFileChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9._-]+`) })
 
 // policyFileName is <client>-<server>.yaml, with the server's name made
 // safe for a file name. A name that had to be changed, or an entry that
 // belongs to one project, gets a short hash of what identifies it, so two
 // entries never share a file.
 func policyFileName(client, server, scope string) string {
-	safe := strings.Trim(unsafeFileChars.ReplaceAllString(strings.ToLower(server), "-"), "-.")
+	safe := strings.Trim(unsafeFileChars().ReplaceAllString(strings.ToLower(server), "-"), "-.")
 	if len(safe) > 48 {
 		safe = safe[:48]
 	}

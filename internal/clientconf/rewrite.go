@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Wrap says how to guard one entry.
@@ -305,12 +306,12 @@ func jsonString(s string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-var nonWord = regexp.MustCompile(`[^A-Z0-9]+`)
+var nonWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Z0-9]+`) })
 
 // headerVar names the variable for a header: TOLLGATE_HEADER_AUTHORIZATION,
 // with a number added if the entry already has one of that name.
 func headerVar(name string, taken map[string]bool) string {
-	base := "TOLLGATE_HEADER_" + strings.Trim(nonWord.ReplaceAllString(strings.ToUpper(name), "_"), "_")
+	base := "TOLLGATE_HEADER_" + strings.Trim(nonWord().ReplaceAllString(strings.ToUpper(name), "_"), "_")
 	v := base
 	for i := 2; taken[v]; i++ {
 		v = fmt.Sprintf("%s_%d", base, i)

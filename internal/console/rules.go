@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -150,14 +151,14 @@ func (d *doc) replace(from, to int, text string) {
 // quote renders s as a YAML scalar: plain when that reads back as the same
 // string, else double-quoted (JSON's escapes are YAML's).
 func quote(s string) string {
-	if plainSafe.MatchString(s) && !yamlSpecial[strings.ToLower(s)] {
+	if plainSafe().MatchString(s) && !yamlSpecial[strings.ToLower(s)] {
 		return s
 	}
 	b, _ := json.Marshal(s)
 	return string(b)
 }
 
-var plainSafe = regexp.MustCompile(`^[A-Za-z_]([A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?$`)
+var plainSafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_]([A-Za-z0-9_./ -]*[A-Za-z0-9_./-])?$`) })
 
 var yamlSpecial = map[string]bool{"true": true, "false": true, "yes": true, "no": true, "on": true, "off": true, "null": true, "y": true, "n": true, "~": true}
 

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -94,7 +93,7 @@ type verdict struct {
 	listed bool
 }
 
-var readOnlyWording = regexp.MustCompile(`(?i)\b(read[- ]?only|in read mode|without (making )?(any )?(changes|modif\w*|side[- ]effects)|does not (modify|change|write)|no side[- ]effects)\b`)
+var readOnlyWording = lazyRegexp(`(?i)\b(read[- ]?only|in read mode|without (making )?(any )?(changes|modif\w*|side[- ]effects)|does not (modify|change|write)|no side[- ]effects)\b`)
 
 // Classify assesses one tool.
 func Classify(t Tool) Assessment {
@@ -146,9 +145,9 @@ func categorize(t Tool, params []param) (Category, string) {
 		why = append(why, desc.what+" (no verb in the name)")
 	}
 
-	if cat == Execute && readOnlyWording.MatchString(t.Description) {
+	if cat == Execute && readOnlyWording().MatchString(t.Description) {
 		cat = Read
-		why = []string{why[0] + ", but the description says " + strings.ToLower(readOnlyWording.FindString(t.Description))}
+		why = []string{why[0] + ", but the description says " + strings.ToLower(readOnlyWording().FindString(t.Description))}
 	}
 
 	// Operation enums: "method": ["create", "delete"] means the tool can
@@ -163,7 +162,7 @@ func categorize(t Tool, params []param) (Category, string) {
 		cat = v.cat
 	}
 
-	if cat == Write && irreversible.MatchString(t.Description) {
+	if cat == Write && irreversible().MatchString(t.Description) {
 		cat = Destructive
 		why = append(why, "the description says it is irreversible")
 	}
@@ -211,12 +210,12 @@ func categorize(t Tool, params []param) (Category, string) {
 // unambiguous verb later in the name ("issue_read").
 func nameVerdict(words, context []string) (verdict, bool) {
 	for i, w := range words {
-		v, ok := verbs[w]
+		v, ok := verbs()[w]
 		if !ok {
 			continue
 		}
 		if v.noun && slices.ContainsFunc(words[i+1:], func(x string) bool {
-			u, ok := verbs[x]
+			u, ok := verbs()[x]
 			return ok && !u.noun
 		}) {
 			continue
@@ -305,7 +304,7 @@ func descVerdict(words, context []string) (verdict, bool) {
 // lookupVerb finds a word or its lemma in the vocabulary.
 func lookupVerb(w string) (string, verbInfo, bool) {
 	for _, l := range lemmas(w) {
-		if v, ok := verbs[l]; ok {
+		if v, ok := verbs()[l]; ok {
 			return l, v, true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 )
 
 // WriteHTML writes the report as one self-contained HTML file: inline CSS,
@@ -64,7 +65,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			Plan  string
 		}{c, r.Summary.ByCategory.Get(c), categoryPlan[c]})
 	}
-	return htmlReport.Execute(w, map[string]any{
+	return htmlReport().Execute(w, map[string]any{
 		"Title":   serverTitle(r.Server),
 		"Server":  r.Server,
 		"Total":   r.Summary.Total,
@@ -75,13 +76,14 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	})
 }
 
-var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
-	"more": func(paths []string) int { return max(0, len(paths)-8) },
-	"head": func(paths []string) []string { return paths[:min(len(paths), 8)] },
-	"color": func(colors map[int]string, l int) string {
-		return colors[l]
-	},
-}).Parse(`<!DOCTYPE html>
+var htmlReport = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"more": func(paths []string) int { return max(0, len(paths)-8) },
+		"head": func(paths []string) []string { return paths[:min(len(paths), 8)] },
+		"color": func(colors map[int]string, l int) string {
+			return colors[l]
+		},
+	}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -148,3 +150,4 @@ code{font-family:ui-monospace,monospace;font-size:.9em;word-break:break-all}
 </body>
 </html>
 `))
+})

@@ -1,5 +1,7 @@
 package scan
 
+import "sync"
+
 // The vocabulary the classifier reads names and descriptions with. Each
 // entry is a verb as it appears in an imperative tool name ("delete_user");
 // descriptions in the third person ("Deletes the user") reach the same
@@ -19,7 +21,7 @@ type verbInfo struct {
 	money bool
 }
 
-var verbs = func() map[string]verbInfo {
+var verbs = sync.OnceValue(func() map[string]verbInfo {
 	m := map[string]verbInfo{}
 	set := func(cat Category, flags string, words ...string) {
 		for _, w := range words {
@@ -98,7 +100,7 @@ var verbs = func() map[string]verbInfo {
 	set(Financial, "n", "refund", "charge", "bill")
 	set(Write, "cm", "transfer")
 	return m
-}()
+})
 
 // nameOnlyExecute are verbs that launch work when they name a tool
 // ("tf_apply", "apply_migration") but are weak in a description ("Apply a

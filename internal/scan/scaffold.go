@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 )
 
@@ -211,14 +210,14 @@ func paramSummary(params []param) string {
 
 // plainKey is a YAML plain scalar that needs no quotes as a mapping key and
 // is not read as anything but a string.
-var plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+var plainKey = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
 var yamlSpecial = set("true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf")
 
 // yamlKey writes a tool name as a mapping key, quoting it when it needs to
 // be quoted ("*", "repo.delete", "on", "null", names with spaces or colons).
 func yamlKey(s string) string {
-	if plainKey.MatchString(s) && !yamlSpecial[strings.ToLower(s)] {
+	if plainKey().MatchString(s) && !yamlSpecial[strings.ToLower(s)] {
 		return s
 	}
 	return yamlString(s)

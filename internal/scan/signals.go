@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Signal kinds.
@@ -54,8 +55,8 @@ var (
 		"javascript", "interpret", "compile", "decompile", "ast", "syntax", "lint", "scan",
 		"semgrep", "format", "analyze", "analyse", "refactor", "sandbox", "repl")
 	bulkNameWords = set("bulk", "batch", "all", "many", "multiple", "mass")
-	bulkWording   = regexp.MustCompile(`(?i)\b(bulk|batch(es)?|en masse|in one (call|request)|all (of )?(the )?(data|records|documents|users|entries|rows|items|files|objects|entities)|entire)\b`)
-	irreversible  = regexp.MustCompile(`(?i)\b(irreversibl[ey]|irrevocabl[ey]|permanent(ly)?|cannot be (undone|reversed|recovered|restored)|can ?not be (undone|reversed|recovered|restored)|can't be (undone|reversed|recovered|restored)|unrecoverable|not recoverable|no undo|hard[- ]delete[sd]?)\b`)
+	bulkWording   = lazyRegexp(`(?i)\b(bulk|batch(es)?|en masse|in one (call|request)|all (of )?(the )?(data|records|documents|users|entries|rows|items|files|objects|entities)|entire)\b`)
+	irreversible  = lazyRegexp(`(?i)\b(irreversibl[ey]|irrevocabl[ey]|permanent(ly)?|cannot be (undone|reversed|recovered|restored)|can ?not be (undone|reversed|recovered|restored)|can't be (undone|reversed|recovered|restored)|unrecoverable|not recoverable|no undo|hard[- ]delete[sd]?)\b`)
 )
 
 func set(words ...string) map[string]bool {
@@ -145,10 +146,10 @@ func findSignals(t Tool, params []param, truncated bool) []Signal {
 		add(SignalBulk, "bulk operation: takes arrays of records", bulk)
 	case anyIn(nameW, bulkNameWords):
 		add(SignalBulk, "bulk operation (by its name)", nil)
-	case bulkWording.MatchString(t.Description):
+	case bulkWording().MatchString(t.Description):
 		add(SignalBulk, "bulk operation (by its description)", nil)
 	}
-	if m := irreversible.FindString(t.Description); m != "" {
+	if m := irreversible().FindString(t.Description); m != "" {
 		add(SignalIrreversible, fmt.Sprintf("irreversible wording in the description: %q", strings.ToLower(m)), nil)
 	}
 	return out
@@ -181,7 +182,7 @@ var credentialNameWords = set("token", "tokens", "secret", "secrets", "password"
 var notCredentialName = set("max", "min", "count", "limit", "page", "usage", "validation",
 	"rules", "policy", "policies", "requirements", "strength", "expiration")
 
-var credentialWording = regexp.MustCompile(`(?i)\b(connection string|environment variables?|api keys?|access tokens?|refresh tokens?|secrets?|passwords?|credentials?|private keys?)\b`)
+var credentialWording = lazyRegexp(`(?i)\b(connection string|environment variables?|api keys?|access tokens?|refresh tokens?|secrets?|passwords?|credentials?|private keys?)\b`)
 
 func nameHandlesCredentials(nameW []string, desc string) bool {
 	if anyIn(nameW, notCredentialName) {
@@ -190,11 +191,18 @@ func nameHandlesCredentials(nameW []string, desc string) bool {
 	if anyIn(nameW, credentialNameWords) {
 		return true
 	}
-	for _, loc := range credentialWording.FindAllStringIndex(firstSentence(desc), -1) {
+	for _, loc := range credentialWording().FindAllStringIndex(firstSentence(desc), -1) {
 		next := nameWords(desc[loc[1]:min(len(desc), loc[1]+40)])
 		if len(next) == 0 || !notCredentialName[next[0]] {
 			return true
 		}
 	}
 	return false
+}
+
+// lazyRegexp compiles expr on first use: only tollgate scan needs these
+// patterns, and every package initialiser costs every tollgate run at
+// start-up (see docs/performance.md).
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
