@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -451,6 +452,7 @@ func (in *initer) scanServer(ctx context.Context, s *clientconf.Server) (*scan.R
 	var err error
 	switch s.Transport {
 	case clientconf.Stdio:
+		opts.Env, opts.Dir = entryEnv(os.Environ(), s.Env), entryDir(s)
 		inv, err = scan.FetchStdio(ctx, append([]string{s.Command}, s.Args...), nil, opts)
 	case clientconf.Remote:
 		h := http.Header{}
@@ -477,6 +479,55 @@ func (in *initer) scanServer(ctx context.Context, s *clientconf.Server) (*scan.R
 		return nil, msg
 	}
 	return scan.Analyze(inv), ""
+}
+
+// entryEnv is the environment a stdio entry's server gets from its client,
+// as near as init can tell: base (Tollgate's own) with the entry's env over
+// it, nil (inherit) when the entry has none. A value that names a variable
+// the client fills in (${VAR}, ${input:…}) is left out, as is a name or
+// value no process can carry (empty, with '=' or NUL).
+func entryEnv(base []string, env map[string]string) []string {
+	if len(env) == 0 {
+		return nil
+	}
+	set := map[string]string{}
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") || strings.Contains(v, "${") {
+			continue
+		}
+		set[k] = v
+	}
+	out := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		if k, _, _ := strings.Cut(kv, "="); !hasKey(set, k) {
+			out = append(out, kv)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		out = append(out, k+"="+set[k])
+	}
+	return out
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// entryDir is the working directory a stdio entry's server gets: its cwd
+// when that is an absolute path without client variables, else a Claude
+// Code project entry's project directory (where Claude Code runs it), else
+// "" (Tollgate's own).
+func entryDir(s *clientconf.Server) string {
+	if filepath.IsAbs(s.Cwd) && !strings.Contains(s.Cwd, "${") {
+		return s.Cwd
+	}
+	if s.Cwd == "" && filepath.IsAbs(s.Project) {
+		if fi, err := os.Stat(s.Project); err == nil && fi.IsDir() {
+			return s.Project
+		}
+	}
+	return ""
 }
 
 func (in *initer) showPolicies() {

@@ -38,6 +38,9 @@ type Server struct {
 	Headers   []Header
 	// Env holds the entry's "env"; values are secrets.
 	Env map[string]string
+	// Cwd is the entry's "cwd" (the server's working directory), as
+	// written; "" when there is none.
+	Cwd string
 
 	// Guarded is set when the entry already runs tollgate; PolicyPath is
 	// then the policy it runs with (its -c), if it could be read.
@@ -133,6 +136,9 @@ func readServer(l Location, project, name string, n *Node, isTollgate func(strin
 		for _, m := range env.Members {
 			s.Env[m.Key] = m.Value.Str
 		}
+	}
+	if c := n.Get("cwd"); c != nil && c.Kind == String {
+		s.Cwd = c.Str
 	}
 	if c := n.Get("command"); c != nil && c.Kind == String && c.Str != "" {
 		s.Transport = Stdio
