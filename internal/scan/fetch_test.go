@@ -234,6 +234,27 @@ func TestFetchHTTPErrors(t *testing.T) {
 			t.Errorf("err = %v, want the 403 quoted without the token", err)
 		}
 	})
+	// A server that redirects to another origin gets nothing there: the
+	// header (an API key that Go's client would carry along) never leaves
+	// the origin it was given for.
+	t.Run("redirect to another origin", func(t *testing.T) {
+		var leaked atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Api-Key") != "" {
+				leaked.Add(1)
+			}
+			http.Error(w, "nothing here", http.StatusNotFound)
+		}))
+		defer other.Close()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/mcp", http.StatusTemporaryRedirect)
+		}))
+		defer srv.Close()
+		_, err := FetchHTTP(ctx, srv.URL, http.Header{"X-Api-Key": {"k3y-value"}}, nil, Options{})
+		if err == nil || leaked.Load() != 0 || strings.Contains(err.Error(), "k3y-value") {
+			t.Errorf("err = %v; the other origin saw the key %d time(s)", err, leaked.Load())
+		}
+	})
 	// A server that forges the transport's own wording is still a server
 	// answering with an error.
 	t.Run("forged transport error", func(t *testing.T) {
