@@ -176,6 +176,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 		if store != nil {
 			store.Close()
 		}
+		f.stateFlags.closeBackend() // the one handle both stores share
 	}
 	return g, cleanup, nil
 }
