@@ -6,6 +6,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/inspect"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -119,4 +120,62 @@ func (g *Gate) FilterResult(s *transport.Session, method string, id, frame, resu
 		g.record(ev)
 	}
 	return out
+}
+
+// FilterPeer implements proxy.Gate: the inspect entry named by the method
+// (sampling/createMessage, elicitation/create, or "*") inspects the
+// server's request with its arguments detectors and the client's answer
+// with its results detectors. What it denies is refused to the server with
+// a JSON-RPC error; what it redacts or fences is changed in place.
+func (g *Gate) FilterPeer(s *transport.Session, method string, answer bool, id, frame, payload []byte) (out, refuse []byte) {
+	p := g.policy.Load()
+	in := p.Inspection(method)
+	if in == nil {
+		return nil, nil
+	}
+	insp, root := in.Arguments, "params"
+	if answer {
+		insp, root = in.Results, "result"
+	}
+	if insp == nil {
+		return nil, nil
+	}
+	ev := event.Event{Time: g.now(), Tool: method, Decision: event.Allow, Rule: InspectRule, PolicyRev: p.Revision(), Outcome: "ok"}
+	if s != nil {
+		ev.Session, ev.Identity = s.ID, s.Identity
+	}
+	redacted, fs, err := insp.Apply(payload)
+	var deny *inspect.Finding
+	for i := range fs {
+		ev.Findings = append(ev.Findings, describe(root, fs[i]))
+		if fs[i].Action == inspect.Deny && deny == nil {
+			deny = &fs[i]
+		}
+	}
+	switch {
+	case err != nil:
+		ev.Reason = "could not be inspected: " + err.Error()
+	case deny != nil:
+		ev.Reason = fmt.Sprintf("held %s (%s), which the policy's inspect denies", deny.Detector, deny.Class)
+	}
+	if ev.Reason != "" {
+		ev.Decision = event.Deny
+		ev.Reason = "the " + method + " " + root + " " + ev.Reason
+		g.record(ev)
+		return nil, jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+ev.Reason, nil)
+	}
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	g.record(ev)
+	if sameSlice(redacted, payload) {
+		return nil, nil
+	}
+	spliced, ok := proxy.Splice(frame, payload, redacted)
+	if !ok {
+		ev.Decision, ev.Reason = event.Deny, "the "+method+" "+root+" could not be redacted"
+		g.record(ev)
+		return nil, jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+ev.Reason, nil)
+	}
+	return spliced, nil
 }

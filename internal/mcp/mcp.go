@@ -21,6 +21,8 @@ const (
 	MethodToolsList     = "tools/list"
 	MethodResourcesRead = "resources/read"
 	MethodPromptsGet    = "prompts/get"
+	MethodSampling      = "sampling/createMessage"
+	MethodElicitation   = "elicitation/create"
 
 	NotificationCancelled        = "notifications/cancelled"
 	NotificationToolsListChanged = "notifications/tools/list_changed"

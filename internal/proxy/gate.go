@@ -90,6 +90,12 @@ type Gate interface {
 	// prompts/get request (method) before the client sees it; see
 	// ResultFilter. It returns frame when nothing changes.
 	FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte
+	// FilterPeer lets the gate inspect a server's sampling or elicitation
+	// request (method; answer false: payload is its params) or the client's
+	// answer to one (answer true: payload is its result). It returns the
+	// frame to pass on (nil: unchanged), or refuse, the response to send the
+	// server instead (nil unless refused).
+	FilterPeer(s *transport.Session, method string, answer bool, id, frame, payload []byte) (out, refuse []byte)
 	// ListChanged returns a channel that is closed when what tools/list
 	// shows changes under the gate (a reload that hides other tools); call
 	// it again for the next change.

@@ -35,6 +35,10 @@ type pump struct {
 	wg      sync.WaitGroup      // judgeAsync goroutines
 
 	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
+	// peerAsks are the server's sampling and elicitation requests the
+	// client has not answered yet (by id key → method), whose answers the
+	// gate inspects.
+	peerAsks map[string]string
 }
 
 // reply is a client's response to one of Tollgate's own requests.
@@ -290,6 +294,11 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 			}
 		} else if p.answered(m) {
 			return verdict{}
+		} else if out, ok := p.peerAnswer(m, frame); ok {
+			if out == nil {
+				return verdict{}
+			}
+			return verdict{forward: true, frame: out}
 		}
 		return verdict{forward: true}
 	}
@@ -708,6 +717,9 @@ func (p *pump) fromServer(frame []byte) []byte {
 		return nil
 	}
 	if !m.IsResponse() {
+		if m.IsRequest() && (m.Method == mcp.MethodSampling || m.Method == mcp.MethodElicitation) {
+			return p.peerRequest(m, frame)
+		}
 		return frame
 	}
 	pd := p.take(m.ID)
@@ -792,4 +804,55 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// peerRequest lets the gate inspect a server's sampling or elicitation
+// request before the client (and the person or model behind it) sees it.
+// A refused request is answered to the server and not passed on.
+func (p *pump) peerRequest(m jsonrpc.Message, frame []byte) []byte {
+	out, refuse := p.gate.FilterPeer(p.session, m.Method, false, m.ID, frame, m.Params)
+	if refuse != nil {
+		p.toServer(refuse)
+		return nil
+	}
+	p.mu.Lock()
+	if p.peerAsks == nil {
+		p.peerAsks = make(map[string]string)
+	}
+	p.peerAsks[jsonrpc.IDKey(m.ID)] = m.Method
+	p.mu.Unlock()
+	if out == nil {
+		return frame
+	}
+	return out
+}
+
+// peerAnswer lets the gate inspect the client's answer to a server's
+// sampling or elicitation request. ok is false when the message answers
+// nothing of the kind; out is the frame to forward, nil when the answer was
+// refused (the server was told instead).
+func (p *pump) peerAnswer(m jsonrpc.Message, frame []byte) (out []byte, ok bool) {
+	if m.Result == nil {
+		p.mu.Lock()
+		delete(p.peerAsks, jsonrpc.IDKey(m.ID))
+		p.mu.Unlock()
+		return frame, false
+	}
+	p.mu.Lock()
+	key := jsonrpc.IDKey(m.ID)
+	method, ok := p.peerAsks[key]
+	delete(p.peerAsks, key)
+	p.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	out, refuse := p.gate.FilterPeer(p.session, method, true, m.ID, frame, m.Result)
+	if refuse != nil {
+		p.toServer(refuse)
+		return nil, true
+	}
+	if out == nil {
+		out = frame
+	}
+	return out, true
 }
