@@ -8,7 +8,8 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/tollgate-mcp/tollgate/internal/canonjson"
 )
 
 // appendLine appends r as one chained line ending in '\n', with seq and
@@ -171,75 +172,10 @@ func appendFloat(dst []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// safeBytes and htmlSafeBytes are the bytes appendJSONString copies as
-// they are, without and with HTML escaping (bytes from 0x80 on start a
-// rune, which is looked at separately).
-var safeBytes, htmlSafeBytes = func() (safe, htmlSafe [utf8.RuneSelf]bool) {
-	for b := byte(0x20); b < utf8.RuneSelf; b++ {
-		safe[b] = b != '"' && b != '\\'
-		htmlSafe[b] = safe[b] && b != '<' && b != '>' && b != '&'
-	}
-	return safe, htmlSafe
-}()
-
 // appendJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it: control characters, '"' and '\\'; '<', '>' and '&' when
-// escapeHTML; U+2028 and U+2029 always; and invalid UTF-8 as \ufffd.
+// escapes it (canonjson.AppendString, the one escaper).
 func appendJSONString[S string | []byte](dst []byte, s S, escapeHTML bool) []byte {
-	safe := &safeBytes
-	if escapeHTML {
-		safe = &htmlSafeBytes
-	}
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if safe[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		// As in encoding/json: converting at most four bytes to a string
-		// does not allocate, and costs nothing when S is a string.
-		c, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return canonjson.AppendString(dst, s, escapeHTML)
 }
 
 // appendHTMLEscaped appends compact JSON as json.Marshal writes a

@@ -312,10 +312,10 @@ func (c *Encoder) key(m *member) []byte {
 // escapes that needs none on output (c.plain) is copied as it is.
 func (c *Encoder) appendString(buf []byte, start, end int, esc bool) []byte {
 	if esc {
-		return appendJSONString(c.out, buf[start:end], false)
+		return AppendString(c.out, buf[start:end], false)
 	}
 	if !c.plain {
-		return appendJSONString(c.out, c.in[start:end], false)
+		return AppendString(c.out, c.in[start:end], false)
 	}
 	out := append(c.out, '"')
 	out = append(out, c.in[start:end]...)
@@ -570,7 +570,7 @@ func appendCanonicalDigits(dst []byte, neg bool, digits []byte, exp int64) []byt
 
 const hexDigits = "0123456789abcdef"
 
-// safeBytes and htmlSafeBytes are the bytes appendJSONString copies as
+// safeBytes and htmlSafeBytes are the bytes AppendString copies as
 // they are, without and with HTML escaping (bytes from 0x80 on start a
 // rune, which is looked at separately).
 var safeBytes, htmlSafeBytes = func() (safe, htmlSafe [utf8.RuneSelf]bool) {
@@ -581,10 +581,10 @@ var safeBytes, htmlSafeBytes = func() (safe, htmlSafe [utf8.RuneSelf]bool) {
 	return safe, htmlSafe
 }()
 
-// appendJSONString appends s as a JSON string, escaped as encoding/json
+// AppendString appends s as a JSON string, escaped as encoding/json
 // escapes it: control characters, '"' and '\\'; '<', '>' and '&' when
 // escapeHTML; U+2028 and U+2029 always; and invalid UTF-8 as \ufffd.
-func appendJSONString[S string | []byte](dst []byte, s S, escapeHTML bool) []byte {
+func AppendString[S string | []byte](dst []byte, s S, escapeHTML bool) []byte {
 	safe := &safeBytes
 	if escapeHTML {
 		safe = &htmlSafeBytes
