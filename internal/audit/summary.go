@@ -250,7 +250,7 @@ func Summarize(dir string, now time.Time, window time.Duration, recent int) (*Su
 	if free, ok := FreeSpace(dir); ok {
 		rep.FreeBytes = &free
 		if free < lowDisk {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("the disk holding %s is full (%s free): audit lines are being lost", dir, humanBytes(free)))
+			rep.Problems = append(rep.Problems, fmt.Sprintf("the disk holding %s is full (%s free): audit lines are being lost", dir, HumanBytes(free)))
 		}
 	}
 	if bad > 0 {
@@ -278,7 +278,8 @@ func firstWords(s string, n int) string {
 	return strings.Join(w, " ")
 }
 
-func humanBytes(n uint64) string {
+// HumanBytes renders a byte count in KiB, MiB, … with one decimal.
+func HumanBytes(n uint64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

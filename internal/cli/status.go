@@ -82,7 +82,7 @@ func runStatus(ctx context.Context, e env, args []string) int {
 func printStatus(w io.Writer, rep *statusReport) {
 	fmt.Fprintf(w, "Audit trail: %s", rep.Dir)
 	if rep.FreeBytes != nil {
-		fmt.Fprintf(w, " (%s free)", humanBytes(*rep.FreeBytes))
+		fmt.Fprintf(w, " (%s free)", audit.HumanBytes(*rep.FreeBytes))
 	}
 	fmt.Fprintf(w, "\nWindow:      since %s (%s)\n", rep.Since.Format(time.DateTime+" MST"), rep.Now.Sub(rep.Since).Round(time.Second))
 
@@ -173,15 +173,3 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
