@@ -518,10 +518,10 @@ func (c *ClientConn) setHeaders(req *http.Request, session, version string) {
 		}
 	}
 	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
+		req.Header[keySessionID] = []string{session}
 	}
 	if version != "" {
-		req.Header.Set("MCP-Protocol-Version", version)
+		req.Header[keyProtocolVersion] = []string{version}
 	}
 }
 

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"mime"
 	"net/http"
 	"net/http/httptrace"
 	"slices"
@@ -91,8 +91,8 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		return false
 	}
 	c.setHeaders(req, session, version)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header[keyContentType] = valJSON
+	req.Header[keyAccept] = valAcceptBoth
 	if version >= mcp.Version20260728 && m.method != "" {
 		req.Header.Set("Mcp-Method", m.method)
 		if m.name != "" {
@@ -131,7 +131,7 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 		}
 		switch mediaType(resp.Header) {
 		case "application/json":
-			c.readJSON(resp.Body, m, hold)
+			c.readJSON(resp.Body, resp.ContentLength, m, hold)
 		case "text/event-stream":
 			c.readStream(ctx, resp, m, hold)
 		default:
@@ -200,8 +200,7 @@ func (c *ClientConn) quote(body []byte) string {
 }
 
 func mediaType(h http.Header) string {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	return mt
+	return mediaTypeOf(h.Get(keyContentType))
 }
 
 func readSome(body io.ReadCloser) []byte {
@@ -263,9 +262,13 @@ func (c *ClientConn) failIDs(ids [][]byte, why string) {
 }
 
 // readJSON relays a JSON answer.
-func (c *ClientConn) readJSON(body io.ReadCloser, m *message, hold chan struct{}) {
-	b, err := io.ReadAll(io.LimitReader(body, int64(c.max)+1))
-	drain(body)
+func (c *ClientConn) readJSON(body io.ReadCloser, length int64, m *message, hold chan struct{}) {
+	b, err := readBody(body, length, c.max)
+	if err == nil && len(b) <= c.max {
+		_ = body.Close() // read to its end: the connection is reusable
+	} else {
+		drain(body)
+	}
 	switch {
 	case err != nil:
 		if c.ctx.Err() == nil {
@@ -280,6 +283,30 @@ func (c *ClientConn) readJSON(body io.ReadCloser, m *message, hold chan struct{}
 	if c.pendingOf(m) > 0 {
 		c.fail(m, fmt.Sprintf("upstream %s: the JSON answer does not answer the request", c.safe))
 	}
+}
+
+// readBody reads a body of at most limit bytes, or limit+1 bytes when it
+// is longer. A body whose length the server declared is read into one
+// buffer of that size, not grown from 512 bytes.
+func readBody(body io.Reader, length int64, limit int) ([]byte, error) {
+	if length > 0 && length <= int64(limit) {
+		b := make([]byte, length)
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, err
+		}
+		// Read on to the end of the body: net/http reuses the connection
+		// only once its reader has seen io.EOF, not when it is closed
+		// right after the last byte.
+		var more [1]byte
+		if n, err := body.Read(more[:]); n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+			if err == nil {
+				err = errors.New("read body: longer than its Content-Length")
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(body, int64(limit)+1))
 }
 
 func (c *ClientConn) pendingOf(m *message) int {
@@ -477,7 +504,7 @@ func (c *ClientConn) get(ctx context.Context, session, version, last string) (*h
 		return nil, err
 	}
 	c.setHeaders(req, session, version)
-	req.Header.Set("Accept", "text/event-stream")
+	req.Header[keyAccept] = valEventStream
 	if last != "" {
 		req.Header.Set("Last-Event-ID", last)
 	}

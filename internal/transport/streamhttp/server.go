@@ -256,7 +256,7 @@ func quote(s string) string { return string(jsonrpc.AppendString(nil, s)) }
 
 // writeError answers with an HTTP status and a JSON-RPC error body.
 func writeError(w http.ResponseWriter, status int, id []byte, code int, msg string, data []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	setJSONType(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(jsonrpc.AppendError(nil, id, code, msg, data))
 }
@@ -271,7 +271,11 @@ func (s *Server) identity(r *http.Request) string {
 // accepts reports which answers the Accept header allows: JSON (explicitly
 // or by a wildcard) and SSE (only when named).
 func accepts(r *http.Request) (json, sse bool) {
-	for _, part := range r.Header.Values("Accept") {
+	vs := r.Header[keyAccept]
+	if json, sse, ok := isCanonicalAccept(vs); ok {
+		return json, sse
+	}
+	for _, part := range vs {
 		for _, v := range strings.Split(part, ",") {
 			mt, _, err := mime.ParseMediaType(strings.TrimSpace(v))
 			if err != nil {
@@ -313,8 +317,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotAcceptable, nil, jsonrpc.CodeInvalidRequest, "not acceptable: Accept must list application/json and text/event-stream", nil)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+	if ct := r.Header.Get(keyContentType); ct != "" {
+		if mediaTypeOf(ct) != "application/json" {
 			writeError(w, http.StatusUnsupportedMediaType, nil, jsonrpc.CodeInvalidRequest, "unsupported media type: the body must be application/json", nil)
 			return
 		}
@@ -516,9 +520,9 @@ func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, ss *session
 		writeError(w, http.StatusNotFound, nil, jsonrpc.CodeInvalidRequest, "session not found: it ended", nil)
 		return
 	}
-	hdr := http.Header{}
+	var hdr http.Header // nil but for the first answer of a session
 	if first {
-		hdr.Set(HeaderSessionID, ss.id)
+		hdr = http.Header{keySessionID: {ss.id}}
 	}
 	if !wantSSE {
 		s.answerJSON(w, r, st, ss.done, hdr)
@@ -554,7 +558,7 @@ func (s *Server) answerJSON(w http.ResponseWriter, r *http.Request, st *stream, 
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	setJSONType(w.Header())
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(ans)
 }

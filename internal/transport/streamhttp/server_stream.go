@@ -188,7 +188,13 @@ func (st *stream) finalAnswer() []byte {
 // to, and, by the tag, which session: an event id of another session is
 // refused, never taken for the stream of this one that has the same number.
 func eventID(tag string, num, seq int64) string {
-	return tag + "_" + strconv.FormatInt(num, 10) + "_" + strconv.FormatInt(seq, 10)
+	var buf [64]byte
+	b := append(buf[:0], tag...)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, num, 10)
+	b = append(b, '_')
+	b = strconv.AppendInt(b, seq, 10)
+	return string(b) // one allocation, not three
 }
 
 // parseEventID reads an id eventID wrote.
@@ -243,9 +249,9 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 	for k, v := range o.header {
 		h[k] = v
 	}
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	h[keyContentType] = valEventStream
+	h[keyCacheControl] = valNoCache
+	h[keyAccelBuffering] = valNo
 	w.WriteHeader(http.StatusOK)
 	// The header and the events available now go out together, and a
 	// final answer together with the end of the response: one write for a
@@ -281,14 +287,18 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		}
 		return final, true
 	}
-	// held fires when the header has waited long enough for the first
-	// message (see sseOptions.hold); nil once it need not wait.
+	// While holding, the header waits for the first message (see
+	// sseOptions.hold); held fires when it has waited long enough. The
+	// timer is started only when the answer is not in at the first write,
+	// so that a quick call costs none.
+	holding := o.hold > 0
 	var held <-chan time.Time
-	if o.hold > 0 {
-		t := time.NewTimer(o.hold)
-		defer t.Stop()
-		held = t.C
-	}
+	var holdTimer *time.Timer
+	defer func() {
+		if holdTimer != nil {
+			holdTimer.Stop()
+		}
+	}()
 	for {
 		final, ok := write()
 		if !ok {
@@ -297,14 +307,17 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 		if final {
 			return true // the server flushes the rest as the handler returns
 		}
-		if held == nil {
+		if !holding {
 			sw.Flush()
+		} else if holdTimer == nil {
+			holdTimer = time.NewTimer(o.hold)
+			held = holdTimer.C
 		}
 		select {
 		case <-st.wake:
-			held = nil // the first message: with the header if it is the answer
+			holding, held = false, nil // the first message: with the header if it is the answer
 		case <-held:
-			held = nil
+			holding, held = false, nil
 		case <-tick:
 			if err := sw.Comment("keep-alive"); err != nil {
 				return false
