@@ -98,7 +98,8 @@ local function amountOf(m) return string.match(m, ":(%d+)$") end
 // reserveScript applies one Reserve atomically.
 //
 // KEYS: per charge i, KEYS[2i-1] is the sorted set of a sliding counter (or
-// the total of a calendar window) and KEYS[2i] the sliding counter's total.
+// the total of a calendar window) and KEYS[2i] the sliding counter's total
+// (or the calendar window's charge count, which only Usage reads).
 // ARGV: now (µs), reservation id, charge count, then per charge: kind ("s"
 // or "c"), window (µs), cutoff (µs: events at or before it have left),
 // amount, limit, strict ("1"), key TTL (ms), window end (µs, calendar).
@@ -189,6 +190,10 @@ for i = 1, n do
   local ttl = arg(i, 7)
   if arg(i, 1) == "c" then
     if not done[z] then redis.call("SET", z, cur[z], "PX", ttl) end
+    if t ~= z then
+      redis.call("INCR", t)
+      redis.call("PEXPIRE", t, ttl)
+    end
   else
     redis.call("ZADD", z, ARGV[1], res .. ":" .. i .. ":" .. arg(i, 4))
     if not done[z] then
@@ -204,7 +209,9 @@ return out
 `)
 
 // refundScript takes charges off their counters, once: KEYS[1] is the
-// reservation's refund marker, then per charge its two keys; ARGV per charge:
+// reservation's refund marker, then per charge its two keys (a calendar
+// window's total and charge count; versions before the count pass the
+// total twice); ARGV per charge:
 // kind, then the sorted-set member (sliding) or the amount (calendar). The
 // marker lives as long as the longest-lived of the keys, so a second refund
 // (from any process) finds it and does nothing; keys already gone have
@@ -223,7 +230,11 @@ for j = 1, #ARGV / 2 do
     end
   else
     local total = redis.call("GET", z)
-    if total then redis.call("SET", z, sub(total, v), "KEEPTTL") end
+    if total then
+      redis.call("SET", z, sub(total, v), "KEEPTTL")
+      local n = (t ~= z) and redis.call("GET", t)
+      if n and tonumber(n) > 0 then redis.call("DECR", t) end
+    end
   end
 end
 return 1

@@ -13,7 +13,8 @@
 // record per reservation; both can run on the same counters during an
 // upgrade, each refunding only its own reservations.
 //
-// Keys are "{<prefix>}:<kind>:<counter id>". The prefix is the Redis Cluster
+// Keys are "{<prefix>}:<kind>:<counter id>" (a calendar window's total and
+// charge count add "@<window start>"). The prefix is the Redis Cluster
 // hash tag: all of one prefix's keys live in one slot, so a script may touch
 // any mix of a call's counters (global, per session, per identity) — the
 // trade-off is that one prefix's whole load lands on one cluster node.
@@ -236,8 +237,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		if ch.Align == state.Calendar {
 			start, end := state.CalendarBounds(now, ch.Window, ch.Location)
 			kind, ttl, endUs, startUs = "c", end.Sub(now)+grace, end.UnixMicro(), start.UnixMicro()
-			primary = s.calendarKey(counter, startUs)
-			total = primary
+			primary, total = s.calendarKey(counter, startUs), s.countKey(counter, startUs)
 		} else {
 			primary, total = s.prefix+"z:"+counter, s.prefix+"t:"+counter
 		}
@@ -321,6 +321,12 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 
 func (s *Store) calendarKey(counter string, startUs int64) string {
 	return s.prefix + "b:" + counter + "@" + strconv.FormatInt(startUs, 10)
+}
+
+// countKey is how many charges a calendar window holds (for Usage only:
+// decisions read the total alone).
+func (s *Store) countKey(counter string, startUs int64) string {
+	return s.prefix + "n:" + counter + "@" + strconv.FormatInt(startUs, 10)
 }
 
 // member is a sliding charge's sorted-set member: "<res>:<i>:<amount>".
@@ -415,8 +421,7 @@ func (s *Store) parse(reservation string) *pending {
 			p.keys = append(p.keys, s.prefix+"z:"+counter, s.prefix+"t:"+counter)
 			p.args = append(p.args, kind, member(base, i, amount))
 		} else {
-			k := s.calendarKey(counter, startUs)
-			p.keys = append(p.keys, k, k)
+			p.keys = append(p.keys, s.calendarKey(counter, startUs), s.countKey(counter, startUs))
 			p.args = append(p.args, kind, amount)
 		}
 	}
