@@ -17,8 +17,10 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval/approvalopen"
 	"github.com/tollgate-mcp/tollgate/internal/console"
+	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/scan"
 	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
 	"github.com/tollgate-mcp/tollgate/internal/state/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/state/stateopen"
 )
@@ -136,7 +138,7 @@ func runConsole(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer store.Close()
-	usage, note, closeUsage, err := consoleUsageReader(&sf)
+	usage, note, closeUsage, err := consoleUsageReader(ctx, &sf)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate console: %v\n", err)
 		return exitFail
@@ -172,9 +174,9 @@ func runConsole(ctx context.Context, e env, args []string) int {
 	return exitOK
 }
 
-// consoleUsageReader reads counter usage from the state file the flags
-// name, over a handle of its own; other stores have no usage listing yet.
-func consoleUsageReader(sf *stateFlags) (console.UsageFunc, string, func(), error) {
+// consoleUsageReader reads counter usage from the store the flags name,
+// over a handle of its own: the SQLite file, or the Redis under the prefix.
+func consoleUsageReader(ctx context.Context, sf *stateFlags) (console.UsageFunc, string, func(), error) {
 	none := func() {}
 	var path string
 	switch {
@@ -190,7 +192,12 @@ func consoleUsageReader(sf *stateFlags) (console.UsageFunc, string, func(), erro
 	case strings.HasPrefix(sf.state, "sqlite://"):
 		path = strings.TrimPrefix(sf.state, "sqlite://")
 	default:
-		return nil, "This store (Redis) has no usage listing yet: counters are shown for the SQLite store only.", none, nil
+		// stateFlags accepts nothing else once memory is refused: Redis.
+		rs, err := redisstore.Open(ctx, sf.state, redisstore.Options{Prefix: sf.prefix})
+		if err != nil {
+			return nil, "", none, redact.Error(err, sf.state)
+		}
+		return rs.Usage, "", func() { rs.Close() }, nil
 	}
 	if err := stateopen.PrivateFile(path); err != nil {
 		return nil, "", none, err
