@@ -73,12 +73,17 @@ type Call struct {
 	Name string
 	// Args is the raw arguments object, "{}" when the client sent none.
 	Args []byte
+	// Retry reports a multi round-trip retry (2026-07-28): the call
+	// carries inputResponses or requestState. RequestState is the
+	// requestState string, "" when absent.
+	Retry        bool
+	RequestState string
 }
 
 var emptyArgs = []byte("{}")
 
 // callKeys are the protocol keys of tools/call params.
-var callKeys = [...]string{"name", "arguments", "_meta", "task"}
+var callKeys = [...]string{"name", "arguments", "_meta", "task", "inputResponses", "requestState"}
 
 // ParseCall reads tools/call params strictly: an object whose every string is
 // valid UTF-8 and in which no object, at any depth, has duplicate keys or keys
@@ -107,6 +112,17 @@ func ParseCall(params []byte) (Call, error) {
 				return errors.New("arguments must be an object")
 			}
 			c.Args = val
+		case "requestState":
+			s, ok := jsonrpc.Unquote(val)
+			if !ok {
+				return errors.New("requestState must be a string")
+			}
+			c.RequestState, c.Retry = s, true
+		case "inputResponses":
+			if val[0] != '{' {
+				return errors.New("inputResponses must be an object")
+			}
+			c.Retry = true
 		default:
 			for _, pk := range callKeys {
 				if string(key) != pk && strings.EqualFold(string(key), pk) {
