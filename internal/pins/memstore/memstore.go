@@ -116,7 +116,6 @@ func deep(p *pins.Pin) *pins.Pin {
 	return &c
 }
 
-
 // Handle returns a view of b with a Close of its own, as a second process
 // opening the same storage would have: closing it leaves b and its other
 // handles open.
