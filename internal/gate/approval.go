@@ -179,7 +179,10 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	if a.Notifier != nil {
 		a.Notifier.Notify(approval.NoticeFor(string(event.ApprovalRequested), r, now))
 	}
-	if h.cfg.Inline && h.session != nil && mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
+	// Asking inline is a request from Tollgate to the client, which the
+	// stateless revision no longer has (servers ask through results).
+	if h.cfg.Inline && h.session != nil && !mcp.Stateless(h.session.Version()) &&
+		mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
 		return g.inline(ctx, h, r)
 	}
 	return proxy.Ruling{Answer: pendingAnswer(h, r)}
@@ -296,7 +299,10 @@ func pendingAnswer(h *hold, r approval.Record) []byte {
 	instructions := fmt.Sprintf("[APPROVAL REQUIRED] %s. This call was not run. It waits for a person to approve this exact call "+
 		"(approval %s, expires %s); do not try to approve it yourself. Once a person has approved it, "+
 		"retry the identical call and it runs once.", reason, r.ID, exp)
-	if h.cfg.Response == "error" {
+	// -32003 is Intercept's code, in the range 2026-07-28 leaves to
+	// earlier implementations only (basic/index#error-codes): a client of
+	// that revision gets the tool result.
+	if h.cfg.Response == "error" && (h.session == nil || !mcp.Stateless(h.session.Version())) {
 		data := []byte(`{"approval_id":`)
 		data = jsonrpc.AppendString(data, r.ID)
 		data = append(data, `,"status":"pending","tool":`...)

@@ -44,6 +44,14 @@ type Gate struct {
 	// Approvals holds require_approval calls for a person (approval.go);
 	// nil answers them with a denial saying approvals are not configured.
 	Approvals *Approvals
+	// RoundTTL bounds how long a multi round-trip retry may follow its
+	// interim result (rounds.go); zero means DefaultRoundTTL. TaskTTL
+	// bounds how long a task stays visible (tasks.go); zero means
+	// DefaultTaskTTL.
+	RoundTTL, TaskTTL time.Duration
+
+	rounds rounds // interim results waiting for their retry (rounds.go)
+	tasks  tasks  // which call created each task (tasks.go)
 
 	schemas sync.Map // tool name → []string (inputSchema.required)
 	seen    sync.Map // tool name → struct{}: tools the server listed
@@ -197,11 +205,19 @@ func equalStrings(a, b []string) bool {
 // Judge implements proxy.Gate. It blocks while the state store reserves
 // the call's counters and while a person is asked inline for an approval.
 func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	if r, ok := g.retried(c); ok {
+		return r
+	}
 	var in inspected
 	r := g.judge(ctx, c, &in)
 	if r.Answer == nil && !r.Unknown {
 		r.Args = in.args
 		if t := ticketOf(r.Ticket); t != nil {
+			g.bindRound(t, c)
+			if g.Recorder == nil && c.Session != nil && c.Session.Version() >= mcp.Version20251125 {
+				// A task the call may create keeps its arguments (tasks.go).
+				t.ev.Args = append([]byte(nil), t.ev.Args...)
+			}
 			t.ev.Findings = in.found
 			if in.policy != nil && (in.policy.Results != nil || in.policy.MaxResultBytes > 0) {
 				t.results = in.policy
@@ -385,6 +401,7 @@ type ticket struct {
 	reservation string
 	refundable  bool
 	results     *policy.Inspection // inspects the answer, when not nil
+	round       *roundKey          // binds a multi round-trip retry (rounds.go)
 }
 
 // ticketOf returns the gate ticket a ruling's Ticket is or wraps.
@@ -415,6 +432,12 @@ func (t *ticket) FilterResult(id, frame, result []byte) []byte {
 }
 
 func (t *ticket) Done(e proxy.End) {
+	if e.InputRequired {
+		t.interim(e.RequestState)
+	}
+	if e.TaskID != "" {
+		t.taskCreated(e.TaskID)
+	}
 	result, rpcErr := e.Result, e.Error
 	outcome := "ok"
 	switch {

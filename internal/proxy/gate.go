@@ -13,6 +13,10 @@ type Call struct {
 	ID      []byte // raw request id
 	Tool    string
 	Args    []byte // raw arguments object
+	// Retry reports a multi round-trip retry (2026-07-28): the call carries
+	// inputResponses or requestState, RequestState ("" when absent).
+	Retry        bool
+	RequestState string
 }
 
 // Ruling is the gate's answer to a call.
@@ -64,6 +68,26 @@ type End struct {
 	// (notifications/cancelled) after it was forwarded. Whatever the server
 	// then answers, the call may have run.
 	Cancelled bool
+	// InputRequired reports a multi round-trip interim result
+	// (resultType "input_required"): the call is not over, the client is
+	// to retry it with the input asked for, echoing RequestState (owned;
+	// "" when the server sent none).
+	InputRequired bool
+	RequestState  string
+	// TaskID is the task the call created (a CreateTaskResult), "" when
+	// none.
+	TaskID string
+}
+
+// TaskGate is implemented by a Gate that governs tasks (the tasks
+// extension of 2026-07-28, and 2025-11-25's tasks): a task is visible to
+// the session whose call created it, while the policy still lets that
+// session use the tool that created it. The pump refuses tasks/get,
+// tasks/result, tasks/cancel and tasks/update of a task that is not
+// visible, as the server answers a task it does not know, drops its
+// status notifications, and removes it from tasks/list.
+type TaskGate interface {
+	TaskVisible(s *transport.Session, taskID string) bool
 }
 
 // Gate judges what the pump relays. Implementations are safe for concurrent

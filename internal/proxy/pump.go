@@ -51,8 +51,10 @@ const (
 	kindInitialize
 	kindList
 	kindCall
-	kindProbe // a call answered as for an unknown tool: see Ruling.Unknown
-	kindRead  // resources/read or prompts/get: the gate may filter the answer
+	kindProbe    // a call answered as for an unknown tool: see Ruling.Unknown
+	kindRead     // resources/read or prompts/get: the gate may filter the answer
+	kindListen   // subscriptions/listen: open while its stream is
+	kindTaskList // tasks/list (2025-11-25): the answer lists only visible tasks
 )
 
 type pending struct {
@@ -65,6 +67,11 @@ type pending struct {
 	// probe and tool, for kindProbe: the name the server was asked about,
 	// and the name the client called, to put back in the answer.
 	probe, tool string
+	// listen, for kindListen: what the subscription asked for; acked once
+	// the server acknowledged it (nothing may precede the
+	// acknowledgement on the stream).
+	listen mcp.Listen
+	acked  bool
 }
 
 // ErrUpstreamClosed is returned by Run when the server side ended first.
@@ -172,7 +179,14 @@ func (p *pump) watchLists(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			if p.session.Version() != "" {
+			switch v := p.session.Version(); {
+			case mcp.Stateless(v):
+				// No stream is the session's: the change is told on each
+				// subscriptions/listen stream that asked for it, tagged.
+				for _, sub := range p.listening() {
+					p.toClient(mcp.AppendListChanged(nil, sub))
+				}
+			case v != "":
 				p.toClient(listChanged)
 			}
 		}
@@ -318,15 +332,29 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		k = kindCall
 	case mcp.MethodResourcesRead, mcp.MethodPromptsGet:
 		k = kindRead
+	case mcp.MethodSubscriptionsListen:
+		k = kindListen
+	case mcp.MethodTasksList:
+		k = kindTaskList
 	}
 	pd := &pending{kind: k, batch: b, slot: slot}
-	if k == kindRead {
+	switch k {
+	case kindRead:
 		pd.tool = m.Method
+	case kindListen:
+		pd.listen = mcp.ParseListen(m.Params)
+	}
+	var taskProbe []byte
+	if mcp.IsTaskMethod(m.Method) {
+		taskProbe = p.taskProbe(m, frame, pd)
 	}
 	if !p.register(m.ID, pd) {
 		const msg = "invalid request: a request with this id is already in flight"
 		p.gate.Refused(p.session, nil, msg+" (id "+truncate(m.ID, 64)+", method "+m.Method+")")
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, msg, nil)}
+	}
+	if taskProbe != nil {
+		return verdict{forward: true, frame: taskProbe}
 	}
 	if k != kindCall {
 		return verdict{forward: true}
@@ -344,7 +372,12 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		p.judgeAsync(ctx, m, frame, call)
 		return verdict{}
 	}
-	return p.ruled(m, frame, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+	return p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
+}
+
+// gateCall is the Call the gate judges.
+func gateCall(s *transport.Session, id []byte, c mcp.Call) *Call {
+	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState}
 }
 
 // ruled turns the gate's ruling on a call into what to do with it.
@@ -357,7 +390,7 @@ func (p *pump) ruled(m jsonrpc.Message, frame []byte, pd *pending, call mcp.Call
 	}
 	if r.Answer != nil {
 		p.unregister(m.ID)
-		return verdict{answer: r.Answer}
+		return verdict{answer: mcp.Completed(p.session.Version(), r.Answer)}
 	}
 	p.mu.Lock()
 	pd.ticket = r.Ticket
@@ -493,7 +526,7 @@ func (p *pump) judgeAsync(ctx context.Context, m jsonrpc.Message, frame []byte, 
 			// judged, nor sent.
 			return
 		}
-		v := p.ruled(m, own, pd, call, p.gate.Judge(ctx, &Call{Session: p.session, ID: m.ID, Tool: call.Name, Args: call.Args}))
+		v := p.ruled(m, own, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
 		if v.answer != nil {
 			p.toClient(v.answer)
 			return
@@ -720,6 +753,9 @@ func (p *pump) fromServer(frame []byte) []byte {
 		if m.IsRequest() && (m.Method == mcp.MethodSampling || m.Method == mcp.MethodElicitation) {
 			return p.peerRequest(m, frame)
 		}
+		if m.IsNotification() {
+			return p.serverNotification(m, frame)
+		}
 		return frame
 	}
 	pd := p.take(m.ID)
@@ -749,10 +785,14 @@ func (p *pump) fromServer(frame []byte) []byte {
 			out = f.FilterResult(m.ID, frame, m.Result)
 		}
 		if pd.ticket != nil {
-			pd.ticket.Done(End{Result: m.Result, Error: m.Error, Cancelled: pd.cancelled})
+			pd.ticket.Done(ended(m.Result, m.Error, pd.cancelled))
 		}
 	case pd.kind == kindProbe:
 		out = unprobe(frame, pd)
+	case pd.kind == kindTaskList:
+		if m.Result != nil {
+			out = p.filterTasks(frame, m.ID, m.Result)
+		}
 	}
 	if out == nil {
 		return nil
@@ -776,6 +816,11 @@ func (p *pump) filterList(frame, id, result []byte) []byte {
 	}
 	f := mcp.ToolFilter{Hidden: hidden, Seen: listed}
 	out, err := f.FilterList(frame, result)
+	if err == nil && hidden != nil {
+		// A list the policy may cut is this gate's view, not the
+		// server's: never to be shared across callers by a cache.
+		out = mcp.PrivateScope(out, mcp.Stateless(p.session.Version()))
+	}
 	if err != nil {
 		p.log.Warn("withheld an unreadable tools/list result from the server", "err", err)
 		if id == nil {

@@ -40,7 +40,11 @@ var update = flag.Bool("update", false, "rewrite the want sections of testdata/*
 //	              any request), e.g. a non-JSON line; "close-after => N"
 //	              makes the server hang up after receiving N messages;
 //	              "unknown-tool => REPLY" answers tools/call of a name with
-//	              no "tool" line, with {{name}} the called name.
+//	              no "tool" line, with {{name}} the called name; "task ID
+//	              => RESULT" answers tasks/* requests about task ID, and
+//	              "unknown-task => REPLY" those about any other task ({{name}}
+//	              the task id); {{nl}} in a
+//	              REPLY separates messages sent one after the other.
 //	client        the lines the client sends, in order; "<wait N>" waits
 //	              until the client has received N lines; "<big>" sends a
 //	              message over the 4096-byte test limit
@@ -245,6 +249,8 @@ func newFakeServer(t *testing.T, script []string) *fakeServer {
 			fmt.Sscan(v, &closeAfter)
 		case strings.HasPrefix(k, "tool "):
 			tools[strings.TrimPrefix(k, "tool ")] = v
+		case strings.HasPrefix(k, "task "):
+			tools["task:"+strings.TrimPrefix(k, "task ")] = v
 		default:
 			replies[k] = v
 		}
@@ -313,13 +319,26 @@ func answer(frame []byte, replies, tools map[string]string) string {
 			tmpl, ok = r, true
 		}
 	}
+	if strings.HasPrefix(m.Method, "tasks/") && m.Method != "tasks/list" {
+		_ = jsonrpc.Members(m.Params, func(k string, v []byte) error {
+			if k == "taskId" {
+				name, _ = jsonrpc.Unquote(v)
+			}
+			return nil
+		})
+		if r, found := tools["task:"+name]; found {
+			tmpl, ok = `{"jsonrpc":"2.0","id":{{id}},"result":`+r+`}`, true
+		} else if r, found := replies["unknown-task"]; found {
+			tmpl, ok = r, true
+		}
+	}
 	if !ok {
 		tmpl, ok = replies["*"]
 	}
 	if !ok {
 		return ""
 	}
-	return strings.NewReplacer("{{id}}", string(m.ID), "{{args}}", args, "{{name}}", name).Replace(tmpl)
+	return strings.NewReplacer("{{id}}", string(m.ID), "{{args}}", args, "{{name}}", name, "{{nl}}", "\n").Replace(tmpl)
 }
 
 func (fs *fakeServer) received() int {

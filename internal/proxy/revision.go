@@ -1,0 +1,128 @@
+package proxy
+
+import (
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+)
+
+// This file is the pump's part of the released 2026-07-28 revision:
+// multi round-trip results and task creation reported to the call's
+// ticket, subscriptions/listen streams, and tasks kept to the session
+// whose call created them (see docs/protocol.md).
+
+// ended is how a forwarded call ended with the server's result or error:
+// an input_required result says the call is not over, a CreateTaskResult
+// which task it created.
+func ended(result, rpcErr []byte, cancelled bool) End {
+	e := End{Result: result, Error: rpcErr, Cancelled: cancelled}
+	if result == nil {
+		return e
+	}
+	if mcp.ResultType(result) == mcp.ResultInputRequired {
+		e.InputRequired = true
+		e.RequestState = mcp.ResultString(result, "requestState")
+	}
+	e.TaskID = mcp.TaskID(result)
+	return e
+}
+
+// listening returns the raw ids of the subscriptions/listen streams open
+// on this session that asked for tools/list changes and that the server
+// has acknowledged.
+func (p *pump) listening() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out [][]byte
+	for id, pd := range p.pending {
+		if pd.kind == kindListen && pd.acked && pd.listen.ToolsListChanged {
+			out = append(out, []byte(id))
+		}
+	}
+	return out
+}
+
+// taskProbe checks a tasks/get, tasks/result, tasks/cancel or tasks/update
+// request against the gate. A task the session may not see is asked about
+// under a name no task has, and the server's answer passed on with the id
+// put back (see unprobe): the client gets exactly what the server says of
+// a task it does not know. It returns the frame to forward in the
+// request's place, nil to forward the request as it is.
+func (p *pump) taskProbe(m jsonrpc.Message, frame []byte, pd *pending) []byte {
+	tg, ok := p.gate.(TaskGate)
+	if !ok {
+		return nil
+	}
+	raw := mcp.ParamsValue(m.Params, "taskId")
+	id, isStr := jsonrpc.Unquote(raw)
+	// Ambiguous params (a second taskId, or one spelt TaskID) could make
+	// the server read another task than the one judged here: such a
+	// request is asked about as an unknown task too.
+	if raw != nil && isStr && jsonrpc.CheckUnambiguous(m.Params) == nil && tg.TaskVisible(p.session, id) {
+		return nil
+	}
+	p.gate.Refused(p.session, nil, m.Method+" of a task this session may not see (not created by its calls, or the tool that created it is hidden or denied now); answered as the server answers an unknown task")
+	if len(m.Params) == 0 {
+		return nil // no params: there is no task to read
+	}
+	// The whole params are replaced, not the one taskId read here: with
+	// ambiguous params the server may read another.
+	probe := probeName()
+	params := []byte(`{"taskId":`)
+	params = jsonrpc.AppendString(params, probe)
+	if meta := mcp.ParamsValue(m.Params, "_meta"); meta != nil {
+		params = append(params, `,"_meta":`...)
+		params = append(params, meta...)
+	}
+	params = append(params, '}')
+	out, ok := Splice(frame, m.Params, params)
+	if !ok {
+		return nil
+	}
+	pd.kind, pd.probe, pd.tool = kindProbe, probe, id
+	return out
+}
+
+// filterTasks removes from a tasks/list answer the tasks the session may
+// not see. An answer it cannot read is withheld.
+func (p *pump) filterTasks(frame, id, result []byte) []byte {
+	tg, ok := p.gate.(TaskGate)
+	if !ok {
+		return frame
+	}
+	out, err := mcp.FilterArray(frame, result, "tasks", func(task []byte) bool {
+		return tg.TaskVisible(p.session, mcp.ResultString(task, "taskId"))
+	})
+	if err != nil {
+		p.log.Warn("withheld an unreadable tasks/list result from the server", "err", err)
+		return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError,
+			"the server's tasks/list result could not be read, so it was withheld: "+err.Error(), nil)
+	}
+	return out
+}
+
+// serverNotification passes on a server's notification: a task's status
+// only to the session that may see the task; an acknowledged subscription
+// opens its stream to Tollgate's own notifications.
+func (p *pump) serverNotification(m jsonrpc.Message, frame []byte) []byte {
+	switch m.Method {
+	case mcp.NotificationTasks, mcp.NotificationTasksStatus:
+		tg, ok := p.gate.(TaskGate)
+		if !ok {
+			return frame
+		}
+		id, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "taskId"))
+		if !tg.TaskVisible(p.session, id) {
+			p.log.Debug("dropped the status of a task this session may not see", "method", m.Method)
+			return nil
+		}
+	case mcp.NotificationSubscribed:
+		if sub := mcp.MetaValue(m.Params, mcp.MetaSubscriptionID); sub != nil {
+			p.mu.Lock()
+			if pd := p.find(sub); pd != nil && pd.kind == kindListen {
+				pd.acked = true
+			}
+			p.mu.Unlock()
+		}
+	}
+	return frame
+}
