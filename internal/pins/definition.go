@@ -101,3 +101,20 @@ func Hash(def []byte) string {
 	sum := sha256.Sum256(def)
 	return hex.EncodeToString(sum[:])
 }
+
+// looseName reads an entry's name member without checking the rest (for
+// naming an entry Definition refused).
+func looseName(k Kind, entry []byte) string {
+	nameKey := "name"
+	if k == Resource {
+		nameKey = "uri"
+	}
+	var name string
+	_ = jsonrpc.Members(entry, func(key string, val []byte) error {
+		if key == nameKey && name == "" {
+			name, _ = jsonrpc.Unquote(val)
+		}
+		return nil
+	})
+	return name
+}
