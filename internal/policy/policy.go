@@ -28,6 +28,7 @@ type Policy struct {
 	defaultDeny bool
 	approvals   ApprovalConfig
 	audit       AuditConfig
+	pins        string // pins: off | record | enforce; "" when not given (pins.go)
 
 	inspections map[string]*Inspection // by tool name, "*", resources/read, prompts/get
 
@@ -175,7 +176,7 @@ func globLess(a, b string) bool {
 	return a < b
 }
 
-var topKeys = []string{"version", "description", "default", "hide", "tools", "mode", "approvals", "approval_timeout", "audit", "inspect"}
+var topKeys = []string{"version", "description", "default", "hide", "tools", "mode", "approvals", "approval_timeout", "audit", "inspect", "pins"}
 
 func (l *loader) load(data []byte) *Policy {
 	p := &Policy{
@@ -216,6 +217,9 @@ func (l *loader) load(data []byte) *Policy {
 		if s, ok := l.enum(v.val, "mode", []string{"enforce", "monitor"}); ok && s == "monitor" {
 			p.mode = Monitor
 		}
+	}
+	if v, ok := f["pins"]; ok {
+		p.pins, _ = l.enum(v.val, "pins", pinModes)
 	}
 	if v, ok := f["hide"]; ok {
 		l.hide(p, v.val)
