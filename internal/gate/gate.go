@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
@@ -44,6 +45,11 @@ type Gate struct {
 	// Approvals holds require_approval calls for a person (approval.go);
 	// nil answers them with a denial saying approvals are not configured.
 	Approvals *Approvals
+	// Pins, when set, records the server's tool definitions and holds
+	// changed ones (pins.go); PinsDefault is the mode when the policy has
+	// no pins key (zero: record).
+	Pins        *pins.Guard
+	PinsDefault pins.Mode
 	// RoundTTL bounds how long a multi round-trip retry may follow its
 	// interim result (rounds.go); zero means DefaultRoundTTL. TaskTTL
 	// bounds how long a task stays visible (tasks.go); zero means
@@ -268,6 +274,9 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 				Decision: "hidden", Reason: reason, PolicyRev: p.Revision()})
 			return proxy.Ruling{Unknown: true}
 		}
+	}
+	if r, held := g.pinHeld(c, p, now); held {
+		return r
 	}
 	if in.policy = p.Inspection(c.Tool); in.policy != nil && in.policy.Arguments != nil {
 		// Redact what the policy redacts and note what was found; what it

@@ -125,3 +125,24 @@ type Gate interface {
 	// it again for the next change.
 	ListChanged() <-chan struct{}
 }
+
+// ListHolder is implemented by a Gate that holds listed tools back by what
+// their definitions say (pinned definitions, package pins), which a name
+// alone cannot tell. HoldTools is given each tools/list result before it is
+// edited and returns the tools to remove with the policy's hidden ones
+// (nil: none). It is called on the server's read loop and may block on a
+// state store for a bounded time.
+type ListHolder interface {
+	HoldTools(s *transport.Session, result []byte) (held func(name string) bool)
+}
+
+// either removes what a or b removes; nil when both are.
+func either(a, b func(string) bool) func(string) bool {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func(name string) bool { return a(name) || b(name) }
+}

@@ -811,6 +811,9 @@ func (p *pump) fromServer(frame []byte) []byte {
 // a list that may hold hidden tools.
 func (p *pump) filterList(frame, id, result []byte) []byte {
 	hidden, listed := p.gate.Lists()
+	if h, ok := p.gate.(ListHolder); ok {
+		hidden = either(hidden, h.HoldTools(p.session, result))
+	}
 	if hidden == nil && listed == nil {
 		return frame
 	}
