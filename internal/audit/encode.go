@@ -61,6 +61,7 @@ func appendBody(dst []byte, r *Record, seq uint64, prev []byte) ([]byte, bool) {
 	dst = appendJSONString(dst, r.Instance, true)
 	dst = appendStringMember(dst, `,"session":`, r.Session)
 	dst = appendStringMember(dst, `,"identity":`, r.Identity)
+	dst = appendStringMember(dst, `,"server":`, r.Server)
 	dst = appendStringMember(dst, `,"tool":`, r.Tool)
 	dst = appendStringMember(dst, `,"decision":`, r.Decision)
 	if r.Monitor {

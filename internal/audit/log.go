@@ -259,7 +259,7 @@ func (l *Log) SetConfig(c policy.AuditConfig) error {
 func (l *Log) Record(ev event.Event) {
 	cfg := l.cfg.Load()
 	it := item{cfg: cfg, rec: Record{
-		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity,
+		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity, Server: ev.Server,
 		Tool: ev.Tool, Decision: string(ev.Decision), Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
 		Counters: ev.Counters, Outcome: ev.Outcome, Policy: ev.PolicyRev, StateError: ev.StateError,
 		ApprovalID: ev.ApprovalID, Approver: ev.Approver,

@@ -30,6 +30,7 @@ type Record struct {
 	// Calls.
 	Session    string          `json:"session,omitempty"`
 	Identity   string          `json:"identity,omitempty"`
+	Server     string          `json:"server,omitempty"` // the server behind tollgate gateway
 	Tool       string          `json:"tool,omitempty"`
 	Decision   string          `json:"decision,omitempty"` // allow, deny, approval_required, approval_* steps
 	Monitor    bool            `json:"monitor,omitempty"`  // recorded, not enforced (would-deny)

@@ -33,6 +33,7 @@ const usage = `Tollgate is a policy firewall for the Model Context Protocol.
 Usage:
   tollgate run -c policy.yaml -- COMMAND [ARGS...]   proxy a stdio MCP server under a policy
   tollgate -c policy.yaml -- COMMAND [ARGS...]       the same (Intercept's form)
+  tollgate gateway -c gateway.yaml                   serve many MCP servers as one, each under its policy
   tollgate init [--dry-run] [--yes] [--undo]         guard the MCP servers your clients already run
   tollgate validate -c policy.yaml                   check a policy file
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
@@ -65,6 +66,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	switch cmd {
 	case "run":
 		return runRun(ctx, e, rest)
+	case "gateway":
+		return runGateway(ctx, e, rest)
 	case "init":
 		return runInit(ctx, e, rest)
 	case "validate":

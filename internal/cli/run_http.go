@@ -47,6 +47,12 @@ type httpFlags struct {
 	jwtAudience     string
 	tlsCert         string
 	tlsKey          string
+
+	// handler, when set (tollgate gateway), serves every session in place
+	// of the policy gate's pump, and dials its servers itself: the front
+	// dials no upstream: it dials dialer (whose conns the handler ignores).
+	handler transport.Handler
+	dialer  transport.Dialer
 }
 
 // scheme is the front's URL scheme: https with --tls-cert.
@@ -136,7 +142,10 @@ func (h *httpFront) Drain() {
 // metadata, authentication and the Origin/Host guard.
 func newHTTPFront(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string, addr string) (*httpFront, error) {
 	upstream, closeUp, err := upstreamDialer(f, e, logger, argv)
-	handler := proxy.NewHandler(g, logger)
+	var handler transport.Handler = proxy.NewHandler(g, logger)
+	if f.http.handler != nil {
+		handler = f.http.handler
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -378,6 +387,9 @@ func metadataURL(f *runFlags, r *http.Request) string {
 // URL (a ClientConn per session, or one shared). closeUp stops shared
 // upstreams.
 func upstreamDialer(f *runFlags, e env, logger *slog.Logger, argv []string) (up transport.Dialer, closeUp func(), err error) {
+	if f.http.handler != nil {
+		return f.http.dialer, func() {}, nil
+	}
 	var open transport.DialFunc
 	if f.upstream.url != "" {
 		opts, err := f.upstream.clientOptions(f.maxMessage, logger)
@@ -421,7 +433,7 @@ func runHTTP(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitUsage
 	}
-	if f.upstream.url == "" && len(argv) == 0 {
+	if f.http.handler == nil && f.upstream.url == "" && len(argv) == 0 {
 		fmt.Fprintln(e.stderr, "tollgate run: --listen needs a server: a command after -- or --upstream URL")
 		return exitUsage
 	}

@@ -39,9 +39,12 @@ const (
 
 // Event describes one decision, for the audit trail and metrics.
 type Event struct {
-	Time      time.Time
-	Session   string
-	Identity  string
+	Time     time.Time
+	Session  string
+	Identity string
+	// Server names the server behind `tollgate gateway` the call went to
+	// ("" outside a gateway, and for the gateway-wide policy's decisions).
+	Server    string
 	Tool      string
 	Args      []byte // aliasing the request: copy to keep
 	Decision  Decision

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/gateway"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
+	"github.com/tollgate-mcp/tollgate/internal/transport/streamhttp"
+)
+
+const gatewayUsage = `Usage: tollgate gateway -c gateway.yaml [flags]
+       tollgate gateway -c gateway.yaml --listen 127.0.0.1:8080 [flags]
+
+Serves every MCP server gateway.yaml names as one MCP server: their tools
+and prompts namespaced (SERVER__TOOL by default), their resources routed by
+URI, each server judged by its own policy and all of them by the file's
+gateway-wide policy. A server that fails or dies is started again with
+backoff while the others keep serving; the client is told its tools came
+and went (notifications/tools/list_changed). See docs/gateway.md.
+
+Put it in an MCP client's configuration in place of the servers:
+
+  "command": "tollgate",
+  "args": ["gateway", "-c", "/path/to/gateway.yaml"]
+
+With --listen, HTTP clients connect at http://ADDR/mcp instead, with the
+same authentication, TLS and Origin checks as tollgate run --listen.
+
+Flags:
+`
+
+func runGateway(ctx context.Context, e env, args []string) int {
+	var f runFlags
+	fs := flag.NewFlagSet("tollgate gateway", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, gatewayUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.config, "c", "", "gateway file (required)")
+	fs.StringVar(&f.config, "config", "", "gateway file (same as -c)")
+	fs.StringVar(&f.identity, "identity", "", "the caller's identity, for per: identity limits and the audit trail")
+	fs.IntVar(&f.maxMessage, "max-message-size", jsonrpc.DefaultMaxFrame, "largest accepted message in bytes")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
+	fs.StringVar(&f.mode, "mode", "enforce", "enforce, or monitor: record what would be denied but forward every call")
+	f.http.register(fs)
+	f.stateFlags.register(fs)
+	fs.StringVar(&f.ops.audit, "audit", "", "audit trail directory, or off (default <state-dir>/audit)")
+	fs.StringVar(&f.ops.auditMaxSize, "audit-max-size", "64MiB", "rotate an audit file when it reaches this size")
+	fs.StringVar(&f.ops.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (default off)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "tollgate gateway: unexpected arguments %q: the servers are named in the gateway file\n", fs.Args())
+		return exitUsage
+	}
+	if f.config == "" {
+		fmt.Fprintln(e.stderr, "tollgate gateway: a gateway file is required (-c gateway.yaml)")
+		return exitUsage
+	}
+	if f.mode != "enforce" && f.mode != "monitor" {
+		fmt.Fprintf(e.stderr, "tollgate gateway: --mode must be enforce or monitor, not %q\n", f.mode)
+		return exitUsage
+	}
+	logger, err := newLogger(e, f.logLevel)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := gateway.LoadFile(f.config)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
+		return exitFail
+	}
+	if f.state == "" {
+		f.state = cfg.State
+	}
+	hubPolicy := cfg.Policy
+	if hubPolicy == nil {
+		hubPolicy, _ = policy.Load(f.config+" (no gateway-wide policy)", []byte("version: \"1\"\n"))
+	}
+	names := make([]string, len(cfg.Servers))
+	pols := make([]*policy.Policy, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		names[i], pols[i] = s.Name, s.Policy
+	}
+	hub, gates, cleanup, err := buildGatewayGates(ctx, &f, hubPolicy, names, pols, logger)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
+		return exitFail
+	}
+	defer cleanup()
+	servers := make([]*gateway.Server, len(cfg.Servers))
+	for i, sc := range cfg.Servers {
+		dial, err := serverDialer(e, &f, sc, logger)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
+			return exitFail
+		}
+		// Seam for pinned tool definitions (internal/pins): sc.Pins, with
+		// enforce the gateway's default, goes to the server's gate here.
+		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: sc.Prefix + cfg.Separator, Next: gates[i].Recorder}
+		servers[i] = &gateway.Server{Name: sc.Name, Prefix: sc.Prefix, Gate: gates[i], Dial: dial}
+	}
+	opts := gateway.Options{
+		Separator:      cfg.Separator,
+		StartupTimeout: cfg.StartupTimeout,
+		MinBackoff:     cfg.MinBackoff,
+		MaxBackoff:     cfg.MaxBackoff,
+		Logger:         logger,
+	}
+	if cfg.Policy != nil {
+		opts.Hub = hub
+	}
+	gw, err := gateway.New(servers, opts)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
+		return exitFail
+	}
+	if f.http.enabled() {
+		f.http.handler, f.http.dialer = gw, gateway.NoUpstream
+		return runHTTP(ctx, e, &f, hub, logger, nil)
+	}
+	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	client := stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage)
+	err = gw.Serve(runCtx, &transport.Session{ID: newSessionID(), Identity: f.identity}, client, nil)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("session ended with an error", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// buildGatewayGates builds the gateway-wide gate as buildGate builds run's
+// (state backend, approvals, audit trail, metrics; no policy watcher, the
+// gateway file is not a policy) and one gate per server policy sharing all
+// of it: one backend for every --state spec, each server's counters under
+// its own scope (gateway.ScopedStore, "NAME:tool"), one approval store, one audit trail
+// and one set of metrics. The caller tags each server gate's Recorder.
+func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, names []string, pols []*policy.Policy, logger *slog.Logger) (hub *gate.Gate, gates []*gate.Gate, cleanup func(), err error) {
+	f.ops.watch = false
+	hub, cleanup, err = buildGate(ctx, f, hubPol, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i, pol := range pols {
+		g := gate.New(pol)
+		store, err := f.stateFlags.open(ctx, pol)
+		if err != nil {
+			cleanup()
+			return nil, nil, nil, err
+		}
+		if store != nil {
+			g.Store = &gateway.ScopedStore{Store: store, Server: names[i]}
+		}
+		g.FailOpen = f.failMode == "open"
+		g.Logger = logger
+		g.Monitor = f.mode == "monitor"
+		g.Approvals = hub.Approvals
+		g.Recorder = hub.Recorder
+		gates = append(gates, g)
+	}
+	return hub, gates, cleanup, nil
+}
+
+// serverDialer returns how a session reaches one server of the gateway
+// file: a child process per session, or an HTTP client.
+func serverDialer(e env, f *runFlags, sc gateway.ServerConfig, logger *slog.Logger) (transport.Dialer, error) {
+	if sc.URL != "" {
+		var hl headerList
+		for _, h := range sc.Header {
+			hl = append(hl, h[0]+": "+h[1])
+		}
+		h, err := hl.header(os.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		opts := streamhttp.ClientOptions{Header: h, ConnectTimeout: streamhttp.DefaultConnectTimeout,
+			MaxMessageSize: f.maxMessage, ReinitOn404: true, Logger: logger.With("server", sc.Name)}
+		url := sc.URL
+		return transport.DialFunc(func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+			c, err := streamhttp.Dial(ctx, url, opts)
+			if err != nil {
+				return nil, nil, err
+			}
+			return c, nil, nil
+		}), nil
+	}
+	var env []string
+	if len(sc.Env) > 0 {
+		env = os.Environ()
+		for _, kv := range sc.Env {
+			name, value, _ := strings.Cut(kv, "=")
+			v, err := expandEnv(value, os.LookupEnv)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", name, err)
+			}
+			env = append(env, name+"="+v)
+		}
+	}
+	argv, dir := sc.Command, sc.Dir
+	return transport.DialFunc(func(ctx context.Context, s *transport.Session) (transport.Conn, func(), error) {
+		child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Env: env, Dir: dir, Stderr: e.stderr, MaxFrame: f.maxMessage})
+		if err != nil {
+			return nil, nil, err
+		}
+		return child.Conn(), func() { child.Stop(stdio.StopGrace) }, nil
+	}), nil
+}
+
+var _ proxy.Gate = (*gate.Gate)(nil)

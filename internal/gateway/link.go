@@ -1,0 +1,257 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// link is one server of one session: its current incarnation (upstream,
+// pump, pipe) and the loop that starts it again when it ends.
+type link struct {
+	s   *session
+	srv *Server
+
+	mu     sync.Mutex
+	conn   *pipeEnd // the router's end of the pump's pipe; nil while down
+	result []byte   // its initialize result
+	gone   *pipeEnd // the last incarnation retired, never made current again
+	once   sync.Once
+	ready  chan struct{} // closed when the first attempt is over, up or not
+}
+
+// current returns the conn of the incarnation that is up, nil when down.
+func (l *link) current() transport.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return nil
+	}
+	return l.conn
+}
+
+func (l *link) initResult() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return nil
+	}
+	return l.result
+}
+
+// run starts the server, and starts it again with backoff whenever it fails
+// or ends, until ctx is done.
+func (l *link) run(ctx context.Context) {
+	g := l.s.g
+	defer l.once.Do(func() { close(l.ready) })
+	for attempt := 0; ; attempt++ {
+		upFor, err := l.incarnation(ctx)
+		l.once.Do(func() { close(l.ready) })
+		if ctx.Err() != nil {
+			return
+		}
+		if upFor >= g.opts.MaxBackoff {
+			attempt = 0 // it ran long enough: start the backoff over
+		}
+		d := g.Backoff(attempt)
+		l.s.log.Warn("gateway: server is down; starting it again", "server", l.srv.Name, "err", err, "in", d)
+		if g.opts.OnChange != nil {
+			g.opts.OnChange(l.srv.Name, false, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.opts.After(d):
+		}
+	}
+}
+
+// incarnation dials the server, relays it through a pump under its gate,
+// initializes it with the client's parameters and serves until it ends.
+// upFor is how long it served.
+func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error) {
+	s := l.s
+	ts := &transport.Session{ID: s.ts.ID, Identity: s.ts.Identity}
+	conn, release, err := l.srv.Dial.Dial(ctx, ts)
+	if err != nil {
+		return 0, err
+	}
+	routerEnd, pumpEnd := pipe()
+	pctx, cancel := context.WithCancel(ctx)
+	pumped := make(chan error, 1)
+	go func() {
+		pumped <- proxy.NewHandler(l.srv.Gate, s.log.With("server", l.srv.Name)).Serve(pctx, ts, pumpEnd, conn)
+	}()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for {
+			frame, err := routerEnd.Read()
+			if err != nil {
+				return
+			}
+			s.fromServer(l, routerEnd, frame)
+		}
+	}()
+	defer func() {
+		l.down(routerEnd)
+		cancel()
+		_ = routerEnd.Close()
+		<-read
+		<-pumped
+		_ = conn.Close()
+		if release != nil {
+			release()
+		}
+	}()
+
+	inited := make(chan error, 1)
+	go func() {
+		s.mu.Lock()
+		params := s.init
+		s.mu.Unlock()
+		res, err := s.ownOn(l, routerEnd, mcp.MethodInitialize, params)
+		if err == nil {
+			err = routerEnd.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+		}
+		if err == nil {
+			l.up(routerEnd, res)
+		}
+		inited <- err
+	}()
+	var started time.Time
+	select {
+	case err = <-inited:
+		if err != nil {
+			return 0, err
+		}
+		started = time.Now()
+		l.once.Do(func() { close(l.ready) })
+		if s.g.opts.OnChange != nil {
+			s.g.opts.OnChange(l.srv.Name, true, nil)
+		}
+		s.log.Info("gateway: server is up", "server", l.srv.Name)
+	case err = <-pumped:
+		pumped <- err // for the deferred wait
+		if err == nil || errors.Is(err, proxy.ErrUpstreamClosed) {
+			err = errors.New("the server ended before it was initialized")
+		}
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case err = <-pumped:
+		pumped <- err
+		if err == nil || errors.Is(err, proxy.ErrUpstreamClosed) {
+			err = errors.New("the server ended")
+		}
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	return time.Since(started), err
+}
+
+// ownOn is own for an incarnation that is not up yet.
+func (s *session) ownOn(l *link, conn transport.Conn, method string, params []byte) ([]byte, error) {
+	return s.own(l, conn, method, params)
+}
+
+// up makes an initialized incarnation current and tells the client when
+// the server joins after the client's initialize was answered.
+func (l *link) up(conn *pipeEnd, result []byte) {
+	l.mu.Lock()
+	if l.gone == conn {
+		l.mu.Unlock()
+		return
+	}
+	l.conn, l.result = conn, clone(result)
+	l.mu.Unlock()
+	l.s.mu.Lock()
+	answered := l.s.answered
+	l.s.mu.Unlock()
+	if answered {
+		l.s.listsChanged(result)
+	}
+}
+
+// down retires an incarnation: requests still waiting on it are answered
+// with an error, its server requests are forgotten, its resources unlisted,
+// and the client is told its lists changed.
+func (l *link) down(conn *pipeEnd) {
+	l.mu.Lock()
+	was := l.conn == conn
+	result := l.result
+	if was {
+		l.conn, l.result = nil, nil
+	}
+	l.gone = conn
+	l.mu.Unlock()
+	s := l.s
+	s.mu.Lock()
+	var failed []*call
+	for gid, c := range s.calls {
+		if c.link == l {
+			delete(s.calls, gid)
+			if c.clientID != nil {
+				delete(s.clientIDs, jsonrpc.IDKey(c.clientID))
+			}
+			if c.token != "" {
+				delete(s.tokens, c.token)
+			}
+			failed = append(failed, c)
+		}
+	}
+	for k, a := range s.asks {
+		if a.link == l {
+			delete(s.asks, k)
+		}
+	}
+	for uri, owner := range s.uris {
+		if owner == l {
+			delete(s.uris, uri)
+		}
+	}
+	kept := s.templates[:0]
+	for _, t := range s.templates {
+		if t.link != l {
+			kept = append(kept, t)
+		}
+	}
+	s.templates = kept
+	answered := s.answered
+	s.mu.Unlock()
+	for _, c := range failed {
+		if c.reply != nil {
+			close(c.reply)
+			continue
+		}
+		s.toClient(jsonrpc.AppendError(nil, c.clientID, jsonrpc.CodeInternalError, "server "+l.srv.Name+" closed the connection before answering", nil))
+	}
+	select {
+	case s.settled <- struct{}{}:
+	default:
+	}
+	if was && answered && s.ctx.Err() == nil {
+		s.listsChanged(result)
+	}
+}
+
+// listsChanged tells the client that the lists a server with this
+// initialize result offers have changed (it came or went).
+func (s *session) listsChanged(initResult []byte) {
+	caps := mcp.ParamsValue(initResult, "capabilities")
+	s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`))
+	if mcp.ParamsValue(caps, "prompts") != nil {
+		s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`))
+	}
+	if mcp.ParamsValue(caps, "resources") != nil {
+		s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`))
+	}
+}

@@ -1,0 +1,572 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// session routes one client session among the gateway's servers.
+type session struct {
+	g     *Gateway
+	ts    *transport.Session
+	front transport.Conn // toward the client (or the gateway-wide pump)
+	log   *slog.Logger
+	ctx   context.Context
+	links []*link
+	wg    sync.WaitGroup // goroutines answering the client (lists, initialize)
+
+	mu        sync.Mutex
+	seq       int64
+	calls     map[string]*call  // gateway id → request in flight to a server
+	clientIDs map[string]string // IDKey(client's id) → gateway id
+	asks      map[string]*ask   // gateway id → a server's request to the client
+	tokens    map[string][]byte // gateway progress token → the client's token
+	uris      map[string]*link  // resources by URI → the server that listed them
+	templates []uriTemplate
+	init      []byte // the client's initialize params, nil before it
+	started   bool   // the links run
+	answered  bool   // the client's initialize was answered
+	settled   chan struct{} // signalled when a request in flight ends
+}
+
+// DrainTimeout bounds how long a session whose client input has ended
+// waits for the servers to answer what they were asked.
+const DrainTimeout = 10 * time.Second
+
+// drain waits, at most DrainTimeout, for the answers to every request in
+// flight (the client's, and the lists being gathered).
+func (s *session) drain() {
+	lists := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(lists)
+	}()
+	deadline := s.g.opts.After(DrainTimeout)
+	for {
+		s.mu.Lock()
+		n := len(s.calls)
+		s.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-lists:
+				return
+			default:
+			}
+		}
+		select {
+		case <-s.settled:
+		case <-lists:
+		case <-deadline:
+			return
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// call is a request the router sent a server: the client's (clientID, and
+// its progress token) or the router's own (reply).
+type call struct {
+	link     *link
+	clientID []byte
+	token    string
+	reply    chan []byte // the router's own request: receives the response
+}
+
+// ask is a server's request to the client, by the id the client sees.
+type ask struct {
+	link *link
+	conn transport.Conn // the incarnation that asked
+	orig []byte
+}
+
+// route serves one session on front until the client's input ends or ctx
+// is done; it returns after every goroutine it started has ended.
+func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transport.Conn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx,
+		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{},
+		tokens: map[string][]byte{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
+	for _, srv := range g.servers {
+		s.links = append(s.links, &link{s: s, srv: srv, ready: make(chan struct{})})
+	}
+	var linksWG sync.WaitGroup
+	defer func() {
+		cancel()
+		linksWG.Wait()
+		s.wg.Wait()
+		_ = front.Close()
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = front.Close() })
+	defer stop()
+	for {
+		frame, err := front.Read()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.drain()
+				return nil
+			}
+			return err
+		}
+		if jsonrpc.IsBatch(frame) {
+			elems, err := jsonrpc.SplitBatch(frame, false)
+			if err != nil {
+				s.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, "invalid request: unreadable batch", nil))
+				continue
+			}
+			for _, e := range elems {
+				s.fromClient(e, &linksWG)
+			}
+			continue
+		}
+		s.fromClient(frame, &linksWG)
+	}
+}
+
+func (s *session) toClient(frame []byte) {
+	if err := s.front.Write(frame); err != nil {
+		s.log.Debug("gateway: write to the client failed", "err", err)
+	}
+}
+
+// start runs the links once, with the client's initialize params.
+func (s *session) start(linksWG *sync.WaitGroup) {
+	s.mu.Lock()
+	started := s.started
+	s.started = true
+	if s.init == nil {
+		s.init = []byte(`{"protocolVersion":"` + mcp.Version20251125 + `","capabilities":{},"clientInfo":{"name":"tollgate-gateway","version":"1"}}`)
+	}
+	s.mu.Unlock()
+	if started {
+		return
+	}
+	for _, l := range s.links {
+		linksWG.Add(1)
+		go func() {
+			defer linksWG.Done()
+			l.run(s.ctx)
+		}()
+	}
+}
+
+func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		var rpcErr *jsonrpc.Error
+		if errors.As(err, &rpcErr) {
+			s.toClient(jsonrpc.AppendError(nil, rpcErr.ID, rpcErr.Code, rpcErr.Message, nil))
+		}
+		return
+	}
+	switch {
+	case m.IsRequest():
+		s.request(m, linksWG)
+	case m.IsNotification():
+		s.notification(m)
+	default:
+		s.response(m)
+	}
+}
+
+func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
+	if m.Method != mcp.MethodInitialize {
+		s.start(linksWG)
+	}
+	switch m.Method {
+	case mcp.MethodInitialize:
+		s.mu.Lock()
+		again := s.init != nil && s.started
+		if !again {
+			s.init = clone(m.Params)
+		}
+		s.mu.Unlock()
+		if again {
+			s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: the session is already initialized", nil))
+			return
+		}
+		s.start(linksWG)
+		// Answered before the next message is read: what the client sends
+		// next finds every server that made it within the startup bound.
+		s.initialize(m.ID, m.Params)
+	case "ping":
+		s.toClient(jsonrpc.AppendResult(nil, m.ID, []byte("{}")))
+	case mcp.MethodToolsList, "prompts/list", "resources/list", "resources/templates/list":
+		msg := clone(m.Raw)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.list(msg)
+		}()
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		s.named(m, mcp.ParamsValue(m.Params, "name"))
+	case mcp.MethodResourcesRead, "resources/subscribe", "resources/unsubscribe":
+		s.byURI(m, mcp.ParamsValue(m.Params, "uri"))
+	case "completion/complete":
+		ref := mcp.ParamsValue(m.Params, "ref")
+		switch typ, _ := jsonrpc.Unquote(mcp.ParamsValue(ref, "type")); typ {
+		case "ref/prompt":
+			s.named(m, mcp.ParamsValue(ref, "name"))
+		case "ref/resource":
+			s.byURI(m, mcp.ParamsValue(ref, "uri"))
+		default:
+			s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: completion/complete needs a ref of type ref/prompt or ref/resource", nil))
+		}
+	case "logging/setLevel":
+		params := clone(m.Params)
+		for _, l := range s.links {
+			if conn := l.current(); conn != nil {
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					_, _ = s.own(l, conn, m.Method, params)
+				}()
+			}
+		}
+		s.toClient(jsonrpc.AppendResult(nil, m.ID, []byte("{}")))
+	default:
+		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method, nil))
+	}
+}
+
+// split finds the server a namespaced name belongs to, and the name it has
+// there. Prefixes are such that at most one matches.
+func (s *session) split(name string) (*link, string) {
+	for _, l := range s.links {
+		p := l.srv.Prefix + s.g.opts.Separator
+		if len(name) > len(p) && name[:len(p)] == p {
+			return l, name[len(p):]
+		}
+	}
+	return nil, ""
+}
+
+// named routes a tools/call, prompts/get or prompt completion by the
+// namespaced name raw (a JSON string inside m), which it rewrites to the
+// server's own name.
+func (s *session) named(m jsonrpc.Message, raw []byte) {
+	name, ok := jsonrpc.Unquote(raw)
+	if !ok {
+		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: name must be a string", nil))
+		return
+	}
+	l, own := s.split(name)
+	if l == nil || l.current() == nil {
+		s.unknown(m, name)
+		return
+	}
+	s.forward(l, m, edit{old: raw, repl: jsonrpc.AppendString(nil, own)}, name)
+}
+
+// unknown answers a request for a name no server (that is up) has, as a
+// server answers a tool or prompt it does not have.
+func (s *session) unknown(m jsonrpc.Message, name string) {
+	if m.Method == mcp.MethodToolsCall {
+		s.toClient(mcp.AppendUnknownTool(nil, m.ID, name))
+		return
+	}
+	s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "Unknown prompt: "+name, nil))
+}
+
+// byURI routes a resource request to the server that listed the URI (or
+// whose template alone matches it); any other URI is refused.
+func (s *session) byURI(m jsonrpc.Message, raw []byte) {
+	uri, ok := jsonrpc.Unquote(raw)
+	if !ok {
+		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: uri must be a string", nil))
+		return
+	}
+	l := s.resourceOwner(uri)
+	if l == nil || l.current() == nil {
+		s.toClient(jsonrpc.AppendError(nil, m.ID, -32002, "Resource not found: "+uri, nil))
+		return
+	}
+	s.forward(l, m, edit{}, "")
+}
+
+func (s *session) resourceOwner(uri string) *link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.uris[uri]; ok {
+		return l // nil when two servers listed it
+	}
+	var found *link
+	for _, t := range s.templates {
+		if t.match(uri) {
+			if found != nil && found != t.link {
+				return nil
+			}
+			found = t.link
+		}
+	}
+	return found
+}
+
+// forward sends the client's request m to l under a gateway id, its
+// progress token rewritten too, with extra (a name) edited in.
+func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
+	conn := l.current()
+	s.mu.Lock()
+	ck := jsonrpc.IDKey(m.ID)
+	if _, dup := s.clientIDs[ck]; dup {
+		s.mu.Unlock()
+		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil))
+		return
+	}
+	s.seq++
+	gid := strconv.FormatInt(s.seq, 10)
+	c := &call{link: l, clientID: clone(m.ID)}
+	edits := []edit{{old: m.ID, repl: []byte(gid)}}
+	if extra.old != nil {
+		edits = append(edits, extra)
+	}
+	if tok := mcp.MetaValue(m.Params, "progressToken"); tok != nil {
+		s.seq++
+		c.token = strconv.FormatInt(s.seq, 10)
+		s.tokens[c.token] = clone(tok)
+		edits = append(edits, edit{old: tok, repl: []byte(c.token)})
+	}
+	s.calls[gid] = c
+	s.clientIDs[ck] = gid
+	s.mu.Unlock()
+	if conn == nil || conn.Write(splice(m.Raw, edits...)) != nil {
+		if s.take(gid) != nil {
+			if name != "" {
+				s.unknown(m, name)
+			} else {
+				s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "server "+l.srv.Name+" is not available", nil))
+			}
+		}
+	}
+}
+
+// take removes and returns the call a gateway id names.
+func (s *session) take(gid string) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls[gid]
+	if c == nil {
+		return nil
+	}
+	delete(s.calls, gid)
+	if c.clientID != nil {
+		delete(s.clientIDs, jsonrpc.IDKey(c.clientID))
+	}
+	if c.token != "" {
+		delete(s.tokens, c.token)
+	}
+	select {
+	case s.settled <- struct{}{}:
+	default:
+	}
+	return c
+}
+
+// own sends the router's own request to l's current incarnation conn and
+// waits for the answer: result, or the error object as err.
+func (s *session) own(l *link, conn transport.Conn, method string, params []byte) ([]byte, error) {
+	s.mu.Lock()
+	s.seq++
+	gid := strconv.FormatInt(s.seq, 10)
+	c := &call{link: l, reply: make(chan []byte, 1)}
+	s.calls[gid] = c
+	s.mu.Unlock()
+	msg := []byte(`{"jsonrpc":"2.0","id":` + gid + `,"method":`)
+	msg = jsonrpc.AppendString(msg, method)
+	if params != nil {
+		msg = append(msg, `,"params":`...)
+		msg = append(msg, params...)
+	}
+	msg = append(msg, '}')
+	if err := conn.Write(msg); err != nil {
+		s.take(gid)
+		return nil, err
+	}
+	select {
+	case frame, ok := <-c.reply:
+		if !ok {
+			return nil, errors.New(method + ": server " + l.srv.Name + " went away")
+		}
+		m, err := jsonrpc.Parse(frame, false)
+		if err != nil {
+			return nil, err
+		}
+		if m.Error != nil {
+			return nil, errors.New(method + ": server " + l.srv.Name + " answered " + string(m.Error))
+		}
+		return m.Result, nil
+	case <-s.ctx.Done():
+		s.take(gid)
+		return nil, s.ctx.Err()
+	}
+}
+
+func (s *session) notification(m jsonrpc.Message) {
+	switch m.Method {
+	case "notifications/initialized":
+		// Each server had its own from the router.
+	case mcp.NotificationCancelled:
+		rid := mcp.ParamsValue(m.Params, "requestId")
+		s.mu.Lock()
+		gid, ok := s.clientIDs[jsonrpc.IDKey(rid)]
+		var l *link
+		if ok {
+			l = s.calls[gid].link
+		}
+		s.mu.Unlock()
+		if !ok {
+			return
+		}
+		if conn := l.current(); conn != nil {
+			_ = conn.Write(splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
+		}
+	case "notifications/roots/list_changed":
+		for _, l := range s.links {
+			if conn := l.current(); conn != nil {
+				_ = conn.Write(m.Raw)
+			}
+		}
+	default:
+		s.log.Debug("gateway: dropped a client notification no server can be related to", "method", m.Method)
+	}
+}
+
+// response routes the client's answer to a server's request back to that
+// server, with the server's own id. An id the gateway did not issue, or
+// issued for a server incarnation that has gone, is dropped.
+func (s *session) response(m jsonrpc.Message) {
+	key := canonicalID(m.ID)
+	s.mu.Lock()
+	a := s.asks[key]
+	delete(s.asks, key)
+	s.mu.Unlock()
+	if a == nil {
+		s.log.Debug("gateway: dropped a response to a request the gateway did not send", "id", string(m.ID))
+		return
+	}
+	if a.link.current() != a.conn {
+		return
+	}
+	_ = a.conn.Write(splice(m.Raw, edit{old: m.ID, repl: a.orig}))
+}
+
+// fromServer handles one frame from l's pump (toward the client).
+func (s *session) fromServer(l *link, conn transport.Conn, frame []byte) {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		return
+	}
+	switch {
+	case m.IsResponse():
+		c := s.take(canonicalID(m.ID))
+		switch {
+		case c == nil || c.link != l:
+			s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
+		case c.reply != nil:
+			c.reply <- clone(frame)
+		default:
+			s.toClient(splice(m.Raw, edit{old: m.ID, repl: c.clientID}))
+		}
+	case m.IsRequest():
+		s.mu.Lock()
+		s.seq++
+		gid := strconv.FormatInt(s.seq, 10)
+		s.asks[gid] = &ask{link: l, conn: conn, orig: clone(m.ID)}
+		s.mu.Unlock()
+		s.toClient(splice(m.Raw, edit{old: m.ID, repl: []byte(gid)}))
+	default:
+		s.serverNotification(l, m)
+	}
+}
+
+func (s *session) serverNotification(l *link, m jsonrpc.Message) {
+	switch m.Method {
+	case "notifications/progress":
+		tok := mcp.ParamsValue(m.Params, "progressToken")
+		s.mu.Lock()
+		orig, ok := s.tokens[canonicalID(tok)]
+		s.mu.Unlock()
+		if ok {
+			s.toClient(splice(m.Raw, edit{old: tok, repl: orig}))
+		}
+	case mcp.NotificationCancelled:
+		// The server gave up one of its own requests to the client.
+		rid := mcp.ParamsValue(m.Params, "requestId")
+		s.mu.Lock()
+		gid := ""
+		for k, a := range s.asks {
+			if a.link == l && jsonrpc.SameID(a.orig, rid) {
+				gid = k
+				delete(s.asks, k)
+				break
+			}
+		}
+		s.mu.Unlock()
+		if gid != "" {
+			s.toClient(splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
+		}
+	case "notifications/initialized":
+	default:
+		s.toClient(m.Raw)
+	}
+}
+
+// edit replaces old, a subslice of a frame, by repl.
+type edit struct{ old, repl []byte }
+
+// splice returns a copy of frame with the edits applied (those whose old is
+// not inside frame are skipped).
+func splice(frame []byte, edits ...edit) []byte {
+	sort.Slice(edits, func(i, j int) bool {
+		return jsonrpc.Offset(frame, edits[i].old) < jsonrpc.Offset(frame, edits[j].old)
+	})
+	out := make([]byte, 0, len(frame)+32)
+	pos := 0
+	for _, e := range edits {
+		if e.old == nil {
+			continue
+		}
+		off := jsonrpc.Offset(frame, e.old)
+		if off < pos || off+len(e.old) > len(frame) || !bytes.Equal(frame[off:off+len(e.old)], e.old) {
+			continue
+		}
+		out = append(out, frame[pos:off]...)
+		out = append(out, e.repl...)
+		pos = off + len(e.old)
+	}
+	return append(out, frame[pos:]...)
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+// canonicalID reads an id (or progress token) the gateway minted: a decimal
+// integer that a server or client may echo as a number or a string.
+func canonicalID(id []byte) string {
+	if len(id) > 0 && id[0] == '"' {
+		s, _ := jsonrpc.Unquote(id)
+		return s
+	}
+	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return string(id)
+}

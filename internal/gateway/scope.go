@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+)
+
+// Recorder tags each decision event of one server's gate with the server's
+// name, and its tool with the namespaced name the client calls it by,
+// before passing it on: audit lines, metrics and status name the server.
+type Recorder struct {
+	Server    string
+	Namespace string // prefix + separator
+	Next      event.Recorder
+}
+
+var _ event.ForwardRecorder = (*Recorder)(nil)
+
+func (r *Recorder) tag(ev event.Event) event.Event {
+	ev.Server = r.Server
+	if ev.Tool != "" {
+		ev.Tool = r.Namespace + ev.Tool
+	}
+	return ev
+}
+
+// Record implements event.Recorder.
+func (r *Recorder) Record(ev event.Event) {
+	if r.Next != nil {
+		r.Next.Record(r.tag(ev))
+	}
+}
+
+// Forwarded implements event.ForwardRecorder.
+func (r *Recorder) Forwarded(ev event.Event) {
+	if fr, ok := r.Next.(event.ForwardRecorder); ok {
+		fr.Forwarded(r.tag(ev))
+	}
+}
+
+// ScopedStore is one server's view of the state store every server shares:
+// its counters' scopes are prefixed with "SERVER:" so that a limit of one
+// server never counts another's calls of the same tool name (the
+// gateway-wide policy's counters use the namespaced names, unprefixed).
+// Close does nothing: the shared store is closed by its owner.
+type ScopedStore struct {
+	state.Store
+	Server string
+}
+
+var _ state.Store = (*ScopedStore)(nil)
+
+func (s *ScopedStore) key(k state.Key) state.Key {
+	k.Scope = s.Server + ":" + k.Scope
+	return k
+}
+
+// Reserve implements state.Store.
+func (s *ScopedStore) Reserve(ctx context.Context, now time.Time, charges []state.Charge) (state.Result, error) {
+	scoped := make([]state.Charge, len(charges))
+	for i := range charges {
+		scoped[i] = charges[i]
+		scoped[i].Key = s.key(charges[i].Key)
+	}
+	return s.Store.Reserve(ctx, now, scoped)
+}
+
+// Peek implements state.Store.
+func (s *ScopedStore) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (apd.Decimal, error) {
+	return s.Store.Peek(ctx, now, s.key(key), window, align, loc)
+}
+
+// Close implements state.Store; it leaves the shared store open.
+func (s *ScopedStore) Close() error { return nil }
