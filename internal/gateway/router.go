@@ -34,9 +34,9 @@ type session struct {
 	tokens    map[string][]byte // gateway progress token → the client's token
 	uris      map[string]*link  // resources by URI → the server that listed them
 	templates []uriTemplate
-	init      []byte // the client's initialize params, nil before it
-	started   bool   // the links run
-	answered  bool   // the client's initialize was answered
+	init      []byte        // the client's initialize params, nil before it
+	started   bool          // the links run
+	answered  bool          // the client's initialize was answered
 	settled   chan struct{} // signalled when a request in flight ends
 }
 
