@@ -510,7 +510,12 @@ func (m *Mux) response(msg jsonrpc.Message) {
 		}
 	}
 	m.mu.Unlock()
-	cl.c.deliver(splice(msg.Raw, edit{old: msg.ID, repl: cl.orig}))
+	edits := []edit{{old: msg.ID, repl: cl.orig}}
+	if sub := mcp.MetaValue(msg.Result, mcp.MetaSubscriptionID); sub != nil && canonicalUpstream(sub) == key {
+		// A subscription's closing answer names it by its id too.
+		edits = append(edits, edit{old: sub, repl: cl.orig})
+	}
+	cl.c.deliver(splice(msg.Raw, edits...))
 	for _, w := range waiting {
 		if result != nil {
 			w.c.deliver(jsonrpc.AppendResult(nil, w.id, result))
@@ -564,6 +569,10 @@ func (m *Mux) serverRequest(msg jsonrpc.Message) {
 }
 
 func (m *Mux) notification(msg jsonrpc.Message) {
+	if sub := mcp.MetaValue(msg.Params, mcp.MetaSubscriptionID); sub != nil {
+		m.subscribed(msg, sub)
+		return
+	}
 	switch {
 	case msg.Method == "notifications/progress":
 		tok := mcp.ParamsValue(msg.Params, "progressToken")
@@ -618,6 +627,22 @@ func (m *Mux) notification(msg jsonrpc.Message) {
 		}
 		c.deliver(clone(msg.Raw))
 	}
+}
+
+// subscribed routes a notification of a subscriptions/listen stream
+// (2026-07-28): it is tagged with the id of the listen request, which is
+// the mux's upstream id, so it goes to the session whose listen that is,
+// tagged with the session's own id. One no open listen owns is dropped:
+// it belongs to no session.
+func (m *Mux) subscribed(msg jsonrpc.Message, sub []byte) {
+	m.mu.Lock()
+	cl := m.calls[canonicalUpstream(sub)]
+	m.mu.Unlock()
+	if cl == nil {
+		m.log.Debug("mux: dropped a notification of a subscription no session has open", "method", msg.Method)
+		return
+	}
+	cl.c.deliver(splice(msg.Raw, edit{old: sub, repl: cl.orig}))
 }
 
 // edit replaces old, a subslice of the frame, by repl.

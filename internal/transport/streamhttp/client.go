@@ -144,6 +144,8 @@ type ClientConn struct {
 	// params holds the x-mcp-header annotations of the tools the
 	// upstream listed, by tool name (revision 2026-07-28).
 	params toolParams
+	// cancels closes stateless requests' POSTs (client_cancel.go).
+	cancels cancels
 }
 
 var (
@@ -295,6 +297,9 @@ func newMessage(frame []byte) *message {
 // notification: any earlier message) is still being sent.
 func (c *ClientConn) Write(frame []byte) error {
 	m := newMessage(frame)
+	if c.cancelStateless(m) {
+		return nil
+	}
 	note := m.isNote()
 	for {
 		c.mu.Lock()

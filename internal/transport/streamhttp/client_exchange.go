@@ -49,8 +49,10 @@ func (c *ClientConn) exchange(m *message) {
 // post sends m once and handles the answer. It reports whether m must be
 // sent again (the session was re-established after a 404).
 func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again bool) {
-	ctx := c.ctx
-	if c.opts.RequestTimeout > 0 {
+	ctx, forget := c.cancelable(c.ctx, m)
+	defer forget()
+	// A subscription's stream lives until it is cancelled: no timeout.
+	if c.opts.RequestTimeout > 0 && m.method != mcp.MethodSubscriptionsListen {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()

@@ -56,7 +56,14 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	}()
 	complete := false
 	if wantSSE {
-		complete = serveSSE(w, r, st, 0, done, sseOptions{hold: postHold})
+		o := sseOptions{hold: postHold}
+		if m.Method == mcp.MethodSubscriptionsListen {
+			// The stream of a subscription stays open until the client
+			// closes it: comments keep idle intermediaries from closing
+			// it first (basic/transports/streamable-http).
+			o.keepAlive, o.drain = DefaultKeepAlive, s.drain
+		}
+		complete = serveSSE(w, r, st, 0, done, o)
 	} else {
 		s.answerJSON(w, r, st, done, nil)
 		complete = st.isFinal()

@@ -1,0 +1,94 @@
+package streamhttp
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+)
+
+// TestFrontSubscriptionsListen: a Go SDK client of revision 2026-07-28
+// (a real peer of the released revision) talks to the HTTP front, which
+// serves it statelessly over the shared upstream (a Go SDK server). Its
+// subscriptions/listen stream replaces the GET stream: the server's own
+// tools/list_changed reaches it (the mux routes it by its subscription
+// id), and so does the one Tollgate sends when a reload hides a tool,
+// after which the hidden tool is not listed, exactly as on the GET stream.
+func TestFrontSubscriptionsListen(t *testing.T) {
+	var g *gate.Gate
+	hs, srv, _ := newSDKFront(t, "", gateOpt(func(gg *gate.Gate) { g = gg }))
+	changed := make(chan struct{}, 16)
+	client := sdk.NewClient(&sdk.Implementation{Name: "listen-test", Version: "1"}, &sdk.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: hs.URL}, &sdk.ClientSessionOptions{ProtocolVersion: mcp.Version20260728})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if v := cs.InitializeResult().ProtocolVersion; v != mcp.Version20260728 {
+		t.Fatalf("negotiated %q, want %s", v, mcp.Version20260728)
+	}
+	names := func() []string {
+		t.Helper()
+		lt, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tl := range lt.Tools {
+			out = append(out, tl.Name)
+		}
+		return out
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("no notifications/tools/list_changed on the listen stream after %s", what)
+		}
+	}
+	if got := names(); !slices.Contains(got, "count") {
+		t.Fatalf("tools %v, want count listed", got)
+	}
+	// Wait for the server to acknowledge the subscription: the SDK opens it
+	// in the background. A change made before would be lost, so the
+	// change is made again until it is seen.
+	added := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for seen := false; !seen; {
+		added++
+		sdk.AddTool(srv.srv, &sdk.Tool{Name: "added" + string(rune('a'+added%26))},
+			func(context.Context, *sdk.CallToolRequest, noArgs) (*sdk.CallToolResult, any, error) {
+				return &sdk.CallToolResult{}, nil, nil
+			})
+		select {
+		case <-changed:
+			seen = true
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the server's tools/list_changed never reached the listen stream")
+			}
+		}
+	}
+	for len(changed) > 0 {
+		<-changed
+	}
+	p, err := policy.Load("hide.yaml", []byte("version: \"1\"\nhide: [secret, count]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetPolicy(p)
+	wait("a reload that hides a tool")
+	if got := names(); slices.Contains(got, "count") {
+		t.Errorf("tools %v after the reload: the hidden tool is still listed", got)
+	}
+}
