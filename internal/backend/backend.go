@@ -22,6 +22,10 @@ import (
 	aprmem "github.com/tollgate-mcp/tollgate/internal/approval/memstore"
 	aprredis "github.com/tollgate-mcp/tollgate/internal/approval/redisstore"
 	aprsqlite "github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
+	pinmem "github.com/tollgate-mcp/tollgate/internal/pins/memstore"
+	pinredis "github.com/tollgate-mcp/tollgate/internal/pins/redisstore"
+	pinsqlite "github.com/tollgate-mcp/tollgate/internal/pins/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
@@ -60,6 +64,7 @@ type Backend struct {
 	closed    bool
 	counters  state.Store
 	approvals approval.Store
+	pins      *pins.Store
 }
 
 // Open opens the backend a spec names:
@@ -189,6 +194,35 @@ func (b *Backend) Approvals(ctx context.Context) (approval.Store, error) {
 	return s, nil
 }
 
+// Pins returns the pin store (pinned tool definitions), made on the first
+// call (with its tables, in SQLite). Closing it leaves the handle to the
+// Backend.
+func (b *Backend) Pins(ctx context.Context) (*pins.Store, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("open the pin store: %w: %w", pins.ErrUnavailable, errClosed)
+	}
+	if b.pins != nil {
+		return b.pins, nil
+	}
+	var pb pins.Backend
+	var err error
+	switch {
+	case b.db != nil:
+		pb, err = pinsqlite.New(ctx, b.db)
+	case b.rdb != nil:
+		pb, err = pinredis.New(b.rdb, b.prefix)
+	default:
+		pb = pinmem.New()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", b.spec, err)
+	}
+	b.pins = pins.NewStore(pb)
+	return b.pins, nil
+}
+
 // Close closes the stores made so far, then the handle. It is idempotent;
 // later calls of Counters and Approvals fail.
 func (b *Backend) Close() error {
@@ -201,6 +235,9 @@ func (b *Backend) Close() error {
 	var errs []error
 	if b.approvals != nil {
 		errs = append(errs, b.approvals.Close())
+	}
+	if b.pins != nil {
+		errs = append(errs, b.pins.Close())
 	}
 	if b.counters != nil {
 		errs = append(errs, b.counters.Close())
