@@ -116,8 +116,11 @@ func TestSampler(t *testing.T) {
 		t.Errorf("ratio 0.5 sampled %d of 2000", n)
 	}
 	id := newTraceID()
-	if s.sample(SpanContext{}, id) != s.sample(SpanContext{}, id) {
-		t.Error("same trace id, two decisions")
+	first := s.sample(SpanContext{}, id)
+	for range 10 {
+		if s.sample(SpanContext{}, id) != first {
+			t.Fatal("same trace id, two decisions")
+		}
 	}
 	parent := SpanContext{TraceID: id, SpanID: newSpanID(), Remote: true}
 	if (Sampler{Ratio: 1, ParentBased: true}).sample(parent, id) {
