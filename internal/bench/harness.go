@@ -244,19 +244,22 @@ func (h *harness) policyFile(sc *Scenario) (string, error) {
 	return path, nil
 }
 
-// stateFlags returns the tollgate flags that select the scenario's store.
+// stateFlags returns the tollgate flags that select the scenario's store,
+// and an audit directory of the run's own (the audit log is written as a
+// user's would be, but never into the user's state directory).
 func (h *harness) stateFlags(sc *Scenario) ([]string, error) {
 	h.seq++
+	audit := []string{"--audit", filepath.Join(h.cfg.WorkDir, fmt.Sprintf("audit-%d", h.seq))}
 	switch sc.store {
 	case "memory":
-		return []string{"--state", "memory"}, nil
+		return append([]string{"--state", "memory"}, audit...), nil
 	case "sqlite":
 		dir := filepath.Join(h.cfg.WorkDir, fmt.Sprintf("state-%d", h.seq))
-		return []string{"--state-dir", dir}, nil
+		return append([]string{"--state-dir", dir}, audit...), nil
 	case "redis":
-		return []string{"--state", h.cfg.Redis, "--state-prefix", fmt.Sprintf("bench-%d-%d", os.Getpid(), h.seq)}, nil
+		return append([]string{"--state", h.cfg.Redis, "--state-prefix", fmt.Sprintf("bench-%d-%d", os.Getpid(), h.seq)}, audit...), nil
 	}
-	return nil, nil
+	return audit, nil
 }
 
 // echoArgv returns the argv of the echo server for sc (over stdio, or over

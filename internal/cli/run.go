@@ -120,8 +120,24 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail
 	}
+	// A stdio server is started before the gate is built (state store,
+	// audit log, reload watcher): the server's own start-up, usually the
+	// longest part of a session's start, overlaps Tollgate's. Nothing reads
+	// its output until the gate is ready, and it is stopped if the gate
+	// cannot be built. The policy is read first, so a policy error never
+	// starts the server.
+	var child *stdioChild
+	if !f.http.enabled() && f.upstream.url == "" {
+		if child, err = startStdioChild(ctx, e, &f, argv); err != nil {
+			fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
+			return exitFail
+		}
+	}
 	g, cleanup, err := buildGate(ctx, &f, pol, logger)
 	if err != nil {
+		if child != nil {
+			child.abandon()
+		}
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail
 	}
@@ -132,7 +148,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 	if f.upstream.url != "" {
 		return runBridge(ctx, e, &f, g, logger)
 	}
-	return runStdio(ctx, e, &f, g, logger, argv)
+	return runStdio(ctx, e, &f, g, logger, child)
 }
 
 // httpOnlyFlags are the flags of the HTTP front, meaningless without
@@ -193,21 +209,40 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 // The exit status is 128+N when signal N (SIGINT or SIGTERM) stopped
 // Tollgate, and otherwise the child's: its exit code, or 128+N when signal
 // N ended it (143 or 137 when it had to be stopped by force).
-func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, argv []string) int {
-	// Signals are read by this goroutine only: nothing outlives the run.
-	// They are caught before the child starts, so none is missed.
+// stdioChild is the server `tollgate run` started for its stdio session,
+// with the signals caught from before it started.
+type stdioChild struct {
+	*stdio.Child
+	sigs chan os.Signal
+}
+
+// startStdioChild catches SIGINT, SIGTERM and SIGHUP (before the child
+// starts, so none is missed; runStdio reads them) and starts the server.
+func startStdioChild(ctx context.Context, e env, f *runFlags, argv []string) (*stdioChild, error) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	if ctx.Err() != nil {
-		fmt.Fprintln(e.stderr, "tollgate run: stopped before the server was started")
-		return exitFail
+		signal.Stop(sigs)
+		return nil, errors.New("stopped before the server was started")
 	}
-	child, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
+	c, err := stdio.StartChild(ctx, argv, stdio.ChildOptions{Stderr: e.stderr, MaxFrame: f.maxMessage})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
-		return exitFail
+		signal.Stop(sigs)
+		return nil, err
 	}
+	return &stdioChild{Child: c, sigs: sigs}, nil
+}
+
+// abandon stops a child whose session will not run.
+func (c *stdioChild) abandon() {
+	c.Stop(stdio.StopGrace)
+	signal.Stop(c.sigs)
+}
+
+func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, child *stdioChild) int {
+	// Signals are read by this goroutine only: nothing outlives the run.
+	sigs := child.sigs
+	defer signal.Stop(sigs)
 
 	in := pollableStdin(e)
 	client := stdio.NewConn(in, pollableStdout(e), f.maxMessage)

@@ -35,6 +35,7 @@ func runProxy(ctx context.Context, args []string) error {
 	dir := fs.String("state-dir", "", "directory of the default SQLite store")
 	prefix := fs.String("state-prefix", "", "Redis key prefix")
 	_ = fs.String("log-level", "warn", "ignored (accepted as tollgate run does)")
+	_ = fs.String("audit", "", "ignored: the in-process proxy keeps no audit trail")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
