@@ -42,31 +42,35 @@ type Store struct {
 
 	mu       sync.Mutex
 	closed   bool
-	counters map[string]*ledger.Counter
+	counters map[string]*ledger.Series
 	pending  map[string]reservation
 	latest   int64 // latest now seen, drives sweeping
 	swept    int64
-	scratch  []*ledger.Counter
+	scratch  []*ledger.Series
 }
 
 // reservation is what Refund needs: the refundable charges (those not
 // marked KeepOnRefund: the first two inline, so that the usual reservation
 // costs no allocation, the rest in more) and when the last of them leaves its
-// window.
+// window. It is the only per-call memory the store keeps beside the few
+// bytes of each charge's event (see ledger.Series), and Commit frees it.
 type reservation struct {
 	inline  [2]charge
 	more    []charge
 	expires int64
 }
 
+// charge is one refundable charge: its series, and the time and amount it
+// was recorded with, which is how Series.Remove finds it.
 type charge struct {
-	c   *ledger.Counter
-	idx int
+	c      *ledger.Series
+	at     int64
+	amount apd.Decimal
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{counters: make(map[string]*ledger.Counter), pending: make(map[string]reservation)}
+	return &Store{counters: make(map[string]*ledger.Series), pending: make(map[string]reservation)}
 }
 
 var errClosed = fmt.Errorf("memstore: closed: %w", state.ErrUnavailable)
@@ -98,6 +102,13 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	var rb [24]byte
 	res := string(strconv.AppendUint(append(rb[:0], 'm'), s.seq.Add(1), 36))
 	r := state.Result{Totals: make([]apd.Decimal, len(charges))}
+	var atbuf [maxInline]int64
+	ats := atbuf[:0]
+	if len(charges) > maxInline {
+		ats = make([]int64, len(charges))
+	} else {
+		ats = atbuf[:len(charges)]
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -117,7 +128,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		}
 		c := s.counters[string(id)]
 		if c == nil {
-			c = ledger.New(&charges[i])
+			c = ledger.NewSeries(&charges[i])
 			s.counters[string(id)] = c
 		}
 		c.Advance(t)
@@ -125,7 +136,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	}
 	s.scratch = ctrs
 	defer clear(ctrs)
-	if !ledger.Reserve(t, charges, ctrs, res, &r, nil, 0) {
+	if !ledger.ReserveSeries(t, charges, ctrs, res, &r, ats) {
 		return r, nil
 	}
 	var rv reservation
@@ -134,10 +145,12 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		if charges[i].KeepOnRefund {
 			continue
 		}
+		ch := charge{c: c, at: ats[i]}
+		ch.amount.Set(&charges[i].Amount)
 		if n < len(rv.inline) {
-			rv.inline[n] = charge{c, i}
+			rv.inline[n] = ch
 		} else {
-			rv.more = append(rv.more, charge{c, i})
+			rv.more = append(rv.more, ch)
 		}
 		n++
 		rv.expires = max(rv.expires, c.Expires())
@@ -173,13 +186,13 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 		return nil
 	}
 	delete(s.pending, reservation)
-	for _, ch := range rv.inline {
-		if ch.c != nil {
-			ch.c.Remove(reservation, ch.idx)
+	for i := range rv.inline {
+		if ch := &rv.inline[i]; ch.c != nil {
+			ch.c.Remove(ch.at, &ch.amount)
 		}
 	}
-	for _, ch := range rv.more {
-		ch.c.Remove(reservation, ch.idx)
+	for i := range rv.more {
+		rv.more[i].c.Remove(rv.more[i].at, &rv.more[i].amount)
 	}
 	return nil
 }

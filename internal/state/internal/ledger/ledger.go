@@ -326,24 +326,8 @@ func ClampRetry(wait, window int64) int64 {
 // not nil, ats[i] receives the time charge i was recorded at (see Append).
 // When seq0 is not 0, charge i's event gets Seq seq0+i.
 func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64, seq0 int64) bool {
-	r.Totals = make([]apd.Decimal, len(charges))
-	var extra apd.Decimal
-	for i := range charges {
-		ch, c := &charges[i], counters[i]
-		extra = apd.Decimal{}
-		for j := range i {
-			if counters[j] == c {
-				Add(&extra, &extra, &charges[j].Amount)
-			}
-		}
-		if !Fits(&c.Total, &extra, &ch.Amount, &ch.Limit, ch.Strict) {
-			r.Admitted, r.Denied = false, i
-			r.RetryAfter = c.RetryAfter(now, &extra, ch)
-			for k := range charges {
-				r.Totals[k].Set(&counters[k].Total)
-			}
-			return false
-		}
+	if !fit(now, charges, counters, r) {
+		return false
 	}
 	for i := range charges {
 		tag := Tag{Res: res, Idx: i, Keep: charges[i].KeepOnRefund}
@@ -355,9 +339,66 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 			ats[i] = at
 		}
 	}
+	admitted(charges, counters, res, r)
+	return true
+}
+
+// ReserveSeries is Reserve over series, which keep no tag: ats (not nil)
+// receives the time each charge was recorded at, which with its amount is
+// what Series.Remove needs to refund it.
+func ReserveSeries(now int64, charges []state.Charge, series []*Series, res string, r *state.Result, ats []int64) bool {
+	if !fit(now, charges, series, r) {
+		return false
+	}
 	for i := range charges {
-		r.Totals[i].Set(&counters[i].Total)
+		ats[i] = series[i].Append(now, &charges[i].Amount)
+	}
+	admitted(charges, series, res, r)
+	return true
+}
+
+// counter is what the admission check needs of a Counter or a Series.
+type counter interface {
+	comparable
+	total() *apd.Decimal
+	RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration
+}
+
+func (c *Counter) total() *apd.Decimal { return &c.Total }
+func (s *Series) total() *apd.Decimal  { return &s.Total }
+
+// fit reports whether every charge fits its counter (charges on the same
+// counter adding up); when one does not, it fills r as a refusal. r.Totals
+// is reused when it has the right length.
+func fit[C counter](now int64, charges []state.Charge, counters []C, r *state.Result) bool {
+	if len(r.Totals) != len(charges) {
+		r.Totals = make([]apd.Decimal, len(charges))
+	}
+	var extra apd.Decimal
+	for i := range charges {
+		ch, c := &charges[i], counters[i]
+		extra = apd.Decimal{}
+		for j := range i {
+			if counters[j] == c {
+				Add(&extra, &extra, &charges[j].Amount)
+			}
+		}
+		if !Fits(c.total(), &extra, &ch.Amount, &ch.Limit, ch.Strict) {
+			r.Admitted, r.Denied, r.Reservation = false, i, ""
+			r.RetryAfter = c.RetryAfter(now, &extra, ch)
+			for k := range charges {
+				r.Totals[k].Set(counters[k].total())
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// admitted fills r for an admission.
+func admitted[C counter](charges []state.Charge, counters []C, res string, r *state.Result) {
+	for i := range charges {
+		r.Totals[i].Set(counters[i].total())
 	}
 	r.Admitted, r.Reservation, r.Denied, r.RetryAfter = true, res, 0, 0
-	return true
 }
