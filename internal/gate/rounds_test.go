@@ -1,0 +1,168 @@
+package gate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+const roundsPolicy = `version: "1"
+tools:
+  pay:
+    rules:
+      - name: one an hour
+        rate_limit: 1/hour
+        on_deny: "one payment an hour"
+`
+
+func roundsGate(t *testing.T, src string) (*Gate, *time.Time) {
+	t.Helper()
+	p, err := policy.Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 8, 1, 10, 0, 0, 0, time.UTC)
+	g := New(p)
+	g.Store = memstore.New()
+	g.Now = func() time.Time { return now }
+	return g, &now
+}
+
+func session(id, identity, version string) *transport.Session {
+	s := &transport.Session{ID: id, Identity: identity}
+	s.SetVersion(version)
+	return s
+}
+
+// interimResult is an input_required answer asking for confirmation.
+var interimResult = []byte(`{"resultType":"input_required","inputRequests":{"ok":{"method":"elicitation/create","params":{"message":"sure?"}}},"requestState":"st-1"}`)
+
+// TestRetryIsOneCall: the retry of an input_required call (same session,
+// tool, arguments as JSON values and requestState) is forwarded without
+// being charged; anything that only claims to be that retry is judged,
+// and charged, as a new call.
+func TestRetryIsOneCall(t *testing.T) {
+	stateless := session("stateless:alice", "alice", mcp.Version20260728)
+	cases := []struct {
+		name    string
+		retry   proxy.Call
+		allowed bool
+	}{
+		{"same call, keys reordered", proxy.Call{Session: stateless, Tool: "pay", Args: []byte(`{ "to":"bob", "amount":5 }`), Retry: true, RequestState: "st-1"}, true},
+		{"other arguments", proxy.Call{Session: stateless, Tool: "pay", Args: []byte(`{"amount":5000,"to":"bob"}`), Retry: true, RequestState: "st-1"}, false},
+		{"forged requestState", proxy.Call{Session: stateless, Tool: "pay", Args: []byte(`{"amount":5,"to":"bob"}`), Retry: true, RequestState: "st-2"}, false},
+		{"no requestState", proxy.Call{Session: stateless, Tool: "pay", Args: []byte(`{"amount":5,"to":"bob"}`), Retry: true}, false},
+		{"another identity", proxy.Call{Session: session("stateless:mallory", "mallory", mcp.Version20260728), Tool: "pay", Args: []byte(`{"amount":5,"to":"bob"}`), Retry: true, RequestState: "st-1"}, false},
+		{"not a retry", proxy.Call{Session: stateless, Tool: "pay", Args: []byte(`{"amount":5,"to":"bob"}`)}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _ := roundsGate(t, roundsPolicy)
+			ctx := context.Background()
+			first := g.Judge(ctx, &proxy.Call{Session: stateless, ID: []byte("1"), Tool: "pay", Args: []byte(`{"amount":5,"to":"bob"}`)})
+			if first.Answer != nil || first.Ticket == nil {
+				t.Fatalf("first round: %s, want forwarded", first.Answer)
+			}
+			first.Ticket.Done(proxy.End{Result: interimResult, InputRequired: true, RequestState: "st-1"})
+			retry := tc.retry
+			retry.ID = []byte("2")
+			r := g.Judge(ctx, &retry)
+			if got := r.Answer == nil && r.Ticket != nil; got != tc.allowed {
+				t.Fatalf("retry forwarded = %v (answer %s), want %v", got, r.Answer, tc.allowed)
+			}
+			if r.Ticket != nil {
+				r.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"complete","content":[]}`)})
+			}
+			// The limit was charged once in all: a new call is denied.
+			again := g.Judge(ctx, &proxy.Call{Session: stateless, ID: []byte("3"), Tool: "pay", Args: []byte(`{"amount":1}`)})
+			if again.Answer == nil {
+				t.Fatal("a new call after the rounds was forwarded: the limit of one was not charged")
+			}
+		})
+	}
+}
+
+// TestRetryOnceAndRearm: an interim result admits one retry; a retry
+// answered input_required again admits the next; a replay of a used
+// retry, or one after the round's TTL, is a new call.
+func TestRetryOnceAndRearm(t *testing.T) {
+	g, now := roundsGate(t, roundsPolicy)
+	ctx := context.Background()
+	s := session("stateless", "", mcp.Version20260728)
+	args := []byte(`{"amount":5}`)
+	call := func(id string, retry bool, state string) proxy.Ruling {
+		return g.Judge(ctx, &proxy.Call{Session: s, ID: []byte(id), Tool: "pay", Args: args, Retry: retry, RequestState: state})
+	}
+	r := call("1", false, "")
+	r.Ticket.Done(proxy.End{Result: interimResult, InputRequired: true, RequestState: "st-1"})
+	r = call("2", true, "st-1")
+	if r.Ticket == nil {
+		t.Fatalf("first retry: %s", r.Answer)
+	}
+	r.Ticket.Done(proxy.End{Result: interimResult, InputRequired: true, RequestState: "st-2"})
+	if r := call("3", true, "st-1"); r.Answer == nil {
+		t.Fatal("a replay of a used retry was forwarded free")
+	}
+	*now = now.Add(DefaultRoundTTL + time.Second)
+	if r := call("4", true, "st-2"); r.Answer == nil {
+		t.Fatal("a retry after the round's TTL was forwarded free")
+	}
+}
+
+// TestTaskVisible: a task is visible to the session and identity whose
+// call created it, while its tool stays visible and allowed.
+func TestTaskVisible(t *testing.T) {
+	g, now := roundsGate(t, "version: \"1\"\ntools:\n  long:\n    rules:\n      - name: small\n        conditions:\n          - path: args.n\n            op: lte\n            value: 10\n")
+	ctx := context.Background()
+	alice := session("stateless:alice", "alice", mcp.Version20260728)
+	r := g.Judge(ctx, &proxy.Call{Session: alice, ID: []byte("1"), Tool: "long", Args: []byte(`{"n":3}`)})
+	if r.Ticket == nil {
+		t.Fatalf("call: %s", r.Answer)
+	}
+	r.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"task","taskId":"t-1","status":"working"}`), TaskID: "t-1"})
+	if !g.TaskVisible(alice, "t-1") {
+		t.Fatal("the creating session cannot see its task")
+	}
+	for _, tc := range []struct {
+		s  *transport.Session
+		id string
+	}{
+		{session("stateless:mallory", "mallory", mcp.Version20260728), "t-1"},
+		{session("stateless:alice", "", mcp.Version20260728), "t-1"},
+		{alice, "t-2"},
+		{alice, ""},
+	} {
+		if g.TaskVisible(tc.s, tc.id) {
+			t.Errorf("session %q (identity %q) sees task %q", tc.s.ID, tc.s.Identity, tc.id)
+		}
+	}
+	// The policy now denies those arguments: the task is not readable.
+	p, err := policy.Load("p.yaml", []byte("version: \"1\"\ntools:\n  long:\n    rules:\n      - name: smaller\n        conditions:\n          - path: args.n\n            op: lte\n            value: 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetPolicy(p)
+	if g.TaskVisible(alice, "t-1") {
+		t.Error("a task whose creating call the policy denies now is still visible")
+	}
+	p, _ = policy.Load("p.yaml", []byte("version: \"1\"\nhide: [long]\n"))
+	g.SetPolicy(p)
+	if g.TaskVisible(alice, "t-1") {
+		t.Error("a task of a hidden tool is still visible")
+	}
+	p, _ = policy.Load("p.yaml", []byte("version: \"1\"\n"))
+	g.SetPolicy(p)
+	if !g.TaskVisible(alice, "t-1") {
+		t.Error("the task is not visible again once its tool is allowed")
+	}
+	*now = now.Add(DefaultTaskTTL + time.Second)
+	if g.TaskVisible(alice, "t-1") {
+		t.Error("a task past its TTL is visible")
+	}
+}
