@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"fmt"
+
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 )
 
@@ -178,4 +180,55 @@ func AppendListChanged(dst, sub []byte) []byte {
 		dst = append(dst, "}}"...)
 	}
 	return append(dst, '}')
+}
+
+// PrivateScope returns the list response msg marked cacheScope "private":
+// a present cacheScope is set to it, and an absent one added when add is
+// true (a 2026-07-28 client, to which the field is required). msg itself
+// is returned when nothing changes.
+func PrivateScope(msg []byte, add bool) []byte {
+	m, err := jsonrpc.Parse(msg, false)
+	if err != nil || len(m.Result) == 0 || m.Result[0] != '{' {
+		return msg
+	}
+	v := ParamsValue(m.Result, "cacheScope")
+	if string(v) == `"`+CachePrivate+`"` || (v == nil && !add) {
+		return msg
+	}
+	return SetResultMember(msg, m.Result, "cacheScope", []byte(`"`+CachePrivate+`"`))
+}
+
+// FilterArray returns msg, a whole response whose result is result, with
+// the elements of result's array member key that keep rejects removed:
+// msg itself when none is, otherwise a copy in which only that array
+// changed.
+func FilterArray(msg, result []byte, key string, keep func(elem []byte) bool) ([]byte, error) {
+	var kept [][]byte
+	dropped := false
+	arr, err := jsonrpc.ArrayMember(result, key, func(e []byte) error {
+		if !keep(e) {
+			dropped = true
+			return nil
+		}
+		kept = append(kept, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("filter %s: %w", key, err)
+	}
+	if arr == nil || !dropped {
+		return msg, nil
+	}
+	start := jsonrpc.Offset(msg, arr)
+	out := make([]byte, 0, len(msg))
+	out = append(out, msg[:start]...)
+	out = append(out, '[')
+	for i, e := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	out = append(out, ']')
+	return append(out, msg[start+len(arr):]...), nil
 }
