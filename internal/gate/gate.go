@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/otel"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -45,6 +46,9 @@ type Gate struct {
 	// Approvals holds require_approval calls for a person (approval.go);
 	// nil answers them with a denial saying approvals are not configured.
 	Approvals *Approvals
+	// Tracer, when set, traces each tools/call (trace.go); nil is tracing
+	// off, at the cost of one nil check per call.
+	Tracer *otel.Tracer
 	// Pins, when set, records the server's tool definitions and holds
 	// changed ones (pins.go); PinsDefault is the mode when the policy has
 	// no pins key (zero: record).
@@ -211,6 +215,14 @@ func equalStrings(a, b []string) bool {
 // Judge implements proxy.Gate. It blocks while the state store reserves
 // the call's counters and while a person is asked inline for an approval.
 func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	if g.Tracer != nil {
+		return g.judgeTraced(ctx, c)
+	}
+	return g.judgeCall(ctx, c)
+}
+
+// judgeCall is Judge without tracing.
+func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	if r, ok := g.retried(c); ok {
 		return r
 	}
@@ -341,7 +353,9 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []p
 		err := errors.New("no state store configured")
 		return g.storeFailed(id, ev, err)
 	}
+	traced := g.traceReserve(ctx, len(charges))
 	res, err := policy.Reserve(ctx, g.Store, ev.Time, charges)
+	traced(res.Admitted, err)
 	if err != nil {
 		return g.storeFailed(id, ev, err)
 	}

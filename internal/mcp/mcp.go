@@ -78,6 +78,8 @@ type Call struct {
 	// requestState string, "" when absent.
 	Retry        bool
 	RequestState string
+	// Meta is the raw params._meta value, nil when absent.
+	Meta []byte
 }
 
 var emptyArgs = []byte("{}")
@@ -118,6 +120,8 @@ func ParseCall(params []byte) (Call, error) {
 				return errors.New("requestState must be a string")
 			}
 			c.RequestState, c.Retry = s, true
+		case "_meta":
+			c.Meta = val
 		case "inputResponses":
 			if val[0] != '{' {
 				return errors.New("inputResponses must be an object")

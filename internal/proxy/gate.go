@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -17,6 +18,8 @@ type Call struct {
 	// inputResponses or requestState, RequestState ("" when absent).
 	Retry        bool
 	RequestState string
+	// Meta is the raw params._meta value, nil when absent.
+	Meta []byte
 }
 
 // Ruling is the gate's answer to a call.
@@ -36,6 +39,67 @@ type Ruling struct {
 	// name put back: the same answer and the same round trip as a tool the
 	// server lacks.
 	Unknown bool
+	// Meta, when not nil, is the params._meta object to forward in place
+	// of the call's own, or added when the call had none (tracing set its
+	// traceparent).
+	Meta []byte
+}
+
+// edit returns a copy of frame, whose params are params and whose
+// tools/call is c, with the ruling's Args and Meta in place of the call's
+// own; ok is false when a part to replace is not in frame.
+func (r *Ruling) edit(frame, params []byte, c mcp.Call) (out []byte, ok bool) {
+	type cut struct {
+		at, n int
+		with  []byte
+	}
+	var cuts [2]cut
+	k := 0
+	if r.Args != nil {
+		at, ok := within(frame, c.Args)
+		if !ok {
+			return nil, false
+		}
+		cuts[k], k = cut{at, len(c.Args), r.Args}, k+1
+	}
+	if r.Meta != nil {
+		if c.Meta != nil {
+			at, ok := within(frame, c.Meta)
+			if !ok {
+				return nil, false
+			}
+			cuts[k] = cut{at, len(c.Meta), r.Meta}
+		} else {
+			// params holds at least the name: the new member goes first.
+			at, ok := within(frame, params)
+			if !ok || params[0] != '{' {
+				return nil, false
+			}
+			with := append(append([]byte(`"_meta":`), r.Meta...), ',')
+			cuts[k] = cut{at + 1, 0, with}
+		}
+		k++
+	}
+	if k == 2 && cuts[1].at < cuts[0].at {
+		cuts[0], cuts[1] = cuts[1], cuts[0]
+	}
+	out = make([]byte, 0, len(frame)+len(r.Args)+len(r.Meta)+16)
+	last := 0
+	for _, c := range cuts[:k] {
+		out = append(out, frame[last:c.at]...)
+		out = append(out, c.with...)
+		last = c.at + c.n
+	}
+	return append(out, frame[last:]...), true
+}
+
+// within returns where part, a non-empty subslice of frame, starts in it.
+func within(frame, part []byte) (int, bool) {
+	start := cap(frame) - cap(part)
+	if len(part) == 0 || start < 0 || start+len(part) > len(frame) || &frame[start] != &part[0] {
+		return 0, false
+	}
+	return start, true
 }
 
 // Ticket follows one forwarded call.

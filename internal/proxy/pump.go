@@ -377,7 +377,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 
 // gateCall is the Call the gate judges.
 func gateCall(s *transport.Session, id []byte, c mcp.Call) *Call {
-	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState}
+	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState, Meta: c.Meta}
 }
 
 // ruled turns the gate's ruling on a call into what to do with it.
@@ -396,8 +396,8 @@ func (p *pump) ruled(m jsonrpc.Message, frame []byte, pd *pending, call mcp.Call
 	pd.ticket = r.Ticket
 	p.mu.Unlock()
 	v := verdict{forward: true, id: m.ID}
-	if r.Args != nil {
-		out, ok := Splice(frame, call.Args, r.Args)
+	if r.Args != nil || r.Meta != nil {
+		out, ok := r.edit(frame, m.Params, call)
 		if !ok {
 			// Never forward what the gate meant to change.
 			p.unregister(m.ID)
