@@ -310,7 +310,7 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 		upstreamURL = "http://" + addr + "/mcp"
 	}
 	if sc.kind == kindStartup {
-		return h.startups(ctx, sc, v == viaTollgate)
+		return h.startups(ctx, sc, v)
 	}
 
 	// The client, and the process whose costs are Tollgate's.
@@ -450,13 +450,17 @@ func insertFlags(argv []string, flags ...string) []string {
 
 // startups measures cfg.Starts start-ups: start the process, initialize, and
 // wait for the first tools/list answer.
-func (h *harness) startups(ctx context.Context, sc *Scenario, proxied bool) (sample, error) {
+func (h *harness) startups(ctx context.Context, sc *Scenario, v via) (sample, error) {
 	argv := h.echoArgv(sc, "")
-	if proxied {
+	proxied := v == viaTollgate
+	switch v {
+	case viaTollgate:
 		var err error
 		if argv, _, err = h.tollgateArgv(sc, "", 0, false); err != nil {
 			return sample{}, err
 		}
+	case viaRelay:
+		argv = h.relayArgv(sc, "")
 	}
 	w := workload(workList, len(h.toolNames))
 	w.Check = func(id int64, resp []byte) error { _, err := load.CheckID(id, resp); return err }

@@ -24,7 +24,11 @@ type Goal struct {
 
 func goalAdded(max time.Duration) *Goal {
 	return &Goal{Text: "added p50 ≤ " + us(max) + " µs", met: func(r *Row, _ []*Row) (string, bool) {
-		return signed(r.AddedP50) + " µs", r.AddedP50 <= max
+		got := signed(r.AddedP50) + " µs"
+		if r.Floor != nil { // shown beside, not part of the goal
+			got += " (bare relay " + signed(r.Floor.AddedP50) + " µs)"
+		}
+		return got, r.AddedP50 <= max
 	}}
 }
 
@@ -375,6 +379,9 @@ func rssLine(rows []*Row) string {
 		}
 	}
 	part := func(what string, kb, goal int64) string {
+		if kb == 0 { // no row of this kind ran (-run chose others)
+			return fmt.Sprintf("%s not measured (goal ≤ %d MB)", what, goal/1024)
+		}
 		mark := "✓"
 		if kb > goal {
 			mark = "✗ missed"

@@ -154,7 +154,7 @@ func scenarios() []*Scenario {
 	add(&Scenario{Name: "1 MiB result, inspect", InFlight: 1, work: workBig, policy: policyInspect, goal: goalAdded(2 * time.Millisecond)})
 	add(&Scenario{Name: "HTTP front → HTTP upstream", InFlight: 16, policy: policyEmpty, front: httpT, upstream: httpT, goal: goalRatioOfFloor(0.85), floor: true})
 	add(&Scenario{Name: "stdio → HTTP bridge", InFlight: 16, policy: policyEmpty, upstream: httpT, goal: goalRatioOfFloor(0.95), floor: true})
-	add(&Scenario{Name: "start-up to first tools/list", kind: kindStartup, policy: policyEmpty, goal: goalAdded(5 * time.Millisecond)})
+	add(&Scenario{Name: "start-up to first tools/list", kind: kindStartup, policy: policyEmpty, goal: goalAdded(5 * time.Millisecond), floor: true})
 	add(&Scenario{Name: "start-up, SQLite limits policy", kind: kindStartup, policy: policyLimits, store: "sqlite"})
 	return out
 }
