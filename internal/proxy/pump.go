@@ -345,8 +345,14 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		pd.listen = mcp.ParseListen(m.Params)
 	}
 	var taskProbe []byte
-	if mcp.IsTaskMethod(m.Method) {
+	switch {
+	case mcp.IsTaskMethod(m.Method):
 		taskProbe = p.taskProbe(m, frame, pd)
+	case k == kindListen && len(pd.listen.TaskIDs) > 0:
+		var refuse []byte
+		if taskProbe, refuse = p.listenTasks(m, frame); refuse != nil {
+			return verdict{answer: refuse}
+		}
 	}
 	if !p.register(m.ID, pd) {
 		const msg = "invalid request: a request with this id is already in flight"

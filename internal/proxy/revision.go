@@ -126,3 +126,29 @@ func (p *pump) serverNotification(m jsonrpc.Message, frame []byte) []byte {
 	}
 	return frame
 }
+
+// listenTasks keeps a subscriptions/listen request from asking for the
+// status of tasks the session may not see (the tasks extension's
+// notifications.taskIds): those ids are removed before the server reads
+// the request, so that its acknowledgement cannot tell whether they
+// exist. It returns the frame to forward (nil: unchanged), or refuse, the
+// answer to a request whose params are ambiguous.
+func (p *pump) listenTasks(m jsonrpc.Message, frame []byte) (out, refuse []byte) {
+	tg, ok := p.gate.(TaskGate)
+	if !ok {
+		return nil, nil
+	}
+	if err := jsonrpc.CheckUnambiguous(m.Params); err != nil {
+		p.gate.Refused(p.session, nil, "rejected a subscriptions/listen with ambiguous params: "+err.Error())
+		return nil, jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: "+err.Error(), nil)
+	}
+	n := mcp.ParamsValue(m.Params, "notifications")
+	out, err := mcp.FilterArray(frame, n, "taskIds", func(e []byte) bool {
+		id, _ := jsonrpc.Unquote(e)
+		return tg.TaskVisible(p.session, id)
+	})
+	if err != nil || &out[0] == &frame[0] {
+		return nil, nil
+	}
+	return out, nil
+}
