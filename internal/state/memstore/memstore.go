@@ -102,8 +102,9 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	var rb [24]byte
 	res := string(strconv.AppendUint(append(rb[:0], 'm'), s.seq.Add(1), 36))
 	r := state.Result{Totals: make([]apd.Decimal, len(charges))}
+	// When each charge is recorded, for Refund.
 	var atbuf [maxInline]int64
-	ats := atbuf[:0]
+	var ats []int64
 	if len(charges) > maxInline {
 		ats = make([]int64, len(charges))
 	} else {
