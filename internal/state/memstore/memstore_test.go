@@ -83,3 +83,64 @@ func TestRetainedPerAdmission(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+// A refund finds each of its charges by time and amount: with many charges
+// (past the inline ones), several on one counter, kept ones among them, and
+// other reservations recorded at the same instant with other amounts, it
+// gives back exactly its own refundable amounts.
+func TestRefundByTimeAndAmount(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	defer s.Close()
+	spend := storetest.Charge("spend", time.Minute, "0.5", "100")
+	other := storetest.Charge("other", time.Hour, "2", "100")
+	kept := storetest.Charge("spend", time.Minute, "0.25", "100")
+	kept.KeepOnRefund = true
+	now := storetest.T0
+
+	// Another reservation at the same instant on the same counters, with
+	// different amounts, before and after ours.
+	before := spend
+	before.Amount = storetest.Dec("0.50") // equal in value, not in digits
+	if r, err := s.Reserve(ctx, now, []state.Charge{before, other}); err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	mine := []state.Charge{spend, kept, other, spend, other, kept, spend}
+	r, err := s.Reserve(ctx, now, mine)
+	if err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	after := spend
+	after.Amount = storetest.Dec("3")
+	if r, err := s.Reserve(ctx, now, []state.Charge{after, other}); err != nil || !r.Admitted {
+		t.Fatalf("Reserve: %+v, %v", r, err)
+	}
+	totalAt := func(c state.Charge, now time.Time) string {
+		d, err := s.Peek(ctx, now, c.Key, c.Window, c.Align, c.Location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.String()
+	}
+	total := func(c state.Charge) string { return totalAt(c, now) }
+	if got := total(spend); got != "5.50" {
+		t.Fatalf("spend before the refund = %s, want 5.50", got)
+	}
+	for range 2 {
+		if err := s.Refund(ctx, r.Reservation); err != nil {
+			t.Fatal(err)
+		}
+		// 0.50 + 3 of the others, and the two kept 0.25.
+		if got := total(spend); got != "4.00" {
+			t.Errorf("spend after the refund = %s, want 4.00", got)
+		}
+		if got := total(other); got != "4" {
+			t.Errorf("other after the refund = %s, want 4", got)
+		}
+	}
+	// What is left leaves the window together, to nothing: the refund took
+	// out events whose amounts were its own.
+	if got := totalAt(spend, now.Add(time.Minute)); got != "0.00" {
+		t.Errorf("spend a minute later = %s, want 0.00", got)
+	}
+}
