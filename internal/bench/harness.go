@@ -373,7 +373,11 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 	if err := load.Initialize(ctx, client); err != nil {
 		return sample{}, withStderr(err, client)
 	}
-	res, err := load.Run(ctx, client, workload(sc.work, h.tools(sc, v)), load.Options{
+	w := workload(sc.work, h.tools(sc, v))
+	if sc.gateway && v == viaTollgate {
+		w = workloadAs(sc.work, h.tools(sc, v), gatewayPrefix+"__")
+	}
+	res, err := load.Run(ctx, client, w, load.Options{
 		InFlight: sc.InFlight, Warmup: h.cfg.Warmup, Duration: h.cfg.Duration})
 	if err != nil {
 		return sample{}, withStderr(err, client)
@@ -415,6 +419,12 @@ func (h *harness) tollgateArgv(sc *Scenario, upstreamURL string, round int, prof
 		argv = append(append([]string(nil), h.cfg.ProxySelf...), "-c", pol)
 		name := strings.NewReplacer(" ", "-", ",", "", "/", "-", "+", "", "→", "to").Replace(sc.label())
 		env = []string{"TOLLGATE_BENCH_CPUPROFILE=" + filepath.Join(h.cfg.Profile, fmt.Sprintf("%s-r%d.pprof", name, round+1))}
+	} else if sc.gateway {
+		file, err := h.gatewayFile(sc, pol)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append([]string{h.cfg.Tollgate, "gateway", "-c", file, "--log-level", "warn"}, state...), nil, nil
 	} else {
 		argv = []string{h.cfg.Tollgate, "run", "-c", pol, "--log-level", "warn"}
 	}
@@ -424,6 +434,25 @@ func (h *harness) tollgateArgv(sc *Scenario, upstreamURL string, round int, prof
 	}
 	argv = append(argv, "--")
 	return append(argv, h.echoArgv(sc, "")...), env, nil
+}
+
+// gatewayFile writes a gateway file serving the echo server alone, under
+// gatewayPrefix, with the scenario's policy as its policy file.
+func (h *harness) gatewayFile(sc *Scenario, policyFile string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: \"1\"\nservers:\n  %s:\n    command: [", gatewayPrefix)
+	for i, a := range h.echoArgv(sc, "") {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", a)
+	}
+	fmt.Fprintf(&b, "]\n    policy: %q\n", policyFile)
+	path := filepath.Join(h.cfg.WorkDir, fmt.Sprintf("gateway-%d.yaml", h.seq))
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return "", fmt.Errorf("write gateway file: %w", err)
+	}
+	return path, nil
 }
 
 // relayArgv returns the command that runs the bare relay in Tollgate's

@@ -54,7 +54,13 @@ type Scenario struct {
 	// floor: also run through the bare relay (benchcmd relay), whose
 	// figures rows of the same shape (transport, in flight, work) share.
 	floor bool
+	// gateway: Tollgate runs as `tollgate gateway` over the one echo
+	// server (its tools named gatewayPrefix__NAME) instead of tollgate run.
+	gateway bool
 }
+
+// gatewayPrefix is the echo server's prefix in the gateway scenarios.
+const gatewayPrefix = "bench"
 
 // Policies the scenarios run under.
 const (
@@ -154,6 +160,7 @@ func scenarios() []*Scenario {
 	add(&Scenario{Name: "1 MiB result, inspect", InFlight: 1, work: workBig, policy: policyInspect, goal: goalAdded(2 * time.Millisecond)})
 	add(&Scenario{Name: "HTTP front → HTTP upstream", InFlight: 16, policy: policyEmpty, front: httpT, upstream: httpT, goal: goalRatioOfFloor(0.85), floor: true})
 	add(&Scenario{Name: "stdio → HTTP bridge", InFlight: 16, policy: policyEmpty, upstream: httpT, goal: goalRatioOfFloor(0.95), floor: true})
+	add(&Scenario{Name: "gateway, one server, empty policy", InFlight: 16, policy: policyEmpty, gateway: true, goal: goalNearRow("stdio, empty policy", 1.10)})
 	add(&Scenario{Name: "start-up to first tools/list", kind: kindStartup, policy: policyEmpty, goal: goalAdded(5 * time.Millisecond), floor: true})
 	add(&Scenario{Name: "start-up, SQLite limits policy", kind: kindStartup, policy: policyLimits, store: "sqlite"})
 	return out
@@ -202,6 +209,12 @@ func echoArgs(id int64) []byte {
 // workload returns the requests and checks for w; tools is the number of
 // tools a tools/list answer must hold.
 func workload(w work, tools int) load.Workload {
+	return workloadAs(w, tools, "")
+}
+
+// workloadAs is workload with the tools named prefix+NAME (a gateway's
+// namespaced names).
+func workloadAs(w work, tools int, prefix string) load.Workload {
 	switch w {
 	case workList, workListHidden:
 		var sized sizeCheck
@@ -246,7 +259,7 @@ func workload(w work, tools int) load.Workload {
 		}
 	}
 	return load.Workload{
-		Request: func(id int64) []byte { return load.Call(id, echo.ToolEcho, echoArgs(id)) },
+		Request: func(id int64) []byte { return load.Call(id, prefix+echo.ToolEcho, echoArgs(id)) },
 		Check: func(id int64, resp []byte) error {
 			m, err := load.CheckID(id, resp)
 			if err != nil {
