@@ -72,6 +72,12 @@ func testServer() int {
 		b, _ := json.Marshal(res.Content)
 		return text("mine got " + res.Action + " " + string(b)), nil, nil
 	})
+	sdk.AddTool(srv, &sdk.Tool{Name: "progress", Description: "reports progress"}, func(ctx context.Context, req *sdk.CallToolRequest, _ struct{}) (*sdk.CallToolResult, any, error) {
+		if tok := req.Params.GetProgressToken(); tok != nil {
+			_ = req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{ProgressToken: tok, Progress: 1, Total: 2, Message: "half"})
+		}
+		return text("progressed"), nil, nil
+	})
 	sdk.AddTool(srv, &sdk.Tool{Name: "spare", Description: "fills a page"}, func(context.Context, *sdk.CallToolRequest, struct{}) (*sdk.CallToolResult, any, error) {
 		return text("spare"), nil, nil
 	})
