@@ -39,6 +39,7 @@ Usage:
   tollgate scan -- COMMAND [ARGS...]                 list and classify a server's tools
   tollgate demo                                      watch Tollgate guard a demo server
   tollgate approvals list|show|approve|deny|keygen  review held calls (approving needs an approver key)
+  tollgate pins list|diff|approve|reject             review changed tool definitions (rug pulls)
   tollgate test [FILES...]                           run policy test files (for CI)
   tollgate explain -c policy.yaml --tool NAME        show how the policy decides one call
   tollgate audit verify [FILES...]                   check the audit trail's hash chain
@@ -78,6 +79,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return runDemo(ctx, e, rest)
 	case "approvals":
 		return runApprovals(ctx, e, rest)
+	case "pins":
+		return runPins(ctx, e, rest)
 	case "test":
 		return runTest(ctx, e, rest)
 	case "explain":

@@ -49,6 +49,7 @@ type runFlags struct {
 	admin      adminFlags    // --admin-addr: the admin API (run_admin.go)
 	ops        opsFlags      // --audit, --metrics-addr, --watch (run_ops.go)
 	http       httpFlags     // --listen: serve HTTP clients (run_http.go)
+	pins       pinFlags      // --server-name: whose pins (pins.go)
 	stateFlags
 }
 
@@ -63,6 +64,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.admin.register(fs)
 	f.ops.register(fs)
 	f.http.register(fs)
+	f.pins.register(fs)
 	f.stateFlags.register(fs)
 }
 
@@ -82,6 +84,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return exitUsage
 	}
 	argv := fs.Args()
+	f.pins.argv = argv
 	if f.config == "" {
 		fmt.Fprintln(e.stderr, "tollgate run: a policy file is required (-c policy.yaml)")
 		return exitUsage
@@ -171,6 +174,13 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
 	g.Monitor = f.mode == "monitor"
+	if err := setupPins(ctx, f, pol, g, logger); err != nil {
+		if store != nil {
+			store.Close()
+		}
+		f.stateFlags.closeBackend()
+		return nil, nil, err
+	}
 	stopApprovals, err := setupApprovals(ctx, f, pol, g, logger)
 	if err != nil {
 		if store != nil {

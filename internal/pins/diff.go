@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/canonjson"
 )
 
 // Pretty renders a canonical definition as indented JSON lines (keys in
@@ -15,11 +17,18 @@ func Pretty(def []byte) string {
 	if len(def) == 0 {
 		return ""
 	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, def, "", "  "); err != nil {
+	v, err := canonjson.Decode(def)
+	if err != nil {
 		return string(def)
 	}
-	return escapeInvisible(b.String())
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // <IMPORTANT> reads as it is
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return string(def)
+	}
+	return escapeInvisible(strings.TrimSuffix(b.String(), "\n"))
 }
 
 func escapeInvisible(s string) string {

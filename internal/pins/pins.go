@@ -344,10 +344,19 @@ func (s *Store) Get(ctx context.Context, server string, kind Kind, name string) 
 }
 
 // Approve makes the pending change of a pin, whose hash must be hash, its
-// approved definition.
+// approved definition. A pin with nothing pending may be approved again by
+// its own hash: that replaces who approved it and their signature (a
+// person signing what was recorded on first use, or approved unsigned).
 func (s *Store) Approve(ctx context.Context, server string, kind Kind, name, hash string, a Approval) (Pin, error) {
 	var out Pin
 	err := s.b.Update(ctx, server, func(snap *Snapshot) error {
+		if p, ok := snap.Pins[key(kind, name)]; ok && p.Pending == nil && p.Hash == hash && hash != "" {
+			c := *p
+			c.ApprovedAt, c.Approver, c.Signature, c.Note = a.Now, a.Approver, a.Signature, a.Note
+			snap.Put(&c)
+			out = c
+			return nil
+		}
 		p, err := pending(snap, kind, name, hash)
 		if err != nil {
 			return err

@@ -101,8 +101,13 @@ func Run(t *testing.T, fresh func(t *testing.T) func() pins.Backend) {
 	t.Run("approve and reject compare the hash", func(t *testing.T) {
 		s := open(t)
 		s.Observe(ctx, pins.Observation{Server: "srv", Kind: pins.Tool, Defs: []pins.Def{def("a", "A")}, Complete: true, Now: t0})
-		if _, err := s.Approve(ctx, "srv", pins.Tool, "a", def("a", "A").Hash, pins.Approval{Approver: "alice", Now: t0}); !errors.Is(err, pins.ErrNotPending) {
-			t.Errorf("approve with nothing pending: %v", err)
+		if _, err := s.Approve(ctx, "srv", pins.Tool, "a", def("a", "X").Hash, pins.Approval{Approver: "alice", Now: t0}); !errors.Is(err, pins.ErrNotPending) {
+			t.Errorf("approve another hash with nothing pending: %v", err)
+		}
+		// Approving the approved definition again signs it.
+		p, err := s.Approve(ctx, "srv", pins.Tool, "a", def("a", "A").Hash, pins.Approval{Approver: "alice", Signature: "s1", Now: t0})
+		if err != nil || p.Approver != "alice" || p.Signature != "s1" || p.Status() != pins.Approved {
+			t.Errorf("approve again: %+v, %v", p, err)
 		}
 		if _, err := s.Approve(ctx, "srv", pins.Tool, "zz", "x", pins.Approval{Now: t0}); !errors.Is(err, pins.ErrNotFound) {
 			t.Errorf("approve unknown: %v", err)
@@ -114,12 +119,12 @@ func Run(t *testing.T, fresh func(t *testing.T) func() pins.Backend) {
 		if _, err := s.Reject(ctx, "srv", pins.Tool, "a", def("a", "A2").Hash, "bob", t0); err != nil {
 			t.Fatal(err)
 		}
-		p, _ := s.Get(ctx, "srv", pins.Tool, "a")
+		p, _ = s.Get(ctx, "srv", pins.Tool, "a")
 		if p.Status() != pins.Rejected || p.Pending.RejectedBy != "bob" {
 			t.Errorf("after reject: %+v", p)
 		}
 		t2 := t0.Add(time.Hour)
-		p, err := s.Approve(ctx, "srv", pins.Tool, "a", def("a", "A2").Hash, pins.Approval{Approver: "alice", Signature: "sig", Note: "ok", Now: t2})
+		p, err = s.Approve(ctx, "srv", pins.Tool, "a", def("a", "A2").Hash, pins.Approval{Approver: "alice", Signature: "sig", Note: "ok", Now: t2})
 		if err != nil {
 			t.Fatal(err)
 		}
