@@ -45,6 +45,7 @@ package inspect
 import (
 	"errors"
 	"fmt"
+	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 	"slices"
 	"strings"
 
@@ -233,45 +234,16 @@ func detectorByName(s string) (detID, bool) {
 
 // suggest names the closest known detector, class or none.
 func suggest(s string) string {
-	best, bestD := "", 4
-	try := func(n string) {
-		if d := distance(s, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
+	names := make([]string, 0, len(detectors)+len(classNames))
 	for _, d := range detectors {
-		try(d.name)
+		names = append(names, d.name)
 	}
 	for _, n := range classNames {
 		if n != "" {
-			try(n)
+			names = append(names, n)
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggestpkg.DidYouMean(s, names)
 }
 
 // Scan reports every finding in doc, in document order, to fn. It changes

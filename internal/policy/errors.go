@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 	"sort"
 	"strings"
 )
@@ -51,50 +52,7 @@ func sortProblems(ps []Problem) {
 }
 
 // suggest returns ` (did you mean "x"?)` when one of the candidates is
-// close to word by edit distance, or "" when none is.
+// close to word, or "" when none is.
 func suggest(word string, candidates []string) string {
-	best, bestD := "", -1
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(word), c)
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := 2
-	if len(word) <= 3 {
-		limit = 1
-	}
-	if bestD < 0 || bestD > limit || bestD >= len(word) {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, with a
-// transposition of two adjacent characters counting as one edit
-// (optimal string alignment), so "condtions" and "conditoins" are both one
-// edit from "conditions".
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
+	return suggestpkg.DidYouMean(word, candidates)
 }

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/suggest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -210,7 +211,7 @@ func (p *parser) fields(n *yaml.Node, what string, allowed, required []string) m
 		case k.Kind != yaml.ScalarNode:
 			p.errf(k, "%s: keys must be strings", what)
 		case !contains(allowed, k.Value):
-			p.errf(k, "unknown key %q in %s%s", k.Value, what, suggest(k.Value, allowed))
+			p.errf(k, "unknown key %q in %s%s", k.Value, what, suggest.DidYouMean(k.Value, allowed))
 		case out[k.Value] != nil:
 			p.errf(k, "duplicate key %q in %s", k.Value, what)
 		default:
@@ -376,38 +377,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// suggest proposes the closest allowed key for a misspelt one.
-func suggest(word string, allowed []string) string {
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := distance(strings.ToLower(word), a); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
