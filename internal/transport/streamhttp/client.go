@@ -286,6 +286,10 @@ func newMessage(frame []byte) *message {
 			m.name, _ = jsonrpc.Unquote(mcp.ParamsValue(p.Params, "name"))
 		case mcp.MethodResourcesRead:
 			m.name, _ = jsonrpc.Unquote(mcp.ParamsValue(p.Params, "uri"))
+		case mcp.MethodTasksGet, mcp.MethodTasksUpdate, mcp.MethodTasksCancel, mcp.MethodTasksResult:
+			// The tasks extension: Mcp-Name carries the task id, so that
+			// a load balancer can route to the task's instance.
+			m.name, _ = jsonrpc.Unquote(mcp.ParamsValue(p.Params, "taskId"))
 		}
 	}
 	return m

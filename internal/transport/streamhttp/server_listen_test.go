@@ -2,6 +2,7 @@ package streamhttp
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -90,5 +91,26 @@ func TestFrontSubscriptionsListen(t *testing.T) {
 	wait("a reload that hides a tool")
 	if got := names(); slices.Contains(got, "count") {
 		t.Errorf("tools %v after the reload: the hidden tool is still listed", got)
+	}
+}
+
+// TestFrontStatelessTaskHeader: the tasks extension routes tasks/get,
+// tasks/update and tasks/cancel by Mcp-Name = params.taskId. When the
+// header is sent it must name the task the body names (a load balancer
+// may have routed on it); a mismatch is HeaderMismatch, as for tools/call.
+func TestFrontStatelessTaskHeader(t *testing.T) {
+	hs, _, _ := newFront(t)
+	c := newFrontClient(t, hs.URL)
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	body := `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t-1",` + meta + `}}`
+	base := []string{HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "tasks/get"}
+	status, a := c.call(body, append(base[:4:4], HeaderName, "t-2")...)
+	if status != http.StatusBadRequest || rpcErrorCode(t, a) != CodeHeaderMismatch {
+		t.Fatalf("Mcp-Name t-2 for task t-1: HTTP %d %s, want 400 with -32020", status, a)
+	}
+	for _, hdr := range [][]string{append(base[:4:4], HeaderName, "t-1"), base} {
+		if status, a := c.call(body, hdr...); status == http.StatusBadRequest {
+			t.Errorf("headers %q: HTTP %d %s, want the request relayed", hdr, status, a)
+		}
 	}
 }

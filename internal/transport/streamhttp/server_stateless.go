@@ -157,11 +157,15 @@ func checkHeaders(r *http.Request, m *jsonrpc.Message, params *toolParams) strin
 		return fmt.Sprintf("Mcp-Method header %s does not match the body's method %s", quote(method), quote(m.Method))
 	}
 	key := ""
-	switch m.Method {
-	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+	switch {
+	case m.Method == mcp.MethodToolsCall || m.Method == mcp.MethodPromptsGet:
 		key = "name"
-	case mcp.MethodResourcesRead:
+	case m.Method == mcp.MethodResourcesRead:
 		key = "uri"
+	case mcp.IsTaskMethod(m.Method) && len(r.Header.Values(HeaderName)) > 0:
+		// The tasks extension routes by Mcp-Name = params.taskId: what
+		// routed the request must be the task the body names.
+		key = "taskId"
 	default:
 		return ""
 	}
