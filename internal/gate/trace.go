@@ -311,7 +311,8 @@ func withTraceparent(meta []byte, sc otel.SpanContext, in metaTrace) []byte {
 	})
 	if !found {
 		add := append([]byte(`"traceparent":`), value...)
-		if len(bytes.TrimSpace(meta[1:len(meta)-1])) > 0 && !onlyTracestate(edits, meta) {
+		end := len(bytes.TrimRight(meta, " \t\r\n")) - 1 // the closing brace
+		if len(bytes.TrimSpace(meta[1:end])) > 0 && !onlyTracestate(edits, meta[:end+1]) {
 			add = append(add, ',')
 		}
 		edits = append(edits, metaEdit{1, 1, add})

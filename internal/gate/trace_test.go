@@ -1,0 +1,192 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/otel"
+	"github.com/tollgate-mcp/tollgate/internal/otel/oteltest"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+const (
+	validParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ours        = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
+)
+
+func oursContext(t *testing.T) otel.SpanContext {
+	sc, err := otel.ParseTraceparent(ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// withTraceparent changes traceparent (and a tracestate whose parent could
+// not be read) and nothing else; what it cannot change safely it leaves.
+func TestWithTraceparent(t *testing.T) {
+	sc := oursContext(t)
+	for _, tc := range []struct{ name, in, want string }{
+		{"no _meta", "", `{"traceparent":"` + ours + `"}`},
+		{"empty", `{}`, `{"traceparent":"` + ours + `"}`},
+		{"empty with space", `{ }`, `{"traceparent":"` + ours + `" }`},
+		{"other keys", `{"progressToken":7}`, `{"traceparent":"` + ours + `","progressToken":7}`},
+		{"replaced", `{"a":1,"traceparent":"` + validParent + `","b":2}`, `{"a":1,"traceparent":"` + ours + `","b":2}`},
+		{"spacing kept", `{ "a" : 1 ,  "traceparent" :  "` + validParent + `" }`, `{ "a" : 1 ,  "traceparent" :  "` + ours + `" }`},
+		{"escaped key", `{"trace\u0070arent":"` + validParent + `"}`, `{"trace\u0070arent":"` + ours + `"}`},
+		{"state kept with a valid parent", `{"traceparent":"` + validParent + `","tracestate":"rojo=1"}`, `{"traceparent":"` + ours + `","tracestate":"rojo=1"}`},
+		{"state of an unreadable parent dropped", `{"traceparent":"junk","tracestate":"rojo=1","b":2}`, `{"traceparent":"` + ours + `","b":2}`},
+		{"state alone dropped", `{"tracestate":"rojo=1"}`, `{"traceparent":"` + ours + `"}`},
+		{"state first dropped", `{"tracestate":"rojo=1", "b":2}`, `{"traceparent":"` + ours + `", "b":2}`},
+		{"state last dropped", `{"b":2 , "tracestate":"rojo=1"}`, `{"traceparent":"` + ours + `","b":2 }`},
+		{"non-string parent", `{"traceparent":5}`, `{"traceparent":"` + ours + `"}`},
+		{"nested trace keys untouched", `{"x":{"traceparent":"keep"}}`, `{"traceparent":"` + ours + `","x":{"traceparent":"keep"}}`},
+		{"case variant: unchanged", `{"TraceParent":"` + validParent + `"}`, ""},
+		{"case variant of state: unchanged", `{"traceparent":"` + validParent + `","TraceState":"a=1"}`, ""},
+		{"not an object: unchanged", `null`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var meta []byte
+			if tc.in != "" {
+				meta = []byte(tc.in)
+			}
+			got := withTraceparent(meta, sc, readMeta(meta))
+			if string(got) != tc.want {
+				t.Fatalf("withTraceparent(%s)\n got %s\nwant %s", tc.in, got, tc.want)
+			}
+			if got != nil && jsonrpc.CheckUnambiguous(got) != nil {
+				t.Errorf("%s is not a valid, unambiguous object", got)
+			}
+		})
+	}
+}
+
+// FuzzWithTraceparent: for any _meta object a client may send (ParseCall's
+// strictness), what is forwarded is a valid unambiguous object whose
+// traceparent is Tollgate's and whose other members are the client's.
+func FuzzWithTraceparent(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"traceparent":"` + validParent + `","tracestate":"x=1"}`,
+		`{"tracestate":"x=1"}`, `{ "b" : [1,{"c":"\""}] , "tracestate" : "" }`, `{"trace\u0073tate":"q","z":null}`} {
+		f.Add(s)
+	}
+	sc, _ := otel.ParseTraceparent(ours)
+	f.Fuzz(func(t *testing.T, in string) {
+		meta := []byte(in)
+		if len(meta) == 0 || meta[0] != '{' || jsonrpc.CheckUnambiguous(meta) != nil {
+			return
+		}
+		read := readMeta(meta)
+		out := withTraceparent(meta, sc, read)
+		if out == nil {
+			if !read.ambiguous {
+				t.Fatalf("%s left unchanged though no key is ambiguous", in)
+			}
+			return
+		}
+		if err := jsonrpc.CheckUnambiguous(out); err != nil {
+			t.Fatalf("%s → %s: %v", in, out, err)
+		}
+		var before, after map[string]json.RawMessage
+		if json.Unmarshal(meta, &before) != nil || json.Unmarshal(out, &after) != nil {
+			t.Fatalf("%s → %s does not decode", in, out)
+		}
+		if string(after["traceparent"]) != `"`+ours+`"` {
+			t.Fatalf("%s → %s: traceparent %s", in, out, after["traceparent"])
+		}
+		for k, v := range before {
+			if k == "traceparent" || k == "tracestate" && !read.parent.IsValid() {
+				continue
+			}
+			if string(after[k]) != string(v) {
+				t.Fatalf("%s → %s: member %q changed", in, out, k)
+			}
+		}
+		if _, kept := after["tracestate"]; kept && !read.parent.IsValid() {
+			t.Fatalf("%s → %s: the tracestate of an unreadable parent was kept", in, out)
+		}
+		if len(after) > len(before)+1 {
+			t.Fatalf("%s → %s: members added", in, out)
+		}
+	})
+}
+
+// A traced gate: a hidden tool's probe is not rewritten, a forwarded call
+// gets Tollgate's traceparent, and its spans reach the collector when it
+// ends; tracing off leaves _meta alone.
+func TestJudgeTraced(t *testing.T) {
+	p, err := policy.Load("p.yaml", []byte(`version: "1"
+hide: [secret]
+tools:
+  pay:
+    rules:
+      - name: small
+        conditions:
+          - path: args.amount
+            op: lte
+            value: 10
+        on_deny: "too much"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := oteltest.NewCollector(t)
+	exp := otel.NewExporter(otel.Config{Endpoint: col.URL + "/v1/traces"}, nil)
+	g := New(p)
+	g.Tracer = otel.NewTracer(exp, otel.AlwaysOn)
+	sess := &transport.Session{ID: "s1"}
+	meta := []byte(`{"traceparent":"` + validParent + `","k":"v"}`)
+	judge := func(tool, args string) proxy.Ruling {
+		return g.Judge(context.Background(), &proxy.Call{Session: sess, ID: []byte(`"a-1"`), Tool: tool, Args: []byte(args), Meta: meta})
+	}
+
+	if r := judge("secret", `{}`); !r.Unknown || r.Meta != nil {
+		t.Errorf("hidden tool: unknown %v, meta %s", r.Unknown, r.Meta)
+	}
+	if r := judge("pay", `{"amount":11}`); r.Answer == nil || r.Meta != nil {
+		t.Errorf("denied call: answer %s, meta %s", r.Answer, r.Meta)
+	}
+	r := judge("pay", `{"amount":5}`)
+	if r.Answer != nil || r.Ticket == nil || !strings.Contains(string(r.Meta), `"k":"v"`) {
+		t.Fatalf("allowed call: %+v", r)
+	}
+	var m map[string]string
+	_ = json.Unmarshal(r.Meta, &m)
+	fwd, err := otel.ParseTraceparent(m["traceparent"])
+	if err != nil || fwd.TraceID.String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("forwarded _meta %s", r.Meta)
+	}
+	if f, ok := r.Ticket.(proxy.ResultFilter); !ok || string(f.FilterResult([]byte(`"a-1"`), []byte("frame"), []byte(`{}`))) != "frame" {
+		t.Error("the traced ticket does not pass results through its gate's filter")
+	}
+	r.Ticket.Done(proxy.End{Error: []byte(`{"code":-32602,"message":"bad arguments"}`)})
+	if err := exp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := col.WaitSpans(t, 7, 10*time.Second) // server and decision spans of three calls, a client span of one
+	hidden := oteltest.Find(spans, "tools/call secret", ptrace.SpanKindServer)
+	if len(hidden) != 1 || oteltest.Attrs(hidden[0].Attributes())["tollgate.decision"] != "hidden" {
+		t.Errorf("hidden call spans %v", hidden)
+	}
+	cl := oteltest.Find(spans, "tools/call pay", ptrace.SpanKindClient)
+	if len(cl) != 1 || cl[0].SpanID().String() != fwd.SpanID.String() {
+		t.Fatalf("client spans %v, forwarded %s", cl, fwd.SpanID)
+	}
+	a := oteltest.Attrs(cl[0].Attributes())
+	if a["error.type"] != "-32602" || a["rpc.response.status_code"] != "-32602" || a["jsonrpc.request.id"] != "a-1" ||
+		cl[0].Status().Code() != ptrace.StatusCodeError || cl[0].Status().Message() != "bad arguments" {
+		t.Errorf("client span %v, status %v %q", a, cl[0].Status().Code(), cl[0].Status().Message())
+	}
+
+	// Off: nothing is added.
+	g.Tracer = nil
+	if r := judge("pay", `{"amount":5}`); r.Meta != nil {
+		t.Errorf("tracing off: meta %s", r.Meta)
+	}
+}
