@@ -329,7 +329,10 @@ func ClampRetry(wait, window int64) int64 {
 // not nil, ats[i] receives the time charge i was recorded at (see Append).
 // When seq0 is not 0, charge i's event gets Seq seq0+i.
 func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64, seq0 int64) bool {
-	if !fit(now, charges, counters, r) {
+	var extra apd.Decimal
+	if i := fit(charges, counters, &extra); i >= 0 {
+		refuse(charges, counters, i, r)
+		r.RetryAfter = counters[i].RetryAfter(now, &extra, &charges[i])
 		return false
 	}
 	for i := range charges {
@@ -350,7 +353,10 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 // receives the time each charge was recorded at, which with its amount is
 // what Series.Remove needs to refund it.
 func ReserveSeries(now int64, charges []state.Charge, series []*Series, res string, r *state.Result, ats []int64) bool {
-	if !fit(now, charges, series, r) {
+	var extra apd.Decimal
+	if i := fit(charges, series, &extra); i >= 0 {
+		refuse(charges, series, i, r)
+		r.RetryAfter = series[i].RetryAfter(now, &extra, &charges[i])
 		return false
 	}
 	for i := range charges {
@@ -361,47 +367,54 @@ func ReserveSeries(now int64, charges []state.Charge, series []*Series, res stri
 }
 
 // counter is what the admission check needs of a Counter or a Series.
+// (RetryAfter is called by the non-generic callers: a call through a type
+// parameter would make its arguments escape, an allocation per call.)
 type counter interface {
 	comparable
 	total() *apd.Decimal
-	RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration
 }
 
 func (c *Counter) total() *apd.Decimal { return &c.Total }
 func (s *Series) total() *apd.Decimal  { return &s.Total }
 
-// fit reports whether every charge fits its counter (charges on the same
-// counter adding up); when one does not, it fills r as a refusal. r.Totals
-// is reused when it has the right length.
-func fit[C counter](now int64, charges []state.Charge, counters []C, r *state.Result) bool {
+// fit returns the index of the first charge that does not fit its counter
+// (charges on the same counter adding up), with extra set to what earlier
+// charges of the call claim on that counter; -1 when all fit.
+func fit[C counter](charges []state.Charge, counters []C, extra *apd.Decimal) int {
+	for i := range charges {
+		ch, c := &charges[i], counters[i]
+		*extra = apd.Decimal{}
+		for j := range i {
+			if counters[j] == c {
+				Add(extra, extra, &charges[j].Amount)
+			}
+		}
+		if !Fits(c.total(), extra, &ch.Amount, &ch.Limit, ch.Strict) {
+			return i
+		}
+	}
+	return -1
+}
+
+// totals sizes r.Totals for charges (reusing it when it has the right
+// length) and sets each to its counter's total.
+func totals[C counter](charges []state.Charge, counters []C, r *state.Result) {
 	if len(r.Totals) != len(charges) {
 		r.Totals = make([]apd.Decimal, len(charges))
 	}
-	var extra apd.Decimal
 	for i := range charges {
-		ch, c := &charges[i], counters[i]
-		extra = apd.Decimal{}
-		for j := range i {
-			if counters[j] == c {
-				Add(&extra, &extra, &charges[j].Amount)
-			}
-		}
-		if !Fits(c.total(), &extra, &ch.Amount, &ch.Limit, ch.Strict) {
-			r.Admitted, r.Denied, r.Reservation = false, i, ""
-			r.RetryAfter = c.RetryAfter(now, &extra, ch)
-			for k := range charges {
-				r.Totals[k].Set(counters[k].total())
-			}
-			return false
-		}
+		r.Totals[i].Set(counters[i].total())
 	}
-	return true
+}
+
+// refuse fills r for a refusal of charge i (all but RetryAfter).
+func refuse[C counter](charges []state.Charge, counters []C, i int, r *state.Result) {
+	totals(charges, counters, r)
+	r.Admitted, r.Denied, r.Reservation = false, i, ""
 }
 
 // admitted fills r for an admission.
 func admitted[C counter](charges []state.Charge, counters []C, res string, r *state.Result) {
-	for i := range charges {
-		r.Totals[i].Set(counters[i].total())
-	}
+	totals(charges, counters, r)
 	r.Admitted, r.Reservation, r.Denied, r.RetryAfter = true, res, 0, 0
 }
