@@ -45,11 +45,11 @@ package inspect
 import (
 	"errors"
 	"fmt"
-	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 	"slices"
 	"strings"
 
 	"github.com/tollgate-mcp/tollgate/internal/argpath"
+	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 )
 
 // Class groups detectors.

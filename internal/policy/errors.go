@@ -2,9 +2,10 @@ package policy
 
 import (
 	"fmt"
-	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 	"sort"
 	"strings"
+
+	suggestpkg "github.com/tollgate-mcp/tollgate/internal/suggest"
 )
 
 // Problem is one defect found while loading a policy. Line and Col are
