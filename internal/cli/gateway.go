@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/gateway"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
@@ -114,8 +115,10 @@ func runGateway(ctx context.Context, e env, args []string) int {
 			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
 			return exitFail
 		}
-		// Seam for pinned tool definitions (internal/pins): sc.Pins, with
-		// enforce the gateway's default, goes to the server's gate here.
+		if err := setupGatewayPins(ctx, &f, sc, gates[i], logger); err != nil {
+			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
+			return exitFail
+		}
 		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: sc.Prefix + cfg.Separator, Next: gates[i].Recorder}
 		servers[i] = &gateway.Server{Name: sc.Name, Prefix: sc.Prefix, Gate: gates[i], Dial: dial}
 	}
@@ -179,6 +182,45 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		gates = append(gates, g)
 	}
 	return hub, gates, cleanup, nil
+}
+
+// setupGatewayPins gives a server's gate its pin guard, keyed by the
+// server's name in the gateway file. The mode is the server's policy's
+// pins: when it has one, else the gateway file's pins: for the server, else
+// enforce: behind a gateway a changed tool definition is held until a
+// person approves it. A store that cannot be opened stops the gateway under
+// enforce; under record it is logged and pins are left off.
+func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig, g *gate.Gate, logger *slog.Logger) error {
+	def := pins.Enforce
+	if m, err := pins.ParseMode(sc.Pins); err == nil {
+		def = m
+	}
+	mode := def
+	if m, err := pins.ParseMode(sc.Policy.Pins()); err == nil {
+		mode = m
+	}
+	if mode == pins.Off {
+		return nil
+	}
+	b, err := f.stateFlags.backend(ctx)
+	var store *pins.Store
+	if err == nil {
+		store, err = b.Pins(ctx)
+	}
+	if err != nil {
+		if mode == pins.Enforce {
+			return fmt.Errorf("pins: enforce: %w", err)
+		}
+		logger.Warn("pins: the state store could not be opened; tool definitions are not recorded", "server", sc.Name, "err", err)
+		return nil
+	}
+	guard := pins.NewGuard(sc.Name, store)
+	if err := guard.Load(ctx, sc.Policy.Approvals().Approvers); err != nil {
+		logger.Warn("pins: could not read the recorded definitions; calls are judged from the next tools/list", "server", sc.Name, "err", err)
+	}
+	g.Pins = guard
+	g.PinsDefault = def
+	return nil
 }
 
 // serverDialer returns how a session reaches one server of the gateway
