@@ -49,6 +49,7 @@ type runFlags struct {
 	admin      adminFlags    // --admin-addr: the admin API (run_admin.go)
 	ops        opsFlags      // --audit, --metrics-addr, --watch (run_ops.go)
 	http       httpFlags     // --listen: serve HTTP clients (run_http.go)
+	trace      traceFlags    // --otlp-endpoint: traces (run_trace.go)
 	pins       pinFlags      // --server-name: whose pins (pins.go)
 	stateFlags
 }
@@ -64,6 +65,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.admin.register(fs)
 	f.ops.register(fs)
 	f.http.register(fs)
+	f.trace.register(fs)
 	f.pins.register(fs)
 	f.stateFlags.register(fs)
 }
@@ -165,11 +167,21 @@ var httpOnlyFlags = map[string]bool{
 // buildGate assembles the gate and everything behind it (state store, and
 // the services later features add). cleanup releases them.
 func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slog.Logger) (g *gate.Gate, cleanup func(), err error) {
+	tracer, stopTrace, err := f.trace.start(logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			stopTrace()
+		}
+	}()
 	store, err := f.stateFlags.open(ctx, pol)
 	if err != nil {
 		return nil, nil, err
 	}
 	g = gate.New(pol)
+	g.Tracer = tracer
 	g.Store = store
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
@@ -197,6 +209,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 		return nil, nil, err
 	}
 	cleanup = func() {
+		defer stopTrace() // last: the calls' spans end before it
 		stopOps()
 		stopApprovals()
 		if store != nil {
