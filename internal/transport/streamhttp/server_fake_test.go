@@ -128,6 +128,14 @@ func (f *upstreamFake) handle(line []byte, write func(string), replies map[strin
 	case mcp.MethodToolsList:
 		result(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}},{"name":"danger","inputSchema":{"type":"object"}},` +
 			`{"name":"sql","inputSchema":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"},"limit":{"type":"integer","x-mcp-header":"Limit"}}}}]}`)
+	case mcp.MethodTasksGet:
+		// Every task the fake created is known to it, whoever asks.
+		task, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "taskId"))
+		if !strings.HasPrefix(task, "task-") {
+			write(`{"jsonrpc":"2.0","id":` + id + `,"error":{"code":-32602,"message":"Failed to retrieve task: Task not found"}}`)
+			return
+		}
+		result(`{"resultType":"complete","taskId":"` + task + `","status":"completed","result":{"content":[{"type":"text","text":"the secret result"}]}}`)
 	case mcp.MethodToolsCall:
 		name, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "name"))
 		args := mcp.ParamsValue(m.Params, "arguments")
@@ -141,6 +149,9 @@ func (f *upstreamFake) handle(line []byte, write func(string), replies map[strin
 		switch name {
 		case "echo", "sql":
 			result(text(string(args)))
+		case "long":
+			// The tasks extension's CreateTaskResult.
+			result(`{"resultType":"task","taskId":"task-` + strings.Trim(id, `"`) + `","status":"working","ttlMs":60000}`)
 		case "progress":
 			tok := mcp.MetaValue(m.Params, "progressToken")
 			write(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":` + string(tok) + `,"progress":1,"total":2}}`)

@@ -1,7 +1,9 @@
 package streamhttp
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
@@ -111,6 +113,45 @@ func TestFrontStatelessTaskHeader(t *testing.T) {
 	for _, hdr := range [][]string{append(base[:4:4], HeaderName, "t-1"), base} {
 		if status, a := c.call(body, hdr...); status == http.StatusBadRequest {
 			t.Errorf("headers %q: HTTP %d %s, want the request relayed", hdr, status, a)
+		}
+	}
+}
+
+// TestFrontStatelessTasksStayWithTheirCaller: over the stateless front,
+// every request is its own pump, but a task stays with the identity whose
+// call created it: the creator reads it in a later request; another
+// caller, or one without an identity, asking for the same task id gets
+// the server's own answer for an unknown task — while the server itself
+// would hand the task to anyone who names it.
+func TestFrontStatelessTasksStayWithTheirCaller(t *testing.T) {
+	hs, _, _ := newFront(t, func(o *ServerOptions) {
+		o.Identity = func(r *http.Request) string { return r.Header.Get("X-Who") }
+	})
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}`
+	c := newFrontClient(t, hs.URL)
+	_, a := c.call(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"long","arguments":{},`+meta+`}}`,
+		HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "tools/call", HeaderName, "long", "X-Who", "alice")
+	var created struct {
+		Result struct {
+			ResultType, TaskID string
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(a, &created); err != nil || created.Result.TaskID == "" {
+		t.Fatalf("tools/call: %s (%v), want a task", a, err)
+	}
+	get := func(who string) []byte {
+		t.Helper()
+		body := `{"jsonrpc":"2.0","id":2,"method":"tasks/get","params":{"taskId":"` + created.Result.TaskID + `",` + meta + `}}`
+		_, a := c.call(body, HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "tasks/get", HeaderName, created.Result.TaskID, "X-Who", who)
+		return a
+	}
+	if a := get("alice"); !bytes.Contains(a, []byte("the secret result")) {
+		t.Fatalf("the creator's tasks/get: %s", a)
+	}
+	for _, who := range []string{"mallory", ""} {
+		a := get(who)
+		if bytes.Contains(a, []byte("the secret result")) || !bytes.Contains(a, []byte("Task not found")) {
+			t.Errorf("tasks/get by %q: %s, want the server's unknown-task answer", who, a)
 		}
 	}
 }
