@@ -1,11 +1,15 @@
 package scan
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/inspect"
 )
 
 // Signal kinds.
@@ -18,6 +22,7 @@ const (
 	SignalCode          = "code_or_query"
 	SignalBulk          = "bulk"
 	SignalIrreversible  = "irreversible"
+	SignalPoisoning     = "poisoning"
 	manyParamsThreshold = 10
 )
 
@@ -152,7 +157,32 @@ func findSignals(t Tool, params []param, truncated bool) []Signal {
 	if m := irreversible().FindString(t.Description); m != "" {
 		add(SignalIrreversible, fmt.Sprintf("irreversible wording in the description: %q", strings.ToLower(m)), nil)
 	}
+	if desc, paths := poisoning(t); desc != "" {
+		add(SignalPoisoning, desc, paths)
+	}
 	return out
+}
+
+// poisoning lists the poisoning markers in what the tool says of itself
+// (inspect.Poisoning: instructions addressed to the model, hidden Unicode,
+// <IMPORTANT>-style blocks), the ones tollgate pins diff flags too.
+func poisoning(t Tool) (desc string, paths []string) {
+	doc, err := json.Marshal(t)
+	if err != nil {
+		return "", nil
+	}
+	flags := inspect.Poisoning(doc)
+	if len(flags) == 0 {
+		return "", nil
+	}
+	var what []string
+	for _, f := range flags {
+		what = append(what, f.Detector+" "+strconv.Quote(f.Excerpt))
+		if !slices.Contains(paths, f.Path) {
+			paths = append(paths, f.Path)
+		}
+	}
+	return "poisoning markers in its definition (text addressed to the model, not the user): " + strings.Join(what, ", "), paths
 }
 
 func isCredential(w []string, head, format string) bool {
