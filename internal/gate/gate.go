@@ -425,6 +425,7 @@ type ticket struct {
 	refundable  bool
 	results     *policy.Inspection // inspects the answer, when not nil
 	round       *roundKey          // binds a multi round-trip retry (rounds.go)
+	roundArgs   []byte             // the arguments as sent, hashed into round on input_required
 }
 
 // ticketOf returns the gate ticket a ruling's Ticket is or wraps.

@@ -139,16 +139,15 @@ func (g *Gate) retried(c *proxy.Call) (r proxy.Ruling, ok bool) {
 }
 
 // bindRound keeps, on the ticket of a forwarded call from a stateless
-// session, what binds a retry to it should the server ask for input.
+// session, what binds a retry to it should the server ask for input. The
+// arguments are kept as sent (not as redacted) and hashed only if the
+// server does ask.
 func (g *Gate) bindRound(t *ticket, c *proxy.Call) {
 	if t == nil || t.round != nil || c.Session == nil || !mcp.Stateless(c.Session.Version()) {
 		return
 	}
-	sum, ok := roundArgs(c.Args)
-	if !ok {
-		return
-	}
-	t.round = &roundKey{session: c.Session.ID, identity: c.Session.Identity, tool: c.Tool, args: sum}
+	t.round = &roundKey{session: c.Session.ID, identity: c.Session.Identity, tool: c.Tool}
+	t.roundArgs = append([]byte(nil), c.Args...)
 }
 
 // interim notes that the server answered the ticket's call with an
@@ -158,6 +157,13 @@ func (t *ticket) interim(state string) {
 		return
 	}
 	k := *t.round
+	if t.roundArgs != nil {
+		sum, ok := roundArgs(t.roundArgs)
+		if !ok {
+			return
+		}
+		k.args = sum
+	}
 	k.state = state
 	now := t.g.now()
 	t.g.rounds.arm(k, now.Add(t.g.roundTTL()), now)
