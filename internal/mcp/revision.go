@@ -232,3 +232,43 @@ func FilterArray(msg, result []byte, key string, keep func(elem []byte) bool) ([
 	out = append(out, ']')
 	return append(out, msg[start+len(arr):]...), nil
 }
+
+// Outcome is what the pump reads of a request's result in one pass over
+// its top-level members: its resultType, an input_required result's
+// requestState, and the task a result created (see TaskID).
+type Outcome struct {
+	ResultType, RequestState, TaskID string
+}
+
+// ReadOutcome reads o from a result object.
+func ReadOutcome(result []byte) (o Outcome) {
+	if len(result) == 0 || result[0] != '{' {
+		return o
+	}
+	var taskID string
+	_ = jsonrpc.Members(result, func(k string, v []byte) error {
+		switch k {
+		case "resultType":
+			o.ResultType, _ = jsonrpc.Unquote(v)
+		case "requestState":
+			o.RequestState, _ = jsonrpc.Unquote(v)
+		case "taskId":
+			taskID, _ = jsonrpc.Unquote(v)
+		case "task":
+			if len(v) > 0 && v[0] == '{' && o.TaskID == "" {
+				o.TaskID = ResultString(v, "taskId")
+			}
+		}
+		return nil
+	})
+	switch {
+	case o.ResultType == ResultTask:
+		o.TaskID = taskID
+	case o.ResultType != "":
+		o.TaskID = "" // only the extension's CreateTaskResult, or 2025-11-25's (no resultType)
+	}
+	if o.ResultType != ResultInputRequired {
+		o.RequestState = ""
+	}
+	return o
+}

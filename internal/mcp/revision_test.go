@@ -59,6 +59,9 @@ func TestTaskID(t *testing.T) {
 		if got := TaskID([]byte(in)); got != want {
 			t.Errorf("TaskID(%s) = %q, want %q", in, got, want)
 		}
+		if got := ReadOutcome([]byte(in)).TaskID; got != want {
+			t.Errorf("ReadOutcome(%s).TaskID = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -109,6 +112,19 @@ func TestAppendListChanged(t *testing.T) {
 		}
 		if _, err := jsonrpc.Parse(got, true); err != nil {
 			t.Errorf("AppendListChanged(%s) is not a valid message: %v", sub, err)
+		}
+	}
+}
+
+func TestReadOutcome(t *testing.T) {
+	for in, want := range map[string]Outcome{
+		`{"resultType":"input_required","inputRequests":{},"requestState":"s"}`: {ResultType: "input_required", RequestState: "s"},
+		`{"resultType":"complete","requestState":"s","content":[]}`:             {ResultType: "complete"},
+		`{"content":[],"isError":true}`:                                         {},
+		`{"resultType":"task","taskId":"t","status":"working"}`:                 {ResultType: "task", TaskID: "t"},
+	} {
+		if got := ReadOutcome([]byte(in)); got != want {
+			t.Errorf("ReadOutcome(%s) = %+v, want %+v", in, got, want)
 		}
 	}
 }

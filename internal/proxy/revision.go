@@ -18,11 +18,9 @@ func ended(result, rpcErr []byte, cancelled bool) End {
 	if result == nil {
 		return e
 	}
-	if mcp.ResultType(result) == mcp.ResultInputRequired {
-		e.InputRequired = true
-		e.RequestState = mcp.ResultString(result, "requestState")
-	}
-	e.TaskID = mcp.TaskID(result)
+	o := mcp.ReadOutcome(result)
+	e.InputRequired = o.ResultType == mcp.ResultInputRequired
+	e.RequestState, e.TaskID = o.RequestState, o.TaskID
 	return e
 }
 
