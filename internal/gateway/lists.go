@@ -67,7 +67,7 @@ wait:
 	}
 	b.WriteString(`},"serverInfo":{"name":"tollgate-gateway","version":"1"}}`)
 	s.mu.Lock()
-	s.answered = true
+	s.answered, s.version = true, version
 	s.mu.Unlock()
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
 }

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
@@ -26,7 +30,8 @@ type rawClient struct {
 }
 
 // twoOwnServers writes a gateway file with this package's server twice, as
-// a and b.
+// a and b, with pins recorded only (these tests call tools they have not
+// listed, which enforce would deny).
 func twoOwnServers(t *testing.T, extra string) string {
 	t.Helper()
 	self, err := os.Executable()
@@ -35,7 +40,7 @@ func twoOwnServers(t *testing.T, extra string) string {
 	}
 	dir := t.TempDir()
 	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    pins: record\n    env: {" + envTestServer + ": \"1\"}\n"
 	}
 	return writeFile(t, dir, "gateway.yaml", extra+"servers:\n"+srv("a")+srv("b"))
 }
@@ -153,6 +158,10 @@ func TestGatewayIDsRestoredExactly(t *testing.T) {
 	c.expect(`"id":"ping","result":\{\}`, nil)
 	c.send(`{"jsonrpc":"2.0","id":"m","method":"no/such/method"}`)
 	c.expect(`"id":"m","error":\{"code":-32601`, nil)
+	c.send(`[{"jsonrpc":"2.0","id":"b1","method":"tools/call","params":{"name":"a__echo","arguments":{"message":"in a batch"}}}]`)
+	if line := c.expect(`batches are not allowed|in a batch`, nil); !strings.Contains(line, "batches are not allowed by protocol version 2025-06-18") {
+		t.Errorf("a batch under 2025-06-18: %s", line)
+	}
 }
 
 // A client answering a server's request can only answer under the id the
@@ -243,5 +252,48 @@ func TestGatewayConfigRefused(t *testing.T) {
 	out, err := exec.Command(tg, "gateway", "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "Usage: tollgate gateway -c gateway.yaml") || !strings.Contains(string(out), "-listen") {
 		t.Errorf("--help: %v\n%s", err, out)
+	}
+}
+
+// With --listen the gateway is served over streamable HTTP by the same
+// front as tollgate run --listen: its Origin check included.
+func TestGatewayHTTPFront(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", mcptest.FreePort(t))
+	cmd := exec.Command(mcptest.Tollgate(t), "gateway", "-c", twoOwnServers(t, ""), "--state", "memory", "--audit", "off", "--listen", addr)
+	cmd.Stderr = &testLog{t: t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr + "/mcp"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var cs *sdk.ClientSession
+	mcptest.Eventually(t, 20*time.Second, func() bool {
+		var err error
+		cs, err = sdk.NewClient(&sdk.Implementation{Name: "http", Version: "1"}, nil).Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url}, nil)
+		return err == nil
+	}, "the gateway serves HTTP")
+	defer cs.Close()
+	if names := toolNames(t, ctx, cs); !slices.Contains(names, "a__echo") || !slices.Contains(names, "b__echo") {
+		t.Errorf("tools over HTTP: %v", names)
+	}
+	if txt, isErr := callText(t, ctx, cs, "b__echo", map[string]any{"message": "over http"}); isErr || !strings.Contains(txt, "mine: over http") {
+		t.Errorf("b__echo over HTTP: %s", txt)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a request from another Origin: %s", resp.Status)
 	}
 }

@@ -37,6 +37,7 @@ type session struct {
 	init      []byte        // the client's initialize params, nil before it
 	started   bool          // the links run
 	answered  bool          // the client's initialize was answered
+	version   string        // the revision the gateway answered initialize with
 	settled   chan struct{} // signalled when a request in flight ends
 }
 
@@ -123,6 +124,17 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 			return err
 		}
 		if jsonrpc.IsBatch(frame) {
+			s.mu.Lock()
+			v := s.version
+			s.mu.Unlock()
+			if !mcp.SupportsBatch(v) {
+				if v == "" {
+					v = "not yet negotiated"
+				}
+				s.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest,
+					"invalid request: JSON-RPC batches are not allowed by protocol version "+v, nil))
+				continue
+			}
 			elems, err := jsonrpc.SplitBatch(frame, false)
 			if err != nil {
 				s.toClient(jsonrpc.AppendError(nil, nil, jsonrpc.CodeInvalidRequest, "invalid request: unreadable batch", nil))
