@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/audit"
 	"github.com/tollgate-mcp/tollgate/internal/bench/echo"
 	"github.com/tollgate-mcp/tollgate/internal/bench/load"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
@@ -142,6 +143,18 @@ func gates(tb testing.TB) []struct {
 		{"direct", func() proxy.Gate { return nil }},
 		{"empty", func() proxy.Gate { return gate.New(mustPolicy(tb, policyEmpty)) }},
 		{"conditions", func() proxy.Gate { return gate.New(mustPolicy(tb, policyConditions)) }},
+		{"inspect", func() proxy.Gate { return gate.New(mustPolicy(tb, policyInspect)) }},
+		{"empty-audit", func() proxy.Gate {
+			// As tollgate run: every call's line written to an audit log.
+			g := gate.New(mustPolicy(tb, policyEmpty))
+			l, err := audit.Open(audit.Options{Dir: tb.TempDir()})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { l.Close() })
+			g.Recorder = l
+			return g
+		}},
 		{"limits-memory", func() proxy.Gate {
 			g := gate.New(mustPolicy(tb, policyLimits))
 			g.Store = memstore.New()
