@@ -30,6 +30,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
 )
 
 // TokenFile is the token's file name under the state directory.
@@ -116,6 +117,10 @@ type Server struct {
 	// means nobody can approve through the API.
 	Approvers func() map[string]ed25519.PublicKey
 	Logger    *slog.Logger
+	// Pins, when set, is the pin store (pinned tool definitions, pins.go);
+	// OnPinApproved is told of each change approved through the API.
+	Pins          *pins.Store
+	OnPinApproved func(pins.Pin)
 }
 
 func (s *Server) now() time.Time {
@@ -131,12 +136,16 @@ func (s *Server) now() time.Time {
 //	GET  /v1/approvals/{id}
 //	POST /v1/approvals/{id}/approve   {"approver": "...", "signature": "ed25519:...", "reason": "..."}
 //	POST /v1/approvals/{id}/deny      {"approver": "...", "reason": "..."}
+//	GET  /v1/pins, POST /v1/pins/approve, POST /v1/pins/reject (pins.go)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/approvals", s.list)
 	mux.HandleFunc("GET /v1/approvals/{id}", s.show)
 	mux.HandleFunc("POST /v1/approvals/{id}/approve", func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, true) })
 	mux.HandleFunc("POST /v1/approvals/{id}/deny", func(w http.ResponseWriter, r *http.Request) { s.decide(w, r, false) })
+	mux.HandleFunc("GET /v1/pins", s.pinsList)
+	mux.HandleFunc("POST /v1/pins/approve", func(w http.ResponseWriter, r *http.Request) { s.pinsDecide(w, r, true) })
+	mux.HandleFunc("POST /v1/pins/reject", func(w http.ResponseWriter, r *http.Request) { s.pinsDecide(w, r, false) })
 	return s.auth(mux)
 }
 

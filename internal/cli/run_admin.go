@@ -111,6 +111,9 @@ func startAdmin(f *runFlags, store approval.Store, g *gate.Gate, logger *slog.Lo
 	}
 	srv := &admin.Server{Store: store, Token: token, Now: g.Now, OnDecision: g.RecordApproval, Logger: logger,
 		Approvers: func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers }}
+	if g.Pins != nil {
+		srv.Pins, srv.OnPinApproved = g.Pins.Store(), g.PinApproved
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -144,3 +144,14 @@ func (g *Gate) pinHeld(c *proxy.Call, p *policy.Policy, now time.Time) (proxy.Ru
 		Decision: event.Deny, Rule: PinRule, Reason: text, PolicyRev: p.Revision()})
 	return proxy.Ruling{Answer: denial(c.ID, PinRule, text, 0)}, true
 }
+
+// PinApproved tells every session that what tools/list shows changed: a
+// person approved a held definition (admin API), which the next list shows.
+func (g *Gate) PinApproved(pins.Pin) {
+	g.mu.Lock()
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+	g.mu.Unlock()
+}
