@@ -35,7 +35,9 @@ func TestPinsAPI(t *testing.T) {
 	var approved []string
 	s := &Server{Store: memstore.New(), Token: strings.Repeat("ab", 32), Now: func() time.Time { return now }, Pins: store,
 		OnPinApproved: func(p pins.Pin) { approved = append(approved, p.Name) },
-		Approvers:     func() map[string]ed25519.PublicKey { return map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)} }}
+		Approvers: func() map[string]ed25519.PublicKey {
+			return map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)}
+		}}
 	h := s.Handler()
 	do := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
