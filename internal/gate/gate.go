@@ -232,7 +232,7 @@ func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		r.Args = in.args
 		if t := ticketOf(r.Ticket); t != nil {
 			g.bindRound(t, c)
-			if g.Recorder == nil && c.Session != nil && c.Session.Version() >= mcp.Version20251125 {
+			if g.Recorder == nil && mayCreateTask(c) {
 				// A task the call may create keeps its arguments (tasks.go).
 				t.ev.Args = append([]byte(nil), t.ev.Args...)
 			}

@@ -166,3 +166,35 @@ func TestTaskVisible(t *testing.T) {
 		t.Error("a task past its TTL is visible")
 	}
 }
+
+// TestTaskKeepsItsArguments: the frame a call's arguments alias is reused
+// once the call is judged; a call that may create a task (2025-11-25's
+// task-augmented call, or a client declaring the tasks extension) keeps
+// its own copy, which the task's visibility is later judged on.
+func TestTaskKeepsItsArguments(t *testing.T) {
+	const pol = "version: \"1\"\ntools:\n  long:\n    rules:\n      - name: small\n        conditions:\n          - path: args.n\n            op: lte\n            value: 10\n"
+	legacy := session("s1", "", mcp.Version20251125)
+	ext := session("stateless", "", mcp.Version20260728)
+	ext.SetCapabilities([]byte(`{"extensions":{"io.modelcontextprotocol/tasks":{}}}`))
+	for name, c := range map[string]proxy.Call{
+		"task-augmented 2025-11-25": {Session: legacy, Tool: "long", Task: true},
+		"tasks extension":           {Session: ext, Tool: "long"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, _ := roundsGate(t, pol)
+			frame := []byte(`{"n":3}`)
+			c.ID, c.Args = []byte("1"), frame
+			r := g.Judge(context.Background(), &c)
+			if r.Ticket == nil {
+				t.Fatalf("call: %s", r.Answer)
+			}
+			copy(frame, `{"n":5}`) // the reader reuses the frame: arguments the new policy allows
+			r.Ticket.Done(proxy.End{Result: []byte(`{"task":{"taskId":"t-1"}}`), TaskID: "t-1"})
+			p, _ := policy.Load("p.yaml", []byte(pol+"      - name: not three\n        conditions:\n          - path: args.n\n            op: neq\n            value: 3\n"))
+			g.SetPolicy(p)
+			if g.TaskVisible(c.Session, "t-1") {
+				t.Error("the task of a call with n=3 is visible under a policy that denies n=3: judged on other arguments")
+			}
+		})
+	}
+}

@@ -1,9 +1,11 @@
 package gate
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
@@ -79,6 +81,20 @@ func (ts *tasks) get(id string) (taskRecord, bool) {
 	r, ok := ts.m[id]
 	return r, ok
 }
+
+// mayCreateTask reports whether a call's result may be a task: a
+// task-augmented call (2025-11-25), or a call from a client that declared
+// the tasks extension (a server must not return a task to one that did
+// not). Only such a call's arguments must outlive its frame.
+func mayCreateTask(c *proxy.Call) bool {
+	if c.Task {
+		return true
+	}
+	return c.Session != nil && mcp.Stateless(c.Session.Version()) &&
+		bytes.Contains(c.Session.ClientCapabilities(), tasksExtension)
+}
+
+var tasksExtension = []byte(`"io.modelcontextprotocol/tasks"`)
 
 // taskCreated is told by a ticket that its call created a task.
 func (t *ticket) taskCreated(id string) {

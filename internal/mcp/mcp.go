@@ -78,6 +78,9 @@ type Call struct {
 	// requestState string, "" when absent.
 	Retry        bool
 	RequestState string
+	// Task reports a task-augmented call (2025-11-25's params.task): its
+	// result may be a task.
+	Task bool
 	// Meta is the raw params._meta value, nil when absent.
 	Meta []byte
 }
@@ -122,6 +125,8 @@ func ParseCall(params []byte) (Call, error) {
 			c.RequestState, c.Retry = s, true
 		case "_meta":
 			c.Meta = val
+		case "task":
+			c.Task = true
 		case "inputResponses":
 			if val[0] != '{' {
 				return errors.New("inputResponses must be an object")

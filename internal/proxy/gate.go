@@ -18,6 +18,8 @@ type Call struct {
 	// inputResponses or requestState, RequestState ("" when absent).
 	Retry        bool
 	RequestState string
+	// Task reports a task-augmented call (2025-11-25's params.task).
+	Task bool
 	// Meta is the raw params._meta value, nil when absent.
 	Meta []byte
 }

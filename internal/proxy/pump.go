@@ -383,7 +383,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 
 // gateCall is the Call the gate judges.
 func gateCall(s *transport.Session, id []byte, c mcp.Call) *Call {
-	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState, Meta: c.Meta}
+	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState, Task: c.Task, Meta: c.Meta}
 }
 
 // ruled turns the gate's ruling on a call into what to do with it.
