@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -240,9 +241,15 @@ type Outcome struct {
 	ResultType, RequestState, TaskID string
 }
 
+var keyResultType, keyTask = []byte(`"resultType"`), []byte(`"task`)
+
 // ReadOutcome reads o from a result object.
 func ReadOutcome(result []byte) (o Outcome) {
-	if len(result) == 0 || result[0] != '{' {
+	// Most results are plain: a scan for the keys' bytes costs less than
+	// reading every member. A key spelt with escapes reads as absent,
+	// which fails closed: no retry is free, no task visible.
+	if len(result) == 0 || result[0] != '{' ||
+		(!bytes.Contains(result, keyResultType) && !bytes.Contains(result, keyTask)) {
 		return o
 	}
 	var taskID string
