@@ -55,15 +55,15 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		it.rec.Time = time.Now()
-		l.ch <- it
+		x := newItem()
+		x.rec, x.cfg, x.args = it.rec, it.cfg, append(x.args, it.args...)
+		l.ch <- x
 		if len(l.ch) == cap(l.ch) {
-			first := <-l.ch
-			l.writeQueued(&first)
+			l.writeQueued(<-l.ch)
 		}
 	}
 	for len(l.ch) > 0 {
-		first := <-l.ch
-		l.writeQueued(&first)
+		l.writeQueued(<-l.ch)
 	}
 }
 
@@ -75,7 +75,9 @@ func BenchmarkWriteOne(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		it.rec.Time = time.Now()
-		l.writeQueued(&it)
+		x := newItem()
+		x.rec, x.cfg, x.args = it.rec, it.cfg, append(x.args, it.args...)
+		l.writeQueued(x)
 	}
 }
 

@@ -68,7 +68,7 @@ type Stats struct {
 type Log struct {
 	opts     Options
 	instance string
-	ch       chan item
+	ch       chan *item
 	quit     chan struct{}
 	done     chan struct{}
 	close    sync.Once
@@ -103,6 +103,33 @@ type item struct {
 	rec  Record
 	args []byte
 	cfg  *argsConfig
+}
+
+// Items travel to the writer by pointer and come back to this pool once
+// their line is encoded: the queue holds pointers, not Records by value
+// (a Record is over 500 bytes, and a queue of them cost every call a copy
+// in and out, with write barriers, and the GC a scan of megabytes).
+var itemPool = sync.Pool{New: func() any { return new(item) }}
+
+// newItem returns a cleared item whose args buffer may be reused.
+func newItem() *item {
+	it := itemPool.Get().(*item)
+	it.args = it.args[:0]
+	return it
+}
+
+// maxPooledArgs bounds the argument buffer an item keeps when it returns
+// to the pool, so that one large call does not stay resident.
+const maxPooledArgs = 4 << 10
+
+// release returns it to the pool; nothing may use it afterwards.
+func release(it *item) {
+	args := it.args[:0]
+	if cap(args) > maxPooledArgs {
+		args = nil
+	}
+	*it = item{args: args}
+	itemPool.Put(it)
 }
 
 // Open prepares the audit directory, takes the lowest free chain, finds
@@ -145,7 +172,7 @@ func newLog(opts Options) (*Log, error) {
 	l := &Log{
 		opts:     opts,
 		instance: opts.Instance,
-		ch:       make(chan item, opts.Buffer),
+		ch:       make(chan *item, opts.Buffer),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -258,12 +285,13 @@ func (l *Log) SetConfig(c policy.AuditConfig) error {
 // recorded later as a "dropped" line.
 func (l *Log) Record(ev event.Event) {
 	cfg := l.cfg.Load()
-	it := item{cfg: cfg, rec: Record{
+	it := newItem()
+	it.cfg, it.rec = cfg, Record{
 		Time: ev.Time.UTC(), Event: KindCall, Session: ev.Session, Identity: ev.Identity, Server: ev.Server,
 		Tool: ev.Tool, Decision: string(ev.Decision), Monitor: ev.Monitor, Rule: ev.Rule, Reason: ev.Reason,
 		Counters: ev.Counters, Outcome: ev.Outcome, Policy: ev.PolicyRev, StateError: ev.StateError,
 		ApprovalID: ev.ApprovalID, Approver: ev.Approver,
-	}}
+	}
 	if ev.Latency > 0 {
 		it.rec.LatencyMS = float64(ev.Latency.Microseconds()) / 1000
 	}
@@ -274,14 +302,16 @@ func (l *Log) Record(ev event.Event) {
 		it.rec.Counters = append([]string(nil), ev.Counters...)
 	}
 	if cfg.mode != "none" {
-		it.args = append([]byte(nil), ev.Args...)
+		it.args = append(it.args, ev.Args...)
 	}
 	l.enqueue(it)
 }
 
 // Start records that this instance started.
 func (l *Log) Start(info StartInfo) {
-	l.enqueue(item{rec: Record{Time: l.now(), Event: KindStart, Start: &info}})
+	it := newItem()
+	it.rec = Record{Time: l.now(), Event: KindStart, Start: &info}
+	l.enqueue(it)
 }
 
 // ReloadResult describes one policy reload attempt.
@@ -294,14 +324,16 @@ type ReloadResult struct {
 
 // Reload records a policy reload attempt.
 func (l *Log) Reload(r ReloadResult) {
-	l.enqueue(item{rec: Record{Time: l.now(), Event: KindReload, File: r.File, Result: r.Result,
-		Policy: r.Revision, Errors: r.Errors}})
+	it := newItem()
+	it.rec = Record{Time: l.now(), Event: KindReload, File: r.File, Result: r.Result, Policy: r.Revision, Errors: r.Errors}
+	l.enqueue(it)
 }
 
-func (l *Log) enqueue(it item) {
+func (l *Log) enqueue(it *item) {
 	select {
 	case l.ch <- it:
 	default:
+		release(it)
 		n := l.dropped.Add(1)
 		now := time.Now().UnixNano()
 		last := l.lastDropLog.Load()

@@ -55,10 +55,9 @@ func (l *Log) run() {
 	for {
 		select {
 		case it := <-l.ch:
-			l.writeQueued(&it)
+			l.writeQueued(it)
 			for len(l.ch) > 0 { // more than one group's worth was waiting
-				it := <-l.ch
-				l.writeQueued(&it)
+				l.writeQueued(<-l.ch)
 			}
 			if rest != nil {
 				rest.Reset(l.opts.Linger)
@@ -72,7 +71,7 @@ func (l *Log) run() {
 			for {
 				select {
 				case it := <-l.ch:
-					l.writeQueued(&it)
+					l.writeQueued(it)
 					continue
 				default:
 				}
@@ -92,14 +91,16 @@ func (l *Log) run() {
 }
 
 // writeQueued writes first and whatever else is queued, within a group's
-// bounds, as one group.
+// bounds, as one group. The items go back to the pool.
 func (l *Log) writeQueued(first *item) {
 	l.begin()
 	l.add(first)
+	release(first)
 	for len(l.g.lines) < maxGroupLines && len(l.g.buf) < maxGroupBytes {
 		select {
 		case it := <-l.ch:
-			l.add(&it)
+			l.add(it)
+			release(it)
 			continue
 		default:
 		}
