@@ -65,8 +65,13 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte) func(string) bool 
 	if err != nil || tools == nil {
 		return nil // not a list: the filter withholds what it cannot read
 	}
+	// The rest of the result, with the tools array emptied, is small: read
+	// nextCursor there rather than walk the array twice.
+	start := jsonrpc.Offset(result, tools)
+	rest := make([]byte, 0, len(result)-len(tools)+2)
+	rest = append(append(append(rest, result[:start]...), "[]"...), result[start+len(tools):]...)
 	complete := true
-	_ = jsonrpc.Members(result, func(k string, v []byte) error {
+	_ = jsonrpc.Members(rest, func(k string, v []byte) error {
 		if k == "nextCursor" && string(v) != "null" && string(v) != `""` {
 			complete = false
 		}

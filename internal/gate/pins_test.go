@@ -176,3 +176,21 @@ func TestPinsOff(t *testing.T) {
 		t.Errorf("pins: off recorded %v, %v", ps, evs.evs)
 	}
 }
+
+// The pages of the first list are all trusted on first use; a tool that
+// appears after the last page is new.
+func TestPinsPagesOfTheFirstList(t *testing.T) {
+	g, _, _ := pinGate(t, "version: \"1\"\npins: enforce\n")
+	s := &transport.Session{ID: "s1"}
+	page1 := []byte(`{"tools":[{"name":"a","description":"A."}],"nextCursor":"p2"}`)
+	page2 := []byte(`{"nextCursor":null,"tools":[{"name":"b","description":"B."}]}`)
+	if got := listed(t, g, s, page1); strings.Join(got, ",") != "a" {
+		t.Fatalf("page 1 shows %v", got)
+	}
+	if got := listed(t, g, s, page2); strings.Join(got, ",") != "b" {
+		t.Fatalf("page 2 shows %v", got)
+	}
+	if got := listed(t, g, s, []byte(`{"tools":[{"name":"a","description":"A."},{"name":"b","description":"B."},{"name":"c","description":"C."}]}`)); strings.Join(got, ",") != "a,b" {
+		t.Errorf("after the first list: %v, want a,b (c is new)", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -25,7 +26,25 @@ type Guard struct {
 
 	mu   sync.Mutex
 	view map[string]Verdict // by key(kind, name): the last verdict
+	// defs caches Definition by the raw bytes of an entry: a server sends
+	// the same bytes list after list, and canonicalising them is most of
+	// an observation's cost.
+	defs map[string]defResult
+	// confirmed is set once a complete list was recorded with approvers
+	// (the keys it was verified with): from then on a page whose every
+	// entry is exactly a definition the view holds as approved needs no
+	// store round trip (nothing in it can be fresh or held).
+	confirmed bool
+	approvers map[string]ed25519.PublicKey
 }
+
+type defResult struct {
+	d   Def
+	err error
+}
+
+// maxCachedDefs bounds the definition cache; past it, it starts afresh.
+const maxCachedDefs = 8192
 
 // NewGuard returns the Guard of server's pins in store. server is how the
 // pins are keyed: the same server must get the same name in every proxy
@@ -86,8 +105,17 @@ func (g *Guard) Observe(ctx context.Context, kind Kind, entries [][]byte, comple
 	out := make([]Verdict, len(entries))
 	var defs []Def
 	var idx []int // out index of each def
+	g.mu.Lock()
+	if g.defs == nil || len(g.defs) > maxCachedDefs {
+		g.defs = make(map[string]defResult, len(entries))
+	}
 	for i, e := range entries {
-		d, err := Definition(kind, e)
+		r, ok := g.defs[string(e)]
+		if !ok {
+			r.d, r.err = Definition(kind, e)
+			g.defs[string(e)] = r
+		}
+		d, err := r.d, r.err
 		if err != nil {
 			out[i] = Verdict{Kind: kind, Name: entryName(kind, e), Held: true, Fresh: true,
 				Reason: "its definition cannot be pinned: " + err.Error()}
@@ -97,6 +125,14 @@ func (g *Guard) Observe(ctx context.Context, kind Kind, entries [][]byte, comple
 		defs = append(defs, d)
 		idx = append(idx, i)
 	}
+	if g.allApproved(kind, out, len(idx) == len(entries), approvers) {
+		for i := range out {
+			out[i].Status = Approved
+		}
+		g.mu.Unlock()
+		return out, nil
+	}
+	g.mu.Unlock()
 	got, err := g.store.Observe(ctx, Observation{Server: g.server, Kind: kind, Defs: defs, Complete: complete, Now: now})
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -138,7 +174,26 @@ func (g *Guard) Observe(ctx context.Context, kind Kind, entries [][]byte, comple
 		}
 	}
 	g.remember(out)
+	if complete {
+		g.confirmed, g.approvers = true, approvers
+	}
 	return out, nil
+}
+
+// allApproved reports whether every verdict is of a definition the view
+// holds as approved, confirmed by the store under the same approvers: the
+// store would answer the same, so it is not asked. Called with g.mu held.
+func (g *Guard) allApproved(kind Kind, vs []Verdict, readable bool, approvers map[string]ed25519.PublicKey) bool {
+	if !g.confirmed || !readable || !maps.EqualFunc(g.approvers, approvers, func(a, b ed25519.PublicKey) bool { return a.Equal(b) }) {
+		return false
+	}
+	for _, v := range vs {
+		last, ok := g.view[key(kind, v.Name)]
+		if !ok || last.Held || last.Hash != v.Hash || last.StoreError != nil || last.Status != Approved {
+			return false
+		}
+	}
+	return true
 }
 
 // remember keeps the verdicts for calls. A name listed twice keeps the

@@ -1,0 +1,62 @@
+package gate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
+	pinmem "github.com/tollgate-mcp/tollgate/internal/pins/memstore"
+	pinsqlite "github.com/tollgate-mcp/tollgate/internal/pins/sqlitestore"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/state/sqlitestore"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// BenchmarkHoldTools is what pins add to one tools/list of the 323-tool
+// FusionAuth list once its pins are recorded (the steady state: nothing
+// changed), with the store in memory and in SQLite.
+func BenchmarkHoldTools(b *testing.B) {
+	raw, err := os.ReadFile("../../shared/fixtures/fusionauth-tools.json")
+	if err != nil {
+		raw, err = os.ReadFile("/work/shared/fixtures/fusionauth-tools.json")
+	}
+	if err != nil {
+		b.Skip("no fixture: ", err)
+	}
+	result := raw
+	if _, err := jsonrpc.ArrayMember(raw, "tools", func([]byte) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	for _, backend := range []string{"memory", "sqlite"} {
+		b.Run(backend, func(b *testing.B) {
+			var pb pins.Backend = pinmem.New()
+			if backend == "sqlite" {
+				db, err := sqlitestore.OpenDB(filepath.Join(b.TempDir(), "state.db"), sqlitestore.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				if pb, err = pinsqlite.New(context.Background(), db); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p, _ := policy.Load("p.yaml", []byte("version: \"1\"\npins: enforce\n"))
+			g := New(p)
+			g.Pins = pins.NewGuard("fusionauth", pins.NewStore(pb))
+			s := &transport.Session{ID: "s"}
+			if g.HoldTools(s, result) != nil {
+				b.Fatal("the first list held tools")
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if g.HoldTools(s, result) != nil {
+					b.Fatal("held tools")
+				}
+			}
+		})
+	}
+}
