@@ -18,7 +18,8 @@ import (
 // shows, a 2026-07-28 client is told on each subscriptions/listen stream
 // that asked for tools/list changes and that the server acknowledged,
 // tagged with that stream's id; never untagged (it would land on some
-// unrelated request's stream), never on a stream that did not ask. An
+// unrelated request's stream), never on a stream that did not ask or that
+// the client cancelled. An
 // initialize-era client gets the untagged notification as before.
 func TestReloadNotifiesListenStreams(t *testing.T) {
 	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}`
@@ -32,6 +33,9 @@ func TestReloadNotifiesListenStreams(t *testing.T) {
 			client: []string{
 				`{"jsonrpc":"2.0","id":"L1","method":"subscriptions/listen","params":{` + meta + `,"notifications":{"toolsListChanged":true}}}`,
 				`{"jsonrpc":"2.0","id":"L2","method":"subscriptions/listen","params":{` + meta + `,"notifications":{"promptsListChanged":true}}}`,
+				`{"jsonrpc":"2.0","id":"L3","method":"subscriptions/listen","params":{` + meta + `,"notifications":{"toolsListChanged":true}}}`,
+				// On stdio a subscription ends with its cancellation.
+				`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"L3"}}`,
 			},
 			want: `{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"_meta":{"io.modelcontextprotocol/subscriptionId":"L1"}}}`,
 		},
@@ -72,7 +76,7 @@ func TestReloadNotifiesListenStreams(t *testing.T) {
 				}
 			}
 			n := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
-			answered := 2
+			answered := 3
 			if tc.name != "2026-07-28" {
 				answered = 1
 			}

@@ -25,14 +25,16 @@ func ended(result, rpcErr []byte, cancelled bool) End {
 }
 
 // listening returns the raw ids of the subscriptions/listen streams open
-// on this session that asked for tools/list changes and that the server
-// has acknowledged.
+// on this session that asked for tools/list changes, that the server has
+// acknowledged and that the client has not cancelled.
 func (p *pump) listening() [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out [][]byte
 	for id, pd := range p.pending {
-		if pd.kind == kindListen && pd.acked && pd.listen.ToolsListChanged {
+		// A cancelled subscription gets nothing more, whether or not the
+		// server answers its cancellation.
+		if pd.kind == kindListen && pd.acked && !pd.cancelled && pd.listen.ToolsListChanged {
 			out = append(out, []byte(id))
 		}
 	}
