@@ -196,14 +196,18 @@ func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
 }
 
 func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
-	if m.Method != mcp.MethodInitialize {
-		s.start(linksWG)
+	switch m.Method {
+	case mcp.MethodInitialize, "ping":
+	default:
+		if _, known := routed[m.Method]; known {
+			s.start(linksWG) // a client that skipped initialize
+		}
 	}
 	switch m.Method {
 	case mcp.MethodInitialize:
 		s.mu.Lock()
-		again := s.init != nil && s.started
-		if !again {
+		again := s.answered
+		if !again && !s.started {
 			s.init = clone(m.Params)
 		}
 		s.mu.Unlock()
@@ -253,6 +257,13 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 	default:
 		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method, nil))
 	}
+}
+
+// routed are the methods the router sends to servers.
+var routed = map[string]struct{}{
+	mcp.MethodToolsList: {}, "prompts/list": {}, "resources/list": {}, "resources/templates/list": {},
+	mcp.MethodToolsCall: {}, mcp.MethodPromptsGet: {}, mcp.MethodResourcesRead: {},
+	"resources/subscribe": {}, "resources/unsubscribe": {}, "completion/complete": {}, "logging/setLevel": {},
 }
 
 // split finds the server a namespaced name belongs to, and the name it has
