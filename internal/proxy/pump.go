@@ -362,10 +362,36 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 	if taskProbe != nil {
 		return verdict{forward: true, frame: taskProbe}
 	}
+	// A retry's answers to the server's input requests are inspected
+	// before the server reads them (mrtr.go).
+	var inspected []byte
+	if k == kindRead && mcp.ParamsValue(m.Params, "inputResponses") != nil {
+		out, refuse := p.filterInputResponses(m.ID, frame)
+		if refuse != nil {
+			p.unregister(m.ID)
+			return verdict{answer: refuse}
+		}
+		if &out[0] != &frame[0] {
+			inspected = out
+		}
+	}
 	if k != kindCall {
-		return verdict{forward: true}
+		return verdict{forward: true, frame: inspected}
 	}
 	call, err := mcp.ParseCall(m.Params)
+	if err == nil && call.Retry {
+		out, refuse := p.filterInputResponses(m.ID, frame)
+		if refuse != nil {
+			p.unregister(m.ID)
+			return verdict{answer: refuse}
+		}
+		if &out[0] != &frame[0] {
+			inspected, frame = out, out
+			if m, err = jsonrpc.Parse(frame, true); err == nil {
+				call, err = mcp.ParseCall(m.Params)
+			}
+		}
+	}
 	if err != nil {
 		p.unregister(m.ID)
 		p.gate.Refused(p.session, nil, "rejected a tools/call: "+err.Error())
@@ -378,7 +404,11 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		p.judgeAsync(ctx, m, frame, call)
 		return verdict{}
 	}
-	return p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
+	v := p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
+	if v.forward && v.frame == nil {
+		v.frame = inspected
+	}
+	return v
 }
 
 // gateCall is the Call the gate judges.
@@ -785,10 +815,16 @@ func (p *pump) fromServer(frame []byte) []byte {
 	case pd.kind == kindRead:
 		if m.Result != nil {
 			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Result)
+			if out != nil {
+				out = p.refilterInputRequests(m.ID, out)
+			}
 		}
 	case pd.kind == kindCall:
 		if f, ok := pd.ticket.(ResultFilter); ok && m.Result != nil {
 			out = f.FilterResult(m.ID, frame, m.Result)
+		}
+		if m.Result != nil && out != nil {
+			out = p.refilterInputRequests(m.ID, out)
 		}
 		if pd.ticket != nil {
 			pd.ticket.Done(ended(m.Result, m.Error, pd.cancelled))
