@@ -168,10 +168,6 @@ policy:
 servers:
   everything:
     command: `+yamlList(mcptest.ServerEverything(t))+`
-    # Under pins: enforce (the gateway's default) a call to a tool never
-    # listed is denied as held for review, which tells it apart from a
-    # hidden tool; "hidden looks unknown" is checked under record.
-    pins: record
     policy:
       version: "1"
       hide: [get-env]
@@ -310,10 +306,14 @@ func TestGatewayThreeServers(t *testing.T) {
 	})
 
 	t.Run("hidden looks unknown", func(t *testing.T) {
-		hidden, hErr := callText(t, ctx, cs, "everything__get-env", nil)
+		// Hidden by the server's policy, by the gateway's, missing on the
+		// server, missing everywhere: one answer.
 		missing, mErr := callText(t, ctx, cs, "everything__no-such-tool", nil)
-		if got := strings.ReplaceAll(hidden, "get-env", "no-such-tool"); got != missing || hErr != mErr {
-			t.Errorf("a hidden tool is told apart from a missing one:\nhidden:  %s\nmissing: %s", hidden, missing)
+		for _, name := range []string{"everything__get-env", "conf__test_image_content", "nowhere__no-such-tool"} {
+			hidden, hErr := callText(t, ctx, cs, name, nil)
+			if got := strings.ReplaceAll(hidden, name, "everything__no-such-tool"); got != missing || hErr != mErr {
+				t.Errorf("%s is told apart from a missing tool:\nhidden:  %s\nmissing: %s", name, hidden, missing)
+			}
 		}
 	})
 
@@ -520,8 +520,9 @@ servers:
 		names := toolNames(t, ctx, gc.cs)
 		return slices.Contains(names, "a__get-sum") && !slices.Contains(names, "a__echo")
 	}, "a is back with echo held out of the list")
+	// Held out of the list, it is answered as a tool the server lacks.
 	txt, isErr := callText(t, ctx, gc.cs, "a__echo", map[string]any{"message": "after"})
-	if !isErr || !strings.Contains(txt, "held for review") {
+	if !isErr || !strings.Contains(txt, "Unknown tool: a__echo") {
 		t.Errorf("a__echo after its definition changed: %s", txt)
 	}
 	if txt, isErr := callText(t, ctx, gc.cs, "a__get-sum", map[string]any{"a": 1, "b": 1}); isErr {

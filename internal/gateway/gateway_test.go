@@ -260,9 +260,11 @@ tools:
 		t.Errorf("one__hello: %v %+v", err, call)
 	}
 	_, hidden := cs.CallTool(ctx, &sdk.CallToolParams{Name: "two__hello", Arguments: map[string]any{}})
-	_, missing := cs.CallTool(ctx, &sdk.CallToolParams{Name: "three__hello", Arguments: map[string]any{}})
-	if hidden == nil || missing == nil || strings.ReplaceAll(hidden.Error(), "two__hello", "three__hello") != missing.Error() {
-		t.Errorf("hidden two__hello: %v; missing three__hello: %v", hidden, missing)
+	for _, name := range []string{"three__hello", "two__nope", "one__nope"} {
+		_, missing := cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: map[string]any{}})
+		if hidden == nil || missing == nil || strings.ReplaceAll(hidden.Error(), "two__hello", name) != missing.Error() {
+			t.Errorf("hidden two__hello: %v; missing %s: %v", hidden, name, missing)
+		}
 	}
 	cs.Close()
 	<-served

@@ -22,6 +22,15 @@ type link struct {
 	conn   *pipeEnd // the router's end of the pump's pipe; nil while down
 	result []byte   // its initialize result
 	gone   *pipeEnd // the last incarnation retired, never made current again
+
+	// The server's tool names as its pump lets the client see them (hidden
+	// and held tools left out), for the incarnation known was read from:
+	// a call to any other name is answered as an unknown tool by the
+	// gateway itself, in the same words whatever hid it.
+	load      sync.Mutex // one reader of the list at a time
+	known     map[string]bool
+	knownFrom *pipeEnd
+	knownGen  uint64 // bumped when the server says its list changed
 	once   sync.Once
 	ready  chan struct{} // closed when the first attempt is over, up or not
 }
@@ -254,4 +263,82 @@ func (s *session) listsChanged(initResult []byte) {
 	if mcp.ParamsValue(caps, "resources") != nil {
 		s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`))
 	}
+}
+
+// listed says whether a name is in the server's list.
+type listed uint8
+
+const (
+	listedUnknown listed = iota // the list has not been read (or changed)
+	listedYes
+	listedNo
+)
+
+func (l *link) lists(name string) listed {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.known == nil || l.knownFrom != l.conn {
+		return listedUnknown
+	}
+	if l.known[name] {
+		return listedYes
+	}
+	return listedNo
+}
+
+func (l *link) forgetTools() {
+	l.mu.Lock()
+	l.known = nil
+	l.knownGen++
+	l.mu.Unlock()
+}
+
+// maxListPages bounds the pages read to learn a server's tool names.
+const maxListPages = 1000
+
+// loadTools reads every page of the server's tools/list (through its pump,
+// so under its policy) and keeps the names. On failure the list stays
+// unknown and calls go to the server, which answers them itself.
+func (s *session) loadTools(l *link) {
+	l.load.Lock()
+	defer l.load.Unlock()
+	l.mu.Lock()
+	conn, gen := l.conn, l.knownGen
+	fresh := l.known != nil && l.knownFrom == conn
+	l.mu.Unlock()
+	if conn == nil || fresh {
+		return
+	}
+	names := map[string]bool{}
+	cursor := ""
+	for range maxListPages {
+		params := []byte("{}")
+		if cursor != "" {
+			params = append(jsonrpc.AppendString([]byte(`{"cursor":`), cursor), '}')
+		}
+		res, err := s.own(l, conn, mcp.MethodToolsList, params)
+		if err != nil {
+			s.log.Warn("gateway: could not read a server's tool list", "server", l.srv.Name, "err", err)
+			return
+		}
+		_, err = jsonrpc.ArrayMember(res, "tools", func(tool []byte) error {
+			if n, ok := jsonrpc.Unquote(mcp.ParamsValue(tool, "name")); ok {
+				names[n] = true
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("gateway: could not read a server's tool list", "server", l.srv.Name, "err", err)
+			return
+		}
+		cursor, _ = jsonrpc.Unquote(mcp.ParamsValue(res, "nextCursor"))
+		if cursor == "" {
+			break
+		}
+	}
+	l.mu.Lock()
+	if l.knownGen == gen && l.conn == conn {
+		l.known, l.knownFrom = names, conn
+	}
+	l.mu.Unlock()
 }

@@ -30,8 +30,7 @@ type rawClient struct {
 }
 
 // twoOwnServers writes a gateway file with this package's server twice, as
-// a and b, with pins recorded only (these tests call tools they have not
-// listed, which enforce would deny).
+// a and b.
 func twoOwnServers(t *testing.T, extra string) string {
 	t.Helper()
 	self, err := os.Executable()
@@ -40,7 +39,7 @@ func twoOwnServers(t *testing.T, extra string) string {
 	}
 	dir := t.TempDir()
 	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    pins: record\n    env: {" + envTestServer + ": \"1\"}\n"
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
 	}
 	return writeFile(t, dir, "gateway.yaml", extra+"servers:\n"+srv("a")+srv("b"))
 }

@@ -292,6 +292,32 @@ func (s *session) named(m jsonrpc.Message, raw []byte) {
 		s.unknown(m, name)
 		return
 	}
+	if m.Method == mcp.MethodToolsCall {
+		switch l.lists(own) {
+		case listedNo:
+			s.unknown(m, name)
+			return
+		case listedUnknown:
+			// The server's list is not known yet (or changed): read it,
+			// off the read loop, then route.
+			frame := clone(m.Raw)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.loadTools(l)
+				m, err := jsonrpc.Parse(frame, false)
+				if err != nil {
+					return
+				}
+				if l.lists(own) == listedNo {
+					s.unknown(m, name)
+					return
+				}
+				s.forward(l, m, edit{old: mcp.ParamsValue(m.Params, "name"), repl: jsonrpc.AppendString(nil, own)}, name)
+			}()
+			return
+		}
+	}
 	s.forward(l, m, edit{old: raw, repl: jsonrpc.AppendString(nil, own)}, name)
 }
 
@@ -543,6 +569,9 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 			s.toClient(splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
 		}
 	case "notifications/initialized":
+	case mcp.NotificationToolsListChanged:
+		l.forgetTools()
+		s.toClient(m.Raw)
 	default:
 		s.toClient(m.Raw)
 	}
