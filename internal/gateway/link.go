@@ -31,8 +31,8 @@ type link struct {
 	known     map[string]bool
 	knownFrom *pipeEnd
 	knownGen  uint64 // bumped when the server says its list changed
-	once   sync.Once
-	ready  chan struct{} // closed when the first attempt is over, up or not
+	once      sync.Once
+	ready     chan struct{} // closed when the first attempt is over, up or not
 }
 
 // current returns the conn of the incarnation that is up, nil when down.
