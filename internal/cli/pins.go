@@ -457,7 +457,8 @@ func (f *pinFlags) register(fs *flag.FlagSet) {
 
 // setupPins gives the gate its pin guard, unless the policy says pins: off.
 // tollgate run records by default. A store that cannot be opened stops the
-// run under enforce; under record it is logged and pins are left off.
+// run under enforce; under record it is opened at the first tools/list,
+// and a failure there is logged (the list passes, nothing is held).
 func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) error {
 	mode := pins.Record
 	if m, err := pins.ParseMode(pol.Pins()); err == nil {
@@ -474,21 +475,38 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 	default:
 		name = strings.Join(f.pins.argv, " ")
 	}
-	b, err := f.stateFlags.backend(ctx)
-	var store *pins.Store
-	if err == nil {
-		store, err = b.Pins(ctx)
+	open := func(ctx context.Context) (*pins.Store, error) {
+		b, err := f.stateFlags.backend(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.Pins(ctx)
 	}
-	if err != nil {
-		if mode == pins.Enforce {
+	var store *pins.Store
+	if mode == pins.Enforce {
+		// Calls before the first list are judged by the record: read it now,
+		// and refuse to start without a store.
+		var err error
+		if store, err = open(ctx); err != nil {
 			return fmt.Errorf("pins: enforce: %w", err)
 		}
-		logger.Warn("pins: the state store could not be opened; tool definitions are not recorded", "err", err)
-		return nil
+	} else {
+		// Recording only: open the store at the first tools/list, not at
+		// start-up (a few ms of SQLite schema work every run would pay).
+		store = pins.NewStore(pins.Lazy(func(ctx context.Context) (pins.Backend, error) {
+			s, err := open(ctx)
+			if err != nil {
+				logger.Warn("pins: the state store could not be opened; tool definitions are not recorded", "err", err)
+				return nil, err
+			}
+			return s.Backend(), nil
+		}))
 	}
 	guard := pins.NewGuard(name, store)
-	if err := guard.Load(ctx, pol.Approvals().Approvers); err != nil {
-		logger.Warn("pins: could not read the recorded definitions; calls are judged from the next tools/list", "server", name, "err", err)
+	if mode == pins.Enforce {
+		if err := guard.Load(ctx, pol.Approvals().Approvers); err != nil {
+			logger.Warn("pins: could not read the recorded definitions; calls are judged from the next tools/list", "server", name, "err", err)
+		}
 	}
 	g.Pins = guard
 	g.PinsDefault = pins.Record

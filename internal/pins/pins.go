@@ -249,6 +249,9 @@ func NewStore(b Backend) *Store { return &Store{b: b} }
 // Close closes the backend.
 func (s *Store) Close() error { return s.b.Close() }
 
+// Backend returns the store's backend.
+func (s *Store) Backend() Backend { return s.b }
+
 // Observe records what a list showed and returns each observed definition's
 // pin afterwards, in Defs order. Until the server's first full list of
 // o.Kind has been recorded (a page with Complete), a definition without a
