@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,4 +186,34 @@ func TestGuard(t *testing.T) {
 	if !vs[0].Held || vs[0].Name != "a" {
 		t.Errorf("ambiguous: %+v", vs[0])
 	}
+}
+
+// Sessions list and call at once (the HTTP front): the guard's view and
+// cache are shared safely, and every session sees the same verdicts.
+func TestGuardConcurrent(t *testing.T) {
+	ctx := context.Background()
+	g := pins.NewGuard("srv", pins.NewStore(memstore.New()))
+	if _, err := g.Observe(ctx, pins.Tool, [][]byte{[]byte(base)}, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	changed := []byte(strings.Replace(base, "Reads a file.", "Reads a file!", 1))
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			entry := []byte(base)
+			if i%2 == 1 {
+				entry = changed
+			}
+			vs, err := g.Observe(ctx, pins.Tool, [][]byte{entry}, true, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if held := vs[0].Held; held != (i%2 == 1) {
+				t.Errorf("session %d: held = %v", i, held)
+			}
+			g.Check(pins.Tool, "read_file")
+		})
+	}
+	wg.Wait()
 }
