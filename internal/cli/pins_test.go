@@ -30,12 +30,13 @@ type pinsRig struct {
 	policy   string
 	state    string
 	audit    string
+	name     string // --server-name, or "" for the default (the command line)
 }
 
 func newPinsRig(t *testing.T, policy string) *pinsRig {
 	dir := t.TempDir()
 	r := &pinsRig{t: t, tollgate: mcptest.Tollgate(t), server: mcptest.OwnServer(t),
-		policy: filepath.Join(dir, "policy.yaml"), state: "sqlite://" + filepath.Join(dir, "state.db"), audit: filepath.Join(dir, "audit")}
+		policy: filepath.Join(dir, "policy.yaml"), state: "sqlite://" + filepath.Join(dir, "state.db"), audit: filepath.Join(dir, "audit"), name: "own"}
 	writeFile(t, r.policy, policy)
 	return r
 }
@@ -53,8 +54,11 @@ func (r *pinsRig) run(env []string, call ...string) session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.Command(r.tollgate, "run", "-c", r.policy, "--state", r.state, "--audit", r.audit,
-		"--server-name", "own", "--", r.server)
+	args := []string{"run", "-c", r.policy, "--state", r.state, "--audit", r.audit}
+	if r.name != "" {
+		args = append(args, "--server-name", r.name)
+	}
+	cmd := exec.Command(r.tollgate, append(args, "--", r.server)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -261,4 +265,25 @@ func readAudit(t *testing.T, dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// Two proxies on one Redis share the pins: what one recorded, the other
+// holds to; a server is named by its command line by default.
+func TestPinsSharedRedis(t *testing.T) {
+	r := newPinsRig(t, "version: \"1\"\npins: enforce\n")
+	r.state, r.name = mcptest.Redis(t), ""
+	r.wantTools(r.run(nil), "add", "greet")
+	s := r.run([]string{"OWNSERVER_GREET_DESC=Says hello to someone, and more."}, "greet")
+	r.wantTools(s, "add")
+	if !strings.HasPrefix(s.calls["greet"], "ERROR: [POLICY DENIED]") {
+		t.Errorf("greet = %q", s.calls["greet"])
+	}
+	out, code := r.pins("", "list")
+	if code != 0 || !regexpLine(out, `^`+regexp.QuoteMeta(r.server)+`\s+tool\s+greet\s+changed\s`) {
+		t.Errorf("pins list (exit %d):\n%s", code, out)
+	}
+	if out, code = r.pins("", "approve", "greet", "--yes", "--server", r.server); code != 0 {
+		t.Fatalf("approve (exit %d):\n%s", code, out)
+	}
+	r.wantTools(r.run([]string{"OWNSERVER_GREET_DESC=Says hello to someone, and more."}), "add", "greet")
 }
