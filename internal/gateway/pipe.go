@@ -19,7 +19,8 @@ func pipe() (a, b *pipeEnd) {
 // queue is one direction of a pipe.
 type queue struct {
 	mu     sync.Mutex
-	frames [][]byte
+	frames [][]byte // frames[head:] are unread
+	head   int
 	wake   chan struct{}
 	eof    bool // the writer closed it: read what is left, then io.EOF
 	closed bool // the reader closed it: Read fails at once
@@ -54,10 +55,13 @@ func (p *pipeEnd) Read() ([]byte, error) {
 		case q.closed:
 			q.mu.Unlock()
 			return nil, fmt.Errorf("gateway pipe read: %w", transport.ErrClosed)
-		case len(q.frames) > 0:
-			f := q.frames[0]
-			q.frames[0] = nil
-			q.frames = q.frames[1:]
+		case q.head < len(q.frames):
+			f := q.frames[q.head]
+			q.frames[q.head] = nil
+			q.head++
+			if q.head == len(q.frames) { // empty: reuse the array
+				q.frames, q.head = q.frames[:0], 0
+			}
 			q.mu.Unlock()
 			return f, nil
 		case q.eof:
@@ -71,15 +75,29 @@ func (p *pipeEnd) Read() ([]byte, error) {
 
 // Write queues a copy of frame for the other end.
 func (p *pipeEnd) Write(frame []byte) error {
+	return p.send(append([]byte(nil), frame...))
+}
+
+// send queues frame itself, which the caller gives up.
+func (p *pipeEnd) send(frame []byte) error {
 	q := p.out
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.eof || q.closed {
 		return fmt.Errorf("gateway pipe write: %w", transport.ErrClosed)
 	}
-	q.frames = append(q.frames, append([]byte(nil), frame...))
+	q.frames = append(q.frames, frame)
 	q.signal()
 	return nil
+}
+
+// writeOwned writes a frame the caller gives up: without a copy when conn
+// is a pipe.
+func writeOwned(conn transport.Conn, frame []byte) error {
+	if p, ok := conn.(*pipeEnd); ok {
+		return p.send(frame)
+	}
+	return conn.Write(frame)
 }
 
 // CloseWrite tells the other end that nothing more comes: its Read returns
@@ -101,7 +119,7 @@ func (p *pipeEnd) Close() error {
 	q := p.in
 	q.mu.Lock()
 	q.closed = true
-	q.frames = nil
+	q.frames, q.head = nil, 0
 	q.signal()
 	q.mu.Unlock()
 	return nil

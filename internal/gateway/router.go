@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -79,6 +78,7 @@ func (s *session) drain() {
 // call is a request the router sent a server: the client's (clientID, and
 // its progress token) or the router's own (reply).
 type call struct {
+	gid      string
 	link     *link
 	clientID []byte
 	token    string
@@ -149,8 +149,10 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 	}
 }
 
+// toClient sends the client a frame the caller gives up (never one that
+// aliases a buffer a Read will reuse).
 func (s *session) toClient(frame []byte) {
-	if err := s.front.Write(frame); err != nil {
+	if err := writeOwned(s.front, frame); err != nil {
 		s.log.Debug("gateway: write to the client failed", "err", err)
 	}
 }
@@ -378,7 +380,7 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 	}
 	s.seq++
 	gid := strconv.FormatInt(s.seq, 10)
-	c := &call{link: l, clientID: clone(m.ID)}
+	c := &call{gid: gid, link: l, clientID: clone(m.ID)}
 	edits := []edit{{old: m.ID, repl: []byte(gid)}}
 	if extra.old != nil {
 		edits = append(edits, extra)
@@ -392,7 +394,7 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 	s.calls[gid] = c
 	s.clientIDs[ck] = gid
 	s.mu.Unlock()
-	if conn == nil || conn.Write(splice(m.Raw, edits...)) != nil {
+	if conn == nil || writeOwned(conn, splice(m.Raw, edits...)) != nil {
 		if s.take(gid) != nil {
 			if name != "" {
 				s.unknown(m, name)
@@ -401,6 +403,36 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 			}
 		}
 	}
+}
+
+// takeID removes and returns the call a server's response id names: the
+// gateway's id as the gateway wrote it (no allocation), or as a server
+// re-spelt it.
+func (s *session) takeID(id []byte) *call {
+	if !plainDecimal(id) {
+		return s.take(canonicalID(id))
+	}
+	s.mu.Lock()
+	c := s.calls[string(id)]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return s.take(c.gid)
+}
+
+// plainDecimal reports whether id is a decimal integer as the gateway
+// writes its ids: digits, no leading zero.
+func plainDecimal(id []byte) bool {
+	if len(id) == 0 || len(id) > 18 || id[0] == '0' {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // take removes and returns the call a gateway id names.
@@ -431,7 +463,7 @@ func (s *session) own(l *link, conn transport.Conn, method string, params []byte
 	s.mu.Lock()
 	s.seq++
 	gid := strconv.FormatInt(s.seq, 10)
-	c := &call{link: l, reply: make(chan []byte, 1)}
+	c := &call{gid: gid, link: l, reply: make(chan []byte, 1)}
 	s.calls[gid] = c
 	s.mu.Unlock()
 	msg := []byte(`{"jsonrpc":"2.0","id":` + gid + `,"method":`)
@@ -441,7 +473,7 @@ func (s *session) own(l *link, conn transport.Conn, method string, params []byte
 		msg = append(msg, params...)
 	}
 	msg = append(msg, '}')
-	if err := conn.Write(msg); err != nil {
+	if err := writeOwned(conn, msg); err != nil {
 		s.take(gid)
 		return nil, err
 	}
@@ -510,7 +542,7 @@ func (s *session) response(m jsonrpc.Message) {
 	if a.link.current() != a.conn {
 		return
 	}
-	_ = a.conn.Write(splice(m.Raw, edit{old: m.ID, repl: a.orig}))
+	_ = writeOwned(a.conn, splice(m.Raw, edit{old: m.ID, repl: a.orig}))
 }
 
 // fromServer handles one frame from l's pump (toward the client).
@@ -521,7 +553,7 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame []byte) {
 	}
 	switch {
 	case m.IsResponse():
-		c := s.take(canonicalID(m.ID))
+		c := s.takeID(m.ID)
 		switch {
 		case c == nil || c.link != l:
 			s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
@@ -583,9 +615,12 @@ type edit struct{ old, repl []byte }
 // splice returns a copy of frame with the edits applied (those whose old is
 // not inside frame are skipped).
 func splice(frame []byte, edits ...edit) []byte {
-	sort.Slice(edits, func(i, j int) bool {
-		return jsonrpc.Offset(frame, edits[i].old) < jsonrpc.Offset(frame, edits[j].old)
-	})
+	// At most three edits: an insertion sort by offset, without allocating.
+	for i := 1; i < len(edits); i++ {
+		for j := i; j > 0 && jsonrpc.Offset(frame, edits[j].old) < jsonrpc.Offset(frame, edits[j-1].old); j-- {
+			edits[j], edits[j-1] = edits[j-1], edits[j]
+		}
+	}
 	out := make([]byte, 0, len(frame)+32)
 	pos := 0
 	for _, e := range edits {
