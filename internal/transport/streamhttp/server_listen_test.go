@@ -11,6 +11,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
@@ -153,5 +154,19 @@ func TestFrontStatelessTasksStayWithTheirCaller(t *testing.T) {
 		if bytes.Contains(a, []byte("the secret result")) || !bytes.Contains(a, []byte("Task not found")) {
 			t.Errorf("tasks/get by %q: %s, want the server's unknown-task answer", who, a)
 		}
+	}
+}
+
+// TestFrontListenNeedsEventStream: a subscriptions/listen from a client
+// that accepts only JSON is refused (406) at once, rather than held until
+// the client gives up.
+func TestFrontListenNeedsEventStream(t *testing.T) {
+	hs, _, _ := newFront(t)
+	c := newFrontClient(t, hs.URL)
+	c.json = true
+	body := `{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"notifications":{"toolsListChanged":true}}}`
+	status, a := c.call(body, HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "subscriptions/listen")
+	if status != http.StatusNotAcceptable || rpcErrorCode(t, a) != jsonrpc.CodeInvalidRequest {
+		t.Fatalf("HTTP %d %s, want 406 with -32600", status, a)
 	}
 }

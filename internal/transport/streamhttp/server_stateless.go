@@ -33,6 +33,12 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 		s.statelessNotification(w, r, body)
 		return
 	}
+	if m.Method == mcp.MethodSubscriptionsListen && !wantSSE {
+		// A subscription is an event stream or nothing: a client that takes
+		// only JSON would wait for an answer that comes when it ends.
+		writeError(w, http.StatusNotAcceptable, m.ID, jsonrpc.CodeInvalidRequest, "not acceptable: subscriptions/listen is answered with an event stream; Accept must list text/event-stream", nil)
+		return
+	}
 	if msg := checkHeaders(r, &m, &s.params); msg != "" {
 		writeError(w, http.StatusBadRequest, m.ID, CodeHeaderMismatch, "header mismatch: "+msg, nil)
 		return
