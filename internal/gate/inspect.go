@@ -102,6 +102,9 @@ func denialFrame(id []byte, reason string) []byte {
 // FilterResult implements proxy.Gate for resources/read and prompts/get
 // answers: the policy's inspect entry of that method (or "*") applies.
 func (g *Gate) FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte {
+	if method == mcp.MethodPromptsList || method == mcp.MethodResourcesList {
+		return g.filterPinnedList(s, method, frame, result) // pins.go; lists are not inspected
+	}
 	p := g.policy.Load()
 	in := p.Inspection(method)
 	if in == nil {

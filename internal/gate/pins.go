@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -52,18 +53,75 @@ func (g *Gate) pinMode(p *policy.Policy) pins.Mode {
 // HoldTools implements proxy.ListHolder: it records the list page and, under
 // enforce, returns the tools to hold back.
 func (g *Gate) HoldTools(s *transport.Session, result []byte) func(string) bool {
+	held, _ := g.holdList(s, pins.Tool, "tools", result)
+	if held == nil {
+		return nil
+	}
+	return func(name string) bool { return held[name] }
+}
+
+// filterPinnedList records a prompts/list or resources/list page and,
+// under enforce, removes the prompts or resources pins hold (a resource is
+// named by its uri). An answer it cannot read passes as it is: unlike a
+// tool list, these lists carry nothing the policy hides.
+func (g *Gate) filterPinnedList(s *transport.Session, method string, frame, result []byte) []byte {
+	kind, member, nameKey := pins.Prompt, "prompts", "name"
+	if method == mcp.MethodResourcesList {
+		kind, member, nameKey = pins.Resource, "resources", "uri"
+	}
+	held, span := g.holdList(s, kind, member, result)
+	if held == nil {
+		return frame
+	}
+	var kept [][]byte
+	_ = jsonrpc.Elements(span, func(e []byte) error {
+		var name string
+		_ = jsonrpc.Members(e, func(k string, v []byte) error {
+			if k == nameKey && name == "" {
+				name, _ = jsonrpc.Unquote(v)
+			}
+			return nil
+		})
+		if !held[name] {
+			kept = append(kept, e)
+		}
+		return nil
+	})
+	start := jsonrpc.Offset(frame, span)
+	out := make([]byte, 0, len(frame))
+	out = append(out, frame[:start]...)
+	out = append(out, '[')
+	for i, e := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	out = append(out, ']')
+	out = append(out, frame[start+len(span):]...)
+	var version string
+	if s != nil {
+		version = s.Version()
+	}
+	return mcp.PrivateScope(out, mcp.Stateless(version))
+}
+
+// holdList records one page of a list of kind (the array under member)
+// and, under enforce, returns the names to hold back (nil: none) and the
+// array's span.
+func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, result []byte) (map[string]bool, []byte) {
 	p := g.policy.Load()
 	mode := g.pinMode(p)
 	if mode == pins.Off {
-		return nil
+		return nil, nil
 	}
 	var entries [][]byte
-	tools, err := jsonrpc.ArrayMember(result, "tools", func(e []byte) error {
+	tools, err := jsonrpc.ArrayMember(result, member, func(e []byte) error {
 		entries = append(entries, e)
 		return nil
 	})
 	if err != nil || tools == nil {
-		return nil // not a list: the filter withholds what it cannot read
+		return nil, nil // not a list: the filter withholds what it cannot read
 	}
 	// The rest of the result, with the tools array emptied, is small: read
 	// nextCursor there rather than walk the array twice.
@@ -79,9 +137,9 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte) func(string) bool 
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), pinTimeout)
 	defer cancel()
-	vs, err := g.Pins.Observe(ctx, pins.Tool, entries, complete, p.Approvals().Approvers)
+	vs, err := g.Pins.Observe(ctx, kind, entries, complete, p.Approvals().Approvers)
 	if err != nil {
-		g.log().Error("pins: the store failed while recording tools/list; holding what cannot be confirmed", "server", g.Pins.Server(), "mode", mode.String(), "err", err)
+		g.log().Error("pins: the store failed while recording a list; holding what cannot be confirmed", "server", g.Pins.Server(), "kind", string(kind), "mode", mode.String(), "err", err)
 	}
 	enforce := mode == pins.Enforce && !g.monitoring(p)
 	var held map[string]bool
@@ -97,10 +155,7 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte) func(string) bool 
 			g.pinEvent(s, p, v, enforce)
 		}
 	}
-	if held == nil {
-		return nil
-	}
-	return func(name string) bool { return held[name] }
+	return held, tools
 }
 
 // pinEvent records and logs a change first seen (or a definition recorded
@@ -115,9 +170,11 @@ func (g *Gate) pinEvent(s *transport.Session, p *policy.Policy, v *pins.Verdict,
 	case v.FirstUse && len(flags) == 0:
 		return // the ordinary first record: nothing to flag
 	case v.FirstUse:
-		reason = fmt.Sprintf("tool %q was recorded on first use, and its definition carries poisoning markers", v.Name)
-	case enforce:
+		reason = fmt.Sprintf("%s %q was recorded on first use, and its definition carries poisoning markers", v.Kind, v.Name)
+	case enforce && v.Kind == pins.Tool:
 		reason += "; held: removed from tools/list, calls denied"
+	case enforce:
+		reason += "; held: removed from " + string(v.Kind) + "s/list"
 	default:
 		reason += "; recorded only (pins: record), not held"
 	}

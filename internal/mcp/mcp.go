@@ -21,6 +21,8 @@ const (
 	MethodToolsList     = "tools/list"
 	MethodResourcesRead = "resources/read"
 	MethodPromptsGet    = "prompts/get"
+	MethodPromptsList   = "prompts/list"
+	MethodResourcesList = "resources/list"
 	MethodSampling      = "sampling/createMessage"
 	MethodElicitation   = "elicitation/create"
 

@@ -52,7 +52,7 @@ const (
 	kindList
 	kindCall
 	kindProbe    // a call answered as for an unknown tool: see Ruling.Unknown
-	kindRead     // resources/read or prompts/get: the gate may filter the answer
+	kindRead     // resources/read, prompts/get and their lists: the gate may filter the answer
 	kindListen   // subscriptions/listen: open while its stream is
 	kindTaskList // tasks/list (2025-11-25): the answer lists only visible tasks
 )
@@ -330,7 +330,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		k = kindList
 	case mcp.MethodToolsCall:
 		k = kindCall
-	case mcp.MethodResourcesRead, mcp.MethodPromptsGet:
+	case mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodPromptsList, mcp.MethodResourcesList:
 		k = kindRead
 	case mcp.MethodSubscriptionsListen:
 		k = kindListen

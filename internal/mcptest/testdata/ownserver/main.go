@@ -5,6 +5,8 @@
 //	OWNSERVER_GREET_DESC   the description of tool "greet" (default "Says hello to someone.")
 //	OWNSERVER_EXTRA_TOOL   when set, a tool of that name is listed too
 //	OWNSERVER_REORDER      when set, "greet"'s schema is sent with its keys in another order
+//	OWNSERVER_PROMPT_DESC  the description of prompt "review" (default "Reviews a change.")
+//	OWNSERVER_NOTES_DESC   the description of resource "file:///notes.txt" (default "Project notes.")
 //
 // It serves stdio. Tools: greet {name} → "hello, NAME"; add {a, b} → the sum;
 // the extra tool → "extra ran".
@@ -49,7 +51,22 @@ func main() {
 				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "extra ran"}}}, nil
 			})
 	}
+	s.AddPrompt(&mcp.Prompt{Name: "review", Description: env("OWNSERVER_PROMPT_DESC", "Reviews a change.")},
+		func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "Review this change."}}}}, nil
+		})
+	s.AddResource(&mcp.Resource{URI: "file:///notes.txt", Name: "notes", MIMEType: "text/plain", Description: env("OWNSERVER_NOTES_DESC", "Project notes.")},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "notes"}}}, nil
+		})
 	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
