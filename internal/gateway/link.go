@@ -105,7 +105,11 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 			if err != nil {
 				return
 			}
-			s.fromServer(l, routerEnd, frame)
+			burst := routerEnd.More()
+			s.fromServer(l, routerEnd, frame, burst)
+			if !burst {
+				s.flushClient()
+			}
 		}
 	}()
 	defer func() {

@@ -44,7 +44,23 @@ type pipeEnd struct {
 var (
 	_ transport.Conn       = (*pipeEnd)(nil)
 	_ transport.HalfCloser = (*pipeEnd)(nil)
+	_ transport.Deferrer   = (*pipeEnd)(nil)
 )
+
+// More reports whether another frame is already queued for Read: the pump
+// reading this end then batches what it writes to its server.
+func (p *pipeEnd) More() bool {
+	q := p.in
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head < len(q.frames)
+}
+
+// WriteDeferred is Write: a pipe has nothing to flush.
+func (p *pipeEnd) WriteDeferred(frame []byte) error { return p.Write(frame) }
+
+// Flush does nothing.
+func (p *pipeEnd) Flush() error { return nil }
 
 // Read returns the next frame written by the other end; see transport.Conn.
 func (p *pipeEnd) Read() ([]byte, error) {

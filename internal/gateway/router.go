@@ -157,6 +157,32 @@ func (s *session) toClient(frame []byte) {
 	}
 }
 
+// toClientDeferred is toClient within a burst of frames from one server:
+// the front may hold it until flushClient (one system call for the burst).
+func (s *session) toClientDeferred(frame []byte) {
+	d, ok := s.front.(transport.Deferrer)
+	if !ok {
+		s.toClient(frame)
+		return
+	}
+	if _, pipe := s.front.(*pipeEnd); pipe {
+		s.toClient(frame)
+		return
+	}
+	if err := d.WriteDeferred(frame); err != nil {
+		s.log.Debug("gateway: write to the client failed", "err", err)
+	}
+}
+
+// flushClient ends a burst: what toClientDeferred held is written.
+func (s *session) flushClient() {
+	if d, ok := s.front.(transport.Deferrer); ok {
+		if err := d.Flush(); err != nil {
+			s.log.Debug("gateway: write to the client failed", "err", err)
+		}
+	}
+}
+
 // start runs the links once, with the client's initialize params.
 func (s *session) start(linksWG *sync.WaitGroup) {
 	s.mu.Lock()
@@ -546,7 +572,7 @@ func (s *session) response(m jsonrpc.Message) {
 }
 
 // fromServer handles one frame from l's pump (toward the client).
-func (s *session) fromServer(l *link, conn transport.Conn, frame []byte) {
+func (s *session) fromServer(l *link, conn transport.Conn, frame []byte, burst bool) {
 	m, err := jsonrpc.Parse(frame, false)
 	if err != nil {
 		return
@@ -559,6 +585,8 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame []byte) {
 			s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
 		case c.reply != nil:
 			c.reply <- clone(frame)
+		case burst:
+			s.toClientDeferred(splice(m.Raw, edit{old: m.ID, repl: c.clientID}))
 		default:
 			s.toClient(splice(m.Raw, edit{old: m.ID, repl: c.clientID}))
 		}
