@@ -18,16 +18,8 @@ import (
 // failed, or StartupTimeout has passed: the gateway's own name, the
 // client's revision, and the union of the servers' capabilities.
 func (s *session) initialize(id, params []byte) {
-	deadline := s.g.opts.After(s.g.opts.StartupTimeout)
-wait:
-	for _, l := range s.links {
-		select {
-		case <-l.ready:
-		case <-deadline:
-			break wait
-		case <-s.ctx.Done():
-			return
-		}
+	if !s.awaitStartup() {
+		return
 	}
 	version, _ := jsonrpc.Unquote(mcp.ParamsValue(params, "protocolVersion"))
 	if !mcp.KnownVersion(version) || version == mcp.Version20260728 {
@@ -70,6 +62,22 @@ wait:
 	s.answered, s.version = true, version
 	s.mu.Unlock()
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
+}
+
+// awaitStartup waits until every server is up or failed once, or
+// StartupTimeout has passed; false when the session ended meanwhile.
+func (s *session) awaitStartup() bool {
+	deadline := s.g.opts.After(s.g.opts.StartupTimeout)
+	for _, l := range s.links {
+		select {
+		case <-l.ready:
+		case <-deadline:
+			return true
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 // listKinds maps a list method to the array its result holds, and whether

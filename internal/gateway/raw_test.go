@@ -296,3 +296,13 @@ func TestGatewayHTTPFront(t *testing.T) {
 		t.Errorf("a request from another Origin: %s", resp.Status)
 	}
 }
+
+// A client that sends requests without initialize (as a stateless
+// 2026-07-28 request does) is served once the servers are up.
+func TestGatewayWithoutInitialize(t *testing.T) {
+	c := startRaw(t, twoOwnServers(t, ""))
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"b__echo","arguments":{"message":"no init"}}}`)
+	if line := c.expect(`"id":1,`, nil); !strings.Contains(line, "mine: no init") {
+		t.Errorf("a call before any initialize: %s", line)
+	}
+}

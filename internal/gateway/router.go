@@ -227,8 +227,15 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 	switch m.Method {
 	case mcp.MethodInitialize, "ping":
 	default:
-		if _, known := routed[m.Method]; known {
-			s.start(linksWG) // a client that skipped initialize
+		s.mu.Lock()
+		answered := s.answered
+		s.mu.Unlock()
+		if _, known := routed[m.Method]; known && !answered {
+			// A client that skipped initialize (a stateless request):
+			// the servers start now, and the request waits for them as
+			// an initialize would.
+			s.start(linksWG)
+			s.awaitStartup()
 		}
 	}
 	switch m.Method {
