@@ -72,6 +72,9 @@ type pending struct {
 	// acknowledgement on the stream).
 	listen mcp.Listen
 	acked  bool
+	// task, for kindCall: a task-augmented call (2025-11-25), whose
+	// result may be a task.
+	task bool
 }
 
 // ErrUpstreamClosed is returned by Run when the server side ended first.
@@ -429,7 +432,7 @@ func (p *pump) ruled(m jsonrpc.Message, frame []byte, pd *pending, call mcp.Call
 		return verdict{answer: mcp.Completed(p.session.Version(), r.Answer)}
 	}
 	p.mu.Lock()
-	pd.ticket = r.Ticket
+	pd.ticket, pd.task = r.Ticket, call.Task
 	p.mu.Unlock()
 	v := verdict{forward: true, id: m.ID}
 	if r.Args != nil || r.Meta != nil {
@@ -815,19 +818,20 @@ func (p *pump) fromServer(frame []byte) []byte {
 	case pd.kind == kindRead:
 		if m.Result != nil {
 			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Result)
-			if out != nil {
+			if out != nil && mcp.ReadOutcome(m.Result).ResultType == mcp.ResultInputRequired {
 				out = p.refilterInputRequests(m.ID, out)
 			}
 		}
 	case pd.kind == kindCall:
+		e := p.ended(pd, m.Result, m.Error)
 		if f, ok := pd.ticket.(ResultFilter); ok && m.Result != nil {
 			out = f.FilterResult(m.ID, frame, m.Result)
 		}
-		if m.Result != nil && out != nil {
+		if e.InputRequired && out != nil {
 			out = p.refilterInputRequests(m.ID, out)
 		}
 		if pd.ticket != nil {
-			pd.ticket.Done(ended(m.Result, m.Error, pd.cancelled))
+			pd.ticket.Done(e)
 		}
 	case pd.kind == kindProbe:
 		out = unprobe(frame, pd)

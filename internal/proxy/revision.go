@@ -12,10 +12,13 @@ import (
 
 // ended is how a forwarded call ended with the server's result or error:
 // an input_required result says the call is not over, a CreateTaskResult
-// which task it created.
-func ended(result, rpcErr []byte, cancelled bool) End {
-	e := End{Result: result, Error: rpcErr, Cancelled: cancelled}
-	if result == nil {
+// which task it created. Only a stateless client's results (multi
+// round-trip requests, the tasks extension) and a task-augmented call's
+// (2025-11-25) are read for them: reading costs a pass over the result,
+// and a server of any other revision sends neither.
+func (p *pump) ended(pd *pending, result, rpcErr []byte) End {
+	e := End{Result: result, Error: rpcErr, Cancelled: pd.cancelled}
+	if result == nil || !(pd.task || mcp.Stateless(p.session.Version())) {
 		return e
 	}
 	o := mcp.ReadOutcome(result)
