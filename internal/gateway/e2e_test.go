@@ -84,6 +84,16 @@ func testServer() int {
 		}
 		return text("progressed"), nil, nil
 	})
+	sdk.AddTool(srv, &sdk.Tool{Name: "wait", Description: "waits to be cancelled"}, func(ctx context.Context, _ *sdk.CallToolRequest, _ struct{}) (*sdk.CallToolResult, any, error) {
+		<-ctx.Done()
+		if f := os.Getenv("GW_CANCEL_FILE"); f != "" {
+			if fh, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+				fmt.Fprintln(fh, "cancelled on "+os.Getenv("GW_NAME"))
+				fh.Close()
+			}
+		}
+		return nil, nil, ctx.Err()
+	})
 	sdk.AddTool(srv, &sdk.Tool{Name: "spare", Description: "fills a page"}, func(context.Context, *sdk.CallToolRequest, struct{}) (*sdk.CallToolResult, any, error) {
 		return text("spare"), nil, nil
 	})

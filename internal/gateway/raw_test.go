@@ -306,3 +306,41 @@ func TestGatewayWithoutInitialize(t *testing.T) {
 		t.Errorf("a call before any initialize: %s", line)
 	}
 }
+
+// A client's cancellation reaches the server running the request, under
+// that server's id, and no other.
+func TestGatewayCancellationRouted(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cancelled := filepath.Join(dir, "cancelled")
+	srv := func(name string) string {
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
+			"\n    env: {" + envTestServer + ": \"1\", GW_NAME: " + name + ", GW_CANCEL_FILE: " + strings.Trim(yamlList([]string{cancelled}), "[]") + "}\n"
+	}
+	c := startRaw(t, writeFile(t, dir, "gateway.yaml", "servers:\n"+srv("a")+srv("b")))
+	c.initialize()
+	c.send(`{"jsonrpc":"2.0","id":"w","method":"tools/call","params":{"name":"a__wait","arguments":{}}}`)
+	c.send(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"b__wait","arguments":{}}}`)
+	// Both are running once a later call to each server has come back.
+	c.send(`{"jsonrpc":"2.0","id":"ea","method":"tools/call","params":{"name":"a__echo","arguments":{"message":"x"}}}`)
+	c.send(`{"jsonrpc":"2.0","id":"eb","method":"tools/call","params":{"name":"b__echo","arguments":{"message":"x"}}}`)
+	c.expect(`"id":"e[ab]"`, nil)
+	c.expect(`"id":"e[ab]"`, nil)
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"w","reason":"changed my mind"}}`)
+	mcptest.Eventually(t, 20*time.Second, func() bool {
+		b, _ := os.ReadFile(cancelled)
+		return len(b) > 0
+	}, "the cancellation reached a server")
+	// b's call is still running: it answers a cancellation of its own.
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}`)
+	mcptest.Eventually(t, 20*time.Second, func() bool {
+		b, _ := os.ReadFile(cancelled)
+		return strings.Count(string(b), "\n") == 2
+	}, "the second cancellation reached b")
+	if b, _ := os.ReadFile(cancelled); string(b) != "cancelled on a\ncancelled on b\n" {
+		t.Errorf("cancellations reached: %q", b)
+	}
+}

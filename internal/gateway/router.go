@@ -546,8 +546,11 @@ func (s *session) notification(m jsonrpc.Message) {
 			return
 		}
 		if conn := l.current(); conn != nil {
-			_ = conn.Write(splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
+			_ = writeOwned(conn, splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
 		}
+		// The client expects no answer now: none is waited for (at the
+		// end of the session), and one that comes is dropped.
+		s.take(gid)
 	case "notifications/roots/list_changed":
 		for _, l := range s.links {
 			if conn := l.current(); conn != nil {
