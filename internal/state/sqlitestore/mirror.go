@@ -2,6 +2,8 @@ package sqlitestore
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -15,6 +17,13 @@ const deadGrace = time.Second
 // mirror is every counter in the file as of seq lastSeq, in memory: the
 // writer admits from it and brings it up to date from the rows other
 // processes appended before each transaction. Only the writer touches it.
+//
+// A counter keeps, of each charge row, only what its total and the file's
+// upkeep need: when it was recorded, its amount and its row number (see
+// ledger.Series: about 8 bytes a charge, where a tagged ledger.Counter
+// event kept about 100). A refund row names its charge by reservation and
+// index; the row number follows from them (see resSeq), and the file gives
+// the rest for the rare refund of a reservation this Store did not make.
 type mirror struct {
 	counters map[string]*counter
 	lastSeq  int64 // highest seq applied; the file holds no higher one
@@ -26,7 +35,7 @@ type mirror struct {
 	refunds []deadRow
 
 	locs   map[string]*time.Location
-	dropFn func(*ledger.Event)
+	dropFn func(seq int64)
 	// clock is the latest time any caller gave: it only moves forward, so
 	// dead stays in due order.
 	clock int64
@@ -34,7 +43,7 @@ type mirror struct {
 
 // counter is one counter of the mirror and its name in the file.
 type counter struct {
-	ledger.Counter
+	ledger.Series
 	name string
 }
 
@@ -46,7 +55,7 @@ type deadRow struct {
 
 func newMirror() *mirror {
 	m := &mirror{counters: map[string]*counter{}, locs: map[string]*time.Location{}}
-	m.dropFn = m.dropped
+	m.dropFn = m.kill
 	return m
 }
 
@@ -59,13 +68,7 @@ func (m *mirror) reset() {
 
 // advance moves c to now, queueing the rows of the charges that left.
 func (m *mirror) advance(c *counter, now int64) {
-	c.AdvanceDrop(now, m.dropFn)
-}
-
-func (m *mirror) dropped(e *ledger.Event) {
-	if e.Seq > 0 {
-		m.kill(e.Seq)
-	}
+	c.AdvanceSeq(now, m.dropFn)
 }
 
 // kill queues row seq for deletion.
@@ -100,7 +103,7 @@ func (m *mirror) named(name string) (*counter, error) {
 }
 
 // applyCharge adds a charge row (own or another process's) to the mirror.
-func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decimal, tag ledger.Tag) error {
+func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decimal) error {
 	c := m.counters[string(name)]
 	if c == nil {
 		var err error
@@ -108,15 +111,14 @@ func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decim
 			return err
 		}
 	}
-	tag.Seq = seq
-	c.Load(at, amount, tag)
+	c.LoadSeq(at, amount, seq)
 	m.lastSeq = max(m.lastSeq, seq)
 	return nil
 }
 
-// applyRefund applies a refund row: the charge it names leaves its counter
-// (if still there), and both rows become deletable.
-func (m *mirror) applyRefund(seq int64, name []byte, at int64, res string, idx int) error {
+// applyRefund applies refund row seq, of charge row charge: the charge
+// leaves its counter (if still there), and both rows become deletable.
+func (m *mirror) applyRefund(seq int64, name []byte, at int64, charge int64) error {
 	c := m.counters[string(name)]
 	if c == nil {
 		var err error
@@ -124,19 +126,21 @@ func (m *mirror) applyRefund(seq int64, name []byte, at int64, res string, idx i
 			return err
 		}
 	}
-	m.remove(c, res, idx)
+	if charge > 0 {
+		m.remove(c, charge)
+	}
 	m.refundRow(c, seq, at)
 	m.lastSeq = max(m.lastSeq, seq)
 	return nil
 }
 
-// remove takes charge (res, idx) off c and queues the deletion of its row.
-func (m *mirror) remove(c *counter, res string, idx int) (ledger.Event, bool) {
-	e, ok := c.Remove(res, idx)
-	if ok && e.Seq > 0 {
-		m.kill(e.Seq)
+// remove takes charge row seq off c and queues the deletion of its row.
+func (m *mirror) remove(c *counter, seq int64) (at int64, ok bool) {
+	at, ok = c.RemoveSeq(seq)
+	if ok {
+		m.kill(seq)
 	}
-	return e, ok
+	return at, ok
 }
 
 // refundRow remembers refund row seq, of a charge of c recorded at `at`, to
@@ -200,24 +204,35 @@ func (m *mirror) takeDue(seqs []int64) []int64 {
 	return seqs
 }
 
-// findRes returns the charges of reservation res still in the mirror that a
-// refund gives back: a refund of a reservation this process did not make
-// (another process's, or one made before a restart) is rare, and searching
-// costs less than an index on every row written.
-func (m *mirror) findRes(res string) []loc {
-	var out []loc
-	for _, c := range m.counters {
-		for _, e := range c.Events() {
-			if e.Res == res && !e.Keep {
-				out = append(out, loc{name: c.name, idx: e.Idx})
-			}
-		}
-	}
-	return out
+// resSep separates the Store's instance from the row number of the
+// reservation's first charge in a reservation id: charge idx of reservation
+// "<instance>.<base 36 seq>" is row seq+idx. Ids from before (with a "-")
+// carry no row number.
+const resSep = "."
+
+// newRes is the id of a reservation whose first charge is row seq0.
+func newRes(instance string, seq0 int64) string {
+	var b [40]byte
+	return string(strconv.AppendInt(append(append(b[:0], instance...), resSep...), seq0, 36))
 }
 
-// loc names one charge of a reservation: its counter and index.
+// resSeq is the row of charge idx of reservation res; false for an id that
+// does not say (written by an older version).
+func resSeq(res string, idx int) (int64, bool) {
+	i := strings.LastIndex(res, resSep)
+	if i < 0 {
+		return 0, false
+	}
+	seq0, err := strconv.ParseInt(res[i+len(resSep):], 36, 64)
+	if err != nil || seq0 <= 0 {
+		return 0, false
+	}
+	return seq0 + int64(idx), true
+}
+
+// loc names one charge of a reservation: its counter, index and row.
 type loc struct {
 	name string
 	idx  int
+	seq  int64
 }

@@ -75,8 +75,7 @@ type Store struct {
 	checkpoint chan struct{} // wakes the checkpointer
 	ckptDone   chan struct{} // closed when the checkpointer has exited
 	close      sync.Once
-	instance   string // prefix of this Store's reservation ids
-	seq        uint64 // last reservation number; leader only
+	instance   string // prefix of this Store's reservation ids (see newRes)
 
 	q queue
 
@@ -262,7 +261,7 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 		return nil
 	}
 	r := &request{kind: kindRefund, res: reservation}
-	if strings.HasPrefix(reservation, s.instance+"-") {
+	if strings.HasPrefix(reservation, s.instance+resSep) {
 		s.mu.Lock()
 		p, ok := s.pending[reservation]
 		delete(s.pending, reservation)

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,11 +49,22 @@ type writer struct {
 	rows   []row
 	args   []any
 	seqs   []int64
-	ctrs   []*ledger.Counter
+	ctrs   []*ledger.Series
 	mctrs  []*counter
 	ats    []int64
 	idbuf  []byte
 	admits []admit
+	// refunds of reservations whose ids do not give their rows (see
+	// resSeq), resolved once sync has read every new row
+	lookups []lookup
+}
+
+// lookup is a refund row whose charge's row the file must say.
+type lookup struct {
+	seq, at int64
+	name    string
+	res     string
+	idx     int
 }
 
 // row is one entries row to insert: a charge, or a refund when amount is "".
@@ -74,6 +86,9 @@ type admit struct {
 
 type stmts struct {
 	begin, commit, rollback, dataVersion, since, deleteRows *sql.Stmt
+	// resFrom reads the rows from a reservation's first charge on (a
+	// refund of a reservation another Store made)
+	resFrom *sql.Stmt
 }
 
 func newWriter(conn *sql.Conn) (*writer, error) {
@@ -89,6 +104,7 @@ func newWriter(conn *sql.Conn) (*writer, error) {
 		{&w.st.dataVersion, `PRAGMA data_version`},
 		{&w.st.since, `SELECT seq, name, at, res, idx, amount, keep FROM entries WHERE seq > ? ORDER BY seq`},
 		{&w.st.deleteRows, `DELETE FROM entries WHERE seq IN (SELECT value FROM json_each(?))`},
+		{&w.st.resFrom, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE seq >= ? ORDER BY seq`},
 	} {
 		st, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -179,7 +195,7 @@ func (w *writer) transact(batch []*request) (wrote bool, err error) {
 		case kindReserve:
 			err = w.reserve(r)
 		case kindRefund:
-			w.refund(r)
+			err = w.refund(ctx, r)
 		case kindPeek:
 			w.peek(r)
 		}
@@ -214,6 +230,31 @@ func (w *writer) transact(batch []*request) (wrote bool, err error) {
 // sync applies the rows other processes appended since the mirror's last
 // seq (every row, after a reset).
 func (w *writer) sync(ctx context.Context) error {
+	if err := w.syncRows(ctx); err != nil {
+		return err
+	}
+	// Refund rows of reservations made by an older version (during an
+	// upgrade): their charge's row is found by its reservation and index.
+	for _, l := range w.lookups {
+		var seq int64
+		err := w.conn.QueryRowContext(ctx, `SELECT seq FROM entries WHERE res = ? AND idx = ? AND name = ? AND amount IS NOT NULL`, l.res, l.idx, l.name).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Its row is gone, and so is the charge from the mirror: it left
+			// its window (or this is a second refund of it).
+			seq = 0
+		} else if err != nil {
+			return err
+		}
+		if err := w.m.applyRefund(l.seq, []byte(l.name), l.at, seq); err != nil {
+			return err
+		}
+	}
+	clear(w.lookups)
+	w.lookups = w.lookups[:0]
+	return nil
+}
+
+func (w *writer) syncRows(ctx context.Context) error {
 	rows, err := w.st.since.QueryContext(ctx, w.m.lastSeq)
 	if err != nil {
 		return err
@@ -232,11 +273,16 @@ func (w *writer) sync(ctx context.Context) error {
 			return err
 		}
 		if amount == nil {
-			err = w.m.applyRefund(seq, name, at, res, idx)
+			if charge, ok := resSeq(res, idx); ok {
+				err = w.m.applyRefund(seq, name, at, charge)
+			} else {
+				w.lookups = append(w.lookups, lookup{seq: seq, at: at, name: string(name), res: res, idx: idx})
+				w.m.lastSeq = max(w.m.lastSeq, seq)
+			}
 		} else if _, _, err = d.SetString(string(amount)); err != nil {
 			err = fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
 		} else {
-			err = w.m.applyCharge(seq, name, at, &d, ledger.Tag{Res: res, Idx: idx, Keep: keep})
+			err = w.m.applyCharge(seq, name, at, &d)
 		}
 		if err != nil {
 			return err
@@ -257,17 +303,16 @@ func (w *writer) reserve(r *request) error {
 			w.m.counters[c.name] = c
 		}
 		w.m.advance(c, r.now)
-		w.ctrs = append(w.ctrs, &c.Counter)
+		w.ctrs = append(w.ctrs, &c.Series)
 		w.mctrs = append(w.mctrs, c)
 	}
-	w.s.seq++
-	res := w.s.instance + "-" + strconv.FormatUint(w.s.seq, 36)
+	seq0 := w.m.lastSeq + 1
+	res := newRes(w.s.instance, seq0)
 	if cap(w.ats) < len(r.charges) {
 		w.ats = make([]int64, len(r.charges))
 	}
 	ats := w.ats[:len(r.charges)]
-	seq0 := w.m.lastSeq + 1
-	if !ledger.Reserve(r.now, r.charges, w.ctrs, res, &r.result, ats, seq0) {
+	if !ledger.ReserveSeriesSeq(r.now, r.charges, w.ctrs, res, &r.result, ats, seq0) {
 		return nil
 	}
 	w.m.lastSeq += int64(len(r.charges))
@@ -276,7 +321,7 @@ func (w *writer) reserve(r *request) error {
 		ch, c := &r.charges[i], w.mctrs[i]
 		w.rows = append(w.rows, row{seq: seq0 + int64(i), name: c.name, at: ats[i], res: res, idx: i, amount: ch.Amount.String(), keep: ch.KeepOnRefund})
 		if !ch.KeepOnRefund {
-			p.locs = append(p.locs, loc{name: c.name, idx: i})
+			p.locs = append(p.locs, loc{name: c.name, idx: i, seq: seq0 + int64(i)})
 			p.expires = max(p.expires, c.EventEnd(ats[i]))
 		}
 	}
@@ -289,25 +334,74 @@ func (w *writer) reserve(r *request) error {
 
 // refund gives back the refundable charges of r.res still counted, writing
 // one refund row for each.
-func (w *writer) refund(r *request) {
+func (w *writer) refund(ctx context.Context, r *request) error {
 	locs := r.locs
 	if r.foreign {
-		locs = w.m.findRes(r.res)
+		var err error
+		if locs, err = w.findRes(ctx, r.res); err != nil {
+			return err
+		}
 	}
 	for _, l := range locs {
 		c := w.m.counters[l.name]
 		if c == nil {
 			continue
 		}
-		e, ok := w.m.remove(c, r.res, l.idx)
+		at, ok := w.m.remove(c, l.seq)
 		if !ok {
 			continue // left the window, or refunded by another process
 		}
 		w.m.lastSeq++
 		seq := w.m.lastSeq
-		w.m.refundRow(c, seq, e.At)
-		w.rows = append(w.rows, row{seq: seq, name: c.name, at: e.At, res: r.res, idx: l.idx})
+		w.m.refundRow(c, seq, at)
+		w.rows = append(w.rows, row{seq: seq, name: c.name, at: at, res: r.res, idx: l.idx})
 	}
+	return nil
+}
+
+// findRes returns the refundable charges of reservation res that the file
+// still holds (those already refunded are no longer in the mirror). A refund
+// of a reservation this Store did not make (another process's, or one made
+// before a restart) is rare; the mirror keeps no index of reservations for
+// it. The charges of one reservation are consecutive rows from the one its
+// id names, so reading from there to the first row of another reservation
+// finds them all; an id from an older version names no row, and the whole
+// file is read.
+func (w *writer) findRes(ctx context.Context, res string) ([]loc, error) {
+	var rows *sql.Rows
+	var err error
+	seq0, ok := resSeq(res, 0)
+	if ok {
+		rows, err = w.st.resFrom.QueryContext(ctx, seq0)
+	} else {
+		rows, err = w.conn.QueryContext(ctx, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE res = ? ORDER BY seq`, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		out          []loc
+		seq          int64
+		name, rowRes string
+		idx          int
+		keep, refund bool
+	)
+	for rows.Next() {
+		if err := rows.Scan(&seq, &name, &rowRes, &idx, &keep, &refund); err != nil {
+			return nil, err
+		}
+		if rowRes != res {
+			break
+		}
+		if refund || keep {
+			continue
+		}
+		if c := w.m.counters[name]; c != nil {
+			out = append(out, loc{name: c.name, idx: idx, seq: seq})
+		}
+	}
+	return out, rows.Err()
 }
 
 func (w *writer) peek(r *request) {

@@ -366,6 +366,22 @@ func ReserveSeries(now int64, charges []state.Charge, series []*Series, res stri
 	return true
 }
 
+// ReserveSeriesSeq is ReserveSeries over series with row numbers (see
+// Series.AppendSeq): charge i is recorded as row seq0+i.
+func ReserveSeriesSeq(now int64, charges []state.Charge, series []*Series, res string, r *state.Result, ats []int64, seq0 int64) bool {
+	var extra apd.Decimal
+	if i := fit(charges, series, &extra); i >= 0 {
+		refuse(charges, series, i, r)
+		r.RetryAfter = series[i].RetryAfter(now, &extra, &charges[i])
+		return false
+	}
+	for i := range charges {
+		ats[i] = series[i].AppendSeq(now, &charges[i].Amount, seq0+int64(i))
+	}
+	admitted(charges, series, res, r)
+	return true
+}
+
 // counter is what the admission check needs of a Counter or a Series.
 // (RetryAfter is called by the non-generic callers: a call through a type
 // parameter would make its arguments escape, an allocation per call.)

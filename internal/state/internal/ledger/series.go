@@ -59,11 +59,15 @@ type Series struct {
 const blockCap = 1024
 
 // block holds events base+offs[i], non-decreasing; runs give their amounts
-// in the same order (the counts of runs add up to len(offs)).
+// in the same order (the counts of runs add up to len(offs)). In a series
+// with row numbers (AppendSeq, LoadSeq: the SQLite store's mirror), event i
+// is row seq0+seqs[i], increasing; seqs is nil otherwise.
 type block struct {
 	base int64
 	offs []uint32
 	runs []run
+	seq0 int64
+	seqs []uint32
 }
 
 type run struct {
@@ -158,7 +162,11 @@ func (b *block) countThrough(cut int64) int {
 
 // Advance is Counter.Advance: it moves the series to now, dropping the events
 // that have left the window, and reports whether it dropped any.
-func (s *Series) Advance(now int64) (dropped bool) {
+func (s *Series) Advance(now int64) (dropped bool) { return s.AdvanceSeq(now, nil) }
+
+// AdvanceSeq is Advance, calling drop (when not nil) with the row number of
+// each event it drops, in a series with row numbers.
+func (s *Series) AdvanceSeq(now int64, drop func(seq int64)) (dropped bool) {
 	cut := now - s.Window
 	if s.Calendar {
 		if now < s.BucketEnd {
@@ -178,6 +186,11 @@ func (s *Series) Advance(now int64) (dropped bool) {
 		}
 		dropped = true
 		s.n -= k
+		if drop != nil && b.seqs != nil {
+			for _, o := range b.seqs[:k] {
+				drop(b.seq0 + int64(o))
+			}
+		}
 		if k == len(b.offs) {
 			for ri := range b.runs {
 				mulAdd(&s.Total, b.runs[ri].n, &b.runs[ri].amount, true)
@@ -187,6 +200,9 @@ func (s *Series) Advance(now int64) (dropped bool) {
 			continue
 		}
 		b.offs = b.offs[k:]
+		if b.seqs != nil {
+			b.seqs = b.seqs[k:]
+		}
 		ri := 0
 		for k > 0 {
 			r := &b.runs[ri]
@@ -247,10 +263,43 @@ func (s *Series) Append(now int64, amount *apd.Decimal) int64 {
 	if s.n > 0 {
 		at = max(at, s.last())
 	}
+	s.put(at, amount, 0)
+	return at
+}
+
+// AppendSeq is Append for a series with row numbers: the event is row seq,
+// which must be higher than every row the series holds.
+func (s *Series) AppendSeq(now int64, amount *apd.Decimal, seq int64) int64 {
+	at := max(now, s.floor)
+	if s.n > 0 {
+		at = max(at, s.last())
+	}
+	s.put(at, amount, seq)
+	return at
+}
+
+// LoadSeq adds row seq, recorded at `at`, to a series with row numbers
+// without any check, to rebuild it from persistent storage (rows come in seq
+// order). An event older than the newest one is recorded at the newest one's
+// time: the rows a store writes never are (each is appended with AppendSeq
+// after reading all the others), and an event that counts a little longer
+// never admits too much. One already out of the window is dropped by the
+// next Advance, as in a Counter.
+func (s *Series) LoadSeq(at int64, amount *apd.Decimal, seq int64) {
+	if s.n > 0 {
+		at = max(at, s.last())
+	}
+	s.put(at, amount, seq)
+}
+
+// put records amount at `at` (not before the last event); seq is its row
+// number, 0 in a series without them.
+func (s *Series) put(at int64, amount *apd.Decimal, seq int64) {
 	var b *block
 	if nb := len(s.blocks); nb > 0 {
 		b = &s.blocks[nb-1]
-		if len(b.offs) >= blockCap || at-b.base > math.MaxUint32 {
+		if len(b.offs) >= blockCap || at-b.base > math.MaxUint32 ||
+			(seq != 0 && (len(b.seqs) == 0 || seq <= b.seq0+int64(b.seqs[len(b.seqs)-1]) || seq-b.seq0 > math.MaxUint32)) {
 			if len(b.offs) >= blockCap {
 				s.full = true
 			}
@@ -258,13 +307,19 @@ func (s *Series) Append(now int64, amount *apd.Decimal) int64 {
 		}
 	}
 	if b == nil {
-		s.blocks = append(s.blocks, block{base: at})
+		s.blocks = append(s.blocks, block{base: at, seq0: seq})
 		b = &s.blocks[len(s.blocks)-1]
 		if s.full {
 			b.offs = make([]uint32, 0, blockCap)
+			if seq != 0 {
+				b.seqs = make([]uint32, 0, blockCap)
+			}
 		}
 	}
 	b.offs = append(b.offs, uint32(at-b.base))
+	if seq != 0 {
+		b.seqs = append(b.seqs, uint32(seq-b.seq0))
+	}
 	if nr := len(b.runs); nr > 0 && identical(&b.runs[nr-1].amount, amount) {
 		b.runs[nr-1].n++
 	} else {
@@ -273,7 +328,6 @@ func (s *Series) Append(now int64, amount *apd.Decimal) int64 {
 	}
 	s.n++
 	Add(&s.Total, &s.Total, amount)
-	return at
 }
 
 // Remove takes one event recorded at `at` with an identical amount off the
@@ -319,6 +373,9 @@ func (s *Series) removeAt(bi, i, ri int) {
 		return
 	}
 	b.offs = slices.Delete(b.offs, i, i+1)
+	if b.seqs != nil {
+		b.seqs = slices.Delete(b.seqs, i, i+1)
+	}
 	if b.runs[ri].n--; b.runs[ri].n == 0 {
 		b.runs = slices.Delete(b.runs, ri, ri+1)
 		if ri > 0 && ri < len(b.runs) && identical(&b.runs[ri-1].amount, &b.runs[ri].amount) {
@@ -326,6 +383,34 @@ func (s *Series) removeAt(bi, i, ri int) {
 			b.runs = slices.Delete(b.runs, ri, ri+1)
 		}
 	}
+}
+
+// RemoveSeq takes row seq off a series with row numbers and reports when it
+// was recorded; false when it is not there (refunded already, or left the
+// window). Refunds are usually of recent rows: the search starts from the
+// newest block.
+func (s *Series) RemoveSeq(seq int64) (at int64, ok bool) {
+	for bi := len(s.blocks) - 1; bi >= 0; bi-- {
+		b := &s.blocks[bi]
+		if b.seqs == nil || seq < b.seq0 || seq-b.seq0 > int64(b.seqs[len(b.seqs)-1]) {
+			continue
+		}
+		d := uint32(seq - b.seq0)
+		i, found := slices.BinarySearch(b.seqs, d)
+		if !found {
+			return 0, false
+		}
+		ri, first := 0, 0 // run ri covers events [first, first+runs[ri].n)
+		for i >= first+b.runs[ri].n {
+			first += b.runs[ri].n
+			ri++
+		}
+		at = b.base + int64(b.offs[i])
+		Sub(&s.Total, &s.Total, &b.runs[ri].amount)
+		s.removeAt(bi, i, ri)
+		return at, true
+	}
+	return 0, false
 }
 
 // EventEnd is Counter.EventEnd.
