@@ -51,7 +51,7 @@ func checkLine(t *testing.T, r *Record) {
 
 func TestLineEncodingMatchesJSONMarshal(t *testing.T) {
 	full := Record{Time: time.Date(2026, 3, 1, 12, 0, 4, 500000000, time.UTC), Event: KindCall, Instance: "3f9c0a1b2c4d",
-		Session: "9d<s>&", Identity: "alice \"A\" \\ é", Tool: "create_refund", Decision: "deny", Monitor: true,
+		Session: "9d<s>&", Identity: "alice \"A\" \\ é", Server: "pay<&>", Tool: "create_refund", Decision: "deny", Monitor: true,
 		Rule: "refund cap", Reason: "line\nbreak\ttab\x01\x7f\u2028\u2029 \xff\xfe", Counters: []string{"a/b/c", "<x>"},
 		Outcome: "ok", LatencyMS: 182.4, ArgsSHA256: "5e0f", Args: json.RawMessage(`{"a":"<b>&\u2028","n":[1,2.5,null,true]}`),
 		Redacted: []string{"args.password"}, StateError: "redis: down", ApprovalID: "apr_1", Approver: "carol",
