@@ -3,6 +3,9 @@ package gate
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +191,37 @@ tools:
 	g.Tracer = nil
 	if r := judge("pay", `{"amount":5}`); r.Meta != nil {
 		t.Errorf("tracing off: meta %s", r.Meta)
+	}
+}
+
+// BenchmarkJudgeTracing judges an allowed call and ends it, with tracing
+// off and on (spans exported to a receiver on 127.0.0.1 that discards
+// them): what tracing adds to a call.
+func BenchmarkJudgeTracing(b *testing.B) {
+	p, err := policy.Load("p.yaml", []byte("version: \"1\"\ntools: {}\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer sink.Close()
+	sess := &transport.Session{ID: "s1"}
+	meta := []byte(`{"progressToken":1,"traceparent":"` + validParent + `"}`)
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			g := New(p)
+			if on {
+				exp := otel.NewExporter(otel.Config{Endpoint: sink.URL + "/v1/traces", QueueSize: 1 << 16}, nil)
+				defer exp.Shutdown(context.Background())
+				g.Tracer = otel.NewTracer(exp, otel.AlwaysOn)
+			}
+			c := &proxy.Call{Session: sess, ID: []byte(`7`), Tool: "echo", Args: []byte(`{"a":1}`), Meta: meta}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := g.Judge(context.Background(), c)
+				r.Ticket.Done(proxy.End{Result: []byte(`{"content":[]}`)})
+			}
+		})
 	}
 }
