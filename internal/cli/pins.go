@@ -455,17 +455,18 @@ func (f *pinFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.serverName, "server-name", "", "the name pins are kept under for this server (default: its command line, or its --upstream URL without credentials)")
 }
 
-// setupPins gives the gate its pin guard, unless the policy says pins: off.
+// setupPins gives the gate its pin guard, unless the policy says pins: off,
+// and starts the watch that stop ends.
 // tollgate run records by default. A store that cannot be opened stops the
 // run under enforce; under record it is opened at the first tools/list,
 // and a failure there is logged (the list passes, nothing is held).
-func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) error {
+func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate, logger *slog.Logger) (stop func(), err error) {
 	mode := pins.Record
 	if m, err := pins.ParseMode(pol.Pins()); err == nil {
 		mode = m
 	}
 	if mode == pins.Off {
-		return nil
+		return func() {}, nil
 	}
 	name := f.pins.serverName
 	switch {
@@ -488,7 +489,7 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 		// and refuse to start without a store.
 		var err error
 		if store, err = open(ctx); err != nil {
-			return fmt.Errorf("pins: enforce: %w", err)
+			return nil, fmt.Errorf("pins: enforce: %w", err)
 		}
 	} else {
 		// Recording only: open the store at the first tools/list, not at
@@ -510,5 +511,22 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 	}
 	g.Pins = guard
 	g.PinsDefault = pins.Record
-	return nil
+	if mode != pins.Enforce {
+		return func() {}, nil
+	}
+	// While something is held, an approval given with the CLI (or by
+	// another proxy) releases it here and tells the sessions their list
+	// changed, so the client need not reconnect.
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		guard.Watch(wctx, pinWatchInterval, func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers },
+			func() { g.PinApproved(pins.Pin{}) })
+	}()
+	return func() { cancel(); <-done }, nil
 }
+
+// pinWatchInterval is how often a proxy holding tools looks for approvals
+// given elsewhere.
+const pinWatchInterval = 2 * time.Second

@@ -186,7 +186,8 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
 	g.Monitor = f.mode == "monitor"
-	if err := setupPins(ctx, f, pol, g, logger); err != nil {
+	stopPins, err := setupPins(ctx, f, pol, g, logger)
+	if err != nil {
 		if store != nil {
 			store.Close()
 		}
@@ -195,6 +196,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	}
 	stopApprovals, err := setupApprovals(ctx, f, pol, g, logger)
 	if err != nil {
+		stopPins()
 		if store != nil {
 			store.Close()
 		}
@@ -203,6 +205,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	stopOps, err := setupOps(ctx, f, pol, g, logger)
 	if err != nil {
 		stopApprovals()
+		stopPins()
 		if store != nil {
 			store.Close()
 		}
@@ -212,6 +215,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 		defer stopTrace() // last: the calls' spans end before it
 		stopOps()
 		stopApprovals()
+		stopPins()
 		if store != nil {
 			store.Close()
 		}

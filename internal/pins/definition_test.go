@@ -217,3 +217,40 @@ func TestGuardConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An approval given elsewhere (the CLI) releases a held tool in a running
+// guard without a new list, and tells the caller once.
+func TestGuardWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := pins.NewStore(memstore.New())
+	g := pins.NewGuard("srv", store)
+	g.Observe(ctx, pins.Tool, [][]byte{[]byte(base)}, true, nil)
+	changed := []byte(strings.Replace(base, "Reads a file.", "Reads a file!", 1))
+	vs, _ := g.Observe(ctx, pins.Tool, [][]byte{changed}, true, nil)
+	if !vs[0].Held {
+		t.Fatal("the change is not held")
+	}
+	told := make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Watch(ctx, time.Millisecond, func() map[string]ed25519.PublicKey { return nil }, func() { told <- struct{}{} })
+	}()
+	if _, err := store.Approve(ctx, "srv", pins.Tool, "read_file", vs[0].Hash, pins.Approval{Approver: "op", Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-told:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not notice the approval")
+	}
+	if v, _ := g.Check(pins.Tool, "read_file"); v.Held {
+		t.Errorf("still held after the approval: %+v", v)
+	}
+	cancel()
+	<-done
+	if len(told) != 0 {
+		t.Errorf("told %d more times", len(told))
+	}
+}

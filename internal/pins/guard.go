@@ -273,3 +273,64 @@ func entryName(kind Kind, e []byte) string {
 	}
 	return ""
 }
+
+// Watch notices approvals given elsewhere (the CLI, another proxy) while
+// tools are held: every interval, when the guard holds something, it reads
+// the server's pins, and for each held definition a person has since
+// approved (with, when approvers lists keys, a valid signature) it marks
+// the definition approved and calls changed once for the round, so that
+// the caller can tell its sessions the list changed. It returns when ctx
+// is done.
+func (g *Guard) Watch(ctx context.Context, interval time.Duration, approvers func() map[string]ed25519.PublicKey, changed func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if g.released(ctx, approvers()) {
+			changed()
+		}
+	}
+}
+
+// released does one round of Watch and reports whether something held was
+// released.
+func (g *Guard) released(ctx context.Context, approvers map[string]ed25519.PublicKey) bool {
+	g.mu.Lock()
+	var held []Verdict
+	for _, v := range g.view {
+		if v.Held && v.Hash != "" {
+			held = append(held, v)
+		}
+	}
+	g.mu.Unlock()
+	if len(held) == 0 {
+		return false
+	}
+	snap, err := g.store.b.Load(ctx, g.server)
+	if err != nil {
+		return false
+	}
+	released := false
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, v := range held {
+		k := key(v.Kind, v.Name)
+		p, ok := snap.Pins[k]
+		if !ok || p.Pending != nil || p.Hash != v.Hash {
+			continue
+		}
+		if len(approvers) > 0 && Verify(approvers, p) != nil {
+			continue
+		}
+		if cur, ok := g.view[k]; ok && cur.Held && cur.Hash == v.Hash {
+			cur.Held, cur.Status, cur.Reason, cur.StoreError = false, Approved, "", nil
+			g.view[k] = cur
+			released = true
+		}
+	}
+	return released
+}
