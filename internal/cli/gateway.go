@@ -141,6 +141,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	opts := gateway.Options{
 		Separator:      cfg.Separator,
 		StartupTimeout: cfg.StartupTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 		MinBackoff:     cfg.MinBackoff,
 		MaxBackoff:     cfg.MaxBackoff,
 		Logger:         logger,

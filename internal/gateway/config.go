@@ -20,6 +20,7 @@ const (
 	DefaultStartupTimeout = 5 * time.Second
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
 )
 
 // Config is a parsed gateway file.
@@ -30,6 +31,9 @@ type Config struct {
 	// StartupTimeout bounds how long a session's initialize waits for the
 	// servers; later ones join with list_changed.
 	StartupTimeout time.Duration
+	// RequestTimeout bounds the gateway's own requests to a server
+	// (initialize, the pages of a list).
+	RequestTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the delay before restarting a server
 	// that failed or died (doubling from MinBackoff, capped at MaxBackoff).
 	MinBackoff, MaxBackoff time.Duration
@@ -63,7 +67,7 @@ type ServerConfig struct {
 }
 
 var (
-	topKeys     = []string{"version", "separator", "startup_timeout", "restart", "state", "policy", "servers"}
+	topKeys     = []string{"version", "separator", "startup_timeout", "request_timeout", "restart", "state", "policy", "servers"}
 	serverKeys  = []string{"command", "env", "cwd", "url", "headers", "policy", "prefix", "pins"}
 	restartKeys = []string{"min_backoff", "max_backoff"}
 )
@@ -116,7 +120,7 @@ func (l *loader) errf(n *yaml.Node, format string, a ...any) {
 }
 
 func (l *loader) load() *Config {
-	c := &Config{File: l.file, Separator: DefaultSeparator, StartupTimeout: DefaultStartupTimeout,
+	c := &Config{File: l.file, Separator: DefaultSeparator, StartupTimeout: DefaultStartupTimeout, RequestTimeout: DefaultRequestTimeout,
 		MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(l.data, &doc); err != nil {
@@ -147,6 +151,11 @@ func (l *loader) load() *Config {
 	if v, ok := f["startup_timeout"]; ok {
 		if d, ok := l.duration(v, "startup_timeout"); ok {
 			c.StartupTimeout = d
+		}
+	}
+	if v, ok := f["request_timeout"]; ok {
+		if d, ok := l.duration(v, "request_timeout"); ok {
+			c.RequestTimeout = d
 		}
 	}
 	if v, ok := f["restart"]; ok {

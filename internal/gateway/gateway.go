@@ -52,6 +52,12 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the delay before a server is
 	// started again (the defaults when zero).
 	MinBackoff, MaxBackoff time.Duration
+	// RequestTimeout bounds how long the gateway waits for a server to
+	// answer a request of the gateway's own (initialize, a page of a
+	// list): a server that hangs is left out of a merged list, and one
+	// that does not initialize is started again. DefaultRequestTimeout
+	// when zero.
+	RequestTimeout time.Duration
 	// Hub, when not nil, judges every call by its namespaced name before
 	// it is routed (the gateway-wide policy).
 	Hub proxy.Gate
@@ -87,6 +93,9 @@ func New(servers []*Server, opts Options) (*Gateway, error) {
 	}
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = max(DefaultMaxBackoff, opts.MinBackoff)
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

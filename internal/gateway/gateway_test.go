@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"os"
@@ -267,5 +269,54 @@ tools:
 		}
 	}
 	cs.Close()
+	<-served
+}
+
+// hungServer answers initialize and nothing else.
+func hungServer(t *testing.T) transport.Dialer {
+	return transport.DialFunc(func(context.Context, *transport.Session) (transport.Conn, func(), error) {
+		conn, tr, closeAll := pipes(t)
+		go func() {
+			sc := bufio.NewScanner(tr.Reader)
+			for sc.Scan() {
+				m, err := jsonrpc.Parse(sc.Bytes(), false)
+				if err == nil && m.Method == "initialize" {
+					fmt.Fprintf(tr.Writer, `{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"hung","version":"1"}}}`+"\n", m.ID)
+				}
+			}
+		}()
+		return conn, closeAll, nil
+	})
+}
+
+// A server that stops answering is left out of a merged list after
+// RequestTimeout; the others are listed and called as before.
+func TestGatewayHungServerLeftOut(t *testing.T) {
+	good := &sdkServer{t: t, tool: "hello"}
+	gw, err := gateway.New([]*gateway.Server{
+		{Name: "good", Gate: allowGate(t, "version: \"1\"\n"), Dial: good},
+		{Name: "hung", Gate: allowGate(t, "version: \"1\"\n"), Dial: hungServer(t)},
+	}, gateway.Options{RequestTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, tr, closeAll := pipes(t)
+	defer closeAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, &transport.Session{ID: "s"}, conn, nil) }()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil || len(res.Tools) != 1 || res.Tools[0].Name != "good__hello" {
+		t.Fatalf("tools with one server hung: %v %+v", err, res)
+	}
+	if _, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "good__hello", Arguments: map[string]any{}}); err != nil {
+		t.Errorf("good__hello: %v", err)
+	}
+	cancel()
 	<-served
 }

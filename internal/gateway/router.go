@@ -510,7 +510,14 @@ func (s *session) own(l *link, conn transport.Conn, method string, params []byte
 		s.take(gid)
 		return nil, err
 	}
+	timeout := time.NewTimer(s.g.opts.RequestTimeout)
+	defer timeout.Stop()
 	select {
+	case <-timeout.C:
+		if s.take(gid) != nil {
+			_ = conn.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + gid + `,"reason":"tollgate gateway: no answer in time"}}`))
+		}
+		return nil, errors.New(method + ": server " + l.srv.Name + " did not answer in " + s.g.opts.RequestTimeout.String())
 	case frame, ok := <-c.reply:
 		if !ok {
 			return nil, errors.New(method + ": server " + l.srv.Name + " went away")
