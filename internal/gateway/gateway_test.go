@@ -3,8 +3,8 @@ package gateway_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
