@@ -48,5 +48,7 @@ func (t *traceFlags) start(logger *slog.Logger) (tr *otel.Tracer, stop func(), e
 			logger.Warn("tracing: spans lost", "exported", st.Exported, "dropped", st.Dropped, "failed", st.Failed)
 		}
 	}
-	return otel.NewTracer(exp, cfg.Sampler), stop, nil
+	tr = otel.NewTracer(exp, cfg.Sampler)
+	tr.AttrLimit = cfg.AttrLimit
+	return tr, stop, nil
 }

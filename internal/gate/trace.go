@@ -54,9 +54,8 @@ type traceKey struct{}
 // judgeTraced is Judge with the call's spans around it.
 func (g *Gate) judgeTraced(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	in := readMeta(c.Meta)
-	name := mcp.MethodToolsCall + " " + c.Tool
 	attrs := callAttrs(c)
-	server := g.Tracer.Start(in.parent, name, otel.KindServer, attrs...)
+	server := g.Tracer.Start(in.parent, mcp.MethodToolsCall, otel.KindServer, attrs...)
 	decide := server.Child(spanDecide, otel.KindInternal)
 	r := g.judgeCall(context.WithValue(ctx, traceKey{}, decide), c)
 
@@ -68,6 +67,15 @@ func (g *Gate) judgeTraced(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	decide.SetAttr(decision...)
 	decide.End()
 	server.SetAttr(decision...)
+	// The span name says the tool (the conventions' target) when it is
+	// one the server may have: a name the client made up, hidden or
+	// unknown, or absurdly long, stays in gen_ai.tool.name only, so that a
+	// client cannot fill the backend with span names of its choosing.
+	name := mcp.MethodToolsCall
+	if !r.Unknown && len(c.Tool) <= maxTarget {
+		name += " " + c.Tool
+		server.SetName(name)
+	}
 	if r.Answer != nil || r.Unknown {
 		if r.Answer != nil {
 			// The client is answered with isError: true (a denial), or a
@@ -239,6 +247,9 @@ type metaTrace struct {
 	// notObject: _meta is present but not an object.
 	notObject bool
 }
+
+// maxTarget is the longest tool name put in a span's name.
+const maxTarget = 128
 
 // maxState is the longest tracestate recorded on spans (the W3C
 // recommendation's 512); a longer one is still forwarded untouched.

@@ -19,6 +19,8 @@ type Config struct {
 	// Resource describes this process (service.name and the rest).
 	Resource []Attr
 	Sampler  Sampler
+	// AttrLimit is OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT (0: DefaultAttrLimit).
+	AttrLimit int
 	// Timeout bounds one export request.
 	Timeout time.Duration
 	// QueueSize spans wait at most; BatchSize go in one request; Delay is
@@ -54,8 +56,9 @@ var ErrConfig = errors.New("invalid tracing configuration")
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is), the HEADERS, TIMEOUT
 // and PROTOCOL variables of both (TRACES_ first), OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG,
-// and OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
-// OTEL_BSP_SCHEDULE_DELAY. The protocol must be http/json or http/protobuf
+// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
+// OTEL_BSP_SCHEDULE_DELAY, and OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT (or its
+// OTEL_SPAN_ form, which wins). The protocol must be http/json or http/protobuf
 // (an OTLP/HTTP collector takes JSON at the same endpoint); grpc is refused.
 func FromEnv(lookup func(string) (string, bool), endpoint string) (cfg Config, enabled bool, err error) {
 	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
@@ -109,7 +112,8 @@ func FromEnv(lookup func(string) (string, bool), endpoint string) (cfg Config, e
 	ints := []struct {
 		key string
 		dst *int
-	}{{"OTEL_BSP_MAX_QUEUE_SIZE", &cfg.QueueSize}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &cfg.BatchSize}}
+	}{{"OTEL_BSP_MAX_QUEUE_SIZE", &cfg.QueueSize}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &cfg.BatchSize},
+		{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", &cfg.AttrLimit}, {"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", &cfg.AttrLimit}}
 	for _, n := range ints {
 		if v := get(n.key); v != "" {
 			i, err := strconv.Atoi(v)

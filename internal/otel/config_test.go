@@ -2,8 +2,10 @@ package otel
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -132,5 +134,29 @@ func TestSampler(t *testing.T) {
 	}
 	if (Sampler{Ratio: 0}).sample(parent, id) {
 		t.Error("always_off followed a remote parent")
+	}
+}
+
+// A client's long strings (a tool name, a request id) are cut to the
+// tracer's limit, and copied, before a span keeps them in the queue.
+func TestAttrLimit(t *testing.T) {
+	tr := NewTracer(nil, AlwaysOn)
+	tr.AttrLimit = 8
+	long := strings.Repeat("x", 1<<20)
+	s := tr.Start(SpanContext{}, "tools/call "+long, KindServer, String("gen_ai.tool.name", long), Int("n", 1))
+	s.SetAttr(String("jsonrpc.request.id", long))
+	s.SetName("tools/call " + long)
+	if len(s.name) != 8 || len(s.attrs[0].str) != 8 || len(s.attrs[2].str) != 8 || s.attrs[1].num != 1 {
+		t.Errorf("name %q, attrs %+v", s.name, s.attrs)
+	}
+	if unsafe.StringData(s.attrs[0].str) == unsafe.StringData(long) {
+		t.Error("a cut value still shares the client's string")
+	}
+	cfg, _, err := FromEnv(lookup(map[string]string{"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "64"}), "http://c")
+	if err != nil || cfg.AttrLimit != 64 {
+		t.Errorf("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: %d %v", cfg.AttrLimit, err)
+	}
+	if (&Tracer{}).limit() != DefaultAttrLimit {
+		t.Error("no limit configured, no default")
 	}
 }

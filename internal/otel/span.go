@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -89,8 +90,28 @@ func (s *Span) Recording() bool { return s.ctx.Sampled() }
 // SetAttr adds attributes.
 func (s *Span) SetAttr(attrs ...Attr) {
 	if s.Recording() {
-		s.attrs = append(s.attrs, attrs...)
+		s.attrs = s.tr.appendAttrs(s.attrs, attrs)
 	}
+}
+
+// appendAttrs appends attrs with string values cut to the tracer's limit.
+// A value cut is copied, so that a span never keeps a client's large
+// string alive while it waits in the export queue.
+func (t *Tracer) appendAttrs(dst, attrs []Attr) []Attr {
+	for _, a := range attrs {
+		if a.kind == 0 && len(a.str) > t.limit() {
+			a.str = strings.Clone(a.str[:t.limit()])
+		}
+		dst = append(dst, a)
+	}
+	return dst
+}
+
+func (t *Tracer) limit() int {
+	if t.AttrLimit > 0 {
+		return t.AttrLimit
+	}
+	return DefaultAttrLimit
 }
 
 // SetStatus sets the span's status; message is kept for StatusError only,
@@ -103,7 +124,12 @@ func (s *Span) SetStatus(code StatusCode, message string) {
 }
 
 // SetName renames the span.
-func (s *Span) SetName(name string) { s.name = name }
+func (s *Span) SetName(name string) {
+	if len(name) > s.tr.limit() {
+		name = strings.Clone(name[:s.tr.limit()])
+	}
+	s.name = name
+}
 
 // End ends the span now and hands it to the exporter when it was sampled.
 // It never blocks: a full export queue drops the span.
@@ -125,9 +151,18 @@ func (s *Span) EndAt(t time.Time) {
 type Tracer struct {
 	exp     *Exporter
 	sampler Sampler
+	// AttrLimit is the longest string attribute value kept, in bytes
+	// (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); 0 means DefaultAttrLimit. Span
+	// names are cut to it too.
+	AttrLimit int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultAttrLimit bounds string attribute values and span names when no
+// limit is configured: the values come from clients, and a span waits in a
+// queue of thousands.
+const DefaultAttrLimit = 1024
 
 // NewTracer returns a tracer sampling with s and exporting through exp
 // (nil: spans are made, sampled and propagated, but sent nowhere).
@@ -147,6 +182,9 @@ func (t *Tracer) now() time.Time {
 // inherits its parent's decision through the sampled flag whatever the
 // sampler.
 func (t *Tracer) Start(parent SpanContext, name string, kind Kind, attrs ...Attr) *Span {
+	if len(name) > t.limit() {
+		name = strings.Clone(name[:t.limit()])
+	}
 	s := &Span{tr: t, name: name, kind: kind, start: t.now()}
 	if parent.IsValid() {
 		s.ctx.TraceID, s.ctx.State = parent.TraceID, parent.State
@@ -157,7 +195,7 @@ func (t *Tracer) Start(parent SpanContext, name string, kind Kind, attrs ...Attr
 	s.ctx.SpanID = newSpanID()
 	if t.sampler.sample(parent, s.ctx.TraceID) {
 		s.ctx.Flags = FlagSampled
-		s.attrs = append(make([]Attr, 0, len(attrs)+8), attrs...)
+		s.attrs = t.appendAttrs(make([]Attr, 0, len(attrs)+8), attrs)
 	}
 	return s
 }
