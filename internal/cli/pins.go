@@ -22,7 +22,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/redact"
 )
 
-const pinsUsage = `Usage: tollgate pins list [--server NAME] [--all] [--json]
+const pinsUsage = `Usage: tollgate pins list [--server NAME] [--all] [--json] [-c policy.yaml]
        tollgate pins diff [NAME...] [--server NAME]
        tollgate pins approve NAME [--server NAME] -c policy.yaml [--approver NAME]
        tollgate pins reject NAME [--server NAME] [--approver NAME] [--reason TEXT]
@@ -75,7 +75,7 @@ func (f *pinsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hash, "hash", "", "approve, reject: the pending definition's hash (or its first 8+ digits, as list shows); refused if the server changed it again since")
 	fs.BoolVar(&f.all, "all", false, "list: every pin, approved ones too")
 	fs.BoolVar(&f.json, "json", false, "list, diff: print JSON")
-	fs.StringVar(&f.config, "c", "", "approve: the proxy's policy file, whose approvals.approvers says whose signature counts")
+	fs.StringVar(&f.config, "c", "", "approve, list: the proxy's policy file, whose approvals.approvers says whose signature counts (list marks approvals it would not honour \"unverified\")")
 	fs.StringVar(&f.config, "config", "", "same as -c")
 	fs.StringVar(&f.approver, "approver", "", "who decides, recorded with the decision (approve: an approver the policy lists; default: the policy's only approver, else $USER)")
 	fs.StringVar(&f.reason, "reason", "", "why, recorded with the decision")
@@ -346,6 +346,11 @@ type pinView struct {
 }
 
 func pinsList(ctx context.Context, e env, f *pinsFlags, store *pins.Store) int {
+	keys, havePolicy, err := pinApprovers(f.config)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate pins list: %v\n", err)
+		return exitFail
+	}
 	all, err := store.List(ctx, f.server)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate pins list: %v\n", err)
@@ -353,10 +358,16 @@ func pinsList(ctx context.Context, e env, f *pinsFlags, store *pins.Store) int {
 	}
 	var shown []pinView
 	for _, p := range all {
-		if !f.all && p.Pending == nil {
+		// With the proxy's policy, an approval it would not honour (not
+		// signed by an approver it lists) is shown as unverified: held.
+		unverified := havePolicy && len(keys) > 0 && p.Pending == nil && pins.Verify(keys, &p) != nil
+		if !f.all && p.Pending == nil && !unverified {
 			continue
 		}
 		v := pinView{Pin: p, Status: string(p.Status())}
+		if unverified {
+			v.Status = "unverified"
+		}
 		if p.Pending != nil {
 			v.Flags = inspect.Poisoning(p.Pending.Definition)
 		}

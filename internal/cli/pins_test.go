@@ -209,6 +209,9 @@ func TestPinsEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "not signed") {
 		t.Errorf("approve --yes (exit %d):\n%s", code, out)
 	}
+	if out, _ = r.pins("", "list", "-c", r.policy); !regexpLine(out, `^own\s+tool\s+greet\s+unverified\s`) {
+		t.Errorf("pins list -c after an unsigned approval:\n%s", out)
+	}
 	s = r.run(pulled, "greet")
 	r.wantTools(s, "add")
 	if !strings.Contains(s.calls["greet"], "not signed by a listed approver") && !strings.Contains(s.calls["greet"], "no valid signature") {
