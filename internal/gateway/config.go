@@ -370,8 +370,18 @@ func (l *loader) policy(n *yaml.Node, where, server string) (*policy.Policy, str
 		}
 		return p, path
 	case yaml.MappingNode:
-		src := l.inlineSource(n)
-		p, err := policy.Load(l.file, append(src, tag...))
+		name, src := l.file, l.inlineSource(n)
+		if n.Style&yaml.FlowStyle != 0 {
+			// A flow mapping ({...}) may share its lines with other
+			// text: compile it re-encoded, positions relative to it.
+			out, err := yaml.Marshal(n)
+			if err != nil {
+				l.errf(n, "%s: %v", where, err)
+				return nil, ""
+			}
+			name, src = l.file+" ("+where+")", out
+		}
+		p, err := policy.Load(name, append(src, tag...))
 		if err != nil {
 			l.policyErr(n, where, err)
 			return nil, ""
@@ -415,9 +425,6 @@ func (l *loader) inlineSource(n *yaml.Node) []byte {
 			}
 		case ln == first:
 			col := n.Column - 1
-			if n.Style&yaml.FlowStyle == 0 && col > len(line) {
-				col = len(line)
-			}
 			if col > len(line) {
 				col = len(line)
 			}

@@ -65,6 +65,16 @@ servers:
 
 // Two servers naming the same policy file get different revisions, so an
 // approval given on one is never taken for a call on the other.
+func TestFlowInlinePolicy(t *testing.T) {
+	c, err := Load("g.yaml", []byte("servers:\n  a: {command: [x], policy: {version: \"1\", hide: [secret]}}\n  b: {command: [y]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Servers[0].Policy.Hidden("secret") || c.Servers[1].Policy.Hidden("secret") {
+		t.Error("the flow-style inline policy was not applied to its server alone")
+	}
+}
+
 func TestSharedPolicyFileRevisions(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("version: \"1\"\n"), 0o600); err != nil {
@@ -99,6 +109,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad duration", "startup_timeout: soon\nservers:\n  a: {command: [x]}\n", []string{"startup_timeout must be a positive duration"}},
 		{"missing policy file", "servers:\n  a: {command: [x], policy: nope.yaml}\n", []string{"nope.yaml"}},
 		{"inline policy problem at its line", "servers:\n  a:\n    command: [x]\n    policy:\n      version: \"1\"\n      tools:\n        t:\n          rules:\n            - name: r\n              acton: deny\n", []string{`g.yaml:10:15: unknown key "acton"`}},
+		{"flow inline policy problem", "servers:\n  a: {command: [x], policy: {version: \"1\", tols: {}}}\n", []string{`(servers.a.policy):1:`, `unknown key "tols"`}},
 		{"duplicate server", "servers:\n  a: {command: [x]}\n  a: {command: [y]}\n", []string{`duplicate server "a"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,7 +129,7 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 		s.mu.Lock()
 		params := s.init
 		s.mu.Unlock()
-		res, err := s.ownOn(l, routerEnd, mcp.MethodInitialize, params)
+		res, err := s.own(l, routerEnd, mcp.MethodInitialize, params)
 		if err == nil {
 			err = routerEnd.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
 		}
@@ -169,11 +169,6 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 		err = ctx.Err()
 	}
 	return time.Since(started), err
-}
-
-// ownOn is own for an incarnation that is not up yet.
-func (s *session) ownOn(l *link, conn transport.Conn, method string, params []byte) ([]byte, error) {
-	return s.own(l, conn, method, params)
 }
 
 // up makes an initialized incarnation current and tells the client when
