@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +169,62 @@ func TestFrontListenNeedsEventStream(t *testing.T) {
 	status, a := c.call(body, HeaderProtocolVersion, mcp.Version20260728, HeaderMethod, "subscriptions/listen")
 	if status != http.StatusNotAcceptable || rpcErrorCode(t, a) != jsonrpc.CodeInvalidRequest {
 		t.Fatalf("HTTP %d %s, want 406 with -32600", status, a)
+	}
+}
+
+// TestFrontStatelessRoundsAreOneCall: over the stateless front, the first
+// round of a call and its retry are separate POSTs, each through its own
+// pump: a Go SDK server of revision 2026-07-28 answers input_required with
+// a requestState, the Go SDK client retries with the elicited answer, and
+// under a limit of one call an hour the retry passes while the next call
+// is denied.
+func TestFrontStatelessRoundsAreOneCall(t *testing.T) {
+	hs, srv, _ := newSDKFront(t, "version: \"1\"\ntools:\n  confirm:\n    rules:\n      - name: one an hour\n        rate_limit: 1/hour\n        on_deny: \"one confirmation an hour\"\n")
+	sdk.AddTool(srv.srv, &sdk.Tool{Name: "confirm", Description: "asks before it answers"},
+		func(_ context.Context, req *sdk.CallToolRequest, _ noArgs) (*sdk.CallToolResult, any, error) {
+			if r, ok := req.Params.InputResponses["ok"].(*sdk.ElicitResult); ok && r.Action == "accept" && req.Params.RequestState == "step-1" {
+				return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "confirmed"}}}, nil, nil
+			}
+			return &sdk.CallToolResult{
+				InputRequests: sdk.InputRequestMap{"ok": &sdk.ElicitParams{Message: "sure?", RequestedSchema: map[string]any{"type": "object"}}},
+				RequestState:  "step-1",
+			}, nil, nil
+		})
+	asked := 0
+	client := sdk.NewClient(&sdk.Implementation{Name: "rounds-test", Version: "1"}, &sdk.ClientOptions{
+		ElicitationHandler: func(context.Context, *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+			asked++
+			return &sdk.ElicitResult{Action: "accept", Content: map[string]any{}}, nil
+		},
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: hs.URL}, &sdk.ClientSessionOptions{ProtocolVersion: mcp.Version20260728})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	text := func(r *sdk.CallToolResult) string {
+		var b strings.Builder
+		for _, c := range r.Content {
+			if tc, ok := c.(*sdk.TextContent); ok {
+				b.WriteString(tc.Text)
+			}
+		}
+		return b.String()
+	}
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "confirm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 || res.IsError || text(res) != "confirmed" {
+		t.Fatalf("asked %d times, result %q (isError %v); want the retry confirmed", asked, text(res), res.IsError)
+	}
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "confirm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), "one confirmation an hour") {
+		t.Fatalf("second call: %q (isError %v), want the limit's denial", text(res), res.IsError)
 	}
 }
