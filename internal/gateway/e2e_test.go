@@ -539,3 +539,73 @@ servers:
 		t.Errorf("a__get-sum, unchanged: %s", txt)
 	}
 }
+
+// Two gateway processes on one Redis share their limits exactly: the
+// gateway-wide budget and a server's own limit hold across both.
+func TestGatewayTwoInstancesShareRedis(t *testing.T) {
+	redisURL := mcptest.Redis(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	config := writeFile(t, dir, "gateway.yaml", `policy:
+  version: "1"
+  tools:
+    "*__get-sum":
+      rules:
+        - name: shared sum budget
+          rate_limit: 5/hour
+servers:
+  a:
+    command: `+yamlList([]string{self, "-test.run=^$"})+`
+    env: {`+envTestServer+`: "1"}
+    policy:
+      version: "1"
+      tools:
+        echo:
+          rules:
+            - name: three echoes
+              rate_limit: 3/hour
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	prefix := "--state-prefix=gwtest" + strings.ToLower(t.Name())
+	one := connectState(t, ctx, config, redisURL, prefix)
+	two := connectState(t, ctx, config, redisURL, prefix)
+	for _, cs := range []*sdk.ClientSession{one, two} {
+		toolNames(t, ctx, cs)
+	}
+	count := func(name string, args map[string]any) (allowed int) {
+		for i := range 8 {
+			cs := []*sdk.ClientSession{one, two}[i%2]
+			txt, isErr := callText(t, ctx, cs, name, args)
+			switch {
+			case !isErr:
+				allowed++
+			case !strings.Contains(txt, "POLICY DENIED"):
+				t.Errorf("%s: %s", name, txt)
+			}
+		}
+		return allowed
+	}
+	if got := count("a__echo", map[string]any{"message": "x"}); got != 3 {
+		t.Errorf("a's own limit across two gateways: %d echoes, want 3", got)
+	}
+	if got := count("a__get-sum", map[string]any{"a": 1, "b": 2}); got != 5 {
+		t.Errorf("the gateway-wide budget across two gateways: %d sums, want 5", got)
+	}
+}
+
+// connectState connects a Go SDK client to a gateway on the state spec.
+func connectState(t *testing.T, ctx context.Context, config, state string, extra ...string) *sdk.ClientSession {
+	t.Helper()
+	cmd := exec.Command(mcptest.Tollgate(t), append([]string{"gateway", "-c", config, "--state", state, "--audit", "off"}, extra...)...)
+	cmd.Stderr = &testLog{t: t}
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "gateway-e2e", Version: "1"}, nil).Connect(ctx, &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect to the gateway: %v", err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
