@@ -398,7 +398,7 @@ func (s *Series) RemoveSeq(seq int64) (at int64, ok bool) {
 		d := uint32(seq - b.seq0)
 		i, found := slices.BinarySearch(b.seqs, d)
 		if !found {
-			return 0, false
+			continue // rows out of order (never written so) may overlap an older block
 		}
 		ri, first := 0, 0 // run ri covers events [first, first+runs[ri].n)
 		for i >= first+b.runs[ri].n {
