@@ -135,7 +135,12 @@ func runGateway(ctx context.Context, e env, args []string) int {
 			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
 			return exitFail
 		}
-		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: sc.Prefix + cfg.Separator, Next: gates[i].Recorder}
+		ns := sc.Prefix + cfg.Separator
+		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: ns, Next: gates[i].Recorder}
+		if a := hub.Approvals; a != nil {
+			gates[i].Approvals = &gate.Approvals{Store: &gateway.ApprovalStore{Store: a.Store, Namespace: ns},
+				Notifier: a.Notifier, InlineWait: a.InlineWait}
+		}
 		servers[i] = &gateway.Server{Name: sc.Name, Prefix: sc.Prefix, Gate: gates[i], Dial: dial}
 	}
 	opts := gateway.Options{

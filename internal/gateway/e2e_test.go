@@ -600,7 +600,11 @@ servers:
 // connectState connects a Go SDK client to a gateway on the state spec.
 func connectState(t *testing.T, ctx context.Context, config, state string, extra ...string) *sdk.ClientSession {
 	t.Helper()
-	cmd := exec.Command(mcptest.Tollgate(t), append([]string{"gateway", "-c", config, "--state", state, "--audit", "off"}, extra...)...)
+	args := []string{"gateway", "-c", config, "--audit", "off"}
+	if state != "" {
+		args = append(args, "--state", state)
+	}
+	cmd := exec.Command(mcptest.Tollgate(t), append(args, extra...)...)
 	cmd.Stderr = &testLog{t: t}
 	cs, err := sdk.NewClient(&sdk.Implementation{Name: "gateway-e2e", Version: "1"}, nil).Connect(ctx, &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
@@ -608,4 +612,39 @@ func connectState(t *testing.T, ctx context.Context, config, state string, extra
 	}
 	t.Cleanup(func() { cs.Close() })
 	return cs
+}
+
+// A call a server's policy holds for approval is queued under its
+// namespaced name: the approvals queue says which server it is for.
+func TestGatewayApprovalsNameTheServer(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	config := writeFile(t, dir, "gateway.yaml", `servers:
+  a:
+    command: `+yamlList([]string{self, "-test.run=^$"})+`
+    env: {`+envTestServer+`: "1"}
+    policy:
+      version: "1"
+      tools:
+        echo:
+          rules:
+            - name: ask first
+              action: require_approval
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs := connectState(t, ctx, config, "", "--state-dir", stateDir)
+	toolNames(t, ctx, cs)
+	txt, isErr := callText(t, ctx, cs, "a__echo", map[string]any{"message": "please"})
+	if !isErr || !strings.Contains(txt, "apr_") {
+		t.Fatalf("a__echo under require_approval: %s", txt)
+	}
+	out, err := exec.CommandContext(ctx, mcptest.Tollgate(t), "approvals", "list", "--state-dir", stateDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "a__echo") {
+		t.Errorf("approvals list: %v\n%s", err, out)
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -77,3 +78,25 @@ func (s *ScopedStore) Peek(ctx context.Context, now time.Time, key state.Key, wi
 
 // Close implements state.Store; it leaves the shared store open.
 func (s *ScopedStore) Close() error { return nil }
+
+// ApprovalStore is one server's view of the approval store every server
+// shares: the records it creates name the tool by its namespaced name, so
+// that `tollgate approvals list`, the webhook and the person asked inline
+// see which server a held call is for. Matching is unchanged: a record is
+// found by its fingerprint, which each server's policy revision makes its
+// own. Close does nothing: the shared store is closed by its owner.
+type ApprovalStore struct {
+	approval.Store
+	Namespace string // prefix + separator
+}
+
+var _ approval.Store = (*ApprovalStore)(nil)
+
+// Begin implements approval.Store.
+func (s *ApprovalStore) Begin(ctx context.Context, req approval.BeginRequest) (approval.BeginResult, error) {
+	req.New.Tool = s.Namespace + req.New.Tool
+	return s.Store.Begin(ctx, req)
+}
+
+// Close implements approval.Store; it leaves the shared store open.
+func (s *ApprovalStore) Close() error { return nil }
