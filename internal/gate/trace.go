@@ -239,8 +239,6 @@ func noTrace(bool, error) {}
 // metaTrace is what a call's _meta says of its trace.
 type metaTrace struct {
 	parent otel.SpanContext // zero when absent or unreadable
-	// hasState: a tracestate is present (whatever its value).
-	hasState bool
 	// ambiguous: _meta has a key that differs from traceparent or
 	// tracestate only by case; Tollgate then adds nothing beside it.
 	ambiguous bool
@@ -275,7 +273,6 @@ func readMeta(meta []byte) metaTrace {
 				}
 			}
 		case k == metaTracestate:
-			in.hasState = true
 			state, _ = jsonrpc.Unquote(v)
 		case strings.EqualFold(k, metaTraceparent) || strings.EqualFold(k, metaTracestate):
 			in.ambiguous = true
