@@ -172,7 +172,7 @@ tools:
 	if err := exp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	spans := col.WaitSpans(t, 7, 10*time.Second) // server and decision spans of three calls, a client span of one
+	spans := col.WaitSpans(t, 7, 10*time.Second)                        // server and decision spans of three calls, a client span of one
 	hidden := oteltest.Find(spans, "tools/call", ptrace.SpanKindServer) // a hidden tool is not named
 	if len(hidden) != 1 || oteltest.Attrs(hidden[0].Attributes())["tollgate.decision"] != "hidden" ||
 		oteltest.Attrs(hidden[0].Attributes())["gen_ai.tool.name"] != "secret" {
