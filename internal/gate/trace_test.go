@@ -172,8 +172,10 @@ tools:
 	if err := exp.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	spans := col.WaitSpans(t, 7, 10*time.Second)                        // server and decision spans of three calls, a client span of one
-	hidden := oteltest.Find(spans, "tools/call", ptrace.SpanKindServer) // a hidden tool is not named
+	// Server and decision spans of three calls, a client span of one.
+	spans := col.WaitSpans(t, 7, 10*time.Second)
+	// A hidden tool is not named in its span's name.
+	hidden := oteltest.Find(spans, "tools/call", ptrace.SpanKindServer)
 	if len(hidden) != 1 || oteltest.Attrs(hidden[0].Attributes())["tollgate.decision"] != "hidden" ||
 		oteltest.Attrs(hidden[0].Attributes())["gen_ai.tool.name"] != "secret" {
 		t.Errorf("hidden call spans %v", hidden)
