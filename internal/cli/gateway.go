@@ -62,6 +62,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	fs.StringVar(&f.ops.audit, "audit", "", "audit trail directory, or off (default <state-dir>/audit)")
 	fs.StringVar(&f.ops.auditMaxSize, "audit-max-size", "64MiB", "rotate an audit file when it reaches this size")
 	fs.StringVar(&f.ops.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (default off)")
+	f.trace.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -186,6 +187,9 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Tool definitions are pinned per server (setupGatewayPins), by the
+	// servers' own names: the gateway-wide gate pins nothing.
+	hub.Pins = nil
 	for i, pol := range pols {
 		g := gate.New(pol)
 		store, err := f.stateFlags.open(ctx, pol)
@@ -196,6 +200,7 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		if store != nil {
 			g.Store = &gateway.ScopedStore{Store: store, Server: names[i]}
 		}
+		g.Tracer = hub.Tracer
 		g.FailOpen = f.failMode == "open"
 		g.Logger = logger
 		g.Monitor = f.mode == "monitor"
