@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -132,10 +133,12 @@ func runGateway(ctx context.Context, e env, args []string) int {
 			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
 			return exitFail
 		}
-		if err := setupGatewayPins(ctx, &f, sc, gates[i], logger); err != nil {
+		stopPins, err := setupGatewayPins(ctx, &f, sc, gates[i], logger)
+		if err != nil {
 			fmt.Fprintf(e.stderr, "tollgate gateway: server %s: %v\n", sc.Name, err)
 			return exitFail
 		}
+		defer stopPins()
 		ns := sc.Prefix + cfg.Separator
 		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: ns, Next: gates[i].Recorder}
 		if a := hub.Approvals; a != nil {
@@ -217,7 +220,11 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 // enforce: behind a gateway a changed tool definition is held until a
 // person approves it. A store that cannot be opened stops the gateway under
 // enforce; under record it is logged and pins are left off.
-func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig, g *gate.Gate, logger *slog.Logger) error {
+// Under enforce, while something is held, an approval given elsewhere (the
+// CLI, another proxy) releases it and tells the sessions their list
+// changed; stop ends that watch.
+func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig, g *gate.Gate, logger *slog.Logger) (stop func(), err error) {
+	stop = func() {}
 	def := pins.Enforce
 	if m, err := pins.ParseMode(sc.Pins); err == nil {
 		def = m
@@ -227,7 +234,7 @@ func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig,
 		mode = m
 	}
 	if mode == pins.Off {
-		return nil
+		return stop, nil
 	}
 	b, err := f.stateFlags.backend(ctx)
 	var store *pins.Store
@@ -236,10 +243,10 @@ func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig,
 	}
 	if err != nil {
 		if mode == pins.Enforce {
-			return fmt.Errorf("pins: enforce: %w", err)
+			return nil, fmt.Errorf("pins: enforce: %w", err)
 		}
 		logger.Warn("pins: the state store could not be opened; tool definitions are not recorded", "server", sc.Name, "err", err)
-		return nil
+		return stop, nil
 	}
 	guard := pins.NewGuard(sc.Name, store)
 	if err := guard.Load(ctx, sc.Policy.Approvals().Approvers); err != nil {
@@ -247,7 +254,17 @@ func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig,
 	}
 	g.Pins = guard
 	g.PinsDefault = def
-	return nil
+	if mode != pins.Enforce {
+		return stop, nil
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		guard.Watch(wctx, pinWatchInterval, func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers },
+			func() { g.PinApproved(pins.Pin{}) })
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // serverDialer returns how a session reaches one server of the gateway

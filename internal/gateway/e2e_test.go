@@ -210,7 +210,11 @@ func connect(t *testing.T, ctx context.Context, config string, extra ...string) 
 	t.Helper()
 	tg := mcptest.Tollgate(t)
 	auditDir := filepath.Join(t.TempDir(), "audit")
-	args := append([]string{"gateway", "-c", config, "--state", "memory", "--audit", auditDir}, extra...)
+	args := []string{"gateway", "-c", config, "--audit", auditDir}
+	if !slices.Contains(extra, "--state-dir") {
+		args = append(args, "--state", "memory")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(tg, args...)
 	lg := &testLog{t: t}
 	cmd.Stderr = lg
@@ -508,9 +512,10 @@ servers:
     command: `+yamlList([]string{self, "-test.run=^$"})+`
     env: {`+envTestServer+`: "1", GW_DESC_FILE: `+strings.Trim(yamlList([]string{descFile}), "[]")+`}
 `)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	gc := connect(t, ctx, config)
+	stateDir := filepath.Join(dir, "state")
+	gc := connect(t, ctx, config, "--state-dir", stateDir)
 	if names := toolNames(t, ctx, gc.cs); !slices.Contains(names, "a__echo") {
 		t.Fatalf("first list: %v", names)
 	}
@@ -537,6 +542,28 @@ servers:
 	}
 	if txt, isErr := callText(t, ctx, gc.cs, "a__get-sum", map[string]any{"a": 1, "b": 1}); isErr {
 		t.Errorf("a__get-sum, unchanged: %s", txt)
+	}
+
+	// A person approves the change from another terminal: the running
+	// gateway releases echo and tells the client.
+	for len(gc.changed) > 0 {
+		<-gc.changed
+	}
+	pol := writeFile(t, dir, "policy.yaml", "version: \"1\"\n")
+	out, err := exec.CommandContext(ctx, mcptest.Tollgate(t), "pins", "approve", "echo", "--server", "a", "-c", pol, "--state-dir", stateDir, "--yes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pins approve: %v\n%s", err, out)
+	}
+	select {
+	case <-gc.changed:
+	case <-ctx.Done():
+		t.Fatal("no tools/list_changed after the change was approved")
+	}
+	if names := toolNames(t, ctx, gc.cs); !slices.Contains(names, "a__echo") {
+		t.Errorf("a__echo not back after its approval: %v", names)
+	}
+	if txt, isErr := callText(t, ctx, gc.cs, "a__echo", map[string]any{"message": "approved"}); isErr || !strings.Contains(txt, "mine: approved") {
+		t.Errorf("a__echo after its approval: %s", txt)
 	}
 }
 
