@@ -418,7 +418,9 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 	if extra.old != nil {
 		edits = append(edits, extra)
 	}
-	if tok := mcp.MetaValue(m.Params, "progressToken"); tok != nil {
+	if !bytes.Contains(m.Params, progressTokenKey) {
+		// No token to rewrite (the common case): no second walk of params.
+	} else if tok := mcp.MetaValue(m.Params, "progressToken"); tok != nil {
 		s.seq++
 		c.token = strconv.FormatInt(s.seq, 10)
 		s.tokens[c.token] = clone(tok)
@@ -467,6 +469,8 @@ func plainDecimal(id []byte) bool {
 	}
 	return true
 }
+
+var progressTokenKey = []byte(`"progressToken"`)
 
 // take removes and returns the call a gateway id names.
 func (s *session) take(gid string) *call {
