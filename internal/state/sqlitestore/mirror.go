@@ -196,11 +196,12 @@ func (m *mirror) takeDue(seqs []int64) []int64 {
 			held = append(held, d)
 		}
 	}
-	if held != nil {
-		m.dead = append(held, m.dead[n:]...)
-	} else {
-		m.dead = m.dead[n:]
-	}
+	// Move what stays to the front, so that the queue reuses its array
+	// instead of growing a new one as its head advances.
+	k := copy(m.dead, held)
+	k += copy(m.dead[k:], m.dead[n:])
+	clear(m.dead[k:])
+	m.dead = m.dead[:k]
 	return seqs
 }
 

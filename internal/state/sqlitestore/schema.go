@@ -21,7 +21,8 @@ const schemaVersion = 3
 //
 // entries is an append-only log, one row per recorded charge: name is the
 // counter's identity (ledger.AppendID, which also spells out its window and
-// alignment), at when it was recorded, (res, idx) the charge of a reservation,
+// alignment), at when it was recorded, (res, idx) the charge of a reservation
+// (an id "<instance>.<base 36 seq>" says its charge idx is row seq+idx),
 // amount an exact decimal string, keep marks a charge that a refund leaves
 // counted (state.Charge.KeepOnRefund). A refund appends a row for each charge
 // it gives back: same name, res, idx and at, amount NULL. A counter's total

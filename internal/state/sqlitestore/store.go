@@ -66,7 +66,7 @@ type Options struct {
 // It is final within the process that made the reservation (remembered in
 // memory), so a later Refund of it there is ignored. A Refund of a
 // reservation made by another process or before a restart is applied from
-// the mirror of the file. Refund is idempotent either way.
+// the file (its id names its rows). Refund is idempotent either way.
 type Store struct {
 	db         *sql.DB
 	ownsDB     bool // Open's handle, closed with the Store

@@ -2,8 +2,9 @@
 // store and the SQLite store's mirror: strict sliding and calendar windows,
 // exact decimal totals, the all-or-nothing admission check and RetryAfter.
 // A Counter tags each event with its reservation and row (the SQLite
-// mirror); a Series keeps the same answers in a few bytes per event (the
-// memory store).
+// usage reader); a Series keeps the same answers in a few bytes per event
+// (the memory store), and with each event's row number in four more (the
+// SQLite store's mirror).
 //
 // Nothing here is safe for concurrent use; callers hold their own lock (or
 // confine a Counter to one goroutine).
