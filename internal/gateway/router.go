@@ -30,7 +30,7 @@ type session struct {
 	calls     map[string]*call  // gateway id → request in flight to a server
 	clientIDs map[string]string // IDKey(client's id) → gateway id
 	asks      map[string]*ask   // gateway id → a server's request to the client
-	tokens    map[string][]byte // gateway progress token → the client's token
+	tokens    map[string]*call  // gateway progress token → the request it was given to
 	uris      map[string]*link  // resources by URI → the server that listed them
 	templates []uriTemplate
 	init      []byte        // the client's initialize params, nil before it
@@ -78,11 +78,12 @@ func (s *session) drain() {
 // call is a request the router sent a server: the client's (clientID, and
 // its progress token) or the router's own (reply).
 type call struct {
-	gid      string
-	link     *link
-	clientID []byte
-	token    string
-	reply    chan []byte // the router's own request: receives the response
+	gid         string
+	clientToken []byte // the client's progress token, when it gave one
+	link        *link
+	clientID    []byte
+	token       string
+	reply       chan []byte // the router's own request: receives the response
 }
 
 // ask is a server's request to the client, by the id the client sees.
@@ -98,7 +99,7 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 	ctx, cancel := context.WithCancel(ctx)
 	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx,
 		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{},
-		tokens: map[string][]byte{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
+		tokens: map[string]*call{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
 	for _, srv := range g.servers {
 		s.links = append(s.links, &link{s: s, srv: srv, ready: make(chan struct{})})
 	}
@@ -423,7 +424,8 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 	} else if tok := mcp.MetaValue(m.Params, "progressToken"); tok != nil {
 		s.seq++
 		c.token = strconv.FormatInt(s.seq, 10)
-		s.tokens[c.token] = clone(tok)
+		c.clientToken = clone(tok)
+		s.tokens[c.token] = c
 		edits = append(edits, edit{old: tok, repl: []byte(c.token)})
 	}
 	s.calls[gid] = c
@@ -628,10 +630,11 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	case "notifications/progress":
 		tok := mcp.ParamsValue(m.Params, "progressToken")
 		s.mu.Lock()
-		orig, ok := s.tokens[canonicalID(tok)]
+		c := s.tokens[canonicalID(tok)]
 		s.mu.Unlock()
-		if ok {
-			s.toClient(splice(m.Raw, edit{old: tok, repl: orig}))
+		// Only the server the request went to reports its progress.
+		if c != nil && c.link == l {
+			s.toClient(splice(m.Raw, edit{old: tok, repl: c.clientToken}))
 		}
 	case mcp.NotificationCancelled:
 		// The server gave up one of its own requests to the client.
