@@ -197,11 +197,17 @@ func (g *Gate) pinHeld(c *proxy.Call, p *policy.Policy, now time.Time) (proxy.Ru
 	if ok && !v.Held {
 		return proxy.Ruling{}, false
 	}
-	reason := v.Reason
 	if !ok {
-		reason = fmt.Sprintf("tool %q has no approved definition on record for this server: list the tools first, or have a person approve it (tollgate pins)", c.Tool)
+		// No list has shown this tool: to the client it is a tool that does
+		// not exist, answered as the server answers one. Answering "held"
+		// here would tell hidden tools (answered as unknown) from missing
+		// ones, which a client could probe name by name.
+		g.record(event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+			Decision: "hidden", Rule: PinRule, PolicyRev: p.Revision(),
+			Reason: "pins: enforce and no list has shown this tool with an approved definition; answered as the server answers an unknown tool"})
+		return proxy.Ruling{Unknown: true}, true
 	}
-	text := fmt.Sprintf("tool %q is held for review: %s", c.Tool, reason)
+	text := fmt.Sprintf("tool %q is held for review: %s", c.Tool, v.Reason)
 	g.record(event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
 		Decision: event.Deny, Rule: PinRule, Reason: text, PolicyRev: p.Revision()})
 	return proxy.Ruling{Answer: denial(c.ID, PinRule, text, 0)}, true
