@@ -99,10 +99,13 @@ func TestNotificationCallNeverReachesServer(t *testing.T) {
 			if !strings.Contains(got, "ran: create_refund") {
 				t.Fatalf("fair call: %s", got)
 			}
-			data, err := os.ReadFile(logFile)
-			if err != nil {
-				t.Fatal(err)
-			}
+			// tee writes the pipe before the file: the server may answer
+			// before the fair call is in the log.
+			var data []byte
+			mcptest.Eventually(t, 10*time.Second, func() bool {
+				data, _ = os.ReadFile(logFile)
+				return strings.Contains(string(data), `"amount":7`)
+			}, "the fair call in the server's log")
 			if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"amount":7`) {
 				t.Errorf("the server received more than the one call:\n%s", data)
 			}
