@@ -77,9 +77,11 @@ type Call struct {
 	Args []byte
 	// Retry reports a multi round-trip retry (2026-07-28): the call
 	// carries inputResponses or requestState. RequestState is the
-	// requestState string, "" when absent.
-	Retry        bool
-	RequestState string
+	// requestState string, "" when absent. InputResponses is the raw
+	// inputResponses object, nil when absent.
+	Retry          bool
+	RequestState   string
+	InputResponses []byte
 	// Task reports a task-augmented call (2025-11-25's params.task): its
 	// result may be a task.
 	Task bool
@@ -133,7 +135,7 @@ func ParseCall(params []byte) (Call, error) {
 			if val[0] != '{' {
 				return errors.New("inputResponses must be an object")
 			}
-			c.Retry = true
+			c.InputResponses, c.Retry = val, true
 		default:
 			for _, pk := range callKeys {
 				if string(key) != pk && strings.EqualFold(string(key), pk) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
@@ -15,9 +16,11 @@ type Call struct {
 	Tool    string
 	Args    []byte // raw arguments object
 	// Retry reports a multi round-trip retry (2026-07-28): the call carries
-	// inputResponses or requestState, RequestState ("" when absent).
-	Retry        bool
-	RequestState string
+	// inputResponses or requestState, RequestState ("" when absent), and
+	// InputResponses, the raw inputResponses object (nil when absent).
+	Retry          bool
+	RequestState   string
+	InputResponses []byte
 	// Task reports a task-augmented call (2025-11-25's params.task).
 	Task bool
 	// Meta is the raw params._meta value, nil when absent.
@@ -45,6 +48,10 @@ type Ruling struct {
 	// of the call's own, or added when the call had none (tracing set its
 	// traceparent).
 	Meta []byte
+	// Fresh says to forward the call without its inputResponses and
+	// requestState: the round they answer was the gate's own (an inline
+	// approval asked through input_required), not the server's.
+	Fresh bool
 }
 
 // edit returns a copy of frame, whose params are params and whose
@@ -93,6 +100,33 @@ func (r *Ruling) edit(frame, params []byte, c mcp.Call) (out []byte, ok bool) {
 		last = c.at + c.n
 	}
 	return append(out, frame[last:]...), true
+}
+
+// dropRetry returns a copy of frame, a tools/call request, whose params
+// lack inputResponses and requestState; ok is false when frame cannot be
+// read.
+func dropRetry(frame []byte) (out []byte, ok bool) {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil || len(m.Params) == 0 || m.Params[0] != '{' {
+		return nil, false
+	}
+	params := []byte{'{'}
+	err = jsonrpc.Members(m.Params, func(k string, v []byte) error {
+		if k == "inputResponses" || k == "requestState" {
+			return nil
+		}
+		if len(params) > 1 {
+			params = append(params, ',')
+		}
+		params = jsonrpc.AppendString(params, k)
+		params = append(params, ':')
+		params = append(params, v...)
+		return nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	return Splice(frame, m.Params, append(params, '}'))
 }
 
 // within returns where part, a non-empty subslice of frame, starts in it.

@@ -416,7 +416,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 
 // gateCall is the Call the gate judges.
 func gateCall(s *transport.Session, id []byte, c mcp.Call) *Call {
-	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState, Task: c.Task, Meta: c.Meta}
+	return &Call{Session: s, ID: id, Tool: c.Name, Args: c.Args, Retry: c.Retry, RequestState: c.RequestState, InputResponses: c.InputResponses, Task: c.Task, Meta: c.Meta}
 }
 
 // ruled turns the gate's ruling on a call into what to do with it.
@@ -444,6 +444,21 @@ func (p *pump) ruled(m jsonrpc.Message, frame []byte, pd *pending, call mcp.Call
 				pd.ticket.Done(End{Unsent: true})
 			}
 			return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "internal error: the call's arguments could not be rewritten", nil)}
+		}
+		v.frame = out
+	}
+	if r.Fresh {
+		in := frame
+		if v.frame != nil {
+			in = v.frame
+		}
+		out, ok := dropRetry(in)
+		if !ok {
+			p.unregister(m.ID)
+			if pd.ticket != nil {
+				pd.ticket.Done(End{Unsent: true})
+			}
+			return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "internal error: the call's retry members could not be removed", nil)}
 		}
 		v.frame = out
 	}
