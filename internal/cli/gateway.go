@@ -140,12 +140,15 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		}
 		defer stopPins()
 		ns := sc.Prefix + cfg.Separator
+		if sc.Prefix == "" {
+			ns = "" // served unprefixed
+		}
 		gates[i].Recorder = &gateway.Recorder{Server: sc.Name, Namespace: ns, Next: gates[i].Recorder}
 		if a := hub.Approvals; a != nil {
 			gates[i].Approvals = &gate.Approvals{Store: &gateway.ApprovalStore{Store: a.Store, Namespace: ns},
 				Notifier: a.Notifier, InlineWait: a.InlineWait}
 		}
-		servers[i] = &gateway.Server{Name: sc.Name, Prefix: sc.Prefix, Gate: gates[i], Dial: dial}
+		servers[i] = &gateway.Server{Name: sc.Name, Prefix: sc.Prefix, Bare: sc.Prefix == "", Gate: gates[i], Dial: dial}
 	}
 	opts := gateway.Options{
 		Separator:      cfg.Separator,

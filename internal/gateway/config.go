@@ -213,13 +213,27 @@ func (l *loader) load() *Config {
 // checkPrefixes refuses prefixes that would make one namespaced name
 // readable as two servers' names: equal prefixes, or one prefix followed by
 // the separator starting another's (a__ and a__b__).
+// An empty prefix (names served as the server has them) is allowed for one
+// server: its names can collide with others' only at run time, where the
+// gateway leaves the colliding ones out.
 func (l *loader) checkPrefixes(c *Config, servers *yaml.Node) {
+	bare := ""
 	for i, a := range c.Servers {
+		if a.Prefix == "" {
+			if bare != "" {
+				l.errf(servers, "servers %q and %q both have prefix \"\": at most one server may be unprefixed", bare, a.Name)
+			}
+			bare = a.Name
+			continue
+		}
 		if strings.Contains(a.Prefix, c.Separator) {
 			l.errf(servers, "server %q: its prefix %q contains the separator %q", a.Name, a.Prefix, c.Separator)
 			continue
 		}
 		for _, b := range c.Servers[i+1:] {
+			if b.Prefix == "" {
+				continue
+			}
 			pa, pb := a.Prefix+c.Separator, b.Prefix+c.Separator
 			if strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa) {
 				l.errf(servers, "servers %q and %q collide: their names would be %s… and %s…, which cannot be told apart; give one of them another prefix:", a.Name, b.Name, pa, pb)
@@ -307,7 +321,7 @@ func (l *loader) server(name string, n *yaml.Node) (ServerConfig, bool) {
 	}
 	if v, has := f["prefix"]; has {
 		if p, good := l.str(v, what+": prefix"); good {
-			if !validName(p) {
+			if p != "" && !validName(p) {
 				l.errf(v, "%s: prefix %q: use letters, digits, '-', '_' and '.' only", what, p)
 				ok = false
 			}

@@ -110,6 +110,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"missing policy file", "servers:\n  a: {command: [x], policy: nope.yaml}\n", []string{"nope.yaml"}},
 		{"inline policy problem at its line", "servers:\n  a:\n    command: [x]\n    policy:\n      version: \"1\"\n      tools:\n        t:\n          rules:\n            - name: r\n              acton: deny\n", []string{`g.yaml:10:15: unknown key "acton"`}},
 		{"flow inline policy problem", "servers:\n  a: {command: [x], policy: {version: \"1\", tols: {}}}\n", []string{`(servers.a.policy):1:`, `unknown key "tols"`}},
+		{"two unprefixed", "servers:\n  a: {command: [x], prefix: \"\"}\n  b: {command: [y], prefix: \"\"}\n", []string{`servers "a" and "b" both have prefix ""`}},
 		{"duplicate server", "servers:\n  a: {command: [x]}\n  a: {command: [y]}\n", []string{`duplicate server "a"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

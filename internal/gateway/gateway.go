@@ -32,8 +32,13 @@ type Server struct {
 	// Name identifies the server in logs, audit lines and errors.
 	Name string
 	// Prefix starts its tools' and prompts' namespaced names (Name when
-	// empty).
+	// empty, unless Bare).
 	Prefix string
+	// Bare serves the server's names as the server has them (a config's
+	// prefix: ""). At most one server is bare; a name of its that another
+	// server's prefix and separator start is left out of its lists (logged
+	// as an error), so no name is ever shadowed.
+	Bare bool
 	// Gate judges the server's calls under its own policy, by the server's
 	// own (un-namespaced) names.
 	Gate proxy.Gate
@@ -106,17 +111,29 @@ func New(servers []*Server, opts Options) (*Gateway, error) {
 	if len(servers) == 0 {
 		return nil, errors.New("new gateway: no servers")
 	}
+	var bare *Server
 	for i, a := range servers {
-		if a.Prefix == "" {
-			a.Prefix = a.Name
-		}
 		if a.Gate == nil || a.Dial == nil {
 			return nil, fmt.Errorf("new gateway: server %q has no gate or no dialer", a.Name)
+		}
+		if a.Bare {
+			if bare != nil {
+				return nil, fmt.Errorf("new gateway: servers %q and %q both have no prefix: at most one server may be unprefixed", bare.Name, a.Name)
+			}
+			bare = a
+			a.Prefix = ""
+			continue
+		}
+		if a.Prefix == "" {
+			a.Prefix = a.Name
 		}
 		if strings.Contains(a.Prefix, opts.Separator) {
 			return nil, fmt.Errorf("new gateway: server %q: its prefix %q contains the separator %q", a.Name, a.Prefix, opts.Separator)
 		}
 		for _, b := range servers[:i] {
+			if b.Bare {
+				continue
+			}
 			pa, pb := a.Prefix+opts.Separator, b.Prefix+opts.Separator
 			if strings.HasPrefix(pa, pb) || strings.HasPrefix(pb, pa) {
 				return nil, fmt.Errorf("new gateway: servers %q and %q collide: names starting %s and %s cannot be told apart", b.Name, a.Name, pb, pa)
@@ -157,7 +174,9 @@ func (g *Gateway) Serve(ctx context.Context, s *transport.Session, client, _ tra
 	err := proxy.NewHandler(g.opts.Hub, g.opts.Logger).Serve(ctx, s, client, hubEnd)
 	_ = hubEnd.Close()
 	cancel()
-	<-routed
+	if rerr := <-routed; errors.Is(rerr, ErrCollision) {
+		return rerr // the router ended the session: start-up failed
+	}
 	if errors.Is(err, proxy.ErrUpstreamClosed) {
 		err = nil
 	}
@@ -171,3 +190,23 @@ var NoUpstream transport.Dialer = transport.DialFunc(func(context.Context, *tran
 	a, _ := pipe()
 	return a, nil, nil
 })
+
+// namespace is what starts the namespaced names of srv's tools and prompts:
+// its prefix and the separator, or nothing for a bare server.
+func (g *Gateway) namespace(srv *Server) string {
+	if srv.Bare {
+		return ""
+	}
+	return srv.Prefix + g.opts.Separator
+}
+
+// shadows reports whether the bare server's name would read as another
+// server's namespaced name.
+func (g *Gateway) shadows(name string) bool {
+	for _, o := range g.servers {
+		if !o.Bare && strings.HasPrefix(name, o.Prefix+g.opts.Separator) {
+			return true
+		}
+	}
+	return false
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,12 @@ import (
 // client's revision, and the union of the servers' capabilities.
 func (s *session) initialize(id, params []byte) {
 	if !s.awaitStartup() {
+		return
+	}
+	if err := s.checkBare(); err != nil {
+		s.log.Error("gateway: start-up failed", "err", err)
+		s.toClient(jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, err.Error(), nil))
+		s.fail(err)
 		return
 	}
 	version, _ := jsonrpc.Unquote(mcp.ParamsValue(params, "protocolVersion"))
@@ -62,6 +70,38 @@ func (s *session) initialize(id, params []byte) {
 	s.answered, s.version = true, version
 	s.mu.Unlock()
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
+}
+
+// ErrCollision is the start-up failure of a session whose unprefixed server
+// lists a tool name another server's prefix starts.
+var ErrCollision = errors.New("tool names collide")
+
+// checkBare reads the unprefixed server's tool list (when it is up) and
+// fails start-up when one of its names is in another server's namespace:
+// that name would read as two servers' names.
+func (s *session) checkBare() error {
+	for _, l := range s.links {
+		if !l.srv.Bare || l.current() == nil {
+			continue
+		}
+		s.loadTools(l)
+		l.mu.Lock()
+		var names []string
+		for n := range l.known {
+			names = append(names, n)
+		}
+		l.mu.Unlock()
+		slices.Sort(names)
+		for _, n := range names {
+			for _, o := range s.g.servers {
+				if !o.Bare && strings.HasPrefix(n, o.Prefix+s.g.opts.Separator) {
+					return fmt.Errorf("start gateway: %w: server %q (unprefixed) has a tool %q, a name of server %q (prefix %q): give %q a prefix or hide the tool",
+						ErrCollision, l.srv.Name, n, o.Name, o.Prefix+s.g.opts.Separator, l.srv.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // awaitStartup waits until every server is up or failed once, or
@@ -161,7 +201,11 @@ func (s *session) list(frame []byte) {
 				if !ok {
 					return nil // a nameless item cannot be routed back
 				}
-				item = splice(item, edit{old: raw, repl: jsonrpc.AppendString(nil, l.srv.Prefix+s.g.opts.Separator+name)})
+				if l.srv.Bare && s.g.shadows(name) {
+					s.log.Error("gateway: a name of the unprefixed server collides with another server's names; it is left out", "server", l.srv.Name, "method", m.Method, "name", name)
+					return nil
+				}
+				item = splice(item, edit{old: raw, repl: jsonrpc.AppendString(nil, s.g.namespace(l.srv)+name)})
 			} else {
 				s.noteResource(l, m.Method, item)
 			}

@@ -22,6 +22,7 @@ type session struct {
 	front transport.Conn // toward the client (or the gateway-wide pump)
 	log   *slog.Logger
 	ctx   context.Context
+	fail  context.CancelCauseFunc // ends the session with an error (a start-up collision)
 	links []*link
 	wg    sync.WaitGroup // goroutines answering the client (lists, initialize)
 
@@ -96,8 +97,8 @@ type ask struct {
 // route serves one session on front until the client's input ends or ctx
 // is done; it returns after every goroutine it started has ended.
 func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transport.Conn) error {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx,
+	ctx, cancel := context.WithCancelCause(ctx)
+	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx, fail: cancel,
 		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{},
 		tokens: map[string]*call{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
 	for _, srv := range g.servers {
@@ -105,7 +106,7 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 	}
 	var linksWG sync.WaitGroup
 	defer func() {
-		cancel()
+		cancel(nil)
 		linksWG.Wait()
 		s.wg.Wait()
 		_ = front.Close()
@@ -117,7 +118,7 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, transport.ErrClosed) {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return context.Cause(ctx)
 				}
 				s.drain()
 				return nil
@@ -303,13 +304,23 @@ var routed = map[string]struct{}{
 }
 
 // split finds the server a namespaced name belongs to, and the name it has
-// there. Prefixes are such that at most one matches.
+// there. Prefixes are such that at most one matches; a name no prefix
+// starts belongs to the bare server, if there is one (which never lists a
+// name a prefix starts).
 func (s *session) split(name string) (*link, string) {
+	var bare *link
 	for _, l := range s.links {
+		if l.srv.Bare {
+			bare = l
+			continue
+		}
 		p := l.srv.Prefix + s.g.opts.Separator
 		if len(name) > len(p) && name[:len(p)] == p {
 			return l, name[len(p):]
 		}
+	}
+	if bare != nil && name != "" {
+		return bare, name
 	}
 	return nil, ""
 }
