@@ -44,6 +44,10 @@ type Approvals struct {
 	// back to approved, and its signature would still verify.
 	mu    sync.Mutex
 	spent map[string]time.Time
+
+	// rounds are the inline questions asked through input_required
+	// results (2026-07-28) that wait for their retry (inline_rounds.go).
+	rounds rounds
 }
 
 // spend notes that r was consumed here.
@@ -106,6 +110,9 @@ type hold struct {
 	d       policy.Decision
 	cfg     policy.ApprovalConfig
 	rev     string
+	// round binds a retry to this call (a 2026-07-28 session whose
+	// arguments are canonical JSON), nil otherwise; its state is empty.
+	round *roundKey
 }
 
 // requireApproval rules on a call an approval rule holds: it asks the
@@ -133,6 +140,16 @@ func (g *Gate) requireApproval(ctx context.Context, c *proxy.Call, p *policy.Pol
 	ev.Args = append([]byte(nil), c.Args...)
 	h := &hold{id: append([]byte(nil), c.ID...), ev: ev, session: c.Session, fp: fp, args: compact.String(),
 		argHash: argHash, d: d, cfg: p.Approvals(), rev: p.Revision()}
+	if c.Session != nil && mcp.Stateless(c.Session.Version()) {
+		if sum, ok := roundArgs(c.Args); ok {
+			h.round = &roundKey{session: c.Session.ID, identity: c.Session.Identity, tool: c.Tool, args: sum}
+		}
+	}
+	if c.Retry && isInlineState(c.RequestState) {
+		// Whether it binds or not, the requestState is Tollgate's, so it
+		// is not forwarded (judgeCall sets Ruling.Fresh).
+		return g.inlineRetry(ctx, h, c.RequestState, c.InputResponses)
+	}
 	return g.held(ctx, h)
 }
 
@@ -179,11 +196,17 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	if a.Notifier != nil {
 		a.Notifier.Notify(approval.NoticeFor(string(event.ApprovalRequested), r, now))
 	}
-	// Asking inline is a request from Tollgate to the client, which the
-	// stateless revision no longer has (servers ask through results).
-	if h.cfg.Inline && h.session != nil && !mcp.Stateless(h.session.Version()) &&
-		mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
-		return g.inline(ctx, h, r)
+	if h.cfg.Inline && h.session != nil && mcp.ParamsValue(h.session.ClientCapabilities(), "elicitation") != nil {
+		// The stateless revision has no requests from Tollgate to the
+		// client: it asks, as a server does, through an input_required
+		// result, and the client's retry brings the answer.
+		if mcp.Stateless(h.session.Version()) {
+			if h.round != nil {
+				return g.askRound(h, r)
+			}
+		} else {
+			return g.inline(ctx, h, r)
+		}
 	}
 	return proxy.Ruling{Answer: pendingAnswer(h, r)}
 }
@@ -341,6 +364,13 @@ func (g *Gate) inline(ctx context.Context, h *hold, r approval.Record) proxy.Rul
 		g.log().Info("inline approval got no answer; the approval stays pending", "approval_id", r.ID, "err", err, "rpc_error", string(rpcErr))
 		return proxy.Ruling{Answer: pendingAnswer(h, r)}
 	}
+	return g.inlineAnswer(ctx, h, r, result)
+}
+
+// inlineAnswer acts on the person's answer to an inline approval (an
+// ElicitResult): accept approves the pending approval r and forwards the
+// call on it; decline denies it; anything else leaves it pending.
+func (g *Gate) inlineAnswer(ctx context.Context, h *hold, r approval.Record, result []byte) proxy.Ruling {
 	who := "mcp-client"
 	if h.ev.Identity != "" {
 		who += ":" + h.ev.Identity

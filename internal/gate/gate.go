@@ -230,6 +230,9 @@ func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	r := g.judge(ctx, c, &in)
 	if r.Answer == nil && !r.Unknown {
 		r.Args = in.args
+		// A requestState of Tollgate's own (an inline question,
+		// inline_rounds.go) was never the server's: it is not forwarded.
+		r.Fresh = isInlineState(c.RequestState)
 		if t := ticketOf(r.Ticket); t != nil {
 			g.bindRound(t, c)
 			if g.Recorder == nil && mayCreateTask(c) {
