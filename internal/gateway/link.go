@@ -31,8 +31,14 @@ type link struct {
 	known     map[string]bool
 	knownFrom *pipeEnd
 	knownGen  uint64 // bumped when the server says its list changed
-	once      sync.Once
-	ready     chan struct{} // closed when the first attempt is over, up or not
+	// The incarnation whose resource lists were read into the session's
+	// URI map (by loadResources), and the generation they were read at.
+	resLoad sync.Mutex
+	resFrom *pipeEnd
+	resGen  uint64
+
+	once  sync.Once
+	ready chan struct{} // closed when the first attempt is over, up or not
 }
 
 // current returns the conn of the incarnation that is up, nil when down.
@@ -289,6 +295,62 @@ func (l *link) forgetTools() {
 	l.mu.Lock()
 	l.known = nil
 	l.knownGen++
+	l.mu.Unlock()
+}
+
+func (l *link) forgetResources() {
+	l.mu.Lock()
+	l.resGen++
+	l.resFrom = nil
+	l.mu.Unlock()
+}
+
+// loadResources reads every page of the server's resources/list and
+// resources/templates/list (through its pump) into the session's URI map,
+// once per incarnation and list generation.
+func (s *session) loadResources(l *link) {
+	l.resLoad.Lock()
+	defer l.resLoad.Unlock()
+	l.mu.Lock()
+	conn, gen := l.conn, l.resGen
+	fresh := l.resFrom != nil && l.resFrom == conn
+	l.mu.Unlock()
+	if conn == nil || fresh {
+		return
+	}
+	for _, method := range []string{"resources/list", "resources/templates/list"} {
+		if !l.offers(method) {
+			continue
+		}
+		array := listKinds[method].array
+		cursor := ""
+		for range maxListPages {
+			params := []byte("{}")
+			if cursor != "" {
+				params = append(jsonrpc.AppendString([]byte(`{"cursor":`), cursor), '}')
+			}
+			res, err := s.own(l, conn, method, params)
+			if err != nil {
+				s.log.Warn("gateway: could not read a server's resource list", "server", l.srv.Name, "method", method, "err", err)
+				return
+			}
+			if _, err := jsonrpc.ArrayMember(res, array, func(item []byte) error {
+				s.noteResource(l, method, item)
+				return nil
+			}); err != nil {
+				s.log.Warn("gateway: could not read a server's resource list", "server", l.srv.Name, "method", method, "err", err)
+				return
+			}
+			cursor, _ = jsonrpc.Unquote(mcp.ParamsValue(res, "nextCursor"))
+			if cursor == "" {
+				break
+			}
+		}
+	}
+	l.mu.Lock()
+	if l.resGen == gen && l.conn == conn {
+		l.resFrom = conn
+	}
 	l.mu.Unlock()
 }
 

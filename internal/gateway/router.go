@@ -386,7 +386,35 @@ func (s *session) byURI(m jsonrpc.Message, raw []byte) {
 		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: uri must be a string", nil))
 		return
 	}
-	l := s.resourceOwner(uri)
+	l, seen := s.resourceOwner(uri)
+	if l == nil && !seen {
+		// No list of this session has named the URI yet (a client may read
+		// a URI it learnt elsewhere): read the servers' resource lists, off
+		// the read loop, then route by them. Each server's lists are read
+		// once per incarnation (and again after it says they changed), so
+		// made-up URIs cost no more reads.
+		frame := clone(m.Raw)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for _, l := range s.links {
+				s.loadResources(l)
+			}
+			m, err := jsonrpc.Parse(frame, false)
+			if err != nil {
+				return
+			}
+			l, _ := s.resourceOwner(uri)
+			s.toOwner(l, m, uri)
+		}()
+		return
+	}
+	s.toOwner(l, m, uri)
+}
+
+// toOwner forwards a resource request to l, or refuses it when no server
+// (that is up) owns its URI.
+func (s *session) toOwner(l *link, m jsonrpc.Message, uri string) {
 	if l == nil || l.current() == nil {
 		s.toClient(jsonrpc.AppendError(nil, m.ID, -32002, "Resource not found: "+uri, nil))
 		return
@@ -394,22 +422,24 @@ func (s *session) byURI(m jsonrpc.Message, raw []byte) {
 	s.forward(l, m, edit{}, "")
 }
 
-func (s *session) resourceOwner(uri string) *link {
+// resourceOwner returns the server that owns uri, and whether a list named
+// it or a template matched it (seen with a nil link: it is ambiguous).
+func (s *session) resourceOwner(uri string) (owner *link, seen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if l, ok := s.uris[uri]; ok {
-		return l // nil when two servers listed it
+		return l, true // nil when two servers listed it
 	}
 	var found *link
 	for _, t := range s.templates {
 		if t.match(uri) {
 			if found != nil && found != t.link {
-				return nil
+				return nil, true
 			}
 			found = t.link
 		}
 	}
-	return found
+	return found, found != nil
 }
 
 // forward sends the client's request m to l under a gateway id, its
@@ -666,6 +696,9 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	case "notifications/initialized":
 	case mcp.NotificationToolsListChanged:
 		l.forgetTools()
+		s.toClient(m.Raw)
+	case "notifications/resources/list_changed":
+		l.forgetResources()
 		s.toClient(m.Raw)
 	default:
 		s.toClient(m.Raw)
