@@ -542,51 +542,67 @@ func aprHTTP(t *testing.T, method, url, body, token string) (int, string) {
 
 func TestApprovalsInlineElicitation(t *testing.T) {
 	pol := aprWritePolicy(t, "  inline: true", "")
-	for _, tc := range []struct {
-		action  string
-		forward bool
-		want    approval.Status
-	}{{"accept", true, approval.Consumed}, {"decline", false, approval.Denied}, {"cancel", false, approval.Pending}} {
-		t.Run(tc.action, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "state")
-			var asked []string
-			client := sdk.NewClient(&sdk.Implementation{Name: "approvals-inline-test", Version: "1"}, &sdk.ClientOptions{
-				ElicitationHandler: func(ctx context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
-					asked = append(asked, req.Params.Message)
-					return &sdk.ElicitResult{Action: tc.action}, nil
-				},
-			})
-			cmd := exec.Command(mcptest.Tollgate(t), "run", "-c", pol, "--state-dir", dir, "--log-level", "warn", "--", mcptest.Peer(t, "everything-server"))
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			session, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
-			if err != nil {
-				t.Fatal(err)
+	// 2025-11-25: Tollgate sends elicitation/create while the call waits;
+	// the SDK's default, 2026-07-28: the call is answered input_required
+	// with the question, and the SDK retries it with the answer.
+	for _, version := range []string{"2025-11-25", ""} {
+		for _, tc := range []struct {
+			action  string
+			forward bool
+			want    approval.Status
+		}{{"accept", true, approval.Consumed}, {"decline", false, approval.Denied}, {"cancel", false, approval.Pending}} {
+			name := tc.action
+			if version != "" {
+				name = version + "/" + tc.action
 			}
-			defer session.Close()
-			res, err := session.CallTool(ctx, &sdk.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{"amount": 75000, "to": "ops"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(asked) != 1 || !strings.Contains(asked[0], "test_simple_text") || !strings.Contains(asked[0], "75000") || !strings.Contains(asked[0], "big") {
-				t.Fatalf("elicitation messages %q", asked)
-			}
-			text := res.Content[0].(*sdk.TextContent).Text
-			if tc.forward {
-				if res.IsError || text != aprSimpleText {
-					t.Fatalf("accepted call: %+v %q", res, text)
+			t.Run(name, func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "state")
+				var asked []string
+				client := sdk.NewClient(&sdk.Implementation{Name: "approvals-inline-test", Version: "1"}, &sdk.ClientOptions{
+					ElicitationHandler: func(ctx context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
+						asked = append(asked, req.Params.Message)
+						return &sdk.ElicitResult{Action: tc.action}, nil
+					},
+				})
+				cmd := exec.Command(mcptest.Tollgate(t), "run", "-c", pol, "--state-dir", dir, "--log-level", "warn", "--", mcptest.Peer(t, "everything-server"))
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				session, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: version})
+				if err != nil {
+					t.Fatal(err)
 				}
-			} else if tc.want == approval.Denied && (!res.IsError || !strings.HasPrefix(text, "[POLICY DENIED]")) {
-				t.Fatalf("declined call: %q", text)
-			} else if tc.want == approval.Pending && (!res.IsError || !strings.HasPrefix(text, "[APPROVAL REQUIRED]")) {
-				t.Fatalf("cancelled call: %q", text)
-			}
-			list, _, _ := aprCLI(t, "list", "--status", "all", "--json", "--state-dir", dir)
-			var recs []approval.Record
-			json.Unmarshal([]byte(list), &recs)
-			if len(recs) != 1 || recs[0].Status != tc.want || (tc.want != approval.Pending && !strings.HasPrefix(recs[0].Approver, "mcp-client")) {
-				t.Fatalf("records %+v, want one %s", recs, tc.want)
-			}
-		})
+				defer session.Close()
+				want := version
+				if want == "" {
+					want = "2026-07-28" // the input_required form is what this case covers
+				}
+				if ir := session.InitializeResult(); ir == nil || ir.ProtocolVersion != want {
+					t.Fatalf("negotiated %+v, want %s", ir, want)
+				}
+				res, err := session.CallTool(ctx, &sdk.CallToolParams{Name: "test_simple_text", Arguments: map[string]any{"amount": 75000, "to": "ops"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(asked) != 1 || !strings.Contains(asked[0], "test_simple_text") || !strings.Contains(asked[0], "75000") || !strings.Contains(asked[0], "big") {
+					t.Fatalf("elicitation messages %q", asked)
+				}
+				text := res.Content[0].(*sdk.TextContent).Text
+				if tc.forward {
+					if res.IsError || text != aprSimpleText {
+						t.Fatalf("accepted call: %+v %q", res, text)
+					}
+				} else if tc.want == approval.Denied && (!res.IsError || !strings.HasPrefix(text, "[POLICY DENIED]")) {
+					t.Fatalf("declined call: %q", text)
+				} else if tc.want == approval.Pending && (!res.IsError || !strings.HasPrefix(text, "[APPROVAL REQUIRED]")) {
+					t.Fatalf("cancelled call: %q", text)
+				}
+				list, _, _ := aprCLI(t, "list", "--status", "all", "--json", "--state-dir", dir)
+				var recs []approval.Record
+				json.Unmarshal([]byte(list), &recs)
+				if len(recs) != 1 || recs[0].Status != tc.want || (tc.want != approval.Pending && !strings.HasPrefix(recs[0].Approver, "mcp-client")) {
+					t.Fatalf("records %+v, want one %s", recs, tc.want)
+				}
+			})
+		}
 	}
 }
