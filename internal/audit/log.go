@@ -329,6 +329,20 @@ func (l *Log) Reload(r ReloadResult) {
 	l.enqueue(it)
 }
 
+// ServerState records that a server behind tollgate gateway came up or
+// went down (err says why).
+func (l *Log) ServerState(server string, up bool, err error) {
+	it := newItem()
+	it.rec = Record{Time: l.now(), Event: KindServer, Server: server, Result: "down"}
+	if up {
+		it.rec.Result = "up"
+	}
+	if err != nil {
+		it.rec.Error = err.Error()
+	}
+	l.enqueue(it)
+}
+
 func (l *Log) enqueue(it *item) {
 	select {
 	case l.ch <- it:

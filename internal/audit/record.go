@@ -19,6 +19,7 @@ const (
 	KindDropped   = "dropped"   // lines were dropped because the buffer was full
 	KindLost      = "lost"      // lines were lost because writing failed
 	KindRecovered = "recovered" // the previous file ended with a partial line
+	KindServer    = "server"    // a server behind tollgate gateway came up or went down (result up|down)
 )
 
 // Record is one audit line. Fields that do not apply are omitted.
@@ -52,11 +53,11 @@ type Record struct {
 
 	// Start, reload and loss records.
 	Start  *StartInfo `json:"start,omitempty"`
-	Result string     `json:"result,omitempty"` // reload: ok, invalid, error
+	Result string     `json:"result,omitempty"` // reload: ok, invalid, error; server: up, down
 	File   string     `json:"file,omitempty"`   // reload: the policy file
 	Errors []string   `json:"errors,omitempty"` // reload: the problems found
 	Count  int64      `json:"count,omitempty"`  // dropped, lost
-	Error  string     `json:"error,omitempty"`  // lost: the write error
+	Error  string     `json:"error,omitempty"`  // lost: the write error; server: why it went down
 
 	// Chain.
 	Seq  uint64 `json:"seq"`

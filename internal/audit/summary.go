@@ -22,6 +22,7 @@ type Summary struct {
 	DenialsByRule []RuleCount        `json:"denials_by_rule"`
 	RecentDenials []RecentDenial     `json:"recent_denials"`
 	Reloads       []ReloadEntry      `json:"reloads"`
+	Servers       []ServerEntry      `json:"servers,omitempty"`
 	Problems      []string           `json:"problems"`
 	BadLines      int                `json:"unreadable_lines,omitempty"`
 }
@@ -82,6 +83,18 @@ type ReloadEntry struct {
 	Errors   []string  `json:"errors,omitempty"`
 }
 
+// ServerEntry is one server behind a tollgate gateway instance: its state
+// by the instance's last server line (up or down, since when, and why it
+// went down), and how often it went down in the window.
+type ServerEntry struct {
+	Instance  string    `json:"instance"`
+	Server    string    `json:"server"`
+	State     string    `json:"state"` // up, down
+	Since     time.Time `json:"since"`
+	Downs     int       `json:"downs"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
 // lowDisk is the free space below which a Summary reports the disk as full.
 const lowDisk = 16 << 20
 
@@ -103,6 +116,8 @@ func Summarize(dir string, now time.Time, window time.Duration, recent int) (*Su
 	byInst := map[string]*InstanceSummary{}
 	rules := map[string]*RuleCount{}
 	lastByChain := map[int]*InstanceSummary{}
+	type serverKey struct{ instance, server string }
+	servers := map[serverKey]*ServerEntry{}
 	bad, err := Scan(dir, rep.Since, func(f ChainFile, r *Record) {
 		in := byInst[r.Instance]
 		if in == nil {
@@ -128,6 +143,23 @@ func Summarize(dir string, now time.Time, window time.Duration, recent int) (*Su
 		case KindLost:
 			in.Lost += r.Count
 			in.LastLostError = r.Error
+		case KindServer:
+			k := serverKey{r.Instance, r.Server}
+			se := servers[k]
+			if se == nil {
+				se = &ServerEntry{Instance: r.Instance, Server: r.Server}
+				servers[k] = se
+			}
+			if r.Time.Before(se.Since) {
+				return
+			}
+			se.State, se.Since = r.Result, r.Time
+			if r.Result == "down" {
+				se.LastError = r.Error
+				if !r.Time.Before(rep.Since) {
+					se.Downs++
+				}
+			}
 		case KindReload:
 			if !r.Time.Before(rep.Since) {
 				rep.Reloads = append(rep.Reloads, ReloadEntry{Time: r.Time, Instance: r.Instance, File: r.File, Result: r.Result, Errors: r.Errors})
@@ -221,6 +253,23 @@ func Summarize(dir string, now time.Time, window time.Duration, recent int) (*Su
 			rep.Problems = append(rep.Problems, fmt.Sprintf("instance %s dropped %d audit line(s): the audit buffer was full", in.Instance, in.Dropped))
 		}
 	}
+	for _, se := range servers {
+		in := byInst[se.Instance]
+		if in == nil || !(in.Running || !in.LastSeen.Before(rep.Since)) {
+			continue // its instance is not shown
+		}
+		rep.Servers = append(rep.Servers, *se)
+		if in.Running && se.State == "down" {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("server %s of instance %s is down since %s: %s", se.Server, se.Instance, se.Since.Format(time.DateTime), se.LastError))
+		}
+	}
+	sort.Slice(rep.Servers, func(i, j int) bool {
+		a, b := rep.Servers[i], rep.Servers[j]
+		if a.Instance != b.Instance {
+			return a.Instance < b.Instance
+		}
+		return a.Server < b.Server
+	})
 	sort.Slice(rep.Instances, func(i, j int) bool {
 		a, b := rep.Instances[i], rep.Instances[j]
 		if a.Running != b.Running {

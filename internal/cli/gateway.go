@@ -12,9 +12,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tollgate-mcp/tollgate/internal/audit"
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/gateway"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/metrics"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -161,6 +164,13 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	if cfg.Policy != nil {
 		opts.Hub = hub
 	}
+	if rs := serverStateRecorders(hub.Recorder); len(rs) > 0 {
+		opts.OnChange = func(server string, up bool, err error) {
+			for _, r := range rs {
+				r.ServerState(server, up, err)
+			}
+		}
+	}
 	gw, err := gateway.New(servers, opts)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
@@ -179,6 +189,34 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// serverStateRecorder is a recorder that is also told when a server behind
+// the gateway comes up or goes down: the audit trail (a "server" line, read
+// by tollgate status) and the metrics (tollgate_gateway_server_up).
+type serverStateRecorder interface {
+	ServerState(server string, up bool, err error)
+}
+
+var (
+	_ serverStateRecorder = (*audit.Log)(nil)
+	_ serverStateRecorder = (*metrics.Metrics)(nil)
+)
+
+// serverStateRecorders returns the recorders setupOps gave the gate that
+// want server states.
+func serverStateRecorders(r event.Recorder) []serverStateRecorder {
+	all := []event.Recorder{r}
+	if f, ok := r.(fanout); ok {
+		all = f
+	}
+	var out []serverStateRecorder
+	for _, r := range all {
+		if s, ok := r.(serverStateRecorder); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // buildGatewayGates builds the gateway-wide gate as buildGate builds run's

@@ -18,7 +18,8 @@ const statusUsage = `Usage: tollgate status [--since 1h] [--json] [flags]
 
 Summarises the audit trail: the Tollgate instances that wrote it (running
 or stopped), their calls per minute, denials by rule, the most recent
-denials, policy reloads, and problems (lost or dropped audit lines, a full
+denials, policy reloads, the servers behind a tollgate gateway (up or
+down), and problems (lost or dropped audit lines, a full
 disk, rejected reloads).
 
 Flags:
@@ -138,6 +139,16 @@ func printStatus(w io.Writer, rep *statusReport) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, r := range rep.Reloads {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fmtTime(r.Time), r.Instance, r.Result, r.File)
+		}
+		tw.Flush()
+	}
+
+	if len(rep.Servers) > 0 {
+		fmt.Fprintln(w, "\nSERVERS (tollgate gateway)")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  INSTANCE\tSERVER\tSTATE\tSINCE\tDOWNS\tLAST ERROR")
+		for _, se := range rep.Servers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", se.Instance, se.Server, se.State, fmtTime(se.Since), se.Downs, truncate(dash(se.LastError), 60))
 		}
 		tw.Flush()
 	}

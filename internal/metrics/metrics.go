@@ -54,6 +54,9 @@ type Metrics struct {
 	reloads     labeled
 	approvals   labeled
 
+	serversMu sync.Mutex
+	serverUp  map[string]int64 // tollgate gateway: 1 up, 0 down, by server name
+
 	mu    sync.RWMutex
 	calls map[callKey]*counter // by label values
 	tools map[string]bool      // the tool label values given out, at most MaxTools
@@ -77,6 +80,7 @@ const (
 	helpApprovals   = "Steps in the life of approvals: approved, denied, expired, consumed, restored."
 	helpDropped     = "Audit lines dropped because the audit buffer was full."
 	helpWriteErrors = "Failed writes to the audit trail (a full disk, for example)."
+	helpServerUp    = "tollgate gateway: 1 when the server named by the label last came up, 0 when it last went down (failed to start or ended)."
 )
 
 // New returns a Metrics with every counter at zero.
@@ -125,6 +129,7 @@ func (m *Metrics) AppendText(b []byte) []byte {
 	counterFunc(w, "tollgate_audit_write_errors_total", helpWriteErrors, m.opts.AuditWriteErrors)
 	m.writeCalls(w)
 	w.histogram("tollgate_decision_seconds", helpDecision, m.decision)
+	m.writeServers(w)
 	w.family("tollgate_inflight_calls", helpInflight, "gauge")
 	w.int("tollgate_inflight_calls", m.inflight.Load())
 	m.reloads.write(w, "tollgate_reloads_total", helpReloads, "result")
@@ -132,6 +137,41 @@ func (m *Metrics) AppendText(b []byte) []byte {
 	w.uint("tollgate_state_errors_total", m.stateErrors.n.Load())
 	w.histogram("tollgate_upstream_seconds", helpUpstream, m.upstream)
 	return w.b
+}
+
+// ServerState records that a server behind tollgate gateway came up or went
+// down (err says why). Server names come from the gateway file, not from
+// the agent, so the label values are bounded.
+func (m *Metrics) ServerState(server string, up bool, _ error) {
+	var v int64
+	if up {
+		v = 1
+	}
+	m.serversMu.Lock()
+	if m.serverUp == nil {
+		m.serverUp = map[string]int64{}
+	}
+	m.serverUp[server] = v
+	m.serversMu.Unlock()
+}
+
+func (m *Metrics) writeServers(w *textWriter) {
+	m.serversMu.Lock()
+	names := make([]string, 0, len(m.serverUp))
+	vals := make(map[string]int64, len(m.serverUp))
+	for k, v := range m.serverUp {
+		names = append(names, k)
+		vals[k] = v
+	}
+	m.serversMu.Unlock()
+	if len(names) == 0 {
+		return // not a gateway, or no server reported yet
+	}
+	slices.Sort(names)
+	w.family("tollgate_gateway_server_up", helpServerUp, "gauge")
+	for _, n := range names {
+		w.int("tollgate_gateway_server_up", vals[n], "server", n)
+	}
 }
 
 // counterFunc writes a counter read from f at scrape time; nil f reads 0.

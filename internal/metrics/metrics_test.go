@@ -215,3 +215,22 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+func TestGatewayServerUp(t *testing.T) {
+	m := New(Options{})
+	if strings.Contains(string(m.AppendText(nil)), "tollgate_gateway_server_up") {
+		t.Fatal("server_up written before any server reported")
+	}
+	m.ServerState("github", true, nil)
+	m.ServerState("files", true, nil)
+	m.ServerState("files", false, errors.New("it ended"))
+	got := string(m.AppendText(nil))
+	for _, want := range []string{
+		"# TYPE tollgate_gateway_server_up gauge\n",
+		"tollgate_gateway_server_up{server=\"files\"} 0\ntollgate_gateway_server_up{server=\"github\"} 1\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("metrics lack %q:\n%s", want, got)
+		}
+	}
+}
