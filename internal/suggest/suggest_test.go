@@ -33,8 +33,8 @@ func TestDidYouMean(t *testing.T) {
 		{"Conditoins", ` (did you mean "conditions"?)`}, // case folded, transposition
 		{"ratelimit", ` (did you mean "rate_limit"?)`},
 		{"hid", ` (did you mean "hide"?)`}, // short word: one edit
-		{"hd", ""},                        // short word: two edits is a guess
-		{"x", ""},                         // as many edits as characters
+		{"hd", ""},                         // short word: two edits is a guess
+		{"x", ""},                          // as many edits as characters
 		{"completely_else", ""},
 	} {
 		if got := DidYouMean(c.word, keys); got != c.want {
