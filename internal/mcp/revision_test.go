@@ -71,8 +71,8 @@ func TestParseCallRetry(t *testing.T) {
 		want   Call
 		bad    bool
 	}{
-		{params: `{"name":"t","arguments":{},"requestState":"s","inputResponses":{"k":{}}}`, want: Call{Name: "t", Args: []byte(`{}`), Retry: true, RequestState: "s"}},
-		{params: `{"name":"t","inputResponses":{"k":{}}}`, want: Call{Name: "t", Args: []byte(`{}`), Retry: true}},
+		{params: `{"name":"t","arguments":{},"requestState":"s","inputResponses":{"k":{}}}`, want: Call{Name: "t", Args: []byte(`{}`), Retry: true, RequestState: "s", InputResponses: []byte(`{"k":{}}`)}},
+		{params: `{"name":"t","inputResponses":{"k":{}}}`, want: Call{Name: "t", Args: []byte(`{}`), Retry: true, InputResponses: []byte(`{"k":{}}`)}},
 		{params: `{"name":"t"}`, want: Call{Name: "t", Args: []byte(`{}`)}},
 		{params: `{"name":"t","requestState":1}`, bad: true},
 		{params: `{"name":"t","inputResponses":[]}`, bad: true},
