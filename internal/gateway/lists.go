@@ -205,7 +205,7 @@ func (s *session) list(frame []byte) {
 					s.log.Error("gateway: a name of the unprefixed server collides with another server's names; it is left out", "server", l.srv.Name, "method", m.Method, "name", name)
 					return nil
 				}
-				item = splice(item, edit{old: raw, repl: jsonrpc.AppendString(nil, s.g.namespace(l.srv)+name)})
+				item = jsonrpc.ApplyEdits(item, jsonrpc.Edit{Old: raw, Repl: jsonrpc.AppendString(nil, s.g.namespace(l.srv)+name)})
 			} else {
 				s.noteResource(l, m.Method, item)
 			}

@@ -360,12 +360,12 @@ func (s *session) named(m jsonrpc.Message, raw []byte) {
 					s.unknown(m, name)
 					return
 				}
-				s.forward(l, m, edit{old: mcp.ParamsValue(m.Params, "name"), repl: jsonrpc.AppendString(nil, own)}, name)
+				s.forward(l, m, jsonrpc.Edit{Old: mcp.ParamsValue(m.Params, "name"), Repl: jsonrpc.AppendString(nil, own)}, name)
 			}()
 			return
 		}
 	}
-	s.forward(l, m, edit{old: raw, repl: jsonrpc.AppendString(nil, own)}, name)
+	s.forward(l, m, jsonrpc.Edit{Old: raw, Repl: jsonrpc.AppendString(nil, own)}, name)
 }
 
 // unknown answers a request for a name no server (that is up) has, as a
@@ -419,7 +419,7 @@ func (s *session) toOwner(l *link, m jsonrpc.Message, uri string) {
 		s.toClient(jsonrpc.AppendError(nil, m.ID, -32002, "Resource not found: "+uri, nil))
 		return
 	}
-	s.forward(l, m, edit{}, "")
+	s.forward(l, m, jsonrpc.Edit{}, "")
 }
 
 // resourceOwner returns the server that owns uri, and whether a list named
@@ -444,7 +444,7 @@ func (s *session) resourceOwner(uri string) (owner *link, seen bool) {
 
 // forward sends the client's request m to l under a gateway id, its
 // progress token rewritten too, with extra (a name) edited in.
-func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
+func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name string) {
 	conn := l.current()
 	s.mu.Lock()
 	ck := jsonrpc.IDKey(m.ID)
@@ -456,8 +456,8 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 	s.seq++
 	gid := strconv.FormatInt(s.seq, 10)
 	c := &call{gid: gid, link: l, clientID: clone(m.ID)}
-	edits := []edit{{old: m.ID, repl: []byte(gid)}}
-	if extra.old != nil {
+	edits := []jsonrpc.Edit{{Old: m.ID, Repl: []byte(gid)}}
+	if extra.Old != nil {
 		edits = append(edits, extra)
 	}
 	if !bytes.Contains(m.Params, progressTokenKey) {
@@ -467,12 +467,12 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 		c.token = strconv.FormatInt(s.seq, 10)
 		c.clientToken = clone(tok)
 		s.tokens[c.token] = c
-		edits = append(edits, edit{old: tok, repl: []byte(c.token)})
+		edits = append(edits, jsonrpc.Edit{Old: tok, Repl: []byte(c.token)})
 	}
 	s.calls[gid] = c
 	s.clientIDs[ck] = gid
 	s.mu.Unlock()
-	if conn == nil || writeOwned(conn, splice(m.Raw, edits...)) != nil {
+	if conn == nil || writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, edits...)) != nil {
 		if s.take(gid) != nil {
 			if name != "" {
 				s.unknown(m, name)
@@ -488,7 +488,7 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra edit, name string) {
 // re-spelt it.
 func (s *session) takeID(id []byte) *call {
 	if !plainDecimal(id) {
-		return s.take(canonicalID(id))
+		return s.take(jsonrpc.MintedKey(id))
 	}
 	s.mu.Lock()
 	c := s.calls[string(id)]
@@ -600,7 +600,7 @@ func (s *session) notification(m jsonrpc.Message) {
 			return
 		}
 		if conn := l.current(); conn != nil {
-			_ = writeOwned(conn, splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
+			_ = writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: []byte(gid)}))
 		}
 		// The client expects no answer now: none is waited for (at the
 		// end of the session), and one that comes is dropped.
@@ -620,7 +620,7 @@ func (s *session) notification(m jsonrpc.Message) {
 // server, with the server's own id. An id the gateway did not issue, or
 // issued for a server incarnation that has gone, is dropped.
 func (s *session) response(m jsonrpc.Message) {
-	key := canonicalID(m.ID)
+	key := jsonrpc.MintedKey(m.ID)
 	s.mu.Lock()
 	a := s.asks[key]
 	delete(s.asks, key)
@@ -632,7 +632,7 @@ func (s *session) response(m jsonrpc.Message) {
 	if a.link.current() != a.conn {
 		return
 	}
-	_ = writeOwned(a.conn, splice(m.Raw, edit{old: m.ID, repl: a.orig}))
+	_ = writeOwned(a.conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: a.orig}))
 }
 
 // fromServer handles one frame from l's pump (toward the client).
@@ -650,9 +650,9 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame []byte, burst b
 		case c.reply != nil:
 			c.reply <- clone(frame)
 		case burst:
-			s.toClientDeferred(splice(m.Raw, edit{old: m.ID, repl: c.clientID}))
+			s.toClientDeferred(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: c.clientID}))
 		default:
-			s.toClient(splice(m.Raw, edit{old: m.ID, repl: c.clientID}))
+			s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: c.clientID}))
 		}
 	case m.IsRequest():
 		s.mu.Lock()
@@ -660,7 +660,7 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame []byte, burst b
 		gid := strconv.FormatInt(s.seq, 10)
 		s.asks[gid] = &ask{link: l, conn: conn, orig: clone(m.ID)}
 		s.mu.Unlock()
-		s.toClient(splice(m.Raw, edit{old: m.ID, repl: []byte(gid)}))
+		s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: []byte(gid)}))
 	default:
 		s.serverNotification(l, m)
 	}
@@ -671,11 +671,11 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	case "notifications/progress":
 		tok := mcp.ParamsValue(m.Params, "progressToken")
 		s.mu.Lock()
-		c := s.tokens[canonicalID(tok)]
+		c := s.tokens[jsonrpc.MintedKey(tok)]
 		s.mu.Unlock()
 		// Only the server the request went to reports its progress.
 		if c != nil && c.link == l {
-			s.toClient(splice(m.Raw, edit{old: tok, repl: c.clientToken}))
+			s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: tok, Repl: c.clientToken}))
 		}
 	case mcp.NotificationCancelled:
 		// The server gave up one of its own requests to the client.
@@ -691,7 +691,7 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 		}
 		s.mu.Unlock()
 		if gid != "" {
-			s.toClient(splice(m.Raw, edit{old: rid, repl: []byte(gid)}))
+			s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: []byte(gid)}))
 		}
 	case "notifications/initialized":
 	case mcp.NotificationToolsListChanged:
@@ -705,51 +705,9 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	}
 }
 
-// edit replaces old, a subslice of a frame, by repl.
-type edit struct{ old, repl []byte }
-
-// splice returns a copy of frame with the edits applied (those whose old is
-// not inside frame are skipped).
-func splice(frame []byte, edits ...edit) []byte {
-	// At most three edits: an insertion sort by offset, without allocating.
-	for i := 1; i < len(edits); i++ {
-		for j := i; j > 0 && jsonrpc.Offset(frame, edits[j].old) < jsonrpc.Offset(frame, edits[j-1].old); j-- {
-			edits[j], edits[j-1] = edits[j-1], edits[j]
-		}
-	}
-	out := make([]byte, 0, len(frame)+32)
-	pos := 0
-	for _, e := range edits {
-		if e.old == nil {
-			continue
-		}
-		off := jsonrpc.Offset(frame, e.old)
-		if off < pos || off+len(e.old) > len(frame) || !bytes.Equal(frame[off:off+len(e.old)], e.old) {
-			continue
-		}
-		out = append(out, frame[pos:off]...)
-		out = append(out, e.repl...)
-		pos = off + len(e.old)
-	}
-	return append(out, frame[pos:]...)
-}
-
 func clone(b []byte) []byte {
 	if b == nil {
 		return nil
 	}
 	return append([]byte(nil), b...)
-}
-
-// canonicalID reads an id (or progress token) the gateway minted: a decimal
-// integer that a server or client may echo as a number or a string.
-func canonicalID(id []byte) string {
-	if len(id) > 0 && id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return string(id)
 }

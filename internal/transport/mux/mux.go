@@ -314,7 +314,7 @@ func (c *Conn) write(frame []byte) error {
 			if !ok {
 				return nil // not in flight (or not ours): nothing to cancel
 			}
-			frame = splice(frame, edit{old: rid, repl: []byte(up)})
+			frame = jsonrpc.ApplyEdits(frame, jsonrpc.Edit{Old: rid, Repl: []byte(up)})
 		}
 		return m.send(frame)
 	default: // a response to a server request
@@ -378,14 +378,14 @@ func (c *Conn) request(msg jsonrpc.Message) error {
 	m.seq++
 	up := strconv.FormatInt(m.seq, 10)
 	cl := &call{c: c, orig: clone(msg.ID), initReq: msg.Method == mcp.MethodInitialize}
-	edits := []edit{{old: msg.ID, repl: []byte(up)}}
+	edits := []jsonrpc.Edit{{Old: msg.ID, Repl: []byte(up)}}
 	if tok := mcp.MetaValue(msg.Params, "progressToken"); tok != nil {
 		m.seq++
 		cl.tok = strconv.FormatInt(m.seq, 10)
 		m.tokens[cl.tok] = &token{c: c, orig: clone(tok)}
-		edits = append(edits, edit{old: tok, repl: []byte(cl.tok)})
+		edits = append(edits, jsonrpc.Edit{Old: tok, Repl: []byte(cl.tok)})
 	}
-	out := splice(msg.Raw, edits...)
+	out := jsonrpc.ApplyEdits(msg.Raw, edits...)
 	m.calls[up] = cl
 	c.calls[own] = up
 	m.mu.Unlock()
@@ -480,7 +480,7 @@ func (m *Mux) fromServer(frame []byte) {
 }
 
 func (m *Mux) response(msg jsonrpc.Message) {
-	key := canonicalUpstream(msg.ID)
+	key := jsonrpc.MintedKey(msg.ID)
 	m.mu.Lock()
 	cl := m.calls[key]
 	if cl == nil {
@@ -510,17 +510,17 @@ func (m *Mux) response(msg jsonrpc.Message) {
 		}
 	}
 	m.mu.Unlock()
-	edits := []edit{{old: msg.ID, repl: cl.orig}}
-	if sub := mcp.MetaValue(msg.Result, mcp.MetaSubscriptionID); sub != nil && canonicalUpstream(sub) == key {
+	edits := []jsonrpc.Edit{{Old: msg.ID, Repl: cl.orig}}
+	if sub := mcp.MetaValue(msg.Result, mcp.MetaSubscriptionID); sub != nil && jsonrpc.MintedKey(sub) == key {
 		// A subscription's closing answer names it by its id too.
-		edits = append(edits, edit{old: sub, repl: cl.orig})
+		edits = append(edits, jsonrpc.Edit{Old: sub, Repl: cl.orig})
 	}
-	cl.c.deliver(splice(msg.Raw, edits...))
+	cl.c.deliver(jsonrpc.ApplyEdits(msg.Raw, edits...))
 	for _, w := range waiting {
 		if result != nil {
 			w.c.deliver(jsonrpc.AppendResult(nil, w.id, result))
 		} else {
-			w.c.deliver(splice(msg.Raw, edit{old: msg.ID, repl: w.id}))
+			w.c.deliver(jsonrpc.ApplyEdits(msg.Raw, jsonrpc.Edit{Old: msg.ID, Repl: w.id}))
 		}
 	}
 }
@@ -580,13 +580,13 @@ func (m *Mux) notification(msg jsonrpc.Message) {
 			return
 		}
 		m.mu.Lock()
-		t := m.tokens[canonicalUpstream(tok)]
+		t := m.tokens[jsonrpc.MintedKey(tok)]
 		m.mu.Unlock()
 		if t == nil {
 			m.log.Debug("mux: dropped progress for a finished request")
 			return
 		}
-		t.c.deliver(splice(msg.Raw, edit{old: tok, repl: t.orig}))
+		t.c.deliver(jsonrpc.ApplyEdits(msg.Raw, jsonrpc.Edit{Old: tok, Repl: t.orig}))
 	case msg.Method == "notifications/cancelled":
 		rid := mcp.ParamsValue(msg.Params, "requestId")
 		m.mu.Lock()
@@ -636,36 +636,13 @@ func (m *Mux) notification(msg jsonrpc.Message) {
 // it belongs to no session.
 func (m *Mux) subscribed(msg jsonrpc.Message, sub []byte) {
 	m.mu.Lock()
-	cl := m.calls[canonicalUpstream(sub)]
+	cl := m.calls[jsonrpc.MintedKey(sub)]
 	m.mu.Unlock()
 	if cl == nil {
 		m.log.Debug("mux: dropped a notification of a subscription no session has open", "method", msg.Method)
 		return
 	}
-	cl.c.deliver(splice(msg.Raw, edit{old: sub, repl: cl.orig}))
-}
-
-// edit replaces old, a subslice of the frame, by repl.
-type edit struct{ old, repl []byte }
-
-// splice returns a new slice holding frame with the edits applied. Edits
-// whose old is not inside frame are ignored.
-func splice(frame []byte, edits ...edit) []byte {
-	if len(edits) == 2 && jsonrpc.Offset(frame, edits[1].old) < jsonrpc.Offset(frame, edits[0].old) {
-		edits[0], edits[1] = edits[1], edits[0]
-	}
-	out := make([]byte, 0, len(frame)+16)
-	pos := 0
-	for _, e := range edits {
-		off := jsonrpc.Offset(frame, e.old)
-		if off < pos || off+len(e.old) > len(frame) {
-			continue
-		}
-		out = append(out, frame[pos:off]...)
-		out = append(out, e.repl...)
-		pos = off + len(e.old)
-	}
-	return append(out, frame[pos:]...)
+	cl.c.deliver(jsonrpc.ApplyEdits(msg.Raw, jsonrpc.Edit{Old: sub, Repl: cl.orig}))
 }
 
 func clone(b []byte) []byte {
@@ -673,17 +650,4 @@ func clone(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
-}
-
-// canonicalUpstream reads an id (or progress token) the mux minted: a
-// decimal integer, which a server may echo as a number or a string.
-func canonicalUpstream(id []byte) string {
-	if len(id) > 0 && id[0] == '"' {
-		s, _ := jsonrpc.Unquote(id)
-		return s
-	}
-	if f, err := strconv.ParseFloat(string(id), 64); err == nil {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return string(id)
 }
