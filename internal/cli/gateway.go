@@ -85,20 +85,8 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "tollgate gateway: --shared-upstream does not apply: the gateway starts its servers for each session")
 		return exitUsage
 	}
-	if !f.http.enabled() {
-		var only []string
-		fs.Visit(func(fl *flag.Flag) {
-			if httpOnlyFlags[fl.Name] {
-				only = append(only, "--"+fl.Name)
-			}
-		})
-		if len(only) > 0 {
-			fmt.Fprintf(e.stderr, "tollgate gateway: %s only apply to an HTTP front: add --listen ADDR\n", strings.Join(only, ", "))
-			return exitUsage
-		}
-	}
-	if f.mode != "enforce" && f.mode != "monitor" {
-		fmt.Fprintf(e.stderr, "tollgate gateway: --mode must be enforce or monitor, not %q\n", f.mode)
+	if msg := f.misused(fs); msg != "" {
+		fmt.Fprintf(e.stderr, "tollgate gateway: %s\n", msg)
 		return exitUsage
 	}
 	logger, err := newLogger(e, f.logLevel)

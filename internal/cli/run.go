@@ -99,20 +99,8 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintln(e.stderr, "tollgate run: no server command given: put it after --, e.g. tollgate run -c policy.yaml -- npx -y @modelcontextprotocol/server-everything")
 		return exitUsage
 	}
-	if !f.http.enabled() {
-		var only []string
-		fs.Visit(func(fl *flag.Flag) {
-			if httpOnlyFlags[fl.Name] {
-				only = append(only, "--"+fl.Name)
-			}
-		})
-		if len(only) > 0 {
-			fmt.Fprintf(e.stderr, "tollgate run: %s only apply to an HTTP front: add --listen ADDR\n", strings.Join(only, ", "))
-			return exitUsage
-		}
-	}
-	if f.mode != "enforce" && f.mode != "monitor" {
-		fmt.Fprintf(e.stderr, "tollgate run: --mode must be enforce or monitor, not %q\n", f.mode)
+	if msg := f.misused(fs); msg != "" {
+		fmt.Fprintf(e.stderr, "tollgate run: %s\n", msg)
 		return exitUsage
 	}
 	logger, err := newLogger(e, f.logLevel)
@@ -154,6 +142,27 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return runBridge(ctx, e, &f, g, logger)
 	}
 	return runStdio(ctx, e, &f, g, logger, child)
+}
+
+// misused says what is wrong with flags that parsed but do not go
+// together (an HTTP front's flag without --listen, an unknown --mode), ""
+// when nothing is. tollgate run and tollgate gateway share it.
+func (f *runFlags) misused(fs *flag.FlagSet) string {
+	if !f.http.enabled() {
+		var only []string
+		fs.Visit(func(fl *flag.Flag) {
+			if httpOnlyFlags[fl.Name] {
+				only = append(only, "--"+fl.Name)
+			}
+		})
+		if len(only) > 0 {
+			return strings.Join(only, ", ") + " only apply to an HTTP front: add --listen ADDR"
+		}
+	}
+	if f.mode != "enforce" && f.mode != "monitor" {
+		return fmt.Sprintf("--mode must be enforce or monitor, not %q", f.mode)
+	}
+	return ""
 }
 
 // httpOnlyFlags are the flags of the HTTP front, meaningless without
