@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/suggest"
 )
 
 // Defaults of a gateway file.
@@ -500,7 +501,7 @@ func (l *loader) fields(n *yaml.Node, what string, allowed []string) map[string]
 			known = known || a == k.Value
 		}
 		if !known {
-			l.errf(k, "unknown key %q in %s%s", k.Value, what, suggest(k.Value, allowed))
+			l.errf(k, "unknown key %q in %s%s", k.Value, what, suggest.DidYouMean(k.Value, allowed))
 			continue
 		}
 		out[k.Value] = v
@@ -556,43 +557,3 @@ func (l *loader) stringMap(n *yaml.Node, what string) [][2]string {
 	return out
 }
 
-// suggest returns ` (did you mean "x"?)` when one of candidates is within
-// two edits of word.
-func suggest(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD >= len(word) {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the optimal-string-alignment distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
-}
