@@ -556,4 +556,3 @@ func (l *loader) stringMap(n *yaml.Node, what string) [][2]string {
 	}
 	return out
 }
-
