@@ -29,6 +29,8 @@ import (
 // Gate implements proxy.Gate.
 type Gate struct {
 	policy atomic.Pointer[policy.Policy]
+	// pinnedList is the last tools/list pins found clean (see HoldTools).
+	pinnedList atomic.Pointer[pinnedList]
 
 	// Store holds counters; nil means a policy with stateful rules denies
 	// those calls (a configuration error reported at start-up by the CLI).

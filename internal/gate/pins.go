@@ -50,10 +50,27 @@ func (g *Gate) pinMode(p *policy.Policy) pins.Mode {
 	return pins.Record
 }
 
+// HoldsTools implements proxy.ListHolder: pins are not off.
+func (g *Gate) HoldsTools() bool { return g.pinMode(g.policy.Load()) != pins.Off }
+
 // HoldTools implements proxy.ListHolder: it records the list page and, under
 // enforce, returns the tools to hold back.
-func (g *Gate) HoldTools(s *transport.Session, result []byte) func(string) bool {
-	held, _ := g.holdList(s, pins.Tool, "tools", result)
+func (g *Gate) HoldTools(s *transport.Session, result []byte, list *mcp.ToolList) func(string) bool {
+	if list.Start < 0 {
+		return nil // not a list: nothing to record
+	}
+	// The steady state: the same list (the pump read it from equal bytes)
+	// under the same policy, and the guard has learnt nothing since it
+	// found every tool of it approved: it would find the same again.
+	p := g.policy.Load()
+	gen := g.Pins.Generation()
+	if c := g.pinnedList.Load(); c != nil && c.list == list && c.policy == p && c.gen == gen {
+		return nil
+	}
+	held, clean := g.observe(s, pins.Tool, list.Defs(result), list.Complete)
+	if clean {
+		g.pinnedList.Store(&pinnedList{list: list, policy: p, gen: gen})
+	}
 	if held == nil {
 		return nil
 	}
@@ -106,28 +123,26 @@ func (g *Gate) filterPinnedList(s *transport.Session, method string, frame, resu
 	return mcp.PrivateScope(out, mcp.Stateless(version))
 }
 
-// holdList records one page of a list of kind (the array under member)
-// and, under enforce, returns the names to hold back (nil: none) and the
-// array's span.
+// holdList records one page of a prompts or resources list (the array
+// under member) and, under enforce, returns the names to hold back (nil:
+// none) and the array's span.
 func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, result []byte) (map[string]bool, []byte) {
-	p := g.policy.Load()
-	mode := g.pinMode(p)
-	if mode == pins.Off {
+	if g.pinMode(g.policy.Load()) == pins.Off {
 		return nil, nil
 	}
 	var entries [][]byte
-	tools, err := jsonrpc.ArrayMember(result, member, func(e []byte) error {
+	span, err := jsonrpc.ArrayMember(result, member, func(e []byte) error {
 		entries = append(entries, e)
 		return nil
 	})
-	if err != nil || tools == nil {
+	if err != nil || span == nil {
 		return nil, nil // not a list: the filter withholds what it cannot read
 	}
-	// The rest of the result, with the tools array emptied, is small: read
+	// The rest of the result, with the array emptied, is small: read
 	// nextCursor there rather than walk the array twice.
-	start := jsonrpc.Offset(result, tools)
-	rest := make([]byte, 0, len(result)-len(tools)+2)
-	rest = append(append(append(rest, result[:start]...), "[]"...), result[start+len(tools):]...)
+	start := jsonrpc.Offset(result, span)
+	rest := make([]byte, 0, len(result)-len(span)+2)
+	rest = append(append(append(rest, result[:start]...), "[]"...), result[start+len(span):]...)
 	complete := true
 	_ = jsonrpc.Members(rest, func(k string, v []byte) error {
 		if k == "nextCursor" && string(v) != "null" && string(v) != `""` {
@@ -135,6 +150,28 @@ func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, res
 		}
 		return nil
 	})
+	held, _ := g.observe(s, kind, entries, complete)
+	return held, span
+}
+
+// pinnedList is the last tools/list HoldTools found clean: every tool
+// approved, nothing held, fresh or unconfirmed.
+type pinnedList struct {
+	list   *mcp.ToolList
+	policy *policy.Policy
+	gen    uint64 // the guard's Generation before the observation
+}
+
+// observe records one page of a list of kind (its raw entries; complete
+// when it is the last page) and, under enforce, returns the names to hold
+// back (nil: none). clean reports that every entry was found approved,
+// with nothing held, fresh or unconfirmed.
+func (g *Gate) observe(s *transport.Session, kind pins.Kind, entries [][]byte, complete bool) (held map[string]bool, clean bool) {
+	p := g.policy.Load()
+	mode := g.pinMode(p)
+	if mode == pins.Off {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), pinTimeout)
 	defer cancel()
 	vs, err := g.Pins.Observe(ctx, kind, entries, complete, p.Approvals().Approvers)
@@ -142,9 +179,12 @@ func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, res
 		g.log().Error("pins: the store failed while recording a list; holding what cannot be confirmed", "server", g.Pins.Server(), "kind", string(kind), "mode", mode.String(), "err", err)
 	}
 	enforce := mode == pins.Enforce && !g.monitoring(p)
-	var held map[string]bool
+	clean = err == nil
 	for i := range vs {
 		v := &vs[i]
+		if v.Held || v.Fresh || v.Status != pins.Approved || v.StoreError != nil {
+			clean = false
+		}
 		if v.Held && enforce {
 			if held == nil {
 				held = map[string]bool{}
@@ -155,7 +195,7 @@ func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, res
 			g.pinEvent(s, p, v, enforce)
 		}
 	}
-	return held, tools
+	return held, clean
 }
 
 // pinEvent records and logs a change first seen (or a definition recorded

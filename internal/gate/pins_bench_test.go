@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	pinmem "github.com/tollgate-mcp/tollgate/internal/pins/memstore"
 	pinsqlite "github.com/tollgate-mcp/tollgate/internal/pins/sqlitestore"
@@ -17,7 +18,8 @@ import (
 
 // BenchmarkHoldTools is what pins add to one tools/list of the 323-tool
 // FusionAuth list once its pins are recorded (the steady state: nothing
-// changed), with the store in memory and in SQLite.
+// changed), with the store in memory and in SQLite: the pump's cached read
+// of the list and the guard's observation.
 func BenchmarkHoldTools(b *testing.B) {
 	raw, err := os.ReadFile("../../shared/fixtures/fusionauth-tools.json")
 	if err != nil {
@@ -47,13 +49,21 @@ func BenchmarkHoldTools(b *testing.B) {
 			g := New(p)
 			g.Pins = pins.NewGuard("fusionauth", pins.NewStore(pb))
 			s := &transport.Session{ID: "s"}
-			if g.HoldTools(s, result) != nil {
+			var cache mcp.ToolListCache
+			hold := func() func(string) bool {
+				list, err := cache.Read(result)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return g.HoldTools(s, result, list)
+			}
+			if hold() != nil {
 				b.Fatal("the first list held tools")
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if g.HoldTools(s, result) != nil {
+				if hold() != nil {
 					b.Fatal("held tools")
 				}
 			}

@@ -33,12 +33,14 @@ func toolList(descs ...string) []byte {
 func listed(t *testing.T, g *Gate, s *transport.Session, result []byte) []string {
 	t.Helper()
 	hidden, _ := g.Lists()
-	hidden = either(hidden, g.HoldTools(s, result))
 	frame := []byte(`{"jsonrpc":"2.0","id":1,"result":` + string(result) + `}`)
-	out, err := mcp.ToolFilter{Hidden: hidden}.FilterList(frame, result)
+	result = frame[len(frame)-1-len(result) : len(frame)-1]
+	list, err := mcp.ReadToolList(result)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hidden = either(hidden, g.HoldTools(s, result, list))
+	out := list.Filter(frame, result, mcp.ToolFilter{Hidden: hidden})
 	var names []string
 	for _, part := range strings.Split(string(out), `"name":"`)[1:] {
 		names = append(names, part[:strings.IndexByte(part, '"')])
@@ -231,5 +233,106 @@ func TestPinsPromptsAndResources(t *testing.T) {
 	}
 	if strings.Join(kinds, ",") != "review,file:///b" {
 		t.Errorf("pin events for %v", kinds)
+	}
+}
+
+// listedCached is listed through a cache of lists, as the pump reads them:
+// a list of equal bytes is the same *mcp.ToolList, which lets HoldTools
+// skip an observation that would find the same.
+func listedCached(t *testing.T, g *Gate, s *transport.Session, result []byte, cache *mcp.ToolListCache) []string {
+	t.Helper()
+	hidden, _ := g.Lists()
+	frame := []byte(`{"jsonrpc":"2.0","id":1,"result":` + string(result) + `}`)
+	result = frame[len(frame)-1-len(result) : len(frame)-1]
+	list, err := cache.Read(result)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden = either(hidden, g.HoldTools(s, result, list))
+	out := list.Filter(frame, result, mcp.ToolFilter{Hidden: hidden})
+	var names []string
+	for _, part := range strings.Split(string(out), `"name":"`)[1:] {
+		names = append(names, part[:strings.IndexByte(part, '"')])
+	}
+	return names
+}
+
+// TestPinsCachedListsSeeWhatFreshListsSee runs one history of lists,
+// approvals and rejections through two gates: one reads every list afresh,
+// the other through a cache (the steady-state shortcut). Every list must
+// show the same tools, and the cached gate must not miss a change hidden
+// in bytes of the same length.
+func TestPinsCachedListsSeeWhatFreshListsSee(t *testing.T) {
+	const pol = "version: \"1\"\npins: enforce\n"
+	fresh, freshStore, _ := pinGate(t, pol)
+	cached, cachedStore, _ := pinGate(t, pol)
+	s := &transport.Session{ID: "s1"}
+	var cache mcp.ToolListCache
+	a := toolList("add=Adds two numbers.", "echo=Echoes.")
+	b := toolList("add=Adds two numbers!", "echo=Echoes.") // same length, one byte changed
+	c := toolList("add=Adds two numbers.", "echo=Echoes.", "rm=Removes.")
+	ctx := context.Background()
+	decide := func(approve bool) func() {
+		return func() {
+			for _, st := range []*pins.Store{freshStore, cachedStore} {
+				ps, err := st.List(ctx, "srv")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range ps {
+					if p.Pending == nil {
+						continue
+					}
+					if approve {
+						_, err = st.Approve(ctx, "srv", p.Kind, p.Name, p.Pending.Hash, pins.Approval{Approver: "op", Now: time.Now()})
+					} else {
+						_, err = st.Reject(ctx, "srv", p.Kind, p.Name, p.Pending.Hash, "op", time.Now())
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	steps := []struct {
+		list []byte
+		act  func()
+		want string
+	}{
+		{list: a, want: "add,echo"},
+		{list: a, want: "add,echo"},
+		{list: a, want: "add,echo"},
+		{list: b, want: "echo"},
+		{list: b, want: "echo"},
+		{list: a, want: "add,echo"},
+		{list: b, want: "echo"},
+		{list: b, act: decide(true), want: "add,echo"},
+		{list: b, want: "add,echo"},
+		{list: a, want: "echo"},
+		{list: a, want: "echo"},
+		{list: c, want: "echo"},
+		{list: c, act: decide(false), want: "echo"},
+		{list: b, want: "add,echo"},
+		{list: b, want: "add,echo"},
+	}
+	for i, st := range steps {
+		if st.act != nil {
+			st.act()
+		}
+		want := listed(t, fresh, s, st.list)
+		got := listedCached(t, cached, s, st.list, &cache)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("step %d: the cached gate shows %v, the fresh one %v", i, got, want)
+		}
+		if strings.Join(want, ",") != st.want {
+			t.Errorf("step %d: the list shows %v, want %s", i, want, st.want)
+		}
+		for _, tool := range []string{"add", "echo", "rm"} {
+			fr, cr := call(fresh, s, tool), call(cached, s, tool)
+			if string(fr.Answer) != string(cr.Answer) || fr.Unknown != cr.Unknown {
+				t.Fatalf("step %d: a call to %s is %+v through the cached gate, %+v through the fresh one", i, tool, cr, fr)
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 )
 
 func TestParseCall(t *testing.T) {
@@ -204,5 +205,77 @@ func BenchmarkFilterList323Hide300(b *testing.B) {
 		if _, err := f.FilterList(msg, res); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestToolListFilterIsFilterList checks the two-step path the pump takes
+// (read once, possibly from the cache; filter) against FilterList, on lists
+// with and without hidden tools, cursors, _meta and odd spacing.
+func TestToolListFilterIsFilterList(t *testing.T) {
+	msgs := []string{
+		`{"jsonrpc":"2.0","id":"\u0031","result":{"_meta":{"x":1},"tools":[{"name":"a","inputSchema":{"type":"object","required":["p"]}},{"name":"secret"},{"description":"b","name":"b"}],"nextCursor":"c2"},"extra":true}`,
+		`{"jsonrpc":"2.0","id":2,"result":{ "tools" : [ {"name":"secret"} , {"name":"x"} ] , "nextCursor":null}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{"tools":[]}}`,
+		`{"jsonrpc":"2.0","id":4,"result":{"nextCursor":"z"}}`,
+		`{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"secret"}],"nextCursor":""}}`,
+	}
+	completes := []bool{false, true, true, false, true}
+	for i, s := range msgs {
+		msg := []byte(s)
+		res := parseResult(t, msg)
+		for _, hide := range []string{"secret", "none"} {
+			var seenA, seenB []string
+			fa := ToolFilter{Hidden: func(n string) bool { return n == hide }, Seen: func(n string, _ []byte) { seenA = append(seenA, n) }}
+			fb := ToolFilter{Hidden: fa.Hidden, Seen: func(n string, _ []byte) { seenB = append(seenB, n) }}
+			want, err := fa.FilterList(msg, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cache ToolListCache
+			for range 2 { // the second read comes from the cache
+				seenB = nil
+				l, err := cache.Read(res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.Complete != completes[i] {
+					t.Errorf("%s: Complete %v, want %v", s, l.Complete, completes[i])
+				}
+				got := l.Filter(msg, res, fb)
+				if string(got) != string(want) {
+					t.Errorf("%s hiding %s:\ngot  %s\nwant %s", s, hide, got, want)
+				}
+				if hide == "none" && &got[0] != &msg[0] {
+					t.Errorf("%s: an unchanged list was copied", s)
+				}
+				if diff := cmp.Diff(seenA, seenB); diff != "" {
+					t.Errorf("%s: seen (-FilterList +Filter):\n%s", s, diff)
+				}
+			}
+		}
+	}
+	if _, err := ReadToolList([]byte(`{"tools":[],"tools":[{"name":"x"}]}`)); !errors.Is(err, jsonrpc.ErrAmbiguous) {
+		t.Errorf("a result with two tools arrays read with err %v", err)
+	}
+}
+
+// TestToolListCacheSeesEveryChange: a list whose bytes differ in one place,
+// even keeping its length, is read again, never served from the cache.
+func TestToolListCacheSeesEveryChange(t *testing.T) {
+	var cache ToolListCache
+	a := []byte(`{"tools":[{"name":"add","description":"Adds."},{"name":"rm","description":"Removes."}]}`)
+	b := []byte(`{"tools":[{"name":"add","description":"Adds!"},{"name":"rm","description":"Removes."}]}`)
+	c := []byte(`{"tools":[{"name":"add","description":"Adds."},{"name":"rn","description":"Removes."}]}`)
+	la, _ := cache.Read(a)
+	if la2, _ := cache.Read(append([]byte(nil), a...)); la2 != la {
+		t.Error("equal bytes were read again")
+	}
+	lb, _ := cache.Read(b)
+	if lb == la {
+		t.Error("a changed description was served from the cache")
+	}
+	lc, _ := cache.Read(c)
+	if lc == lb || lc.Tools[1].Name != "rn" {
+		t.Errorf("a changed name was served from the cache: %+v", lc.Tools)
 	}
 }

@@ -36,6 +36,8 @@ type Guard struct {
 	// store round trip (nothing in it can be fresh or held).
 	confirmed bool
 	approvers map[string]ed25519.PublicKey
+	// gen counts the changes to view, confirmed and approvers.
+	gen uint64
 }
 
 type defResult struct {
@@ -59,6 +61,16 @@ func (g *Guard) Server() string { return g.server }
 
 // Store returns the guard's store.
 func (g *Guard) Store() *Store { return g.store }
+
+// Generation counts the changes to what the guard knows (its verdicts and
+// whether a complete list confirmed them): while it stays the same, an
+// observation of the same entries under the same approvers gives the same
+// verdicts.
+func (g *Guard) Generation() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen
+}
 
 func (g *Guard) now() time.Time {
 	if g.Now != nil {
@@ -176,6 +188,7 @@ func (g *Guard) Observe(ctx context.Context, kind Kind, entries [][]byte, comple
 	g.remember(out)
 	if complete {
 		g.confirmed, g.approvers = true, approvers
+		g.gen++
 	}
 	return out, nil
 }
@@ -211,6 +224,7 @@ func (g *Guard) remember(vs []Verdict) {
 		seen[k] = true
 		g.view[k] = v
 	}
+	g.gen++
 }
 
 func heldReason(p *Pin) string {
@@ -258,6 +272,7 @@ func (g *Guard) Load(ctx context.Context, approvers map[string]ed25519.PublicKey
 		}
 		g.view[k] = v
 	}
+	g.gen++
 	return nil
 }
 
@@ -329,6 +344,7 @@ func (g *Guard) released(ctx context.Context, approvers map[string]ed25519.Publi
 		if cur, ok := g.view[k]; ok && cur.Held && cur.Hash == v.Hash {
 			cur.Held, cur.Status, cur.Reason, cur.StoreError = false, Approved, "", nil
 			g.view[k] = cur
+			g.gen++
 			released = true
 		}
 	}

@@ -229,11 +229,15 @@ type Gate interface {
 // ListHolder is implemented by a Gate that holds listed tools back by what
 // their definitions say (pinned definitions, package pins), which a name
 // alone cannot tell. HoldTools is given each tools/list result before it is
-// edited and returns the tools to remove with the policy's hidden ones
-// (nil: none). It is called on the server's read loop and may block on a
-// state store for a bounded time.
+// edited, with the list read from it (positions into result), and returns
+// the tools to remove with the policy's hidden ones (nil: none). It is
+// called on the server's read loop and may block on a state store for a
+// bounded time. HoldsTools reports whether it would look at lists now
+// (pins are not off): when it would not, and the policy edits no list, a
+// list passes unread.
 type ListHolder interface {
-	HoldTools(s *transport.Session, result []byte) (held func(name string) bool)
+	HoldsTools() bool
+	HoldTools(s *transport.Session, result []byte, list *mcp.ToolList) (held func(name string) bool)
 }
 
 // either removes what a or b removes; nil when both are.

@@ -39,6 +39,10 @@ type pump struct {
 	// client has not answered yet (by id key → method), whose answers the
 	// gate inspects.
 	peerAsks map[string]string
+
+	// lists keeps the last tools/list result read: servers send the same
+	// list again and again.
+	lists mcp.ToolListCache
 }
 
 // reply is a client's response to one of Tollgate's own requests.
@@ -872,19 +876,12 @@ func (p *pump) fromServer(frame []byte) []byte {
 // a list that may hold hidden tools.
 func (p *pump) filterList(frame, id, result []byte) []byte {
 	hidden, listed := p.gate.Lists()
-	if h, ok := p.gate.(ListHolder); ok {
-		hidden = either(hidden, h.HoldTools(p.session, result))
-	}
-	if hidden == nil && listed == nil {
+	h, holds := p.gate.(ListHolder)
+	holds = holds && h.HoldsTools()
+	if hidden == nil && listed == nil && !holds {
 		return frame
 	}
-	f := mcp.ToolFilter{Hidden: hidden, Seen: listed}
-	out, err := f.FilterList(frame, result)
-	if err == nil && hidden != nil {
-		// A list the policy may cut is this gate's view, not the
-		// server's: never to be shared across callers by a cache.
-		out = mcp.PrivateScope(out, mcp.Stateless(p.session.Version()))
-	}
+	list, err := p.lists.Read(result)
 	if err != nil {
 		p.log.Warn("withheld an unreadable tools/list result from the server", "err", err)
 		if id == nil {
@@ -892,6 +889,18 @@ func (p *pump) filterList(frame, id, result []byte) []byte {
 		}
 		return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError,
 			"the server's tools/list result could not be read, so it was withheld: "+err.Error(), nil)
+	}
+	if holds {
+		hidden = either(hidden, h.HoldTools(p.session, result, list))
+	}
+	if hidden == nil && listed == nil {
+		return frame
+	}
+	out := list.Filter(frame, result, mcp.ToolFilter{Hidden: hidden, Seen: listed})
+	if hidden != nil {
+		// A list the policy may cut is this gate's view, not the
+		// server's: never to be shared across callers by a cache.
+		out = mcp.PrivateScope(out, mcp.Stateless(p.session.Version()))
 	}
 	return out
 }
