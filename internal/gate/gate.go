@@ -275,6 +275,7 @@ type inspected struct {
 	policy *policy.Inspection
 	args   []byte   // the arguments to forward, when redacted
 	found  []string // what was found, for the audit trail
+	clean  bool     // inspected, nothing found: Decide need not look again
 }
 
 func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ruling {
@@ -299,14 +300,14 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 		// Redact what the policy redacts and note what was found; what it
 		// denies, Decide denies (as explain and tollgate test show it).
 		if out, found, err := inspectArgs(in.policy.Arguments, c.Args); err == nil {
-			in.found = found
+			in.found, in.clean = found, len(found) == 0
 			if out != nil {
 				in.args = out
 				c = &proxy.Call{Session: c.Session, ID: c.ID, Tool: c.Tool, Args: out}
 			}
 		}
 	}
-	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now}
+	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now, ArgsClean: in.clean}
 	if req, ok := g.schemas.Load(c.Tool); ok {
 		pc.Required, pc.SchemaKnown = req.([]string), true
 	}

@@ -107,3 +107,36 @@ func BenchmarkReadOnly1MiB(b *testing.B) {
 		}
 	}
 }
+
+// The bench row "stdio, inspect arguments and results" (internal/bench):
+// the echo tool's arguments, and its answer, which is them as text.
+var (
+	echoArgs   = []byte(`{"message":"hello world","n":12345,"kind":"a","amount":0.5}`)
+	echoResult = []byte(`{"content":[{"type":"text","text":"{\"message\":\"hello world\",\"n\":12345,\"kind\":\"a\",\"amount\":0.5}"}]}`)
+)
+
+// BenchmarkEchoCall is what the bench row's policy has inspect do per call
+// (the gate's part): the arguments scanned once (Apply; secret: redact,
+// pii: deny), and the result (Apply, every class).
+func BenchmarkEchoCall(b *testing.B) {
+	args, err := Compile(Config{Detectors: map[string]Action{"secret": Redact, "pii": Deny}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	results := allApply(b)
+	for _, c := range []struct {
+		name string
+		in   *Inspector
+		doc  []byte
+	}{{"args", args, echoArgs}, {"result", results, echoResult}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if out, fs, err := c.in.Apply(c.doc); err != nil || len(fs) != 0 || &out[0] != &c.doc[0] {
+					b.Fatalf("apply: %d findings, %v", len(fs), err)
+				}
+			}
+		})
+	}
+}

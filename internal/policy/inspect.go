@@ -215,6 +215,10 @@ func (p *Policy) inspectArgs(c *Call, tr *[]Step) (Decision, bool) {
 	if in == nil || in.Arguments == nil || len(c.Args) == 0 {
 		return Decision{}, false
 	}
+	if c.ArgsClean {
+		trace(tr, Step{Kind: "inspect", Note: "nothing the inspect section denies"})
+		return Decision{}, false
+	}
 	var deny *inspect.Finding
 	err := in.Arguments.Scan(c.Args, func(f inspect.Finding) {
 		if f.Action == inspect.Deny && deny == nil {

@@ -26,6 +26,10 @@ type Call struct {
 	Session, Identity string
 	// Now is the time of the call.
 	Now time.Time
+	// ArgsClean says the caller has already inspected Args with this
+	// policy's Inspection(Tool).Arguments and it found nothing, so Decide
+	// does not scan them again.
+	ArgsClean bool
 }
 
 // Action is the outcome of a decision.

@@ -1,0 +1,68 @@
+package gate
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+type recorded struct{ evs []event.Event }
+
+func (r *recorded) Record(ev event.Event) { r.evs = append(r.evs, ev) }
+
+// TestJudgeInspectsArguments checks the gate's argument inspection under
+// the bench row's policy (secret: redact, pii: deny), as a client would try
+// to get personal data or a key past it: the arguments are scanned once by
+// the gate, and what it finds still reaches Decide, which denies.
+func TestJudgeInspectsArguments(t *testing.T) {
+	p, err := policy.Load("p.yaml", []byte(benchPolicyInspect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, args string
+		deny       bool   // answered with an inspect denial
+		forwarded  string // the arguments forwarded in place of the call's ("": its own)
+		findings   int
+	}{
+		{name: "clean", args: `{"message":"hello world","n":12345,"kind":"a","amount":0.5}`},
+		{name: "email", args: `{"to":"jane.doe@example.com"}`, deny: true, findings: 1},
+		{name: "escaped email", args: `{"to":"jane.doe\u0040example.com"}`, deny: true, findings: 1},
+		{name: "email as a key", args: `{"jane.doe@example.com":1}`, deny: true, findings: 1},
+		{name: "card number as a number", args: `{"n":4111111111111111}`, deny: true, findings: 1},
+		{name: "email after a key", args: `{"key":"AKIAIOSFODNN7EXAMPLE","to":"jane.doe@example.com"}`, deny: true, findings: 2},
+		{name: "key", args: `{"key":"AKIAIOSFODNN7EXAMPLE"}`, forwarded: `{"key":"[REDACTED:aws_access_key]"}`, findings: 1},
+		{name: "escaped key", args: `{"key":"AKIA\u0049OSFODNN7EXAMPLE"}`, forwarded: `{"key":"[REDACTED:aws_access_key]"}`, findings: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := New(p)
+			rec := &recorded{}
+			g.Recorder = rec
+			r := g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("7"), Tool: "echo", Args: []byte(c.args)})
+			if c.deny {
+				if r.Answer == nil || !strings.Contains(string(r.Answer), `"rule":"inspect"`) {
+					t.Fatalf("answer %s, want an inspect denial", r.Answer)
+				}
+				if len(rec.evs) != 1 || rec.evs[0].Decision != event.Deny || len(rec.evs[0].Findings) != c.findings {
+					t.Fatalf("recorded %+v, want one denial with %d findings", rec.evs, c.findings)
+				}
+				return
+			}
+			if r.Answer != nil || r.Ticket == nil {
+				t.Fatalf("ruling %+v, want the call forwarded", r)
+			}
+			if string(r.Args) != c.forwarded {
+				t.Errorf("forwarded arguments %s, want %q", r.Args, c.forwarded)
+			}
+			r.Ticket.Done(proxy.End{Result: []byte(`{"content":[]}`)})
+			if len(rec.evs) != 1 || rec.evs[0].Decision != event.Allow || len(rec.evs[0].Findings) != c.findings {
+				t.Fatalf("recorded %+v, want one allowed call with %d findings", rec.evs, c.findings)
+			}
+		})
+	}
+}
