@@ -92,19 +92,22 @@ func (p *Pending) Add(id []byte) bool {
 
 // Done removes an id and reports whether it was pending.
 func (p *Pending) Done(id []byte) bool {
-	k := jsonrpc.IDKey(id)
+	var buf [32]byte
+	k := jsonrpc.AppendIDKey(buf[:0], id) // no string for the lookup
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.m[k]
-	delete(p.m, k)
+	_, ok := p.m[string(k)]
+	delete(p.m, string(k))
 	return ok
 }
 
 // Has reports whether an id is pending.
 func (p *Pending) Has(id []byte) bool {
+	var buf [32]byte
+	k := jsonrpc.AppendIDKey(buf[:0], id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.m[jsonrpc.IDKey(id)]
+	_, ok := p.m[string(k)]
 	return ok
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -112,6 +113,13 @@ type ClientConn struct {
 	log    *slog.Logger
 	max    int
 
+	// Built once at Dial, so that a request costs no URL parse and no
+	// header canonicalisation (client_request.go).
+	tmpl   *http.Request                // a request to url: what every request copies
+	header http.Header                  // opts.Header by canonical key, len == cap values
+	direct http.RoundTripper            // our own client's transport, used without the Client layer
+	hv     atomic.Pointer[headerValues] // the session's last header values
+
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
 	closed    chan struct{}
@@ -194,6 +202,9 @@ func Dial(ctx context.Context, rawURL string, opts ClientOptions) (*ClientConn, 
 	if c.client == nil {
 		c.client = NewHTTPClient(opts.ConnectTimeout, opts.MaxIdleConnsPerHost)
 	}
+	if err := c.prepareRequests(u, opts.HTTPClient == nil); err != nil {
+		return nil, fmt.Errorf("dial upstream %s: %w", safe, err)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.sentCond.L = &c.mu
 	return c, nil
@@ -247,6 +258,7 @@ type message struct {
 	isInit  bool
 	inited  bool // notifications/initialized
 	retried bool
+	id1     [1][]byte // ids of a single request, without a slice of its own
 }
 
 // isNote reports whether m is a notification: it must reach the server
@@ -275,7 +287,8 @@ func newMessage(frame []byte) *message {
 	}
 	m.method = p.Method
 	if p.IsRequest() {
-		m.ids = [][]byte{p.ID}
+		m.id1[0] = p.ID
+		m.ids = m.id1[:]
 	}
 	m.isInit = p.Method == mcp.MethodInitialize && p.IsRequest()
 	m.inited = p.Method == "notifications/initialized"
@@ -521,16 +534,19 @@ func (c *ClientConn) deleteSession() {
 
 // setHeaders sets the configured headers and the session's.
 func (c *ClientConn) setHeaders(req *http.Request, session, version string) {
-	for k, vs := range c.opts.Header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
+	for k, vs := range c.header {
+		req.Header[k] = vs
+	}
+	hv := c.hv.Load()
+	if hv == nil || hv.session != session || hv.version != version {
+		hv = newHeaderValues(session, version)
+		c.hv.Store(hv)
 	}
 	if session != "" {
-		req.Header[keySessionID] = []string{session}
+		req.Header[keySessionID] = hv.sessionVal
 	}
 	if version != "" {
-		req.Header[keyProtocolVersion] = []string{version}
+		req.Header[keyProtocolVersion] = hv.versionVal
 	}
 }
 

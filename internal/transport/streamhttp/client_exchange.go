@@ -86,12 +86,7 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 			signal()
 		}
 	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.url, bytes.NewReader(m.frame))
-	if err != nil {
-		signal()
-		c.fail(m, fmt.Sprintf("upstream %s: %v", c.safe, err))
-		return false
-	}
+	req := c.newRequest(httptrace.WithClientTrace(ctx, trace), http.MethodPost, m.frame)
 	c.setHeaders(req, session, version)
 	req.Header[keyContentType] = valJSON
 	req.Header[keyAccept] = valAcceptBoth
@@ -104,7 +99,7 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 			c.setParamHeaders(req.Header, m)
 		}
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.roundTrip(req)
 	signal()
 	if err != nil {
 		if c.ctx.Err() != nil {
