@@ -279,13 +279,13 @@ const (
 	listedNo
 )
 
-func (l *link) lists(name string) listed {
+func (l *link) lists(name []byte) listed {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.known == nil || l.knownFrom != l.conn {
 		return listedUnknown
 	}
-	if l.known[name] {
+	if l.known[string(name)] {
 		return listedYes
 	}
 	return listedNo

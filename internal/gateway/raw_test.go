@@ -344,3 +344,26 @@ func TestGatewayCancellationRouted(t *testing.T) {
 		t.Errorf("cancellations reached: %q", b)
 	}
 }
+
+// A name is routed by what it says, not how it is spelt: escapes in the
+// prefix, the separator or the server's own name reach the same tool as
+// the plain spelling, and a spelling that decodes to another server's
+// prefix reaches that server only.
+func TestGatewayEscapedNamesRouteAsDecoded(t *testing.T) {
+	c := startRaw(t, twoOwnServers(t, ""))
+	c.initialize()
+	names := []string{`a\u005f_echo`, `\u0061__echo`, `a__\u0065cho`, `b_\u005fecho`}
+	for i, name := range names {
+		c.send(`{"jsonrpc":"2.0","id":"e` + fmt.Sprint(i) + `","method":"tools/call","params":{"name":"` + name + `","arguments":{"message":"m` + fmt.Sprint(i) + `"}}}`)
+		line := c.expect(`"id":"e`+fmt.Sprint(i)+`"`, nil)
+		if !strings.Contains(line, `"text":"mine: m`+fmt.Sprint(i)+`"`) {
+			t.Errorf("tools/call of %s: %s", name, line)
+		}
+	}
+	// A name that decodes to no server's tool is unknown, whatever its
+	// spelling.
+	c.send(`{"jsonrpc":"2.0","id":"u","method":"tools/call","params":{"name":"c\u005f_echo","arguments":{}}}`)
+	if line := c.expect(`"id":"u"`, nil); strings.Contains(line, "mine:") {
+		t.Errorf("a name of no server was answered by one: %s", line)
+	}
+}

@@ -303,51 +303,71 @@ var routed = map[string]struct{}{
 	"resources/subscribe": {}, "resources/unsubscribe": {}, "completion/complete": {}, "logging/setLevel": {},
 }
 
-// split finds the server a namespaced name belongs to, and the name it has
-// there. Prefixes are such that at most one matches; a name no prefix
-// starts belongs to the bare server, if there is one (which never lists a
-// name a prefix starts).
-func (s *session) split(name string) (*link, string) {
+// split finds the server a namespaced name belongs to, and how long the
+// prefix (with the separator) is that the server's own name lacks. Prefixes
+// are such that at most one matches; a name no prefix starts belongs to the
+// bare server, if there is one (which never lists a name a prefix starts).
+func (s *session) split(name []byte) (*link, int) {
 	var bare *link
 	for _, l := range s.links {
 		if l.srv.Bare {
 			bare = l
 			continue
 		}
-		p := l.srv.Prefix + s.g.opts.Separator
-		if len(name) > len(p) && name[:len(p)] == p {
-			return l, name[len(p):]
+		p, sep := l.srv.Prefix, s.g.opts.Separator
+		if n := len(p) + len(sep); len(name) > n && string(name[:len(p)]) == p && string(name[len(p):n]) == sep {
+			return l, n
 		}
 	}
-	if bare != nil && name != "" {
-		return bare, name
+	if bare != nil && len(name) > 0 {
+		return bare, 0
 	}
-	return nil, ""
+	return nil, 0
 }
 
 // named routes a tools/call, prompts/get or prompt completion by the
 // namespaced name raw (a JSON string inside m), which it rewrites to the
 // server's own name.
 func (s *session) named(m jsonrpc.Message, raw []byte) {
-	name, ok := jsonrpc.Unquote(raw)
-	if !ok {
-		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: name must be a string", nil))
+	// The name as bytes: raw's own when it holds no escapes (the common
+	// case, routed without copying it), else decoded.
+	var name []byte
+	plain := len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0
+	if plain {
+		name = raw[1 : len(raw)-1]
+	} else {
+		n, ok := jsonrpc.Unquote(raw)
+		if !ok {
+			s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: name must be a string", nil))
+			return
+		}
+		name = []byte(n)
+	}
+	l, cut := s.split(name)
+	if l == nil || l.current() == nil {
+		s.unknown(m, string(name))
 		return
 	}
-	l, own := s.split(name)
-	if l == nil || l.current() == nil {
-		s.unknown(m, name)
-		return
+	own := name[cut:]
+	// The edit to the server's own name: cut the prefix out of the string,
+	// or write the decoded name anew.
+	edit := jsonrpc.Edit{}
+	switch {
+	case cut == 0:
+	case plain:
+		edit = jsonrpc.Edit{Old: raw[1 : 1+cut], Repl: []byte{}}
+	default:
+		edit = jsonrpc.Edit{Old: raw, Repl: jsonrpc.AppendString(nil, string(own))}
 	}
 	if m.Method == mcp.MethodToolsCall {
 		switch l.lists(own) {
 		case listedNo:
-			s.unknown(m, name)
+			s.unknown(m, string(name))
 			return
 		case listedUnknown:
 			// The server's list is not known yet (or changed): read it,
 			// off the read loop, then route.
-			frame := clone(m.Raw)
+			frame, ownName, fullName := clone(m.Raw), string(own), string(name)
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
@@ -356,16 +376,16 @@ func (s *session) named(m jsonrpc.Message, raw []byte) {
 				if err != nil {
 					return
 				}
-				if l.lists(own) == listedNo {
-					s.unknown(m, name)
+				if l.lists([]byte(ownName)) == listedNo {
+					s.unknown(m, fullName)
 					return
 				}
-				s.forward(l, m, jsonrpc.Edit{Old: mcp.ParamsValue(m.Params, "name"), Repl: jsonrpc.AppendString(nil, own)}, name)
+				s.forward(l, m, jsonrpc.Edit{Old: mcp.ParamsValue(m.Params, "name"), Repl: jsonrpc.AppendString(nil, ownName)}, []byte(fullName))
 			}()
 			return
 		}
 	}
-	s.forward(l, m, jsonrpc.Edit{Old: raw, Repl: jsonrpc.AppendString(nil, own)}, name)
+	s.forward(l, m, edit, name)
 }
 
 // unknown answers a request for a name no server (that is up) has, as a
@@ -419,7 +439,7 @@ func (s *session) toOwner(l *link, m jsonrpc.Message, uri string) {
 		s.toClient(jsonrpc.AppendError(nil, m.ID, -32002, "Resource not found: "+uri, nil))
 		return
 	}
-	s.forward(l, m, jsonrpc.Edit{}, "")
+	s.forward(l, m, jsonrpc.Edit{}, nil)
 }
 
 // resourceOwner returns the server that owns uri, and whether a list named
@@ -444,7 +464,7 @@ func (s *session) resourceOwner(uri string) (owner *link, seen bool) {
 
 // forward sends the client's request m to l under a gateway id, its
 // progress token rewritten too, with extra (a name) edited in.
-func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name string) {
+func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name []byte) {
 	conn := l.current()
 	s.mu.Lock()
 	ck := jsonrpc.IDKey(m.ID)
@@ -454,12 +474,12 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name s
 		return
 	}
 	s.seq++
-	gid := strconv.FormatInt(s.seq, 10)
+	var idBuf [20]byte
+	rawGID := strconv.AppendInt(idBuf[:0], s.seq, 10)
+	gid := string(rawGID)
 	c := &call{gid: gid, link: l, clientID: clone(m.ID)}
-	edits := []jsonrpc.Edit{{Old: m.ID, Repl: []byte(gid)}}
-	if extra.Old != nil {
-		edits = append(edits, extra)
-	}
+	edits := [3]jsonrpc.Edit{{Old: m.ID, Repl: rawGID}, extra}
+	n := 2
 	if !bytes.Contains(m.Params, progressTokenKey) {
 		// No token to rewrite (the common case): no second walk of params.
 	} else if tok := mcp.MetaValue(m.Params, "progressToken"); tok != nil {
@@ -467,15 +487,16 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name s
 		c.token = strconv.FormatInt(s.seq, 10)
 		c.clientToken = clone(tok)
 		s.tokens[c.token] = c
-		edits = append(edits, jsonrpc.Edit{Old: tok, Repl: []byte(c.token)})
+		edits[n] = jsonrpc.Edit{Old: tok, Repl: []byte(c.token)}
+		n++
 	}
 	s.calls[gid] = c
 	s.clientIDs[ck] = gid
 	s.mu.Unlock()
-	if conn == nil || writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, edits...)) != nil {
+	if conn == nil || writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, edits[:n]...)) != nil {
 		if s.take(gid) != nil {
-			if name != "" {
-				s.unknown(m, name)
+			if name != nil {
+				s.unknown(m, string(name))
 			} else {
 				s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "server "+l.srv.Name+" is not available", nil))
 			}

@@ -17,11 +17,10 @@ var ErrAmbiguous = errors.New("ambiguous JSON")
 func Members(v []byte, fn func(key string, val []byte) error) error {
 	i := skipWS(v, 0)
 	end, err := skipObject(v, i, 1, false, func(key []byte, esc bool, val []byte) error {
-		k := string(key)
 		if esc {
-			k = unescape(key)
+			return fn(unescape(key), val)
 		}
-		return fn(k, val)
+		return fn(memberKey(key), val)
 	})
 	if err != nil {
 		return err
@@ -30,6 +29,57 @@ func Members(v []byte, fn func(key string, val []byte) error) error {
 		return errSyntax
 	}
 	return nil
+}
+
+// memberKey is string(key) without an allocation for the keys MCP messages
+// carry on every call (Members passes its callback a string, which would
+// otherwise be copied for each member).
+func memberKey(key []byte) string {
+	switch string(key) {
+	case "name":
+		return "name"
+	case "arguments":
+		return "arguments"
+	case "_meta":
+		return "_meta"
+	case "progressToken":
+		return "progressToken"
+	case "content":
+		return "content"
+	case "type":
+		return "type"
+	case "text":
+		return "text"
+	case "isError":
+		return "isError"
+	case "structuredContent":
+		return "structuredContent"
+	case "uri":
+		return "uri"
+	case "ref":
+		return "ref"
+	case "cursor":
+		return "cursor"
+	case "nextCursor":
+		return "nextCursor"
+	case "tools":
+		return "tools"
+	case "description":
+		return "description"
+	case "inputSchema":
+		return "inputSchema"
+	case "properties":
+		return "properties"
+	case "required":
+		return "required"
+	case "task":
+		return "task"
+	case "traceparent":
+		return "traceparent"
+	case "resultType":
+		return "resultType"
+	}
+	return string(key)
 }
 
 // CheckUnambiguous verifies that the JSON value v reads the same in every
