@@ -241,6 +241,29 @@ func (w *walker) array(i, depth int, scan bool) (int, error) {
 func scanString(b []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
+	// Most strings of a tool call (keys, short values, the runs between
+	// the escapes of JSON held in a string) end within a few bytes, where a
+	// loop over a table beats two searches and a control check per run.
+	for short := min(len(b), j+shortString); j < short; {
+		c := b[j]
+		if !strStop[c] {
+			j++
+			continue
+		}
+		switch {
+		case c == '"':
+			return j + 1, esc, nil
+		case c == '\\':
+			esc = true
+			n, ok := escapeLen(b, j)
+			if !ok {
+				return j, esc, errSyntax
+			}
+			j += n
+		default:
+			return j, esc, errSyntax
+		}
+	}
 	q := -1 // the next quote at or after j, found once and again only when passed
 	for j < len(b) {
 		// Find the next quote or backslash fast, then check the run before
@@ -266,20 +289,11 @@ func scanString(b []byte, i int) (int, bool, error) {
 			return j + 1, esc, nil
 		case c == '\\':
 			esc = true
-			if j+1 >= len(b) {
+			n, ok := escapeLen(b, j)
+			if !ok {
 				return j, esc, errSyntax
 			}
-			switch b[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j += 2
-			case 'u':
-				if _, ok := hex4(b, j+2); !ok {
-					return j, esc, errSyntax
-				}
-				j += 6
-			default:
-				return j, esc, errSyntax
-			}
+			j += n
 		case c < 0x20:
 			return j, esc, errSyntax
 		default:
@@ -287,6 +301,35 @@ func scanString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return j, esc, errSyntax
+}
+
+// shortString is how many bytes of a string scanString reads one at a
+// time before it searches.
+const shortString = 64
+
+// strStop marks the bytes that stop a run of string contents: the quote,
+// the backslash and the control characters.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// escapeLen returns the length of the valid escape at b[j] == '\\'.
+func escapeLen(b []byte, j int) (int, bool) {
+	if j+1 >= len(b) {
+		return 0, false
+	}
+	switch b[j+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, true
+	case 'u':
+		_, ok := hex4(b, j+2)
+		return 6, ok
+	}
+	return 0, false
 }
 
 // hasControl reports whether s holds a byte below 0x20.
@@ -370,7 +413,7 @@ func unescape(raw []byte, i int, tmp *[4]byte) ([]byte, int) {
 func decode(dst, raw []byte) []byte {
 	var tmp [4]byte
 	for i := 0; i < len(raw); {
-		k := indexByteFrom(raw, i, '\\')
+		k := nextBackslash(raw, i)
 		if k < 0 {
 			return append(dst, raw[i:]...)
 		}
@@ -380,6 +423,18 @@ func decode(dst, raw []byte) []byte {
 		dst = append(dst, u...)
 	}
 	return dst
+}
+
+// nextBackslash returns the index of the first '\\' in raw from i, or -1;
+// the few bytes between the escapes of JSON held in a string are looked at
+// one at a time, before a search.
+func nextBackslash(raw []byte, i int) int {
+	for short := min(len(raw), i+16); i < short; i++ {
+		if raw[i] == '\\' {
+			return i
+		}
+	}
+	return indexByteFrom(raw, i, '\\')
 }
 
 func indexByteFrom(b []byte, i int, c byte) int {
