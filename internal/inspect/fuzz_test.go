@@ -3,7 +3,9 @@ package inspect
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzRedact: for any valid JSON document, Apply's output is valid JSON;
@@ -58,6 +60,44 @@ func FuzzRedact(f *testing.F) {
 		}
 		if n != len(fs) {
 			t.Fatalf("scan found %d, apply %d in %q", n, len(fs), doc)
+		}
+	})
+}
+
+// FuzzDecode: a valid JSON string's contents decode to what encoding/json
+// decodes (for valid UTF-8, which encoding/json would otherwise replace),
+// and scanString finds its end exactly where encoding/json does.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		``, `plain`, `\"message\":\"hello world\",\"n\":12345`, `a\\b\/c\b\f\n\r\t`,
+		`\u0041\u00e9\u20ac\ud83d\ude00`, `\ud800 lone \udc00`, `\ud83d\u0041`,
+		strings.Repeat(`0123456789abcdef`, 5) + `\"` + strings.Repeat(`x`, 70) + `\n`,
+		`\"` + strings.Repeat(`\\`, 40), "tab\there",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		doc := []byte(`"` + s + `"`)
+		end, _, err := scanString(doc, 0)
+		if !json.Valid(doc) {
+			if err == nil && end == len(doc) {
+				t.Fatalf("scanString accepted invalid %q", doc)
+			}
+			return
+		}
+		if err != nil || end != len(doc) {
+			t.Fatalf("scanString(%q) = %d, %v; want %d", doc, end, err, len(doc))
+		}
+		if !utf8.ValidString(s) {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(doc, &want); err != nil {
+			t.Fatal(err)
+		}
+		prefix := []byte("pre")
+		if got := decode(prefix, []byte(s)); string(got) != "pre"+want {
+			t.Fatalf("decode(%q) = %q, want %q", s, got[3:], want)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf16"
@@ -409,21 +410,54 @@ func unescape(raw []byte, i int, tmp *[4]byte) ([]byte, int) {
 	return tmp[:1], i + 2
 }
 
-// decode appends the decoded text of the raw string contents to dst.
+// decode appends the decoded text of the raw string contents to dst. The
+// text is never longer than raw, so it is written in place after dst has
+// grown once; short runs between escapes are copied a byte at a time and
+// one-character escapes decoded inline, which is what JSON held in a
+// string (an escaped quote every few bytes) is made of.
 func decode(dst, raw []byte) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, len(raw))[:n+len(raw)]
+	out := dst[n:]
+	o := 0
 	var tmp [4]byte
 	for i := 0; i < len(raw); {
 		k := nextBackslash(raw, i)
 		if k < 0 {
-			return append(dst, raw[i:]...)
+			k = len(raw)
 		}
-		dst = append(dst, raw[i:k]...)
+		if k-i <= 16 {
+			for ; i < k; i++ {
+				out[o] = raw[i]
+				o++
+			}
+		} else {
+			o += copy(out[o:], raw[i:k])
+			i = k
+		}
+		if i >= len(raw) {
+			break
+		}
+		if c := simpleEscape[raw[i+1]]; c != 0 {
+			out[o] = c
+			o++
+			i += 2
+			continue
+		}
 		var u []byte
-		u, i = unescape(raw, k, &tmp)
-		dst = append(dst, u...)
+		u, i = unescape(raw, i, &tmp)
+		o += copy(out[o:], u)
 	}
-	return dst
+	return dst[:n+o]
 }
+
+// simpleEscape maps the letter of a one-character escape to its byte
+// (0 for \u and for what is not an escape).
+var simpleEscape = func() (t [256]byte) {
+	t['"'], t['\\'], t['/'] = '"', '\\', '/'
+	t['b'], t['f'], t['n'], t['r'], t['t'] = '\b', '\f', '\n', '\r', '\t'
+	return t
+}()
 
 // nextBackslash returns the index of the first '\\' in raw from i, or -1;
 // the few bytes between the escapes of JSON held in a string are looked at
