@@ -211,12 +211,14 @@ const InspectRule = "inspect"
 // inspectArgs denies a call whose arguments hold something the policy's
 // inspect denies (the gate redacts what it redacts before it asks).
 func (p *Policy) inspectArgs(c *Call, tr *[]Step) (Decision, bool) {
-	in := p.Inspection(c.Tool)
-	if in == nil || in.Arguments == nil || len(c.Args) == 0 {
+	if c.ArgsClean {
+		// Set only by a caller that ran this policy's inspection of the
+		// tool's arguments.
+		trace(tr, Step{Kind: "inspect", Note: "nothing the inspect section denies"})
 		return Decision{}, false
 	}
-	if c.ArgsClean {
-		trace(tr, Step{Kind: "inspect", Note: "nothing the inspect section denies"})
+	in := p.Inspection(c.Tool)
+	if in == nil || in.Arguments == nil || len(c.Args) == 0 {
 		return Decision{}, false
 	}
 	var deny *inspect.Finding
