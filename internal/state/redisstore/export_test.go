@@ -17,3 +17,6 @@ var FromUnits = fromUnits
 func UsageUpTo(s *Store, ctx context.Context, now time.Time, limit int) ([]state.CounterUsage, error) {
 	return s.usage(ctx, now, limit)
 }
+
+// LuaDecimal is the decimal arithmetic every script starts with.
+const LuaDecimal = luaDecimal

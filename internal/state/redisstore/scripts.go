@@ -95,32 +95,44 @@ end
 local function amountOf(m) return string.match(m, ":(%d+)$") end
 `
 
+// reserveArgs is how many ARGV entries reserveScript takes per charge.
+const reserveArgs = 9
+
 // reserveScript applies one Reserve atomically.
 //
 // KEYS: per charge i, KEYS[2i-1] is the sorted set of a sliding counter (or
 // the total of a calendar window) and KEYS[2i] the sliding counter's total
 // (or the calendar window's charge count, which only Usage reads).
-// ARGV: now (µs), reservation id, charge count, then per charge: kind ("s"
-// or "c"), window (µs), cutoff (µs: events at or before it have left),
-// amount, limit, strict ("1"), key TTL (ms), window end (µs, calendar).
+// ARGV: now (µs), charge count, then per charge (reserveArgs of them): kind
+// ("s" or "c"), window (µs), cutoff (µs: events at or before it have left),
+// amount, limit, strict ("1"), key TTL (ms), window end (µs, calendar), and
+// the sorted-set member (sliding: "<reservation>:<i>:<amount>", built by the
+// client, which needs it for a refund anyway).
 // Returns {admitted, denied index, retry after (µs), totals...}.
 //
-// A sliding counter's total key never outlives its set: both get the same
-// TTL when a charge is added, and a total rewritten after trimming keeps its
-// TTL. Nothing records the reservation: what a refund needs travels in its
-// id (see Store.Reserve).
+// An admitted sliding charge costs GET and ZRANGEBYSCORE (finding nothing
+// left, usually), then ZADD, PEXPIRE and SET; a calendar charge GET, SET and
+// INCR, its count's TTL set when INCR creates it (the window's end does not
+// move). A sliding counter's total key never outlives its set: both get the
+// same TTL when a charge is added, and a total rewritten after trimming
+// keeps its TTL. Nothing records the reservation: what a refund needs
+// travels in its id (see Store.Reserve).
+//
+// The keys and the values in them are those every earlier version wrote and
+// reads: only ARGV changed, and it is private to one version's client and
+// script (each its own SHA), so old and new processes can share counters.
 var reserveScript = redis.NewScript(luaDecimal + `
-local now, res, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local tot, trimmed = {}, {}
-local function arg(i, k) return ARGV[3 + (i - 1) * 8 + k] end
+local now, n = ARGV[1], tonumber(ARGV[2])
+local tot, cur, trimmed = {}, {}, {}
 for i = 1, n do
-  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
+  local a, z = 2 + (i - 1) * 9, KEYS[2 * i - 1]
   if not tot[z] then
-    if arg(i, 1) == "c" then
-      tot[z] = redis.call("GET", z) or "0"
+    local total
+    if ARGV[a + 1] == "c" then
+      total = redis.call("GET", z) or "0"
     else
-      local cutoff = arg(i, 3)
-      local total = redis.call("GET", t)
+      local t, cutoff = KEYS[2 * i], ARGV[a + 3]
+      total = redis.call("GET", t)
       if not total then
         -- A new counter, or its total was lost: count what the set holds.
         total = "0"
@@ -137,17 +149,15 @@ for i = 1, n do
           trimmed[z] = "trimmed"
         end
       end
-      tot[z] = total
     end
+    -- cur is each counter's total with this call's earlier charges added,
+    -- so that every charge costs one addition.
+    tot[z], cur[z] = total, total
   end
 end
--- cur is each counter's total with this call's earlier charges added, so
--- that every charge costs one addition.
-local cur = {}
-for z, t in pairs(tot) do cur[z] = t end
 for i = 1, n do
-  local z = KEYS[2 * i - 1]
-  local amount, limit, strict = arg(i, 4), arg(i, 5), arg(i, 6) == "1"
+  local a, z = 2 + (i - 1) * 9, KEYS[2 * i - 1]
+  local amount, limit, strict = ARGV[a + 4], ARGV[a + 5], ARGV[a + 6] == "1"
   local after = add(cur[z], amount)
   local c = cmp(after, limit)
   if c > 0 or (c == 0 and strict) then
@@ -164,15 +174,15 @@ for i = 1, n do
     local ex = sub(cur[z], tot[z])
     local retry = 0
     if fits(ex, amount, limit, strict) then
-      if arg(i, 1) == "c" then
-        retry = tonumber(arg(i, 8)) - now
+      if ARGV[a + 1] == "c" then
+        retry = tonumber(ARGV[a + 8]) - tonumber(now)
       else
         local left = tot[z]
-        local items = redis.call("ZRANGEBYSCORE", z, "(" .. arg(i, 3), "+inf", "WITHSCORES")
+        local items = redis.call("ZRANGEBYSCORE", z, "(" .. ARGV[a + 3], "+inf", "WITHSCORES")
         for k = 1, #items, 2 do
           left = sub(left, amountOf(items[k]))
           if fits(add(left, ex), amount, limit, strict) then
-            retry = tonumber(items[k + 1]) + tonumber(arg(i, 2)) - now
+            retry = tonumber(items[k + 1]) + tonumber(ARGV[a + 2]) - tonumber(now)
             break
           end
         end
@@ -186,16 +196,13 @@ for i = 1, n do
 end
 local done = {}
 for i = 1, n do
-  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
-  local ttl = arg(i, 7)
-  if arg(i, 1) == "c" then
+  local a, z, t = 2 + (i - 1) * 9, KEYS[2 * i - 1], KEYS[2 * i]
+  local ttl = ARGV[a + 7]
+  if ARGV[a + 1] == "c" then
     if not done[z] then redis.call("SET", z, cur[z], "PX", ttl) end
-    if t ~= z then
-      redis.call("INCR", t)
-      redis.call("PEXPIRE", t, ttl)
-    end
+    if t ~= z and redis.call("INCR", t) == 1 then redis.call("PEXPIRE", t, ttl) end
   else
-    redis.call("ZADD", z, ARGV[1], res .. ":" .. i .. ":" .. arg(i, 4))
+    redis.call("ZADD", z, now, ARGV[a + 9])
     if not done[z] then
       redis.call("PEXPIRE", z, ttl)
       redis.call("SET", t, cur[z], "PX", ttl)

@@ -207,13 +207,12 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	base := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
 	nowUs := now.UnixMicro()
 	keys := make([]string, 0, 2*len(charges))
-	args := make([]any, 0, 3+8*len(charges))
-	args = append(args, nowUs, base, len(charges))
+	args := make([]any, 0, 2+reserveArgs*len(charges))
+	args = append(args, nowUs, len(charges))
 	var (
-		id      []byte // reservation id, once a charge is refundable
-		p       *pending
-		buf     []byte
-		amounts = make([]string, len(charges))
+		id  []byte // reservation id, once a charge is refundable
+		p   *pending
+		buf []byte
 	)
 	for i := range charges {
 		ch := &charges[i]
@@ -229,24 +228,24 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		if err != nil {
 			return state.Result{}, fmt.Errorf("redisstore: reserve: charge %d (%s): limit: %w", i, ch.Key, err)
 		}
-		amounts[i] = amount
 		buf = ledger.AppendID(buf[:0], ch)
 		counter := string(buf)
 		kind, ttl, endUs, startUs := "s", ch.Window+grace, int64(0), int64(0)
-		var primary, total string
+		var primary, total, mem string
 		if ch.Align == state.Calendar {
 			start, end := state.CalendarBounds(now, ch.Window, ch.Location)
 			kind, ttl, endUs, startUs = "c", end.Sub(now)+grace, end.UnixMicro(), start.UnixMicro()
 			primary, total = s.calendarKey(counter, startUs), s.countKey(counter, startUs)
 		} else {
 			primary, total = s.prefix+"z:"+counter, s.prefix+"t:"+counter
+			mem = member(base, i+1, amount)
 		}
 		keys = append(keys, primary, total)
 		strict := "0"
 		if ch.Strict {
 			strict = "1"
 		}
-		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttl.Milliseconds()+1, endUs)
+		args = append(args, kind, win, nowUs-win, amount, limit, strict, ttl.Milliseconds()+1, endUs, mem)
 		if ch.KeepOnRefund {
 			continue
 		}
@@ -270,7 +269,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		id = append(id, counter...)
 		p.keys = append(p.keys, primary, total)
 		if kind == "s" {
-			p.args = append(p.args, kind, member(base, i+1, amount))
+			p.args = append(p.args, kind, mem)
 		} else {
 			p.args = append(p.args, kind, amount)
 		}

@@ -424,3 +424,27 @@ func TestFromUnits(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRoundTrip is the floor under BenchmarkReserve/Serial: one
+// EVALSHA of a script that does nothing, through a client with the store's
+// options.
+func BenchmarkRoundTrip(b *testing.B) {
+	url := redisURL(b)
+	o, err := redisstore.ClientOptions(url, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(o)
+	defer rdb.Close()
+	ctx := context.Background()
+	nop := redis.NewScript("return 1")
+	if err := nop.Run(ctx, rdb, nil).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nop.Run(ctx, rdb, nil).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
