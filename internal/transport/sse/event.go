@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -197,13 +199,38 @@ func (w *Writer) Write(e Event) error {
 // events, or an event and the end of the response, then leave in one
 // write.
 func (w *Writer) WriteDeferred(e Event) error {
-	if bytes.ContainsAny([]byte(e.ID), "\r\n\x00") || bytes.ContainsAny([]byte(e.Name), "\r\n") {
+	if strings.ContainsAny(e.ID, "\r\n\x00") {
 		return ErrBadField
 	}
+	return w.writeDeferred(e.ID, nil, e.ID != "" || e.HasID, e)
+}
+
+// WriteDeferredID writes e as WriteDeferred does, with id as its id field
+// in place of e.ID and e.HasID: a caller that builds ids in a buffer of its
+// own writes them without making a string of each.
+func (w *Writer) WriteDeferredID(id []byte, e Event) error {
+	if bytes.ContainsAny(id, "\r\n\x00") {
+		return ErrBadField
+	}
+	return w.writeDeferred("", id, true, e)
+}
+
+// writeDeferred writes e with the id idS or idB (whichever is set) when
+// hasID.
+func (w *Writer) writeDeferred(idS string, idB []byte, hasID bool, e Event) error {
+	if strings.ContainsAny(e.Name, "\r\n") {
+		return ErrBadField
+	}
+	if w.buf == nil {
+		if p, _ := bufPool.Get().(*[]byte); p != nil {
+			w.buf = *p
+		}
+	}
 	b := w.buf[:0]
-	if e.ID != "" || e.HasID {
+	if hasID {
 		b = append(b, "id: "...)
-		b = append(b, e.ID...)
+		b = append(b, idS...)
+		b = append(b, idB...)
 		b = append(b, '\n')
 	}
 	if e.Name != "" {
@@ -240,6 +267,24 @@ func (w *Writer) WriteDeferred(e Event) error {
 	}
 	return nil
 }
+
+// Release gives the Writer's buffer back for reuse by other Writers. The
+// Writer stays usable (it takes a buffer again when it next writes).
+func (w *Writer) Release() {
+	if w.buf != nil && cap(w.buf) <= maxPooledBuf {
+		b := w.buf[:0]
+		bufPool.Put(&b)
+	}
+	w.buf = nil
+}
+
+// bufPool holds Writer buffers: an answer stream writes a few events and
+// ends, and its buffer serves the next stream.
+var bufPool sync.Pool
+
+// maxPooledBuf bounds the buffers kept in bufPool: one that grew for a
+// large message is left to the garbage collector.
+const maxPooledBuf = 64 << 10
 
 // Flush sends what was written when the writer is an http.Flusher.
 func (w *Writer) Flush() {

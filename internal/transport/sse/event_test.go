@@ -181,3 +181,25 @@ func TestWriteDeferredLeavesFlushing(t *testing.T) {
 		t.Errorf("bad id: %v, want ErrBadField", err)
 	}
 }
+
+func TestWriterDeferredIDAndRelease(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := w.WriteDeferredID([]byte("T_1_1"), Event{Retry: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	w.Release() // the buffer goes back; the Writer takes one again
+	if err := w.WriteDeferredID([]byte("T_1_2"), Event{Data: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteDeferred(Event{ID: "x", Data: []byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	want := "id: T_1_1\nretry: 2000\ndata: \n\nid: T_1_2\ndata: {\"a\":1}\n\nid: x\ndata: y\n\n"
+	if got := out.String(); got != want {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+	if err := w.WriteDeferredID([]byte("a\nb"), Event{}); !errors.Is(err, ErrBadField) {
+		t.Errorf("an id with a line break: %v, want ErrBadField", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,12 @@ func BenchmarkFrontHTTPToHTTP(b *testing.B) {
 			return c, nil, err
 		})})
 		defer front.Close()
-		hs := httptest.NewServer(front)
+		// The front's goroutines (and the client's, which its pumps
+		// start) carry the label side=tollgate, so that a CPU profile
+		// tells them from the load client's and the echo server's:
+		// go tool pprof -tagfocus side=tollgate.
+		hs := httptest.NewUnstartedServer(front)
+		pprof.Do(context.Background(), pprof.Labels("side", "tollgate"), func(context.Context) { hs.Start() })
 		defer hs.Close()
 		runFrontLoad(b, hs.URL)
 	})

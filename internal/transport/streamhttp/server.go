@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -323,7 +324,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxMessageSize)))
+	body, err := readRequestBody(w, r, s.opts.MaxMessageSize)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -334,8 +335,9 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, nil, jsonrpc.CodeParseError, "parse error: reading the body failed", nil)
 		return
 	}
-	p, herr := parseBody(body)
-	if herr != nil {
+	var parsedBody parsed // on the stack: p does not outlive the request
+	p := &parsedBody
+	if herr := p.parse(body); herr != nil {
 		writeError(w, http.StatusBadRequest, herr.ID, herr.Code, herr.Message, nil)
 		return
 	}
@@ -361,14 +363,16 @@ type parsed struct {
 	batch bool
 	msgs  []jsonrpc.Message // the readable messages
 	bad   bool              // some batch element is not a valid message
+	one   [1]jsonrpc.Message
 }
 
 func (p *parsed) isInitialize() bool {
 	return !p.batch && len(p.msgs) == 1 && p.msgs[0].IsRequest() && p.msgs[0].Method == mcp.MethodInitialize
 }
 
-// requests returns the ids and progress tokens of the requests in the body.
-func (p *parsed) requests() (ids, tokens [][]byte) {
+// requests appends the ids and progress tokens of the requests in the body
+// to ids and tokens.
+func (p *parsed) requests(ids, tokens [][]byte) ([][]byte, [][]byte) {
 	for i := range p.msgs {
 		m := &p.msgs[i]
 		if !m.IsRequest() {
@@ -395,12 +399,11 @@ func (p *parsed) stateless(r *http.Request) bool {
 	return m.Method == mcp.MethodDiscover || mcp.MetaString(m.Params, mcp.MetaProtocolVersion) == mcp.Version20260728
 }
 
-// parseBody reads the envelope of a body. Malformed JSON, and a single
+// parse reads the envelope of a body into p. Malformed JSON, and a single
 // message whose envelope is unacceptable, are errors the front answers
 // itself with 400; the elements of a batch are left to the pump, which
 // answers each in place.
-func parseBody(body []byte) (*parsed, *jsonrpc.Error) {
-	p := &parsed{}
+func (p *parsed) parse(body []byte) *jsonrpc.Error {
 	if jsonrpc.IsBatch(body) {
 		p.batch = true
 		elems, err := jsonrpc.SplitBatch(body, true)
@@ -408,10 +411,10 @@ func parseBody(body []byte) (*parsed, *jsonrpc.Error) {
 			var rpcErr *jsonrpc.Error
 			errors.As(err, &rpcErr)
 			if rpcErr.Code == jsonrpc.CodeParseError {
-				return nil, rpcErr
+				return rpcErr
 			}
 			p.bad = true // an empty batch: the pump answers it
-			return p, nil
+			return nil
 		}
 		for _, e := range elems {
 			m, err := jsonrpc.Parse(e, true)
@@ -421,16 +424,32 @@ func parseBody(body []byte) (*parsed, *jsonrpc.Error) {
 			}
 			p.msgs = append(p.msgs, m)
 		}
-		return p, nil
+		return nil
 	}
 	m, err := jsonrpc.Parse(body, true)
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		errors.As(err, &rpcErr)
-		return nil, rpcErr
+		return rpcErr
 	}
-	p.msgs = []jsonrpc.Message{m}
-	return p, nil
+	p.one[0] = m
+	p.msgs = p.one[:]
+	return nil
+}
+
+// readRequestBody reads a POST body of at most limit bytes. A body whose
+// length the client declared is read into one buffer of that size; any
+// other goes through http.MaxBytesReader, which also answers a declared
+// length over the limit (an *http.MaxBytesError).
+func readRequestBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= int64(limit) {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+		return b, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
 }
 
 func newSessionID() string { return rand.Text() }
@@ -495,7 +514,8 @@ func (s *Server) initialize(w http.ResponseWriter, r *http.Request, body []byte,
 // sessionPost hands a POST to a session's pump and answers it: 202 for
 // notifications and responses, else the answer as JSON or an SSE stream.
 func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, ss *session, body []byte, p *parsed, wantSSE, first bool) {
-	ids, tokens := p.requests()
+	var idBuf, tokenBuf [1][]byte // a single request's, without allocating
+	ids, tokens := p.requests(idBuf[:0], tokenBuf[:0])
 	expect := len(ids) > 0 || p.bad || (p.batch && !mcp.SupportsBatch(ss.ps.Version()))
 	if !expect {
 		if err := ss.deliver(r.Context(), inbound{frame: body}); err != nil {

@@ -24,7 +24,7 @@ const maxFinishedStreams = 32
 // to the HTTP stream it belongs to.
 type session struct {
 	id       string
-	tag      string // starts the ids of its events (see eventID)
+	tag      string // starts the ids of its events (see appendEventID)
 	identity string
 	ps       *transport.Session
 	srv      *Server
@@ -126,7 +126,8 @@ func (s *session) newRequestStream(ids, tokens [][]byte, json, priming bool) (*s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		if _, dup := s.pending[jsonrpc.IDKey(id)]; dup {
+		var buf [32]byte
+		if _, dup := s.pending[string(jsonrpc.AppendIDKey(buf[:0], id))]; dup {
 			return nil, errDuplicateID
 		}
 	}
@@ -272,7 +273,8 @@ func (s *session) route(frame []byte) {
 		if string(m.ID) == "null" {
 			st = s.current
 		} else {
-			st = s.pending[jsonrpc.IDKey(m.ID)]
+			var buf [32]byte
+			st = s.pending[string(jsonrpc.AppendIDKey(buf[:0], m.ID))]
 		}
 		if st == nil || !st.push(frame, true) {
 			s.srv.log.Debug("http front: dropped a response no stream waits for", "id", string(m.ID))
@@ -284,7 +286,8 @@ func (s *session) route(frame []byte) {
 	var st *stream
 	if m.Method == "notifications/progress" {
 		if tok := mcp.ParamsValue(m.Params, "progressToken"); tok != nil {
-			st = s.progress[jsonrpc.IDKey(tok)]
+			var buf [32]byte
+			st = s.progress[string(jsonrpc.AppendIDKey(buf[:0], tok))]
 		}
 	}
 	if st == nil && len(s.open) == 1 {

@@ -33,7 +33,7 @@ type stream struct {
 	num  int64
 	json bool // the client takes one JSON answer, not an event stream
 
-	tag string // the session's event id tag (see eventID)
+	tag string // the session's event id tag (see appendEventID)
 
 	mu       sync.Mutex
 	events   []event
@@ -45,10 +45,15 @@ type stream struct {
 	tokens   []string // canonical progress tokens of those requests
 	wake     chan struct{}
 	finished chan struct{} // closed when final
+	// first holds the first events: an answer stream's priming event
+	// and answer, without a slice of their own.
+	first [2]event
 }
 
 func newStream(num int64, json bool) *stream {
-	return &stream{num: num, json: json, next: 1, wake: make(chan struct{}, 1), finished: make(chan struct{})}
+	st := &stream{num: num, json: json, next: 1, wake: make(chan struct{}, 1), finished: make(chan struct{})}
+	st.events = st.first[:0]
+	return st
 }
 
 // push appends an event (data is copied) and wakes the writer. A final
@@ -94,15 +99,16 @@ func (st *stream) notify() {
 	}
 }
 
-// since returns the events after seq and whether the stream is final.
-func (st *stream) since(seq int64) ([]event, bool) {
+// since appends the events after seq to dst, and reports whether the
+// stream is final.
+func (st *stream) since(dst []event, seq int64) ([]event, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	i := len(st.events)
 	for i > 0 && st.events[i-1].seq > seq {
 		i--
 	}
-	return append([]event(nil), st.events[i:]...), st.final
+	return append(dst, st.events[i:]...), st.final
 }
 
 // holder is the one connection writing a stream. kick is closed to ask it
@@ -183,21 +189,21 @@ func (st *stream) finalAnswer() []byte {
 	return st.events[len(st.events)-1].data
 }
 
-// eventID names event seq of stream num of the session tagged tag
-// (TAG_NUM_SEQ): unique within the session, saying which stream it belongs
-// to, and, by the tag, which session: an event id of another session is
-// refused, never taken for the stream of this one that has the same number.
-func eventID(tag string, num, seq int64) string {
-	var buf [64]byte
-	b := append(buf[:0], tag...)
+// appendEventID appends the id of event seq of stream num of the session
+// tagged tag to b: TAG_NUM_SEQ, unique within the session, saying which
+// stream it belongs to, and, by the tag, which session: an event id of
+// another session is refused, never taken for the stream of this one that
+// has the same number. It is built in the caller's buffer: no string per
+// event.
+func appendEventID(b []byte, tag string, num, seq int64) []byte {
+	b = append(b, tag...)
 	b = append(b, '_')
 	b = strconv.AppendInt(b, num, 10)
 	b = append(b, '_')
-	b = strconv.AppendInt(b, seq, 10)
-	return string(b) // one allocation, not three
+	return strconv.AppendInt(b, seq, 10)
 }
 
-// parseEventID reads an id eventID wrote.
+// parseEventID reads an id appendEventID wrote.
 func parseEventID(s string) (tag string, num, seq int64, ok bool) {
 	tag, rest, found := strings.Cut(s, "_")
 	a, b, found2 := strings.Cut(rest, "_")
@@ -257,6 +263,7 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 	// final answer together with the end of the response: one write for a
 	// call answered before the first flush instead of four.
 	sw := sse.NewWriter(w)
+	defer sw.Release()
 	var tick <-chan time.Time
 	if o.keepAlive > 0 {
 		t := time.NewTicker(o.keepAlive)
@@ -265,13 +272,12 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 	}
 	// write sends the events after cursor; it reports whether the stream
 	// is final, and false for ok when the connection failed.
+	var evBuf [2]event // the events of one write, usually no more
+	var idBuf [64]byte
 	write := func() (final, ok bool) {
-		evs, final := st.since(cursor)
+		evs, final := st.since(evBuf[:0], cursor)
 		for _, ev := range evs {
 			e := sse.Event{Data: ev.data}
-			if o.ids {
-				e.ID, e.HasID = eventID(st.tag, st.num, ev.seq), true
-			}
 			if ev.priming {
 				if !o.ids {
 					cursor = ev.seq
@@ -279,7 +285,13 @@ func serveSSE(w http.ResponseWriter, r *http.Request, st *stream, cursor int64, 
 				}
 				e.Retry = o.retry
 			}
-			if err := sw.WriteDeferred(e); err != nil {
+			var err error
+			if o.ids {
+				err = sw.WriteDeferredID(appendEventID(idBuf[:0], st.tag, st.num, ev.seq), e)
+			} else {
+				err = sw.WriteDeferred(e)
+			}
+			if err != nil {
 				return false, false
 			}
 			cursor = ev.seq
