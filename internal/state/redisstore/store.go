@@ -11,7 +11,18 @@
 //
 // Versions before the reservation id carried the refund's keys wrote a
 // record per reservation; both can run on the same counters during an
-// upgrade, each refunding only its own reservations.
+// upgrade, each refunding only its own reservations. The reserve script's
+// arguments are private to one version (its client and its script, each
+// version's its own SHA); the keys and the values in them are not, and have
+// not changed, so a fleet in the middle of an upgrade enforces one limit
+// (TestSharesCountersWithPreviousVersion runs the previous release's script
+// beside this one).
+//
+// Cost: the script is about 25–35 µs of Redis's time for a rate limit and a
+// spend cap (two sliding charges: GET and an empty ZRANGEBYSCORE each, then
+// ZADD, PEXPIRE and SET each; ZADD is the dearest), the rest of a call's
+// price is the round trip itself (BenchmarkRoundTrip beside
+// BenchmarkReserve).
 //
 // Keys are "{<prefix>}:<kind>:<counter id>" (a calendar window's total and
 // charge count add "@<window start>"). The prefix is the Redis Cluster
