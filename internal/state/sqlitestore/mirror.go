@@ -103,11 +103,11 @@ func (m *mirror) named(name string) (*counter, error) {
 }
 
 // applyCharge adds a charge row (own or another process's) to the mirror.
-func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decimal) error {
-	c := m.counters[string(name)]
+func (m *mirror) applyCharge(seq int64, name string, at int64, amount *apd.Decimal) error {
+	c := m.counters[name]
 	if c == nil {
 		var err error
-		if c, err = m.named(string(name)); err != nil {
+		if c, err = m.named(name); err != nil {
 			return err
 		}
 	}
@@ -118,11 +118,11 @@ func (m *mirror) applyCharge(seq int64, name []byte, at int64, amount *apd.Decim
 
 // applyRefund applies refund row seq, of charge row charge: the charge
 // leaves its counter (if still there), and both rows become deletable.
-func (m *mirror) applyRefund(seq int64, name []byte, at int64, charge int64) error {
-	c := m.counters[string(name)]
+func (m *mirror) applyRefund(seq int64, name string, at int64, charge int64) error {
+	c := m.counters[name]
 	if c == nil {
 		var err error
-		if c, err = m.named(string(name)); err != nil {
+		if c, err = m.named(name); err != nil {
 			return err
 		}
 	}

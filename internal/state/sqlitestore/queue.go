@@ -15,14 +15,15 @@ import (
 // goroutine of its own for them: a caller that finds no transaction under
 // way becomes the leader and runs one itself, for its own request and every
 // request queued meanwhile (group commit), answers them, then hands the role
-// on to the first request still waiting, or leaves it vacant if none is. One
-// call at a time thus runs its transaction on its own goroutine, with no
-// wake-up of another thread on the way in or out; under load every
-// transaction carries many calls, each answered with one wake-up.
+// on to the Store's relay goroutine if requests are still waiting, or leaves
+// it vacant if none is. One call at a time thus runs its transaction on its
+// own goroutine, with no wake-up of another thread on the way in or out;
+// under load the relay leads transaction after transaction, each carrying
+// many calls, each answered with one wake-up.
 type queue struct {
 	mu       sync.Mutex
 	waiting  []*request
-	busy     bool // a leader is running (or has been handed the role)
+	busy     bool // a leader (a caller or the relay) holds the role
 	closed   bool
 	idle     sync.Cond    // signalled when busy turns false; L is mu
 	arriving atomic.Int64 // callers between entering do and queueing
@@ -38,14 +39,6 @@ const (
 	kindPeek
 )
 
-// signal is what a waiting request is told.
-type signal uint8
-
-const (
-	answered signal = iota + 1 // its answer is in the request
-	lead                       // it is the leader now
-)
-
 // request is one caller's operation on its way through a transaction.
 type request struct {
 	kind    kind
@@ -59,16 +52,16 @@ type request struct {
 	total  apd.Decimal  // peek
 	err    error
 
-	// claimed is set by the leader that takes the request into a batch (or
-	// hands it the role), or by the caller when it gives up first; whoever
-	// sets it first decides.
+	// claimed is set by the leader that takes the request into a batch, or
+	// by the caller when it gives up first; whoever sets it first decides.
 	claimed atomic.Bool
-	sig     chan signal
+	sig     chan struct{} // receives once the answer is in the request
 }
 
 func (r *request) claim() bool { return r.claimed.CompareAndSwap(false, true) }
 
-// do runs r in a transaction, as the leader or behind one. A caller whose
+// do runs r in a transaction, as the leader or behind one (a caller's or
+// the relay's). A caller whose
 // ctx ends before a leader took r withdraws it; once taken, the answer is
 // awaited (bounded by BusyTimeout) so that an admitted reservation is never
 // lost.
@@ -92,34 +85,75 @@ func (s *Store) do(ctx context.Context, r *request) error {
 		s.lead(r)
 		return r.err
 	}
-	r.sig = make(chan signal, 1)
+	r.sig = make(chan struct{}, 1)
 	q.waiting = append(q.waiting, r)
 	q.mu.Unlock()
 	q.arriving.Add(-1)
-	var sig signal
 	select {
-	case sig = <-r.sig:
+	case <-r.sig:
 	case <-ctx.Done():
 		if r.claim() {
 			return fmt.Errorf("%w: %w", state.ErrUnavailable, ctx.Err())
 		}
-		sig = <-r.sig
-	}
-	if sig == lead {
-		s.lead(r)
+		<-r.sig
 	}
 	return r.err
 }
 
 // lead runs one transaction for own (already claimed) and the requests
-// waiting, then hands the role on.
+// waiting, then hands the role on: to the relay if requests are still
+// waiting, or leaves it vacant.
 func (s *Store) lead(own *request) {
 	growStack()
+	s.batch(own)
 	q := &s.q
-	batch := append(q.batch[:0], own)
-	// Callers on their way in, or answered by the last batch and about to
-	// come back, can still join: yielding a few times lets them, instead of
-	// each paying for a transaction of its own.
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiting) > 0 {
+		// The relay is idle (the role was this goroutine's), so its
+		// channel has room.
+		s.relay <- struct{}{}
+		return
+	}
+	q.busy = false
+	q.idle.Broadcast()
+}
+
+// relayLoop leads transactions for as long as requests keep arriving
+// behind one: under load the role stays on this one goroutine, whose stack
+// has grown to what SQLite needs once, instead of passing to a fresh
+// caller's goroutine (see growStack) every transaction. It waits for the
+// role from lead and gives it up (vacant) once nothing is waiting; Close
+// stops it.
+func (s *Store) relayLoop() {
+	defer close(s.relayDone)
+	growStack()
+	q := &s.q
+	for range s.relay {
+		for {
+			q.mu.Lock()
+			if len(q.waiting) == 0 {
+				q.busy = false
+				q.idle.Broadcast()
+				q.mu.Unlock()
+				break
+			}
+			q.mu.Unlock()
+			s.batch(nil)
+		}
+	}
+}
+
+// batch runs one transaction for own (nil for the relay) and the requests
+// waiting. Callers on their way in, or answered by the last batch and
+// about to come back, can still join: yielding a few times lets them,
+// instead of each paying for a transaction of its own.
+func (s *Store) batch(own *request) {
+	q := &s.q
+	batch := q.batch[:0]
+	if own != nil {
+		batch = append(batch, own)
+	}
 	for spins := 0; ; spins++ {
 		batch = q.take(batch)
 		if spins == 8 || len(batch) >= maxBatch || (q.arriving.Load() <= 0 && len(batch) >= q.answered) {
@@ -127,25 +161,12 @@ func (s *Store) lead(own *request) {
 		}
 		runtime.Gosched()
 	}
-	q.answered = len(batch)
-	s.w.apply(batch)
+	if len(batch) > 0 {
+		q.answered = len(batch)
+		s.w.apply(batch)
+	}
 	clear(batch)
 	q.batch = batch[:0]
-
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for len(q.waiting) > 0 {
-		next := q.waiting[0]
-		q.waiting[0] = nil
-		q.waiting = q.waiting[1:]
-		if next.claim() {
-			next.sig <- lead
-			return
-		}
-	}
-	q.waiting = q.waiting[:0:0]
-	q.busy = false
-	q.idle.Broadcast()
 }
 
 // take moves waiting requests into batch, up to maxBatch; those whose

@@ -74,6 +74,8 @@ type Store struct {
 	closing    chan struct{} // closed by Close
 	checkpoint chan struct{} // wakes the checkpointer
 	ckptDone   chan struct{} // closed when the checkpointer has exited
+	relay      chan struct{} // hands the leader's role to the relay (see queue)
+	relayDone  chan struct{} // closed when the relay has exited
 	close      sync.Once
 	instance   string // prefix of this Store's reservation ids (see newRes)
 
@@ -185,13 +187,13 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		rand.Read(b[:])
 		time.Sleep(delay + time.Duration(b[0])*delay/256)
 	}
-	w, err := newWriter(conn)
-	var ckpt *sql.Conn
-	if err == nil {
-		ckpt, err = db.Conn(ctx)
-	}
+	w, err := newWriter(conn) // closes conn if it fails
 	if err != nil {
-		conn.Close()
+		return nil, fmt.Errorf("open the counters: %w: %w", state.ErrUnavailable, err)
+	}
+	ckpt, err := db.Conn(ctx)
+	if err != nil {
+		w.close()
 		return nil, fmt.Errorf("open the counters: %w: %w", state.ErrUnavailable, err)
 	}
 	var id [6]byte
@@ -202,12 +204,15 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		closing:    make(chan struct{}),
 		checkpoint: make(chan struct{}, 1),
 		ckptDone:   make(chan struct{}),
+		relay:      make(chan struct{}, 1),
+		relayDone:  make(chan struct{}),
 		instance:   hex.EncodeToString(id[:]),
 		pending:    make(map[string]pending),
 	}
 	s.q.idle.L = &s.q.mu
 	w.s = s
 	go s.checkpointer(ckpt)
+	go s.relayLoop()
 	return s, nil
 }
 
@@ -305,9 +310,11 @@ func (s *Store) Close() error {
 	var err error
 	s.close.Do(func() {
 		s.q.shut()
+		close(s.relay)
+		<-s.relayDone
 		close(s.closing)
 		<-s.ckptDone
-		s.w.conn.Close()
+		s.w.close()
 		if s.ownsDB {
 			err = s.db.Close()
 		}

@@ -3,7 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"database/sql/driver"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,18 +36,26 @@ const (
 type writer struct {
 	s       *Store
 	conn    *sql.Conn
+	dc      rawConn // conn's driver connection, only while inside conn.Raw
 	st      stmts
-	inserts [maxRows + 1]*sql.Stmt // INSERT of n rows, prepared on first use
+	inserts [maxRows + 1]rawStmt // INSERT of n rows, prepared on first use
+
+	// txFn is w.txRaw, made once; batch and wrote are its argument and
+	// result.
+	txFn  func(any) error
+	batch []*request
+	wrote bool
 
 	m           *mirror
-	dataVersion int64
-	trusted     bool  // the mirror holds the file as of dataVersion
-	pruned      int64 // mirror clock at the last prune pass
-	writes      int   // writing transactions since the checkpointer was woken
+	dataVersion uint32 // the file's data version after our last commit
+	trusted     bool   // the mirror holds the file as of dataVersion
+	pruned      int64  // mirror clock at the last prune pass
+	writes      int    // writing transactions since the checkpointer was woken
 
 	// per-batch scratch
 	rows   []row
-	args   []any
+	args   []driver.NamedValue
+	dest   [7]driver.Value
 	seqs   []int64
 	ctrs   []*ledger.Series
 	mctrs  []*counter
@@ -57,6 +65,7 @@ type writer struct {
 	// refunds of reservations whose ids do not give their rows (see
 	// resSeq), resolved once sync has read every new row
 	lookups []lookup
+	locs    []loc
 }
 
 // lookup is a refund row whose charge's row the file must say.
@@ -85,41 +94,70 @@ type admit struct {
 }
 
 type stmts struct {
-	begin, commit, rollback, dataVersion, since, deleteRows *sql.Stmt
+	begin, commit, rollback, since, deleteRows rawStmt
 	// resFrom reads the rows from a reservation's first charge on (a
 	// refund of a reservation another Store made)
-	resFrom *sql.Stmt
+	resFrom rawStmt
 }
 
 func newWriter(conn *sql.Conn) (*writer, error) {
 	w := &writer{conn: conn, m: newMirror()}
+	w.txFn = w.txRaw
 	ctx := context.Background()
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&w.st.begin, `BEGIN IMMEDIATE`},
-		{&w.st.commit, `COMMIT`},
-		{&w.st.rollback, `ROLLBACK`},
-		{&w.st.dataVersion, `PRAGMA data_version`},
-		{&w.st.since, `SELECT seq, name, at, res, idx, amount, keep FROM entries WHERE seq > ? ORDER BY seq`},
-		{&w.st.deleteRows, `DELETE FROM entries WHERE seq IN (SELECT value FROM json_each(?))`},
-		{&w.st.resFrom, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE seq >= ? ORDER BY seq`},
-	} {
-		st, err := conn.PrepareContext(ctx, p.sql)
+	err := conn.Raw(func(dc any) error {
+		c, err := asRaw(dc)
 		if err != nil {
-			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+			return err
 		}
-		*p.dst = st
+		for _, p := range []struct {
+			dst *rawStmt
+			sql string
+		}{
+			{&w.st.begin, `BEGIN IMMEDIATE`},
+			{&w.st.commit, `COMMIT`},
+			{&w.st.rollback, `ROLLBACK`},
+			{&w.st.since, `SELECT seq, name, at, res, idx, amount, keep FROM entries WHERE seq > ? ORDER BY seq`},
+			{&w.st.deleteRows, `DELETE FROM entries WHERE seq IN (SELECT value FROM json_each(?))`},
+			{&w.st.resFrom, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE seq >= ? ORDER BY seq`},
+		} {
+			if *p.dst, err = prepareRaw(ctx, c, p.sql); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.close()
+		return nil, err
 	}
 	return w, nil
+}
+
+// close closes the writer's statements and gives its connection back.
+func (w *writer) close() {
+	w.conn.Raw(func(any) error {
+		for _, st := range []rawStmt{w.st.begin, w.st.commit, w.st.rollback, w.st.since, w.st.deleteRows, w.st.resFrom} {
+			if st != nil {
+				st.Close()
+			}
+		}
+		for _, st := range w.inserts {
+			if st != nil {
+				st.Close()
+			}
+		}
+		return nil
+	})
+	w.conn.Close()
 }
 
 // apply runs one batch in one transaction and answers every request in it.
 // The leader (see queue) calls it; the requests are already claimed.
 func (w *writer) apply(taken []*request) {
 	w.admits = w.admits[:0]
-	wrote, err := w.transact(taken)
+	w.batch = taken
+	err := w.conn.Raw(w.txFn)
+	w.batch = nil
 	if err != nil {
 		err = fmt.Errorf("%w: %w", state.ErrUnavailable, err)
 	} else if len(w.admits) > 0 {
@@ -136,10 +174,10 @@ func (w *writer) apply(taken []*request) {
 			r.result = state.Result{}
 		}
 		if r.sig != nil { // nil for the leader's own: no one waits for it
-			r.sig <- answered
+			r.sig <- struct{}{}
 		}
 	}
-	if wrote {
+	if err == nil && w.wrote {
 		if w.writes++; w.writes >= checkpointEvery {
 			w.writes = 0
 			select {
@@ -150,13 +188,23 @@ func (w *writer) apply(taken []*request) {
 	}
 }
 
+// txRaw runs w.batch in one transaction on the driver's connection dc.
+func (w *writer) txRaw(dc any) (err error) {
+	if w.dc, err = asRaw(dc); err != nil {
+		return err
+	}
+	w.wrote, err = w.transact(w.batch)
+	w.dc = nil
+	return err
+}
+
 // transact runs batch in one transaction: bring the mirror up to date with
 // what other processes wrote, decide every request from it, append the rows
 // that record the decisions, delete rows that are due. It reports whether it
 // wrote anything.
 func (w *writer) transact(batch []*request) (wrote bool, err error) {
 	ctx := context.Background()
-	if _, err := w.st.begin.ExecContext(ctx); err != nil {
+	if err := execRaw(ctx, w.st.begin, nil); err != nil {
 		return false, err
 	}
 	defer func() {
@@ -165,14 +213,16 @@ func (w *writer) transact(batch []*request) (wrote bool, err error) {
 		if err != nil {
 			// The mirror may hold decisions that were rolled back.
 			w.trusted = false
-			w.st.rollback.ExecContext(ctx)
+			execRaw(ctx, w.st.rollback, nil)
 		}
 	}()
 	for _, r := range batch {
 		w.m.clock = max(w.m.clock, r.now)
 	}
-	var dv int64
-	if err := w.st.dataVersion.QueryRowContext(ctx).Scan(&dv); err != nil {
+	// BEGIN IMMEDIATE holds the write lock: the data version now says
+	// whether anyone else committed since our last commit.
+	dv, err := w.dc.FileControlDataVersion("main")
+	if err != nil {
 		return false, err
 	}
 	if !w.trusted || dv != w.dataVersion {
@@ -187,7 +237,7 @@ func (w *writer) transact(batch []*request) (wrote bool, err error) {
 			w.m.prune()
 			w.pruned = w.m.clock
 		}
-		w.dataVersion, w.trusted = dv, true
+		w.trusted = true
 	}
 	for _, r := range batch {
 		var err error
@@ -217,14 +267,26 @@ func (w *writer) transact(batch []*request) (wrote bool, err error) {
 		w.m.promoteRefunds()
 		w.seqs = w.m.takeDue(w.seqs[:0])
 		if len(w.seqs) > 0 {
-			if _, err := w.st.deleteRows.ExecContext(ctx, seqList(w.seqs)); err != nil {
+			w.args = ordinal(w.args[:0], seqList(w.seqs))
+			err := execRaw(ctx, w.st.deleteRows, w.args)
+			clear(w.args)
+			if err != nil {
 				return false, err
 			}
 			wrote = true
 		}
 	}
-	_, err = w.st.commit.ExecContext(ctx)
-	return wrote, err
+	if err := execRaw(ctx, w.st.commit, nil); err != nil {
+		return false, err
+	}
+	// Our own commit moved the data version: what it says now is the file
+	// as the mirror holds it.
+	if w.dataVersion, err = w.dc.FileControlDataVersion("main"); err != nil {
+		// Committed, but the next transaction must not trust the mirror.
+		w.trusted = false
+		return wrote, nil
+	}
+	return wrote, nil
 }
 
 // sync applies the rows other processes appended since the mirror's last
@@ -235,18 +297,29 @@ func (w *writer) sync(ctx context.Context) error {
 	}
 	// Refund rows of reservations made by an older version (during an
 	// upgrade): their charge's row is found by its reservation and index.
-	for _, l := range w.lookups {
-		var seq int64
-		err := w.conn.QueryRowContext(ctx, `SELECT seq FROM entries WHERE res = ? AND idx = ? AND name = ? AND amount IS NOT NULL`, l.res, l.idx, l.name).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Its row is gone, and so is the charge from the mirror: it left
-			// its window (or this is a second refund of it).
-			seq = 0
-		} else if err != nil {
+	if len(w.lookups) > 0 {
+		st, err := prepareRaw(ctx, w.dc, `SELECT seq FROM entries WHERE res = ? AND idx = ? AND name = ? AND amount IS NOT NULL`)
+		if err != nil {
 			return err
 		}
-		if err := w.m.applyRefund(l.seq, []byte(l.name), l.at, seq); err != nil {
-			return err
+		defer st.Close()
+		for _, l := range w.lookups {
+			// Zero if its row is gone, and so is the charge from the
+			// mirror: it left its window (or this is a second refund of it).
+			var seq int64
+			w.args = ordinal(w.args[:0], l.res, int64(l.idx), l.name)
+			err := queryRaw(ctx, st, w.args, w.dest[:1], func(dest []driver.Value) (bool, error) {
+				var err error
+				seq, err = colInt(dest[0])
+				return false, err
+			})
+			clear(w.args)
+			if err != nil {
+				return err
+			}
+			if err := w.m.applyRefund(l.seq, l.name, l.at, seq); err != nil {
+				return err
+			}
 		}
 	}
 	clear(w.lookups)
@@ -255,40 +328,51 @@ func (w *writer) sync(ctx context.Context) error {
 }
 
 func (w *writer) syncRows(ctx context.Context) error {
-	rows, err := w.st.since.QueryContext(ctx, w.m.lastSeq)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		seq, at      int64
-		name, amount sql.RawBytes
-		res          string
-		idx          int
-		keep         bool
-		d            apd.Decimal
-	)
-	for rows.Next() {
-		if err := rows.Scan(&seq, &name, &at, &res, &idx, &amount, &keep); err != nil {
-			return err
+	var d apd.Decimal
+	w.args = ordinal(w.args[:0], w.m.lastSeq)
+	defer clear(w.args)
+	return queryRaw(ctx, w.st.since, w.args, w.dest[:7], func(dest []driver.Value) (bool, error) {
+		seq, err := colInt(dest[0])
+		if err != nil {
+			return false, err
 		}
-		if amount == nil {
-			if charge, ok := resSeq(res, idx); ok {
+		name, err := colText(dest[1])
+		if err != nil {
+			return false, err
+		}
+		at, err := colInt(dest[2])
+		if err != nil {
+			return false, err
+		}
+		res, err := colText(dest[3])
+		if err != nil {
+			return false, err
+		}
+		idx, err := colInt(dest[4])
+		if err != nil {
+			return false, err
+		}
+		if dest[5] == nil {
+			if charge, ok := resSeq(res, int(idx)); ok {
 				err = w.m.applyRefund(seq, name, at, charge)
 			} else {
-				w.lookups = append(w.lookups, lookup{seq: seq, at: at, name: string(name), res: res, idx: idx})
+				w.lookups = append(w.lookups, lookup{seq: seq, at: at, name: name, res: res, idx: int(idx)})
 				w.m.lastSeq = max(w.m.lastSeq, seq)
 			}
-		} else if _, _, err = d.SetString(string(amount)); err != nil {
-			err = fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
 		} else {
-			err = w.m.applyCharge(seq, name, at, &d)
+			amount, err := colText(dest[5])
+			if err != nil {
+				return false, err
+			}
+			if _, _, err := d.SetString(amount); err != nil {
+				return false, fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
+			}
+			if err := w.m.applyCharge(seq, name, at, &d); err != nil {
+				return false, err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+		return err == nil, err
+	})
 }
 
 func (w *writer) reserve(r *request) error {
@@ -368,40 +452,52 @@ func (w *writer) refund(ctx context.Context, r *request) error {
 // finds them all; an id from an older version names no row, and the whole
 // file is read.
 func (w *writer) findRes(ctx context.Context, res string) ([]loc, error) {
-	var rows *sql.Rows
-	var err error
+	st := w.st.resFrom
 	seq0, ok := resSeq(res, 0)
 	if ok {
-		rows, err = w.st.resFrom.QueryContext(ctx, seq0)
+		w.args = ordinal(w.args[:0], seq0)
 	} else {
-		rows, err = w.conn.QueryContext(ctx, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE res = ? ORDER BY seq`, res)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var (
-		out          []loc
-		seq          int64
-		name, rowRes string
-		idx          int
-		keep, refund bool
-	)
-	for rows.Next() {
-		if err := rows.Scan(&seq, &name, &rowRes, &idx, &keep, &refund); err != nil {
+		var err error
+		if st, err = prepareRaw(ctx, w.dc, `SELECT seq, name, res, idx, keep, amount IS NULL FROM entries WHERE res = ? ORDER BY seq`); err != nil {
 			return nil, err
 		}
-		if rowRes != res {
-			break
+		defer st.Close()
+		w.args = ordinal(w.args[:0], res)
+	}
+	defer clear(w.args)
+	out := w.locs[:0]
+	err := queryRaw(ctx, st, w.args, w.dest[:6], func(dest []driver.Value) (bool, error) {
+		rowRes, err := colText(dest[2])
+		if err != nil || rowRes != res {
+			return false, err
 		}
-		if refund || keep {
-			continue
+		keep, err := colInt(dest[4])
+		if err != nil {
+			return false, err
+		}
+		refund, err := colInt(dest[5])
+		if err != nil || refund != 0 || keep != 0 {
+			return err == nil, err
+		}
+		seq, err := colInt(dest[0])
+		if err != nil {
+			return false, err
+		}
+		name, err := colText(dest[1])
+		if err != nil {
+			return false, err
+		}
+		idx, err := colInt(dest[3])
+		if err != nil {
+			return false, err
 		}
 		if c := w.m.counters[name]; c != nil {
-			out = append(out, loc{name: c.name, idx: idx, seq: seq})
+			out = append(out, loc{name: c.name, idx: int(idx), seq: seq})
 		}
-	}
-	return out, rows.Err()
+		return true, nil
+	})
+	w.locs = out[:0]
+	return out, err
 }
 
 func (w *writer) peek(r *request) {
@@ -420,7 +516,7 @@ func (w *writer) insert(ctx context.Context) error {
 			var err error
 			q := "INSERT INTO entries (seq, name, at, res, idx, amount, keep) VALUES " +
 				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", n), ", ")
-			if st, err = w.conn.PrepareContext(ctx, q); err != nil {
+			if st, err = prepareRaw(ctx, w.dc, q); err != nil {
 				return err
 			}
 			w.inserts[n] = st
@@ -428,14 +524,17 @@ func (w *writer) insert(ctx context.Context) error {
 		args := w.args[:0]
 		for i := range rows[:n] {
 			r := &rows[i]
-			var amount any
+			var amount driver.Value
 			if r.amount != "" {
 				amount = r.amount
 			}
-			args = append(args, r.seq, r.name, r.at, r.res, r.idx, amount, r.keep)
+			args = ordinal(args, r.seq, r.name, r.at, r.res, int64(r.idx), amount, r.keep)
+			for j := len(args) - 7; j < len(args); j++ {
+				args[j].Ordinal += 7 * i
+			}
 		}
 		w.args = args
-		_, err := st.ExecContext(ctx, args...)
+		err := execRaw(ctx, st, args)
 		clear(args)
 		if err != nil {
 			return err
