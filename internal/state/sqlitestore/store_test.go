@@ -99,3 +99,51 @@ func TestCloseUnderLoad(t *testing.T) {
 		t.Errorf("the file counts %s calls, callers were told %s were admitted", &got, &want)
 	}
 }
+
+// TestBurstsThenLoneCalls alternates bursts of sixteen concurrent callers
+// (the relay takes the leader's role while requests keep queueing) with
+// calls one at a time (the role must have become vacant again, or a lone
+// call would wait for ever): every call returns, and the limit holds
+// exactly across both.
+func TestBurstsThenLoneCalls(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	const limit = 250
+	c := storetest.Charge("calls", time.Hour, "1", strconv.Itoa(limit))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var admitted atomic.Int64
+	call := func(at time.Time) {
+		r, err := s.Reserve(ctx, at, []state.Charge{c})
+		if err != nil {
+			t.Errorf("Reserve: %v", err)
+			return
+		}
+		if r.Admitted {
+			admitted.Add(1)
+		}
+	}
+	at := storetest.T0
+	for range 10 {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for range 2 {
+					call(at)
+				}
+			})
+		}
+		wg.Wait()
+		for range 3 {
+			call(at)
+		}
+		at = at.Add(time.Millisecond)
+	}
+	if got := admitted.Load(); got != limit {
+		t.Errorf("admitted %d of %d calls, want exactly the limit %d", got, 10*(32+3), limit)
+	}
+	got, err := s.Peek(ctx, at, c.Key, c.Window, c.Align, nil)
+	if want := storetest.Dec(strconv.Itoa(limit)); err != nil || got.Cmp(&want) != 0 {
+		t.Errorf("Peek = %s, %v; want %s", &got, err, &want)
+	}
+}
