@@ -4,13 +4,17 @@
 //
 // The file is an append-only log of charges and refunds (see schema). Each
 // Store keeps all of it that still counts in memory — an exact mirror — and
-// applies requests in batches without a goroutine of its own (see queue):
-// the caller that finds no transaction under way leads one. The leader
+// applies requests in batches (see queue): the caller that finds no
+// transaction under way leads one itself; while requests keep queueing
+// behind it, the Store's relay goroutine leads the next ones. The leader
 // takes every pending Reserve, Refund and Peek, opens one BEGIN IMMEDIATE
-// transaction, applies the rows other processes appended since the last
-// transaction (PRAGMA data_version says whether there are any), decides
-// every request from the mirror, appends the rows that record the decisions
-// in one INSERT, commits, and only then answers (group commit). BEGIN
+// transaction, applies the rows other processes appended since its last
+// commit (the file's data version, SQLITE_FCNTL_DATA_VERSION, says whether
+// there are any), decides every request from the mirror, appends the rows
+// that record the decisions in one INSERT, commits, and only then answers
+// (group commit). A reservation on its own is thus three statements
+// (BEGIN IMMEDIATE, INSERT, COMMIT), prepared once and run on the driver's
+// connection directly (see driver.go); a Commit writes nothing. BEGIN
 // IMMEDIATE takes SQLite's write lock before anything is read, so a
 // check-and-append is atomic against other processes too; each Reserve stays
 // all-or-nothing, and a failed transaction fails every request in it (and
