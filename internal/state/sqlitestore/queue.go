@@ -11,15 +11,14 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
-// queue is where requests wait for a transaction. The store runs no
-// goroutine of its own for them: a caller that finds no transaction under
-// way becomes the leader and runs one itself, for its own request and every
+// queue is where requests wait for a transaction. A caller that finds no
+// transaction under way becomes the leader and runs one itself, for its own request and every
 // request queued meanwhile (group commit), answers them, then hands the role
 // on to the Store's relay goroutine if requests are still waiting, or leaves
 // it vacant if none is. One call at a time thus runs its transaction on its
 // own goroutine, with no wake-up of another thread on the way in or out;
-// under load the relay leads transaction after transaction, each carrying
-// many calls, each answered with one wake-up.
+// under load the relay (the Store's one goroutine for requests) leads
+// transaction after transaction, each answering its calls with one wake-up.
 type queue struct {
 	mu       sync.Mutex
 	waiting  []*request
