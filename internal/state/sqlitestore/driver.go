@@ -99,6 +99,28 @@ func ordinal(args []driver.NamedValue, values ...driver.Value) []driver.NamedVal
 // Column readers: SQLite hands an INTEGER column back as int64, TEXT as
 // string, NULL as nil.
 
+// cols reads one result row's columns, keeping the first error.
+type cols struct {
+	dest []driver.Value
+	err  error
+}
+
+func (c *cols) int(i int) int64 {
+	v, err := colInt(c.dest[i])
+	if c.err == nil {
+		c.err = err
+	}
+	return v
+}
+
+func (c *cols) text(i int) string {
+	v, err := colText(c.dest[i])
+	if c.err == nil {
+		c.err = err
+	}
+	return v
+}
+
 func colInt(v driver.Value) (int64, error) {
 	switch x := v.(type) {
 	case int64:

@@ -332,26 +332,12 @@ func (w *writer) syncRows(ctx context.Context) error {
 	w.args = ordinal(w.args[:0], w.m.lastSeq)
 	defer clear(w.args)
 	return queryRaw(ctx, w.st.since, w.args, w.dest[:7], func(dest []driver.Value) (bool, error) {
-		seq, err := colInt(dest[0])
-		if err != nil {
-			return false, err
+		c := cols{dest: dest}
+		seq, name, at, res, idx := c.int(0), c.text(1), c.int(2), c.text(3), c.int(4)
+		if c.err != nil {
+			return false, c.err
 		}
-		name, err := colText(dest[1])
-		if err != nil {
-			return false, err
-		}
-		at, err := colInt(dest[2])
-		if err != nil {
-			return false, err
-		}
-		res, err := colText(dest[3])
-		if err != nil {
-			return false, err
-		}
-		idx, err := colInt(dest[4])
-		if err != nil {
-			return false, err
-		}
+		var err error
 		if dest[5] == nil {
 			if charge, ok := resSeq(res, int(idx)); ok {
 				err = w.m.applyRefund(seq, name, at, charge)
@@ -360,9 +346,9 @@ func (w *writer) syncRows(ctx context.Context) error {
 				w.m.lastSeq = max(w.m.lastSeq, seq)
 			}
 		} else {
-			amount, err := colText(dest[5])
-			if err != nil {
-				return false, err
+			amount := c.text(5)
+			if c.err != nil {
+				return false, c.err
 			}
 			if _, _, err := d.SetString(amount); err != nil {
 				return false, fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
@@ -467,32 +453,16 @@ func (w *writer) findRes(ctx context.Context, res string) ([]loc, error) {
 	defer clear(w.args)
 	out := w.locs[:0]
 	err := queryRaw(ctx, st, w.args, w.dest[:6], func(dest []driver.Value) (bool, error) {
-		rowRes, err := colText(dest[2])
-		if err != nil || rowRes != res {
-			return false, err
+		c := cols{dest: dest}
+		seq, name, rowRes, idx, keep, refund := c.int(0), c.text(1), c.text(2), c.int(3), c.int(4), c.int(5)
+		switch {
+		case c.err != nil || rowRes != res:
+			return false, c.err
+		case refund != 0 || keep != 0:
+			return true, nil
 		}
-		keep, err := colInt(dest[4])
-		if err != nil {
-			return false, err
-		}
-		refund, err := colInt(dest[5])
-		if err != nil || refund != 0 || keep != 0 {
-			return err == nil, err
-		}
-		seq, err := colInt(dest[0])
-		if err != nil {
-			return false, err
-		}
-		name, err := colText(dest[1])
-		if err != nil {
-			return false, err
-		}
-		idx, err := colInt(dest[3])
-		if err != nil {
-			return false, err
-		}
-		if c := w.m.counters[name]; c != nil {
-			out = append(out, loc{name: c.name, idx: int(idx), seq: seq})
+		if ctr := w.m.counters[name]; ctr != nil {
+			out = append(out, loc{name: ctr.name, idx: int(idx), seq: seq})
 		}
 		return true, nil
 	})
