@@ -1,10 +1,11 @@
 // Package backend opens what a --state spec names — one SQLite file, one
 // Redis, or this process's memory — once, and makes from that one handle
-// both stores Tollgate keeps there: the counters (state.Store) and the
-// approvals (approval.Store). One SQLite file gets one *sql.DB (one set of
+// every store Tollgate keeps there: the counters (state.Store), the
+// approvals (approval.Store), the pins (*pins.Store) and the gate's call
+// records (calls.Store). One SQLite file gets one *sql.DB (one set of
 // pragmas, one pool); one Redis gets one client (one pool, one set of
 // timeouts). It lives above package state and package approval, which
-// know nothing of each other, because it imports the backends of both.
+// know nothing of each other, because it imports the backends of all.
 package backend
 
 import (
@@ -22,6 +23,10 @@ import (
 	aprmem "github.com/tollgate-mcp/tollgate/internal/approval/memstore"
 	aprredis "github.com/tollgate-mcp/tollgate/internal/approval/redisstore"
 	aprsqlite "github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
+	"github.com/tollgate-mcp/tollgate/internal/calls"
+	callmem "github.com/tollgate-mcp/tollgate/internal/calls/memstore"
+	callredis "github.com/tollgate-mcp/tollgate/internal/calls/redisstore"
+	callsqlite "github.com/tollgate-mcp/tollgate/internal/calls/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	pinmem "github.com/tollgate-mcp/tollgate/internal/pins/memstore"
 	pinredis "github.com/tollgate-mcp/tollgate/internal/pins/redisstore"
@@ -45,13 +50,14 @@ type Options struct {
 
 // sqliteConns is the SQLite pool's size: the counters keep two connections
 // (their writer's and their checkpointer's) for as long as they are open,
-// and the approvals take one per transaction. A third caller waits for a
-// connection instead of opening a fourth.
+// and the approvals, the pins and the call records take one per
+// transaction or statement. A third caller waits for a connection instead
+// of opening a fourth.
 const sqliteConns = 3
 
-// Backend is one opened --state spec. Counters and Approvals make their
-// store on first call and return the same one after; Close closes both and
-// then the handle. All methods are safe for concurrent use.
+// Backend is one opened --state spec. Counters, Approvals, Pins and Calls
+// make their store on first call and return the same one after; Close
+// closes them and then the handle. All methods are safe for concurrent use.
 type Backend struct {
 	spec string // redacted, for errors
 
@@ -65,6 +71,7 @@ type Backend struct {
 	counters  state.Store
 	approvals approval.Store
 	pins      *pins.Store
+	calls     calls.Store
 }
 
 // Open opens the backend a spec names:
@@ -223,8 +230,38 @@ func (b *Backend) Pins(ctx context.Context) (*pins.Store, error) {
 	return b.pins, nil
 }
 
+// Calls returns the store of the gate's call records (multi round-trip
+// retries and tasks shared by the processes on this backend), made on the
+// first call (with its table, in SQLite). Closing it leaves the handle to
+// the Backend.
+func (b *Backend) Calls(ctx context.Context) (calls.Store, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, fmt.Errorf("open the call store: %w: %w", calls.ErrUnavailable, errClosed)
+	}
+	if b.calls != nil {
+		return b.calls, nil
+	}
+	var s calls.Store
+	var err error
+	switch {
+	case b.db != nil:
+		s, err = callsqlite.New(ctx, b.db)
+	case b.rdb != nil:
+		s, err = callredis.New(b.rdb, b.prefix)
+	default:
+		s = callmem.New(0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", b.spec, err)
+	}
+	b.calls = s
+	return s, nil
+}
+
 // Close closes the stores made so far, then the handle. It is idempotent;
-// later calls of Counters and Approvals fail.
+// later calls of Counters, Approvals, Pins and Calls fail.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -238,6 +275,9 @@ func (b *Backend) Close() error {
 	}
 	if b.pins != nil {
 		errs = append(errs, b.pins.Close())
+	}
+	if b.calls != nil {
+		errs = append(errs, b.calls.Close())
 	}
 	if b.counters != nil {
 		errs = append(errs, b.counters.Close())

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,11 @@ import (
 	aprredis "github.com/tollgate-mcp/tollgate/internal/approval/redisstore"
 	aprsqlite "github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
 	aprtest "github.com/tollgate-mcp/tollgate/internal/approval/storetest"
+	"github.com/tollgate-mcp/tollgate/internal/calls"
+	"github.com/tollgate-mcp/tollgate/internal/calls/callstest"
+	callmem "github.com/tollgate-mcp/tollgate/internal/calls/memstore"
+	callredis "github.com/tollgate-mcp/tollgate/internal/calls/redisstore"
+	callsqlite "github.com/tollgate-mcp/tollgate/internal/calls/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
@@ -313,6 +319,57 @@ func conformance(t *testing.T, spec func(t *testing.T) string, opts func(t *test
 			}
 		})
 	})
+	t.Run("calls", func(t *testing.T) {
+		callstest.Run(t, func(t *testing.T) func() calls.Store {
+			s, o := spec(t), opts(t)
+			return func() calls.Store {
+				b := open(t, s, o)
+				both(t, b)
+				c, err := b.Calls(t.Context())
+				if err != nil {
+					t.Fatalf("Calls: %v", err)
+				}
+				return c
+			}
+		})
+	})
+}
+
+// TestCalls: the call store is made once per backend, of the spec's kind,
+// beside the other stores on the one handle, and closes with the backend.
+func TestCalls(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		kind calls.Store
+	}{
+		{"memory", (*callmem.Store)(nil)},
+		{"sqlite://" + filepath.Join(t.TempDir(), "state.db"), (*callsqlite.Store)(nil)},
+		{mcptest.Redis(t), (*callredis.Store)(nil)},
+	} {
+		b := open(t, tc.spec, Options{Prefix: "calls-test"})
+		c, a := both(t, b)
+		use(t, c, a)
+		s, err := b.Calls(t.Context())
+		if err != nil {
+			t.Fatalf("%s: Calls: %v", tc.spec, err)
+		}
+		if got, want := fmt.Sprintf("%T", s), fmt.Sprintf("%T", tc.kind); got != want {
+			t.Errorf("%s: Calls = %s, want %s", tc.spec, got, want)
+		}
+		if again, _ := b.Calls(t.Context()); again != s {
+			t.Errorf("%s: a second Calls made a second store", tc.spec)
+		}
+		if ok, err := s.Add(t.Context(), "k", []byte("v"), time.Minute, storetest.T0); err != nil || !ok {
+			t.Errorf("%s: Add = %v, %v", tc.spec, ok, err)
+		}
+		b.Close()
+		if _, _, err := s.Get(t.Context(), "k", storetest.T0); !errors.Is(err, calls.ErrUnavailable) {
+			t.Errorf("%s: Get after Close = %v, want ErrUnavailable", tc.spec, err)
+		}
+		if _, err := b.Calls(t.Context()); !errors.Is(err, calls.ErrUnavailable) {
+			t.Errorf("%s: Calls after Close = %v, want ErrUnavailable", tc.spec, err)
+		}
+	}
 }
 
 func TestConformanceSQLite(t *testing.T) {
