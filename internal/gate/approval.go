@@ -46,7 +46,8 @@ type Approvals struct {
 	spent map[string]time.Time
 
 	// rounds are the inline questions asked through input_required
-	// results (2026-07-28) that wait for their retry (inline_rounds.go).
+	// results (2026-07-28) that wait for their retry (inline_rounds.go),
+	// when Gate.Calls does not keep them.
 	rounds rounds
 }
 
@@ -202,7 +203,7 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		// result, and the client's retry brings the answer.
 		if mcp.Stateless(h.session.Version()) {
 			if h.round != nil {
-				return g.askRound(h, r)
+				return g.askRound(ctx, h, r)
 			}
 		} else {
 			return g.inline(ctx, h, r)

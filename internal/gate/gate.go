@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/calls"
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/otel"
@@ -61,6 +62,15 @@ type Gate struct {
 	// bounds how long a task stays visible (tasks.go); zero means
 	// DefaultTaskTTL.
 	RoundTTL, TaskTTL time.Duration
+	// Calls, when set, keeps what the gate notes about the calls of
+	// stateless (2026-07-28) sessions between their rounds — the retry an
+	// interim result admits (rounds.go), Tollgate's own inline approval
+	// question (inline_rounds.go), the task a call created (tasks.go) — in
+	// a store the Tollgate processes on one state backend share, so that a
+	// retry or a tasks/get a load balancer sends to another instance finds
+	// them. nil keeps them in this process, as for every initialize-era
+	// session always.
+	Calls calls.Store
 
 	rounds rounds // interim results waiting for their retry (rounds.go)
 	tasks  tasks  // which call created each task (tasks.go)
@@ -225,7 +235,7 @@ func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 
 // judgeCall is Judge without tracing.
 func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	if r, ok := g.retried(c); ok {
+	if r, ok := g.retried(ctx, c); ok {
 		return r
 	}
 	var in inspected

@@ -28,7 +28,10 @@ import (
 // ends, whichever is first. A retry that does not bind (a forged,
 // replayed or expired state, other arguments, another session's) is
 // judged as the new call it is. Either way the requestState is Tollgate's
-// and never reaches the server (Ruling.Fresh).
+// and never reaches the server (Ruling.Fresh). With Gate.Calls set the
+// question waits there (rounds.go), so the retry may come through another
+// instance on the same state backend, which decides the approval in the
+// shared approval store.
 
 // inlineStatePrefix starts every requestState Tollgate issues.
 const inlineStatePrefix = "tollgate-inline."
@@ -65,7 +68,7 @@ func inlineStateID(state string) (id string, ok bool) {
 // askRound answers a held call of a 2026-07-28 client with an
 // input_required result that asks the person about pending approval r,
 // and arms the one retry that may answer it.
-func (g *Gate) askRound(h *hold, r approval.Record) proxy.Ruling {
+func (g *Gate) askRound(ctx context.Context, h *hold, r approval.Record) proxy.Ruling {
 	now := g.now()
 	wait := g.Approvals.InlineWait
 	if wait <= 0 {
@@ -77,7 +80,7 @@ func (g *Gate) askRound(h *hold, r approval.Record) proxy.Ruling {
 	}
 	k := *h.round
 	k.state = newInlineState(r.ID)
-	g.Approvals.rounds.arm(k, until, now)
+	g.armRound(ctx, &g.Approvals.rounds, inlineRound, k, until, now)
 	res := []byte(`{"resultType":"input_required","inputRequests":{`)
 	res = jsonrpc.AppendString(res, inlineRequestKey)
 	res = append(res, `:{"method":"elicitation/create","params":`...)
@@ -101,7 +104,7 @@ func (g *Gate) inlineRetry(ctx context.Context, h *hold, state string, responses
 	}
 	k := *h.round
 	k.state = state
-	if !a.rounds.take(k, now) {
+	if !g.takeRound(ctx, &a.rounds, inlineRound, k, now) {
 		g.log().Info("a retry echoes an inline approval question it does not answer (forged, replayed, expired, or another call's); judged as a new call",
 			"tool", h.ev.Tool, "session", h.ev.Session)
 		return g.held(ctx, h)

@@ -1,7 +1,10 @@
 package gate
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -22,6 +25,13 @@ import (
 // server issued. A "retry" that differs in any of them is judged as the
 // new call it is; each interim result can be retried once (a second
 // round's interim result arms the next retry).
+//
+// The open rounds are kept in Gate.Calls when it is set, under a hash of
+// everything that binds the retry, so that a retry sent to another
+// instance on the same state backend finds its round (and takes it: one
+// retry in all); otherwise in this process. A round that cannot be noted
+// or checked makes the retry a new call: judged and charged again, never
+// let through unjudged.
 
 // DefaultRoundTTL bounds how long a retry may follow the interim result
 // it answers when Gate.RoundTTL is zero.
@@ -41,6 +51,67 @@ type rounds struct {
 type roundKey struct {
 	session, identity, tool, state string
 	args                           [sha256.Size]byte
+}
+
+// Kinds of round in Gate.Calls: a server's interim result, and Tollgate's
+// own inline approval question.
+const (
+	serverRound = "round"
+	inlineRound = "inline"
+)
+
+// storeTimeout bounds an operation on Gate.Calls made outside a call's
+// context (when a call ends, when the pump asks about a task).
+const storeTimeout = 5 * time.Second
+
+// storeKey is k's key in Gate.Calls: kind and a hash of every field, each
+// length-prefixed so that no two keys share an encoding.
+func (k *roundKey) storeKey(kind string) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range [...]string{k.session, k.identity, k.tool, k.state} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	h.Write(k.args[:])
+	return kind + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// armRound notes in r, or in g.Calls when set, that the retry k may
+// follow until until. A round that cannot be noted is logged: its retry
+// will be judged as a new call.
+func (g *Gate) armRound(ctx context.Context, r *rounds, kind string, k roundKey, until, now time.Time) {
+	if g.Calls == nil {
+		r.arm(k, until, now)
+		return
+	}
+	ttl := until.Sub(now)
+	if ttl <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := g.Calls.Put(ctx, k.storeKey(kind), nil, ttl, now); err != nil {
+		g.log().Warn("call store: a multi round-trip retry could not be noted; it will be judged, and charged, as a new call",
+			"tool", k.tool, "session", k.session, "err", err)
+	}
+}
+
+// takeRound consumes the round k from r, or from g.Calls when set,
+// reporting whether it was open. A round that cannot be checked is not
+// open.
+func (g *Gate) takeRound(ctx context.Context, r *rounds, kind string, k roundKey, now time.Time) bool {
+	if g.Calls == nil {
+		return r.take(k, now)
+	}
+	_, ok, err := g.Calls.Take(ctx, k.storeKey(kind), now)
+	if err != nil {
+		g.log().Warn("call store: cannot check a multi round-trip retry; judged, and charged, as a new call",
+			"tool", k.tool, "session", k.session, "err", err)
+		return false
+	}
+	return ok
 }
 
 // roundArgs returns the hash that binds a retry's arguments to its
@@ -100,7 +171,7 @@ func (r *rounds) take(k roundKey, now time.Time) bool {
 // round, it is forwarded without judging, charging or approval (the tool
 // must still be visible); otherwise ok is false and the call is judged
 // as any other.
-func (g *Gate) retried(c *proxy.Call) (r proxy.Ruling, ok bool) {
+func (g *Gate) retried(ctx context.Context, c *proxy.Call) (r proxy.Ruling, ok bool) {
 	if !c.Retry || c.Session == nil || !mcp.Stateless(c.Session.Version()) {
 		return r, false
 	}
@@ -110,7 +181,7 @@ func (g *Gate) retried(c *proxy.Call) (r proxy.Ruling, ok bool) {
 	}
 	now := g.now()
 	k := roundKey{session: c.Session.ID, identity: c.Session.Identity, tool: c.Tool, state: c.RequestState, args: sum}
-	if !g.rounds.take(k, now) {
+	if !g.takeRound(ctx, &g.rounds, serverRound, k, now) {
 		return r, false
 	}
 	p := g.policy.Load()
@@ -141,7 +212,9 @@ func (g *Gate) retried(c *proxy.Call) (r proxy.Ruling, ok bool) {
 // bindRound keeps, on the ticket of a forwarded call from a stateless
 // session, what binds a retry to it should the server ask for input. The
 // arguments are kept as sent (not as redacted) and hashed only if the
-// server does ask.
+// server does ask. A ticket's round is set exactly for the calls of
+// stateless sessions (here, or by retried): what it notes later goes to
+// Gate.Calls when set.
 func (g *Gate) bindRound(t *ticket, c *proxy.Call) {
 	if t == nil || t.round != nil || c.Session == nil || !mcp.Stateless(c.Session.Version()) {
 		return
@@ -166,7 +239,7 @@ func (t *ticket) interim(state string) {
 	}
 	k.state = state
 	now := t.g.now()
-	t.g.rounds.arm(k, now.Add(t.g.roundTTL()), now)
+	t.g.armRound(context.Background(), &t.g.rounds, serverRound, k, now.Add(t.g.roundTTL()), now)
 	t.ev.Reason = joinReason(t.ev.Reason, "the server asked for input (input_required); its retry is this call")
 }
 

@@ -2,6 +2,10 @@ package gate
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -21,6 +25,12 @@ import (
 // created is not visible: an agent cannot read another session's task by
 // guessing or learning its id, nor the task of a tool hidden or denied to
 // it now.
+//
+// The tasks of stateless (2026-07-28) sessions are recorded in Gate.Calls
+// when it is set, so that a tasks/get sent to another instance on the same
+// state backend finds its task; all others in this process. A record that
+// cannot be written is logged (the task is then not visible); one that
+// cannot be read is not visible.
 
 // DefaultTaskTTL bounds how long a task stays visible after it was
 // created when Gate.TaskTTL is zero.
@@ -99,18 +109,106 @@ var tasksExtension = []byte(`"io.modelcontextprotocol/tasks"`)
 // taskCreated is told by a ticket that its call created a task.
 func (t *ticket) taskCreated(id string) {
 	now := t.g.now()
-	t.g.tasks.created(id, taskRecord{session: t.ev.Session, identity: t.ev.Identity, tool: t.ev.Tool,
-		args: append([]byte(nil), t.ev.Args...), expires: now.Add(t.g.taskTTL())})
+	rec := taskRecord{session: t.ev.Session, identity: t.ev.Identity, tool: t.ev.Tool,
+		args: append([]byte(nil), t.ev.Args...), expires: now.Add(t.g.taskTTL())}
+	if t.g.Calls != nil && t.round != nil { // a stateless session's (bindRound)
+		t.g.storeTask(id, rec, now)
+		return
+	}
+	t.g.tasks.created(id, rec)
 }
 
-// TaskVisible implements proxy.TaskGate.
+// storedTask is a task record in Gate.Calls; its expiry is the store's.
+type storedTask struct {
+	Session  string `json:"s"`
+	Identity string `json:"i"`
+	Tool     string `json:"t"`
+	Args     []byte `json:"a,omitempty"`
+}
+
+// taskKey is a task's key in Gate.Calls: a server's task id may be any
+// text, of any length.
+func taskKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "task:" + hex.EncodeToString(sum[:])
+}
+
+// storeTask records in g.Calls that a call created task id, under the
+// rule tasks.created keeps: the first session to create an id keeps it;
+// the same session's (and identity's) later record replaces its own.
+func (g *Gate) storeTask(id string, rec taskRecord, now time.Time) {
+	val, err := json.Marshal(storedTask{Session: rec.session, Identity: rec.identity, Tool: rec.tool, Args: rec.args})
+	if err != nil {
+		g.log().Warn("call store: cannot encode a task record; the task will not be visible", "tool", rec.tool, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	key, ttl := taskKey(id), g.taskTTL()
+	stored, err := g.Calls.Add(ctx, key, val, ttl, now)
+	if err == nil && !stored {
+		var old []byte
+		var ok bool
+		old, ok, err = g.Calls.Get(ctx, key, now)
+		switch {
+		case err != nil:
+		case !ok:
+			// Expired since: the id is free again.
+			_, err = g.Calls.Add(ctx, key, val, ttl, now)
+		default:
+			if prev, derr := decodeTask(old); derr == nil && prev.session == rec.session && prev.identity == rec.identity {
+				err = g.Calls.Put(ctx, key, val, ttl, now)
+			}
+		}
+	}
+	if err != nil {
+		g.log().Warn("call store: a task could not be recorded; it will not be visible", "tool", rec.tool, "session", rec.session, "err", err)
+	}
+}
+
+func decodeTask(val []byte) (taskRecord, error) {
+	var st storedTask
+	if err := json.Unmarshal(val, &st); err != nil {
+		return taskRecord{}, err
+	}
+	return taskRecord{session: st.Session, identity: st.Identity, tool: st.Tool, args: st.Args}, nil
+}
+
+// task returns the live record of task id as session s may find it: from
+// g.Calls for a stateless session when it is set, else from this
+// process's records.
+func (g *Gate) task(s *transport.Session, id string, now time.Time) (taskRecord, bool) {
+	if g.Calls == nil || !mcp.Stateless(s.Version()) {
+		rec, ok := g.tasks.get(id)
+		return rec, ok && rec.expires.After(now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	val, ok, err := g.Calls.Get(ctx, taskKey(id), now)
+	if err != nil {
+		g.log().Warn("call store: cannot read a task record; the task is not visible", "session", s.ID, "err", err)
+		return taskRecord{}, false
+	}
+	if !ok {
+		return taskRecord{}, false
+	}
+	rec, err := decodeTask(val)
+	if err != nil {
+		g.log().Warn("call store: a task record cannot be read; the task is not visible", "session", s.ID, "err", err)
+		return taskRecord{}, false
+	}
+	return rec, true
+}
+
+// TaskVisible implements proxy.TaskGate. For a stateless session it may
+// read Gate.Calls (bounded by storeTimeout).
 func (g *Gate) TaskVisible(s *transport.Session, id string) bool {
 	if s == nil || id == "" {
 		return false
 	}
-	rec, ok := g.tasks.get(id)
 	now := g.now()
-	if !ok || rec.session != s.ID || rec.identity != s.Identity || !rec.expires.After(now) {
+	rec, ok := g.task(s, id, now)
+	if !ok || rec.session != s.ID || rec.identity != s.Identity {
 		return false
 	}
 	p := g.policy.Load()
