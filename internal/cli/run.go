@@ -174,7 +174,8 @@ var httpOnlyFlags = map[string]bool{
 }
 
 // buildGate assembles the gate and everything behind it (state store, and
-// the services later features add). cleanup releases them.
+// the services later features add). cleanup releases them. A gate with a
+// counter store gets the call store of the same backend (gate.Gate.Calls).
 func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slog.Logger) (g *gate.Gate, cleanup func(), err error) {
 	tracer, stopTrace, err := f.trace.start(logger)
 	if err != nil {
@@ -192,6 +193,15 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	g = gate.New(pol)
 	g.Tracer = tracer
 	g.Store = store
+	if store != nil {
+		// The call records of stateless sessions (retries, tasks) live
+		// beside the counters: instances sharing them share those too.
+		if g.Calls, err = f.stateFlags.calls(ctx); err != nil {
+			store.Close()
+			f.stateFlags.closeBackend()
+			return nil, nil, err
+		}
+	}
 	g.FailOpen = f.failMode == "open"
 	g.Logger = logger
 	g.Monitor = f.mode == "monitor"

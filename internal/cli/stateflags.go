@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tollgate-mcp/tollgate/internal/backend"
+	"github.com/tollgate-mcp/tollgate/internal/calls"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -96,6 +97,20 @@ func (f *stateFlags) open(ctx context.Context, p *policy.Policy) (state.Store, e
 	s, err := b.Counters(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the state store: %w", err)
+	}
+	return s, nil
+}
+
+// calls returns the call store (gate.Gate.Calls) of the backend the flags
+// name; like the counters', its Close leaves the backend open.
+func (f *stateFlags) calls(ctx context.Context) (calls.Store, error) {
+	b, err := f.backend(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the call store: %w", err)
+	}
+	s, err := b.Calls(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the call store: %w", err)
 	}
 	return s, nil
 }
