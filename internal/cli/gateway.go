@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/tollgate-mcp/tollgate/internal/audit"
+	"github.com/tollgate-mcp/tollgate/internal/calls"
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/gateway"
@@ -148,6 +150,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		MinBackoff:     cfg.MinBackoff,
 		MaxBackoff:     cfg.MaxBackoff,
 		Logger:         logger,
+		CursorKey:      cursorKey(f.config),
 	}
 	if cfg.Policy != nil {
 		opts.Hub = hub
@@ -164,6 +167,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
 		return exitFail
 	}
+	defer gw.Close()
 	if f.http.enabled() {
 		f.http.handler, f.http.dialer = gw, gateway.NoUpstream
 		return runHTTP(ctx, e, &f, hub, logger, nil)
@@ -177,6 +181,19 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// cursorKey is the key that signs the gateway's list cursors: derived from
+// the gateway file, so that gateways started from the same file (behind
+// one load balancer) accept each other's cursors, and gateways of other
+// files do not. nil (a random key) when the file cannot be read again.
+func cursorKey(path string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(append([]byte("tollgate gateway list cursors\x00"), data...))
+	return sum[:]
 }
 
 // serverStateRecorder is a recorder that is also told when a server behind
@@ -238,6 +255,13 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		g.Monitor = f.mode == "monitor"
 		g.Approvals = hub.Approvals
 		g.Recorder = hub.Recorder
+		if hub.Calls != nil {
+			// Retries and tasks of stateless sessions, shared with other
+			// gateway processes on the backend; each server's apart, as
+			// its counters are (a round or task id of one server is not
+			// another's).
+			g.Calls = &calls.Scoped{Store: hub.Calls, Scope: names[i]}
+		}
 		gates = append(gates, g)
 	}
 	return hub, gates, cleanup, nil

@@ -50,6 +50,12 @@ func testServer() int {
 			return 1
 		}
 	}
+	if f := os.Getenv("GW_START_FILE"); f != "" {
+		if fh, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			fmt.Fprintln(fh, "started", os.Getpid())
+			fh.Close()
+		}
+	}
 	srv := sdk.NewServer(&sdk.Implementation{Name: "gateway-test-server", Version: "1"}, &sdk.ServerOptions{PageSize: 2})
 	text := func(s string) *sdk.CallToolResult {
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: s}}}

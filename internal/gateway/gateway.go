@@ -74,13 +74,18 @@ type Options struct {
 	// OnChange, when not nil, is told each time a server of a session
 	// comes up or goes down (err says why it went down or failed).
 	OnChange func(server string, up bool, err error)
+	// CursorKey signs the cursors of merged lists (a random key when
+	// empty). Gateways behind one load balancer need the same key, so that
+	// a page asked of one continues a list another began.
+	CursorKey []byte
 }
 
 // Gateway is the transport.Handler that serves many servers as one.
 type Gateway struct {
 	servers []*Server
 	opts    Options
-	key     []byte // signs list cursors
+	key     []byte  // signs list cursors
+	warm    []*warm // the servers kept running for one-shot sessions, as servers
 }
 
 var _ transport.Handler = (*Gateway)(nil)
@@ -140,9 +145,25 @@ func New(servers []*Server, opts Options) (*Gateway, error) {
 			}
 		}
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	return &Gateway{servers: servers, opts: opts, key: key}, nil
+	key := opts.CursorKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	g := &Gateway{servers: servers, opts: opts, key: key}
+	for _, srv := range servers {
+		g.warm = append(g.warm, newWarm(g, srv))
+	}
+	return g, nil
+}
+
+// Close stops the servers kept running for stateless requests. Sessions
+// still being served lose them; call it once the front has stopped.
+func (g *Gateway) Close() error {
+	for _, w := range g.warm {
+		w.close()
+	}
+	return nil
 }
 
 // Backoff returns the delay before restart attempt n (0 first): MinBackoff

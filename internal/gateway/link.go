@@ -15,12 +15,14 @@ import (
 // link is one server of one session: its current incarnation (upstream,
 // pump, pipe) and the loop that starts it again when it ends.
 type link struct {
-	s   *session
-	srv *Server
+	s    *session
+	srv  *Server
+	warm *warm // the server kept running, for a one-shot session; nil otherwise
 
 	mu     sync.Mutex
 	conn   *pipeEnd // the router's end of the pump's pipe; nil while down
 	result []byte   // its initialize result
+	gen    uint64   // the warm server's incarnation conn is attached to
 	gone   *pipeEnd // the last incarnation retired, never made current again
 
 	// The server's tool names as its pump lets the client see them (hidden
@@ -75,9 +77,14 @@ func (l *link) run(ctx context.Context) {
 			attempt = 0 // it ran long enough: start the backoff over
 		}
 		d := g.Backoff(attempt)
-		l.s.log.Warn("gateway: server is down; starting it again", "server", l.srv.Name, "err", err, "in", d)
-		if g.opts.OnChange != nil {
-			g.opts.OnChange(l.srv.Name, false, err)
+		if l.warm != nil {
+			// The warm server's state is the gateway's to report, once.
+			l.s.log.Debug("gateway: server is down for a stateless request", "server", l.srv.Name, "err", err)
+		} else {
+			l.s.log.Warn("gateway: server is down; starting it again", "server", l.srv.Name, "err", err, "in", d)
+			if g.opts.OnChange != nil {
+				g.opts.OnChange(l.srv.Name, false, err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -93,7 +100,16 @@ func (l *link) run(ctx context.Context) {
 func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error) {
 	s := l.s
 	ts := &transport.Session{ID: s.ts.ID, Identity: s.ts.Identity}
-	conn, release, err := l.srv.Dial.Dial(ctx, ts)
+	var (
+		conn    transport.Conn
+		release func()
+		gen     uint64
+	)
+	if l.warm != nil {
+		conn, gen, err = l.warm.attach(ctx)
+	} else {
+		conn, release, err = l.srv.Dial.Dial(ctx, ts)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -140,7 +156,7 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 			err = routerEnd.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
 		}
 		if err == nil {
-			l.up(routerEnd, res)
+			l.up(routerEnd, res, gen)
 		}
 		inited <- err
 	}()
@@ -152,10 +168,14 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 		}
 		started = time.Now()
 		l.once.Do(func() { close(l.ready) })
-		if s.g.opts.OnChange != nil {
-			s.g.opts.OnChange(l.srv.Name, true, nil)
+		if l.warm != nil {
+			l.warm.initialized(gen)
+		} else {
+			if s.g.opts.OnChange != nil {
+				s.g.opts.OnChange(l.srv.Name, true, nil)
+			}
+			s.log.Info("gateway: server is up", "server", l.srv.Name)
 		}
-		s.log.Info("gateway: server is up", "server", l.srv.Name)
 	case err = <-pumped:
 		pumped <- err // for the deferred wait
 		if err == nil || errors.Is(err, proxy.ErrUpstreamClosed) {
@@ -179,20 +199,15 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 
 // up makes an initialized incarnation current and tells the client when
 // the server joins after the client's initialize was answered.
-func (l *link) up(conn *pipeEnd, result []byte) {
+func (l *link) up(conn *pipeEnd, result []byte, gen uint64) {
 	l.mu.Lock()
 	if l.gone == conn {
 		l.mu.Unlock()
 		return
 	}
-	l.conn, l.result = conn, clone(result)
+	l.conn, l.result, l.gen = conn, clone(result), gen
 	l.mu.Unlock()
-	l.s.mu.Lock()
-	answered := l.s.answered
-	l.s.mu.Unlock()
-	if answered {
-		l.s.listsChanged(result)
-	}
+	l.s.listsChanged(result)
 }
 
 // down retires an incarnation: requests still waiting on it are answered
@@ -239,7 +254,6 @@ func (l *link) down(conn *pipeEnd) {
 		}
 	}
 	s.templates = kept
-	answered := s.answered
 	s.mu.Unlock()
 	for _, c := range failed {
 		if c.reply != nil {
@@ -252,7 +266,7 @@ func (l *link) down(conn *pipeEnd) {
 	case s.settled <- struct{}{}:
 	default:
 	}
-	if was && answered && s.ctx.Err() == nil {
+	if was && s.ctx.Err() == nil {
 		s.listsChanged(result)
 	}
 }
@@ -261,12 +275,12 @@ func (l *link) down(conn *pipeEnd) {
 // initialize result offers have changed (it came or went).
 func (s *session) listsChanged(initResult []byte) {
 	caps := mcp.ParamsValue(initResult, "capabilities")
-	s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`))
+	s.changed(listTools)
 	if mcp.ParamsValue(caps, "prompts") != nil {
-		s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`))
+		s.changed(listPrompts)
 	}
 	if mcp.ParamsValue(caps, "resources") != nil {
-		s.toClient([]byte(`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`))
+		s.changed(listResources)
 	}
 }
 
@@ -364,11 +378,24 @@ func (s *session) loadTools(l *link) {
 	l.load.Lock()
 	defer l.load.Unlock()
 	l.mu.Lock()
-	conn, gen := l.conn, l.knownGen
+	conn, gen, incarnation := l.conn, l.knownGen, l.gen
 	fresh := l.known != nil && l.knownFrom == conn
 	l.mu.Unlock()
 	if conn == nil || fresh {
 		return
+	}
+	var epoch uint64
+	if l.warm != nil {
+		// A one-shot session: the names another read moments ago serve.
+		if names := l.warm.names(incarnation); names != nil {
+			l.mu.Lock()
+			if l.knownGen == gen && l.conn == conn {
+				l.known, l.knownFrom = names, conn
+			}
+			l.mu.Unlock()
+			return
+		}
+		epoch = l.warm.epoch()
 	}
 	names := map[string]bool{}
 	cursor := ""
@@ -402,4 +429,7 @@ func (s *session) loadTools(l *link) {
 		l.known, l.knownFrom = names, conn
 	}
 	l.mu.Unlock()
+	if l.warm != nil {
+		l.warm.keep(incarnation, epoch, names)
+	}
 }

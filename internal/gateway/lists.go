@@ -33,6 +33,25 @@ func (s *session) initialize(id, params []byte) {
 	if !mcp.KnownVersion(version) || version == mcp.Version20260728 {
 		version = mcp.Version20251125
 	}
+	var b strings.Builder
+	b.WriteString(`{"protocolVersion":"` + version + `","capabilities":`)
+	s.capabilities(&b)
+	b.WriteString(`,"serverInfo":` + serverInfo + `}`)
+	s.mu.Lock()
+	s.answered, s.version = true, version
+	s.mu.Unlock()
+	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
+}
+
+// serverInfo is the gateway's Implementation, in initialize and
+// server/discover results.
+const serverInfo = `{"name":"tollgate-gateway","version":"1"}`
+
+// capabilities writes the union of the servers' capabilities, as the
+// gateway offers them: tools always, with list changes (servers come and
+// go), and prompts, resources, logging and completions when a server that
+// is up offers them.
+func (s *session) capabilities(b *strings.Builder) {
 	var prompts, resources, subscribe, logging, completions bool
 	for _, l := range s.links {
 		caps := mcp.ParamsValue(l.initResult(), "capabilities")
@@ -47,8 +66,7 @@ func (s *session) initialize(id, params []byte) {
 		logging = logging || mcp.ParamsValue(caps, "logging") != nil
 		completions = completions || mcp.ParamsValue(caps, "completions") != nil
 	}
-	var b strings.Builder
-	b.WriteString(`{"protocolVersion":"` + version + `","capabilities":{"tools":{"listChanged":true}`)
+	b.WriteString(`{"tools":{"listChanged":true}`)
 	if prompts {
 		b.WriteString(`,"prompts":{"listChanged":true}`)
 	}
@@ -65,10 +83,36 @@ func (s *session) initialize(id, params []byte) {
 	if completions {
 		b.WriteString(`,"completions":{}`)
 	}
-	b.WriteString(`},"serverInfo":{"name":"tollgate-gateway","version":"1"}}`)
-	s.mu.Lock()
-	s.answered, s.version = true, version
-	s.mu.Unlock()
+	b.WriteString(`}`)
+}
+
+// discover answers server/discover (2026-07-28) once every server is up
+// or failed, or StartupTimeout has passed: every revision the gateway
+// speaks, the union of the servers' capabilities, and the gateway's name.
+// The result is private and not to be cached (ttlMs 0): it changes as
+// servers come and go.
+func (s *session) discover(id []byte) {
+	if !s.awaitStartup() {
+		return
+	}
+	if err := s.checkBare(); err != nil {
+		// Refused, but the session goes on: a client that falls back to
+		// initialize is refused there, and the session ends then.
+		s.log.Error("gateway: start-up failed", "err", err)
+		s.toClient(jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, err.Error(), nil))
+		return
+	}
+	var b strings.Builder
+	b.WriteString(`{"resultType":"complete","supportedVersions":[`)
+	for i := len(mcp.Versions) - 1; i >= 0; i-- {
+		b.WriteString(`"` + mcp.Versions[i] + `"`)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+	}
+	b.WriteString(`],"capabilities":`)
+	s.capabilities(&b)
+	b.WriteString(`,"ttlMs":0,"cacheScope":"private","_meta":{"io.modelcontextprotocol/serverInfo":` + serverInfo + `}}`)
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
 }
 
@@ -227,6 +271,12 @@ func (s *session) list(frame []byte) {
 	if len(next) > 0 {
 		out = append(out, `,"nextCursor":`...)
 		out = jsonrpc.AppendString(out, s.g.sealCursor(m.Method, next))
+	}
+	if mcp.Stateless(mcp.MetaString(m.Params, mcp.MetaProtocolVersion)) {
+		// A 2026-07-28 result says what it is and how long it may be
+		// kept: a merged list is the caller's alone, and changes as
+		// servers come and go.
+		out = append(out, `,"resultType":"complete","ttlMs":0,"cacheScope":"private"`...)
 	}
 	out = append(out, '}')
 	s.toClient(jsonrpc.AppendResult(nil, m.ID, out))

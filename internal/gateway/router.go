@@ -28,11 +28,12 @@ type session struct {
 
 	mu        sync.Mutex
 	seq       int64
-	calls     map[string]*call  // gateway id → request in flight to a server
-	clientIDs map[string]string // IDKey(client's id) → gateway id
-	asks      map[string]*ask   // gateway id → a server's request to the client
-	tokens    map[string]*call  // gateway progress token → the request it was given to
-	uris      map[string]*link  // resources by URI → the server that listed them
+	calls     map[string]*call         // gateway id → request in flight to a server
+	clientIDs map[string]string        // IDKey(client's id) → gateway id
+	asks      map[string]*ask          // gateway id → a server's request to the client
+	subs      map[string]*subscription // IDKey(client's id) → its open subscriptions/listen
+	tokens    map[string]*call         // gateway progress token → the request it was given to
+	uris      map[string]*link         // resources by URI → the server that listed them
 	templates []uriTemplate
 	init      []byte        // the client's initialize params, nil before it
 	started   bool          // the links run
@@ -99,10 +100,14 @@ type ask struct {
 func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transport.Conn) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx, fail: cancel,
-		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{},
+		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{}, subs: map[string]*subscription{},
 		tokens: map[string]*call{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
-	for _, srv := range g.servers {
-		s.links = append(s.links, &link{s: s, srv: srv, ready: make(chan struct{})})
+	for i, srv := range g.servers {
+		l := &link{s: s, srv: srv, ready: make(chan struct{})}
+		if ts.OneShot {
+			l.warm = g.warm[i] // a stateless request: the server is kept running
+		}
+		s.links = append(s.links, l)
 	}
 	var linksWG sync.WaitGroup
 	defer func() {
@@ -258,6 +263,10 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 		s.initialize(m.ID, m.Params)
 	case "ping":
 		s.toClient(jsonrpc.AppendResult(nil, m.ID, []byte("{}")))
+	case mcp.MethodDiscover:
+		s.discover(m.ID)
+	case mcp.MethodSubscriptionsListen:
+		s.listen(m)
 	case mcp.MethodToolsList, "prompts/list", "resources/list", "resources/templates/list":
 		msg := clone(m.Raw)
 		s.wg.Add(1)
@@ -298,6 +307,7 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 
 // routed are the methods the router sends to servers.
 var routed = map[string]struct{}{
+	mcp.MethodDiscover: {}, mcp.MethodSubscriptionsListen: {},
 	mcp.MethodToolsList: {}, "prompts/list": {}, "resources/list": {}, "resources/templates/list": {},
 	mcp.MethodToolsCall: {}, mcp.MethodPromptsGet: {}, mcp.MethodResourcesRead: {},
 	"resources/subscribe": {}, "resources/unsubscribe": {}, "completion/complete": {}, "logging/setLevel": {},
@@ -610,6 +620,9 @@ func (s *session) notification(m jsonrpc.Message) {
 		// Each server had its own from the router.
 	case mcp.NotificationCancelled:
 		rid := mcp.ParamsValue(m.Params, "requestId")
+		if s.unlisten(rid) {
+			return
+		}
 		s.mu.Lock()
 		gid, ok := s.clientIDs[jsonrpc.IDKey(rid)]
 		var l *link
@@ -717,10 +730,15 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	case "notifications/initialized":
 	case mcp.NotificationToolsListChanged:
 		l.forgetTools()
-		s.toClient(m.Raw)
+		if l.warm != nil {
+			l.warm.forget()
+		}
+		s.changed(listTools)
 	case "notifications/resources/list_changed":
 		l.forgetResources()
-		s.toClient(m.Raw)
+		s.changed(listResources)
+	case "notifications/prompts/list_changed":
+		s.changed(listPrompts)
 	default:
 		s.toClient(m.Raw)
 	}

@@ -63,6 +63,11 @@ type Session struct {
 	// Identity is the caller's identity (`--identity`, or the authenticated
 	// principal over HTTP), "" when unknown.
 	Identity string
+	// OneShot marks a session that carries one stateless request (a
+	// 2026-07-28 POST over HTTP) and ends with its answer: a handler
+	// serves it from what it keeps open for every such request (a shared
+	// upstream, servers kept warm) rather than opening anything of its own.
+	OneShot bool
 
 	mu      sync.Mutex
 	version string

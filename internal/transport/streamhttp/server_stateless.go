@@ -52,7 +52,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 	identity := s.identity(r)
 	st := newStream(1, !wantSSE)
 	front := &oneShot{frame: body, id: jsonrpc.IDKey(m.ID), st: st, gone: make(chan struct{})}
-	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity}
+	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity, OneShot: true}
 	done := make(chan struct{})
 	s.wg.Add(1)
 	go func() {
@@ -92,7 +92,7 @@ func (s *Server) statelessPost(w http.ResponseWriter, r *http.Request, body []by
 // audited and dropped there, as on every other transport.
 func (s *Server) statelessNotification(w http.ResponseWriter, r *http.Request, body []byte) {
 	identity := s.identity(r)
-	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity}
+	session := &transport.Session{ID: statelessSessionID(identity), Identity: identity, OneShot: true}
 	_ = s.opts.Handler.Serve(s.ctx, session, &oneShot{frame: body, gone: make(chan struct{})}, newNowhere())
 	w.WriteHeader(http.StatusAccepted)
 }

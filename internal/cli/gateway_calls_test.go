@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// gatewayGates builds the per-server gates of a gateway of servers a and
+// b, each with the policy src, on the flags args.
+func gatewayGates(t *testing.T, src string, args ...string) []*gate.Gate {
+	t.Helper()
+	var f runFlags
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse(append([]string{"--audit", "off", "--state-dir", t.TempDir()}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, _ := policy.Load("hub.yaml", []byte("version: \"1\"\n"))
+	_, gates, cleanup, err := buildGatewayGates(context.Background(), &f, hub, []string{"a", "b"}, []*policy.Policy{pol, pol}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	return gates
+}
+
+// Two gateway processes on one state file share the call records of
+// stateless sessions per server: a retry of server a's input_required
+// call through the other process is a's same call (not charged again),
+// and the same retry sent to server b is b's new call (charged, and over
+// b's limit here): one server's rounds are not another's.
+func TestGatewaySharesCallRecordsPerServer(t *testing.T) {
+	state := "sqlite://" + filepath.Join(t.TempDir(), "state.db")
+	one, two := gatewayGates(t, oneAnHour, "--state", state), gatewayGates(t, oneAnHour, "--state", state)
+	for i, g := range append(one, two...) {
+		if g.Calls == nil {
+			t.Fatalf("gate %d has no call store", i)
+		}
+	}
+	ctx := context.Background()
+	s := &transport.Session{ID: "stateless:alice", Identity: "alice"}
+	s.SetVersion(mcp.Version20260728)
+	call := func(g *gate.Gate, id string, retry bool) proxy.Ruling {
+		return g.Judge(ctx, &proxy.Call{Session: s, ID: []byte(id), Tool: "pay", Args: []byte(`{"amount":5}`), Retry: retry, RequestState: "st-1"})
+	}
+	// b's one call of the hour.
+	if r := call(one[1], "b1", false); r.Ticket == nil {
+		t.Fatalf("b's first call: %s", r.Answer)
+	} else {
+		r.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"complete","content":[]}`)})
+	}
+	first := call(one[0], "a1", false)
+	if first.Ticket == nil {
+		t.Fatalf("a's first round: %s", first.Answer)
+	}
+	first.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"input_required","inputRequests":{},"requestState":"st-1"}`), InputRequired: true, RequestState: "st-1"})
+	if r := call(two[1], "b2", true); r.Answer == nil {
+		t.Error("a retry of a's round sent to b was forwarded free: b took a's round")
+	}
+	retry := call(two[0], "a2", true)
+	if retry.Ticket == nil {
+		t.Fatalf("a's retry through the other gateway: %s, want forwarded free", retry.Answer)
+	}
+	retry.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"complete","content":[]}`)})
+}
