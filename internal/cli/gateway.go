@@ -45,6 +45,9 @@ Put it in an MCP client's configuration in place of the servers:
 
 With --listen, HTTP clients connect at http://ADDR/mcp instead, with the
 same authentication, TLS and Origin checks as tollgate run --listen.
+Stateless (2026-07-28) requests share servers the gateway keeps running,
+so several gateways started from one file on one --state redis://... can
+serve them behind a load balancer without session affinity.
 
 Flags:
 `
