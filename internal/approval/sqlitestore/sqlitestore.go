@@ -14,7 +14,6 @@ package sqlitestore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -28,8 +27,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/tollgate-mcp/tollgate/internal/state/sqliteschema"
 )
 
 var _ approval.Store = (*Store)(nil)
@@ -137,21 +135,10 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if opts.OpenTimeout <= 0 {
 		opts.OpenTimeout = 30 * time.Second
 	}
-	s := &Store{db: db}
-	ctx, cancel := context.WithTimeout(ctx, opts.OpenTimeout)
-	defer cancel()
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err := s.tx(ctx, migrate)
-		if err == nil {
-			return s, nil
-		}
-		if !isBusy(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("create the approval tables: %w", err)
-		}
-		var b [1]byte
-		rand.Read(b[:])
-		time.Sleep(delay + time.Duration(b[0])*delay/256)
+	if err := sqliteschema.Create(ctx, db, opts.OpenTimeout, "approval tables", migrate); err != nil {
+		return nil, err
 	}
+	return &Store{db: db}, nil
 }
 
 func migrate(ctx context.Context, c *sql.Conn) error {
@@ -438,15 +425,4 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.err
-}
-
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return true
-		}
-	}
-	return false
 }

@@ -10,7 +10,6 @@ package sqlitestore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,10 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/tollgate-mcp/tollgate/internal/calls"
+	"github.com/tollgate-mcp/tollgate/internal/state/sqliteschema"
 )
 
 var _ calls.Store = (*Store)(nil)
@@ -62,59 +59,24 @@ type Store struct {
 // table if needed, retrying for up to 30s while other processes hold the
 // write lock. Close leaves db to its owner.
 func New(ctx context.Context, db *sql.DB) (*Store, error) {
-	s := &Store{db: db}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err := s.migrate(ctx)
-		if err == nil {
-			return s, nil
-		}
-		if !isBusy(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("create the call table: %w", err)
-		}
-		var r [1]byte
-		rand.Read(r[:])
-		t := time.NewTimer(delay + time.Duration(r[0])*delay/256)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
+	if err := sqliteschema.Create(ctx, db, 30*time.Second, "call table", migrate); err != nil {
+		return nil, err
 	}
+	return &Store{db: db}, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	c, err := s.db.Conn(ctx)
-	if err != nil {
+func migrate(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, schema); err != nil {
 		return err
 	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	var v string
+	if err := c.QueryRowContext(ctx, "SELECT value FROM calls_meta WHERE key = 'schema_version'").Scan(&v); err != nil {
 		return err
 	}
-	err = func() error {
-		if _, err := c.ExecContext(ctx, schema); err != nil {
-			return err
-		}
-		var v string
-		if err := c.QueryRowContext(ctx, "SELECT value FROM calls_meta WHERE key = 'schema_version'").Scan(&v); err != nil {
-			return err
-		}
-		if n, err := strconv.Atoi(v); err != nil || n > schemaVersion {
-			return fmt.Errorf("calls schema version %q is newer than this tollgate understands (%d)", v, schemaVersion)
-		}
-		return nil
-	}()
-	if err != nil {
-		c.ExecContext(context.Background(), "ROLLBACK")
-		return err
+	if n, err := strconv.Atoi(v); err != nil || n > schemaVersion {
+		return fmt.Errorf("calls schema version %q is newer than this tollgate understands (%d)", v, schemaVersion)
 	}
-	_, err = c.ExecContext(ctx, "COMMIT")
-	if err != nil {
-		c.ExecContext(context.Background(), "ROLLBACK")
-	}
-	return err
+	return nil
 }
 
 var errClosed = fmt.Errorf("calls sqlitestore: %w: closed", calls.ErrUnavailable)
@@ -226,13 +188,4 @@ func blob(val []byte) []byte {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	return nil
-}
-
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code() & 0xff
-		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
-	}
-	return false
 }

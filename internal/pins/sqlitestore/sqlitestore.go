@@ -9,19 +9,15 @@ package sqlitestore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/tollgate-mcp/tollgate/internal/pins"
+	"github.com/tollgate-mcp/tollgate/internal/state/sqliteschema"
 )
 
 var _ pins.Backend = (*Backend)(nil)
@@ -64,26 +60,10 @@ type Backend struct {
 // creates its tables if needed, retrying for up to 30s while other
 // processes hold the write lock. Close leaves db to its owner.
 func New(ctx context.Context, db *sql.DB) (*Backend, error) {
-	b := &Backend{db: db}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		err := b.tx(ctx, "BEGIN IMMEDIATE", migrate)
-		if err == nil {
-			return b, nil
-		}
-		if !isBusy(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("create the pin tables: %w", err)
-		}
-		var r [1]byte
-		rand.Read(r[:])
-		t := time.NewTimer(delay + time.Duration(r[0])*delay/256)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
+	if err := sqliteschema.Create(ctx, db, 30*time.Second, "pin tables", migrate); err != nil {
+		return nil, err
 	}
+	return &Backend{db: db}, nil
 }
 
 func migrate(ctx context.Context, c *sql.Conn) error {
@@ -241,13 +221,4 @@ func (b *Backend) Servers(ctx context.Context) ([]string, error) {
 func (b *Backend) Close() error {
 	b.closed.Store(true)
 	return nil
-}
-
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code() & 0xff
-		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
-	}
-	return false
 }
