@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,5 +356,72 @@ func TestGatewayStatelessListen(t *testing.T) {
 	}
 	if txt, isErr := c.callText("a__echo", `{"message":"back"}`); isErr || txt != "mine: back" {
 		t.Errorf("a__echo after it came back: %q", txt)
+	}
+}
+
+// Stateless requests arriving together share the servers kept running:
+// each is answered with its own result, and each server is started once.
+func TestGatewayStatelessConcurrent(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	starts := filepath.Join(dir, "starts")
+	srv := func(name string) string {
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
+			"\n    env: {" + envTestServer + ": \"1\", GW_START_FILE: " + strings.Trim(yamlList([]string{starts + "-" + name}), "[]") + "}\n"
+	}
+	config := writeFile(t, dir, "gateway.yaml", "servers:\n"+srv("a")+srv("b"))
+	addr := fmt.Sprintf("127.0.0.1:%d", mcptest.FreePort(t))
+	cmd := exec.Command(mcptest.Tollgate(t), "gateway", "-c", config, "--audit", "off", "--state", "memory", "--listen", addr)
+	cmd.Stderr = &testLog{t: t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr + "/mcp"
+	mcptest.Eventually(t, 20*time.Second, func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, "the gateway listens")
+	const clients, each = 12, 8
+	errs := make(chan error, clients*each)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &statelessClient{t: t, url: url, seq: i * 1000}
+			for j := range each {
+				name := []string{"a__echo", "b__echo"}[(i+j)%2]
+				msg := fmt.Sprintf("c%d-%d", i, j)
+				r, err := c.try("tools/call", `{"name":"`+name+`","arguments":{"message":"`+msg+`"}}`)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				if !strings.Contains(fmt.Sprint(r["result"]), "mine: "+msg) {
+					errs <- fmt.Errorf("%s %s answered %v", name, msg, r)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		b, _ := os.ReadFile(starts + "-" + name)
+		if n := strings.Count(string(b), "started"); n != 1 {
+			t.Errorf("server %s started %d times, want once", name, n)
+		}
 	}
 }
