@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,11 @@ func testServer() int {
 			fmt.Fprintln(fh, "started", os.Getpid())
 			fh.Close()
 		}
+	}
+	if os.Getenv("GW_HANG") != "" {
+		// A server that never answers: it reads until its input ends.
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return 0
 	}
 	srv := sdk.NewServer(&sdk.Implementation{Name: "gateway-test-server", Version: "1"}, &sdk.ServerOptions{PageSize: 2})
 	text := func(s string) *sdk.CallToolResult {

@@ -19,6 +19,8 @@ type link struct {
 	srv  *Server
 	warm *warm // the server kept running, for a one-shot session; nil otherwise
 
+	running bool // run was started (guarded by s.mu)
+
 	mu     sync.Mutex
 	conn   *pipeEnd // the router's end of the pump's pipe; nil while down
 	result []byte   // its initialize result
@@ -151,7 +153,14 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 		s.mu.Lock()
 		params := s.init
 		s.mu.Unlock()
-		res, err := s.own(l, routerEnd, mcp.MethodInitialize, params)
+		wait := s.g.opts.RequestTimeout
+		if l.warm != nil {
+			// A server kept running answers a request's initialize from
+			// the first one's: one that has not answered by the start-up
+			// bound is hung, and holds up every stateless request.
+			wait = min(wait, s.g.opts.StartupTimeout)
+		}
+		res, err := s.ownWithin(l, routerEnd, mcp.MethodInitialize, params, wait)
 		if err == nil {
 			err = routerEnd.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
 		}
@@ -164,6 +173,9 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 	select {
 	case err = <-inited:
 		if err != nil {
+			if l.warm != nil && errors.Is(err, errNoAnswer) {
+				l.warm.hung(gen, err)
+			}
 			return 0, err
 		}
 		started = time.Now()

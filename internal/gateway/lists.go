@@ -148,11 +148,15 @@ func (s *session) checkBare() error {
 	return nil
 }
 
-// awaitStartup waits until every server is up or failed once, or
-// StartupTimeout has passed; false when the session ended meanwhile.
-func (s *session) awaitStartup() bool {
+// awaitStartup waits until every server (or every one named) is up or
+// failed once, or StartupTimeout has passed; false when the session ended
+// meanwhile.
+func (s *session) awaitStartup(only ...*link) bool {
+	if only == nil {
+		only = s.links
+	}
 	deadline := s.g.opts.After(s.g.opts.StartupTimeout)
-	for _, l := range s.links {
+	for _, l := range only {
 		select {
 		case <-l.ready:
 		case <-deadline:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -36,7 +37,7 @@ type session struct {
 	uris      map[string]*link         // resources by URI → the server that listed them
 	templates []uriTemplate
 	init      []byte        // the client's initialize params, nil before it
-	started   bool          // the links run
+	started   bool          // links run (running says which)
 	answered  bool          // the client's initialize was answered
 	version   string        // the revision the gateway answered initialize with
 	settled   chan struct{} // signalled when a request in flight ends
@@ -190,25 +191,47 @@ func (s *session) flushClient() {
 	}
 }
 
-// start runs the links once, with the client's initialize params.
-func (s *session) start(linksWG *sync.WaitGroup) {
+// start runs the links once, with the client's initialize params: the
+// links named, or every link when none is.
+func (s *session) start(linksWG *sync.WaitGroup, only ...*link) {
+	if only == nil {
+		only = s.links
+	}
 	s.mu.Lock()
-	started := s.started
 	s.started = true
 	if s.init == nil {
 		s.init = []byte(`{"protocolVersion":"` + mcp.Version20251125 + `","capabilities":{},"clientInfo":{"name":"tollgate-gateway","version":"1"}}`)
 	}
-	s.mu.Unlock()
-	if started {
-		return
+	var run []*link
+	for _, l := range only {
+		if !l.running {
+			l.running = true
+			run = append(run, l)
+		}
 	}
-	for _, l := range s.links {
+	s.mu.Unlock()
+	for _, l := range run {
 		linksWG.Add(1)
 		go func() {
 			defer linksWG.Done()
 			l.run(s.ctx)
 		}()
 	}
+}
+
+// target returns the one link a one-shot session's request needs (the
+// server a tools/call or prompts/get names), nil when it needs them all or
+// names none: a stateless request waits for no server it does not use.
+func (s *session) target(m jsonrpc.Message) *link {
+	if !s.ts.OneShot || (m.Method != mcp.MethodToolsCall && m.Method != mcp.MethodPromptsGet) {
+		return nil
+	}
+	name, ok := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "name"))
+	if !ok {
+		return nil
+	}
+	l, _ := s.split([]byte(name))
+	return l
 }
 
 func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
@@ -241,8 +264,13 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 			// A client that skipped initialize (a stateless request):
 			// the servers start now, and the request waits for them as
 			// an initialize would.
-			s.start(linksWG)
-			s.awaitStartup()
+			if l := s.target(m); l != nil {
+				s.start(linksWG, l)
+				s.awaitStartup(l)
+			} else {
+				s.start(linksWG)
+				s.awaitStartup()
+			}
 		}
 	}
 	switch m.Method {
@@ -568,9 +596,19 @@ func (s *session) take(gid string) *call {
 	return c
 }
 
+// errNoAnswer is the error of a request of the gateway's own that its
+// server did not answer in time.
+var errNoAnswer = errors.New("no answer in time")
+
 // own sends the router's own request to l's current incarnation conn and
-// waits for the answer: result, or the error object as err.
+// waits for the answer, at most RequestTimeout: result, or the error
+// object as err.
 func (s *session) own(l *link, conn transport.Conn, method string, params []byte) ([]byte, error) {
+	return s.ownWithin(l, conn, method, params, s.g.opts.RequestTimeout)
+}
+
+// ownWithin is own, waiting at most wait.
+func (s *session) ownWithin(l *link, conn transport.Conn, method string, params []byte, wait time.Duration) ([]byte, error) {
 	s.mu.Lock()
 	s.seq++
 	gid := strconv.FormatInt(s.seq, 10)
@@ -588,14 +626,14 @@ func (s *session) own(l *link, conn transport.Conn, method string, params []byte
 		s.take(gid)
 		return nil, err
 	}
-	timeout := time.NewTimer(s.g.opts.RequestTimeout)
+	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	select {
 	case <-timeout.C:
 		if s.take(gid) != nil {
 			_ = conn.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + gid + `,"reason":"tollgate gateway: no answer in time"}}`))
 		}
-		return nil, errors.New(method + ": server " + l.srv.Name + " did not answer in " + s.g.opts.RequestTimeout.String())
+		return nil, fmt.Errorf("%s: server %s did not answer in %s: %w", method, l.srv.Name, wait, errNoAnswer)
 	case frame, ok := <-c.reply:
 		if !ok {
 			return nil, errors.New(method + ": server " + l.srv.Name + " went away")

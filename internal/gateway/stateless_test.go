@@ -425,3 +425,48 @@ func TestGatewayStatelessConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// A stateless call waits only for the server it names: a server that
+// hangs is never started for calls to another. A stateless request that
+// needs every server (a list) leaves the hung one out once the start-up
+// bound has passed, and the gateway stops it and starts it again after
+// its backoff, instead of letting it hold up every later request.
+func TestGatewayStatelessHungServer(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	starts := filepath.Join(dir, "starts")
+	srv := func(name, extra string) string {
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
+			"\n    env: {" + envTestServer + ": \"1\", GW_START_FILE: " + strings.Trim(yamlList([]string{starts + "-" + name}), "[]") + extra + "}\n"
+	}
+	config := writeFile(t, dir, "gateway.yaml", "startup_timeout: 300ms\nrestart: {min_backoff: 100ms, max_backoff: 200ms}\nservers:\n"+srv("a", "")+srv("b", `, GW_HANG: "1"`))
+	c := startHTTPGateway(t, config, "--state", "memory")
+	count := func(name string) int {
+		b, _ := os.ReadFile(starts + "-" + name)
+		return strings.Count(string(b), "started")
+	}
+	// startHTTPGateway's server/discover needed every server: start over
+	// from what it left.
+	before := count("b")
+	for i := range 3 {
+		if txt, isErr := c.callText("a__echo", fmt.Sprintf(`{"message":"m%d"}`, i)); isErr || txt != fmt.Sprintf("mine: m%d", i) {
+			t.Errorf("a__echo while b hangs: %q", txt)
+		}
+	}
+	if n := count("b"); n != before {
+		t.Errorf("calls to a started b %d times", n-before)
+	}
+	mcptest.Eventually(t, 30*time.Second, func() bool {
+		res := result(t, "tools/list", c.call("tools/list", `{}`))
+		tools, _ := res["tools"].([]any)
+		for _, x := range tools {
+			if strings.HasPrefix(fmt.Sprint(x.(map[string]any)["name"]), "b__") {
+				t.Errorf("a hung server's tools listed: %v", x)
+			}
+		}
+		return count("b") >= before+2
+	}, "the hung server is stopped and started again")
+}

@@ -33,6 +33,7 @@ type warm struct {
 	mux       *mux.Mux
 	release   func()
 	gen       uint64    // bumped each time the server is started
+	served    uint64    // the last incarnation that answered an initialize
 	since     time.Time // when the current incarnation was started
 	fails     int       // consecutive incarnations that ended (or failed to start) early
 	notBefore time.Time // no start before this
@@ -94,8 +95,8 @@ func (w *warm) endedLocked(now time.Time, err error) {
 		go rel() // it ended: stopping what is left must not hold up a request
 	}
 	w.mux, w.release = nil, nil
-	if now.Sub(w.since) >= w.g.opts.MaxBackoff {
-		w.fails = 0 // it ran long enough: start the backoff over
+	if w.served == w.gen && now.Sub(w.since) >= w.g.opts.MaxBackoff {
+		w.fails = 0 // it served long enough: start the backoff over
 	}
 	w.failedLocked(now)
 	if err == nil {
@@ -110,12 +111,24 @@ func (w *warm) failedLocked(now time.Time) {
 	w.fails++
 }
 
+// hung is told by a one-shot session's link that incarnation gen did not
+// answer its initialize in time: it is stopped, and started again after
+// its backoff, so that later requests are not held up by it.
+func (w *warm) hung(gen uint64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if gen == w.gen && w.mux != nil {
+		w.endedLocked(time.Now(), err)
+	}
+}
+
 // initialized is told by a one-shot session's link that the incarnation
 // gen answered its initialize: the server is up.
 func (w *warm) initialized(gen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if gen == w.gen && w.mux != nil {
+		w.served = gen
 		w.report(true, nil)
 	}
 }
