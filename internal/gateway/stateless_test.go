@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 )
 
@@ -469,4 +471,57 @@ func TestGatewayStatelessHungServer(t *testing.T) {
 		}
 		return count("b") >= before+2
 	}, "the hung server is stopped and started again")
+}
+
+// The Go SDK's client at 2026-07-28 over HTTP (server/discover, stateless
+// requests, subscriptions/listen) uses the gateway as it would one server:
+// it lists and calls every server's tools, and hears on its subscription
+// that the tools changed when a server goes down.
+func TestGatewayStatelessSDKClient(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv := func(name string) string {
+		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
+	}
+	config := writeFile(t, dir, "gateway.yaml", "restart: {min_backoff: 200ms, max_backoff: 1s}\nservers:\n"+srv("a")+srv("b"))
+	c := startHTTPGateway(t, config, "--state", "memory")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	changed := make(chan struct{}, 8)
+	client := sdk.NewClient(&sdk.Implementation{Name: "stateless-sdk", Version: "1"}, &sdk.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		},
+	})
+	cs, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: c.url}, &sdk.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
+	if err != nil {
+		t.Fatalf("connect at 2026-07-28: %v", err)
+	}
+	defer cs.Close()
+	// What server/discover told it (an initialize would not say 2026-07-28).
+	if r := cs.InitializeResult(); r.ProtocolVersion != "2026-07-28" || r.ServerInfo == nil || r.ServerInfo.Name != "tollgate-gateway" {
+		t.Fatalf("the client did not discover the gateway: %+v", r)
+	}
+	if names := toolNames(t, ctx, cs); !slices.Contains(names, "a__echo") || !slices.Contains(names, "b__echo") {
+		t.Errorf("tools: %v", names)
+	}
+	if txt, isErr := callText(t, ctx, cs, "b__echo", map[string]any{"message": "stateless"}); isErr || !strings.Contains(txt, `"mine: stateless"`) {
+		t.Errorf("b__echo: %q", txt)
+	}
+	_, _ = cs.CallTool(ctx, &sdk.CallToolParams{Name: "a__crash", Arguments: map[string]any{}})
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the client was not told the tools changed when a went down")
+	}
+	mcptest.Eventually(t, 20*time.Second, func() bool {
+		txt, isErr := callText(t, ctx, cs, "a__echo", map[string]any{"message": "back"})
+		return !isErr && strings.Contains(txt, `"mine: back"`)
+	}, "a serves the SDK client again")
 }
