@@ -417,6 +417,9 @@ func (h *harness) tollgateArgv(sc *Scenario, upstreamURL string, round int, prof
 	}
 	if profile && h.cfg.Profile != "" && sc.front == stdio && sc.upstream == stdio {
 		argv = append(append([]string(nil), h.cfg.ProxySelf...), "-c", pol)
+		if sc.gateway {
+			argv = append(argv, "-gateway", gatewayPrefix)
+		}
 		name := strings.NewReplacer(" ", "-", ",", "", "/", "-", "+", "", "→", "to").Replace(sc.label())
 		env = []string{"TOLLGATE_BENCH_CPUPROFILE=" + filepath.Join(h.cfg.Profile, fmt.Sprintf("%s-r%d.pprof", name, round+1))}
 	} else if sc.gateway {

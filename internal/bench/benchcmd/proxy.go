@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/backend"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/gateway"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -27,7 +28,8 @@ const envCPUProfile = "TOLLGATE_BENCH_CPUPROFILE"
 // (policy, state store, gate, pump, stdio transport), so that a CPU profile
 // of the proxy under load can be taken without touching the tollgate binary.
 // It leaves out what the benchmarks do not exercise (approvals, audit,
-// metrics, HTTP).
+// metrics, HTTP). With -gateway it is `tollgate gateway` over the one
+// server instead, the same way.
 func runProxy(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("benchcmd proxy", flag.ContinueOnError)
 	config := fs.String("c", "", "policy file (required)")
@@ -36,6 +38,7 @@ func runProxy(ctx context.Context, args []string) error {
 	prefix := fs.String("state-prefix", "", "Redis key prefix")
 	_ = fs.String("log-level", "warn", "ignored (accepted as tollgate run does)")
 	_ = fs.String("audit", "", "ignored: the in-process proxy keeps no audit trail")
+	gw := fs.String("gateway", "", "serve the command as the one server of a gateway, under this prefix (as tollgate gateway does)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,12 +73,30 @@ func runProxy(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	g.Logger = logger
+	front := stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame)
+	if *gw != "" {
+		dial := transport.DialFunc(func(ctx context.Context, _ *transport.Session) (transport.Conn, func(), error) {
+			child, err := stdio.StartChild(ctx, fs.Args(), stdio.ChildOptions{Stderr: os.Stderr, MaxFrame: jsonrpc.DefaultMaxFrame})
+			if err != nil {
+				return nil, nil, err
+			}
+			return child.Conn(), func() { child.Stop(2 * time.Second) }, nil
+		})
+		gwy, err := gateway.New([]*gateway.Server{{Name: *gw, Prefix: *gw, Gate: g, Dial: dial}}, gateway.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer gwy.Close()
+		if err := gwy.Serve(ctx, &transport.Session{ID: "bench"}, front, nil); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		return nil
+	}
 	child, err := stdio.StartChild(ctx, fs.Args(), stdio.ChildOptions{Stderr: os.Stderr, MaxFrame: jsonrpc.DefaultMaxFrame})
 	if err != nil {
 		return err
 	}
-	err = proxy.NewHandler(g, logger).Serve(ctx, &transport.Session{ID: "bench"},
-		stdio.NewConn(os.Stdin, os.Stdout, jsonrpc.DefaultMaxFrame), child.Conn())
+	err = proxy.NewHandler(g, logger).Serve(ctx, &transport.Session{ID: "bench"}, front, child.Conn())
 	child.Stop(2 * time.Second)
 	if err != nil && !errors.Is(err, proxy.ErrUpstreamClosed) && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("proxy: %w", err)
