@@ -162,7 +162,8 @@ func (c *statelessClient) callText(name string, args string) (string, bool) {
 // (2026-07-28) requests behind any load balancer: each request may reach
 // either one. server/discover is answered by the gateway; a list begun on
 // one continues on the other (the cursor is signed with a key of the
-// file's); a server's limit holds exactly across both; and each gateway
+// file's); a server's limit and a gateway-wide budget hold exactly across
+// both; and each gateway
 // starts each server once for all its stateless requests, not once per
 // request.
 func TestGatewayStatelessFleetOnRedis(t *testing.T) {
@@ -173,7 +174,14 @@ func TestGatewayStatelessFleetOnRedis(t *testing.T) {
 	}
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	config := writeFile(t, dir, "gateway.yaml", `servers:
+	config := writeFile(t, dir, "gateway.yaml", `policy:
+  version: "1"
+  tools:
+    "*__get-sum":
+      rules:
+        - name: shared sum budget
+          rate_limit: 2/hour
+servers:
   a:
     command: `+yamlList([]string{self, "-test.run=^$"})+`
     env: {`+envTestServer+`: "1", GW_START_FILE: `+strings.Trim(yamlList([]string{starts}), "[]")+`}
@@ -239,9 +247,23 @@ func TestGatewayStatelessFleetOnRedis(t *testing.T) {
 	if allowed != 3 {
 		t.Errorf("a's limit across two stateless gateways: %d echoes, want 3", allowed)
 	}
+	sums := 0
+	for i := range 6 {
+		c := []*statelessClient{one, two}[i%2]
+		txt, isErr := c.callText("a__get-sum", `{"a":1,"b":2}`)
+		switch {
+		case !isErr && txt == "mine: 3":
+			sums++
+		case !isErr || !strings.Contains(strings.ToLower(txt), "denied"):
+			t.Errorf("sum %d: %q (error %v)", i, txt, isErr)
+		}
+	}
+	if sums != 2 {
+		t.Errorf("the gateway-wide budget across two stateless gateways: %d sums, want 2", sums)
+	}
 	b, _ := os.ReadFile(starts)
 	if n := strings.Count(string(b), "started"); n != 2 {
-		t.Errorf("server a was started %d times for %d stateless requests on two gateways, want once per gateway:\n%s", n, 8+4, b)
+		t.Errorf("server a was started %d times for %d stateless requests on two gateways, want once per gateway:\n%s", n, 8+6+4, b)
 	}
 }
 
