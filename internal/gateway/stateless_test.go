@@ -163,9 +163,8 @@ func (c *statelessClient) callText(name string, args string) (string, bool) {
 // either one. server/discover is answered by the gateway; a list begun on
 // one continues on the other (the cursor is signed with a key of the
 // file's); a server's limit and a gateway-wide budget hold exactly across
-// both; and each gateway
-// starts each server once for all its stateless requests, not once per
-// request.
+// both; and each gateway starts each server once for all its stateless
+// requests, not once per request.
 func TestGatewayStatelessFleetOnRedis(t *testing.T) {
 	redisURL := mcptest.Redis(t)
 	self, err := os.Executable()
