@@ -150,6 +150,15 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 
 	inited := make(chan error, 1)
 	go func() {
+		if l.warm != nil {
+			if res := l.warm.initResult(gen); res != nil {
+				// The server kept running was initialized by an earlier
+				// request: this one's pump relays without its own.
+				l.up(routerEnd, res, gen)
+				inited <- nil
+				return
+			}
+		}
 		s.mu.Lock()
 		params := s.init
 		s.mu.Unlock()
@@ -181,7 +190,7 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 		started = time.Now()
 		l.once.Do(func() { close(l.ready) })
 		if l.warm != nil {
-			l.warm.initialized(gen)
+			l.warm.initialized(gen, l.initResult())
 		} else {
 			if s.g.opts.OnChange != nil {
 				s.g.opts.OnChange(l.srv.Name, true, nil)

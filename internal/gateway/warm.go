@@ -34,6 +34,7 @@ type warm struct {
 	release   func()
 	gen       uint64    // bumped each time the server is started
 	served    uint64    // the last incarnation that answered an initialize
+	result    []byte    // its initialize result (owned; never changed)
 	since     time.Time // when the current incarnation was started
 	fails     int       // consecutive incarnations that ended (or failed to start) early
 	notBefore time.Time // no start before this
@@ -123,14 +124,29 @@ func (w *warm) hung(gen uint64, err error) {
 }
 
 // initialized is told by a one-shot session's link that the incarnation
-// gen answered its initialize: the server is up.
-func (w *warm) initialized(gen uint64) {
+// gen answered its initialize with result: the server is up.
+func (w *warm) initialized(gen uint64, result []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if gen == w.gen && w.mux != nil {
+		if w.served != gen {
+			w.result = result
+		}
 		w.served = gen
 		w.report(true, nil)
 	}
+}
+
+// initResult returns the initialize result of incarnation gen, when it is
+// the current one and answered one: later sessions attached to it need
+// not initialize it again (the mux would answer from the same result).
+func (w *warm) initResult(gen uint64) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if gen == w.gen && w.served == gen && w.mux != nil {
+		return w.result
+	}
+	return nil
 }
 
 // report tells OnChange of a change of state (with w.mu held).
