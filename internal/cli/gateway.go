@@ -251,6 +251,17 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		}
 		if store != nil {
 			g.Store = &gateway.ScopedStore{Store: store, Server: names[i]}
+			// As buildGate does: a gate with a counter store keeps the
+			// retries and tasks of stateless sessions beside it, shared
+			// with other gateway processes on the backend; each server's
+			// apart, as its counters are (a round or task id of one
+			// server is not another's).
+			shared, err := f.stateFlags.calls(ctx)
+			if err != nil {
+				cleanup()
+				return nil, nil, nil, err
+			}
+			g.Calls = &calls.Scoped{Store: shared, Scope: names[i]}
 		}
 		g.Tracer = hub.Tracer
 		g.FailOpen = f.failMode == "open"
@@ -258,13 +269,6 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		g.Monitor = f.mode == "monitor"
 		g.Approvals = hub.Approvals
 		g.Recorder = hub.Recorder
-		if hub.Calls != nil {
-			// Retries and tasks of stateless sessions, shared with other
-			// gateway processes on the backend; each server's apart, as
-			// its counters are (a round or task id of one server is not
-			// another's).
-			g.Calls = &calls.Scoped{Store: hub.Calls, Scope: names[i]}
-		}
 		gates = append(gates, g)
 	}
 	return hub, gates, cleanup, nil

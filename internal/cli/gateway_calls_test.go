@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -16,21 +13,13 @@ import (
 )
 
 // gatewayGates builds the per-server gates of a gateway of servers a and
-// b, each with the policy src, on the flags args.
+// b, each with the policy src and no gateway-wide policy, on the flags
+// args.
 func gatewayGates(t *testing.T, src string, args ...string) []*gate.Gate {
 	t.Helper()
-	var f runFlags
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	f.register(fs)
-	if err := fs.Parse(append([]string{"--audit", "off", "--state-dir", t.TempDir()}, args...)); err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Load("p.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, _ := policy.Load("hub.yaml", []byte("version: \"1\"\n"))
-	_, gates, cleanup, err := buildGatewayGates(context.Background(), &f, hub, []string{"a", "b"}, []*policy.Policy{pol, pol}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pol := loadPolicy(t, src)
+	_, gates, cleanup, err := buildGatewayGates(context.Background(), gateFlags(t, args...), loadPolicy(t, "version: \"1\"\n"),
+		[]string{"a", "b"}, []*policy.Policy{pol, pol}, discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,4 +65,14 @@ func TestGatewaySharesCallRecordsPerServer(t *testing.T) {
 		t.Fatalf("a's retry through the other gateway: %s, want forwarded free", retry.Answer)
 	}
 	retry.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"complete","content":[]}`)})
+
+	// The rule is buildGate's: a server's gate with a counter store (here
+	// the default SQLite file, with no --state and no gateway-wide
+	// limits) has the call store beside it; one without has none.
+	if g := gatewayGates(t, oneAnHour)[0]; g.Calls == nil {
+		t.Error("a server's gate with a counter store has no call store")
+	}
+	if g := gatewayGates(t, "version: \"1\"\n")[0]; g.Calls != nil {
+		t.Error("a server's gate without a state store has a call store")
+	}
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
-// runGate builds the gate `tollgate run` builds with args (besides the
-// defaults), and releases it when the test ends.
-func runGate(t *testing.T, src string, args ...string) *gate.Gate {
+// gateFlags parses the flags of a gate-building command: args besides the
+// defaults (no audit, a state directory of the test's).
+func gateFlags(t *testing.T, args ...string) *runFlags {
 	t.Helper()
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -25,11 +25,25 @@ func runGate(t *testing.T, src string, args ...string) *gate.Gate {
 	if err := fs.Parse(append([]string{"--audit", "off", "--state-dir", t.TempDir()}, args...)); err != nil {
 		t.Fatal(err)
 	}
+	return &f
+}
+
+func loadPolicy(t *testing.T, src string) *policy.Policy {
+	t.Helper()
 	pol, err := policy.Load("p.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, cleanup, err := buildGate(context.Background(), &f, pol, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return pol
+}
+
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// runGate builds the gate `tollgate run` builds with args (besides the
+// defaults), and releases it when the test ends.
+func runGate(t *testing.T, src string, args ...string) *gate.Gate {
+	t.Helper()
+	g, cleanup, err := buildGate(context.Background(), gateFlags(t, args...), loadPolicy(t, src), discardLog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,19 +29,27 @@ type rawClient struct {
 	cmd   *exec.Cmd
 }
 
-// twoOwnServers writes a gateway file with this package's server twice, as
-// a and b.
-func twoOwnServers(t *testing.T, extra string) string {
+// ownServer is a `servers:` entry of a gateway file that runs this
+// package's test server as name, with the environment variables env
+// (name, value, name, value, ...) besides the one that makes it one.
+func ownServer(t *testing.T, name string, env ...string) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
+	vars := envTestServer + `: "1"`
+	for i := 0; i+1 < len(env); i += 2 {
+		vars += ", " + env[i] + ": " + strings.Trim(yamlList(env[i+1:i+2]), "[]")
 	}
-	return writeFile(t, dir, "gateway.yaml", extra+"servers:\n"+srv("a")+srv("b"))
+	return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + vars + "}\n"
+}
+
+// twoOwnServers writes a gateway file with this package's server twice, as
+// a and b.
+func twoOwnServers(t *testing.T, extra string) string {
+	t.Helper()
+	return writeFile(t, t.TempDir(), "gateway.yaml", extra+"servers:\n"+ownServer(t, "a")+ownServer(t, "b"))
 }
 
 func startRaw(t *testing.T, config string, args ...string) *rawClient {
@@ -310,16 +318,9 @@ func TestGatewayWithoutInitialize(t *testing.T) {
 // A client's cancellation reaches the server running the request, under
 // that server's id, and no other.
 func TestGatewayCancellationRouted(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	cancelled := filepath.Join(dir, "cancelled")
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
-			"\n    env: {" + envTestServer + ": \"1\", GW_NAME: " + name + ", GW_CANCEL_FILE: " + strings.Trim(yamlList([]string{cancelled}), "[]") + "}\n"
-	}
+	srv := func(name string) string { return ownServer(t, name, "GW_NAME", name, "GW_CANCEL_FILE", cancelled) }
 	c := startRaw(t, writeFile(t, dir, "gateway.yaml", "servers:\n"+srv("a")+srv("b")))
 	c.initialize()
 	c.send(`{"jsonrpc":"2.0","id":"w","method":"tools/call","params":{"name":"a__wait","arguments":{}}}`)

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -138,6 +137,13 @@ func result(t *testing.T, what string, r map[string]any) map[string]any {
 	return res
 }
 
+// started counts the starts of this package's test server that wrote to
+// the GW_START_FILE path.
+func started(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "started")
+}
+
 // callText returns a tools/call's text and whether it is an error (a
 // JSON-RPC error's message counts as one).
 func (c *statelessClient) callText(name string, args string) (string, bool) {
@@ -260,9 +266,8 @@ servers:
 	if sums != 2 {
 		t.Errorf("the gateway-wide budget across two stateless gateways: %d sums, want 2", sums)
 	}
-	b, _ := os.ReadFile(starts)
-	if n := strings.Count(string(b), "started"); n != 2 {
-		t.Errorf("server a was started %d times for %d stateless requests on two gateways, want once per gateway:\n%s", n, 8+6+4, b)
+	if n := started(starts); n != 2 {
+		t.Errorf("server a was started %d times by two gateways serving stateless requests, want once per gateway", n)
 	}
 }
 
@@ -270,16 +275,9 @@ servers:
 // again by a later request, after its backoff; until then a request for
 // it is answered with an error, and the other server keeps serving.
 func TestGatewayStatelessServerRestarts(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
-			"\n    env: {" + envTestServer + ": \"1\", GW_START_FILE: " + strings.Trim(yamlList([]string{starts + "-" + name}), "[]") + "}\n"
-	}
+	srv := func(name string) string { return ownServer(t, name, "GW_START_FILE", starts+"-"+name) }
 	config := writeFile(t, dir, "gateway.yaml", "restart: {min_backoff: 300ms, max_backoff: 1s}\nservers:\n"+srv("a")+srv("b"))
 	c := startHTTPGateway(t, config, "--state", "memory")
 	if txt, isErr := c.callText("a__echo", `{"message":"before"}`); isErr || txt != "mine: before" {
@@ -294,8 +292,7 @@ func TestGatewayStatelessServerRestarts(t *testing.T) {
 		return !isErr && txt == "mine: after"
 	}, "a serves stateless requests again")
 	for name, want := range map[string]int{"a": 2, "b": 1} {
-		b, _ := os.ReadFile(starts + "-" + name)
-		if n := strings.Count(string(b), "started"); n != want {
+		if n := started(starts + "-" + name); n != want {
 			t.Errorf("server %s started %d times, want %d", name, n, want)
 		}
 	}
@@ -306,15 +303,7 @@ func TestGatewayStatelessServerRestarts(t *testing.T) {
 // honours, then a tools/list_changed tagged with the subscription's id
 // when a server goes down, and again when it is back.
 func TestGatewayStatelessListen(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
-	}
-	config := writeFile(t, dir, "gateway.yaml", "restart: {min_backoff: 300ms, max_backoff: 1s}\nservers:\n"+srv("a")+srv("b"))
+	config := writeFile(t, t.TempDir(), "gateway.yaml", "restart: {min_backoff: 300ms, max_backoff: 1s}\nservers:\n"+ownServer(t, "a")+ownServer(t, "b"))
 	c := startHTTPGateway(t, config, "--state", "memory")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -385,35 +374,10 @@ func TestGatewayStatelessListen(t *testing.T) {
 // Stateless requests arriving together share the servers kept running:
 // each is answered with its own result, and each server is started once.
 func TestGatewayStatelessConcurrent(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
-			"\n    env: {" + envTestServer + ": \"1\", GW_START_FILE: " + strings.Trim(yamlList([]string{starts + "-" + name}), "[]") + "}\n"
-	}
-	config := writeFile(t, dir, "gateway.yaml", "servers:\n"+srv("a")+srv("b"))
-	addr := fmt.Sprintf("127.0.0.1:%d", mcptest.FreePort(t))
-	cmd := exec.Command(mcptest.Tollgate(t), "gateway", "-c", config, "--audit", "off", "--state", "memory", "--listen", addr)
-	cmd.Stderr = &testLog{t: t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr + "/mcp"
-	mcptest.Eventually(t, 20*time.Second, func() bool {
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	}, "the gateway listens")
+	srv := func(name string) string { return ownServer(t, name, "GW_START_FILE", starts+"-"+name) }
+	url := startHTTPGateway(t, writeFile(t, dir, "gateway.yaml", "servers:\n"+srv("a")+srv("b")), "--state", "memory").url
 	const clients, each = 12, 8
 	errs := make(chan error, clients*each)
 	var wg sync.WaitGroup
@@ -442,8 +406,7 @@ func TestGatewayStatelessConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 	for _, name := range []string{"a", "b"} {
-		b, _ := os.ReadFile(starts + "-" + name)
-		if n := strings.Count(string(b), "started"); n != 1 {
+		if n := started(starts + "-" + name); n != 1 {
 			t.Errorf("server %s started %d times, want once", name, n)
 		}
 	}
@@ -455,22 +418,12 @@ func TestGatewayStatelessConcurrent(t *testing.T) {
 // bound has passed, and the gateway stops it and starts it again after
 // its backoff, instead of letting it hold up every later request.
 func TestGatewayStatelessHungServer(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	srv := func(name, extra string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) +
-			"\n    env: {" + envTestServer + ": \"1\", GW_START_FILE: " + strings.Trim(yamlList([]string{starts + "-" + name}), "[]") + extra + "}\n"
-	}
-	config := writeFile(t, dir, "gateway.yaml", "startup_timeout: 300ms\nrestart: {min_backoff: 100ms, max_backoff: 200ms}\nservers:\n"+srv("a", "")+srv("b", `, GW_HANG: "1"`))
+	config := writeFile(t, dir, "gateway.yaml", "startup_timeout: 300ms\nrestart: {min_backoff: 100ms, max_backoff: 200ms}\nservers:\n"+
+		ownServer(t, "a", "GW_START_FILE", starts+"-a")+ownServer(t, "b", "GW_START_FILE", starts+"-b", "GW_HANG", "1"))
 	c := startHTTPGateway(t, config, "--state", "memory")
-	count := func(name string) int {
-		b, _ := os.ReadFile(starts + "-" + name)
-		return strings.Count(string(b), "started")
-	}
+	count := func(name string) int { return started(starts + "-" + name) }
 	// startHTTPGateway's server/discover needed every server: start over
 	// from what it left.
 	before := count("b")
@@ -499,15 +452,7 @@ func TestGatewayStatelessHungServer(t *testing.T) {
 // it lists and calls every server's tools, and hears on its subscription
 // that the tools changed when a server goes down.
 func TestGatewayStatelessSDKClient(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	srv := func(name string) string {
-		return "  " + name + ":\n    command: " + yamlList([]string{self, "-test.run=^$"}) + "\n    env: {" + envTestServer + ": \"1\"}\n"
-	}
-	config := writeFile(t, dir, "gateway.yaml", "restart: {min_backoff: 200ms, max_backoff: 1s}\nservers:\n"+srv("a")+srv("b"))
+	config := writeFile(t, t.TempDir(), "gateway.yaml", "restart: {min_backoff: 200ms, max_backoff: 1s}\nservers:\n"+ownServer(t, "a")+ownServer(t, "b"))
 	c := startHTTPGateway(t, config, "--state", "memory")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -42,11 +42,10 @@ type warm struct {
 	up        bool // the last state reported to OnChange
 	reported  bool // whether any state was
 
-	known       map[string]bool // tool names, nil when not known
-	knownGen    uint64          // the incarnation they were read from
-	knownAt     time.Time
-	knownEpoch  uint64 // bumped by forget
-	knownLoaded uint64 // the epoch known was read in
+	known      map[string]bool // tool names, nil when not known
+	knownGen   uint64          // the incarnation they were read from
+	knownAt    time.Time
+	knownEpoch uint64 // bumped by forget, so that a reading begun before is not kept
 }
 
 // ListTTL bounds how long the tool names a warm server listed are used to
@@ -165,7 +164,7 @@ func (w *warm) report(up bool, err error) {
 func (w *warm) names(gen uint64) map[string]bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.known == nil || w.knownGen != gen || w.knownLoaded != w.knownEpoch || time.Since(w.knownAt) > ListTTL {
+	if w.known == nil || w.knownGen != gen || time.Since(w.knownAt) > ListTTL {
 		return nil
 	}
 	return w.known
@@ -186,7 +185,7 @@ func (w *warm) keep(gen, epoch uint64, names map[string]bool) {
 	if epoch != w.knownEpoch || gen != w.gen {
 		return
 	}
-	w.known, w.knownGen, w.knownAt, w.knownLoaded = names, gen, time.Now(), epoch
+	w.known, w.knownGen, w.knownAt = names, gen, time.Now()
 }
 
 // forget drops the tool names: the server said its list changed.
