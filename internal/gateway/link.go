@@ -250,7 +250,7 @@ func (l *link) down(conn *pipeEnd) {
 		if c.link == l {
 			delete(s.calls, gid)
 			if c.clientID != nil {
-				delete(s.clientIDs, jsonrpc.IDKey(c.clientID))
+				delete(s.clientIDs, c.clientKey)
 			}
 			if c.token != "" {
 				delete(s.tokens, c.token)

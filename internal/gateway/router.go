@@ -84,7 +84,9 @@ type call struct {
 	gid         string
 	clientToken []byte // the client's progress token, when it gave one
 	link        *link
-	clientID    []byte
+	clientID    []byte // the client's id: in idBuf when it fits
+	clientKey   string // IDKey(clientID), its key in session.clientIDs
+	idBuf       [24]byte
 	token       string
 	reply       chan []byte // the router's own request: receives the response
 }
@@ -317,13 +319,15 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 			s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: completion/complete needs a ref of type ref/prompt or ref/resource", nil))
 		}
 	case "logging/setLevel":
-		params := clone(m.Params)
+		// method and params are copies the goroutines capture, not m: a
+		// captured m would be moved to the heap on every request.
+		method, params := m.Method, clone(m.Params)
 		for _, l := range s.links {
 			if conn := l.current(); conn != nil {
 				s.wg.Add(1)
 				go func() {
 					defer s.wg.Done()
-					_, _ = s.own(l, conn, m.Method, params)
+					_, _ = s.own(l, conn, method, params)
 				}()
 			}
 		}
@@ -515,7 +519,12 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name [
 	var idBuf [20]byte
 	rawGID := strconv.AppendInt(idBuf[:0], s.seq, 10)
 	gid := string(rawGID)
-	c := &call{gid: gid, link: l, clientID: clone(m.ID)}
+	c := &call{gid: gid, link: l, clientKey: ck}
+	if len(m.ID) <= len(c.idBuf) {
+		c.clientID = append(c.idBuf[:0], m.ID...)
+	} else {
+		c.clientID = clone(m.ID)
+	}
 	edits := [3]jsonrpc.Edit{{Old: m.ID, Repl: rawGID}, extra}
 	n := 2
 	if !bytes.Contains(m.Params, progressTokenKey) {
@@ -584,7 +593,7 @@ func (s *session) take(gid string) *call {
 	}
 	delete(s.calls, gid)
 	if c.clientID != nil {
-		delete(s.clientIDs, jsonrpc.IDKey(c.clientID))
+		delete(s.clientIDs, c.clientKey)
 	}
 	if c.token != "" {
 		delete(s.tokens, c.token)
