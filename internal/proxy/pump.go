@@ -34,6 +34,14 @@ type pump struct {
 	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
 	wg      sync.WaitGroup      // judgeAsync goroutines
 
+	// judges hands calls to the judge goroutine, which judgeAsync starts
+	// at the first call it takes off the read loop (judging says so) and
+	// which then waits for more: a call the store may block on is judged
+	// there when it is idle, on a stack already grown for the store, with
+	// no goroutine to start. Only the client read loop uses these.
+	judges  chan judgeJob
+	judging bool
+
 	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
 	// peerAsks are the server's sampling and elicitation requests the
 	// client has not answered yet (by id key → method), whose answers the
@@ -90,6 +98,7 @@ var ErrUpstreamClosed = errors.New("upstream closed the connection")
 // client ended the session, ErrUpstreamClosed when the server did.
 func (p *pump) run(ctx context.Context) error {
 	p.pending = make(map[string]*pending)
+	p.judges = make(chan judgeJob)
 	p.asked = make(map[string]chan reply)
 	p.session.SetAsk(p.ask)
 	ctx, cancel := context.WithCancel(ctx)
@@ -201,6 +210,7 @@ func (p *pump) watchLists(ctx context.Context) {
 }
 
 func (p *pump) clientLoop(ctx context.Context) error {
+	defer p.stopJudging()
 	toServer, toClient := newOutbox(p.server), newOutbox(p.client)
 	defer toServer.endBurst(p)
 	defer toClient.endBurst(p)
@@ -408,7 +418,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		// Judging may wait on a store or a person: off the read loop, so
 		// that the next message is read meanwhile. (A batch is judged in
 		// place, so that it stays one unit.)
-		p.judgeAsync(ctx, m, frame, call)
+		p.judgeAsync(ctx, frame, call)
 		return verdict{}
 	}
 	v := p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
@@ -563,53 +573,86 @@ func unprobe(frame []byte, pd *pending) []byte {
 // judgeAsync judges a call whose judging may block, off the read loop,
 // then forwards it or answers it. The frame is copied because the reader
 // reuses it, and the call is read again from the copy.
-func (p *pump) judgeAsync(ctx context.Context, m jsonrpc.Message, frame []byte, call mcp.Call) {
-	own := append([]byte(nil), frame...)
+func (p *pump) judgeAsync(ctx context.Context, frame []byte, call mcp.Call) {
+	job := judgeJob{frame: append([]byte(nil), frame...), call: call}
+	select {
+	case p.judges <- job: // the judge goroutine was idle
+		return
+	default:
+	}
 	p.wg.Add(1)
+	if !p.judging {
+		p.judging = true
+		go func() {
+			defer p.wg.Done()
+			p.judgeOff(ctx, job)
+			for job := range p.judges {
+				p.judgeOff(ctx, job)
+			}
+		}()
+		return
+	}
 	go func() {
 		defer p.wg.Done()
-		m, err := jsonrpc.Parse(own, false)
-		if err == nil {
-			call, err = mcp.ParseCall(m.Params)
-		}
-		if err != nil { // cannot happen: own is the frame read once already
-			p.unregister(m.ID)
-			return
-		}
-		p.mu.Lock()
-		pd := p.pending[string(m.ID)]
-		p.mu.Unlock()
-		if pd == nil {
-			// The session ended before the call was judged: it is not
-			// judged, nor sent.
-			return
-		}
-		v := p.ruled(m, own, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
-		if v.answer != nil {
-			p.toClient(v.answer)
-			return
-		}
-		out := own
-		if v.frame != nil {
-			out = v.frame
-		}
-		p.mu.Lock()
-		still := p.pending[string(m.ID)] == pd
-		p.mu.Unlock()
-		if !still {
-			// Answered (a server replying to a cancellation it has not
-			// matched) or the session ended while the call was being
-			// judged: it is not sent now, and its ticket knows.
-			if pd.ticket != nil {
-				pd.ticket.Done(End{Unsent: true})
-			}
-			return
-		}
-		if err := p.server.Write(out); err != nil {
-			p.log.Warn("write to server failed", "err", err)
-			p.unsent(m.ID, err)
-		}
+		p.judgeOff(ctx, job)
 	}()
+}
+
+// judgeJob is a call judgeAsync hands off: its frame (owned) and what
+// was read from it.
+type judgeJob struct {
+	frame []byte
+	call  mcp.Call
+}
+
+// stopJudging ends the judge goroutine once it has judged what it holds;
+// only the client read loop calls it, when it ends.
+func (p *pump) stopJudging() { close(p.judges) }
+
+// judgeOff judges a handed-off call and forwards it or answers it.
+func (p *pump) judgeOff(ctx context.Context, job judgeJob) {
+	own, call := job.frame, job.call
+	m, err := jsonrpc.Parse(own, false)
+	if err == nil {
+		call, err = mcp.ParseCall(m.Params)
+	}
+	if err != nil { // cannot happen: own is the frame read once already
+		p.unregister(m.ID)
+		return
+	}
+	p.mu.Lock()
+	pd := p.pending[string(m.ID)]
+	p.mu.Unlock()
+	if pd == nil {
+		// The session ended before the call was judged: it is not
+		// judged, nor sent.
+		return
+	}
+	v := p.ruled(m, own, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
+	if v.answer != nil {
+		p.toClient(v.answer)
+		return
+	}
+	out := own
+	if v.frame != nil {
+		out = v.frame
+	}
+	p.mu.Lock()
+	still := p.pending[string(m.ID)] == pd
+	p.mu.Unlock()
+	if !still {
+		// Answered (a server replying to a cancellation it has not
+		// matched) or the session ended while the call was being
+		// judged: it is not sent now, and its ticket knows.
+		if pd.ticket != nil {
+			pd.ticket.Done(End{Unsent: true})
+		}
+		return
+	}
+	if err := p.server.Write(out); err != nil {
+		p.log.Warn("write to server failed", "err", err)
+		p.unsent(m.ID, err)
+	}
 }
 
 // ask implements transport.Session.Ask.
