@@ -90,6 +90,10 @@ type Log struct {
 	lostErr  error
 	broken   bool // the current file could not be restored after a failed write
 	g        group
+
+	// retiring counts the full files being synced and closed off the
+	// writer's path (see retire); the writer waits for them when it stops.
+	retiring sync.WaitGroup
 }
 
 var _ event.Recorder = (*Log)(nil)

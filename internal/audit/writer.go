@@ -84,6 +84,7 @@ func (l *Log) run() {
 				_ = l.f.Sync()
 				_ = l.f.Close()
 			}
+			l.retiring.Wait()
 			l.lockFile.Close()
 			return
 		}
@@ -291,13 +292,27 @@ func (l *Log) appendLines(from int) (int, error) {
 			}
 			return n, err
 		}
-		_ = l.f.Sync()
-		if err := l.f.Close(); err != nil {
-			l.opts.Logger.Warn("audit: closing a full audit file failed", "err", err)
-		}
+		l.retire(l.f)
 		l.f = nil
 		l.fileNo++
 	}
+}
+
+// retire syncs and closes a full file on a goroutine of its own: the sync
+// of a file of MaxSize bytes can take the disk a long while, during which
+// the writer would take no lines and a busy proxy's would be dropped. The
+// lines are in the file already (a crash of the process loses none of
+// them); the chain goes on in the next file meanwhile. The writer waits
+// for every retiring file before it stops.
+func (l *Log) retire(f File) {
+	l.retiring.Add(1)
+	go func() {
+		defer l.retiring.Done()
+		_ = f.Sync()
+		if err := f.Close(); err != nil {
+			l.opts.Logger.Warn("audit: closing a full audit file failed", "err", err)
+		}
+	}()
 }
 
 func endOf(lines []groupLine, i int) int {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -346,5 +347,97 @@ func TestWriterRestsBetweenWrites(t *testing.T) {
 	}
 	if rep := verifyDir(t, dir); rep.Problem != nil || rep.Lines != 12 || !rep.Stopped {
 		t.Errorf("verify: %+v", rep)
+	}
+}
+
+// slowSyncFile holds the first file's Sync until release is closed, as a
+// disk does while it flushes a full file.
+type slowSyncFile struct {
+	*os.File
+	first   bool
+	entered chan<- struct{}
+	release <-chan struct{}
+	synced  *atomic.Bool
+}
+
+func (f slowSyncFile) Sync() error {
+	if f.first {
+		f.entered <- struct{}{}
+		<-f.release
+		f.synced.Store(true)
+	}
+	return f.File.Sync()
+}
+
+// TestRotationDoesNotWaitForSync: while a full file is being synced, the
+// lines after it go on into the next file (a busy proxy drops none), and
+// Close returns only once that sync is done.
+func TestRotationDoesNotWaitForSync(t *testing.T) {
+	dir := t.TempDir()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var synced atomic.Bool
+	var opened atomic.Int32
+	l := openLog(t, Options{Dir: dir, MaxSize: 2000, Buffer: 100, Linger: -1, OpenFile: func(path string) (File, error) {
+		f, err := openAppend(path)
+		if err != nil {
+			return nil, err
+		}
+		return slowSyncFile{f.(*os.File), opened.Add(1) == 1, entered, release, &synced}, nil
+	}})
+	// Runs before openLog's Close: a failing test must not leave the
+	// writer held in Sync for Close to wait on.
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	i := 0
+	for ; ; i++ {
+		l.Record(callEvent(i))
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Millisecond):
+			if i > 1000 {
+				t.Fatal("the first file was never rotated")
+			}
+			continue
+		}
+		break
+	}
+	// The first file's Sync is held: the next lines must still reach the
+	// disk, in the next file.
+	want := i + 10
+	for ; i < want; i++ {
+		l.Record(callEvent(i + 1))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		files, _ := ListFiles(dir)
+		for _, f := range files[1:] {
+			b, _ := os.ReadFile(f.Path)
+			n += strings.Count(string(b), "\n")
+		}
+		if n >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines in the files after the first while its sync was held, want 10 or more", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		free()
+	}()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !synced.Load() {
+		t.Error("Close returned before the full file was synced")
+	}
+	if rep := verifyDir(t, dir); rep.Problem != nil || !rep.Stopped || rep.Lines != want+2 {
+		t.Errorf("verify: %+v, want %d lines", rep, want+2)
+	}
+	if st := l.Stats(); st.Dropped != 0 || st.Lost != 0 {
+		t.Errorf("stats: %+v", st)
 	}
 }
