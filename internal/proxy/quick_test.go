@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +21,9 @@ import (
 // was judged on the pump's client read loop.
 type stackGate struct {
 	*gate.Gate
-	mu     sync.Mutex
-	inLoop []bool
+	mu         sync.Mutex
+	inLoop     []bool
+	goroutines []string // "goroutine N" of each judgement
 }
 
 func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
@@ -29,6 +31,8 @@ func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	stack := string(buf[:runtime.Stack(buf, false)])
 	g.mu.Lock()
 	g.inLoop = append(g.inLoop, strings.Contains(stack, "clientLoop"))
+	id, _, _ := strings.Cut(stack, " [")
+	g.goroutines = append(g.goroutines, id)
 	g.mu.Unlock()
 	return g.Gate.Judge(ctx, c)
 }
@@ -80,5 +84,44 @@ tools:
 				t.Errorf("admissions on the read loop: %v, want [%v]", g.inLoop, tc.inLoop)
 			}
 		})
+	}
+}
+
+// TestIdleJudgeGoroutineIsReused: calls kept in a store that may block are
+// judged off the read loop, one after another on the same goroutine while
+// it is idle (its stack already grown for the store), not on a new one
+// each.
+func TestIdleJudgeGoroutineIsReused(t *testing.T) {
+	pol, err := policy.Load("p.yaml", []byte(`version: "1"
+tools:
+  echo:
+    rules:
+      - name: ten a minute
+        rate_limit: 10/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &stackGate{Gate: gate.New(pol)}
+	g.Store = blockingStore{memstore.New()}
+	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
+	cw, pr, pw, done := startPump(t, g, fs, 0)
+	sc := bufio.NewScanner(pr)
+	for i := 1; i <= 3; i++ {
+		go io.WriteString(cw, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i)+`,"method":"tools/call","params":{"name":"echo","arguments":{}}}`+"\n")
+		if !sc.Scan() {
+			t.Fatalf("call %d: no answer: %v", i, sc.Err())
+		}
+		if got, want := sc.Text(), `{"jsonrpc":"2.0","id":`+strconv.Itoa(i)+`,"result":{"content":[]}}`; got != want {
+			t.Fatalf("answer %s, want %s", got, want)
+		}
+	}
+	cw.Close()
+	<-done
+	pw.Close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.goroutines) != 3 || g.goroutines[1] != g.goroutines[0] || g.goroutines[2] != g.goroutines[0] || g.inLoop[0] {
+		t.Errorf("judged on %v (on the read loop: %v), want one goroutine, not the read loop, for all three", g.goroutines, g.inLoop)
 	}
 }
