@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
@@ -123,5 +124,72 @@ tools:
 	defer g.mu.Unlock()
 	if len(g.goroutines) != 3 || g.goroutines[1] != g.goroutines[0] || g.goroutines[2] != g.goroutines[0] || g.inLoop[0] {
 		t.Errorf("judged on %v (on the read loop: %v), want one goroutine, not the read loop, for all three", g.goroutines, g.inLoop)
+	}
+}
+
+// holdFirstGate holds the judgement of the call with id 1 until release is
+// closed, as a call waiting for a person is held.
+type holdFirstGate struct {
+	*gate.Gate
+	release chan struct{}
+}
+
+func (g *holdFirstGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	if string(c.ID) == "1" {
+		<-g.release
+	}
+	return g.Gate.Judge(ctx, c)
+}
+
+// TestBusyJudgeGoroutineHoldsNoCall: while the judge goroutine is held by
+// one call (a person asked), the next call on a store that may block is
+// judged on a goroutine of its own and answered first.
+func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
+	pol, err := policy.Load("p.yaml", []byte(`version: "1"
+tools:
+  echo:
+    rules:
+      - name: ten a minute
+        rate_limit: 10/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &holdFirstGate{Gate: gate.New(pol), release: make(chan struct{})}
+	g.Store = blockingStore{memstore.New()}
+	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
+	cw, pr, pw, done := startPump(t, g, fs, 0)
+	defer func() {
+		cw.Close()
+		<-done
+		pw.Close()
+	}()
+	answers := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			answers <- sc.Text()
+		}
+	}()
+	call := func(id string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
+	}
+	go io.WriteString(cw, call("1")+call("2"))
+	select {
+	case got := <-answers:
+		if want := `{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`; got != want {
+			t.Fatalf("first answer %s, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("call 2 waited for call 1's judgement")
+	}
+	close(g.release)
+	select {
+	case got := <-answers:
+		if want := `{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`; got != want {
+			t.Fatalf("second answer %s, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("call 1 was never answered")
 	}
 }
