@@ -175,6 +175,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		f.http.handler, f.http.dialer = gw, gateway.NoUpstream
 		return runHTTP(ctx, e, &f, hub, logger, nil)
 	}
+	oneCore(logger, &f.stateFlags, append([]*gate.Gate{hub}, gates...)...)
 	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	client := stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage)

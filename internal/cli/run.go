@@ -286,6 +286,7 @@ func (c *stdioChild) abandon() {
 }
 
 func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, child *stdioChild) int {
+	oneCore(logger, &f.stateFlags, g)
 	// Signals are read by this goroutine only: nothing outlives the run.
 	sigs := child.sigs
 	defer signal.Stop(sigs)

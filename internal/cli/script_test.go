@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 
 // tollgateMain is cmd/tollgate's main.
 func tollgateMain() {
+	MaxProcs = runtime.GOMAXPROCS
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
