@@ -35,6 +35,9 @@ With --upstream the server is a remote one (streamable HTTP, or legacy
 HTTP+SSE). With --listen, HTTP clients connect to Tollgate instead, at
 http://ADDR/mcp (https:// with --tls-cert and --tls-key); see docs/http.md.
 
+Serving one stdio client, Tollgate runs on one processor (GOMAXPROCS=1)
+unless its counters are in SQLite; GOMAXPROCS in the environment chooses.
+
 Flags:
 `
 
