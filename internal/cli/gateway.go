@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/reload"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
 	"github.com/tollgate-mcp/tollgate/internal/transport/streamhttp"
@@ -71,6 +72,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	fs.StringVar(&f.ops.audit, "audit", "", "audit trail directory, or off (default <state-dir>/audit)")
 	fs.StringVar(&f.ops.auditMaxSize, "audit-max-size", "64MiB", "rotate an audit file when it reaches this size")
 	fs.StringVar(&f.ops.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (default off)")
+	fs.BoolVar(&f.ops.watch, "watch", true, "apply changes to the policy files the gateway file names without a restart (the gateway file itself is read at start)")
 	f.trace.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -116,12 +118,22 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	for i, s := range cfg.Servers {
 		names[i], pols[i] = s.Name, s.Policy
 	}
+	watch := f.ops.watch // buildGatewayGates turns it off for the gateway file
 	hub, gates, cleanup, err := buildGatewayGates(ctx, &f, hubPolicy, names, pols, logger)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
 		return exitFail
 	}
 	defer cleanup()
+	if watch {
+		logger.Debug("watching the gateway's policy files")
+		stopWatch, err := watchGatewayPolicies(ctx, cfg, hub, gates, logger)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "tollgate gateway: %v\n", err)
+			return exitFail
+		}
+		defer stopWatch()
+	}
 	servers := make([]*gateway.Server, len(cfg.Servers))
 	for i, sc := range cfg.Servers {
 		dial, err := serverDialer(e, &f, sc, logger)
@@ -273,6 +285,61 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		gates = append(gates, g)
 	}
 	return hub, gates, cleanup, nil
+}
+
+// watchGatewayPolicies watches the policy files the gateway file names (a
+// server's, the gateway-wide one) as tollgate run watches its policy: a
+// valid new version is in force for that gate's next call, an invalid one
+// is logged and the one in force stays. The gateway file itself, with the
+// policies written inline in it, is read at start only. gates are the
+// servers' in cfg's order. stop stops every watcher.
+func watchGatewayPolicies(ctx context.Context, cfg *gateway.Config, hub *gate.Gate, gates []*gate.Gate, logger *slog.Logger) (stop func(), err error) {
+	var ws []*reload.Watcher
+	stop = func() {
+		for _, w := range ws {
+			w.Close()
+		}
+	}
+	watch := func(path, server string, pol *policy.Policy, g *gate.Gate) error {
+		log := logger
+		if server != "" {
+			log = logger.With("server", server)
+		}
+		w, err := reload.Watch(ctx, reload.Options{
+			Path:     path,
+			Revision: pol.Revision(),
+			Suffix:   []byte(gateway.PolicyTag(server)),
+			Logger:   log,
+			Apply: func(p *policy.Policy) error {
+				if p.Stateful() && g.Store == nil {
+					return errors.New("the new policy has rate limits or state rules, but the gateway started without a state store for it (the old policy had none); restart the gateway to apply it")
+				}
+				g.SetPolicy(p)
+				return nil
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", path, err)
+		}
+		ws = append(ws, w)
+		return nil
+	}
+	if cfg.PolicyPath != "" {
+		if err := watch(cfg.PolicyPath, "", cfg.Policy, hub); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	for i, sc := range cfg.Servers {
+		if sc.PolicyPath == "" {
+			continue
+		}
+		if err := watch(sc.PolicyPath, sc.Name, sc.Policy, gates[i]); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	return stop, nil
 }
 
 // setupGatewayPins gives a server's gate its pin guard, keyed by the

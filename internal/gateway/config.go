@@ -43,6 +43,8 @@ type Config struct {
 	// Policy is the gateway-wide policy, judging namespaced names; nil
 	// when the file has none.
 	Policy *policy.Policy
+	// PolicyPath is the file Policy was read from, "" when it is inline.
+	PolicyPath string
 	// Servers are in the order the file lists them.
 	Servers []ServerConfig
 }
@@ -62,6 +64,9 @@ type ServerConfig struct {
 	Policy *policy.Policy
 	// PolicyFile is where it came from: a path, or "FILE (servers.NAME.policy)".
 	PolicyFile string
+	// PolicyPath is the file Policy was read from, "" when it is inline.
+	// The file's content was loaded with PolicyTag(Name) appended.
+	PolicyPath string
 	// Pins is the tool-definition pinning mode asked for this server (off,
 	// record or enforce; "" is the default). A seam for internal/pins.
 	Pins string
@@ -181,6 +186,9 @@ func (l *loader) load() *Config {
 	}
 	if v, ok := f["policy"]; ok {
 		c.Policy, _ = l.policy(v, "policy", "")
+		if v.Kind == yaml.ScalarNode && c.Policy != nil {
+			c.PolicyPath = l.path(v.Value)
+		}
 	}
 	sv, ok := f["servers"]
 	if !ok {
@@ -342,6 +350,9 @@ func (l *loader) server(name string, n *yaml.Node) (ServerConfig, bool) {
 	}
 	if v, has := f["policy"]; has {
 		s.Policy, s.PolicyFile = l.policy(v, "servers."+name+".policy", name)
+		if v.Kind == yaml.ScalarNode && s.Policy != nil {
+			s.PolicyPath = s.PolicyFile
+		}
 		ok = ok && s.Policy != nil
 	} else {
 		p, err := policy.Load(l.file+" (servers."+name+": no policy)", []byte("version: \"1\"\n# server "+name+"\n"))
@@ -360,19 +371,14 @@ func (l *loader) server(name string, n *yaml.Node) (ServerConfig, bool) {
 // different revisions: an approval given on one server is never reused on
 // another.
 func (l *loader) policy(n *yaml.Node, where, server string) (*policy.Policy, string) {
-	tag := ""
-	if server != "" {
-		tag = "\n# tollgate gateway server: " + server + "\n"
-	}
+	tag := PolicyTag(server)
 	switch n.Kind {
 	case yaml.ScalarNode:
 		path, ok := l.str(n, where)
 		if !ok {
 			return nil, ""
 		}
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(l.dir, path)
-		}
+		path = l.path(path)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			l.errf(n, "%s: %v", where, err)
@@ -405,6 +411,26 @@ func (l *loader) policy(n *yaml.Node, where, server string) (*policy.Policy, str
 	}
 	l.errf(n, "%s must be a policy file path or an inline policy mapping", where)
 	return nil, ""
+}
+
+// PolicyTag is what a server's policy file is loaded with appended: a
+// comment naming the server (nothing for the gateway-wide policy, server
+// ""), so that two servers of one file have policies of their own
+// revisions.
+func PolicyTag(server string) string {
+	if server == "" {
+		return ""
+	}
+	return "\n# tollgate gateway server: " + server + "\n"
+}
+
+// path resolves a policy path of the gateway file: relative to the file's
+// directory.
+func (l *loader) path(p string) string {
+	if !filepath.IsAbs(p) {
+		return filepath.Join(l.dir, p)
+	}
+	return p
 }
 
 func (l *loader) policyErr(n *yaml.Node, where string, err error) {

@@ -89,6 +89,10 @@ type Options struct {
 	Report func(r Result)
 	// Logger receives the outcome of each attempt; nil discards it.
 	Logger *slog.Logger
+	// Suffix is appended to the file's content before it is loaded (and
+	// before the content is compared with Revision's), as the file was
+	// loaded at start: a gateway tags a server's policy with the server.
+	Suffix []byte
 }
 
 // Watcher watches one policy file. Close stops it and waits for its
@@ -270,6 +274,7 @@ func (w *Watcher) reload() {
 		w.finish(res)
 		return
 	}
+	data = append(data, w.opts.Suffix...)
 	sum := sha256.Sum256(data)
 	h := hex.EncodeToString(sum[:])
 	if h == w.seen {
