@@ -420,7 +420,7 @@ func TestGatewayStatelessConcurrent(t *testing.T) {
 func TestGatewayStatelessHungServer(t *testing.T) {
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "starts")
-	config := writeFile(t, dir, "gateway.yaml", "startup_timeout: 300ms\nrestart: {min_backoff: 100ms, max_backoff: 200ms}\nservers:\n"+
+	config := writeFile(t, dir, "gateway.yaml", "startup_timeout: 1s\nrestart: {min_backoff: 100ms, max_backoff: 200ms}\nservers:\n"+
 		ownServer(t, "a", "GW_START_FILE", starts+"-a")+ownServer(t, "b", "GW_START_FILE", starts+"-b", "GW_HANG", "1"))
 	c := startHTTPGateway(t, config, "--state", "memory")
 	count := func(name string) int { return started(starts + "-" + name) }
