@@ -319,19 +319,25 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 			s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, "invalid params: completion/complete needs a ref of type ref/prompt or ref/resource", nil))
 		}
 	case "logging/setLevel":
-		// method and params are copies the goroutines capture, not m: a
-		// captured m would be moved to the heap on every request.
-		method, params := m.Method, clone(m.Params)
-		for _, l := range s.links {
-			if conn := l.current(); conn != nil {
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					_, _ = s.own(l, conn, method, params)
-				}()
+		// Answered once every server that is up has answered (each within
+		// RequestTimeout), off the read loop: a client that sends a call
+		// after the answer finds the level set on the server, whose log
+		// messages for that call would otherwise be dropped. method, id and
+		// params are copies the goroutine captures, not m: a captured m
+		// would be moved to the heap on every request.
+		method, id, params := m.Method, clone(m.ID), clone(m.Params)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			var servers sync.WaitGroup
+			for _, l := range s.links {
+				if conn := l.current(); conn != nil {
+					servers.Go(func() { _, _ = s.own(l, conn, method, params) })
+				}
 			}
-		}
-		s.toClient(jsonrpc.AppendResult(nil, m.ID, []byte("{}")))
+			servers.Wait()
+			s.toClient(jsonrpc.AppendResult(nil, id, []byte("{}")))
+		}()
 	default:
 		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method, nil))
 	}
