@@ -65,7 +65,7 @@ type Workload struct {
 // Options shapes a run.
 type Options struct {
 	InFlight int           // calls kept in flight (at least 1)
-	Warmup   time.Duration // calls finishing before this are not measured
+	Warmup   time.Duration // calls starting before this, or before the first call has finished, are not measured
 	Duration time.Duration // measured time after the warm-up
 	Timeout  time.Duration // per call; 0 means 30 s
 }
@@ -88,7 +88,10 @@ func (r *Result) PerSecond() float64 {
 }
 
 // Run keeps opt.InFlight calls of w in flight on c for opt.Warmup plus
-// opt.Duration and returns the measurements. The first failing call (an
+// opt.Duration and returns the measurements. The measured time starts
+// after opt.Warmup, or when the first call finishes if that is later (a
+// first call that does one-time work, such as a first tools/list, never
+// leaves a short run with nothing measured). The first failing call (an
 // error, a wrong answer or a timeout) ends the run with that error. Ids
 // start at 1.
 func Run(ctx context.Context, c Client, w Workload, opt Options) (*Result, error) {
@@ -101,8 +104,6 @@ func Run(ctx context.Context, c Client, w Workload, opt Options) (*Result, error
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	start := time.Now()
-	measureFrom := start.Add(opt.Warmup)
-	end := measureFrom.Add(opt.Duration)
 	var (
 		next  atomic.Int64
 		total atomic.Uint64
@@ -110,7 +111,27 @@ func Run(ctx context.Context, c Client, w Workload, opt Options) (*Result, error
 		mu    sync.Mutex
 		res   = &Result{}
 		first error
+		// fromOff is when the measured time starts, after start: the
+		// warm-up, moved to the end of the first call when that is later
+		// (settled says it was decided, under mu).
+		fromOff atomic.Int64
+		settled atomic.Bool
 	)
+	fromOff.Store(int64(opt.Warmup))
+	window := func(t1 time.Time) (from, end time.Time) {
+		if !settled.Load() {
+			mu.Lock()
+			if !settled.Load() {
+				if d := t1.Sub(start); d > opt.Warmup {
+					fromOff.Store(int64(d))
+				}
+				settled.Store(true)
+			}
+			mu.Unlock()
+		}
+		from = start.Add(time.Duration(fromOff.Load()))
+		return from, from.Add(opt.Duration)
+	}
 	fail := func(err error) {
 		mu.Lock()
 		if first == nil {
@@ -143,6 +164,7 @@ func Run(ctx context.Context, c Client, w Workload, opt Options) (*Result, error
 					fail(fmt.Errorf("call %d: wrong answer: %w", id, err))
 					break
 				}
+				measureFrom, end := window(t1)
 				if t0.After(measureFrom) || t0.Equal(measureFrom) {
 					if t1.After(end) {
 						break
