@@ -294,6 +294,25 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 // policies written inline in it, is read at start only. gates are the
 // servers' in cfg's order. stop stops every watcher.
 func watchGatewayPolicies(ctx context.Context, cfg *gateway.Config, hub *gate.Gate, gates []*gate.Gate, logger *slog.Logger) (stop func(), err error) {
+	// The gateway's audit trail and metrics are among the hub's recorders
+	// (setupOps): they record every reload, as tollgate run's do.
+	var (
+		alog *audit.Log
+		m    *metrics.Metrics
+	)
+	all := []event.Recorder{hub.Recorder}
+	if f, ok := hub.Recorder.(fanout); ok {
+		all = f
+	}
+	for _, r := range all {
+		switch r := r.(type) {
+		case *audit.Log:
+			alog = r
+		case *metrics.Metrics:
+			m = r
+		}
+	}
+	report := reportReload(alog, m)
 	var ws []*reload.Watcher
 	stop = func() {
 		for _, w := range ws {
@@ -314,9 +333,17 @@ func watchGatewayPolicies(ctx context.Context, cfg *gateway.Config, hub *gate.Ga
 				if p.Stateful() && g.Store == nil {
 					return errors.New("the new policy has rate limits or state rules, but the gateway started without a state store for it (the old policy had none); restart the gateway to apply it")
 				}
+				if g == hub && alog != nil {
+					// The audit trail follows the gateway-wide policy's
+					// audit: section, as at start.
+					if err := alog.SetConfig(p.Audit()); err != nil {
+						return err
+					}
+				}
 				g.SetPolicy(p)
 				return nil
 			},
+			Report: report,
 		})
 		if err != nil {
 			return fmt.Errorf("watch %s: %w", path, err)

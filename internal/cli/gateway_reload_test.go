@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 // A gateway's policy files are watched as tollgate run's is: a server's
 // file changed to deny a tool denies that server's next call, and not the
 // other server's (whose policy is inline in the gateway file); an invalid
-// version leaves the one in force; the gateway-wide policy file too.
+// version leaves the one in force; the gateway-wide policy file too. Each
+// attempt is a reload line of the gateway's audit trail.
 func TestGatewayPolicyFilesReload(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, src string) {
@@ -56,7 +59,8 @@ servers:
 		t.Fatalf("policy paths: gateway-wide %q, a %q, b %q; want the two files and no path for the inline one",
 			cfg.PolicyPath, cfg.Servers[0].PolicyPath, cfg.Servers[1].PolicyPath)
 	}
-	hub, gates, cleanup, err := buildGatewayGates(context.Background(), gateFlags(t, "--state", "memory"), cfg.Policy,
+	auditDir := filepath.Join(dir, "audit")
+	hub, gates, cleanup, err := buildGatewayGates(context.Background(), gateFlags(t, "--state", "memory", "--audit", auditDir), cfg.Policy,
 		[]string{"a", "b"}, []*policy.Policy{cfg.Servers[0].Policy, cfg.Servers[1].Policy}, discardLog)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +112,14 @@ servers:
 
 	write("hub.yaml", "version: \"1\"\ntools:\n  a__echo:\n    rules:\n      - name: not now\n        action: deny\n")
 	eventually("the gateway-wide policy file's change in force", func() bool { return !allowed(hub, "a__echo") })
+
+	a, h := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "hub.yaml")
+	eventually("every reload in the audit trail", func() bool {
+		trail := readAudit(t, auditDir)
+		return strings.Contains(trail, `"result":"ok","file":`+strconv.Quote(a)) &&
+			strings.Contains(trail, `"result":"invalid","file":`+strconv.Quote(a)) &&
+			strings.Contains(trail, `"result":"ok","file":`+strconv.Quote(h))
+	})
 }
 
 func loadTagged(t *testing.T, path, server string) *policy.Policy {

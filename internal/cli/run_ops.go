@@ -195,18 +195,7 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 				g.SetPolicy(p)
 				return nil
 			},
-			Report: func(r reload.Result) {
-				if m != nil {
-					m.Reload(r.Outcome)
-				}
-				if alog != nil {
-					rr := audit.ReloadResult{File: r.Path, Result: r.Outcome, Errors: r.Problems()}
-					if r.Policy != nil {
-						rr.Revision = r.Policy.Revision()
-					}
-					alog.Reload(rr)
-				}
-			},
+			Report: reportReload(alog, m),
 		})
 		if err != nil {
 			return nil, err
@@ -214,6 +203,23 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 		stops = append(stops, func() { w.Close() })
 	}
 	return stopAll, nil
+}
+
+// reportReload tells the audit trail and the metrics (either may be nil)
+// every attempt of a policy watcher, applied or not.
+func reportReload(alog *audit.Log, m *metrics.Metrics) func(reload.Result) {
+	return func(r reload.Result) {
+		if m != nil {
+			m.Reload(r.Outcome)
+		}
+		if alog != nil {
+			rr := audit.ReloadResult{File: r.Path, Result: r.Outcome, Errors: r.Problems()}
+			if r.Policy != nil {
+				rr.Revision = r.Policy.Revision()
+			}
+			alog.Reload(rr)
+		}
+	}
 }
 
 // startInfo describes this process for the audit trail, without secrets:

@@ -185,9 +185,10 @@ func (l *loader) load() *Config {
 		c.State, _ = l.str(v, "state")
 	}
 	if v, ok := f["policy"]; ok {
-		c.Policy, _ = l.policy(v, "policy", "")
+		var from string
+		c.Policy, from = l.policy(v, "policy", "")
 		if v.Kind == yaml.ScalarNode && c.Policy != nil {
-			c.PolicyPath = l.path(v.Value)
+			c.PolicyPath = from
 		}
 	}
 	sv, ok := f["servers"]
