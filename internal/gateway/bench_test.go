@@ -16,17 +16,26 @@ func echoDialer(b *testing.B) transport.Dialer {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return pipeServer(func(f []byte, reply func([]byte)) {
+		if out := srv.Handle(f); out != nil {
+			reply(out)
+		}
+	})
+}
+
+// pipeServer serves a server on an in-memory pipe: serve is given each
+// frame the gateway sends, in order, and reply writes to the gateway.
+func pipeServer(serve func(frame []byte, reply func([]byte))) transport.Dialer {
 	return transport.DialFunc(func(context.Context, *transport.Session) (transport.Conn, func(), error) {
 		ours, theirs := pipe()
+		reply := func(f []byte) { _ = theirs.Write(f) }
 		go func() {
 			for {
 				f, err := theirs.Read()
 				if err != nil {
 					return
 				}
-				if out := srv.Handle(f); out != nil {
-					_ = theirs.Write(out)
-				}
+				serve(f, reply)
 			}
 		}()
 		return ours, func() { theirs.Close() }, nil

@@ -14,35 +14,25 @@ import (
 // initialize and tools/list at once, and logging/setLevel only once
 // release is closed.
 func heldSetLevelDialer(release <-chan struct{}) transport.Dialer {
-	return transport.DialFunc(func(context.Context, *transport.Session) (transport.Conn, func(), error) {
-		ours, theirs := pipe()
-		go func() {
-			for {
-				f, err := theirs.Read()
-				if err != nil {
-					return
-				}
-				m, err := jsonrpc.Parse(f, false)
-				if err != nil || !m.IsRequest() {
-					continue
-				}
-				id := clone(m.ID)
-				switch m.Method {
-				case "initialize":
-					_ = theirs.Write(jsonrpc.AppendResult(nil, id, []byte(`{"protocolVersion":"2025-06-18","capabilities":{"logging":{},"tools":{}},"serverInfo":{"name":"held","version":"1"}}`)))
-				case "tools/list":
-					_ = theirs.Write(jsonrpc.AppendResult(nil, id, []byte(`{"tools":[]}`)))
-				case "logging/setLevel":
-					go func() {
-						<-release
-						_ = theirs.Write(jsonrpc.AppendResult(nil, id, []byte(`{}`)))
-					}()
-				default:
-					_ = theirs.Write(jsonrpc.AppendResult(nil, id, []byte(`{}`)))
-				}
-			}
-		}()
-		return ours, func() { theirs.Close() }, nil
+	return pipeServer(func(f []byte, reply func([]byte)) {
+		m, err := jsonrpc.Parse(f, false)
+		if err != nil || !m.IsRequest() {
+			return
+		}
+		id := clone(m.ID)
+		switch m.Method {
+		case "initialize":
+			reply(jsonrpc.AppendResult(nil, id, []byte(`{"protocolVersion":"2025-06-18","capabilities":{"logging":{},"tools":{}},"serverInfo":{"name":"held","version":"1"}}`)))
+		case "tools/list":
+			reply(jsonrpc.AppendResult(nil, id, []byte(`{"tools":[]}`)))
+		case "logging/setLevel":
+			go func() {
+				<-release
+				reply(jsonrpc.AppendResult(nil, id, []byte(`{}`)))
+			}()
+		default:
+			reply(jsonrpc.AppendResult(nil, id, []byte(`{}`)))
+		}
 	})
 }
 

@@ -39,7 +39,7 @@ type pump struct {
 	// which then waits for more: a call the store may block on is judged
 	// there when it is idle, on a stack already grown for the store, with
 	// no goroutine to start. Only the client read loop uses these.
-	judges  chan judgeJob
+	judges  chan []byte // frames, owned
 	judging bool
 
 	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
@@ -98,7 +98,7 @@ var ErrUpstreamClosed = errors.New("upstream closed the connection")
 // client ended the session, ErrUpstreamClosed when the server did.
 func (p *pump) run(ctx context.Context) error {
 	p.pending = make(map[string]*pending)
-	p.judges = make(chan judgeJob)
+	p.judges = make(chan []byte)
 	p.asked = make(map[string]chan reply)
 	p.session.SetAsk(p.ask)
 	ctx, cancel := context.WithCancel(ctx)
@@ -418,7 +418,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int)
 		// Judging may wait on a store or a person: off the read loop, so
 		// that the next message is read meanwhile. (A batch is judged in
 		// place, so that it stays one unit.)
-		p.judgeAsync(ctx, frame, call)
+		p.judgeAsync(ctx, frame)
 		return verdict{}
 	}
 	v := p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
@@ -573,8 +573,8 @@ func unprobe(frame []byte, pd *pending) []byte {
 // judgeAsync judges a call whose judging may block, off the read loop,
 // then forwards it or answers it. The frame is copied because the reader
 // reuses it, and the call is read again from the copy.
-func (p *pump) judgeAsync(ctx context.Context, frame []byte, call mcp.Call) {
-	job := judgeJob{frame: append([]byte(nil), frame...), call: call}
+func (p *pump) judgeAsync(ctx context.Context, frame []byte) {
+	job := append([]byte(nil), frame...)
 	select {
 	case p.judges <- job: // the judge goroutine was idle
 		return
@@ -598,21 +598,15 @@ func (p *pump) judgeAsync(ctx context.Context, frame []byte, call mcp.Call) {
 	}()
 }
 
-// judgeJob is a call judgeAsync hands off: its frame (owned) and what
-// was read from it.
-type judgeJob struct {
-	frame []byte
-	call  mcp.Call
-}
-
 // stopJudging ends the judge goroutine once it has judged what it holds;
 // only the client read loop calls it, when it ends.
 func (p *pump) stopJudging() { close(p.judges) }
 
-// judgeOff judges a handed-off call and forwards it or answers it.
-func (p *pump) judgeOff(ctx context.Context, job judgeJob) {
-	own, call := job.frame, job.call
+// judgeOff judges a handed-off call, own (a copy of its frame, read again
+// here), and forwards it or answers it.
+func (p *pump) judgeOff(ctx context.Context, own []byte) {
 	m, err := jsonrpc.Parse(own, false)
+	var call mcp.Call
 	if err == nil {
 		call, err = mcp.ParseCall(m.Params)
 	}

@@ -38,13 +38,9 @@ func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	return g.Gate.Judge(ctx, c)
 }
 
-// blockingStore hides memstore's NonBlocking, as a store that does I/O would.
-type blockingStore struct{ state.Store }
-
-// TestQuickAdmissionRunsOnTheReadLoop: a limit kept in memory is reserved
-// on the read loop; one kept in a store that may block is reserved off it.
-// Either way the call is forwarded and answered.
-func TestQuickAdmissionRunsOnTheReadLoop(t *testing.T) {
+// tenAMinute is a policy with a rate limit on echo.
+func tenAMinute(t *testing.T) *policy.Policy {
+	t.Helper()
 	pol, err := policy.Load("p.yaml", []byte(`version: "1"
 tools:
   echo:
@@ -55,6 +51,17 @@ tools:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pol
+}
+
+// blockingStore hides memstore's NonBlocking, as a store that does I/O would.
+type blockingStore struct{ state.Store }
+
+// TestQuickAdmissionRunsOnTheReadLoop: a limit kept in memory is reserved
+// on the read loop; one kept in a store that may block is reserved off it.
+// Either way the call is forwarded and answered.
+func TestQuickAdmissionRunsOnTheReadLoop(t *testing.T) {
+	pol := tenAMinute(t)
 	for _, tc := range []struct {
 		name   string
 		store  state.Store
@@ -93,16 +100,7 @@ tools:
 // it is idle (its stack already grown for the store), not on a new one
 // each.
 func TestIdleJudgeGoroutineIsReused(t *testing.T) {
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: ten a minute
-        rate_limit: 10/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := tenAMinute(t)
 	g := &stackGate{Gate: gate.New(pol)}
 	g.Store = blockingStore{memstore.New()}
 	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
@@ -145,16 +143,7 @@ func (g *holdFirstGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 // one call (a person asked), the next call on a store that may block is
 // judged on a goroutine of its own and answered first.
 func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: ten a minute
-        rate_limit: 10/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := tenAMinute(t)
 	g := &holdFirstGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
 	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
