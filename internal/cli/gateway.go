@@ -410,7 +410,7 @@ func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig,
 	g.Pins = guard
 	g.PinsDefault = def
 	if mode != pins.Enforce {
-		return stop, nil
+		return func() { flushPins(g, logger) }, nil
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -419,7 +419,7 @@ func setupGatewayPins(ctx context.Context, f *runFlags, sc gateway.ServerConfig,
 		guard.Watch(wctx, pinWatchInterval, func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers },
 			func() { g.PinApproved(pins.Pin{}) })
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done; flushPins(g, logger) }, nil
 }
 
 // serverDialer returns how a session reaches one server of the gateway

@@ -523,7 +523,7 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 	g.Pins = guard
 	g.PinsDefault = pins.Record
 	if mode != pins.Enforce {
-		return func() {}, nil
+		return func() { flushPins(g, logger) }, nil
 	}
 	// While something is held, an approval given with the CLI (or by
 	// another proxy) releases it here and tells the sessions their list
@@ -535,8 +535,22 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 		guard.Watch(wctx, pinWatchInterval, func() map[string]ed25519.PublicKey { return g.Policy().Approvals().Approvers },
 			func() { g.PinApproved(pins.Pin{}) })
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done; flushPins(g, logger) }, nil
 }
+
+// flushPins waits, at most pinFlushWait, until the gate has recorded the
+// lists it records off their answers' path (pins that hold nothing).
+func flushPins(g *gate.Gate, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), pinFlushWait)
+	defer cancel()
+	if err := g.FlushPins(ctx); err != nil {
+		logger.Warn("pins: stopped before every tool list seen was recorded", "err", err)
+	}
+}
+
+// pinFlushWait bounds how long a stopping command waits for the lists it
+// still records.
+const pinFlushWait = 10 * time.Second
 
 // pinWatchInterval is how often a proxy holding tools looks for approvals
 // given elsewhere.

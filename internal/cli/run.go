@@ -235,9 +235,9 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	}
 	cleanup = func() {
 		defer stopTrace() // last: the calls' spans end before it
+		stopPins() // first: the lists it still records go to the audit trail and the store
 		stopOps()
 		stopApprovals()
-		stopPins()
 		if store != nil {
 			store.Close()
 		}

@@ -30,8 +30,11 @@ import (
 // Gate implements proxy.Gate.
 type Gate struct {
 	policy atomic.Pointer[policy.Policy]
-	// pinnedList is the last tools/list pins found clean (see HoldTools).
+	// pinnedList is the last tools/list pins found clean (see HoldTools);
+	// pinQueued the last one queued to be recorded off the answer's path.
 	pinnedList atomic.Pointer[pinnedList]
+	pinQueued  atomic.Pointer[pinnedList]
+	pinq       pinQueue
 
 	// Store holds counters; nil means a policy with stateful rules denies
 	// those calls (a configuration error reported at start-up by the CLI).

@@ -64,12 +64,28 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte, list *mcp.ToolList
 	// found every tool of it approved: it would find the same again.
 	p := g.policy.Load()
 	gen := g.Pins.Generation()
-	if c := g.pinnedList.Load(); c != nil && c.list == list && c.policy == p && c.gen == gen {
+	key := pinnedList{list: list, policy: p, gen: gen}
+	if c := g.pinnedList.Load(); c != nil && *c == key {
+		return nil
+	}
+	if !g.enforcing(p) {
+		// Nothing can be held: record the list off the answer's path, once
+		// while the same list waits or is being recorded.
+		if q := g.pinQueued.Load(); q != nil && *q == key {
+			return nil
+		}
+		g.pinQueued.Store(&key)
+		buf := append([]byte(nil), result...) // the pump reuses result's bytes
+		g.later(func() {
+			if _, clean := g.observe(s, pins.Tool, list.Defs(buf), list.Complete); clean {
+				g.pinnedList.Store(&key)
+			}
+		})
 		return nil
 	}
 	held, clean := g.observe(s, pins.Tool, list.Defs(result), list.Complete)
 	if clean {
-		g.pinnedList.Store(&pinnedList{list: list, policy: p, gen: gen})
+		g.pinnedList.Store(&key)
 	}
 	if held == nil {
 		return nil
@@ -127,9 +143,20 @@ func (g *Gate) filterPinnedList(s *transport.Session, method string, frame, resu
 // under member) and, under enforce, returns the names to hold back (nil:
 // none) and the array's span.
 func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, result []byte) (map[string]bool, []byte) {
-	if g.pinMode(g.policy.Load()) == pins.Off {
+	p := g.policy.Load()
+	if g.pinMode(p) == pins.Off {
 		return nil, nil
 	}
+	if !g.enforcing(p) {
+		buf := append([]byte(nil), result...)
+		g.later(func() { g.readList(s, kind, member, buf) })
+		return nil, nil
+	}
+	return g.readList(s, kind, member, result)
+}
+
+// readList is holdList once it is known pins are on.
+func (g *Gate) readList(s *transport.Session, kind pins.Kind, member string, result []byte) (map[string]bool, []byte) {
 	var entries [][]byte
 	span, err := jsonrpc.ArrayMember(result, member, func(e []byte) error {
 		entries = append(entries, e)
@@ -162,6 +189,25 @@ type pinnedList struct {
 	gen    uint64 // the guard's Generation before the observation
 }
 
+// enforcing reports whether pins may hold something under p: enforce, and
+// not monitoring.
+func (g *Gate) enforcing(p *policy.Policy) bool {
+	return g.pinMode(p) == pins.Enforce && !g.monitoring(p)
+}
+
+// later runs job on the gate's pin queue, off the caller's path; when the
+// queue is full it waits for it to drain (at most pinTimeout) and runs job
+// itself.
+func (g *Gate) later(job func()) {
+	if g.pinq.add(job) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pinTimeout)
+	_ = g.pinq.wait(ctx)
+	cancel()
+	job()
+}
+
 // observe records one page of a list of kind (its raw entries; complete
 // when it is the last page) and, under enforce, returns the names to hold
 // back (nil: none). clean reports that every entry was found approved,
@@ -178,7 +224,7 @@ func (g *Gate) observe(s *transport.Session, kind pins.Kind, entries [][]byte, c
 	if err != nil {
 		g.log().Error("pins: the store failed while recording a list; holding what cannot be confirmed", "server", g.Pins.Server(), "kind", string(kind), "mode", mode.String(), "err", err)
 	}
-	enforce := mode == pins.Enforce && !g.monitoring(p)
+	enforce := g.enforcing(p)
 	clean = err == nil
 	for i := range vs {
 		v := &vs[i]

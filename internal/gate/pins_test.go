@@ -237,6 +237,9 @@ func listedCached(t *testing.T, g *Gate, s *transport.Session, result []byte, ca
 		t.Fatal(err)
 	}
 	hidden = either(hidden, g.HoldTools(s, result, list))
+	if err := g.FlushPins(context.Background()); err != nil { // what record mode records off the path
+		t.Fatal(err)
+	}
 	out := list.Filter(frame, result, mcp.ToolFilter{Hidden: hidden})
 	var names []string
 	for _, part := range strings.Split(string(out), `"name":"`)[1:] {

@@ -1,0 +1,90 @@
+package gate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
+	pinmem "github.com/tollgate-mcp/tollgate/internal/pins/memstore"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// gatedBackend is a pin backend whose Update waits until open is closed.
+type gatedBackend struct {
+	pins.Backend
+	open    chan struct{}
+	entered chan struct{}
+}
+
+func (b *gatedBackend) Update(ctx context.Context, server string, fn func(*pins.Snapshot) error) error {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.Backend.Update(ctx, server, fn)
+}
+
+// TestPinsRecordDoesNotHoldTheAnswer: under pins: record a tools/list
+// answer goes on while the store is still writing (it can hold nothing, so
+// it need not wait); FlushPins waits for the record. Under enforce the
+// answer waits for the store, which decides what it holds.
+func TestPinsRecordDoesNotHoldTheAnswer(t *testing.T) {
+	for _, mode := range []string{"record", "enforce"} {
+		t.Run(mode, func(t *testing.T) {
+			p, err := policy.Load("p.yaml", []byte("version: \"1\"\npins: "+mode+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem := pinmem.New()
+			b := &gatedBackend{Backend: mem, open: make(chan struct{}), entered: make(chan struct{}, 1)}
+			g := New(p)
+			g.Pins = pins.NewGuard("srv", pins.NewStore(b))
+			result := toolList("add=Adds two numbers.")
+			list, err := (&mcp.ToolListCache{}).Read(result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answered := make(chan struct{})
+			go func() {
+				g.HoldTools(&transport.Session{ID: "s"}, result, list)
+				close(answered)
+			}()
+			<-b.entered // the store is writing the list
+			select {
+			case <-answered:
+				if mode == "enforce" {
+					t.Fatal("under enforce the answer went on before the store had judged the list")
+				}
+			case <-time.After(200 * time.Millisecond):
+				if mode == "record" {
+					t.Fatal("under record the answer waited for the store")
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			if err := g.FlushPins(ctx); mode == "record" && err == nil {
+				t.Fatal("FlushPins returned while the store was still writing")
+			}
+			cancel()
+			close(b.open)
+			<-answered
+			if err := g.FlushPins(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			snap, err := mem.Load(context.Background(), "srv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(snap.Pins) != 1 {
+				t.Fatalf("after FlushPins the store holds %d pins, want 1", len(snap.Pins))
+			}
+		})
+	}
+}
