@@ -235,7 +235,7 @@ func buildGate(ctx context.Context, f *runFlags, pol *policy.Policy, logger *slo
 	}
 	cleanup = func() {
 		defer stopTrace() // last: the calls' spans end before it
-		stopPins() // first: the lists it still records go to the audit trail and the store
+		stopPins()        // first: the lists it still records go to the audit trail and the store
 		stopOps()
 		stopApprovals()
 		if store != nil {
