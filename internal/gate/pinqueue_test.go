@@ -88,3 +88,13 @@ func TestPinsRecordDoesNotHoldTheAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestPinModeDoesNotAllocate: the mode is asked on every call; a policy
+// without a pins key once cost a formatted error each time.
+func TestPinModeDoesNotAllocate(t *testing.T) {
+	g, _, _ := pinGate(t, "version: \"1\"\n")
+	p := g.Policy()
+	if n := testing.AllocsPerRun(100, func() { _ = g.pinMode(p) }); n != 0 {
+		t.Fatalf("pinMode allocates %v times a call, want 0", n)
+	}
+}

@@ -41,7 +41,7 @@ func (g *Gate) pinMode(p *policy.Policy) pins.Mode {
 	if g.Pins == nil {
 		return pins.Off
 	}
-	if m, err := pins.ParseMode(p.Pins()); err == nil {
+	if m, ok := pins.ModeOf(p.Pins()); ok {
 		return m
 	}
 	if g.PinsDefault != 0 {

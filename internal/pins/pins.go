@@ -69,12 +69,22 @@ func (m Mode) String() string {
 
 // ParseMode parses "off", "record" or "enforce".
 func ParseMode(s string) (Mode, error) {
-	for m, n := range modeNames {
-		if n != "" && n == s {
-			return Mode(m), nil
-		}
+	if m, ok := ModeOf(s); ok {
+		return m, nil
 	}
 	return 0, fmt.Errorf("parse pins mode %q: want off, record or enforce", s)
+}
+
+// ModeOf is ParseMode without the error: ok is false for anything but
+// "off", "record" or "enforce" (the empty string of a policy without a
+// pins key included). It does not allocate: the gate asks it on every call.
+func ModeOf(s string) (m Mode, ok bool) {
+	for m, n := range modeNames {
+		if n != "" && n == s {
+			return Mode(m), true
+		}
+	}
+	return 0, false
 }
 
 // Errors of Approve and Reject.
