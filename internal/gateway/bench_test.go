@@ -11,7 +11,7 @@ import (
 )
 
 // echoDialer serves the bench's echo server on an in-memory pipe.
-func echoDialer(b *testing.B) transport.Dialer {
+func echoDialer(b testing.TB) transport.Dialer {
 	srv, err := echo.New(echo.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -73,7 +73,7 @@ func keep16(b *testing.B, client transport.Conn, name string) {
 // server, 16 in flight, beside BenchmarkPumpCall, the same through the pump
 // alone (what tollgate run relays with).
 func BenchmarkGatewayCall(b *testing.B) {
-	g, err := New([]*Server{{Name: "bench", Gate: allowAllB(b), Dial: echoDialer(b)}}, Options{})
+	g, err := New([]*Server{{Name: "bench", Gate: allowAll(b), Dial: echoDialer(b)}}, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func BenchmarkPumpCall(b *testing.B) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = proxy.NewHandler(allowAllB(b), nil).Serve(ctx, &transport.Session{ID: "b"}, front, up)
+		_ = proxy.NewHandler(allowAll(b), nil).Serve(ctx, &transport.Session{ID: "b"}, front, up)
 	}()
 	keep16(b, client, "echo")
 	cancel()

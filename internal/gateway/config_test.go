@@ -197,8 +197,6 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func allowAllB(b *testing.B) *gate.Gate { return allowAll(b) }
-
 func allowAll(t testing.TB) *gate.Gate {
 	t.Helper()
 	p, err := policy.Load("allow.yaml", []byte("version: \"1\"\n"))

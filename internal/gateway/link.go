@@ -125,12 +125,12 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 	go func() {
 		defer close(read)
 		for {
-			frame, err := routerEnd.Read()
+			frame, id, err := routerEnd.readResponse()
 			if err != nil {
 				return
 			}
 			burst := routerEnd.More()
-			s.fromServer(l, routerEnd, frame, burst)
+			s.fromServer(l, routerEnd, frame, id, burst)
 			if !burst {
 				s.flushClient()
 			}

@@ -722,25 +722,21 @@ func (s *session) response(m jsonrpc.Message) {
 	_ = writeOwned(a.conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: a.orig}))
 }
 
-// fromServer handles one frame from l's pump (toward the client).
-func (s *session) fromServer(l *link, conn transport.Conn, frame []byte, burst bool) {
+// fromServer handles one frame from l's pump (toward the client). id, when
+// not nil, is the id of the response frame is, as the pump read it (a
+// slice of frame): it is routed without parsing frame again.
+func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, burst bool) {
+	if id != nil {
+		s.serverResponse(l, frame, id, burst)
+		return
+	}
 	m, err := jsonrpc.Parse(frame, false)
 	if err != nil {
 		return
 	}
 	switch {
 	case m.IsResponse():
-		c := s.takeID(m.ID)
-		switch {
-		case c == nil || c.link != l:
-			s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
-		case c.reply != nil:
-			c.reply <- clone(frame)
-		case burst:
-			s.toClientDeferred(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: c.clientID}))
-		default:
-			s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: c.clientID}))
-		}
+		s.serverResponse(l, frame, m.ID, burst)
 	case m.IsRequest():
 		s.mu.Lock()
 		s.seq++
@@ -750,6 +746,23 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame []byte, burst b
 		s.toClient(jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: []byte(gid)}))
 	default:
 		s.serverNotification(l, m)
+	}
+}
+
+// serverResponse routes a response of l's server (frame, whose id is id)
+// to the request it answers: the client's, with the client's id, or the
+// router's own.
+func (s *session) serverResponse(l *link, frame, id []byte, burst bool) {
+	c := s.takeID(id)
+	switch {
+	case c == nil || c.link != l:
+		s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
+	case c.reply != nil:
+		c.reply <- clone(frame)
+	case burst:
+		s.toClientDeferred(jsonrpc.ApplyEdits(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}))
+	default:
+		s.toClient(jsonrpc.ApplyEdits(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}))
 	}
 }
 

@@ -125,13 +125,13 @@ func (p *pump) serverBatch(frame []byte) {
 			pd := p.pending[string(m.ID)]
 			p.mu.Unlock()
 			if pd != nil && pd.batch != nil {
-				if out := p.fromServer(e); out != nil {
+				if out, _ := p.fromServer(e); out != nil {
 					p.toClient(out)
 				}
 				continue
 			}
 		}
-		if out := p.fromServer(e); out != nil {
+		if out, _ := p.fromServer(e); out != nil {
 			rest = append(rest, append([]byte(nil), out...))
 		}
 	}

@@ -234,13 +234,13 @@ func (p *pump) clientLoop(ctx context.Context) error {
 		burst := more(p.client)
 		out := p.fromClient(ctx, frame, nil, 0)
 		if out.answer != nil {
-			toClient.send(p, out.answer, burst)
+			toClient.send(p, out.answer, burst, nil)
 		}
 		if out.forward {
 			if out.frame != nil {
 				frame = out.frame
 			}
-			if err := toServer.send(p, frame, burst); err != nil && out.id != nil {
+			if err := toServer.send(p, frame, burst, nil); err != nil && out.id != nil {
 				p.unsent(out.id, err)
 			}
 		}
@@ -257,17 +257,23 @@ func (p *pump) clientLoop(ctx context.Context) error {
 type outbox struct {
 	conn    transport.Conn
 	d       transport.Deferrer
+	r       transport.Responder
 	pending bool
 }
 
 func newOutbox(c transport.Conn) *outbox {
 	d, _ := c.(transport.Deferrer)
-	return &outbox{conn: c, d: d}
+	r, _ := c.(transport.Responder)
+	return &outbox{conn: c, d: d, r: r}
 }
 
-func (o *outbox) send(p *pump, frame []byte, burst bool) error {
+// send writes frame; id, when not nil, is the id of the response frame is
+// (a slice of frame), told to a conn that is a transport.Responder.
+func (o *outbox) send(p *pump, frame []byte, burst bool, id []byte) error {
 	var err error
-	if burst && o.d != nil {
+	if id != nil && o.r != nil {
+		err = o.r.WriteResponse(frame, jsonrpc.Offset(frame, id), len(id))
+	} else if burst && o.d != nil {
 		o.pending = true
 		err = o.d.WriteDeferred(frame)
 	} else {
@@ -827,8 +833,8 @@ func (p *pump) serverLoop(ctx context.Context) error {
 			continue
 		}
 		burst := more(p.server)
-		if out := p.fromServer(frame); out != nil {
-			toClient.send(p, out, burst)
+		if out, id := p.fromServer(frame); out != nil {
+			toClient.send(p, out, burst, id)
 		}
 		if !burst {
 			toClient.endBurst(p)
@@ -837,22 +843,32 @@ func (p *pump) serverLoop(ctx context.Context) error {
 }
 
 // fromServer handles one server message and returns what to send the client
-// (nil: nothing now).
-func (p *pump) fromServer(frame []byte) []byte {
+// (nil: nothing now), and, when that is the server's response as it came,
+// its id (a slice of out; nil otherwise).
+func (p *pump) fromServer(frame []byte) (out, id []byte) {
 	m, err := jsonrpc.Parse(frame, false)
 	if err != nil {
 		p.log.Warn("dropped a line from the server that is not a JSON-RPC message", "err", err, "line", truncate(frame, 200))
-		return nil
+		return nil, nil
 	}
 	if !m.IsResponse() {
 		if m.IsRequest() && (m.Method == mcp.MethodSampling || m.Method == mcp.MethodElicitation) {
-			return p.peerRequest(m, frame)
+			return p.peerRequest(m, frame), nil
 		}
 		if m.IsNotification() {
-			return p.serverNotification(m, frame)
+			return p.serverNotification(m, frame), nil
 		}
-		return frame
+		return frame, nil
 	}
+	out = p.response(m, frame)
+	if len(out) == len(frame) && len(out) > 0 && &out[0] == &frame[0] && len(m.ID) > 0 {
+		id = m.ID
+	}
+	return out, id
+}
+
+// response is fromServer's handling of a response m (read from frame).
+func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 	pd := p.take(m.ID)
 	out := frame
 	switch {

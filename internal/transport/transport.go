@@ -55,6 +55,16 @@ type Deferrer interface {
 	Flush() error
 }
 
+// Responder is implemented by a Conn whose reader can be told where a
+// response's id is (the gateway's in-memory pipe between a server's relay
+// and its router): WriteResponse is Write of a frame that is a JSON-RPC
+// response whose id is frame[at:at+n], so that the reader routes it
+// without parsing it again. A Responder has nothing to flush: the relay
+// uses WriteResponse in place of Write and of WriteDeferred.
+type Responder interface {
+	WriteResponse(frame []byte, at, n int) error
+}
+
 // Session is what a front and the session's relay know about the client
 // it serves. Its methods are safe for concurrent use.
 type Session struct {

@@ -1,0 +1,53 @@
+package gateway
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/transport"
+)
+
+// TestPumpMarksResponsesOnThePipe: a server's response that the pump
+// passes on as it came reaches the router with its id marked, so the
+// router routes it without parsing it again; what the pump writes of its
+// own (here the answer to a call it refuses) is not marked and is parsed.
+func TestPumpMarksResponsesOnThePipe(t *testing.T) {
+	up, _, err := echoDialer(t).Dial(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, front := pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = proxy.NewHandler(allowAll(t), nil).Serve(ctx, &transport.Session{ID: "t"}, front, up)
+	}()
+	defer func() { cancel(); <-done }()
+
+	for _, c := range []struct {
+		msg, id string // id: the marked id, "" for none
+	}{
+		{`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, `"init"`},
+		{`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}`, `7`},
+		{`{"id" : "a\u0062", "jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{}}}`, `"a\u0062"`},
+		{`{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi","message":"twice"}}}`, ``},
+	} {
+		if err := client.Write([]byte(c.msg)); err != nil {
+			t.Fatal(err)
+		}
+		frame, id, err := client.readResponse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(id) != c.id {
+			t.Errorf("answer %s: marked id %q, want %q", frame, id, c.id)
+		}
+		// The router edits the id in place: it must be where the frame has it.
+		if at := jsonrpc.Offset(frame, id); id != nil && (at < 0 || at+len(id) > len(frame) || string(frame[at:at+len(id)]) != c.id) {
+			t.Errorf("answer %s: the marked id is not the frame's (offset %d)", frame, at)
+		}
+	}
+}
