@@ -69,6 +69,7 @@ const (
 	viaDirect   via = iota // nothing: the client talks to the server
 	viaTollgate            // the tollgate binary
 	viaRelay               // benchcmd relay: the floor
+	viaRun                 // tollgate run, beside a gateway row (Scenario.paired)
 )
 
 func (v via) String() string {
@@ -77,6 +78,8 @@ func (v via) String() string {
 		return "through Tollgate"
 	case viaRelay:
 		return "through the bare relay"
+	case viaRun:
+		return "through tollgate run"
 	}
 	return "direct"
 }
@@ -87,6 +90,7 @@ type outcome struct {
 	direct  []sample
 	proxied []sample
 	relay   []sample        // floor runs, when the scenario has them
+	run     []sample        // tollgate run's runs, when the scenario is paired
 	rtt     []time.Duration // Redis round trips measured beside the runs (Redis rows)
 	skipped string
 	err     error
@@ -144,6 +148,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if h.floor(o.sc) {
 				order = append(order, viaRelay)
 			}
+			if o.sc.paired {
+				order = append(order, viaRun)
+			}
 			if round%2 == 1 {
 				slices.Reverse(order)
 			}
@@ -173,6 +180,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					o.proxied = append(o.proxied, s)
 				case viaRelay:
 					o.relay = append(o.relay, s)
+				case viaRun:
+					o.run = append(o.run, s)
 				default:
 					o.direct = append(o.direct, s)
 				}
@@ -210,7 +219,11 @@ func brief(o *outcome) string {
 	if o.sc.kind == kindStartup {
 		return fmt.Sprintf("direct %v, Tollgate %v", d.p50.Round(time.Microsecond), p.p50.Round(time.Microsecond))
 	}
-	return fmt.Sprintf("p50 %v → %v, %.0f → %.0f calls/s", d.p50.Round(time.Microsecond), p.p50.Round(time.Microsecond), d.perSec, p.perSec)
+	s := fmt.Sprintf("p50 %v → %v, %.0f → %.0f calls/s", d.p50.Round(time.Microsecond), p.p50.Round(time.Microsecond), d.perSec, p.perSec)
+	if len(o.run) > 0 {
+		s += fmt.Sprintf("; tollgate run beside it: p50 %v", o.run[len(o.run)-1].p50.Round(time.Microsecond))
+	}
+	return s
 }
 
 // unsupported says why a scenario cannot run here, "" when it can.
@@ -332,9 +345,17 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 			argv, env []string
 			err       error
 		)
-		if v == viaRelay {
+		switch v {
+		case viaRelay:
 			argv = h.relayArgv(sc, upstreamURL)
-		} else if argv, env, err = h.tollgateArgv(sc, upstreamURL, round, true); err != nil {
+		case viaRun:
+			plain := *sc // the same load through tollgate run
+			plain.gateway = false
+			argv, env, err = h.tollgateArgv(&plain, upstreamURL, round, false)
+		default:
+			argv, env, err = h.tollgateArgv(sc, upstreamURL, round, true)
+		}
+		if err != nil {
 			return sample{}, err
 		}
 		if sc.front == httpT {

@@ -87,6 +87,26 @@ func goalNearRow(base string, factor float64) *Goal {
 	}}
 }
 
+// goalNearRun: the row's p50 is at most factor × tollgate run's, measured
+// beside it in each round (a paired row): the median of each round's ratio.
+// The ratio to the p50 of the row "stdio, empty policy", measured earlier in
+// the round, is shown beside it.
+func goalNearRun(factor float64) *Goal {
+	return &Goal{Text: fmt.Sprintf("p50 ≤ %.2f× tollgate run's, run beside it", factor), met: func(r *Row, rows []*Row) (string, bool) {
+		if r.Beside == nil {
+			return "no figure for tollgate run", false
+		}
+		got := fmt.Sprintf("%.2f× (p50 %s against %s µs, CPU a call %s against %s µs", r.Beside.P50Ratio,
+			us(r.Proxied[0]), us(r.Beside.P50), us(r.CPU), us(r.Beside.CPU))
+		for _, b := range rows {
+			if b.Scenario == "stdio, empty policy" && b.InFlight == r.InFlight && b.Proxied[0] > 0 {
+				got += fmt.Sprintf("; %.2f× the row \"stdio, empty policy\"", float64(r.Proxied[0])/float64(b.Proxied[0]))
+			}
+		}
+		return got + ")", r.Beside.P50Ratio <= factor
+	}}
+}
+
 // Peak RSS goals of the tollgate process: idle (the start-up rows), under
 // load, and under load with the memory store.
 const (
@@ -113,7 +133,10 @@ type Row struct {
 	// Floor: the same medians for the bare relay (benchcmd relay), from
 	// this scenario's relay runs or those of a scenario of the same shape;
 	// nil when there were none.
-	Floor   *Floor
+	Floor *Floor
+	// Beside: tollgate run's figures beside the row's own, in a paired row
+	// (the gateway's); nil otherwise.
+	Beside  *Beside
 	Goal    *Goal
 	Skipped string
 	Err     error
@@ -128,6 +151,31 @@ type Floor struct {
 	// Redis is the p50 of a bare round trip to the Redis server, measured
 	// beside a Redis row's runs and included in its AddedP50.
 	Redis time.Duration
+}
+
+// Beside is what tollgate run measured beside a paired row.
+type Beside struct {
+	P50      time.Duration // median p50
+	P50Ratio float64       // median of each round's row/run p50
+	CPU      time.Duration // median CPU per call
+}
+
+// besideOf returns the medians of o's tollgate run runs against its own
+// Tollgate runs, nil when it has none.
+func besideOf(o *outcome) *Beside {
+	n := min(len(o.proxied), len(o.run))
+	if n == 0 {
+		return nil
+	}
+	var p50, cpu []time.Duration
+	var ratio []float64
+	for i := range n {
+		p50, cpu = append(p50, o.run[i].p50), append(cpu, o.run[i].cpu)
+		if o.run[i].p50 > 0 {
+			ratio = append(ratio, float64(o.proxied[i].p50)/float64(o.run[i].p50))
+		}
+	}
+	return &Beside{P50: median(p50), P50Ratio: median(ratio), CPU: median(cpu)}
 }
 
 // shape is what makes the bare relay's figures comparable between rows.
@@ -164,7 +212,7 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 	if cfg.Smoke {
 		r.Mode = fmt.Sprintf("smoke: %d round, %v per run after %v warm-up, %d start-ups", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
 	} else {
-		r.Mode = fmt.Sprintf("%d rounds, interleaved (direct, Tollgate and, in floor rows, the bare relay, in an order reversed every other round), %v measured per run after %v warm-up, %d start-ups per round", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
+		r.Mode = fmt.Sprintf("%d rounds, interleaved (direct, Tollgate and, in floor rows, the bare relay, in the gateway row tollgate run, in an order reversed every other round), %v measured per run after %v warm-up, %d start-ups per round", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
 	}
 	if cfg.Profile != "" {
 		r.Mode += "; PROFILING: the stdio rows ran the in-process proxy (benchcmd proxy) with a CPU profile, not the tollgate binary"
@@ -210,6 +258,7 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 			row.Ratio, row.RatioMin, row.RatioMax = median(ratio), slices.Min(ratio), slices.Max(ratio)
 		}
 		row.P50Ratio = median(p50r)
+		row.Beside = besideOf(o)
 		row.Floor = floors[shape{o.sc.front, o.sc.upstream, o.sc.InFlight, o.sc.work}]
 		if row.Floor != nil && len(o.rtt) > 0 {
 			// A call on the Redis store cannot avoid one round trip to it.

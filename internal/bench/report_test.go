@@ -17,6 +17,7 @@ func TestReportFloor(t *testing.T) {
 	other := &Scenario{Name: "one in flight", InFlight: 1}
 	onRedis := &Scenario{Name: "limits on Redis", InFlight: 16, store: "redis", goal: goalAddedPlusFloor(80 * time.Microsecond)}
 	near := &Scenario{Name: "inspect", InFlight: 16, goal: goalNearRow("stdio, empty policy", 1.10)}
+	paired := &Scenario{Name: "gateway", InFlight: 16, paired: true, goal: goalNearRun(1.10)}
 	outs := []*outcome{
 		{sc: empty,
 			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
@@ -35,6 +36,11 @@ func TestReportFloor(t *testing.T) {
 		{sc: near,
 			direct:  []sample{{p50: ms(100), perSec: 1000}},
 			proxied: []sample{{p50: ms(320), perSec: 380}}},
+		// Each round's ratio to the run beside it: 1.20, 1.05, 1.08.
+		{sc: paired,
+			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
+			proxied: []sample{{p50: ms(360), perSec: 350, cpu: ms(13)}, {p50: ms(315), perSec: 350, cpu: ms(14)}, {p50: ms(324), perSec: 350, cpu: ms(15)}},
+			run:     []sample{{p50: ms(300), perSec: 400, cpu: ms(11)}, {p50: ms(300), perSec: 400, cpu: ms(12)}, {p50: ms(300), perSec: 400, cpu: ms(10)}}},
 	}
 	r := newReport(Config{}, outs, time.Second)
 	f := r.Rows[0].Floor
@@ -58,6 +64,7 @@ func TestReportFloor(t *testing.T) {
 		"ratio ≥ 0.40× the relay's: 0.30× against 0.26× ✓ |",
 		"added p50 ≤ the relay's + 80.0 µs: +800 µs against +260 µs ✗ missed |",
 		"p50 ≤ 1.10× \"stdio, empty policy\": 1.07× ✓ |",
+		"p50 ≤ 1.10× tollgate run's, run beside it: 1.08× (p50 324 against 300 µs, CPU a call 14.0 against 11.0 µs; 1.08× the row \"stdio, empty policy\") ✓ |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

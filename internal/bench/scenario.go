@@ -57,6 +57,9 @@ type Scenario struct {
 	// gateway: Tollgate runs as `tollgate gateway` over the one echo
 	// server (its tools named gatewayPrefix__NAME) instead of tollgate run.
 	gateway bool
+	// paired: each round also runs the same load through tollgate run,
+	// beside the row's own runs, for a goal relative to it.
+	paired bool
 }
 
 // gatewayPrefix is the echo server's prefix in the gateway scenarios.
@@ -160,7 +163,7 @@ func scenarios() []*Scenario {
 	add(&Scenario{Name: "1 MiB result, inspect", InFlight: 1, work: workBig, policy: policyInspect, goal: goalAdded(2 * time.Millisecond)})
 	add(&Scenario{Name: "HTTP front → HTTP upstream", InFlight: 16, policy: policyEmpty, front: httpT, upstream: httpT, goal: goalRatioOfFloor(0.85), floor: true})
 	add(&Scenario{Name: "stdio → HTTP bridge", InFlight: 16, policy: policyEmpty, upstream: httpT, goal: goalRatioOfFloor(0.95), floor: true})
-	add(&Scenario{Name: "gateway, one server, empty policy", InFlight: 16, policy: policyEmpty, gateway: true, goal: goalNearRow("stdio, empty policy", 1.10)})
+	add(&Scenario{Name: "gateway, one server, empty policy", InFlight: 16, policy: policyEmpty, gateway: true, paired: true, goal: goalNearRun(1.10)})
 	add(&Scenario{Name: "start-up to first tools/list", kind: kindStartup, policy: policyEmpty, goal: goalAdded(5 * time.Millisecond), floor: true})
 	add(&Scenario{Name: "start-up, SQLite limits policy", kind: kindStartup, policy: policyLimits, store: "sqlite"})
 	return out
