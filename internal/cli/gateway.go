@@ -118,6 +118,13 @@ func runGateway(ctx context.Context, e env, args []string) int {
 	for i, s := range cfg.Servers {
 		names[i], pols[i] = s.Name, s.Policy
 	}
+	if !f.http.enabled() {
+		counters := f.state != "" || hubPolicy.Stateful()
+		for _, p := range pols {
+			counters = counters || p.Stateful()
+		}
+		oneCore(logger, &f.stateFlags, counters)
+	}
 	watch := f.ops.watch // buildGatewayGates turns it off for the gateway file
 	hub, gates, cleanup, err := buildGatewayGates(ctx, &f, hubPolicy, names, pols, logger)
 	if err != nil {
@@ -187,7 +194,6 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		f.http.handler, f.http.dialer = gw, gateway.NoUpstream
 		return runHTTP(ctx, e, &f, hub, logger, nil)
 	}
-	oneCore(logger, &f.stateFlags, append([]*gate.Gate{hub}, gates...)...)
 	runCtx, cancel := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	client := stdio.NewConn(pollableStdin(e), pollableStdout(e), f.maxMessage)

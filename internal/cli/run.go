@@ -124,6 +124,9 @@ func runRun(ctx context.Context, e env, args []string) int {
 	// starts the server.
 	var child *stdioChild
 	if !f.http.enabled() && f.upstream.url == "" {
+		// The gate keeps counters when the policy has limits or a store is
+		// named (stateFlags.open).
+		oneCore(logger, &f.stateFlags, pol.Stateful() || f.state != "")
 		if child, err = startStdioChild(ctx, e, &f, argv); err != nil {
 			fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 			return exitFail
@@ -289,7 +292,6 @@ func (c *stdioChild) abandon() {
 }
 
 func runStdio(ctx context.Context, e env, f *runFlags, g *gate.Gate, logger *slog.Logger, child *stdioChild) int {
-	oneCore(logger, &f.stateFlags, g)
 	// Signals are read by this goroutine only: nothing outlives the run.
 	sigs := child.sigs
 	defer signal.Stop(sigs)
