@@ -115,32 +115,24 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 	if err != nil {
 		return 0, err
 	}
-	routerEnd, pumpEnd := pipe()
+	routerEnd, pumpSide := pipe()
+	// What the pump writes reaches the router on the pump's goroutine.
+	pumpEnd := &lentEnd{pipeEnd: pumpSide, flush: s.flushClient,
+		deliver: func(frame, id []byte, burst bool) {
+			s.fromServer(l, routerEnd, frame, id, burst)
+			if !burst {
+				s.flushClient()
+			}
+		}}
 	pctx, cancel := context.WithCancel(ctx)
 	pumped := make(chan error, 1)
 	go func() {
 		pumped <- proxy.NewHandler(l.srv.Gate, s.log.With("server", l.srv.Name)).Serve(pctx, ts, pumpEnd, conn)
 	}()
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		for {
-			frame, id, err := routerEnd.readResponse()
-			if err != nil {
-				return
-			}
-			burst := routerEnd.More()
-			s.fromServer(l, routerEnd, frame, id, burst)
-			if !burst {
-				s.flushClient()
-			}
-		}
-	}()
 	defer func() {
 		l.down(routerEnd)
 		cancel()
 		_ = routerEnd.Close()
-		<-read
 		<-pumped
 		_ = conn.Close()
 		if release != nil {

@@ -19,7 +19,7 @@ func pipe() (a, b *pipeEnd) {
 // queue is one direction of a pipe.
 type queue struct {
 	mu     sync.Mutex
-	frames []qframe // frames[head:] are unread
+	frames [][]byte // frames[head:] are unread
 	head   int
 	wake   chan struct{}
 	eof    bool // the writer closed it: read what is left, then io.EOF
@@ -27,13 +27,6 @@ type queue struct {
 }
 
 func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
-
-// qframe is a queued frame and, for a response its writer said was one
-// (transport.Responder), where its id is: b[at:at+n]; n is 0 otherwise.
-type qframe struct {
-	b     []byte
-	at, n int
-}
 
 func (q *queue) signal() {
 	select {
@@ -52,7 +45,6 @@ var (
 	_ transport.Conn       = (*pipeEnd)(nil)
 	_ transport.HalfCloser = (*pipeEnd)(nil)
 	_ transport.Deferrer   = (*pipeEnd)(nil)
-	_ transport.Responder  = (*pipeEnd)(nil)
 )
 
 // More reports whether another frame is already queued for Read: the pump
@@ -72,35 +64,25 @@ func (p *pipeEnd) Flush() error { return nil }
 
 // Read returns the next frame written by the other end; see transport.Conn.
 func (p *pipeEnd) Read() ([]byte, error) {
-	f, _, err := p.readResponse()
-	return f, err
-}
-
-// readResponse is Read that also returns, when the writer wrote the frame
-// with WriteResponse, the response's id (a slice of frame; nil otherwise).
-func (p *pipeEnd) readResponse() (frame, id []byte, err error) {
 	q := p.in
 	for {
 		q.mu.Lock()
 		switch {
 		case q.closed:
 			q.mu.Unlock()
-			return nil, nil, fmt.Errorf("gateway pipe read: %w", transport.ErrClosed)
+			return nil, fmt.Errorf("gateway pipe read: %w", transport.ErrClosed)
 		case q.head < len(q.frames):
 			f := q.frames[q.head]
-			q.frames[q.head] = qframe{}
+			q.frames[q.head] = nil
 			q.head++
 			if q.head == len(q.frames) { // empty: reuse the array
 				q.frames, q.head = q.frames[:0], 0
 			}
 			q.mu.Unlock()
-			if f.n > 0 {
-				id = f.b[f.at : f.at+f.n] // cap to the frame's end: jsonrpc.Offset reads offsets from caps
-			}
-			return f.b, id, nil
+			return f, nil
 		case q.eof:
 			q.mu.Unlock()
-			return nil, nil, io.EOF
+			return nil, io.EOF
 		}
 		q.mu.Unlock()
 		<-q.wake
@@ -109,27 +91,18 @@ func (p *pipeEnd) readResponse() (frame, id []byte, err error) {
 
 // Write queues a copy of frame for the other end.
 func (p *pipeEnd) Write(frame []byte) error {
-	return p.send(qframe{b: append([]byte(nil), frame...)})
+	return p.send(append([]byte(nil), frame...))
 }
 
-// WriteResponse queues a copy of frame, a response whose id is
-// frame[at:at+n], for the other end; see transport.Responder.
-func (p *pipeEnd) WriteResponse(frame []byte, at, n int) error {
-	if at < 0 || n <= 0 || at+n > len(frame) {
-		return p.Write(frame)
-	}
-	return p.send(qframe{b: append([]byte(nil), frame...), at: at, n: n})
-}
-
-// send queues f, whose bytes the caller gives up.
-func (p *pipeEnd) send(f qframe) error {
+// send queues frame itself, which the caller gives up.
+func (p *pipeEnd) send(frame []byte) error {
 	q := p.out
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.eof || q.closed {
 		return fmt.Errorf("gateway pipe write: %w", transport.ErrClosed)
 	}
-	q.frames = append(q.frames, f)
+	q.frames = append(q.frames, frame)
 	q.signal()
 	return nil
 }
@@ -138,7 +111,7 @@ func (p *pipeEnd) send(f qframe) error {
 // is a pipe.
 func writeOwned(conn transport.Conn, frame []byte) error {
 	if p, ok := conn.(*pipeEnd); ok {
-		return p.send(qframe{b: frame})
+		return p.send(frame)
 	}
 	return conn.Write(frame)
 }

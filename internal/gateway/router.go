@@ -722,9 +722,10 @@ func (s *session) response(m jsonrpc.Message) {
 	_ = writeOwned(a.conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: m.ID, Repl: a.orig}))
 }
 
-// fromServer handles one frame from l's pump (toward the client). id, when
-// not nil, is the id of the response frame is, as the pump read it (a
-// slice of frame): it is routed without parsing frame again.
+// fromServer handles one frame from l's pump (toward the client), lent
+// for the call: what is kept or written of it is a copy. id, when not nil,
+// is the id of the response frame is, as the pump read it (a slice of
+// frame): it is routed without parsing frame again.
 func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, burst bool) {
 	if id != nil {
 		s.serverResponse(l, frame, id, burst)
@@ -806,7 +807,9 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 	case "notifications/prompts/list_changed":
 		s.changed(listPrompts)
 	default:
-		s.toClient(m.Raw)
+		if err := s.front.Write(m.Raw); err != nil { // Write copies what it keeps: m.Raw is lent
+			s.log.Debug("gateway: write to the client failed", "err", err)
+		}
 	}
 }
 

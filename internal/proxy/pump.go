@@ -272,7 +272,9 @@ func newOutbox(c transport.Conn) *outbox {
 func (o *outbox) send(p *pump, frame []byte, burst bool, id []byte) error {
 	var err error
 	if id != nil && o.r != nil {
-		err = o.r.WriteResponse(frame, jsonrpc.Offset(frame, id), len(id))
+		deferred := burst && o.d != nil
+		o.pending = deferred // a write that is not deferred flushes
+		err = o.r.WriteResponse(frame, jsonrpc.Offset(frame, id), len(id), deferred)
 	} else if burst && o.d != nil {
 		o.pending = true
 		err = o.d.WriteDeferred(frame)

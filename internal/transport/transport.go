@@ -56,13 +56,13 @@ type Deferrer interface {
 }
 
 // Responder is implemented by a Conn whose reader can be told where a
-// response's id is (the gateway's in-memory pipe between a server's relay
-// and its router): WriteResponse is Write of a frame that is a JSON-RPC
-// response whose id is frame[at:at+n], so that the reader routes it
-// without parsing it again. A Responder has nothing to flush: the relay
-// uses WriteResponse in place of Write and of WriteDeferred.
+// response's id is (the gateway's link between a server's relay and its
+// router): WriteResponse is Write (or, deferred, WriteDeferred) of a frame
+// that is a JSON-RPC response whose id is frame[at:at+n], so that the
+// reader routes it without parsing it again. The relay uses it in place of
+// Write and WriteDeferred for such a frame.
 type Responder interface {
-	WriteResponse(frame []byte, at, n int) error
+	WriteResponse(frame []byte, at, n int, deferred bool) error
 }
 
 // Session is what a front and the session's relay know about the client
