@@ -45,6 +45,11 @@ func IDKey(raw []byte) string {
 		}
 		return "s" + s
 	case c == '-' || (c >= '0' && c <= '9'):
+		if smallInt(raw) {
+			// Most ids: the float path gives their own digits (see
+			// AppendIDKey), without the conversions.
+			return "n" + string(raw)
+		}
 		if !isJSONNumber(raw) {
 			return string(raw)
 		}

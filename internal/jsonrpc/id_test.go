@@ -233,3 +233,29 @@ func sameValue(a, b any) bool {
 	}
 	return false
 }
+
+// TestIDKeySmallIntegers: the shortcut for small integers gives the key the
+// float path gives, for every integer it takes and for spellings around it.
+func TestIDKeySmallIntegers(t *testing.T) {
+	floatKey := func(raw string) string {
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if f == 0 {
+			f = 0
+		}
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	check := func(raw string) {
+		if got, want := IDKey([]byte(raw)), floatKey(raw); got != want {
+			t.Fatalf("IDKey(%s) = %q, the float path gives %q", raw, got, want)
+		}
+	}
+	for i := -1000; i < 1_000_100; i++ {
+		check(strconv.Itoa(i))
+	}
+	for _, raw := range []string{"-0", "0.0", "1e0", "1000000", "9999999", "-999999", "-1000000", "1.5", "-0.0"} {
+		check(raw)
+	}
+}
