@@ -140,3 +140,25 @@ func BenchmarkEchoCall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoisoningFixture checks every tool of the 323-tool fixture (1.5
+// MB of definitions) for poisoning markers, as pins do with a server's
+// first list.
+func BenchmarkPoisoningFixture(b *testing.B) {
+	data, err := os.ReadFile("../../testdata/fusionauth-tools.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var list struct {
+		Tools []json.RawMessage `json:"tools"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, t := range list.Tools {
+			_ = Poisoning(t)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 package inspect
 
 import (
-	"encoding/json"
+	"bytes"
 	"slices"
 	"strings"
 	"sync"
@@ -51,47 +51,94 @@ var directives = []string{
 	"~/.ssh", "id_rsa", "id_ed25519", "~/.aws", "mcp.json", "~/.cursor", ".env file",
 }
 
-// Poisoning returns the poisoning markers in doc, a JSON definition, in
-// document order. Invalid JSON yields what was found before the error.
+// directiveBytes are the directives as bytes, for searching a string's
+// lower-cased bytes without converting either.
+var directiveBytes = func() [][]byte {
+	out := make([][]byte, len(directives))
+	for i, d := range directives {
+		out[i] = []byte(d)
+	}
+	return out
+}()
+
+// Poisoning returns the poisoning markers in doc, a JSON definition, sorted
+// by path (document order within a path). Invalid JSON yields what was found
+// before the error. It reads doc once, in place: the injection detectors
+// and the directives see each string as the walker decodes it (a repeated
+// key's strings included), and nothing is decoded into Go values.
 func Poisoning(doc []byte) []PoisonFlag {
 	var out []PoisonFlag
-	_ = poisonInspector().Scan(doc, func(f Finding) {
-		out = append(out, PoisonFlag{Detector: detectorName(f), Path: f.Path, Excerpt: excerptAt(doc, f)})
-	})
-	_ = walkStrings(doc, "", func(path, s string) {
-		low := strings.ToLower(s)
-		for _, d := range directives {
-			if i := strings.Index(low, d); i >= 0 {
-				out = append(out, PoisonFlag{Detector: "model_directive", Path: path, Excerpt: visible(s[i : i+len(d)])})
-			}
+	w := getWalker(poisonInspector(), doc)
+	defer putWalker(w)
+	w.report = func(f Finding) {
+		out = append(out, PoisonFlag{Detector: detectorName(f), Path: f.Path, Excerpt: excerptOf(w.cur, f)})
+	}
+	var low []byte
+	w.visit = func(text []byte) {
+		var lowered []byte
+		if isASCII(text) {
+			low = asciiLower(low[:0], text)
+			lowered = low
+		} else {
+			lowered = []byte(strings.ToLower(string(text)))
 		}
-	})
+		path := ""
+		for n, d := range directiveBytes {
+			i := bytes.Index(lowered, d)
+			if i < 0 {
+				continue
+			}
+			if path == "" {
+				path = w.path()
+			}
+			ex := directives[n] // lower-casing changed the length: show the directive
+			if i+len(d) <= len(text) && len(lowered) == len(text) {
+				ex = string(text[i : i+len(d)])
+			}
+			out = append(out, PoisonFlag{Detector: "model_directive", Path: path, Excerpt: visible(ex)})
+		}
+	}
+	_ = w.run()
 	slices.SortStableFunc(out, func(a, b PoisonFlag) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
 func detectorName(f Finding) string { return f.Detector }
 
-// excerptAt returns the matched text of f (at most 80 bytes of it).
-func excerptAt(doc []byte, f Finding) string {
-	var s string
-	found := false
-	_ = walkStrings(doc, "", func(path, v string) {
-		if !found && path == f.Path {
-			s, found = v, true
-		}
-	})
+// excerptOf returns the text f matched in text, the string it was found in
+// (at most 80 bytes of it).
+func excerptOf(text []byte, f Finding) string {
 	if f.Key {
 		return "(in a key)"
 	}
-	if !found || f.Start < 0 || f.End > len(s) || f.Start > f.End {
+	if f.Start < 0 || f.End > len(text) || f.Start > f.End {
 		return ""
 	}
-	m := s[f.Start:f.End]
+	m := string(text[f.Start:f.End])
 	if len(m) > 80 {
 		m = m[:80] + "…"
 	}
 	return visible(m)
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower appends b, lower-cased, to dst.
+func asciiLower(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // visible writes characters a person cannot see (format, control and
@@ -124,62 +171,4 @@ func hex8(v uint32) string {
 		v >>= 4
 	}
 	return string(b[:])
-}
-
-// walkStrings calls fn with every string value in doc and its path.
-func walkStrings(doc []byte, path string, fn func(path, s string)) error {
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
-		return err
-	}
-	var walk func(p string, v any)
-	walk = func(p string, v any) {
-		switch x := v.(type) {
-		case string:
-			fn(p, x)
-		case []any:
-			for i, e := range x {
-				walk(p+"["+itoa(i)+"]", e)
-			}
-		case map[string]any:
-			for k, e := range x {
-				walk(joinKey(p, k), e)
-			}
-		}
-	}
-	walk(path, v)
-	return nil
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for ; i > 0; i /= 10 {
-		n--
-		b[n] = byte('0' + i%10)
-	}
-	return string(b[n:])
-}
-
-// joinKey appends a member to a path the way Finding.Path spells it.
-func joinKey(p, k string) string {
-	if plainName([]byte(k)) {
-		if p == "" {
-			return k
-		}
-		return p + "." + k
-	}
-	var b strings.Builder
-	b.WriteString(p + `["`)
-	for _, c := range []byte(k) {
-		if c == '"' || c == '\\' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(c)
-	}
-	b.WriteString(`"]`)
-	return b.String()
 }

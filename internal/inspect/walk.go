@@ -60,6 +60,11 @@ type walker struct {
 	sc      scanner
 	report  func(Finding)
 	collect bool
+	// visit, when set, is given every string value (not key) as decoded,
+	// after the detectors saw it; it must not keep it. cur is the string
+	// or number being scanned, for report to read an excerpt from.
+	visit func(text []byte)
+	cur   []byte
 
 	findings []Finding
 	edits    []edit
@@ -78,7 +83,7 @@ func getWalker(in *Inspector, doc []byte) *walker {
 }
 
 func putWalker(w *walker) {
-	w.in, w.doc, w.report, w.collect = nil, nil, nil, false
+	w.in, w.doc, w.report, w.collect, w.visit, w.cur = nil, nil, nil, false, nil, nil
 	w.segs, w.findings, w.edits, w.ehits = w.segs[:0], nil, w.edits[:0], w.ehits[:0]
 	w.sc.hits, w.sc.t, w.sc.key = w.sc.hits[:0], nil, nil
 	if cap(w.buf) > keepScratch || cap(w.sc.strip) > keepScratch {
@@ -490,10 +495,14 @@ func (w *walker) str(start, end int, esc, isKey bool) {
 	if !isKey && len(w.segs) > 0 && w.segs[len(w.segs)-1].key {
 		key = w.segs[len(w.segs)-1].keyText(w.doc, &w.kbuf)
 	}
+	w.cur = text
 	w.sc.hits = w.sc.hits[:0]
 	w.sc.scan(text, key)
 	if len(w.sc.hits) > 0 {
 		w.found(start, end, esc, isKey, false)
+	}
+	if w.visit != nil && !isKey {
+		w.visit(text)
 	}
 }
 
@@ -501,6 +510,7 @@ func (w *walker) str(start, end int, esc, isKey bool) {
 func (w *walker) number(start, end int) {
 	w.sc.hits = w.sc.hits[:0]
 	w.sc.t = w.doc[start:end]
+	w.cur = w.sc.t
 	d := w.sc.t
 	if luhn(d) && issuer(d) {
 		w.sc.add(dCardNumber, 0, len(d))
