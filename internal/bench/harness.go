@@ -69,7 +69,7 @@ const (
 	viaDirect   via = iota // nothing: the client talks to the server
 	viaTollgate            // the tollgate binary
 	viaRelay               // benchcmd relay: the floor
-	viaRun                 // tollgate run, beside a gateway row (Scenario.paired)
+	viaRun                 // tollgate run with the empty policy, beside a paired row (Scenario.paired)
 )
 
 func (v via) String() string {
@@ -349,8 +349,8 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 		case viaRelay:
 			argv = h.relayArgv(sc, upstreamURL)
 		case viaRun:
-			plain := *sc // the same load through tollgate run
-			plain.gateway = false
+			plain := *sc // the same load through tollgate run, empty policy
+			plain.gateway, plain.policy = false, policyEmpty
 			argv, env, err = h.tollgateArgv(&plain, upstreamURL, round, false)
 		default:
 			argv, env, err = h.tollgateArgv(sc, upstreamURL, round, true)
