@@ -25,6 +25,7 @@ trap 'rm -rf "$BIN"' EXIT
 # would otherwise link libc, which costs start-up time and memory).
 CGO_ENABLED=0 go build -o "$BIN/tollgate" ./cmd/tollgate
 CGO_ENABLED=0 go build -o "$BIN/benchcmd" ./internal/bench/benchcmd
+CGO_ENABLED=0 go build -o "$BIN/relay" ./internal/bench/relaycmd
 
 mode=full
 for a in "$@"; do
@@ -33,7 +34,7 @@ done
 mkdir -p bench-results
 out=bench-results/bench-$mode-$(date -u +%Y%m%dT%H%M%SZ).md
 
-"$BIN/benchcmd" run -tollgate "$BIN/tollgate" \
+"$BIN/benchcmd" run -tollgate "$BIN/tollgate" -relay "$BIN/relay" \
 	-fixture "$ROOT/testdata/fusionauth-tools.json" \
 	-out "$out" "$@"
 cp "$out" "bench-results/latest-$mode.md"

@@ -43,7 +43,7 @@ type Config struct {
 	// profile per run written into this directory.
 	Profile   string
 	ProxySelf []string // argv of `benchcmd proxy`, for Profile
-	// RelaySelf is the argv of `benchcmd relay`: a relay that only copies
+	// RelaySelf is the argv of the relay (internal/bench/relaycmd): a relay that only copies
 	// messages, run in Tollgate's place in the scenarios marked floor so
 	// that the table shows what any relay costs on this machine. nil: no
 	// floor runs.
@@ -68,7 +68,7 @@ type via uint8
 const (
 	viaDirect   via = iota // nothing: the client talks to the server
 	viaTollgate            // the tollgate binary
-	viaRelay               // benchcmd relay: the floor
+	viaRelay               // the bare relay (internal/bench/relaycmd): the floor
 	viaRun                 // tollgate run with the empty policy, beside a paired row (Scenario.paired)
 )
 

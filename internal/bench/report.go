@@ -116,7 +116,7 @@ type Row struct {
 	AddedP50   time.Duration // median of each round's Tollgate − direct p50
 	PeakKB     int64         // largest VmHWM of tollgate over the rounds
 	CPU        time.Duration // median CPU per call of tollgate
-	// Floor: the same medians for the bare relay (benchcmd relay), from
+	// Floor: the same medians for the bare relay (internal/bench/relaycmd), from
 	// this scenario's relay runs or those of a scenario of the same shape;
 	// nil when there were none.
 	Floor *Floor

@@ -51,7 +51,7 @@ type Scenario struct {
 	front    transport
 	upstream transport
 	goal     *Goal
-	// floor: also run through the bare relay (benchcmd relay), whose
+	// floor: also run through the bare relay (internal/bench/relaycmd), whose
 	// figures rows of the same shape (transport, in flight, work) share.
 	floor bool
 	// gateway: Tollgate runs as `tollgate gateway` over the one echo

@@ -4,7 +4,9 @@
 //	benchcmd echo [-tools FILE] [-http ADDR] [-log FILE]   the echo MCP server
 //	benchcmd run [flags]                                   the benchmark harness
 //	benchcmd proxy [flags] -- CMD...                       an in-process proxy, for profiles
-//	benchcmd relay [flags] [-- CMD...]                     a bare relay: the benchmark's floor
+//
+// The bare relay the benchmark measures as its floor is a binary of its own,
+// internal/bench/relaycmd.
 package main
 
 import (
@@ -19,8 +21,6 @@ const usage = `usage:
   benchcmd echo [-tools FILE] [-http ADDR] [-log FILE]   run the echo MCP server (stdio, or HTTP on ADDR)
   benchcmd run [flags]                                   run the benchmarks (see benchcmd run -h)
   benchcmd proxy -c POLICY [flags] -- CMD [ARGS...]      Tollgate's stdio proxy in-process, with a CPU profile
-  benchcmd relay [--listen ADDR] [--upstream URL] [-- CMD [ARGS...]]
-                                                         a relay that only copies messages (the floor)
 `
 
 func main() {
@@ -43,8 +43,6 @@ func run(ctx context.Context, args []string) int {
 		err = runBench(ctx, args[1:])
 	case "proxy":
 		err = runProxy(ctx, args[1:])
-	case "relay":
-		err = runRelay(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return 0

@@ -29,6 +29,7 @@ func runBench(ctx context.Context, args []string) error {
 	redis := fs.String("redis", "", "redis:// URL for the Redis scenarios (default: start redis-server on a free port if installed; \"off\" skips them)")
 	listenPath := fs.String("listen-path", "/mcp", "path of Tollgate's streamable HTTP endpoint under --listen")
 	profile := fs.String("profile", "", "write a CPU profile of each proxied stdio run into this directory (runs the in-process proxy, not the binary)")
+	relay := fs.String("relay", "", "the bare relay binary, the floor (go build ./internal/bench/relaycmd; default: relay beside benchcmd; none: no floor figures)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,17 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find benchcmd itself: %w", err)
 	}
+	if *relay == "" {
+		if beside := filepath.Join(filepath.Dir(self), "relay"); fileExists(beside) {
+			*relay = beside
+		} else {
+			fmt.Fprintf(os.Stderr, "benchcmd run: no relay binary beside benchcmd (%s), so no floor figures; build it with go build -o %s ./internal/bench/relaycmd, or give -relay\n", beside, beside)
+		}
+	}
+	var relaySelf []string
+	if *relay != "" {
+		relaySelf = []string{*relay}
+	}
 	if *fixture == "" {
 		if *fixture, err = defaultFixture(); err != nil {
 			return err
@@ -69,7 +81,7 @@ func runBench(ctx context.Context, args []string) error {
 		Tollgate: *tollgate, Echo: []string{self, "echo"}, Fixture: *fixture, WorkDir: work,
 		Rounds: *rounds, Warmup: *warmup, Duration: *duration, Starts: *starts, Smoke: *smoke,
 		ListenPath: *listenPath, Profile: *profile, ProxySelf: []string{self, "proxy"},
-		RelaySelf: []string{self, "relay"}, Log: os.Stderr,
+		RelaySelf: relaySelf, Log: os.Stderr,
 	}
 	if *only != "" {
 		if cfg.Only, err = regexp.Compile(*only); err != nil {
@@ -166,4 +178,9 @@ func startRedis(ctx context.Context, work string) (url string, stop func(), err 
 		return "", func() {}, err
 	}
 	return "redis://" + addr + "/0", stop, nil
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

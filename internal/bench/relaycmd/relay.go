@@ -19,21 +19,21 @@ import (
 	"time"
 )
 
-// runRelay is the benchmark's floor: a relay that carries messages between
+// runRelay is the relay: it carries messages between
 // the load client and the echo server and does nothing else: no parsing, no
 // policy, no audit. Whatever a relay must cost on this machine (another
 // process, two more hops per call), it costs too, so a row's figure for it
 // says how much of Tollgate's cost is the price of being in the path at all.
 //
-//	benchcmd relay -- CMD [ARGS...]                      stdin/stdout ⇄ a child's pipes (byte copies)
-//	benchcmd relay --upstream URL                        stdin/stdout ⇄ streamable HTTP (a POST per line, concurrent)
-//	benchcmd relay --listen ADDR --upstream URL          HTTP ⇄ HTTP (net/http/httputil.ReverseProxy, pooled connections)
+//	relay -- CMD [ARGS...]                      stdin/stdout ⇄ a child's pipes (byte copies)
+//	relay --upstream URL                        stdin/stdout ⇄ streamable HTTP (a POST per line, concurrent)
+//	relay --listen ADDR --upstream URL          HTTP ⇄ HTTP (net/http/httputil.ReverseProxy, pooled connections)
 //
 // It accepts, and ignores, the tollgate run flags the harness passes (-c,
 // --log-level, --state…), so that the harness can start it in Tollgate's
 // place.
 func runRelay(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("benchcmd relay", flag.ContinueOnError)
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	listen := fs.String("listen", "", "serve streamable HTTP on this address")
 	upstream := fs.String("upstream", "", "streamable HTTP endpoint of the server")
 	for _, name := range []string{"c", "log-level", "state", "state-dir", "state-prefix"} {
@@ -50,7 +50,7 @@ func runRelay(ctx context.Context, args []string) error {
 	case fs.NArg() > 0:
 		return relayStdio(ctx, fs.Args())
 	}
-	return errors.New("usage: benchcmd relay [--listen ADDR] --upstream URL | benchcmd relay -- CMD [ARGS...]")
+	return errors.New("usage: relay [--listen ADDR] --upstream URL | relay -- CMD [ARGS...]")
 }
 
 // relayStdio copies stdin to the child's stdin and the child's stdout to
