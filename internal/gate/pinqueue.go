@@ -55,6 +55,13 @@ func (q *pinQueue) work() {
 	}
 }
 
+// busy reports whether a job is queued or running.
+func (q *pinQueue) busy() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.idle != nil
+}
+
 // wait returns when every queued job has run, or when ctx is done.
 func (q *pinQueue) wait(ctx context.Context) error {
 	for {

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,52 @@ func TestPinModeDoesNotAllocate(t *testing.T) {
 	p := g.Policy()
 	if n := testing.AllocsPerRun(100, func() { _ = g.pinMode(p) }); n != 0 {
 		t.Fatalf("pinMode allocates %v times a call, want 0", n)
+	}
+}
+
+// TestPinsEnforceAfterRecordKeepsOrder: a list recorded off the answer's
+// path under record is in the store before a list the gate observes after
+// the policy turned to enforce: the older never lands after the newer.
+func TestPinsEnforceAfterRecordKeepsOrder(t *testing.T) {
+	load := func(mode string) *policy.Policy {
+		p, err := policy.Load("p.yaml", []byte("version: \"1\"\npins: "+mode+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mem := pinmem.New()
+	b := &gatedBackend{Backend: mem, open: make(chan struct{}), entered: make(chan struct{}, 2)}
+	g := New(load("record"))
+	g.Pins = pins.NewGuard("srv", pins.NewStore(b))
+	s := &transport.Session{ID: "s"}
+	hold := func(desc string) {
+		result := toolList("add=" + desc)
+		list, err := (&mcp.ToolListCache{}).Read(result)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		g.HoldTools(s, result, list)
+	}
+	hold("Adds.") // queued; its record waits at the gate
+	<-b.entered
+	g.SetPolicy(load("enforce"))
+	done := make(chan struct{})
+	go func() { defer close(done); hold("Adds two numbers.") }()
+	select {
+	case <-b.entered:
+		t.Fatal("the list seen under enforce reached the store before the list queued under record")
+	case <-time.After(150 * time.Millisecond):
+	}
+	close(b.open)
+	<-done
+	snap, err := mem.Load(context.Background(), "srv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := snap.Pins[string(pins.Tool)+":add"]
+	if p == nil || p.Pending == nil || !strings.Contains(string(p.Pending.Definition), "Adds two numbers.") {
+		t.Fatalf("the store holds %+v; want the newer definition pending after the older", p)
 	}
 }

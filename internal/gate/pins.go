@@ -83,6 +83,7 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte, list *mcp.ToolList
 		})
 		return nil
 	}
+	g.drainPins()
 	held, clean := g.observe(s, pins.Tool, list.Defs(result), list.Complete)
 	if clean {
 		g.pinnedList.Store(&key)
@@ -152,6 +153,7 @@ func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, res
 		g.later(func() { g.readList(s, kind, member, buf) })
 		return nil, nil
 	}
+	g.drainPins()
 	return g.readList(s, kind, member, result)
 }
 
@@ -206,6 +208,19 @@ func (g *Gate) later(job func()) {
 	_ = g.pinq.wait(ctx)
 	cancel()
 	job()
+}
+
+// drainPins waits (at most pinTimeout) for the lists queued to be
+// recorded before a list observed now, so that a policy that turned pins
+// from record to enforce never has an older list recorded after a newer
+// one.
+func (g *Gate) drainPins() {
+	if !g.pinq.busy() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pinTimeout)
+	_ = g.pinq.wait(ctx)
+	cancel()
 }
 
 // observe records one page of a list of kind (its raw entries; complete
