@@ -15,7 +15,7 @@ const pinQueueMax = 16
 // under monitor): what the client is shown cannot depend on the record,
 // so the answer need not wait for the store (at the first tools/list of a
 // process, opening and writing the state file took about 7 ms of a
-// start-up; for 323 tools, the poisoning scan 150-200 ms).
+// start-up).
 type pinQueue struct {
 	mu   sync.Mutex
 	jobs []func()

@@ -198,22 +198,18 @@ func (g *Gate) enforcing(p *policy.Policy) bool {
 }
 
 // later runs job on the gate's pin queue, off the caller's path; when the
-// queue is full it waits for it to drain (at most pinTimeout) and runs job
-// itself.
+// queue is full it waits for it to drain (drainPins) and runs job itself.
 func (g *Gate) later(job func()) {
-	if g.pinq.add(job) {
-		return
+	if !g.pinq.add(job) {
+		g.drainPins()
+		job()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), pinTimeout)
-	_ = g.pinq.wait(ctx)
-	cancel()
-	job()
 }
 
 // drainPins waits (at most pinTimeout) for the lists queued to be
-// recorded before a list observed now, so that a policy that turned pins
-// from record to enforce never has an older list recorded after a newer
-// one.
+// recorded before a list observed now, so that an older list is never
+// recorded after a newer one (a full queue, or a policy that turned pins
+// from record to enforce).
 func (g *Gate) drainPins() {
 	if !g.pinq.busy() {
 		return

@@ -133,10 +133,7 @@ func isASCII(b []byte) bool {
 // asciiLower appends b, lower-cased, to dst.
 func asciiLower(dst, b []byte) []byte {
 	for _, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
+		dst = append(dst, lower(c))
 	}
 	return dst
 }
