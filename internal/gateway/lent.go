@@ -17,9 +17,13 @@ type lentEnd struct {
 	// deliver is given each frame, which it must not keep: id is the
 	// frame's id when it is a response the server sent as it came (a
 	// slice of frame; nil otherwise), burst that more frames follow before
-	// a Flush.
-	deliver func(frame, id []byte, burst bool)
+	// a Flush, and buf, with such a response, a buffer deliver may build
+	// the client's frame in (nil otherwise).
+	deliver func(frame, id []byte, burst bool, buf *[]byte)
 	flush   func()
+	// resp is WriteResponse's buffer, given to deliver: the relay calls
+	// WriteResponse from one goroutine at a time (transport.Responder).
+	resp []byte
 }
 
 var (
@@ -29,11 +33,11 @@ var (
 )
 
 // Write hands frame to the router.
-func (e *lentEnd) Write(frame []byte) error { return e.hand(frame, nil, false) }
+func (e *lentEnd) Write(frame []byte) error { return e.hand(frame, nil, false, nil) }
 
 // WriteDeferred hands frame to the router, which may hold what it writes
 // to the client until Flush.
-func (e *lentEnd) WriteDeferred(frame []byte) error { return e.hand(frame, nil, true) }
+func (e *lentEnd) WriteDeferred(frame []byte) error { return e.hand(frame, nil, true, nil) }
 
 // WriteResponse hands the response frame, whose id is frame[at:at+n], to
 // the router; see transport.Responder.
@@ -42,7 +46,7 @@ func (e *lentEnd) WriteResponse(frame []byte, at, n int, deferred bool) error {
 	if at >= 0 && n > 0 && at+n <= len(frame) {
 		id = frame[at : at+n]
 	}
-	return e.hand(frame, id, deferred)
+	return e.hand(frame, id, deferred, &e.resp)
 }
 
 // Flush ends a burst: the router writes what it held, even once the link
@@ -52,11 +56,11 @@ func (e *lentEnd) Flush() error {
 	return nil
 }
 
-func (e *lentEnd) hand(frame, id []byte, burst bool) error {
+func (e *lentEnd) hand(frame, id []byte, burst bool, buf *[]byte) error {
 	if e.closed() {
 		return fmt.Errorf("gateway link write: %w", transport.ErrClosed)
 	}
-	e.deliver(frame, id, burst)
+	e.deliver(frame, id, burst, buf)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -21,7 +22,10 @@ func TestPumpMarksResponsesOnTheLink(t *testing.T) {
 	type handed struct{ frame, id []byte }
 	got := make(chan handed, 1)
 	client, side := pipe()
-	front := &lentEnd{pipeEnd: side, flush: func() {}, deliver: func(frame, id []byte, _ bool) {
+	front := &lentEnd{pipeEnd: side, flush: func() {}, deliver: func(frame, id []byte, _ bool, buf *[]byte) {
+		if (buf != nil) != (id != nil) {
+			t.Errorf("answer %s: a buffer to build in given %v, id marked %v", frame, buf != nil, id != nil)
+		}
 		// Lent: keep copies, the id at its offset in the copy.
 		c := append([]byte(nil), frame...)
 		var cid []byte
@@ -59,5 +63,54 @@ func TestPumpMarksResponsesOnTheLink(t *testing.T) {
 		if at := jsonrpc.Offset(frame, id); id != nil && (at < 0 || at+len(id) > len(frame) || string(frame[at:at+len(id)]) != c.id) {
 			t.Errorf("answer %s: the marked id is not the frame's (offset %d)", frame, at)
 		}
+	}
+}
+
+// TestRecycledPipeReusesOnlyWhatWasGivenBack: the router's edited requests
+// are built in frames the pump gave back by reading its next one, never in
+// the frame the pump holds now; a plain pipe reuses nothing.
+func TestRecycledPipeReusesOnlyWhatWasGivenBack(t *testing.T) {
+	call := func(id string) []byte { return []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}`) }
+	write := func(w *pipeEnd, id string) {
+		t.Helper()
+		f := call(id)
+		at := bytes.Index(f, []byte(`:`+id+`,`)) + 1
+		old := f[at : at+len(id)]
+		if err := writeEdited(w, f, []jsonrpc.Edit{{Old: old, Repl: []byte("9" + id)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(r *pipeEnd, id string) []byte {
+		t.Helper()
+		f, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(f) != string(call("9"+id)) {
+			t.Fatalf("read %s, want %s", f, call("9"+id))
+		}
+		return f
+	}
+	router, pump := recycledPipe()
+	write(router, "1")
+	first := read(pump, "1")
+	write(router, "2") // the pump still holds first
+	if second := read(pump, "2"); &second[0] == &first[0] {
+		t.Fatal("a frame the pump held was written over")
+	}
+	write(router, "3") // first was given back by the second Read
+	third := read(pump, "3")
+	if &third[0] != &first[0] {
+		t.Error("the frame given back was not reused")
+	}
+
+	a, b := pipe()
+	write(a, "1")
+	f1 := read(b, "1")
+	write(a, "2")
+	read(b, "2")
+	write(a, "3")
+	if f3 := read(b, "3"); &f3[0] == &f1[0] || string(f1) != string(call("91")) {
+		t.Error("a plain pipe reused a frame its reader may keep")
 	}
 }

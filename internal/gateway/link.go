@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -22,10 +23,11 @@ type link struct {
 	running bool // run was started (guarded by s.mu)
 
 	mu     sync.Mutex
-	conn   *pipeEnd // the router's end of the pump's pipe; nil while down
-	result []byte   // its initialize result
-	gen    uint64   // the warm server's incarnation conn is attached to
-	gone   *pipeEnd // the last incarnation retired, never made current again
+	conn   *pipeEnd                // the router's end of the pump's pipe; nil while down
+	live   atomic.Pointer[pipeEnd] // conn, read without mu (current)
+	result []byte                  // its initialize result
+	gen    uint64                  // the warm server's incarnation conn is attached to
+	gone   *pipeEnd                // the last incarnation retired, never made current again
 
 	// The server's tool names as its pump lets the client see them (hidden
 	// and held tools left out), for the incarnation known was read from:
@@ -47,12 +49,10 @@ type link struct {
 
 // current returns the conn of the incarnation that is up, nil when down.
 func (l *link) current() transport.Conn {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.conn == nil {
-		return nil
+	if c := l.live.Load(); c != nil {
+		return c
 	}
-	return l.conn
+	return nil
 }
 
 func (l *link) initResult() []byte {
@@ -115,11 +115,13 @@ func (l *link) incarnation(ctx context.Context) (upFor time.Duration, err error)
 	if err != nil {
 		return 0, err
 	}
-	routerEnd, pumpSide := pipe()
+	// The pump keeps no frame past its next Read (transport.Conn): the
+	// router writes its edited requests into the frames it gave back.
+	routerEnd, pumpSide := recycledPipe()
 	// What the pump writes reaches the router on the pump's goroutine.
 	pumpEnd := &lentEnd{pipeEnd: pumpSide, flush: s.flushClient,
-		deliver: func(frame, id []byte, burst bool) {
-			s.fromServer(l, routerEnd, frame, id, burst)
+		deliver: func(frame, id []byte, burst bool, buf *[]byte) {
+			s.fromServer(l, routerEnd, frame, id, burst, buf)
 			if !burst {
 				s.flushClient()
 			}
@@ -219,6 +221,7 @@ func (l *link) up(conn *pipeEnd, result []byte, gen uint64) {
 		return
 	}
 	l.conn, l.result, l.gen = conn, clone(result), gen
+	l.live.Store(conn)
 	l.mu.Unlock()
 	l.s.listsChanged(result)
 }
@@ -232,6 +235,7 @@ func (l *link) down(conn *pipeEnd) {
 	result := l.result
 	if was {
 		l.conn, l.result = nil, nil
+		l.live.Store(nil)
 	}
 	l.gone = conn
 	l.mu.Unlock()
@@ -242,7 +246,7 @@ func (l *link) down(conn *pipeEnd) {
 		if c.link == l {
 			delete(s.calls, gid)
 			if c.clientID != nil {
-				delete(s.clientIDs, c.clientKey)
+				s.clientIDs.drop(c.clientKey)
 			}
 			if c.token != "" {
 				delete(s.tokens, c.token)

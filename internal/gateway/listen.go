@@ -65,7 +65,7 @@ func (s *session) listen(m jsonrpc.Message) {
 	ack = append(ack, "}}}"...)
 	key := jsonrpc.IDKey(m.ID)
 	s.mu.Lock()
-	_, dup := s.clientIDs[key]
+	_, dup := s.clientIDs.get(keyOfClient(m.ID))
 	if _, open := s.subs[key]; open || dup {
 		s.mu.Unlock()
 		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil))

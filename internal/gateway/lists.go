@@ -39,6 +39,7 @@ func (s *session) initialize(id, params []byte) {
 	b.WriteString(`,"serverInfo":` + serverInfo + `}`)
 	s.mu.Lock()
 	s.answered, s.version = true, version
+	s.settledIn.Store(true)
 	s.mu.Unlock()
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
 }

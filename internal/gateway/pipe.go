@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -24,6 +25,31 @@ type queue struct {
 	wake   chan struct{}
 	eof    bool // the writer closed it: read what is left, then io.EOF
 	closed bool // the reader closed it: Read fails at once
+	// waiting: the reader found nothing and waits on wake. A frame
+	// written while it is busy wakes nobody (no channel operation).
+	waiting bool
+
+	// A recycling queue (a link's, read by a pump that keeps no frame
+	// past its next Read, as transport.Conn says) takes back the frame
+	// Read returned (lent) at the next Read, for writeEdited to reuse.
+	recycle bool
+	lent    []byte
+	free    [][]byte
+}
+
+// maxRecycled bounds a recycling queue's spare frames: how many, and how
+// large each may be.
+const (
+	maxRecycled     = 32
+	maxRecycledSize = 16 << 10
+)
+
+// recycledPipe is pipe whose a-to-b direction recycles: b's reader must not
+// keep a frame past its next Read.
+func recycledPipe() (a, b *pipeEnd) {
+	a, b = pipe()
+	a.out.recycle = true
+	return a, b
 }
 
 func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
@@ -67,6 +93,12 @@ func (p *pipeEnd) Read() ([]byte, error) {
 	q := p.in
 	for {
 		q.mu.Lock()
+		if q.lent != nil {
+			if cap(q.lent) <= maxRecycledSize && len(q.free) < maxRecycled {
+				q.free = append(q.free, q.lent[:0])
+			}
+			q.lent = nil
+		}
 		switch {
 		case q.closed:
 			q.mu.Unlock()
@@ -78,12 +110,16 @@ func (p *pipeEnd) Read() ([]byte, error) {
 			if q.head == len(q.frames) { // empty: reuse the array
 				q.frames, q.head = q.frames[:0], 0
 			}
+			if q.recycle {
+				q.lent = f
+			}
 			q.mu.Unlock()
 			return f, nil
 		case q.eof:
 			q.mu.Unlock()
 			return nil, io.EOF
 		}
+		q.waiting = true
 		q.mu.Unlock()
 		<-q.wake
 	}
@@ -103,8 +139,38 @@ func (p *pipeEnd) send(frame []byte) error {
 		return fmt.Errorf("gateway pipe write: %w", transport.ErrClosed)
 	}
 	q.frames = append(q.frames, frame)
-	q.signal()
+	if q.waiting {
+		q.waiting = false
+		q.signal()
+	}
 	return nil
+}
+
+// spare returns an empty frame buffer the reader gave back, or nil.
+func (q *queue) spare() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n := len(q.free); n > 0 {
+		b := q.free[n-1]
+		q.free[n-1] = nil
+		q.free = q.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// writeEdited writes frame with edits applied (see jsonrpc.ApplyEdits) to
+// conn: into a buffer its reader gave back when conn is a recycling pipe.
+func writeEdited(conn transport.Conn, frame []byte, edits []jsonrpc.Edit) error {
+	p, ok := conn.(*pipeEnd)
+	if !ok {
+		return conn.Write(jsonrpc.ApplyEdits(frame, edits...))
+	}
+	buf := p.out.spare()
+	if buf == nil {
+		buf = make([]byte, 0, len(frame)+32)
+	}
+	return p.send(jsonrpc.AppendEdits(buf, frame, edits...))
 }
 
 // writeOwned writes a frame the caller gives up: without a copy when conn
@@ -136,6 +202,7 @@ func (p *pipeEnd) Close() error {
 	q.mu.Lock()
 	q.closed = true
 	q.frames, q.head = nil, 0
+	q.lent, q.free = nil, nil
 	q.signal()
 	q.mu.Unlock()
 	return nil

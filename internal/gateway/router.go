@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -21,16 +22,20 @@ type session struct {
 	g     *Gateway
 	ts    *transport.Session
 	front transport.Conn // toward the client (or the gateway-wide pump)
-	log   *slog.Logger
-	ctx   context.Context
-	fail  context.CancelCauseFunc // ends the session with an error (a start-up collision)
-	links []*link
-	wg    sync.WaitGroup // goroutines answering the client (lists, initialize)
+	// frontKeeps: front is a pipe, which keeps the frames toClient gives
+	// it; any other front copies what it keeps (transport.Conn).
+	frontKeeps bool
+	frontDefer transport.Deferrer // front's, when it batches (not a pipe)
+	log        *slog.Logger
+	ctx        context.Context
+	fail       context.CancelCauseFunc // ends the session with an error (a start-up collision)
+	links      []*link
+	wg         sync.WaitGroup // goroutines answering the client (lists, initialize)
 
 	mu        sync.Mutex
 	seq       int64
-	calls     map[string]*call         // gateway id → request in flight to a server
-	clientIDs map[string]string        // IDKey(client's id) → gateway id
+	calls     map[int64]*call          // gateway id → request in flight to a server
+	clientIDs clientIDs                // client's id → gateway id
 	asks      map[string]*ask          // gateway id → a server's request to the client
 	subs      map[string]*subscription // IDKey(client's id) → its open subscriptions/listen
 	tokens    map[string]*call         // gateway progress token → the request it was given to
@@ -39,6 +44,7 @@ type session struct {
 	init      []byte        // the client's initialize params, nil before it
 	started   bool          // links run (running says which)
 	answered  bool          // the client's initialize was answered
+	settledIn atomic.Bool   // answered, read without mu
 	version   string        // the revision the gateway answered initialize with
 	settled   chan struct{} // signalled when a request in flight ends
 }
@@ -81,11 +87,11 @@ func (s *session) drain() {
 // call is a request the router sent a server: the client's (clientID, and
 // its progress token) or the router's own (reply).
 type call struct {
-	gid         string
+	gid         int64
 	clientToken []byte // the client's progress token, when it gave one
 	link        *link
-	clientID    []byte // the client's id: in idBuf when it fits
-	clientKey   string // IDKey(clientID), its key in session.clientIDs
+	clientID    []byte    // the client's id: in idBuf when it fits
+	clientKey   clientKey // clientID's key in session.clientIDs
 	idBuf       [24]byte
 	token       string
 	reply       chan []byte // the router's own request: receives the response
@@ -102,8 +108,13 @@ type ask struct {
 // is done; it returns after every goroutine it started has ended.
 func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transport.Conn) error {
 	ctx, cancel := context.WithCancelCause(ctx)
-	s := &session{g: g, ts: ts, front: front, log: g.opts.Logger, ctx: ctx, fail: cancel,
-		calls: map[string]*call{}, clientIDs: map[string]string{}, asks: map[string]*ask{}, subs: map[string]*subscription{},
+	_, keeps := front.(*pipeEnd)
+	d, _ := front.(transport.Deferrer)
+	if keeps {
+		d = nil
+	}
+	s := &session{g: g, ts: ts, front: front, frontKeeps: keeps, frontDefer: d, log: g.opts.Logger, ctx: ctx, fail: cancel,
+		calls: map[int64]*call{}, clientIDs: newClientIDs(), asks: map[string]*ask{}, subs: map[string]*subscription{},
 		tokens: map[string]*call{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
 	for i, srv := range g.servers {
 		l := &link{s: s, srv: srv, ready: make(chan struct{})}
@@ -170,12 +181,8 @@ func (s *session) toClient(frame []byte) {
 // toClientDeferred is toClient within a burst of frames from one server:
 // the front may hold it until flushClient (one system call for the burst).
 func (s *session) toClientDeferred(frame []byte) {
-	d, ok := s.front.(transport.Deferrer)
-	if !ok {
-		s.toClient(frame)
-		return
-	}
-	if _, pipe := s.front.(*pipeEnd); pipe {
+	d := s.frontDefer
+	if d == nil {
 		s.toClient(frame)
 		return
 	}
@@ -186,7 +193,7 @@ func (s *session) toClientDeferred(frame []byte) {
 
 // flushClient ends a burst: what toClientDeferred held is written.
 func (s *session) flushClient() {
-	if d, ok := s.front.(transport.Deferrer); ok {
+	if d := s.frontDefer; d != nil {
 		if err := d.Flush(); err != nil {
 			s.log.Debug("gateway: write to the client failed", "err", err)
 		}
@@ -259,6 +266,9 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 	switch m.Method {
 	case mcp.MethodInitialize, "ping":
 	default:
+		if s.settledIn.Load() {
+			break
+		}
 		s.mu.Lock()
 		answered := s.answered
 		s.mu.Unlock()
@@ -514,17 +524,17 @@ func (s *session) resourceOwner(uri string) (owner *link, seen bool) {
 // progress token rewritten too, with extra (a name) edited in.
 func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name []byte) {
 	conn := l.current()
+	ck := keyOfClient(m.ID)
 	s.mu.Lock()
-	ck := jsonrpc.IDKey(m.ID)
-	if _, dup := s.clientIDs[ck]; dup {
+	if _, dup := s.clientIDs.get(ck); dup {
 		s.mu.Unlock()
 		s.toClient(jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, "invalid request: a request with this id is already in flight", nil))
 		return
 	}
 	s.seq++
+	gid := s.seq
 	var idBuf [20]byte
-	rawGID := strconv.AppendInt(idBuf[:0], s.seq, 10)
-	gid := string(rawGID)
+	rawGID := strconv.AppendInt(idBuf[:0], gid, 10)
 	c := &call{gid: gid, link: l, clientKey: ck}
 	if len(m.ID) <= len(c.idBuf) {
 		c.clientID = append(c.idBuf[:0], m.ID...)
@@ -544,9 +554,9 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name [
 		n++
 	}
 	s.calls[gid] = c
-	s.clientIDs[ck] = gid
+	s.clientIDs.put(ck, gid)
 	s.mu.Unlock()
-	if conn == nil || writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, edits[:n]...)) != nil {
+	if conn == nil || writeEdited(conn, m.Raw, edits[:n]) != nil {
 		if s.take(gid) != nil {
 			if name != nil {
 				s.unknown(m, string(name))
@@ -561,36 +571,35 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name [
 // gateway's id as the gateway wrote it (no allocation), or as a server
 // re-spelt it.
 func (s *session) takeID(id []byte) *call {
-	if !plainDecimal(id) {
-		return s.take(jsonrpc.MintedKey(id))
-	}
-	s.mu.Lock()
-	c := s.calls[string(id)]
-	s.mu.Unlock()
-	if c == nil {
-		return nil
-	}
-	return s.take(c.gid)
-}
-
-// plainDecimal reports whether id is a decimal integer as the gateway
-// writes its ids: digits, no leading zero.
-func plainDecimal(id []byte) bool {
-	if len(id) == 0 || len(id) > 18 || id[0] == '0' {
-		return false
-	}
-	for _, c := range id {
-		if c < '0' || c > '9' {
-			return false
+	gid, ok := plainDecimal(id)
+	if !ok {
+		if gid, ok = plainDecimal([]byte(jsonrpc.MintedKey(id))); !ok {
+			return nil
 		}
 	}
-	return true
+	return s.take(gid)
+}
+
+// plainDecimal reads id as a decimal integer as the gateway writes its
+// ids: digits, no leading zero, at most 18 of them.
+func plainDecimal(id []byte) (int64, bool) {
+	if len(id) == 0 || len(id) > 18 || id[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 var progressTokenKey = []byte(`"progressToken"`)
 
 // take removes and returns the call a gateway id names.
-func (s *session) take(gid string) *call {
+func (s *session) take(gid int64) *call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.calls[gid]
@@ -599,7 +608,7 @@ func (s *session) take(gid string) *call {
 	}
 	delete(s.calls, gid)
 	if c.clientID != nil {
-		delete(s.clientIDs, c.clientKey)
+		s.clientIDs.drop(c.clientKey)
 	}
 	if c.token != "" {
 		delete(s.tokens, c.token)
@@ -626,11 +635,12 @@ func (s *session) own(l *link, conn transport.Conn, method string, params []byte
 func (s *session) ownWithin(l *link, conn transport.Conn, method string, params []byte, wait time.Duration) ([]byte, error) {
 	s.mu.Lock()
 	s.seq++
-	gid := strconv.FormatInt(s.seq, 10)
+	gid := s.seq
 	c := &call{gid: gid, link: l, reply: make(chan []byte, 1)}
 	s.calls[gid] = c
 	s.mu.Unlock()
-	msg := []byte(`{"jsonrpc":"2.0","id":` + gid + `,"method":`)
+	msg := strconv.AppendInt([]byte(`{"jsonrpc":"2.0","id":`), gid, 10)
+	msg = append(msg, `,"method":`...)
 	msg = jsonrpc.AppendString(msg, method)
 	if params != nil {
 		msg = append(msg, `,"params":`...)
@@ -646,7 +656,7 @@ func (s *session) ownWithin(l *link, conn transport.Conn, method string, params 
 	select {
 	case <-timeout.C:
 		if s.take(gid) != nil {
-			_ = conn.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + gid + `,"reason":"tollgate gateway: no answer in time"}}`))
+			_ = conn.Write([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":` + strconv.FormatInt(gid, 10) + `,"reason":"tollgate gateway: no answer in time"}}`))
 		}
 		return nil, fmt.Errorf("%s: server %s did not answer in %s: %w", method, l.srv.Name, wait, errNoAnswer)
 	case frame, ok := <-c.reply:
@@ -677,7 +687,7 @@ func (s *session) notification(m jsonrpc.Message) {
 			return
 		}
 		s.mu.Lock()
-		gid, ok := s.clientIDs[jsonrpc.IDKey(rid)]
+		gid, ok := s.clientIDs.get(keyOfClient(rid))
 		var l *link
 		if ok {
 			l = s.calls[gid].link
@@ -687,7 +697,7 @@ func (s *session) notification(m jsonrpc.Message) {
 			return
 		}
 		if conn := l.current(); conn != nil {
-			_ = writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: []byte(gid)}))
+			_ = writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: strconv.AppendInt(nil, gid, 10)}))
 		}
 		// The client expects no answer now: none is waited for (at the
 		// end of the session), and one that comes is dropped.
@@ -726,9 +736,9 @@ func (s *session) response(m jsonrpc.Message) {
 // for the call: what is kept or written of it is a copy. id, when not nil,
 // is the id of the response frame is, as the pump read it (a slice of
 // frame): it is routed without parsing frame again.
-func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, burst bool) {
+func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, burst bool, buf *[]byte) {
 	if id != nil {
-		s.serverResponse(l, frame, id, burst)
+		s.serverResponse(l, frame, id, burst, buf)
 		return
 	}
 	m, err := jsonrpc.Parse(frame, false)
@@ -737,7 +747,7 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, bur
 	}
 	switch {
 	case m.IsResponse():
-		s.serverResponse(l, frame, m.ID, burst)
+		s.serverResponse(l, frame, m.ID, burst, nil)
 	case m.IsRequest():
 		s.mu.Lock()
 		s.seq++
@@ -752,8 +762,9 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, bur
 
 // serverResponse routes a response of l's server (frame, whose id is id)
 // to the request it answers: the client's, with the client's id, or the
-// router's own.
-func (s *session) serverResponse(l *link, frame, id []byte, burst bool) {
+// router's own. buf, when not nil, is a buffer the client's frame may be
+// built in (see lentEnd).
+func (s *session) serverResponse(l *link, frame, id []byte, burst bool, buf *[]byte) {
 	c := s.takeID(id)
 	switch {
 	case c == nil || c.link != l:
@@ -761,10 +772,21 @@ func (s *session) serverResponse(l *link, frame, id []byte, burst bool) {
 	case c.reply != nil:
 		c.reply <- clone(frame)
 	case burst:
-		s.toClientDeferred(jsonrpc.ApplyEdits(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}))
+		s.toClientDeferred(s.restored(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}, buf))
 	default:
-		s.toClient(jsonrpc.ApplyEdits(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}))
+		s.toClient(s.restored(frame, jsonrpc.Edit{Old: id, Repl: c.clientID}, buf))
 	}
+}
+
+// restored is frame with the client's id put back (e): built in buf when
+// it is not nil and the front copies what it keeps (a pipe keeps the frame
+// it is written), else in a new slice.
+func (s *session) restored(frame []byte, e jsonrpc.Edit, buf *[]byte) []byte {
+	if buf == nil || s.frontKeeps || len(frame) > maxRecycledSize {
+		return jsonrpc.ApplyEdits(frame, e)
+	}
+	*buf = jsonrpc.AppendEdits((*buf)[:0], frame, e)
+	return *buf
 }
 
 func (s *session) serverNotification(l *link, m jsonrpc.Message) {

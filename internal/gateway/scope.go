@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -18,16 +21,38 @@ type Recorder struct {
 	Server    string
 	Namespace string // prefix + separator
 	Next      event.Recorder
+
+	names sync.Map     // tool → Namespace+tool, built once per name
+	n     atomic.Int32 // entries in names, at most maxNamespaced
 }
+
+// maxNamespaced bounds a Recorder's remembered names: tools a client
+// makes up are named afresh once it is full.
+const maxNamespaced = 4096
 
 var _ event.ForwardRecorder = (*Recorder)(nil)
 
 func (r *Recorder) tag(ev event.Event) event.Event {
 	ev.Server = r.Server
 	if ev.Tool != "" {
-		ev.Tool = r.Namespace + ev.Tool
+		ev.Tool = r.namespaced(ev.Tool)
 	}
 	return ev
+}
+
+// namespaced returns Namespace+tool, without building it each time.
+func (r *Recorder) namespaced(tool string) string {
+	if v, ok := r.names.Load(tool); ok {
+		return v.(string)
+	}
+	full := r.Namespace + tool
+	if r.n.Load() < maxNamespaced {
+		// The key is a copy: tool may share memory with a frame.
+		if _, had := r.names.LoadOrStore(strings.Clone(tool), full); !had {
+			r.n.Add(1)
+		}
+	}
+	return full
 }
 
 // Record implements event.Recorder.

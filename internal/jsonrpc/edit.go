@@ -14,12 +14,17 @@ type Edit struct{ Old, Repl []byte }
 // reordered in place (an insertion sort: callers pass a few, and nothing is
 // allocated for it).
 func ApplyEdits(frame []byte, edits ...Edit) []byte {
+	return AppendEdits(make([]byte, 0, len(frame)+32), frame, edits...)
+}
+
+// AppendEdits is ApplyEdits appending to dst, which must not overlap frame.
+func AppendEdits(dst, frame []byte, edits ...Edit) []byte {
 	for i := 1; i < len(edits); i++ {
 		for j := i; j > 0 && Offset(frame, edits[j].Old) < Offset(frame, edits[j-1].Old); j-- {
 			edits[j], edits[j-1] = edits[j-1], edits[j]
 		}
 	}
-	out := make([]byte, 0, len(frame)+32)
+	out := dst
 	pos := 0
 	for _, e := range edits {
 		if e.Old == nil {

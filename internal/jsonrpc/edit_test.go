@@ -32,6 +32,19 @@ func TestApplyEdits(t *testing.T) {
 	}
 }
 
+func TestAppendEditsKeepsDst(t *testing.T) {
+	frame := []byte(`{"id":7}`)
+	dst := make([]byte, 0, 64)
+	dst = append(dst, "kept:"...)
+	got := AppendEdits(dst, frame, Edit{Old: frame[6:7], Repl: []byte(`"g1"`)})
+	if string(got) != `kept:{"id":"g1"}` {
+		t.Errorf("got %s", got)
+	}
+	if &got[0] != &dst[:1][0] {
+		t.Error("a buffer with room was not appended to")
+	}
+}
+
 func TestMintedKey(t *testing.T) {
 	for _, spelling := range []string{`12`, `"12"`, `12.0`, `1.2e1`, `"1\u0032"`} {
 		if got := MintedKey([]byte(spelling)); got != "12" {

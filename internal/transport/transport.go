@@ -60,7 +60,8 @@ type Deferrer interface {
 // router): WriteResponse is Write (or, deferred, WriteDeferred) of a frame
 // that is a JSON-RPC response whose id is frame[at:at+n], so that the
 // reader routes it without parsing it again. The relay uses it in place of
-// Write and WriteDeferred for such a frame.
+// Write and WriteDeferred for such a frame, from one goroutine at a time
+// (its loop that reads the server).
 type Responder interface {
 	WriteResponse(frame []byte, at, n int, deferred bool) error
 }
