@@ -270,3 +270,22 @@ func TestObserveTextThatGrowsWhenLowered(t *testing.T) {
 		t.Fatalf("verdicts %+v, want the directive flagged", vs)
 	}
 }
+
+// TestGuardCheckDoesNotAllocate: the check every call of a pinned server
+// makes builds no key, however long the tool's name.
+func TestGuardCheckDoesNotAllocate(t *testing.T) {
+	g := pins.NewGuard("srv", pins.NewStore(memstore.New()))
+	name := strings.Repeat("a_long_tool_name_", 4)
+	if _, err := g.Observe(context.Background(), pins.Tool, [][]byte{[]byte(`{"name":"` + name + `"}`)}, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := g.Check(pins.Tool, name); !ok || v.Name != name {
+		t.Fatalf("Check: %+v %v", v, ok)
+	}
+	if _, ok := g.Check(pins.Prompt, name); ok {
+		t.Error("a tool's pin answered for a prompt of that name")
+	}
+	if n := testing.AllocsPerRun(100, func() { g.Check(pins.Tool, name) }); n != 0 {
+		t.Errorf("Check: %v allocations", n)
+	}
+}

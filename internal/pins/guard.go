@@ -241,9 +241,11 @@ func heldReason(p *Pin) string {
 // Load's). ok is false when the guard has seen no definition of it: under
 // enforce the call is refused, as nothing confirms what it is.
 func (g *Guard) Check(kind Kind, name string) (v Verdict, ok bool) {
+	var buf [96]byte
+	k := append(append(append(buf[:0], kind...), ':'), name...)
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	v, ok = g.view[key(kind, name)]
+	v, ok = g.view[string(k)] // no string is built for the lookup
+	g.mu.Unlock()
 	return v, ok
 }
 
