@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -76,7 +77,7 @@ func TestRecycledPipeReusesOnlyWhatWasGivenBack(t *testing.T) {
 		f := call(id)
 		at := bytes.Index(f, []byte(`:`+id+`,`)) + 1
 		old := f[at : at+len(id)]
-		if err := writeEdited(w, f, []jsonrpc.Edit{{Old: old, Repl: []byte("9" + id)}}); err != nil {
+		if err := writeEdited(w, jsonrpc.Message{Raw: f}, false, []jsonrpc.Edit{{Old: old, Repl: []byte("9" + id)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,5 +113,70 @@ func TestRecycledPipeReusesOnlyWhatWasGivenBack(t *testing.T) {
 	write(a, "3")
 	if f3 := read(b, "3"); &f3[0] == &f1[0] || string(f1) != string(call("91")) {
 		t.Error("a plain pipe reused a frame its reader may keep")
+	}
+}
+
+// TestRouterHandsThePumpItsParse: a call the router read strictly reaches
+// the server's pump with the router's parse moved onto the edited frame,
+// and that parse is the one the pump would read from it: id, name and
+// progress token edited, escapes and spacing of every kind.
+func TestRouterHandsThePumpItsParse(t *testing.T) {
+	var mu sync.Mutex
+	handed := 0
+	handedCheck = func(frame []byte, m jsonrpc.Message, parsed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		handed++
+		want, err := jsonrpc.Parse(frame, true)
+		if !parsed || err != nil {
+			t.Errorf("%s: handed without its parse (%v, %v)", frame, parsed, err)
+			return
+		}
+		if string(m.ID) != string(want.ID) || string(m.Params) != string(want.Params) || m.Method != want.Method ||
+			jsonrpc.Offset(frame, m.ID) != jsonrpc.Offset(want.Raw, want.ID) || jsonrpc.Offset(frame, m.Params) != jsonrpc.Offset(want.Raw, want.Params) ||
+			&m.Raw[0] != &frame[0] {
+			t.Errorf("%s: handed %+v, the pump reads %+v", frame, m, want)
+		}
+	}
+	defer func() { handedCheck = nil }()
+	g, err := New([]*Server{{Name: "srv", Gate: allowAll(t), Dial: echoDialer(t)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, front := pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(ctx, &transport.Session{ID: "t"}, front, nil) }()
+	defer func() { cancel(); <-done }()
+	if err := client.Write([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Read(); err != nil {
+		t.Fatal(err)
+	}
+	calls := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"srv__echo","arguments":{"message":"a"}}}`,
+		`{ "params" : { "arguments":{"message":"b"}, "_meta" : {"progressToken":"p1"}, "name" : "srv__echo" }, "id" : "two", "method" : "tools/call", "jsonrpc" : "2.0" }`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"srv__\u0065cho","arguments":{"message":"\u00e9\ud83d\ude00"}}}`,
+		`{"jsonrpc":"2.0","id":4.0,"method":"tools/call","params":{"_meta":{"progressToken":17},"arguments":{"message":"d"},"name":"srv__echo"}}`,
+	}
+	for i, c := range calls {
+		if err := client.Write([]byte(c)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := client.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := jsonrpc.Parse(a, true); err != nil || m.Result == nil || !bytes.Contains(m.Result, []byte(`"text"`)) {
+			t.Errorf("call %d answered %s", i+1, a)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first call waited for the server's tool list to be read, and
+	// was routed off the read loop from a copy, parsed again.
+	if handed != len(calls)-1 {
+		t.Errorf("%d of %d calls handed with their parse", handed, len(calls)-1)
 	}
 }

@@ -20,7 +20,7 @@ func pipe() (a, b *pipeEnd) {
 // queue is one direction of a pipe.
 type queue struct {
 	mu     sync.Mutex
-	frames [][]byte // frames[head:] are unread
+	frames []entry // frames[head:] are unread
 	head   int
 	wake   chan struct{}
 	eof    bool // the writer closed it: read what is left, then io.EOF
@@ -35,6 +35,15 @@ type queue struct {
 	recycle bool
 	lent    []byte
 	free    [][]byte
+
+	read jsonrpc.Message // the parse ReadParsed returned last (the reader's)
+}
+
+// entry is a frame queued, with its parse when the writer gave it.
+type entry struct {
+	f      []byte
+	m      jsonrpc.Message
+	parsed bool
 }
 
 // maxRecycled bounds a recycling queue's spare frames: how many, and how
@@ -90,6 +99,13 @@ func (p *pipeEnd) Flush() error { return nil }
 
 // Read returns the next frame written by the other end; see transport.Conn.
 func (p *pipeEnd) Read() ([]byte, error) {
+	f, _, err := p.ReadParsed()
+	return f, err
+}
+
+// ReadParsed is Read, also returning the frame's parse when the writer
+// gave it (writeEdited); see transport.ParsedReader.
+func (p *pipeEnd) ReadParsed() ([]byte, *jsonrpc.Message, error) {
 	q := p.in
 	for {
 		q.mu.Lock()
@@ -102,10 +118,11 @@ func (p *pipeEnd) Read() ([]byte, error) {
 		switch {
 		case q.closed:
 			q.mu.Unlock()
-			return nil, fmt.Errorf("gateway pipe read: %w", transport.ErrClosed)
+			return nil, nil, fmt.Errorf("gateway pipe read: %w", transport.ErrClosed)
 		case q.head < len(q.frames):
-			f := q.frames[q.head]
-			q.frames[q.head] = nil
+			e := q.frames[q.head]
+			f := e.f
+			q.frames[q.head] = entry{}
 			q.head++
 			if q.head == len(q.frames) { // empty: reuse the array
 				q.frames, q.head = q.frames[:0], 0
@@ -113,11 +130,16 @@ func (p *pipeEnd) Read() ([]byte, error) {
 			if q.recycle {
 				q.lent = f
 			}
+			var m *jsonrpc.Message
+			if e.parsed {
+				q.read = e.m
+				m = &q.read
+			}
 			q.mu.Unlock()
-			return f, nil
+			return f, m, nil
 		case q.eof:
 			q.mu.Unlock()
-			return nil, io.EOF
+			return nil, nil, io.EOF
 		}
 		q.waiting = true
 		q.mu.Unlock()
@@ -132,13 +154,18 @@ func (p *pipeEnd) Write(frame []byte) error {
 
 // send queues frame itself, which the caller gives up.
 func (p *pipeEnd) send(frame []byte) error {
+	return p.sendEntry(entry{f: frame})
+}
+
+// sendEntry queues e, whose frame the caller gives up.
+func (p *pipeEnd) sendEntry(e entry) error {
 	q := p.out
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.eof || q.closed {
 		return fmt.Errorf("gateway pipe write: %w", transport.ErrClosed)
 	}
-	q.frames = append(q.frames, frame)
+	q.frames = append(q.frames, e)
 	if q.waiting {
 		q.waiting = false
 		q.signal()
@@ -159,19 +186,33 @@ func (q *queue) spare() []byte {
 	return nil
 }
 
-// writeEdited writes frame with edits applied (see jsonrpc.ApplyEdits) to
-// conn: into a buffer its reader gave back when conn is a recycling pipe.
-func writeEdited(conn transport.Conn, frame []byte, edits []jsonrpc.Edit) error {
+// writeEdited writes m's frame with edits applied (see jsonrpc.ApplyEdits)
+// to conn: into a buffer its reader gave back when conn is a recycling
+// pipe. strict says m is what jsonrpc.Parse(m.Raw, true) returned: a pipe's
+// reader is then given the parse moved onto the edited frame
+// (jsonrpc.EditMessage), and does not parse it again.
+func writeEdited(conn transport.Conn, m jsonrpc.Message, strict bool, edits []jsonrpc.Edit) error {
 	p, ok := conn.(*pipeEnd)
 	if !ok {
-		return conn.Write(jsonrpc.ApplyEdits(frame, edits...))
+		return conn.Write(jsonrpc.ApplyEdits(m.Raw, edits...))
 	}
 	buf := p.out.spare()
 	if buf == nil {
-		buf = make([]byte, 0, len(frame)+32)
+		buf = make([]byte, 0, len(m.Raw)+32)
 	}
-	return p.send(jsonrpc.AppendEdits(buf, frame, edits...))
+	if !strict {
+		return p.send(jsonrpc.AppendEdits(buf, m.Raw, edits...))
+	}
+	out, moved, ok := jsonrpc.EditMessage(buf, m, edits...)
+	if handedCheck != nil {
+		handedCheck(out, moved, ok)
+	}
+	return p.sendEntry(entry{f: out, m: moved, parsed: ok})
 }
+
+// handedCheck, when set (by tests), sees each frame writeEdited hands over
+// with its parse.
+var handedCheck func(frame []byte, m jsonrpc.Message, parsed bool)
 
 // writeOwned writes a frame the caller gives up: without a copy when conn
 // is a pipe.

@@ -244,7 +244,14 @@ func (s *session) target(m jsonrpc.Message) *link {
 }
 
 func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
-	m, err := jsonrpc.Parse(frame, false)
+	// Read as the server's pump reads it (strictly), so that the pump is
+	// given this parse with the frame and does not read it again; what
+	// that refuses is read leniently, routed, and refused by the pump.
+	m, err := jsonrpc.Parse(frame, true)
+	strict := err == nil
+	if !strict {
+		m, err = jsonrpc.Parse(frame, false)
+	}
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		if errors.As(err, &rpcErr) {
@@ -254,7 +261,7 @@ func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
 	}
 	switch {
 	case m.IsRequest():
-		s.request(m, linksWG)
+		s.request(m, strict, linksWG)
 	case m.IsNotification():
 		s.notification(m)
 	default:
@@ -262,7 +269,9 @@ func (s *session) fromClient(frame []byte, linksWG *sync.WaitGroup) {
 	}
 }
 
-func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
+// request routes a client's request; strict says m is what
+// jsonrpc.Parse(m.Raw, true) returned.
+func (s *session) request(m jsonrpc.Message, strict bool, linksWG *sync.WaitGroup) {
 	switch m.Method {
 	case mcp.MethodInitialize, "ping":
 	default:
@@ -315,14 +324,14 @@ func (s *session) request(m jsonrpc.Message, linksWG *sync.WaitGroup) {
 			s.list(msg)
 		}()
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
-		s.named(m, mcp.ParamsValue(m.Params, "name"))
+		s.named(m, mcp.ParamsValue(m.Params, "name"), strict)
 	case mcp.MethodResourcesRead, "resources/subscribe", "resources/unsubscribe":
 		s.byURI(m, mcp.ParamsValue(m.Params, "uri"))
 	case "completion/complete":
 		ref := mcp.ParamsValue(m.Params, "ref")
 		switch typ, _ := jsonrpc.Unquote(mcp.ParamsValue(ref, "type")); typ {
 		case "ref/prompt":
-			s.named(m, mcp.ParamsValue(ref, "name"))
+			s.named(m, mcp.ParamsValue(ref, "name"), strict)
 		case "ref/resource":
 			s.byURI(m, mcp.ParamsValue(ref, "uri"))
 		default:
@@ -386,7 +395,7 @@ func (s *session) split(name []byte) (*link, int) {
 // named routes a tools/call, prompts/get or prompt completion by the
 // namespaced name raw (a JSON string inside m), which it rewrites to the
 // server's own name.
-func (s *session) named(m jsonrpc.Message, raw []byte) {
+func (s *session) named(m jsonrpc.Message, raw []byte, strict bool) {
 	// The name as bytes: raw's own when it holds no escapes (the common
 	// case, routed without copying it), else decoded.
 	var name []byte
@@ -438,12 +447,12 @@ func (s *session) named(m jsonrpc.Message, raw []byte) {
 					s.unknown(m, fullName)
 					return
 				}
-				s.forward(l, m, jsonrpc.Edit{Old: mcp.ParamsValue(m.Params, "name"), Repl: jsonrpc.AppendString(nil, ownName)}, []byte(fullName))
+				s.forward(l, m, false, jsonrpc.Edit{Old: mcp.ParamsValue(m.Params, "name"), Repl: jsonrpc.AppendString(nil, ownName)}, []byte(fullName))
 			}()
 			return
 		}
 	}
-	s.forward(l, m, edit, name)
+	s.forward(l, m, strict, edit, name)
 }
 
 // unknown answers a request for a name no server (that is up) has, as a
@@ -497,7 +506,7 @@ func (s *session) toOwner(l *link, m jsonrpc.Message, uri string) {
 		s.toClient(jsonrpc.AppendError(nil, m.ID, -32002, "Resource not found: "+uri, nil))
 		return
 	}
-	s.forward(l, m, jsonrpc.Edit{}, nil)
+	s.forward(l, m, false, jsonrpc.Edit{}, nil)
 }
 
 // resourceOwner returns the server that owns uri, and whether a list named
@@ -521,8 +530,10 @@ func (s *session) resourceOwner(uri string) (owner *link, seen bool) {
 }
 
 // forward sends the client's request m to l under a gateway id, its
-// progress token rewritten too, with extra (a name) edited in.
-func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name []byte) {
+// progress token rewritten too, with extra (a name) edited in. strict says
+// m is what jsonrpc.Parse(m.Raw, true) returned: the pump is given it,
+// moved onto the edited frame.
+func (s *session) forward(l *link, m jsonrpc.Message, strict bool, extra jsonrpc.Edit, name []byte) {
 	conn := l.current()
 	ck := keyOfClient(m.ID)
 	s.mu.Lock()
@@ -556,7 +567,7 @@ func (s *session) forward(l *link, m jsonrpc.Message, extra jsonrpc.Edit, name [
 	s.calls[gid] = c
 	s.clientIDs.put(ck, gid)
 	s.mu.Unlock()
-	if conn == nil || writeEdited(conn, m.Raw, edits[:n]) != nil {
+	if conn == nil || writeEdited(conn, m, strict, edits[:n]) != nil {
 		if s.take(gid) != nil {
 			if name != nil {
 				s.unknown(m, string(name))

@@ -73,7 +73,7 @@ func (p *pump) clientBatch(ctx context.Context, frame []byte) {
 	b.mu.Lock()
 	var forward [][]byte
 	for i, e := range elems {
-		v := p.fromClient(ctx, e, b, i)
+		v := p.fromClient(ctx, e, nil, b, i)
 		if v.answer != nil {
 			b.slots[i], b.filled[i] = v.answer, true
 			continue

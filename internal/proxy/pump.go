@@ -214,8 +214,18 @@ func (p *pump) clientLoop(ctx context.Context) error {
 	toServer, toClient := newOutbox(p.server), newOutbox(p.client)
 	defer toServer.endBurst(p)
 	defer toClient.endBurst(p)
+	parsed, _ := p.client.(transport.ParsedReader)
 	for {
-		frame, err := p.client.Read()
+		var (
+			frame []byte
+			pre   *jsonrpc.Message
+			err   error
+		)
+		if parsed != nil {
+			frame, pre, err = parsed.ReadParsed()
+		} else {
+			frame, err = p.client.Read()
+		}
 		if err != nil {
 			if errors.Is(err, jsonrpc.ErrFrameTooLarge) {
 				p.log.Warn("rejected an oversized message from the client", "err", err)
@@ -232,7 +242,7 @@ func (p *pump) clientLoop(ctx context.Context) error {
 			continue
 		}
 		burst := more(p.client)
-		out := p.fromClient(ctx, frame, nil, 0)
+		out := p.fromClient(ctx, frame, pre, nil, 0)
 		if out.answer != nil {
 			toClient.send(p, out.answer, burst, nil)
 		}
@@ -311,9 +321,19 @@ type verdict struct {
 	id      []byte // when forwarding a tools/call, its id
 }
 
-// fromClient judges one client message. b, slot place it in a batch.
-func (p *pump) fromClient(ctx context.Context, frame []byte, b *batch, slot int) verdict {
-	m, err := jsonrpc.Parse(frame, true)
+// fromClient judges one client message. b, slot place it in a batch. pre,
+// when not nil, is what jsonrpc.Parse(frame, true) returns, given by the
+// conn (transport.ParsedReader); it is used only when it is frame's.
+func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Message, b *batch, slot int) verdict {
+	var (
+		m   jsonrpc.Message
+		err error
+	)
+	if pre != nil && len(pre.Raw) == len(frame) && len(frame) > 0 && &pre.Raw[0] == &frame[0] {
+		m = *pre
+	} else {
+		m, err = jsonrpc.Parse(frame, true)
+	}
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		errors.As(err, &rpcErr)

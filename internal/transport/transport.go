@@ -24,6 +24,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 )
 
 // Conn is one side of a session: a sequence of JSON-RPC frames.
@@ -64,6 +66,16 @@ type Deferrer interface {
 // (its loop that reads the server).
 type Responder interface {
 	WriteResponse(frame []byte, at, n int, deferred bool) error
+}
+
+// ParsedReader is implemented by a Conn whose writer may give, with a
+// frame, the message jsonrpc.Parse(frame, true) returns for it (the
+// gateway's router, which read the message before it edited it, moves its
+// parse onto the edited frame: jsonrpc.EditMessage). ReadParsed is Read,
+// also returning that message, or nil when none was given; it is valid
+// until the next read, as the frame is.
+type ParsedReader interface {
+	ReadParsed() (frame []byte, m *jsonrpc.Message, err error)
 }
 
 // Session is what a front and the session's relay know about the client
