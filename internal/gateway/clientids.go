@@ -46,17 +46,17 @@ func smallID[T string | []byte](s T) (int64, bool) {
 // clientIDs maps the ids of the client's requests in flight to the
 // gateway's ids for them. It is guarded by session.mu.
 type clientIDs struct {
-	nums map[int64]int64
+	nums seqTable[int64]
 	strs map[string]int64
 }
 
 func newClientIDs() clientIDs {
-	return clientIDs{nums: map[int64]int64{}, strs: map[string]int64{}}
+	return clientIDs{strs: map[string]int64{}}
 }
 
 func (c *clientIDs) get(k clientKey) (gid int64, ok bool) {
 	if k.isNum {
-		gid, ok = c.nums[k.num]
+		gid, ok = c.nums.get(k.num)
 	} else {
 		gid, ok = c.strs[k.str]
 	}
@@ -65,7 +65,7 @@ func (c *clientIDs) get(k clientKey) (gid int64, ok bool) {
 
 func (c *clientIDs) put(k clientKey, gid int64) {
 	if k.isNum {
-		c.nums[k.num] = gid
+		c.nums.put(k.num, gid)
 	} else {
 		c.strs[k.str] = gid
 	}
@@ -73,7 +73,7 @@ func (c *clientIDs) put(k clientKey, gid int64) {
 
 func (c *clientIDs) drop(k clientKey) {
 	if k.isNum {
-		delete(c.nums, k.num)
+		c.nums.del(k.num)
 	} else {
 		delete(c.strs, k.str)
 	}

@@ -242,9 +242,9 @@ func (l *link) down(conn *pipeEnd) {
 	s := l.s
 	s.mu.Lock()
 	var failed []*call
-	for gid, c := range s.calls {
+	s.calls.each(func(gid int64, c *call) {
 		if c.link == l {
-			delete(s.calls, gid)
+			s.calls.del(gid)
 			if c.clientID != nil {
 				s.clientIDs.drop(c.clientKey)
 			}
@@ -253,7 +253,7 @@ func (l *link) down(conn *pipeEnd) {
 			}
 			failed = append(failed, c)
 		}
-	}
+	})
 	for k, a := range s.asks {
 		if a.link == l {
 			delete(s.asks, k)

@@ -34,7 +34,7 @@ type session struct {
 
 	mu        sync.Mutex
 	seq       int64
-	calls     map[int64]*call          // gateway id → request in flight to a server
+	calls     seqTable[*call]          // gateway id → request in flight to a server
 	clientIDs clientIDs                // client's id → gateway id
 	asks      map[string]*ask          // gateway id → a server's request to the client
 	subs      map[string]*subscription // IDKey(client's id) → its open subscriptions/listen
@@ -64,7 +64,7 @@ func (s *session) drain() {
 	deadline := s.g.opts.After(DrainTimeout)
 	for {
 		s.mu.Lock()
-		n := len(s.calls)
+		n := s.calls.len()
 		s.mu.Unlock()
 		if n == 0 {
 			select {
@@ -114,7 +114,7 @@ func (g *Gateway) route(ctx context.Context, ts *transport.Session, front transp
 		d = nil
 	}
 	s := &session{g: g, ts: ts, front: front, frontKeeps: keeps, frontDefer: d, log: g.opts.Logger, ctx: ctx, fail: cancel,
-		calls: map[int64]*call{}, clientIDs: newClientIDs(), asks: map[string]*ask{}, subs: map[string]*subscription{},
+		clientIDs: newClientIDs(), asks: map[string]*ask{}, subs: map[string]*subscription{},
 		tokens: map[string]*call{}, uris: map[string]*link{}, settled: make(chan struct{}, 1)}
 	for i, srv := range g.servers {
 		l := &link{s: s, srv: srv, ready: make(chan struct{})}
@@ -564,7 +564,7 @@ func (s *session) forward(l *link, m jsonrpc.Message, strict bool, extra jsonrpc
 		edits[n] = jsonrpc.Edit{Old: tok, Repl: []byte(c.token)}
 		n++
 	}
-	s.calls[gid] = c
+	s.calls.put(gid, c)
 	s.clientIDs.put(ck, gid)
 	s.mu.Unlock()
 	if conn == nil || writeEdited(conn, m, strict, edits[:n]) != nil {
@@ -613,11 +613,11 @@ var progressTokenKey = []byte(`"progressToken"`)
 func (s *session) take(gid int64) *call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.calls[gid]
+	c, _ := s.calls.get(gid)
 	if c == nil {
 		return nil
 	}
-	delete(s.calls, gid)
+	s.calls.del(gid)
 	if c.clientID != nil {
 		s.clientIDs.drop(c.clientKey)
 	}
@@ -648,7 +648,7 @@ func (s *session) ownWithin(l *link, conn transport.Conn, method string, params 
 	s.seq++
 	gid := s.seq
 	c := &call{gid: gid, link: l, reply: make(chan []byte, 1)}
-	s.calls[gid] = c
+	s.calls.put(gid, c)
 	s.mu.Unlock()
 	msg := strconv.AppendInt([]byte(`{"jsonrpc":"2.0","id":`), gid, 10)
 	msg = append(msg, `,"method":`...)
@@ -700,8 +700,10 @@ func (s *session) notification(m jsonrpc.Message) {
 		s.mu.Lock()
 		gid, ok := s.clientIDs.get(keyOfClient(rid))
 		var l *link
-		if ok {
-			l = s.calls[gid].link
+		if c, held := s.calls.get(gid); ok && held {
+			l = c.link
+		} else {
+			ok = false
 		}
 		s.mu.Unlock()
 		if !ok {
