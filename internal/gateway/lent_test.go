@@ -138,16 +138,12 @@ func TestRouterHandsThePumpItsParse(t *testing.T) {
 			t.Errorf("%s: handed %+v, the pump reads %+v", frame, m, want)
 		}
 	}
-	defer func() { handedCheck = nil }()
+	t.Cleanup(func() { handedCheck = nil })
 	g, err := New([]*Server{{Name: "srv", Gate: allowAll(t), Dial: echoDialer(t)}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, front := pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Serve(ctx, &transport.Session{ID: "t"}, front, nil) }()
-	defer func() { cancel(); <-done }()
+	client := servePipe(t, g)
 	if err := client.Write([]byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -179,4 +175,16 @@ func TestRouterHandsThePumpItsParse(t *testing.T) {
 	if handed != len(calls)-1 {
 		t.Errorf("%d of %d calls handed with their parse", handed, len(calls)-1)
 	}
+}
+
+// servePipe serves one session of g on an in-memory pipe until the test
+// ends, and returns the client's end.
+func servePipe(t *testing.T, g *Gateway) *pipeEnd {
+	t.Helper()
+	client, front := pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(ctx, &transport.Session{ID: "t"}, front, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return client
 }

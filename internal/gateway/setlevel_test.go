@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -45,11 +44,7 @@ func TestSetLevelAnsweredAfterTheServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, front := pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Serve(ctx, &transport.Session{ID: "t"}, front, nil) }()
-	defer func() { cancel(); <-done }()
+	client := servePipe(t, g)
 
 	frames := make(chan string, 16)
 	go func() {
