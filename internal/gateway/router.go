@@ -578,17 +578,19 @@ func (s *session) forward(l *link, m jsonrpc.Message, strict bool, extra jsonrpc
 	}
 }
 
-// takeID removes and returns the call a server's response id names: the
-// gateway's id as the gateway wrote it (no allocation), or as a server
-// re-spelt it.
-func (s *session) takeID(id []byte) *call {
+// takeID removes and returns the call a response of l's server names by
+// id: the gateway's id as the gateway wrote it (no allocation), or as a
+// server re-spelt it. A call sent to another server is neither returned
+// nor removed: a server answering under another's id (ids are sequential,
+// easy to guess) must not take that server's answer from the client.
+func (s *session) takeID(l *link, id []byte) *call {
 	gid, ok := plainDecimal(id)
 	if !ok {
 		if gid, ok = plainDecimal([]byte(jsonrpc.MintedKey(id))); !ok {
 			return nil
 		}
 	}
-	return s.take(gid)
+	return s.takeOn(l, gid)
 }
 
 // plainDecimal reads id as a decimal integer as the gateway writes its
@@ -610,11 +612,14 @@ func plainDecimal(id []byte) (int64, bool) {
 var progressTokenKey = []byte(`"progressToken"`)
 
 // take removes and returns the call a gateway id names.
-func (s *session) take(gid int64) *call {
+func (s *session) take(gid int64) *call { return s.takeOn(nil, gid) }
+
+// takeOn is take of a call sent to l (any link when l is nil).
+func (s *session) takeOn(l *link, gid int64) *call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, _ := s.calls.get(gid)
-	if c == nil {
+	if c == nil || (l != nil && c.link != l) {
 		return nil
 	}
 	s.calls.del(gid)
@@ -778,9 +783,9 @@ func (s *session) fromServer(l *link, conn transport.Conn, frame, id []byte, bur
 // router's own. buf, when not nil, is a buffer the client's frame may be
 // built in (see lentEnd).
 func (s *session) serverResponse(l *link, frame, id []byte, burst bool, buf *[]byte) {
-	c := s.takeID(id)
+	c := s.takeID(l, id)
 	switch {
-	case c == nil || c.link != l:
+	case c == nil:
 		s.log.Debug("gateway: dropped a response nobody waits for", "server", l.srv.Name)
 	case c.reply != nil:
 		c.reply <- clone(frame)
