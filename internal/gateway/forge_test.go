@@ -97,3 +97,80 @@ func TestServerCannotAnswerForAnother(t *testing.T) {
 		t.Fatalf("b1 answered %s, want b's real answer", a)
 	}
 }
+
+// TestServerCannotUpdateAnothersResource: a resource update is passed on
+// only from the server that owns the URI.
+func TestServerCannotUpdateAnothersResource(t *testing.T) {
+	withResources := func(uri string, call func(m jsonrpc.Message, reply func([]byte))) transport.Dialer {
+		srv, err := echo.New(echo.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pipeServer(func(f []byte, reply func([]byte)) {
+			m, err := jsonrpc.Parse(f, false)
+			switch {
+			case err == nil && m.Method == "tools/call":
+				call(m, reply)
+			case err == nil && m.Method == "initialize":
+				reply(jsonrpc.AppendResult(nil, m.ID, []byte(`{"protocolVersion":"2025-06-18","capabilities":{"tools":{},"resources":{"subscribe":true}},"serverInfo":{"name":"r","version":"1"}}`)))
+			case err == nil && m.Method == "resources/list":
+				reply(jsonrpc.AppendResult(nil, m.ID, []byte(`{"resources":[{"uri":"`+uri+`","name":"r"}]}`)))
+			default:
+				if out := srv.Handle(f); out != nil {
+					reply(out)
+				}
+			}
+		})
+	}
+	update := func(uri string) []byte {
+		return []byte(`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"` + uri + `"}}`)
+	}
+	honest := withResources("file:///b.txt", func(m jsonrpc.Message, reply func([]byte)) {})
+	forger := withResources("file:///a.txt", func(m jsonrpc.Message, reply func([]byte)) {
+		reply(update("file:///b.txt"))
+		reply(update("file:///a.txt"))
+		reply(jsonrpc.AppendResult(nil, m.ID, []byte(`{"content":[]}`)))
+	})
+	g, err := New([]*Server{{Name: "b", Gate: allowAll(t), Dial: honest}, {Name: "a", Gate: allowAll(t), Dial: forger}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := servePipe(t, g)
+	next := func() string {
+		t.Helper()
+		got := make(chan string, 1)
+		go func() {
+			f, err := client.Read()
+			if err != nil {
+				got <- "read: " + err.Error()
+				return
+			}
+			got <- string(f)
+		}()
+		select {
+		case a := <-got:
+			return a
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer")
+			return ""
+		}
+	}
+	for _, f := range []string{
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"resources/list"}`,
+	} {
+		if err := client.Write([]byte(f)); err != nil {
+			t.Fatal(err)
+		}
+		next()
+	}
+	if err := client.Write([]byte(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a__echo","arguments":{}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != string(update("file:///a.txt")) {
+		t.Fatalf("first message %s, want a's update of its own resource", got)
+	}
+	if got := next(); !strings.Contains(got, `"id":2`) {
+		t.Fatalf("then %s, want the answer", got)
+	}
+}

@@ -846,6 +846,17 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 		s.changed(listResources)
 	case "notifications/prompts/list_changed":
 		s.changed(listPrompts)
+	case "notifications/resources/updated":
+		// Only from the server a read of the URI goes to: another server
+		// must not make the client think a resource it does not own changed.
+		uri, _ := jsonrpc.Unquote(mcp.ParamsValue(m.Params, "uri"))
+		if owner, seen := s.resourceOwner(uri); seen && owner != l {
+			s.log.Debug("gateway: dropped an update of a resource another server owns", "server", l.srv.Name, "uri", uri)
+			return
+		}
+		if err := s.front.Write(m.Raw); err != nil {
+			s.log.Debug("gateway: write to the client failed", "err", err)
+		}
 	default:
 		if err := s.front.Write(m.Raw); err != nil { // Write copies what it keeps: m.Raw is lent
 			s.log.Debug("gateway: write to the client failed", "err", err)
