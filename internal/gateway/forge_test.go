@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/bench/echo"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
+	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -172,5 +173,40 @@ func TestServerCannotUpdateAnothersResource(t *testing.T) {
 	}
 	if got := next(); !strings.Contains(got, `"id":2`) {
 		t.Fatalf("then %s, want the answer", got)
+	}
+}
+
+// TestTasksNotOffered: the gateway offers no tasks capability and answers
+// the tasks methods as unknown, as gateway.md says.
+func TestTasksNotOffered(t *testing.T) {
+	g, err := New([]*Server{{Name: "a", Gate: allowAll(t), Dial: echoDialer(t)}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := servePipe(t, g)
+	ask := func(f string) jsonrpc.Message {
+		t.Helper()
+		if err := client.Write([]byte(f)); err != nil {
+			t.Fatal(err)
+		}
+		a, err := client.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := jsonrpc.Parse(a, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	hello := ask(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if caps := string(mcp.ParamsValue(hello.Result, "capabilities")); caps == "" || strings.Contains(caps, `"tasks"`) {
+		t.Errorf("capabilities %s", caps)
+	}
+	for _, method := range []string{"tasks/get", "tasks/result", "tasks/list", "tasks/cancel"} {
+		m := ask(`{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":{"taskId":"x"}}`)
+		if !strings.Contains(string(m.Error), strconv.Itoa(jsonrpc.CodeMethodNotFound)) {
+			t.Errorf("%s answered %s %s", method, m.Result, m.Error)
+		}
 	}
 }
