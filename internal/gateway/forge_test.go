@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/bench/echo"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
@@ -57,30 +56,8 @@ func TestServerCannotAnswerForAnother(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	answers := make(chan string, 64)
-	go func() {
-		for {
-			f, err := client.Read()
-			if err != nil {
-				close(answers)
-				return
-			}
-			answers <- string(f)
-		}
-	}()
-	next := func() string {
-		t.Helper()
-		select {
-		case a, ok := <-answers:
-			if !ok {
-				t.Fatal("the session ended")
-			}
-			return a
-		case <-time.After(10 * time.Second):
-			t.Fatal("no answer")
-			return ""
-		}
-	}
+	answers := frames(client)
+	next := func() string { t.Helper(); return nextFrame(t, answers) }
 	send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
 	next()
 	send(`{"jsonrpc":"2.0","id":"b1","method":"tools/call","params":{"name":"b__echo","arguments":{"message":"x"}}}`)
@@ -137,25 +114,8 @@ func TestServerCannotUpdateAnothersResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := servePipe(t, g)
-	next := func() string {
-		t.Helper()
-		got := make(chan string, 1)
-		go func() {
-			f, err := client.Read()
-			if err != nil {
-				got <- "read: " + err.Error()
-				return
-			}
-			got <- string(f)
-		}()
-		select {
-		case a := <-got:
-			return a
-		case <-time.After(10 * time.Second):
-			t.Fatal("no answer")
-			return ""
-		}
-	}
+	received := frames(client)
+	next := func() string { t.Helper(); return nextFrame(t, received) }
 	for _, f := range []string{
 		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"resources/list"}`,

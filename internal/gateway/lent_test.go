@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -187,4 +188,36 @@ func servePipe(t *testing.T, g *Gateway) *pipeEnd {
 	go func() { defer close(done); _ = g.Serve(ctx, &transport.Session{ID: "t"}, front, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return client
+}
+
+// frames reads what client receives, in order, until its session ends.
+func frames(client *pipeEnd) <-chan string {
+	ch := make(chan string, 64)
+	go func() {
+		defer close(ch)
+		for {
+			f, err := client.Read()
+			if err != nil {
+				return
+			}
+			ch <- string(f)
+		}
+	}()
+	return ch
+}
+
+// nextFrame returns the next frame of in, failing the test when the
+// session ends or nothing comes within 10 s.
+func nextFrame(t *testing.T, in <-chan string) string {
+	t.Helper()
+	select {
+	case f, ok := <-in:
+		if !ok {
+			t.Fatal("the session ended")
+		}
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing came from the gateway")
+		return ""
+	}
 }

@@ -96,7 +96,7 @@ func (s *session) unlisten(id []byte) bool {
 // subscription is told nothing.
 func (s *session) changed(k listKind) {
 	s.mu.Lock()
-	answered := s.answered
+	answered := s.answered.Load()
 	var subs [][]byte
 	for _, sub := range s.subs {
 		if sub.wants[k] {

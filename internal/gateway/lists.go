@@ -38,8 +38,8 @@ func (s *session) initialize(id, params []byte) {
 	s.capabilities(&b)
 	b.WriteString(`,"serverInfo":` + serverInfo + `}`)
 	s.mu.Lock()
-	s.answered, s.version = true, version
-	s.settledIn.Store(true)
+	s.version = version
+	s.answered.Store(true)
 	s.mu.Unlock()
 	s.toClient(jsonrpc.AppendResult(nil, id, []byte(b.String())))
 }

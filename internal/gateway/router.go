@@ -43,8 +43,7 @@ type session struct {
 	templates []uriTemplate
 	init      []byte        // the client's initialize params, nil before it
 	started   bool          // links run (running says which)
-	answered  bool          // the client's initialize was answered
-	settledIn atomic.Bool   // answered, read without mu
+	answered  atomic.Bool   // the client's initialize was answered (set under mu)
 	version   string        // the revision the gateway answered initialize with
 	settled   chan struct{} // signalled when a request in flight ends
 }
@@ -275,13 +274,7 @@ func (s *session) request(m jsonrpc.Message, strict bool, linksWG *sync.WaitGrou
 	switch m.Method {
 	case mcp.MethodInitialize, "ping":
 	default:
-		if s.settledIn.Load() {
-			break
-		}
-		s.mu.Lock()
-		answered := s.answered
-		s.mu.Unlock()
-		if _, known := routed[m.Method]; known && !answered {
+		if _, known := routed[m.Method]; known && !s.answered.Load() {
 			// A client that skipped initialize (a stateless request):
 			// the servers start now, and the request waits for them as
 			// an initialize would.
@@ -297,7 +290,7 @@ func (s *session) request(m jsonrpc.Message, strict bool, linksWG *sync.WaitGrou
 	switch m.Method {
 	case mcp.MethodInitialize:
 		s.mu.Lock()
-		again := s.answered
+		again := s.answered.Load()
 		if !again && !s.started {
 			s.init = clone(m.Params)
 		}
@@ -702,24 +695,21 @@ func (s *session) notification(m jsonrpc.Message) {
 		if s.unlisten(rid) {
 			return
 		}
+		var c *call
 		s.mu.Lock()
-		gid, ok := s.clientIDs.get(keyOfClient(rid))
-		var l *link
-		if c, held := s.calls.get(gid); ok && held {
-			l = c.link
-		} else {
-			ok = false
+		if gid, ok := s.clientIDs.get(keyOfClient(rid)); ok {
+			c, _ = s.calls.get(gid)
 		}
 		s.mu.Unlock()
-		if !ok {
+		if c == nil {
 			return
 		}
-		if conn := l.current(); conn != nil {
-			_ = writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: strconv.AppendInt(nil, gid, 10)}))
+		if conn := c.link.current(); conn != nil {
+			_ = writeOwned(conn, jsonrpc.ApplyEdits(m.Raw, jsonrpc.Edit{Old: rid, Repl: strconv.AppendInt(nil, c.gid, 10)}))
 		}
 		// The client expects no answer now: none is waited for (at the
 		// end of the session), and one that comes is dropped.
-		s.take(gid)
+		s.take(c.gid)
 	case "notifications/roots/list_changed":
 		for _, l := range s.links {
 			if conn := l.current(); conn != nil {
@@ -854,9 +844,7 @@ func (s *session) serverNotification(l *link, m jsonrpc.Message) {
 			s.log.Debug("gateway: dropped an update of a resource another server owns", "server", l.srv.Name, "uri", uri)
 			return
 		}
-		if err := s.front.Write(m.Raw); err != nil {
-			s.log.Debug("gateway: write to the client failed", "err", err)
-		}
+		fallthrough
 	default:
 		if err := s.front.Write(m.Raw); err != nil { // Write copies what it keeps: m.Raw is lent
 			s.log.Debug("gateway: write to the client failed", "err", err)

@@ -47,7 +47,7 @@ func (r *Recorder) namespaced(tool string) string {
 	}
 	full := r.Namespace + tool
 	if r.n.Load() < maxNamespaced {
-		// The key is a copy: tool may share memory with a frame.
+		// The key is a copy: tool may be part of a longer string.
 		if _, had := r.names.LoadOrStore(strings.Clone(tool), full); !had {
 			r.n.Add(1)
 		}

@@ -46,23 +46,13 @@ func TestSetLevelAnsweredAfterTheServers(t *testing.T) {
 	}
 	client := servePipe(t, g)
 
-	frames := make(chan string, 16)
-	go func() {
-		for {
-			f, err := client.Read()
-			if err != nil {
-				close(frames)
-				return
-			}
-			frames <- string(f)
-		}
-	}()
+	received := frames(client)
 	answer := func(id string, within time.Duration) (string, bool) {
 		t.Helper()
 		deadline := time.After(within)
 		for {
 			select {
-			case f, ok := <-frames:
+			case f, ok := <-received:
 				if !ok {
 					t.Fatal("the gateway ended the session")
 				}
