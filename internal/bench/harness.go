@@ -58,8 +58,8 @@ type Config struct {
 type sample struct {
 	p50, p99 time.Duration
 	perSec   float64
-	peakKB   int64         // tollgate's VmHWM (proxied runs)
-	cpu      time.Duration // tollgate's CPU per call (proxied runs)
+	peakKB   int64         // VmHWM of the process in the client's place (Tollgate, or the relay)
+	cpu      time.Duration // its CPU per call
 }
 
 // via is what stands between the load client and the echo server in a run.
@@ -509,7 +509,8 @@ const idleSettle = 300 * time.Millisecond
 // wait for the first tools/list answer.
 func (h *harness) startups(ctx context.Context, sc *Scenario, v via) (sample, error) {
 	argv := h.echoArgv(sc, "")
-	proxied := v == viaTollgate
+	// Tollgate's idle memory, and the bare relay's beside it.
+	measured := v == viaTollgate || v == viaRelay
 	switch v {
 	case viaTollgate:
 		var err error
@@ -537,7 +538,7 @@ func (h *harness) startups(ctx context.Context, sc *Scenario, v via) (sample, er
 			}
 		}
 		lat.Record(time.Since(t0))
-		if err == nil && proxied {
+		if err == nil && measured {
 			if i == h.cfg.Starts-1 {
 				// What a process does just after its first answer (pins
 				// recorded off the answer's path) counts in its idle memory:

@@ -133,6 +133,7 @@ type Floor struct {
 	Ratio    float64       // median of each round's relay/direct calls/s
 	P50Ratio float64       // median of each round's relay/direct p50
 	AddedP50 time.Duration // median of each round's relay − direct p50
+	PeakKB   int64         // largest VmHWM of the relay over the rounds
 	From     string        // the scenario whose relay runs these are
 	// Redis is the p50 of a bare round trip to the Redis server, measured
 	// beside a Redis row's runs and included in its AddedP50.
@@ -267,9 +268,11 @@ func floorOf(o *outcome) *Floor {
 	}
 	var ratio, p50r []float64
 	var added []time.Duration
+	var peak int64
 	for i := range n {
 		d, f := o.direct[i], o.relay[i]
 		added = append(added, f.p50-d.p50)
+		peak = max(peak, f.peakKB)
 		if d.perSec > 0 {
 			ratio = append(ratio, f.perSec/d.perSec)
 		}
@@ -277,7 +280,7 @@ func floorOf(o *outcome) *Floor {
 			p50r = append(p50r, float64(f.p50)/float64(d.p50))
 		}
 	}
-	return &Floor{Ratio: median(ratio), P50Ratio: median(p50r), AddedP50: median(added), From: o.sc.label()}
+	return &Floor{Ratio: median(ratio), P50Ratio: median(p50r), AddedP50: median(added), PeakKB: peak, From: o.sc.label()}
 }
 
 func median[T int64 | float64 | time.Duration](v []T) T {
@@ -399,21 +402,27 @@ func firstLine(err error) string {
 }
 
 // rssLine reports peak RSS idle, under load and with the memory store,
-// each against its goal.
+// each against its goal, with the bare relay's peak of the same kind when
+// the run measured one (so that a miss can be told from the machine's
+// floor).
 func rssLine(rows []*Row) string {
-	var idle, load, memory int64
+	var idle, load, memory, relayIdle, relayLoad int64
 	for _, row := range rows {
+		var relay int64
+		if row.Floor != nil {
+			relay = row.Floor.PeakKB
+		}
 		switch {
 		case row.Err != nil || row.Skipped != "":
 		case row.InFlight == 0:
-			idle = max(idle, row.PeakKB)
+			idle, relayIdle = max(idle, row.PeakKB), max(relayIdle, relay)
 		case strings.Contains(row.Scenario, "memory"):
 			memory = max(memory, row.PeakKB)
 		default:
-			load = max(load, row.PeakKB)
+			load, relayLoad = max(load, row.PeakKB), max(relayLoad, relay)
 		}
 	}
-	part := func(what string, kb, goal int64) string {
+	part := func(what string, kb, relay, goal int64) string {
 		if kb == 0 { // no row of this kind ran (-run chose others)
 			return fmt.Sprintf("%s not measured (goal ≤ %d MB)", what, goal/1024)
 		}
@@ -421,7 +430,11 @@ func rssLine(rows []*Row) string {
 		if kb > goal {
 			mark = "✗ missed"
 		}
-		return fmt.Sprintf("%s %.1f MB (goal ≤ %d MB: %s)", what, float64(kb)/1024, goal/1024, mark)
+		floor := ""
+		if relay > 0 {
+			floor = fmt.Sprintf(", the bare relay %.1f MB", float64(relay)/1024)
+		}
+		return fmt.Sprintf("%s %.1f MB (goal ≤ %d MB: %s%s)", what, float64(kb)/1024, goal/1024, mark, floor)
 	}
-	return part("idle", idle, rssIdleGoalKB) + "; under load " + part("", load, rssLoadGoalKB)[1:] + "; with the memory store under load " + part("", memory, rssMemoryGoalKB)[1:]
+	return part("idle", idle, relayIdle, rssIdleGoalKB) + "; under load " + part("", load, relayLoad, rssLoadGoalKB)[1:] + "; with the memory store under load " + part("", memory, 0, rssMemoryGoalKB)[1:]
 }

@@ -17,11 +17,16 @@ func TestReportFloor(t *testing.T) {
 	other := &Scenario{Name: "one in flight", InFlight: 1}
 	onRedis := &Scenario{Name: "limits on Redis", InFlight: 16, store: "redis", goal: goalAddedPlusFloor(80 * time.Microsecond)}
 	paired := &Scenario{Name: "gateway", InFlight: 16, paired: true, goal: goalNearRun(1.10)}
+	startup := &Scenario{Name: "start-up", kind: kindStartup, goal: goalAdded(5 * time.Millisecond), floor: true}
 	outs := []*outcome{
+		{sc: startup,
+			direct:  []sample{{p50: ms(20000)}},
+			proxied: []sample{{p50: ms(40000), peakKB: 18 * 1024}},
+			relay:   []sample{{p50: ms(30000), peakKB: 5632}}},
 		{sc: empty,
 			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
-			proxied: []sample{{p50: ms(300), perSec: 400}, {p50: ms(300), perSec: 400}},
-			relay:   []sample{{p50: ms(150), perSec: 600}, {p50: ms(170), perSec: 700}}},
+			proxied: []sample{{p50: ms(300), perSec: 400, peakKB: 21 * 1024}, {p50: ms(300), perSec: 400}},
+			relay:   []sample{{p50: ms(150), perSec: 600, peakKB: 5000}, {p50: ms(170), perSec: 700, peakKB: 6144}}},
 		{sc: limits,
 			direct:  []sample{{p50: ms(100), perSec: 1000}},
 			proxied: []sample{{p50: ms(400), perSec: 300}}},
@@ -39,22 +44,24 @@ func TestReportFloor(t *testing.T) {
 			run:     []sample{{p50: ms(300), perSec: 400, cpu: ms(11)}, {p50: ms(300), perSec: 400, cpu: ms(12)}, {p50: ms(300), perSec: 400, cpu: ms(10)}}},
 	}
 	r := newReport(Config{}, outs, time.Second)
-	f := r.Rows[0].Floor
+	f := r.Rows[1].Floor
 	if f == nil || math.Abs(f.Ratio-0.65) > 1e-9 || f.AddedP50 != ms(60) {
 		t.Fatalf("floor of the relay's own row = %+v, want ratio 0.65, added 60µs", f)
 	}
-	if r.Rows[1].Floor != f {
-		t.Errorf("a row of the same shape does not share the floor: %+v", r.Rows[1].Floor)
+	if r.Rows[2].Floor != f {
+		t.Errorf("a row of the same shape does not share the floor: %+v", r.Rows[2].Floor)
 	}
-	if f := r.Rows[2].Floor; f == nil || f.AddedP50 != ms(60+120) || f.Redis != ms(120) {
+	if f := r.Rows[3].Floor; f == nil || f.AddedP50 != ms(60+120) || f.Redis != ms(120) {
 		t.Errorf("a Redis row's floor = %+v, want the relay's +60µs and the median round trip of 120µs", f)
 	}
-	if r.Rows[3].Floor != nil {
-		t.Errorf("a row of another shape has a floor: %+v", r.Rows[3].Floor)
+	if r.Rows[4].Floor != nil {
+		t.Errorf("a row of another shape has a floor: %+v", r.Rows[4].Floor)
 	}
 	md := r.Markdown()
 	for _, want := range []string{
 		"| 0.65, +60.0 |",
+		"idle 18.0 MB (goal ≤ 12 MB: ✗ missed, the bare relay 5.5 MB)",
+		"under load 21.0 MB (goal ≤ 16 MB: ✗ missed, the bare relay 6.0 MB)",
 		"| 0.65, +180 (with a 120 µs Redis round trip) |",
 		"ratio ≥ 0.90× the relay's: 0.40× against 0.58× ✗ missed |",
 		"ratio ≥ 0.40× the relay's: 0.30× against 0.26× ✓ |",
