@@ -17,6 +17,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval/approvalopen"
 	"github.com/tollgate-mcp/tollgate/internal/console"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/redact"
 	"github.com/tollgate-mcp/tollgate/internal/scan"
 	"github.com/tollgate-mcp/tollgate/internal/state"
@@ -29,7 +30,8 @@ const consoleUsage = `Usage: tollgate console [-c policy.yaml ...] [--scan repor
 
 Serves a local web console on loopback: live decisions from the audit trail,
 the approvals queue (approve with your approver name and passphrase, or
-deny with a reason), each tool's rule written back to the policy file
+deny with a reason), changed tool definitions (pins: approve, signed with
+the same key, or reject), each tool's rule written back to the policy file
 (the proxies reload it), the scan report and what each counter has used.
 
 It prints a link holding a one-time token; the first visit exchanges it for
@@ -144,10 +146,20 @@ func runConsole(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer closeUsage()
+	b, err := sf.backend(ctx)
+	defer sf.closeBackend()
+	var pinStore *pins.Store
+	if err == nil {
+		pinStore, err = b.Pins(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "tollgate console: %v\n", err)
+		return exitFail
+	}
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := console.New(console.Config{Approvals: store, Usage: usage, UsageNote: note, AuditDir: auditDir,
-		Policies: files, Scan: report, Logger: log})
+		Policies: files, Pins: pinStore, Scan: report, Logger: log})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate console: %v\n", err)
 		return exitFail

@@ -1,19 +1,17 @@
 // Package console is Tollgate's local web console: a person watches the
 // decisions the proxies make (tailing the audit trail), decides held calls
-// (signing approvals with their approver key), sets each tool's rule in the
-// policy file, and sees the scan report and what each counter has used. It
-// serves plain server-rendered HTML on loopback only, to a browser that
-// presented the one-time token the command printed.
+// and changed tool definitions (signing approvals with their approver key),
+// sets each tool's rule in the policy file, and sees the scan report and
+// what each counter has used. It serves plain server-rendered HTML on
+// loopback only, to a browser that presented the one-time token the command
+// printed.
 //
 // It works on the same state as the proxies, through the same operations as
 // the CLI: the approval store's Get, List and Decide, approval.DeriveKey and
-// approval.SignDecision, policy.Load before any policy file is written. It
-// never talks to a proxy: the proxies see its decisions in the store and
-// its policy edits through their live reload.
-//
-// Not here yet: tool-definition pins (rug-pull diffs, internal/pins) have
-// no store to read; a page for them belongs beside the scan report once
-// they do.
+// approval.SignDecision, the pin store's List, Approve and Reject with
+// pins.Sign, policy.Load before any policy file is written. It never talks
+// to a proxy: the proxies see its decisions in the store and its policy
+// edits through their live reload.
 package console
 
 import (
@@ -34,6 +32,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/pins"
 	"github.com/tollgate-mcp/tollgate/internal/scan"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -53,6 +52,9 @@ type Config struct {
 	// Policies are the policy files a person may edit, and whose
 	// approvals.approvers say whose key counts.
 	Policies []string
+	// Pins is the store of pinned tool definitions the proxies share, or
+	// nil (the pins page then says so).
+	Pins *pins.Store
 	// Scan is a scan report (tollgate scan --format json), or nil.
 	Scan *scan.Report
 	// Now is the clock (time.Now when nil).
@@ -199,6 +201,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /approvals", s.approvalsPage)
 	mux.HandleFunc("POST /approvals/{id}/approve", s.approve)
 	mux.HandleFunc("POST /approvals/{id}/deny", s.deny)
+	mux.HandleFunc("GET /pins", s.pinsPage)
+	mux.HandleFunc("POST /pins/approve", s.approvePin)
+	mux.HandleFunc("POST /pins/reject", s.rejectPin)
 	mux.HandleFunc("GET /rules", s.rulesPage)
 	mux.HandleFunc("POST /rules", s.setRule)
 	mux.HandleFunc("GET /scan", s.scanPage)

@@ -25,13 +25,23 @@ const testPass = "correct horse battery staple"
 // returns its base URL and token.
 func startConsole(t *testing.T, policyText string) (srv *Server, base string, store approval.Store, policyPath string) {
 	t.Helper()
+	return startConsoleWith(t, policyText, nil)
+}
+
+// startConsoleWith is startConsole with a change to the Config first.
+func startConsoleWith(t *testing.T, policyText string, edit func(*Config)) (srv *Server, base string, store approval.Store, policyPath string) {
+	t.Helper()
 	dir := t.TempDir()
 	policyPath = filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policyPath, []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	store = memstore.New()
-	srv, err := New(Config{Approvals: store, Policies: []string{policyPath}, AuditDir: filepath.Join(dir, "audit")})
+	cfg := Config{Approvals: store, Policies: []string{policyPath}, AuditDir: filepath.Join(dir, "audit")}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ var funcs = template.FuncMap{
 // parsePages parses each page with the layout around it.
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"decisions", "approvals", "rules", "scan", "counters", "denied"} {
+	for _, name := range []string{"decisions", "approvals", "pins", "rules", "scan", "counters", "denied"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templates, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err

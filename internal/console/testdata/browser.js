@@ -101,6 +101,26 @@ async function shot(page, name) {
     await page.goto(base + "/scan");
     await page.locator("td code", { hasText: "test_simple_text" }).first().waitFor();
     await shot(page, "scan");
+
+    // (e) A changed tool definition: its diff and markers, then approved
+    // with the approver's passphrase (a wrong one first).
+    await page.goto(base + "/pins");
+    const pin = page.locator('section.pin[data-name="test_simple_text"]');
+    await pin.waitFor();
+    expect((await pin.locator("pre.diff").textContent()).includes("<IMPORTANT>"), "the diff shows the new description");
+    expect((await pin.locator("ul.flags").textContent()).length > 0, "the poisoning markers listed");
+    await shot(page, "pins");
+    await pin.locator("select[name=approver]").selectOption(process.env.APPROVER);
+    await pin.locator("input[name=passphrase]").fill("not the passphrase!");
+    await pin.locator("button.go").click();
+    await page.locator(".flash.bad", { hasText: "wrong passphrase" }).waitFor();
+    const pin2 = page.locator('section.pin[data-name="test_simple_text"]');
+    await pin2.locator("select[name=approver]").selectOption(process.env.APPROVER);
+    await pin2.locator("input[name=passphrase]").fill(process.env.PASSPHRASE);
+    await pin2.locator("button.go").click();
+    await page.locator(".flash.ok", { hasText: 'Approved tool "test_simple_text"' }).waitFor();
+    expect(await page.locator('section.pin[data-name="test_simple_text"]').count() === 0, "the approved pin gone from the page");
+    await step("pinned");
     console.log("STEP done");
   } finally {
     await ctx.close();
