@@ -77,16 +77,18 @@ func (s *Server) pinsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // verifiedByAny reports whether p's approval verifies against the
-// approvers of one of the policies (a proxy honours it under that one).
+// approvers of one of the policies (a proxy honours it under that one). A
+// pin recorded on first use has nothing to verify.
 func verifiedByAny(keys map[string][]ed25519.PublicKey, p *pins.Pin) bool {
-	for name, list := range keys {
-		for _, k := range list {
-			if pins.Verify(map[string]ed25519.PublicKey{name: k}, p) == nil && (p.Approver == "" || p.Approver == name) {
-				return true
-			}
+	if p.Approver == "" {
+		return true
+	}
+	for _, k := range keys[p.Approver] {
+		if pins.Verify(map[string]ed25519.PublicKey{p.Approver: k}, p) == nil {
+			return true
 		}
 	}
-	return p.Approver == "" // recorded on first use: nothing to verify
+	return false
 }
 
 // pinOf reads the pin a form names, and checks that the definition it was
