@@ -113,6 +113,13 @@ func (r *Reader) fill() {
 
 // Writer writes frames, each followed by a newline, as one write where it
 // can. It is safe for concurrent use; frames are never interleaved.
+//
+// Each frame goes out as exactly one line: a CR or LF byte inside a frame is
+// written as a space. In a JSON text those bytes can only be white space
+// (a string must escape them), so the message means the same; but a reader
+// that ends lines at a CR (Python's universal newlines, Node's readline) or
+// a frame that arrived with line breaks (a pretty-printed HTTP body) would
+// otherwise make the peer read two messages where Tollgate judged one.
 type Writer struct {
 	mu sync.Mutex
 	w  *bufio.Writer
@@ -126,13 +133,7 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 6
 func (w *Writer) WriteDeferred(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.w.Write(frame); err != nil {
-		return fmt.Errorf("write frame: %w", err)
-	}
-	if err := w.w.WriteByte('\n'); err != nil {
-		return fmt.Errorf("write frame: %w", err)
-	}
-	return nil
+	return w.line(frame)
 }
 
 // Flush sends whatever WriteDeferred left buffered.
@@ -149,13 +150,46 @@ func (w *Writer) Flush() error {
 func (w *Writer) Write(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.w.Write(frame); err != nil {
+	if err := w.line(frame); err != nil {
+		return err
+	}
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// line buffers frame and its newline, each CR or LF inside it as a space
+// (see Writer). The caller's frame is not modified. w.mu is held. Each
+// byte is scanned once for each of the two (vectorised IndexByte), however
+// many breaks the frame holds.
+func (w *Writer) line(frame []byte) error {
+	lf, cr := bytes.IndexByte(frame, '\n'), bytes.IndexByte(frame, '\r')
+	off := 0 // frame[:off] is written
+	for lf >= 0 || cr >= 0 {
+		i := lf
+		if i < 0 || (cr >= 0 && cr < i) {
+			i = cr
+		}
+		if _, err := w.w.Write(frame[off:i]); err != nil {
+			return fmt.Errorf("write frame: %w", err)
+		}
+		if err := w.w.WriteByte(' '); err != nil {
+			return fmt.Errorf("write frame: %w", err)
+		}
+		off = i + 1
+		if i == lf {
+			if lf = bytes.IndexByte(frame[off:], '\n'); lf >= 0 {
+				lf += off
+			}
+		} else if cr = bytes.IndexByte(frame[off:], '\r'); cr >= 0 {
+			cr += off
+		}
+	}
+	if _, err := w.w.Write(frame[off:]); err != nil {
 		return fmt.Errorf("write frame: %w", err)
 	}
 	if err := w.w.WriteByte('\n'); err != nil {
-		return fmt.Errorf("write frame: %w", err)
-	}
-	if err := w.w.Flush(); err != nil {
 		return fmt.Errorf("write frame: %w", err)
 	}
 	return nil
