@@ -260,6 +260,10 @@ func (s *Server) checkSignature(w http.ResponseWriter, r *http.Request, body dec
 		s.storeError(w, err)
 		return false
 	}
+	if err := approval.CheckShown(rec); err != nil {
+		writeError(w, http.StatusForbidden, "approve "+rec.ID+": "+err.Error()+"; "+trustModel)
+		return false
+	}
 	rec.Approver, rec.Signature = body.Approver, body.Signature
 	if err := approval.CheckDecision(keys, rec.Fingerprint, rec); err != nil {
 		writeError(w, http.StatusForbidden, "approve "+rec.ID+": "+err.Error()+"; "+trustModel)

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -78,16 +79,21 @@ func TestAPI(t *testing.T) {
 		}
 	})
 	base := "http://" + l.Addr().String()
-	mk := func(fp string) approval.Record {
-		r := approval.Record{ID: approval.NewID(), Fingerprint: fp, Tool: "pay", Args: `{"amount":1}`, Rule: "r", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	mk := func(amount string) approval.Record {
+		args := `{"amount":` + amount + `}`
+		fp, _, err := approval.Fingerprint(approval.Call{Tool: "pay", Args: []byte(args), Rule: "r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := approval.Record{ID: approval.NewID(), Fingerprint: fp, Tool: "pay", Args: args, Rule: "r", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 		if _, err := store.Begin(context.Background(), approval.BeginRequest{New: r, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	r1, r2 := mk("a"), mk("b")
+	r1, r2 := mk("1"), mk("2")
 	body := func(approver string, key ed25519.PrivateKey, r approval.Record) string {
-		b, _ := json.Marshal(map[string]string{"approver": approver, "signature": approval.SignDecision(key, r, approver), "reason": "looks fine"})
+		b, _ := json.Marshal(map[string]string{"approver": approver, "signature": rawSign(key, r, approver), "reason": "looks fine"})
 		return string(b)
 	}
 
@@ -156,7 +162,7 @@ func TestAPI(t *testing.T) {
 	if code != 200 || out["status"] != "approved" || out["approver"] != "alice" || out["note"] != "looks fine" {
 		t.Fatalf("approve: %d %v", code, out)
 	}
-	if got, _ := store.Get(context.Background(), r1.ID, now); approval.CheckDecision(approvers, "a", got) != nil {
+	if got, _ := store.Get(context.Background(), r1.ID, now); approval.CheckDecision(approvers, r1.Fingerprint, got) != nil {
 		t.Fatalf("the stored approval does not verify: %+v", got)
 	}
 	if code, _ := do("POST", "/v1/approvals/"+r1.ID+"/deny", tok, `{"approver":"bob"}`); code != http.StatusConflict {
@@ -183,4 +189,10 @@ func TestAPI(t *testing.T) {
 	if strings.Join(decided, ",") != want {
 		t.Fatalf("OnDecision %v, want %s", decided, want)
 	}
+}
+
+// rawSign signs r's statement as SignDecision did before it checked the
+// record: for tests of what a proxy does with any signature.
+func rawSign(key ed25519.PrivateKey, r approval.Record, approver string) string {
+	return "ed25519:" + base64.StdEncoding.EncodeToString(ed25519.Sign(key, approval.Statement(r.ID, r.Fingerprint, approver, r.ExpiresAt)))
 }

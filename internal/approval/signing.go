@@ -101,11 +101,56 @@ func Statement(id, fingerprint, approver string, expires time.Time) []byte {
 		Millis(expires).Format(time.RFC3339Nano))
 }
 
+// ErrAltered: a record's fingerprint is not that of the call it shows, or
+// it lives longer than the policy lets a record live. Tollgate never writes
+// such a record; the store is within the agent's reach, so one was written
+// by someone else. Errors from CheckShown and CheckExpiry wrap it.
+var ErrAltered = errors.New("approval record was altered")
+
+// ClockSlack is how far ahead of a signer's or a proxy's clock a record's
+// expiry may be beyond the policy's timeout: the clocks of the processes
+// that share a store.
+const ClockSlack = time.Minute
+
+// CheckShown checks that r's fingerprint is that of the call r shows (its
+// tool, arguments, rule and policy revision). A person approves what a
+// record shows; the proxy finds a record, and checks its signature, by the
+// fingerprint. Had the fingerprint been changed to another call's, the
+// person would sign a call they were never shown, so nothing signs, and no
+// proxy honours, a record that fails this check.
+func CheckShown(r Record) error {
+	fp, _, err := Fingerprint(Call{Tool: r.Tool, Args: []byte(r.Args), Rule: r.Rule, PolicyRev: r.PolicyRev})
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrAltered, r.ID, err)
+	}
+	if fp != r.Fingerprint {
+		return fmt.Errorf("%w: the fingerprint of %s is not that of the call it shows (tool, arguments, rule and policy revision); deny it, and look at what can write the state store", ErrAltered, r.ID)
+	}
+	return nil
+}
+
+// CheckExpiry checks that r expires no later than timeout (the policy's
+// approvals.timeout) after now, give or take ClockSlack: a record Tollgate
+// made at or before now does. A later expiry was written into the store to
+// make an approval outlive the policy's timeout.
+func CheckExpiry(r Record, now time.Time, timeout time.Duration) error {
+	if r.ExpiresAt.After(now.Add(timeout + ClockSlack)) {
+		return fmt.Errorf("%w: %s expires at %s, later than the policy's approvals.timeout (%s) allows", ErrAltered, r.ID,
+			r.ExpiresAt.UTC().Format(time.RFC3339), timeout)
+	}
+	return nil
+}
+
 // SignDecision signs the approval of r by approver with key, in the form
-// Record.Signature keeps: "ed25519:" and the base64 signature.
-func SignDecision(key ed25519.PrivateKey, r Record, approver string) string {
+// Record.Signature keeps: "ed25519:" and the base64 signature. It refuses a
+// record whose fingerprint is not that of the call it shows (CheckShown):
+// what is signed is always the call the approver was shown.
+func SignDecision(key ed25519.PrivateKey, r Record, approver string) (string, error) {
+	if err := CheckShown(r); err != nil {
+		return "", fmt.Errorf("sign approval: %w", err)
+	}
 	sig := ed25519.Sign(key, Statement(r.ID, r.Fingerprint, approver, r.ExpiresAt))
-	return keyPrefix + base64.StdEncoding.EncodeToString(sig)
+	return keyPrefix + base64.StdEncoding.EncodeToString(sig), nil
 }
 
 // CheckDecision checks that approved record r carries a signature by the

@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestCheckDecision(t *testing.T) {
 	rec := approval.Record{ID: approval.NewID(), Fingerprint: "sha256:aa", Status: approval.Approved, ExpiresAt: exp, Approver: "alice"}
 	signed := func(key ed25519.PrivateKey, r approval.Record, approver string) approval.Record {
 		out := rec
-		out.Signature = approval.SignDecision(key, r, approver)
+		out.Signature = rawSign(key, r, approver)
 		return out
 	}
 	good := signed(alice, rec, "alice")
@@ -127,11 +128,62 @@ func BenchmarkCheckDecision(b *testing.B) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	keys := map[string]ed25519.PublicKey{"alice": key.Public().(ed25519.PublicKey)}
 	r := approval.Record{ID: approval.NewID(), Fingerprint: "sha256:aa", ExpiresAt: time.Now(), Approver: "alice"}
-	r.Signature = approval.SignDecision(key, r, "alice")
+	r.Signature = rawSign(key, r, "alice")
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := approval.CheckDecision(keys, r.Fingerprint, r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// rawSign signs r's statement as SignDecision did before it checked the
+// record: for tests of what a proxy does with any signature.
+func rawSign(key ed25519.PrivateKey, r approval.Record, approver string) string {
+	return "ed25519:" + base64.StdEncoding.EncodeToString(ed25519.Sign(key, approval.Statement(r.ID, r.Fingerprint, approver, r.ExpiresAt)))
+}
+
+// TestSignDecisionSignsOnlyTheCallShown: a record whose fingerprint is not
+// that of the tool, arguments, rule and revision it shows (the agent wrote
+// another call's fingerprint into the store) is not signed.
+func TestSignDecisionSignsOnlyTheCallShown(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	call := approval.Call{Tool: "pay", Args: []byte(`{"amount":5}`), Rule: "r", PolicyRev: "rev1"}
+	fp, hash, err := approval.Fingerprint(call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := approval.Record{ID: approval.NewID(), Fingerprint: fp, Tool: "pay", Args: `{"amount":5}`, ArgsHash: hash, Rule: "r", PolicyRev: "rev1",
+		ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := approval.SignDecision(key, r, "alice"); err != nil {
+		t.Fatalf("an honest record: %v", err)
+	}
+	for name, alter := range map[string]func(*approval.Record){
+		"fingerprint": func(r *approval.Record) { r.Fingerprint = strings.Repeat("0", 64) },
+		"arguments":   func(r *approval.Record) { r.Args = `{"amount":500000}` },
+		"tool":        func(r *approval.Record) { r.Tool = "pay_anyone" },
+		"rule":        func(r *approval.Record) { r.Rule = "other" },
+		"revision":    func(r *approval.Record) { r.PolicyRev = "rev2" },
+		"unreadable":  func(r *approval.Record) { r.Args = `{"amount":5,"amount":6}` },
+	} {
+		bad := r
+		alter(&bad)
+		if sig, err := approval.SignDecision(key, bad, "alice"); err == nil || !errors.Is(err, approval.ErrAltered) {
+			t.Errorf("%s altered: signed %q, err %v", name, sig, err)
+		}
+	}
+}
+
+func TestCheckExpiry(t *testing.T) {
+	now := time.Now()
+	r := approval.Record{ID: "apr_x", ExpiresAt: now.Add(time.Hour)}
+	if err := approval.CheckExpiry(r, now, time.Hour); err != nil {
+		t.Errorf("an expiry one timeout ahead: %v", err)
+	}
+	if err := approval.CheckExpiry(r, now.Add(-30*time.Second), time.Hour); err != nil {
+		t.Errorf("within the clock slack: %v", err)
+	}
+	if err := approval.CheckExpiry(r, now, 10*time.Minute); !errors.Is(err, approval.ErrAltered) {
+		t.Errorf("an expiry beyond the timeout: %v", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 const approvalsUsage = `Usage: tollgate approvals list|show|approve|deny|sign|keygen [ID] [flags]
@@ -132,10 +134,12 @@ func runApprovals(ctx context.Context, e env, args []string) int {
 	}
 	// Approving needs to know whose key counts before it asks for anything.
 	var keys map[string]ed25519.PublicKey
+	var pol *policy.Policy
 	havePolicy := false
 	if verb == "approve" || verb == "sign" {
 		var err error
-		keys, havePolicy, err = policyApprovers(&f)
+		pol, keys, err = policyApprovers(&f)
+		havePolicy = pol != nil
 		if err != nil {
 			fmt.Fprintf(e.stderr, "tollgate approvals %s: %v\n", verb, err)
 			return exitFail
@@ -213,7 +217,7 @@ func runApprovals(ctx context.Context, e env, args []string) int {
 		default:
 			return approvalsError(e, verb, pos[0], approval.ErrNotPending)
 		}
-		if sig, err = signApproval(&f, keys, approver, r); err != nil {
+		if sig, err = signApproval(e, &f, pol, keys, approver, r); err != nil {
 			fmt.Fprintf(e.stderr, "tollgate approvals %s: %v\n", verb, err)
 			return exitFail
 		}
@@ -314,9 +318,12 @@ func printRecord(e env, f *approvalsFlags, r approval.Record) {
 		return
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	// Every field may come from the agent (or from whoever wrote the
+	// store): characters that hide or reorder text, or drive the terminal,
+	// are shown as escapes.
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+			fmt.Fprintf(tw, "%s:\t%s\n", k, visible.Line(v))
 		}
 	}
 	ts := func(t time.Time) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 // trustModelDoc is where a refused approval points the person.
@@ -143,10 +144,23 @@ func approverFor(f *approvalsFlags, keys map[string]ed25519.PublicKey, havePolic
 	return name, nil
 }
 
-// signApproval asks for approver's passphrase, derives the key, checks it
-// against the policy's key when there is one, and signs r.
-func signApproval(f *approvalsFlags, keys map[string]ed25519.PublicKey, approver string, r approval.Record) (string, error) {
-	pass, err := readPassphrase(f.passFile, fmt.Sprintf("Passphrase of approver %s to approve %s (%s): ", approver, r.ID, r.Tool), false)
+// signApproval shows the call a person is about to approve, checks that
+// the record is one a proxy made (its fingerprint is that of the call it
+// shows; with the policy, it lives no longer than approvals.timeout), asks
+// for approver's passphrase, derives the key, checks it against the
+// policy's key when there is one, and signs r.
+func signApproval(e env, f *approvalsFlags, pol *policy.Policy, keys map[string]ed25519.PublicKey, approver string, r approval.Record) (string, error) {
+	if err := approval.CheckShown(r); err != nil {
+		return "", err
+	}
+	if pol != nil {
+		if err := approval.CheckExpiry(r, time.Now(), pol.Approvals().Timeout); err != nil {
+			return "", err
+		}
+	}
+	fmt.Fprintf(e.stderr, "Approving %s, this call, once:\n  tool:      %s\n  arguments: %s\n  rule:      %s\n  expires:   %s\n",
+		r.ID, visible.Line(r.Tool), visible.Line(r.Args), visible.Line(r.Rule), r.ExpiresAt.Local().Format(time.RFC3339))
+	pass, err := readPassphrase(f.passFile, fmt.Sprintf("Passphrase of approver %s to approve %s (%s): ", approver, r.ID, visible.Line(r.Tool)), false)
 	if err != nil {
 		return "", err
 	}
@@ -157,19 +171,19 @@ func signApproval(f *approvalsFlags, keys map[string]ed25519.PublicKey, approver
 	if want, ok := keys[approver]; ok && !want.Equal(key.Public()) {
 		return "", fmt.Errorf("wrong passphrase for %s: its key is not the one the policy lists", approver)
 	}
-	return approval.SignDecision(key, r, approver), nil
+	return approval.SignDecision(key, r, approver)
 }
 
-// policyApprovers loads the policy's approvers when -c names one.
-func policyApprovers(f *approvalsFlags) (map[string]ed25519.PublicKey, bool, error) {
+// policyApprovers loads the policy when -c names one, and its approvers.
+func policyApprovers(f *approvalsFlags) (*policy.Policy, map[string]ed25519.PublicKey, error) {
 	if f.config == "" {
-		return nil, false, nil
+		return nil, nil, nil
 	}
 	p, err := policy.LoadFile(f.config)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return p.Approvals().Approvers, true, nil
+	return p, p.Approvals().Approvers, nil
 }
 
 // adminClient talks to a running proxy's admin API (--admin-url).

@@ -1,7 +1,9 @@
 package cli_test
 
 import (
+	"crypto/ed25519"
 	"database/sql"
+	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,7 +57,7 @@ func TestApprovalsAgentCannotApprove(t *testing.T) {
 	rec := aprShow(t, id, store...)
 	for _, body := range []string{
 		`{"approver":"tester","reason":"I checked it myself"}`,
-		`{"approver":"tester","signature":"` + approval.SignDecision(own, rec, "tester") + `"}`,
+		`{"approver":"tester","signature":"` + rawSign(own, rec, "tester") + `"}`,
 	} {
 		if code, out := aprHTTP(t, "POST", "http://"+addr+"/v1/approvals/"+id+"/approve", body, token); code != http.StatusForbidden {
 			t.Fatalf("admin approve with %s: %d %s", body, code, out)
@@ -69,7 +71,7 @@ func TestApprovalsAgentCannotApprove(t *testing.T) {
 	}
 	defer db.Close()
 	if res, err := db.Exec(`UPDATE approvals SET status = 'approved', approver = 'tester', decided_ms = ?, signature = ? WHERE id = ?`,
-		time.Now().UnixMilli(), approval.SignDecision(own, rec, "tester"), id); err != nil {
+		time.Now().UnixMilli(), rawSign(own, rec, "tester"), id); err != nil {
 		t.Fatal(err)
 	} else if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("updated %d rows", n)
@@ -153,4 +155,10 @@ func TestApprovalsNoApprovers(t *testing.T) {
 		!strings.Contains(errOut, "docs/approvals.md#trust-model") {
 		t.Fatalf("approve with no approvers: exit %d %s", code, errOut)
 	}
+}
+
+// rawSign signs r's statement as SignDecision did before it checked the
+// record: for tests of what a proxy does with any signature.
+func rawSign(key ed25519.PrivateKey, r approval.Record, approver string) string {
+	return "ed25519:" + base64.StdEncoding.EncodeToString(ed25519.Sign(key, approval.Statement(r.ID, r.Fingerprint, approver, r.ExpiresAt)))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 // heldCall is a pending approval as the queue shows it.
@@ -72,6 +73,18 @@ func (s *Server) approvers() (map[string][]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
+// maxTimeout is the longest approvals.timeout of the policy files: no
+// record a proxy under one of them makes lives longer.
+func (s *Server) maxTimeout() time.Duration {
+	var longest time.Duration
+	for _, path := range s.cfg.Policies {
+		if p, err := policy.LoadFile(path); err == nil {
+			longest = max(longest, p.Approvals().Timeout)
+		}
+	}
+	return longest
+}
+
 func (s *Server) approverNames() ([]string, error) {
 	keys, err := s.approvers()
 	names := make([]string, 0, len(keys))
@@ -122,6 +135,21 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		fail("%s: %v", id, decideErr(approval.ErrNotPending))
 		return
 	}
+	// The call the page showed is the one signed: the form carries its
+	// fingerprint, and the record must still be that call, and be one
+	// Tollgate could have made.
+	if shown := r.PostForm.Get("fingerprint"); shown == "" || shown != rec.Fingerprint {
+		fail("%s changed since this page was drawn: look at it again", id)
+		return
+	}
+	if err := approval.CheckShown(rec); err != nil {
+		fail("%v", err)
+		return
+	}
+	if err := approval.CheckExpiry(rec, now, s.maxTimeout()); err != nil {
+		fail("%v", err)
+		return
+	}
 	s.signing.Lock()
 	key, err := approval.DeriveKey(name, pass)
 	s.signing.Unlock()
@@ -138,7 +166,11 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		fail("wrong passphrase for %s (its key is not the one the policy lists)", name)
 		return
 	}
-	sig := approval.SignDecision(key, rec, name)
+	sig, err := approval.SignDecision(key, rec, name)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
 	rec, err = s.cfg.Approvals.Decide(r.Context(), id, approval.Decision{Approve: true, Approver: name, Note: note, Signature: sig, Now: now})
 	if err != nil {
 		fail("%s: %v", id, decideErr(err))
@@ -200,22 +232,5 @@ func prettyArgs(args string) string {
 		buf.Reset()
 		buf.WriteString(args)
 	}
-	return visible(buf.String())
-}
-
-func visible(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c == '\n':
-			b.WriteRune(c)
-		case c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0),
-			c >= 0x200b && c <= 0x200f, c >= 0x202a && c <= 0x202e, c >= 0x2060 && c <= 0x206f,
-			c == 0xfeff, c >= 0xfff9 && c <= 0xfffb, c == 0x00ad, c == 0x061c, c == 0x180e:
-			fmt.Fprintf(&b, `\u%04x`, c)
-		default:
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
+	return visible.Escape(buf.String())
 }

@@ -189,7 +189,7 @@ func TestApproveAndDeny(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	hold := func(args string) approval.Record {
-		fp, hash, err := approval.Fingerprint(approval.Call{Tool: "pay", Args: []byte(args)})
+		fp, hash, err := approval.Fingerprint(approval.Call{Tool: "pay", Args: []byte(args), Rule: "pay needs approval"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,11 @@ func TestApproveAndDeny(t *testing.T) {
 
 	approve := func(id, name, pass string) {
 		t.Helper()
-		resp := post(t, c, base, "/approvals/"+id+"/approve", url.Values{"csrf": {csrf}, "approver": {name}, "passphrase": {pass}}, base)
+		r, err := store.Get(ctx, id, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := post(t, c, base, "/approvals/"+id+"/approve", url.Values{"csrf": {csrf}, "approver": {name}, "passphrase": {pass}, "fingerprint": {r.Fingerprint}}, base)
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("approve: %s", resp.Status)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 // CodeApprovalRequired is the JSON-RPC error code of a held call under
@@ -163,10 +164,19 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		CreatedAt: now, ExpiresAt: now.Add(h.cfg.Timeout)}
 	// Only a signature by a key the policy in force lists makes an
 	// approval good, checked before the store consumes it; the record's own
-	// fingerprint is not trusted, the call's is.
+	// fingerprint is not trusted, the call's is. The record must also show
+	// this call (what a person approved is what the record showed them) and
+	// expire within the policy's timeout (a record made by a proxy does;
+	// one whose expiry was pushed out in the store does not).
 	verify := func(r approval.Record) error {
 		if a.wasSpent(r.ID) {
 			return errReplayed
+		}
+		if err := approval.CheckShown(r); err != nil {
+			return fmt.Errorf("%w: %w", approval.ErrUnverified, err)
+		}
+		if err := approval.CheckExpiry(r, now, h.cfg.Timeout); err != nil {
+			return fmt.Errorf("%w: %w", approval.ErrUnverified, err)
 		}
 		return approval.CheckDecision(h.cfg.Approvers, h.fp, r)
 	}
@@ -426,7 +436,7 @@ func elicitParams(h *hold, r approval.Record) []byte {
 	}
 	msg := fmt.Sprintf("Tollgate holds a tool call for your approval.\n\nTool: %s\nArguments:\n%s\nRule: %s\nWhy: %s\nApproval: %s (expires %s)\n\n"+
 		"Accept to run this call once now; decline to refuse it.",
-		r.Tool, args.String(), r.Rule, h.d.Reason, r.ID, r.ExpiresAt.UTC().Format(time.RFC3339))
+		visible.Line(r.Tool), visible.Escape(args.String()), visible.Line(r.Rule), visible.Line(h.d.Reason), r.ID, r.ExpiresAt.UTC().Format(time.RFC3339))
 	p := []byte(`{"message":`)
 	p = jsonrpc.AppendString(p, msg)
 	p = append(p, `,"requestedSchema":{"type":"object","properties":{}}}`...)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 // Poisoning markers in what a server says about its tools, prompts and
@@ -95,7 +97,7 @@ func Poisoning(doc []byte) []PoisonFlag {
 			if i+len(d) <= len(text) && len(lowered) == len(text) {
 				ex = string(text[i : i+len(d)])
 			}
-			out = append(out, PoisonFlag{Detector: "model_directive", Path: path, Excerpt: visible(ex)})
+			out = append(out, PoisonFlag{Detector: "model_directive", Path: path, Excerpt: visible.Line(ex)})
 		}
 	}
 	_ = w.run()
@@ -118,7 +120,7 @@ func excerptOf(text []byte, f Finding) string {
 	if len(m) > 80 {
 		m = m[:80] + "…"
 	}
-	return visible(m)
+	return visible.Line(m)
 }
 
 func isASCII(b []byte) bool {
@@ -136,36 +138,4 @@ func asciiLower(dst, b []byte) []byte {
 		dst = append(dst, lower(c))
 	}
 	return dst
-}
-
-// visible writes characters a person cannot see (format, control and
-// tag characters) as \u escapes.
-func visible(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n' || r == '\t':
-			b.WriteRune(' ')
-		case r < 0x20, r >= 0x7f && r < 0xa0, r == 0xad, r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e,
-			r >= 0x2060 && r <= 0x206f, r == 0xfeff, r >= 0xe0000 && r <= 0xe007f:
-			if r > 0xffff {
-				b.WriteString(`\U` + strings.ToUpper(hex8(uint32(r))))
-			} else {
-				b.WriteString(`\u` + strings.ToUpper(hex8(uint32(r))[4:]))
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-func hex8(v uint32) string {
-	const digits = "0123456789abcdef"
-	var b [8]byte
-	for i := 7; i >= 0; i-- {
-		b[i] = digits[v&0xf]
-		v >>= 4
-	}
-	return string(b[:])
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-mcp/tollgate/internal/canonjson"
+	"github.com/tollgate-mcp/tollgate/internal/visible"
 )
 
 // Pretty renders a canonical definition as indented JSON lines (keys in
@@ -28,26 +29,7 @@ func Pretty(def []byte) string {
 	if err := enc.Encode(v); err != nil {
 		return string(def)
 	}
-	return escapeInvisible(strings.TrimSuffix(b.String(), "\n"))
-}
-
-func escapeInvisible(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= 0x7f && r < 0xa0, r == 0xad, r == 0x34f, r == 0x61c, r >= 0x180b && r <= 0x180e,
-			r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2060 && r <= 0x206f,
-			r == 0xfeff, r >= 0xfe00 && r <= 0xfe0f, r >= 0xe0000 && r <= 0xe0fff:
-			if r > 0xffff {
-				fmt.Fprintf(&b, `\U%08X`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04X`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return visible.Escape(strings.TrimSuffix(b.String(), "\n"))
 }
 
 // Diff returns a unified diff of two definitions' Pretty forms (with three
