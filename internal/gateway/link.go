@@ -277,7 +277,7 @@ func (l *link) down(conn *pipeEnd) {
 			close(c.reply)
 			continue
 		}
-		s.toClient(jsonrpc.AppendError(nil, c.clientID, jsonrpc.CodeInternalError, "server "+l.srv.Name+" closed the connection before answering", nil))
+		s.toClient(jsonrpc.AppendLost(nil, c.clientID, "server "+l.srv.Name+" closed the connection before answering"))
 	}
 	select {
 	case s.settled <- struct{}{}:

@@ -25,6 +25,42 @@ func AppendError(dst, id []byte, code int, message string, data []byte) []byte {
 	return append(dst, "}}"...)
 }
 
+// lostData is the error data of LostError.
+const lostData = `{"dev.tollgate/outcome":"no_response"}`
+
+// AppendLost appends the error response (-32603) Tollgate gives in a
+// server's place to a request that was sent and may have been acted on,
+// when no answer will come: the connection to the server ended, or its
+// answer could not be read. Its data, {"dev.tollgate/outcome":
+// "no_response"}, tells a gate further along (a gateway's own policy, a
+// proxy in front of another) that the server did not answer; see IsLost.
+func AppendLost(dst, id []byte, message string) []byte {
+	return AppendError(dst, id, CodeInternalError, message, []byte(lostData))
+}
+
+// IsLost reports whether the raw error object of a response is one
+// AppendLost made: a call it ends may have run, so it is not the server's
+// refusal. A server that sends the same data only keeps its own charges.
+func IsLost(errObj []byte) bool {
+	var data []byte
+	if Members(errObj, func(k string, v []byte) error {
+		if k == "data" {
+			data = v
+		}
+		return nil
+	}) != nil || len(data) == 0 || data[0] != '{' {
+		return false
+	}
+	lost := false
+	_ = Members(data, func(k string, v []byte) error {
+		if k == "dev.tollgate/outcome" {
+			lost = string(v) == `"no_response"`
+		}
+		return nil
+	})
+	return lost
+}
+
 // AppendResult appends a JSON-RPC result response with the raw id and the
 // raw result to dst.
 func AppendResult(dst, id, result []byte) []byte {

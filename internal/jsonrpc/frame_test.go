@@ -122,3 +122,28 @@ func BenchmarkWriterLine(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestIsLost: only the error AppendLost makes reads as no answer; a
+// server's own error, with or without data, is the server's.
+func TestIsLost(t *testing.T) {
+	errOf := func(frame []byte) []byte {
+		m, err := Parse(frame, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Error
+	}
+	if !IsLost(errOf(AppendLost(nil, []byte("7"), "server s closed the connection before answering"))) {
+		t.Error("AppendLost's error is not lost")
+	}
+	for _, frame := range []string{
+		`{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom"}}`,
+		`{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom","data":"no_response"}}`,
+		`{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom","data":{"dev.tollgate/outcome":"error"}}}`,
+		`{"jsonrpc":"2.0","id":7,"error":{"code":-32603,"message":"boom","data":{"outcome":"no_response"}}}`,
+	} {
+		if IsLost(errOf([]byte(frame))) {
+			t.Errorf("%s reads as lost", frame)
+		}
+	}
+}

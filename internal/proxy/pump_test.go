@@ -289,7 +289,11 @@ func newFakeServer(t *testing.T, script []string) *fakeServer {
 				continue
 			}
 			if o := answer(frame, replies, tools); o != "" {
-				_ = w.Write([]byte(o))
+				// {{nl}}: messages sent one after the other (a Writer
+				// writes one line per frame).
+				for _, m := range strings.Split(o, "\n") {
+					_ = w.Write([]byte(m))
+				}
 			}
 		}
 	}()

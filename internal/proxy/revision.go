@@ -10,13 +10,20 @@ import (
 // ticket, subscriptions/listen streams, and tasks kept to the session
 // whose call created them (see docs/protocol.md).
 
-// ended is how a forwarded call ended with the server's result or error:
+// ended is how a forwarded call ended with the server's result or error (an
+// error jsonrpc.IsLost marks counts as no answer):
 // an input_required result says the call is not over, a CreateTaskResult
 // which task it created. Only a stateless client's results (multi
 // round-trip requests, the tasks extension) and a task-augmented call's
 // (2025-11-25) are read for them: reading costs a pass over the result,
 // and a server of any other revision sends neither.
 func (p *pump) ended(pd *pending, result, rpcErr []byte) End {
+	if rpcErr != nil && jsonrpc.IsLost(rpcErr) {
+		// Tollgate answered in the server's place (a transport, or a
+		// gateway's link, lost the server): no answer came, and the call
+		// may have run.
+		rpcErr = nil
+	}
 	e := End{Result: result, Error: rpcErr, Cancelled: pd.cancelled}
 	if result == nil || !(pd.task || mcp.Stateless(p.session.Version())) {
 		return e

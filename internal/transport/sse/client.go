@@ -210,7 +210,7 @@ func (c *ClientConn) readLoop(body io.ReadCloser, r *Reader) {
 	}
 	c.log.Warn("upstream ended the session", "upstream", c.safe, "reason", reason)
 	for _, id := range c.pending.Drain() {
-		if !c.deliver(ErrorResponse(id, fmt.Sprintf("upstream %s: %s before the response", c.safe, reason))) {
+		if !c.deliver(LostResponse(id, fmt.Sprintf("upstream %s: %s before the response", c.safe, reason))) {
 			return
 		}
 	}

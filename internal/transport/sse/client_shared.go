@@ -62,9 +62,16 @@ func Describe(err error) string {
 }
 
 // ErrorResponse returns a JSON-RPC error response (code -32603, internal
-// error) for the request with the raw id.
+// error) for the request with the raw id: the upstream refused it.
 func ErrorResponse(id []byte, message string) []byte {
 	return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, message, nil)
+}
+
+// LostResponse returns the error response for a request that was sent and
+// whose answer will not come (jsonrpc.AppendLost): the server may have
+// acted on it, so a gate must not read it as the server's refusal.
+func LostResponse(id []byte, message string) []byte {
+	return jsonrpc.AppendLost(nil, id, message)
 }
 
 // Pending is the set of requests sent upstream and not yet answered, keyed

@@ -155,7 +155,12 @@ func (c *ClientConn) post(m *message, signal func(), hold chan struct{}) (again 
 			c.answerWith(m, rpcErr)
 			return false
 		}
-		c.fail(m, fmt.Sprintf("upstream %s: HTTP %s%s", c.safe, resp.Status, c.quote(b)))
+		why := fmt.Sprintf("upstream %s: HTTP %s%s", c.safe, resp.Status, c.quote(b))
+		if status/100 == 4 {
+			c.refuse(m, why) // the server turned the request down
+		} else {
+			c.fail(m, why) // a 5xx may come after the server acted
+		}
 		return false
 	}
 }
@@ -240,7 +245,9 @@ func (c *ClientConn) answerWith(m *message, rpcErr []byte) {
 	}
 }
 
-// fail answers every request of m still pending with an error saying why.
+// fail answers every request of m still pending with an error saying why,
+// marked as no answer from the server (sse.LostResponse): the request may
+// have reached it and been acted on, so a gate keeps the call's charges.
 func (c *ClientConn) fail(m *message, why string) {
 	if len(m.ids) == 0 {
 		c.log.Warn("could not deliver a message upstream", "method", m.method, "reason", why)
@@ -250,9 +257,21 @@ func (c *ClientConn) fail(m *message, why string) {
 	c.failIDs(m.ids, why)
 }
 
+// refuse answers every request of m still pending with an error saying
+// why, as the server's refusal: it answered the request with an HTTP error
+// status of its own.
+func (c *ClientConn) refuse(m *message, why string) {
+	c.log.Warn("upstream refused a request", "method", m.method, "reason", why)
+	for _, id := range m.ids {
+		if c.pending.Done(id) && !c.deliver(sse.ErrorResponse(id, why)) {
+			return
+		}
+	}
+}
+
 func (c *ClientConn) failIDs(ids [][]byte, why string) {
 	for _, id := range ids {
-		if c.pending.Done(id) && !c.deliver(sse.ErrorResponse(id, why)) {
+		if c.pending.Done(id) && !c.deliver(sse.LostResponse(id, why)) {
 			return
 		}
 	}
