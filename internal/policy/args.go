@@ -16,10 +16,21 @@ var errArgs = errors.New("arguments are not a JSON object")
 // runs on every call a condition inspects: it allocates only the values
 // themselves and never reflects.
 type argDecoder struct {
-	b []byte
-	i int
-	d int // depth
+	b   []byte
+	i   int
+	d   int  // depth
+	lax bool // NaN, Infinity and -Infinity are errNonFinite, not malformed
 }
+
+// errNonFinite is what a lax decoder returns for NaN, Infinity or
+// -Infinity: not JSON, but Python's json.loads reads them.
+var errNonFinite = errors.New("a non-finite number")
+
+// dupKeyError is the error for an object that repeats a key: servers
+// disagree on which value counts.
+type dupKeyError struct{ key string }
+
+func (e dupKeyError) Error() string { return "arguments repeat the key " + e.key }
 
 const maxArgDepth = 512
 
@@ -52,6 +63,8 @@ func (d *argDecoder) value() (any, error) {
 		return d.lit("false", false)
 	case c == 'n':
 		return d.lit("null", nil)
+	case d.lax && (c == 'N' || c == 'I' || c == '-' && d.i+1 < len(d.b) && d.b[d.i+1] == 'I'):
+		return nil, errNonFinite
 	case c == '-' || c >= '0' && c <= '9':
 		return d.number()
 	}
@@ -98,7 +111,7 @@ func (d *argDecoder) object() (any, error) {
 		}
 		key := k.(string)
 		if _, dup := m[key]; dup {
-			return nil, errors.New("arguments repeat the key " + key)
+			return nil, dupKeyError{key}
 		}
 		m[key] = v
 		d.ws()

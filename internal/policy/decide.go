@@ -267,6 +267,9 @@ func (c *condition) reading(args map[string]any, m mode) string {
 		if c.test(v, m) == c.test(v, modeExact) {
 			continue
 		}
+		if why := c.otherReading(v, m); why != "" {
+			return why
+		}
 		var r numReadings
 		if !readNumber(v, &r) {
 			return "a number inside " + c.path.text + " read as a double or a numeric string"
@@ -291,6 +294,53 @@ func (c *condition) reading(args map[string]any, m mode) string {
 		return first
 	}
 	return ""
+}
+
+// otherReading explains a reading of v other than a number's that decided
+// c under m: the JSON a string spells, or a boolean a value reads as. It
+// returns "" when a number's reading decided.
+func (c *condition) otherReading(v any, m mode) string {
+	if c.testValue(v, m) == c.testValue(v, modeExact) {
+		if s, ok := v.(string); ok {
+			if _, state := jsonReading(s); state == jsonAmbiguous {
+				return c.path.text + " = " + truncate(jsonText(v), 60) + " is JSON text that servers read differently"
+			}
+			return c.path.text + " = " + truncate(jsonText(v), 60) + " read as the JSON it spells"
+		}
+	}
+	want := c.list
+	if c.op != opIn && c.op != opNotIn {
+		want = []any{c.value}
+	}
+	vals := []any{v}
+	if a, ok := v.([]any); ok && c.op == opContains {
+		vals = a
+	}
+	for _, v := range vals {
+		for _, w := range want {
+			if why := boolWhy(c.path.text, v, w); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+// boolWhy explains v reading as the boolean w, or w (a spelling) reading
+// as the boolean v.
+func boolWhy(path string, v, w any) string {
+	_, vb := v.(bool)
+	_, wb := w.(bool)
+	if vb == wb {
+		return ""
+	}
+	if eq, _ := boolEqual(v, w); !eq {
+		return ""
+	}
+	if wb {
+		return describeBool(path, v, w.(bool))
+	}
+	return path + " = " + jsonText(v) + " read as " + truncate(jsonText(w), 60)
 }
 
 func (c *condition) step(rule string, args map[string]any, ok bool, m mode) Step {

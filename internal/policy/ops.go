@@ -177,8 +177,19 @@ func boolOutcome(b bool) outcome {
 	return no
 }
 
-// test applies the operator to a present value (which may be JSON null).
+// test applies the operator to a present value (which may be JSON null),
+// and, for a string that spells an array or object as JSON text, to that
+// value too (see jsonread.go).
 func (c *condition) test(v any, m mode) outcome {
+	o := c.testValue(v, m)
+	if s, ok := v.(string); ok && m != modeExact && c.op != opExists {
+		return c.withJSONReading(s, o, m)
+	}
+	return o
+}
+
+// testValue applies the operator to the value itself.
+func (c *condition) testValue(v any, m mode) outcome {
 	must := m == modeAll // eq must hold under every reading
 	switch c.op {
 	case opExists:
@@ -284,11 +295,17 @@ func (c *condition) compare(v *numValue) outcome {
 
 // readEqual is eq under the readings of m: with must, a (from the
 // arguments) equals b (from the policy) under every reading of the numbers
-// and numeric strings in a and b; without, under some reading. A reading
+// and numeric strings in a and b; without, under some reading, booleans'
+// readings (boolread.go) included. A reading
 // that cannot be judged counts against must and for may (fail closed).
 func readEqual(a, b any, m mode, must bool) bool {
 	if m == modeExact {
 		return valuesEqual(a, b)
+	}
+	if !must {
+		if eq, ok := boolEqual(a, b); ok {
+			return eq
+		}
 	}
 	switch x := a.(type) {
 	case []any:
