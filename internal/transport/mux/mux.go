@@ -57,6 +57,7 @@ type call struct {
 	orig    []byte // the session's raw id
 	tok     string // upstream progress token, "" when none
 	initReq bool
+	listen  bool // subscriptions/listen: open for as long as the session wants
 }
 
 type token struct {
@@ -377,7 +378,8 @@ func (c *Conn) request(msg jsonrpc.Message) error {
 	}
 	m.seq++
 	up := strconv.FormatInt(m.seq, 10)
-	cl := &call{c: c, orig: clone(msg.ID), initReq: msg.Method == mcp.MethodInitialize}
+	cl := &call{c: c, orig: clone(msg.ID), initReq: msg.Method == mcp.MethodInitialize,
+		listen: msg.Method == mcp.MethodSubscriptionsListen}
 	edits := []jsonrpc.Edit{{Old: msg.ID, Repl: []byte(up)}}
 	if tok := mcp.MetaValue(msg.Params, "progressToken"); tok != nil {
 		m.seq++
@@ -526,11 +528,17 @@ func (m *Mux) response(msg jsonrpc.Message) {
 }
 
 // target picks the session an unrelated server message belongs to: the
-// only session with requests in flight, else the only session. Called with
-// m.mu held.
+// only session with requests in flight, else the only session. An open
+// subscriptions/listen does not count as a request in flight: it stays open
+// while the session is idle, and its own notifications are tagged with it
+// (see subscribed), so counting it would hand one session what the server
+// sends for another's call. Called with m.mu held.
 func (m *Mux) target() *Conn {
 	var busy *Conn
 	for _, cl := range m.calls {
+		if cl.listen {
+			continue
+		}
 		if busy != nil && cl.c != busy {
 			return nil // several sessions wait: ambiguous
 		}
