@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -463,7 +464,31 @@ type pinFlags struct {
 }
 
 func (f *pinFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.serverName, "server-name", "", "the name pins are kept under for this server (default: its command line, or its --upstream URL without credentials)")
+	fs.StringVar(&f.serverName, "server-name", "", "the name this server's pins and approvals are kept under (default: its command line, or its --upstream URL without credentials)")
+}
+
+// serverName is the name tollgate run keeps the server's pins and
+// approvals under: --server-name, else the --upstream URL without
+// credentials, else the command line.
+func (f *runFlags) serverName() string {
+	switch {
+	case f.pins.serverName != "":
+		return f.pins.serverName
+	case f.upstream.url != "":
+		return redact.URL(f.upstream.url)
+	}
+	return strings.Join(f.pins.argv, " ")
+}
+
+// serverPolicyTag is what tollgate run appends to the policy file's
+// content before loading it: a comment naming the server, so that the
+// policy's revision, and with it every approval's fingerprint, belongs to
+// this server. Two servers run with one policy file then never take each
+// other's approvals (an approval of delete_repo on a scratch server is not
+// one on the production server), as a gateway's servers never do. The name
+// is quoted: a line break in a command line cannot end the comment.
+func serverPolicyTag(name string) []byte {
+	return []byte("\n# tollgate run server: " + strconv.Quote(name) + "\n")
 }
 
 // setupPins gives the gate its pin guard, unless the policy says pins: off,
@@ -479,14 +504,7 @@ func setupPins(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gat
 	if mode == pins.Off {
 		return func() {}, nil
 	}
-	name := f.pins.serverName
-	switch {
-	case name != "":
-	case f.upstream.url != "":
-		name = redact.URL(f.upstream.url)
-	default:
-		name = strings.Join(f.pins.argv, " ")
-	}
+	name := f.serverName()
 	open := func(ctx context.Context) (*pins.Store, error) {
 		b, err := f.stateFlags.backend(ctx)
 		if err != nil {

@@ -55,6 +55,21 @@ type runFlags struct {
 	trace      traceFlags    // --otlp-endpoint: traces (run_trace.go)
 	pins       pinFlags      // --server-name: whose pins (pins.go)
 	stateFlags
+
+	// policySuffix is appended to the policy file's content when it is
+	// loaded, at start and on reload (serverPolicyTag).
+	policySuffix []byte
+}
+
+// loadPolicy loads the policy file tagged with the server's name (see
+// serverPolicyTag).
+func (f *runFlags) loadPolicy() (*policy.Policy, error) {
+	data, err := os.ReadFile(f.config)
+	if err != nil {
+		return nil, fmt.Errorf("load policy: %w", err)
+	}
+	f.policySuffix = serverPolicyTag(f.serverName())
+	return policy.Load(f.config, append(data, f.policySuffix...))
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -111,7 +126,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitUsage
 	}
-	pol, err := policy.LoadFile(f.config)
+	pol, err := f.loadPolicy()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 		return exitFail

@@ -182,6 +182,7 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 		w, err := reload.Watch(ctx, reload.Options{
 			Path:     f.config,
 			Revision: pol.Revision(),
+			Suffix:   f.policySuffix,
 			Logger:   logger,
 			Apply: func(p *policy.Policy) error {
 				if p.Stateful() && g.Store == nil {
