@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 )
 
 // A group's bounds: the writer takes what is already queued, up to these,
@@ -308,7 +310,7 @@ func (l *Log) retire(f File) {
 	l.retiring.Add(1)
 	go func() {
 		defer l.retiring.Done()
-		_ = f.Sync()
+		procs.Blocking(func() { _ = f.Sync() })
 		if err := f.Close(); err != nil {
 			l.opts.Logger.Warn("audit: closing a full audit file failed", "err", err)
 		}

@@ -119,11 +119,7 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		names[i], pols[i] = s.Name, s.Policy
 	}
 	if !f.http.enabled() {
-		counters := f.state != "" || hubPolicy.Stateful()
-		for _, p := range pols {
-			counters = counters || p.Stateful()
-		}
-		oneCore(logger, &f.stateFlags, counters)
+		oneCore(logger)
 	}
 	watch := f.ops.watch // buildGatewayGates turns it off for the gateway file
 	hub, gates, cleanup, err := buildGatewayGates(ctx, &f, hubPolicy, names, pols, logger)

@@ -3,7 +3,8 @@ package cli
 import (
 	"log/slog"
 	"os"
-	"strings"
+
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 )
 
 // MaxProcs sets GOMAXPROCS; the tollgate command sets it to
@@ -12,34 +13,24 @@ import (
 var MaxProcs func(n int) int
 
 // oneCore runs a tollgate that serves one stdio session on one processor
-// (GOMAXPROCS=1), unless the GOMAXPROCS environment variable chooses or a
-// gate keeps its counters in SQLite. Such a process does a few
-// microseconds of work per message, and with a second processor the Go
-// scheduler wakes a second thread for every goroutine it readies, which
-// spins looking for work on cores the client and the server need: measured
-// (docs/performance.md, "One processor for one session"), one processor
-// cuts the CPU a call costs by a third. SQLite's file locks and writes are
-// blocking system calls; with one processor every other goroutine would
-// wait out each of them, so a SQLite store keeps the default: counters
-// says whether a gate of the process will keep counters in the store the
-// flags name.
+// (GOMAXPROCS=1), unless the GOMAXPROCS environment variable chooses. Such
+// a process does a few microseconds of work per message, and with a second
+// processor the Go scheduler wakes a second thread for every goroutine it
+// readies, which spins looking for work on cores the client and the server
+// need: measured (docs/performance.md, "One processor for one session"),
+// one processor cuts the CPU a call costs by a third. The system calls
+// that can block for long (a SQLite checkpoint's fsyncs, an audit file's
+// last sync) run under procs.Blocking, which lends the process a second
+// processor for their length; SQLite's commits write without an fsync and
+// its waits for another process's lock sleep in Go, not in the kernel. A
+// burst of calls queued for a store is lent one too (procs.Busy, called by
+// the pump).
 //
-// The change is made on a goroutine of its own: changing GOMAXPROCS stops
-// the world, which waits for a garbage collection in progress, and at
-// start-up one usually is (1.5-3.9 ms measured in place, on the path to the
-// first answer).
-func oneCore(logger *slog.Logger, f *stateFlags, counters bool) {
+// The change is made on a goroutine of its own (see procs.Limit).
+func oneCore(logger *slog.Logger) {
 	if MaxProcs == nil || os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	if counters && f.onSQLite() {
-		return
-	}
-	go MaxProcs(1)
+	procs.Limit(MaxProcs, 1)
 	logger.Debug("serving one stdio session on one processor (GOMAXPROCS=1; set GOMAXPROCS to choose)")
-}
-
-// onSQLite reports whether the flags name a SQLite store (the default).
-func (f *stateFlags) onSQLite() bool {
-	return f.state == "" || strings.HasPrefix(f.state, "sqlite://")
 }

@@ -35,8 +35,8 @@ With --upstream the server is a remote one (streamable HTTP, or legacy
 HTTP+SSE). With --listen, HTTP clients connect to Tollgate instead, at
 http://ADDR/mcp (https:// with --tls-cert and --tls-key); see docs/http.md.
 
-Serving one stdio client, Tollgate runs on one processor (GOMAXPROCS=1)
-unless its counters are in SQLite; GOMAXPROCS in the environment chooses.
+Serving one stdio client, Tollgate runs on one processor (GOMAXPROCS=1);
+GOMAXPROCS in the environment chooses.
 
 Flags:
 `
@@ -139,9 +139,7 @@ func runRun(ctx context.Context, e env, args []string) int {
 	// starts the server.
 	var child *stdioChild
 	if !f.http.enabled() && f.upstream.url == "" {
-		// The gate keeps counters when the policy has limits or a store is
-		// named (stateFlags.open).
-		oneCore(logger, &f.stateFlags, pol.Stateful() || f.state != "")
+		oneCore(logger)
 		if child, err = startStdioChild(ctx, e, &f, argv); err != nil {
 			fmt.Fprintf(e.stderr, "tollgate run: %v\n", err)
 			return exitFail

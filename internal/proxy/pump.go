@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -608,6 +609,9 @@ func (p *pump) judgeAsync(ctx context.Context, frame []byte) {
 		return
 	default:
 	}
+	// Calls queue for the judge goroutine: a process serving one session
+	// on one processor gets a second one while that lasts.
+	procs.Busy()
 	p.wg.Add(1)
 	if !p.judging {
 		p.judging = true

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
@@ -141,8 +143,36 @@ func (g *holdFirstGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 
 // TestBusyJudgeGoroutineHoldsNoCall: while the judge goroutine is held by
 // one call (a person asked), the next call on a store that may block is
-// judged on a goroutine of its own and answered first.
+// judged on a goroutine of its own and answered first, and the process
+// (on the one processor procs.Limit chose) is lent a second one.
 func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
+	var procsMu sync.Mutex
+	var procsSet []int
+	procs.Limit(func(n int) int {
+		procsMu.Lock()
+		defer procsMu.Unlock()
+		procsSet = append(procsSet, n)
+		return 0
+	}, 1)
+	lentTwo := func() bool {
+		procsMu.Lock()
+		defer procsMu.Unlock()
+		return slices.Contains(procsSet, 2)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		procsMu.Lock()
+		n := len(procsSet)
+		procsMu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("procs.Limit chose nothing")
+		}
+	}
+	if lentTwo() {
+		t.Fatal("a processor was lent before any call")
+	}
 	pol := tenAMinute(t)
 	g := &holdFirstGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
@@ -168,6 +198,9 @@ func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 	case got := <-answers:
 		if want := `{"jsonrpc":"2.0","id":2,"result":{"content":[]}}`; got != want {
 			t.Fatalf("first answer %s, want %s", got, want)
+		}
+		if !lentTwo() {
+			t.Error("calls queued for the judge goroutine, and no processor was lent (procs.Busy)")
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("call 2 waited for call 1's judgement")

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -231,7 +232,11 @@ func (s *Store) checkpointer(conn *sql.Conn) {
 		case <-s.closing:
 			return
 		case <-s.checkpoint:
-			conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			// Its fsyncs can take milliseconds: on one processor they
+			// would hold every other goroutine of the process.
+			procs.Blocking(func() {
+				conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			})
 		}
 	}
 }

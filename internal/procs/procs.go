@@ -1,0 +1,126 @@
+// Package procs chooses how many processors (GOMAXPROCS) the process runs
+// on, and lends it one more while a goroutine waits in the kernel for long.
+//
+// A process that serves one stdio session runs on one processor (see
+// docs/performance.md, "One processor for one session"). A goroutine in a
+// system call keeps its processor until the call returns or the runtime's
+// monitor takes the processor back, and the monitor, when nothing needed
+// it for a while, looks only every 10 ms: on one processor, an fsync of a
+// few milliseconds (a SQLite checkpoint, an audit file's last sync) held
+// every other goroutine of the process for its whole length, answers and
+// calls too. Blocking runs such a call with a processor to spare, and
+// Busy lends one while calls queue for the goroutines that judge them.
+package procs
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	mu     sync.Mutex
+	set    func(int) int // runtime.GOMAXPROCS, given by Limit
+	chosen int           // processors Limit chose; 0 until it was called
+	lent   int           // Blocking calls running, plus one while Busy's lend holds
+)
+
+// Limit makes the process run on n processors, by set (runtime.GOMAXPROCS;
+// the caller passes it, so that a test binary that runs commands in its own
+// process keeps its processors). It returns at once and makes the change on
+// a goroutine of its own: changing GOMAXPROCS stops the world, which waits
+// for a garbage collection in progress, and at start-up one usually is.
+// While a Blocking call runs, the process keeps one processor more.
+func Limit(setter func(int) int, n int) {
+	if setter == nil || n < 1 {
+		return
+	}
+	go func() {
+		mu.Lock()
+		defer mu.Unlock()
+		set, chosen = setter, n
+		set(n + min(lent, 1))
+	}()
+}
+
+// Blocking runs f, a call that may wait in the kernel for long (an fsync),
+// and returns when it does. If Limit chose the processors, the process has
+// one more while f runs (and while any other Blocking call runs), then
+// goes back to the chosen number. Otherwise f just runs. Lending costs two
+// changes of GOMAXPROCS, each a short stop of the world: it is for calls
+// that are rare and long, not for every write.
+func Blocking(f func()) {
+	mu.Lock()
+	if chosen == 0 {
+		mu.Unlock()
+		f()
+		return
+	}
+	lent++
+	if lent == 1 {
+		set(chosen + 1)
+	}
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		lent--
+		if lent == 0 {
+			set(chosen)
+		}
+		mu.Unlock()
+	}()
+	f()
+}
+
+var (
+	busyLent bool         // Busy holds a lend; under mu
+	busyOn   atomic.Bool  // busyLent, read without mu
+	busySeen atomic.Int64 // unix nanoseconds of the last Busy call
+)
+
+// busyLinger is how long a lend of Busy outlives the last Busy call.
+var busyLinger = 50 * time.Millisecond
+
+// Busy says that goroutines of the process wait on one another: more calls
+// to judge than one goroutine keeps up with, each of them in and out of a
+// store's system calls. If Limit chose the processors, the process has one
+// more until Busy has not been called for 50 ms: a single call in flight
+// keeps the one processor that serves it fastest, and a burst gets the
+// second core that serves it fastest (measured, docs/performance.md). A
+// call while the lend holds costs two atomic operations; only the first
+// call of a busy stretch, and its end, change GOMAXPROCS.
+func Busy() {
+	busySeen.Store(time.Now().UnixNano())
+	if busyOn.Load() {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if chosen == 0 || busyLent {
+		return
+	}
+	busyLent = true
+	busyOn.Store(true)
+	lent++
+	if lent == 1 {
+		set(chosen + 1)
+	}
+	time.AfterFunc(busyLinger, busyCheck)
+}
+
+// busyCheck ends Busy's lend once Busy was not called for busyLinger, and
+// looks again later otherwise.
+func busyCheck() {
+	if idle := time.Since(time.Unix(0, busySeen.Load())); idle < busyLinger {
+		time.AfterFunc(busyLinger-idle, busyCheck)
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	busyLent = false
+	busyOn.Store(false)
+	lent--
+	if lent == 0 {
+		set(chosen)
+	}
+}
