@@ -40,6 +40,7 @@ func Limit(setter func(int) int, n int) {
 		defer mu.Unlock()
 		set, chosen = setter, n
 		set(n + min(lent, 1))
+		limited.Store(true)
 	}()
 }
 
@@ -73,8 +74,8 @@ func Blocking(f func()) {
 }
 
 var (
-	busyLent bool         // Busy holds a lend; under mu
-	busyOn   atomic.Bool  // busyLent, read without mu
+	limited  atomic.Bool  // Limit was called
+	busyOn   atomic.Bool  // Busy's lend is being made, holds, or is being ended
 	busySeen atomic.Int64 // unix nanoseconds of the last Busy call
 )
 
@@ -86,21 +87,26 @@ var busyLinger = 50 * time.Millisecond
 // store's system calls. If Limit chose the processors, the process has one
 // more until Busy has not been called for 50 ms: a single call in flight
 // keeps the one processor that serves it fastest, and a burst gets the
-// second core that serves it fastest (measured, docs/performance.md). A
-// call while the lend holds costs two atomic operations; only the first
-// call of a busy stretch, and its end, change GOMAXPROCS.
+// second core that serves it fastest (measured, docs/performance.md).
+//
+// Busy never waits: the change is made on a goroutine of its own (changing
+// GOMAXPROCS waits for a garbage collection in progress), and a call while
+// the lend holds costs a clock read and two atomic operations.
 func Busy() {
-	busySeen.Store(time.Now().UnixNano())
-	if busyOn.Load() {
+	if !limited.Load() {
 		return
 	}
+	busySeen.Store(time.Now().UnixNano())
+	if busyOn.Load() || !busyOn.CompareAndSwap(false, true) {
+		return
+	}
+	go busyLend()
+}
+
+// busyLend makes Busy's lend, and has busyCheck end it.
+func busyLend() {
 	mu.Lock()
 	defer mu.Unlock()
-	if chosen == 0 || busyLent {
-		return
-	}
-	busyLent = true
-	busyOn.Store(true)
 	lent++
 	if lent == 1 {
 		set(chosen + 1)
@@ -117,7 +123,8 @@ func busyCheck() {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	busyLent = false
+	// Cleared first: a Busy from now on makes a new lend, which waits for
+	// this one to end.
 	busyOn.Store(false)
 	lent--
 	if lent == 0 {

@@ -33,7 +33,8 @@ func (f *fake) now() int {
 func reset(t *testing.T) {
 	t.Helper()
 	mu.Lock()
-	set, chosen, lent, busyLent = nil, 0, 0, false
+	set, chosen, lent = nil, 0, 0
+	limited.Store(false)
 	busyOn.Store(false)
 	mu.Unlock()
 }
@@ -155,6 +156,18 @@ func TestBlockingRuntime(t *testing.T) {
 	reset(t)
 }
 
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestBusyLendsUntilQuiet(t *testing.T) {
 	reset(t)
 	defer func(d time.Duration) { busyLinger = d }(busyLinger)
@@ -166,9 +179,7 @@ func TestBusyLendsUntilQuiet(t *testing.T) {
 	}
 	limit(t, f.set, 1)
 	Busy()
-	if got := f.now(); got != 2 {
-		t.Fatalf("after Busy: GOMAXPROCS %d, want 2", got)
-	}
+	waitFor(t, "Busy lent no processor", func() bool { return f.now() == 2 })
 	// Calls within the linger keep the lend: no change.
 	for range 20 {
 		Busy()
@@ -185,25 +196,9 @@ func TestBusyLendsUntilQuiet(t *testing.T) {
 	}
 	f.mu.Unlock()
 	// Quiet for the linger: back to one.
-	deadline := time.Now().Add(30 * time.Second)
-	for f.now() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the lend never ended")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if busyOn.Load() {
-		t.Error("lend ended but still marked")
-	}
-	// A new busy stretch lends again.
+	waitFor(t, "the lend never ended", func() bool { return f.now() == 1 && !busyOn.Load() })
+	// A new busy stretch lends again, and ends again.
 	Busy()
-	if got := f.now(); got != 2 {
-		t.Fatalf("second stretch: GOMAXPROCS %d, want 2", got)
-	}
-	for f.now() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the second lend never ended")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "the second stretch lent no processor", func() bool { return f.now() == 2 })
+	waitFor(t, "the second lend never ended", func() bool { return f.now() == 1 && !busyOn.Load() })
 }
