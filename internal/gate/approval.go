@@ -45,6 +45,11 @@ type Approvals struct {
 	// back to approved, and its signature would still verify.
 	mu    sync.Mutex
 	spent map[string]time.Time
+	// holds are the requests this gate made that wait for a person, by
+	// caller (holdsKey), for approvals.max_pending; tracked counts the
+	// requests noted, to sweep expired ones once in a while.
+	holds   map[string][]outstanding
+	tracked int
 
 	// rounds are the inline questions asked through input_required
 	// results (2026-07-28) that wait for their retry (inline_rounds.go),
@@ -180,7 +185,23 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		}
 		return approval.CheckDecision(h.cfg.Approvers, h.fp, r)
 	}
-	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: h.cfg.DedupeWindow, Verify: verify})
+	// A caller with approvals.max_pending requests outstanding makes no
+	// new one: a flood of held calls must not bury the one that matters
+	// under hundreds a person has to read, nor fill the store. An identical
+	// call still finds its own request (shared, whatever dedupe_window says),
+	// so an approved one is consumed and a denied one refused.
+	key := holdsKey(h)
+	dedupe := h.cfg.DedupeWindow
+	if max := h.cfg.MaxPending; max > 0 {
+		n, known := a.outstandingFor(key, h.fp, now)
+		if n >= max {
+			if !known {
+				return g.tooManyHeld(h, n)
+			}
+			dedupe = h.cfg.Timeout
+		}
+	}
+	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: dedupe, Verify: verify})
 	if err != nil {
 		return g.approvalStoreFailed(h, err)
 	}
@@ -203,6 +224,7 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		g.record(approvalEvent(h.ev, event.ApprovalReused, r, now))
 		return proxy.Ruling{Answer: pendingAnswer(h, r)}
 	}
+	a.track(key, r, now)
 	g.record(approvalEvent(h.ev, event.ApprovalRequested, r, now))
 	if a.Notifier != nil {
 		a.Notifier.Notify(approval.NoticeFor(string(event.ApprovalRequested), r, now))
@@ -222,6 +244,16 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	return proxy.Ruling{Answer: pendingAnswer(h, r)}
 }
 
+// tooManyHeld denies a held call whose caller has n requests waiting for a
+// person already (approvals.max_pending); no request is made.
+func (g *Gate) tooManyHeld(h *hold, n int) proxy.Ruling {
+	reason := fmt.Sprintf("approval required by rule %s, but %d requests of this caller already wait for a person (approvals.max_pending): no new request was made; retry once those are decided or have expired", quote(h.d.Rule), n)
+	ev := h.ev
+	ev.Decision, ev.Reason = "deny", reason
+	g.record(ev)
+	return proxy.Ruling{Answer: denial(h.id, h.d.Rule, reason, 0)}
+}
+
 func (g *Gate) approvalStoreFailed(h *hold, err error) proxy.Ruling {
 	g.log().Error("approval store failed; denying the held call", "tool", h.ev.Tool, "err", err)
 	reason := "the approval store is unavailable, so this call that needs a person's approval was denied: " + err.Error()
@@ -233,6 +265,7 @@ func (g *Gate) approvalStoreFailed(h *hold, err error) proxy.Ruling {
 
 // refused answers a call identical to one a person denied.
 func (g *Gate) refused(h *hold, r approval.Record, now time.Time) proxy.Ruling {
+	g.Approvals.settle(holdsKey(h), r.ID)
 	reason := fmt.Sprintf("a person (%s) denied approval %s for this exact call", orUnknown(r.Approver), r.ID)
 	if r.Note != "" {
 		reason += ": " + r.Note
@@ -257,6 +290,7 @@ func orUnknown(s string) string {
 // restores the approval.
 func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now time.Time) proxy.Ruling {
 	g.Approvals.spend(r, now)
+	g.Approvals.settle(holdsKey(h), r.ID)
 	g.record(approvalEvent(h.ev, event.ApprovalConsumed, r, now))
 	ev := h.ev
 	ev.Decision, ev.ApprovalID, ev.Approver = "allow", r.ID, r.Approver

@@ -490,13 +490,14 @@ approvals:
   inline: true
   dedupe_window: 5m
   timeout: 600
+  max_pending: 5
   notify:
     webhook: {url: "https://hooks.example.com/x", secret: s3cret}
 audit:
   arguments: full
   redact: [args.card.number, 'args["api-key"]']
 `)
-	want := ApprovalConfig{Response: "error", Inline: true, DedupeWindow: 5 * time.Minute, Timeout: 10 * time.Minute,
+	want := ApprovalConfig{Response: "error", Inline: true, DedupeWindow: 5 * time.Minute, Timeout: 10 * time.Minute, MaxPending: 5,
 		WebhookURL: "https://hooks.example.com/x", WebhookSecret: "s3cret"}
 	if diff := cmp.Diff(want, p.Approvals()); diff != "" {
 		t.Errorf("approvals (-want +got):\n%s", diff)
@@ -505,7 +506,7 @@ audit:
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 	def := mustLoad(t, "version: \"1\"\napproval_timeout: 2h\n")
-	if diff := cmp.Diff(ApprovalConfig{Response: "result", Timeout: 2 * time.Hour}, def.Approvals(), cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(ApprovalConfig{Response: "result", Timeout: 2 * time.Hour, MaxPending: DefaultMaxPending}, def.Approvals(), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 	if def.Audit().Arguments != "hash" || def.Mode() != Enforce {

@@ -521,6 +521,18 @@ audit:
 			`p.yaml:10:14: audit.arguments must be one of none, hash, full, got "some" (did you mean "none"?)`,
 			`p.yaml:11:12: audit.redact: path "password": a path must start with "args." or "state."`,
 		}},
+		{"max_pending negative", `version: "1"
+approvals:
+  max_pending: -1
+`, []string{`p.yaml:3:16: approvals.max_pending must be a whole number from 0 to 1000000, got "-1"`}},
+		{"max_pending fraction", `version: "1"
+approvals:
+  max_pending: 2.5
+`, []string{`p.yaml:3:16: approvals.max_pending must be a whole number from 0 to 1000000, got "2.5"`}},
+		{"max_pending list", `version: "1"
+approvals:
+  max_pending: [3]
+`, []string{`p.yaml:3:16: approvals.max_pending must be a whole number from 0 to 1000000, got a list`}},
 		{"numbers", `version: "1"
 tools:
   t:

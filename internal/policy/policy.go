@@ -182,7 +182,7 @@ func (l *loader) load(data []byte) *Policy {
 	p := &Policy{
 		hideExact: map[string]struct{}{},
 		exact:     map[string]*plan{},
-		approvals: ApprovalConfig{Response: "result", Timeout: time.Hour},
+		approvals: ApprovalConfig{Response: "result", Timeout: time.Hour, MaxPending: DefaultMaxPending},
 		audit:     AuditConfig{Arguments: "hash"},
 	}
 	var doc yaml.Node
@@ -298,7 +298,10 @@ func (l *loader) hide(p *Policy, n *yaml.Node) {
 	sort.Slice(p.hideGlobs, func(i, j int) bool { return globLess(p.hideGlobs[i], p.hideGlobs[j]) })
 }
 
-var approvalKeys = []string{"response", "inline", "dedupe_window", "timeout", "notify", "approvers"}
+var approvalKeys = []string{"response", "inline", "dedupe_window", "timeout", "max_pending", "notify", "approvers"}
+
+// DefaultMaxPending is approvals.max_pending when the policy does not set it.
+const DefaultMaxPending = 20
 
 func (l *loader) approvalsHasTimeout(n *yaml.Node) bool {
 	n = deref(n)
@@ -335,6 +338,11 @@ func (l *loader) approvals(p *Policy, n *yaml.Node) {
 	if v, ok := f["timeout"]; ok {
 		if d, ok := l.duration(v.val, "approvals.timeout"); ok {
 			p.approvals.Timeout = d
+		}
+	}
+	if v, ok := f["max_pending"]; ok {
+		if n, ok := l.count(v.val, "approvals.max_pending", 1_000_000); ok {
+			p.approvals.MaxPending = n
 		}
 	}
 	if v, ok := f["approvers"]; ok {

@@ -127,6 +127,11 @@ type ApprovalConfig struct {
 	// Timeout is how long an approval stays valid (default 1h; also set by
 	// the top-level approval_timeout alias).
 	Timeout time.Duration
+	// MaxPending bounds the requests one caller (a session, else an
+	// identity) has waiting for a person in one proxy: a held call beyond
+	// it is denied and makes no request (default DefaultMaxPending; 0: no
+	// bound).
+	MaxPending int
 	// WebhookURL and WebhookSecret configure notify.webhook; empty when unset.
 	WebhookURL    string
 	WebhookSecret string

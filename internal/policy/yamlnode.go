@@ -180,6 +180,23 @@ func (l *loader) boolean(n *yaml.Node, what string) (bool, bool) {
 	return false, false
 }
 
+// count reads a whole number from 0 to most.
+func (l *loader) count(n *yaml.Node, what string, most int) (int, bool) {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64)
+		if err == nil && v >= 0 && v <= int64(most) {
+			return int(v), true
+		}
+	}
+	got := kindName(n)
+	if n.Kind == yaml.ScalarNode {
+		got = strconv.Quote(n.Value)
+	}
+	l.errf(n, "%s must be a whole number from 0 to %d, got %s", what, most, got)
+	return 0, false
+}
+
 func (l *loader) list(n *yaml.Node, what string) ([]*yaml.Node, bool) {
 	n = deref(n)
 	if n.Kind != yaml.SequenceNode {
