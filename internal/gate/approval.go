@@ -192,9 +192,9 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	// so an approved one is consumed and a denied one refused.
 	key := holdsKey(h)
 	dedupe := h.cfg.DedupeWindow
-	if max := h.cfg.MaxPending; max > 0 {
+	if most := h.cfg.MaxPending; most > 0 {
 		n, known := a.outstandingFor(key, h.fp, now)
-		if n >= max {
+		if n >= most {
 			if !known {
 				return g.tooManyHeld(h, n)
 			}
