@@ -46,8 +46,8 @@ type Approvals struct {
 	mu    sync.Mutex
 	spent map[string]time.Time
 	// holds are the requests this gate made that wait for a person, by
-	// caller (holdsKey), for approvals.max_pending; tracked counts the
-	// requests noted, to sweep expired ones once in a while.
+	// caller (holdsKey), for approvals.max_pending (pendingcap.go); tracked
+	// counts the places claimed, to sweep expired ones once in a while.
 	holds   map[string][]outstanding
 	tracked int
 
@@ -187,14 +187,19 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 	}
 	// A caller with approvals.max_pending requests outstanding makes no
 	// new one: a flood of held calls must not bury the one that matters
-	// under hundreds a person has to read, nor fill the store. An identical
-	// call still finds its own request (shared, whatever dedupe_window says),
-	// so an approved one is consumed and a denied one refused.
+	// under hundreds a person has to read, nor fill the store. The place is
+	// claimed before the store is asked, so calls racing for it cannot
+	// overrun the bound. An identical call still finds its own request
+	// (shared, whatever dedupe_window says), so an approved one is consumed
+	// and a denied one refused.
 	key := holdsKey(h)
 	dedupe := h.cfg.DedupeWindow
-	if most := h.cfg.MaxPending; most > 0 {
-		n, known := a.outstandingFor(key, h.fp, now)
-		if n >= most {
+	var place string
+	capped := h.cfg.MaxPending > 0
+	if capped {
+		var n int
+		var known bool
+		if place, n, known = a.claim(key, h.fp, h.cfg.MaxPending, now, rec.ExpiresAt); place == "" {
 			if !known {
 				return g.tooManyHeld(h, n)
 			}
@@ -202,6 +207,13 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		}
 	}
 	res, err := a.Store.Begin(ctx, approval.BeginRequest{New: rec, Now: now, Dedupe: dedupe, Verify: verify})
+	if capped {
+		if err == nil && res.Outcome == approval.Requested {
+			a.fill(key, place, res.Record)
+		} else {
+			a.settle(key, place)
+		}
+	}
 	if err != nil {
 		return g.approvalStoreFailed(h, err)
 	}
@@ -224,7 +236,6 @@ func (g *Gate) held(ctx context.Context, h *hold) proxy.Ruling {
 		g.record(approvalEvent(h.ev, event.ApprovalReused, r, now))
 		return proxy.Ruling{Answer: pendingAnswer(h, r)}
 	}
-	a.track(key, r, now)
 	g.record(approvalEvent(h.ev, event.ApprovalRequested, r, now))
 	if a.Notifier != nil {
 		a.Notifier.Notify(approval.NoticeFor(string(event.ApprovalRequested), r, now))

@@ -1,13 +1,15 @@
 package gate
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 )
 
 // outstanding is one approval request this gate made for a caller, until a
-// call consumes it, a denial answers a call, or it expires.
+// call consumes it, a denial answers a call, or it expires. While the store
+// has not answered yet, id is a claim token (claim), not a record id.
 type outstanding struct {
 	id, fp  string
 	expires time.Time
@@ -23,55 +25,76 @@ func holdsKey(h *hold) string {
 	return "i:" + h.ev.Identity
 }
 
-// outstandingFor reports how many requests key has outstanding at now, and
-// whether one of them is for the call fingerprinted fp. It forgets expired
-// requests (every caller's, once in a while).
-func (a *Approvals) outstandingFor(key, fp string, now time.Time) (n int, known bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	live := a.holds[key][:0]
+// live drops key's expired requests and returns the rest; a.mu is held.
+func (a *Approvals) live(key string, now time.Time) []outstanding {
+	kept := a.holds[key][:0]
 	for _, o := range a.holds[key] {
 		if now.Before(o.expires) {
-			live = append(live, o)
-			known = known || o.fp == fp
+			kept = append(kept, o)
 		}
 	}
-	if len(live) == 0 {
+	if len(kept) == 0 {
 		delete(a.holds, key)
 	} else {
-		a.holds[key] = live
+		a.holds[key] = kept
 	}
-	return len(live), known
+	return kept
 }
 
-// track notes a request r made for key.
-func (a *Approvals) track(key string, r approval.Record, now time.Time) {
+// claim takes a place among key's most outstanding requests for a new
+// request for the call fp, expiring at expires, before the store is asked:
+// two calls racing for the last place cannot both have it. It returns the
+// place's token, or "" when key has most already; then n is how many, and
+// known says whether one of them is for fp. The place is kept by fill, or
+// given back by settle.
+func (a *Approvals) claim(key, fp string, most int, now, expires time.Time) (token string, n int, known bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.holds == nil {
 		a.holds = map[string][]outstanding{}
 	}
 	if a.tracked++; a.tracked%256 == 0 {
-		for k, os := range a.holds {
-			live := os[:0]
-			for _, o := range os {
-				if now.Before(o.expires) {
-					live = append(live, o)
-				}
-			}
-			if len(live) == 0 {
-				delete(a.holds, k)
-			} else {
-				a.holds[k] = live
-			}
+		for k := range a.holds {
+			a.live(k, now) // sweep every caller's expired requests
 		}
 	}
-	a.holds[key] = append(a.holds[key], outstanding{id: r.ID, fp: r.Fingerprint, expires: r.ExpiresAt})
+	os := a.live(key, now)
+	if len(os) >= most {
+		for _, o := range os {
+			known = known || o.fp == fp
+		}
+		return "", len(os), known
+	}
+	token = "claim-" + strconv.Itoa(a.tracked)
+	a.holds[key] = append(os, outstanding{id: token, fp: fp, expires: expires})
+	return token, 0, false
 }
 
-// settle forgets request id of key: a call consumed it, or its denial
-// answered a call.
+// fill turns key's claim token into the request r the store made, or notes
+// r when no place was claimed (an identical call over the bound whose
+// request the store did not share).
+func (a *Approvals) fill(key, token string, r approval.Record) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o := outstanding{id: r.ID, fp: r.Fingerprint, expires: r.ExpiresAt}
+	for i := range a.holds[key] {
+		if a.holds[key][i].id == token {
+			a.holds[key][i] = o
+			return
+		}
+	}
+	if a.holds == nil {
+		a.holds = map[string][]outstanding{}
+	}
+	a.holds[key] = append(a.holds[key], o)
+}
+
+// settle forgets key's request (or claim token) id: a call consumed it, its
+// denial answered a call, or the store made no new request on the claim.
 func (a *Approvals) settle(key, id string) {
+	if id == "" {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	os := a.holds[key]

@@ -4,10 +4,12 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -101,5 +103,58 @@ func TestMaxPendingDefaultAndOff(t *testing.T) {
 	off := newFixture(t, strings.Replace(approvalPolicy, "  timeout: 10m\n", "  timeout: 10m\n  max_pending: 0\n", 1))
 	for i := range 30 {
 		pending(t, off.call(t, `{"amount":`+strconv.Itoa(60000+i)+`}`))
+	}
+}
+
+// gatheringStore holds each Begin until want calls have entered Begin, or
+// a while has passed: calls that race for the last places all reach the
+// store together, as they would under load.
+type gatheringStore struct {
+	approval.Store
+	want    int
+	mu      sync.Mutex
+	entered int
+	all     chan struct{}
+}
+
+func (s *gatheringStore) Begin(ctx context.Context, req approval.BeginRequest) (approval.BeginResult, error) {
+	s.mu.Lock()
+	if s.entered++; s.entered == s.want {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.all:
+	case <-time.After(300 * time.Millisecond):
+	}
+	return s.Store.Begin(ctx, req)
+}
+
+// TestMaxPendingRacingCalls: distinct held calls sent together cannot
+// overrun approvals.max_pending; each takes its place before the store is
+// asked.
+func TestMaxPendingRacingCalls(t *testing.T) {
+	const racers = 10
+	src := strings.Replace(approvalPolicy, "  timeout: 10m\n", "  timeout: 10m\n  max_pending: 2\n", 1)
+	f := newFixture(t, src)
+	f.g.Approvals.Store = &gatheringStore{Store: f.store, want: racers, all: make(chan struct{})}
+	rulings := make([]proxy.Ruling, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			rulings[i] = f.g.Judge(context.Background(), &proxy.Call{Session: f.sess, ID: []byte(`7`), Tool: "pay",
+				Args: []byte(`{"amount":` + strconv.Itoa(60000+i) + `}`)})
+		})
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for _, r := range rulings {
+		count[parseAnswer(t, r).Result.Meta["dev.tollgate/decision"].Action]++
+	}
+	if count["approval_required"] != 2 || count["deny"] != racers-2 {
+		t.Fatalf("%d racing calls under max_pending 2: %v, want 2 held and %d denied", racers, count, racers-2)
+	}
+	if n := f.records(t); n != 2 {
+		t.Fatalf("%d requests stored, want 2", n)
 	}
 }

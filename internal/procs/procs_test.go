@@ -43,19 +43,11 @@ func reset(t *testing.T) {
 func limit(t *testing.T, setter func(int) int, n int) {
 	t.Helper()
 	Limit(setter, n)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "Limit made no change", func() bool {
 		mu.Lock()
-		done := chosen == n
-		mu.Unlock()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Limit(%d) made no change", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return chosen == n
+	})
 }
 
 func TestBlockingWithoutLimitJustRuns(t *testing.T) {
