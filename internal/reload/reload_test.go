@@ -265,7 +265,13 @@ func TestApplyCanReject(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	os.WriteFile(path, []byte(version(2)), 0o600)
+	// Written whole (rename), so the watcher cannot read the file between
+	// truncation and write, as an empty policy.
+	tmp := filepath.Join(dir, "p.yaml.tmp")
+	os.WriteFile(tmp, []byte(version(2)), 0o600)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case r := <-results:
 		if r.Outcome != Rejected || !strings.Contains(r.Err.Error(), "needs a state store") {
