@@ -279,8 +279,7 @@ func (g *Gate) Blocks(tool string) bool {
 	if !counters {
 		return false
 	}
-	_, quick := g.Store.(state.NonBlocking)
-	return !quick
+	return !state.IsNonBlocking(g.Store)
 }
 
 // inspected is what the policy's inspect did to a call's arguments.
@@ -498,14 +497,17 @@ func (t *ticket) Done(e proxy.End) {
 	}
 	if t.reservation != "" {
 		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if _, quick := t.g.Store.(state.NonBlocking); !quick {
-			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		}
-		var err error
 		// A failed call gives back what its rules refund on failure, unless
 		// the client cancelled it: the server may have run it all the same.
 		// A call that was never sent gives back the same.
-		if outcome == "not_sent" || (t.refundable && (outcome == "error" || outcome == "tool_error")) {
+		refund := outcome == "not_sent" || (t.refundable && (outcome == "error" || outcome == "tool_error"))
+		// Bounded unless it waits on nothing: the deadline's timer costs
+		// more than a commit that only forgets the reservation.
+		if refund && !state.IsNonBlocking(t.g.Store) || !refund && !state.CommitsQuickly(t.g.Store) {
+			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		}
+		var err error
+		if refund {
 			err = t.g.Store.Refund(ctx, t.reservation)
 		} else {
 			err = t.g.Store.Commit(ctx, t.reservation)

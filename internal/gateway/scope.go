@@ -79,7 +79,11 @@ type ScopedStore struct {
 	Server string
 }
 
-var _ state.Store = (*ScopedStore)(nil)
+var _ state.Wrapper = (*ScopedStore)(nil)
+
+// Unwrap implements state.Wrapper: the shared store's properties
+// (NonBlocking, QuickCommit) are the view's.
+func (s *ScopedStore) Unwrap() state.Store { return s.Store }
 
 func (s *ScopedStore) key(k state.Key) state.Key {
 	k.Scope = s.Server + ":" + k.Scope

@@ -5,7 +5,39 @@ import (
 	"testing"
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/state"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 )
+
+// TestScopedStoreIsTheSharedStore: a server's view of the shared store
+// has the store's properties, so that a limit kept in memory is judged on
+// the read loop in a gateway as in tollgate run, and its commit is not
+// given a timer.
+func TestScopedStoreIsTheSharedStore(t *testing.T) {
+	mem := memstore.New()
+	defer mem.Close()
+	scoped := &ScopedStore{Store: mem, Server: "a"}
+	if !state.IsNonBlocking(scoped) || !state.CommitsQuickly(scoped) {
+		t.Fatalf("a view of the memory store: IsNonBlocking %v, CommitsQuickly %v", state.IsNonBlocking(scoped), state.CommitsQuickly(scoped))
+	}
+	p, err := policy.Load("p.yaml", []byte(`version: "1"
+tools:
+  echo:
+    rules:
+      - name: ten a minute
+        rate_limit: 10/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New(p)
+	g.Store = scoped
+	if g.Blocks("echo") {
+		t.Error("a limit on the memory store, seen through a server's view, is judged off the read loop")
+	}
+}
 
 type lastEvent struct{ ev event.Event }
 

@@ -219,3 +219,114 @@ func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 		t.Fatal("call 1 was never answered")
 	}
 }
+
+// barrierGate holds each call it judges until as many calls as the round
+// asks for are being judged at once, so that each is judged on a goroutine
+// of its own, and notes the goroutine of each judgement.
+type barrierGate struct {
+	*gate.Gate
+	mu         sync.Mutex
+	want, in   int
+	open       chan struct{}
+	goroutines []string
+}
+
+func (g *barrierGate) round(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.want, g.in, g.open, g.goroutines = n, 0, make(chan struct{}), nil
+}
+
+func (g *barrierGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	buf := make([]byte, 64)
+	id, _, _ := strings.Cut(string(buf[:runtime.Stack(buf, false)]), " [")
+	g.mu.Lock()
+	g.goroutines = append(g.goroutines, id)
+	g.in++
+	open := g.open
+	if g.in == g.want {
+		close(open)
+	}
+	g.mu.Unlock()
+	select {
+	case <-open:
+	case <-ctx.Done():
+	}
+	return g.Gate.Judge(ctx, c)
+}
+
+// TestJudgeGoroutinesAreKept: the goroutines that judge calls off the read
+// loop (a store that may block) are kept for the session's next calls, up
+// to as many as a client usually keeps in flight, instead of a fresh one
+// (whose stack grows again) per call; calls beyond them are still judged
+// at once, each on a goroutine of its own.
+func TestJudgeGoroutinesAreKept(t *testing.T) {
+	pol, err := policy.Load("p.yaml", []byte(`version: "1"
+tools:
+  echo:
+    rules:
+      - name: many a minute
+        rate_limit: 1000/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &barrierGate{Gate: gate.New(pol)}
+	g.Store = blockingStore{memstore.New()}
+	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
+	cw, pr, pw, done := startPump(t, g, fs, 0)
+	defer func() {
+		cw.Close()
+		<-done
+		pw.Close()
+	}()
+	answers := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			answers <- sc.Text()
+		}
+	}()
+	next := 0
+	round := func(n int) []string {
+		t.Helper()
+		g.round(n)
+		var b strings.Builder
+		for range n {
+			next++
+			b.WriteString(`{"jsonrpc":"2.0","id":` + strconv.Itoa(next) + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n")
+		}
+		go io.WriteString(cw, b.String())
+		for i := range n {
+			select {
+			case got := <-answers:
+				if !strings.Contains(got, `"result":{"content":[]}`) {
+					t.Fatalf("answer %d: %s", i, got)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%d of %d calls judged together were answered", i, n)
+			}
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return slices.Clone(g.goroutines)
+	}
+	// More calls at once than the goroutines kept: all are judged together.
+	first := round(20)
+	if distinct := len(slices.Compact(slices.Sorted(slices.Values(first)))); distinct != 20 {
+		t.Fatalf("20 calls judged together on %d goroutines", distinct)
+	}
+	time.Sleep(50 * time.Millisecond) // the kept ones wait for work again
+	second := round(16)
+	kept := 0
+	for _, id := range second {
+		if slices.Contains(first, id) {
+			kept++
+		}
+	}
+	// Each of the 16 is kept; a judge still on its way back from the
+	// first round may miss a call, which then gets a goroutine of its own.
+	if kept < 12 {
+		t.Errorf("%d of 16 calls were judged on goroutines kept from the calls before, want at least 12", kept)
+	}
+}

@@ -89,6 +89,48 @@ type NonBlocking interface {
 	NonBlocking()
 }
 
+// QuickCommit is implemented by stores whose Commit waits on nothing (it
+// forgets the reservation in memory; the charges were written by Reserve):
+// a caller need not bound it with a deadline, whose timer would cost more
+// than the commit.
+type QuickCommit interface {
+	Store
+	QuickCommit()
+}
+
+// Wrapper is implemented by a store that passes every call on to another
+// (a view of a shared store): it has the properties of the store it wraps.
+type Wrapper interface {
+	Store
+	Unwrap() Store
+}
+
+// IsNonBlocking reports whether s, or the store it wraps, is NonBlocking.
+func IsNonBlocking(s Store) bool {
+	_, ok := unwrap(s).(NonBlocking)
+	return ok
+}
+
+// CommitsQuickly reports whether s, or the store it wraps, is NonBlocking
+// or QuickCommit.
+func CommitsQuickly(s Store) bool {
+	switch unwrap(s).(type) {
+	case NonBlocking, QuickCommit:
+		return true
+	}
+	return false
+}
+
+func unwrap(s Store) Store {
+	for {
+		w, ok := s.(Wrapper)
+		if !ok {
+			return s
+		}
+		s = w.Unwrap()
+	}
+}
+
 // Store is the counter store contract.
 //
 // Reserve is atomic across all charges: either every charge is recorded or

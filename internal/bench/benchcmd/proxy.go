@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/gateway"
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 	"github.com/tollgate-mcp/tollgate/internal/transport/stdio"
@@ -55,6 +57,11 @@ func runProxy(ctx context.Context, args []string) error {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// One processor, as tollgate run serving one stdio session chooses,
+	// so that a profile shows what the binary does (GOMAXPROCS chooses).
+	if os.Getenv("GOMAXPROCS") == "" {
+		procs.Limit(runtime.GOMAXPROCS, 1)
 	}
 	pol, err := policy.LoadFile(*config)
 	if err != nil {

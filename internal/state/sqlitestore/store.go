@@ -270,6 +270,9 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	return r.result, nil
 }
 
+// QuickCommit implements state.QuickCommit: Commit waits on nothing.
+func (s *Store) QuickCommit() {}
+
 // Commit implements state.Store. It writes nothing: an uncommitted
 // reservation already counts as committed; it only makes Refund a no-op.
 func (s *Store) Commit(ctx context.Context, reservation string) error {
