@@ -56,6 +56,14 @@ func FuzzCanonical(f *testing.F) {
 				t.Fatalf("appendHash(%q) = %s, want the hash of %q", raw, h, want)
 			}
 		}
+		// The same Encoder, reused: what it appends follows dst.
+		app, err := c.AppendCanonical([]byte("x"), raw)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("AppendCanonical(%q) error = %v, want %v", raw, err, wantErr)
+		}
+		if wantErr == nil && string(app) != "x"+string(want) {
+			t.Fatalf("AppendCanonical(x, %q) = %q, want x%q", raw, app, want)
+		}
 	})
 }
 

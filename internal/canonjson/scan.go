@@ -67,6 +67,21 @@ func (c *Encoder) AppendHash(dst, raw []byte) ([]byte, error) {
 	return hex.AppendEncode(dst, sum[:]), nil
 }
 
+// AppendCanonical appends raw's canonical form (see Canonical) to dst.
+// The Encoder's scratch space is kept for the next value, so a caller that
+// canonicalises many values allocates little more than dst.
+func (c *Encoder) AppendCanonical(dst, raw []byte) ([]byte, error) {
+	defer c.release()
+	if c.canonical(raw) {
+		return append(dst, c.out...), nil
+	}
+	b, err := canonicalTree(raw)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
 // release lets go of the input, and of scratch space grown past
 // keepScratch.
 func (c *Encoder) release() {

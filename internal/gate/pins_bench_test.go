@@ -21,12 +21,9 @@ import (
 // changed), with the store in memory and in SQLite: the pump's cached read
 // of the list and the guard's observation.
 func BenchmarkHoldTools(b *testing.B) {
-	raw, err := os.ReadFile("../../shared/fixtures/fusionauth-tools.json")
+	raw, err := os.ReadFile("../../testdata/fusionauth-tools.json")
 	if err != nil {
-		raw, err = os.ReadFile("/work/shared/fixtures/fusionauth-tools.json")
-	}
-	if err != nil {
-		b.Skip("no fixture: ", err)
+		b.Fatal(err)
 	}
 	result := raw
 	if _, err := jsonrpc.ArrayMember(raw, "tools", func([]byte) error { return nil }); err != nil {
@@ -68,5 +65,46 @@ func BenchmarkHoldTools(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkFirstToolsList is what pins add to the first tools/list of the
+// 323-tool FusionAuth list, recorded in a SQLite file the first list
+// creates (the default of tollgate run): every definition read, checked
+// for poisoning and written. Its bytes a list are what a proxy's memory
+// grows by when such a server starts.
+func BenchmarkFirstToolsList(b *testing.B) {
+	raw, err := os.ReadFile("../../testdata/fusionauth-tools.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := policy.Load("p.yaml", []byte("version: \"1\"\npins: record\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		db, err := sqlitestore.OpenDB(filepath.Join(b.TempDir(), "state.db"), sqlitestore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pb, err := pinsqlite.New(context.Background(), db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		g := New(p)
+		g.Pins = pins.NewGuard("fusionauth", pins.NewStore(pb))
+		var cache mcp.ToolListCache
+		list, err := cache.Read(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if g.HoldTools(&transport.Session{ID: "s"}, raw, list) != nil {
+			b.Fatal("the first list held tools")
+		}
+		if err := g.FlushPins(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,6 +44,20 @@ var ErrAmbiguous = errors.New("ambiguous definition")
 // character included. An entry with duplicate keys at any depth is refused
 // with an error wrapping ErrAmbiguous.
 func Definition(k Kind, entry []byte) (Def, error) {
+	var r defReader
+	return r.read(k, entry)
+}
+
+// defReader reads definitions (Definition) one after another, keeping its
+// scratch space between them: a list of hundreds of tools then allocates
+// about what the canonical definitions take. Not safe for concurrent use.
+type defReader struct {
+	enc canonjson.Encoder
+	buf []byte // the entry's defining members, as one object
+	out []byte // their canonical form
+}
+
+func (r *defReader) read(k Kind, entry []byte) (Def, error) {
 	var name string
 	if err := jsonrpc.CheckUnambiguous(entry); err != nil {
 		return Def{}, fmt.Errorf("read %s definition: %w: %w", k, ErrAmbiguous, err)
@@ -54,8 +67,7 @@ func Definition(k Kind, entry []byte) (Def, error) {
 	if k == Resource {
 		nameKey = "uri"
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	buf := append(r.buf[:0], '{')
 	n := 0
 	err := jsonrpc.Members(entry, func(key string, val []byte) error {
 		for _, w := range want {
@@ -72,29 +84,44 @@ func Definition(k Kind, entry []byte) (Def, error) {
 				name = s
 			}
 			if n > 0 {
-				buf.WriteByte(',')
+				buf = append(buf, ',')
 			}
 			n++
-			kb, _ := json.Marshal(key) // a decoded string always marshals
-			buf.Write(kb)
-			buf.WriteByte(':')
-			buf.Write(val)
+			buf = canonjson.AppendString(buf, key, false)
+			buf = append(buf, ':')
+			buf = append(buf, val...)
 		}
 		return nil
 	})
+	buf = append(buf, '}')
+	if cap(buf) <= maxKeptScratch {
+		r.buf = buf[:0]
+	} else {
+		r.buf = nil
+	}
 	if err != nil {
 		return Def{}, fmt.Errorf("read %s definition: %w", k, err)
 	}
 	if name == "" {
 		return Def{}, fmt.Errorf("read %s definition: no %s", k, nameKey)
 	}
-	buf.WriteByte('}')
-	def, err := canonjson.Canonical(buf.Bytes())
+	out, err := r.enc.AppendCanonical(r.out[:0], buf)
+	if cap(out) <= maxKeptScratch {
+		r.out = out[:0]
+	} else {
+		r.out = nil
+	}
 	if err != nil {
 		return Def{}, fmt.Errorf("read %s definition %q: %w", k, name, err)
 	}
+	// The definition is kept: a slice of its own length.
+	def := bytes.Clone(out)
 	return Def{Name: name, Hash: Hash(def), Definition: def}, nil
 }
+
+// maxKeptScratch bounds the scratch space a defReader keeps between
+// entries.
+const maxKeptScratch = 1 << 20
 
 // Hash is the hex SHA-256 of a canonical definition.
 func Hash(def []byte) string {

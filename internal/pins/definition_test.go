@@ -289,3 +289,46 @@ func TestGuardCheckDoesNotAllocate(t *testing.T) {
 		t.Errorf("Check: %v allocations", n)
 	}
 }
+
+// TestGuardReadsEachEntryAsItsKind: the guard's definitions, read one
+// after another with one reader and cached, are each what Definition reads
+// alone, and the same bytes listed as a tool and as a prompt are two
+// definitions, not one cached for both.
+func TestGuardReadsEachEntryAsItsKind(t *testing.T) {
+	ctx := context.Background()
+	g := pins.NewGuard("srv", pins.NewStore(memstore.New()))
+	both := `{"name":"x","description":"D","arguments":[{"name":"a"}],"inputSchema":{"type":"object"}}`
+	entries := []string{
+		strings.Replace(base, "Reads a file.", strings.Repeat("Long text. ", 500), 1),
+		`{"name":"esc\u00e9","description":"a\u2028b \"quoted\"","inputSchema":{"z":1,"a":[2.50,1e2]}}`,
+		`{"name":"short"}`,
+		both,
+	}
+	for _, kind := range []pins.Kind{pins.Tool, pins.Prompt} {
+		raw := make([][]byte, len(entries))
+		for i, e := range entries {
+			raw[i] = []byte(e)
+		}
+		// Twice: read, then from the cache.
+		for range 2 {
+			vs, err := g.Observe(ctx, kind, raw, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range entries {
+				d, err := pins.Definition(kind, []byte(e))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if vs[i].Name != d.Name || vs[i].Hash != d.Hash {
+					t.Errorf("%s %d: the guard read %s %s, Definition %s %s", kind, i, vs[i].Name, vs[i].Hash, d.Name, d.Hash)
+				}
+			}
+		}
+	}
+	tool, _ := pins.Definition(pins.Tool, []byte(both))
+	prompt, _ := pins.Definition(pins.Prompt, []byte(both))
+	if tool.Hash == prompt.Hash {
+		t.Fatal("the entry reads the same as a tool and as a prompt; the test needs one that does not")
+	}
+}

@@ -3,8 +3,10 @@ package pins
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"maps"
 	"sync"
 	"time"
@@ -26,10 +28,15 @@ type Guard struct {
 
 	mu   sync.Mutex
 	view map[string]Verdict // by key(kind, name): the last verdict
-	// defs caches Definition by the raw bytes of an entry: a server sends
-	// the same bytes list after list, and canonicalising them is most of
-	// an observation's cost.
-	defs map[string]defResult
+	// defs caches Definition by the SHA-256 of an entry's raw bytes: a
+	// server sends the same bytes list after list, and canonicalising them
+	// is most of an observation's cost. Keyed by the hash, not the bytes,
+	// so that the cache does not keep a copy of every list it saw (1.5 MB
+	// for 323 tools); a cryptographic hash, so that no entry can be made
+	// to pass for another. reader reads what the cache lacks.
+	defs   map[[sha256.Size]byte]defResult
+	reader defReader
+	sha    hash.Hash // hashes the entries for defs
 	// confirmed is set once a complete list was recorded with approvers
 	// (the keys it was verified with): from then on a page whose every
 	// entry is exactly a definition the view holds as approved needs no
@@ -119,13 +126,24 @@ func (g *Guard) Observe(ctx context.Context, kind Kind, entries [][]byte, comple
 	var idx []int // out index of each def
 	g.mu.Lock()
 	if g.defs == nil || len(g.defs) > maxCachedDefs {
-		g.defs = make(map[string]defResult, len(entries))
+		g.defs = make(map[[sha256.Size]byte]defResult, len(entries))
 	}
 	for i, e := range entries {
-		r, ok := g.defs[string(e)]
+		// The kind is hashed too: one entry is a different definition
+		// as a tool and as a prompt.
+		if g.sha == nil {
+			g.sha = sha256.New()
+		}
+		g.sha.Reset()
+		g.sha.Write([]byte(kind))
+		g.sha.Write([]byte{0})
+		g.sha.Write(e)
+		var sum [sha256.Size]byte
+		g.sha.Sum(sum[:0])
+		r, ok := g.defs[sum]
 		if !ok {
-			r.d, r.err = Definition(kind, e)
-			g.defs[string(e)] = r
+			r.d, r.err = g.reader.read(kind, e)
+			g.defs[sum] = r
 		}
 		d, err := r.d, r.err
 		if err != nil {

@@ -170,7 +170,9 @@ type Def struct {
 type Observation struct {
 	Server string
 	Kind   Kind
-	Defs   []Def
+	// Defs are the definitions the page showed. The pins recorded keep
+	// their Definition bytes: they must not change after the call.
+	Defs []Def
 	// Complete reports the page was the list's last (no nextCursor): the
 	// first record of the server (trust on first use) ends with it.
 	Complete bool
@@ -280,11 +282,11 @@ func (s *Store) Observe(ctx context.Context, o Observation) ([]Pin, error) {
 			switch {
 			case !ok && !baselined:
 				p = &Pin{Server: o.Server, Kind: o.Kind, Name: d.Name, Hash: d.Hash,
-					Definition: clone(d.Definition), ApprovedAt: o.Now}
+					Definition: d.Definition, ApprovedAt: o.Now}
 				snap.Put(p)
 			case !ok:
 				p = &Pin{Server: o.Server, Kind: o.Kind, Name: d.Name,
-					Pending: &Change{Hash: d.Hash, Definition: clone(d.Definition), FirstSeen: o.Now}}
+					Pending: &Change{Hash: d.Hash, Definition: d.Definition, FirstSeen: o.Now}}
 				snap.Put(p)
 			case d.Hash == p.Hash:
 				if p.Pending != nil {
@@ -295,7 +297,7 @@ func (s *Store) Observe(ctx context.Context, o Observation) ([]Pin, error) {
 				}
 			case p.Pending == nil || p.Pending.Hash != d.Hash:
 				c := *p
-				c.Pending = &Change{Hash: d.Hash, Definition: clone(d.Definition), FirstSeen: o.Now}
+				c.Pending = &Change{Hash: d.Hash, Definition: d.Definition, FirstSeen: o.Now}
 				p = &c
 				snap.Put(p)
 			}
@@ -432,8 +434,6 @@ func short(h string) string {
 	}
 	return h
 }
-
-func clone(b []byte) json.RawMessage { return append(json.RawMessage(nil), b...) }
 
 // MatchHash reports whether prefix (at least 8 hex digits) starts hash, so
 // a person may type the short hash pins list shows.
