@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
@@ -34,17 +35,6 @@ type pump struct {
 	pending map[string]*pending // requests from the client awaiting the server, by raw id
 	aliases map[string]string   // canonical id → raw id, for ids a server may re-encode
 	wg      sync.WaitGroup      // judgeAsync goroutines
-
-	// judges hands calls to the judge goroutines. judgeAsync starts one
-	// when a call must be taken off the read loop and none is idle, up to
-	// maxJudges (judging counts them); each then waits for more until the
-	// session ends: a call the store may block on is judged by an idle
-	// one, on a stack already grown for the store, with no goroutine to
-	// start. Beyond maxJudges busy ones (calls waiting for a person), a
-	// call gets a goroutine of its own. Only the client read loop uses
-	// these.
-	judges  chan []byte // frames, owned
-	judging int
 
 	asked map[string]chan reply // Tollgate's own requests to the client, by raw id
 	// peerAsks are the server's sampling and elicitation requests the
@@ -102,7 +92,6 @@ var ErrUpstreamClosed = errors.New("upstream closed the connection")
 // client ended the session, ErrUpstreamClosed when the server did.
 func (p *pump) run(ctx context.Context) error {
 	p.pending = make(map[string]*pending)
-	p.judges = make(chan []byte)
 	p.asked = make(map[string]chan reply)
 	p.session.SetAsk(p.ask)
 	ctx, cancel := context.WithCancel(ctx)
@@ -214,7 +203,6 @@ func (p *pump) watchLists(ctx context.Context) {
 }
 
 func (p *pump) clientLoop(ctx context.Context) error {
-	defer p.stopJudging()
 	toServer, toClient := newOutbox(p.server), newOutbox(p.client)
 	defer toServer.endBurst(p)
 	defer toClient.endBurst(p)
@@ -606,44 +594,64 @@ func unprobe(frame []byte, pd *pending) []byte {
 // then forwards it or answers it. The frame is copied because the reader
 // reuses it, and the call is read again from the copy.
 func (p *pump) judgeAsync(ctx context.Context, frame []byte) {
-	job := append([]byte(nil), frame...)
+	job := judgeJob{p: p, ctx: ctx, frame: append([]byte(nil), frame...)}
+	p.wg.Add(1)
 	select {
-	case p.judges <- job: // the judge goroutine was idle
+	case judgeJobs <- job: // a judge goroutine was idle
 		return
 	default:
 	}
-	// Calls queue for the judge goroutine: a process serving one session
+	// Calls queue for the judge goroutines: a process serving one session
 	// on one processor gets a second one while that lasts.
-	if p.judging > 0 {
+	if judging.Load() > 0 {
 		procs.Busy()
 	}
-	p.wg.Add(1)
-	if p.judging < maxJudges {
-		p.judging++
-		go func() {
-			defer p.wg.Done()
-			p.judgeOff(ctx, job)
-			for job := range p.judges {
-				p.judgeOff(ctx, job)
-			}
-		}()
+	if judging.Add(1) <= maxJudges {
+		go judgeLoop(job)
 		return
 	}
-	go func() {
-		defer p.wg.Done()
-		p.judgeOff(ctx, job)
-	}()
+	judging.Add(-1)
+	go job.run()
 }
 
-// maxJudges bounds the judge goroutines a session keeps: as many as the
-// calls a client usually keeps in flight. Each started one grew its stack
-// judging; a fresh goroutine per call grew and copied its stack every
-// time, 13% of the CPU of a SQLite store at 16 in flight (measured).
+// judgeJob is one call handed off the read loop of p's session.
+type judgeJob struct {
+	p     *pump
+	ctx   context.Context
+	frame []byte // owned
+}
+
+func (j judgeJob) run() {
+	defer j.p.wg.Done()
+	j.p.judgeOff(j.ctx, j.frame)
+}
+
+// The judge goroutines of the process, shared by its sessions. judgeAsync
+// starts one when a call must be taken off a read loop and none is idle,
+// up to maxJudges (judging counts them); each then waits for the next call
+// for as long as the process runs: a call the store may block on is judged
+// by an idle one, on a stack already grown for the store, with no
+// goroutine to start. A fresh goroutine per call grew and copied its stack
+// every time, 13% of the CPU of SQLite at 16 in flight (measured). Beyond
+// maxJudges busy ones (calls waiting for a person), a call gets a goroutine
+// of its own. Shared, so that a process serving many sessions keeps no
+// more of them than one serving a single session; an idle one's stack
+// shrinks back at the next garbage collections.
+var (
+	judgeJobs = make(chan judgeJob)
+	judging   atomic.Int32
+)
+
+// maxJudges bounds the judge goroutines a process keeps: as many as the
+// calls a client usually keeps in flight.
 const maxJudges = 16
 
-// stopJudging ends the judge goroutine once it has judged what it holds;
-// only the client read loop calls it, when it ends.
-func (p *pump) stopJudging() { close(p.judges) }
+func judgeLoop(first judgeJob) {
+	first.run()
+	for j := range judgeJobs {
+		j.run()
+	}
+}
 
 // judgeOff judges a handed-off call, own (a copy of its frame, read again
 // here), and forwards it or answers it.
