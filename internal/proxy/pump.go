@@ -596,15 +596,16 @@ func unprobe(frame []byte, pd *pending) []byte {
 func (p *pump) judgeAsync(ctx context.Context, frame []byte) {
 	job := judgeJob{p: p, ctx: ctx, frame: append([]byte(nil), frame...)}
 	p.wg.Add(1)
+	// A call handed off while another is still being judged: calls queue
+	// for a store, and a process serving one session on one processor
+	// gets a second one while that lasts.
+	if inJudgement.Load() > 0 {
+		procs.Busy()
+	}
 	select {
 	case judgeJobs <- job: // a judge goroutine was idle
 		return
 	default:
-	}
-	// Calls queue for the judge goroutines: a process serving one session
-	// on one processor gets a second one while that lasts.
-	if judging.Load() > 0 {
-		procs.Busy()
 	}
 	if judging.Add(1) <= maxJudges {
 		go judgeLoop(job)
@@ -622,7 +623,11 @@ type judgeJob struct {
 }
 
 func (j judgeJob) run() {
-	defer j.p.wg.Done()
+	inJudgement.Add(1)
+	defer func() {
+		inJudgement.Add(-1)
+		j.p.wg.Done()
+	}()
 	j.p.judgeOff(j.ctx, j.frame)
 }
 
@@ -638,8 +643,9 @@ func (j judgeJob) run() {
 // more of them than one serving a single session; an idle one's stack
 // shrinks back at the next garbage collections.
 var (
-	judgeJobs = make(chan judgeJob)
-	judging   atomic.Int32
+	judgeJobs   = make(chan judgeJob)
+	judging     atomic.Int32 // judge goroutines started
+	inJudgement atomic.Int32 // calls being judged off a read loop
 )
 
 // maxJudges bounds the judge goroutines a process keeps: as many as the
