@@ -599,7 +599,7 @@ func (p *pump) judgeAsync(ctx context.Context, frame []byte) {
 	// A call handed off while another is still being judged: calls queue
 	// for a store, and a process serving one session on one processor
 	// gets a second one while that lasts.
-	if inJudgement.Load() > 0 {
+	if inJudgement.Add(1) > 1 {
 		procs.Busy()
 	}
 	select {
@@ -623,7 +623,6 @@ type judgeJob struct {
 }
 
 func (j judgeJob) run() {
-	inJudgement.Add(1)
 	defer func() {
 		inJudgement.Add(-1)
 		j.p.wg.Done()
@@ -645,7 +644,7 @@ func (j judgeJob) run() {
 var (
 	judgeJobs   = make(chan judgeJob)
 	judging     atomic.Int32 // judge goroutines started
-	inJudgement atomic.Int32 // calls being judged off a read loop
+	inJudgement atomic.Int32 // calls handed off a read loop and not yet judged
 )
 
 // maxJudges bounds the judge goroutines a process keeps: as many as the

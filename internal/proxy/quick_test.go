@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,20 +148,22 @@ tools:
 type holdGate struct {
 	*gate.Gate
 	release chan struct{}
+	held    atomic.Int32
 }
 
 func (g *holdGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	if strings.HasPrefix(string(c.ID), `"h`) {
+		g.held.Add(1)
 		<-g.release
 	}
 	return g.Gate.Judge(ctx, c)
 }
 
-// TestBusyJudgeGoroutineHoldsNoCall: while judge goroutines are held by
-// calls (a person asked), the next call on a store that may block is
-// judged on another goroutine and answered first; and once every judge
-// goroutine the process keeps is held, the process (on the one processor
-// procs.Limit chose) is lent a second one.
+// TestBusyJudgeGoroutineHoldsNoCall: while a call is held being judged (a
+// person asked), the next call on a store that may block is judged on
+// another goroutine and answered first, and the process (on the one
+// processor procs.Limit chose) is lent a second one; calls beyond the
+// judge goroutines the process keeps are all judged at once too.
 func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 	var procsMu sync.Mutex
 	var procsSet []int
@@ -201,9 +204,11 @@ tools:
 	}
 	g := &holdGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
+	release := sync.OnceFunc(func() { close(g.release) })
 	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
 	cw, pr, pw, done := startPump(t, g, fs, 0)
 	defer func() {
+		release() // a failed test does not hang on its held calls
 		cw.Close()
 		<-done
 		pw.Close()
@@ -227,20 +232,29 @@ tools:
 	case <-time.After(5 * time.Second):
 		t.Fatal("call 2 waited for the held call's judgement")
 	}
-	// Held calls take every judge goroutine the process keeps, and more.
+	// Call 2 was handed off while h0 was being judged.
+	lent := false
+	for deadline := time.Now().Add(5 * time.Second); !lent && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		lent = lentTwo()
+	}
+	if !lent {
+		t.Error("a call was handed off while another was being judged, and no processor was lent (procs.Busy)")
+	}
+	// Held calls take every judge goroutine the process keeps, and more:
+	// each is judged at once all the same.
 	var more strings.Builder
 	for i := range 16 {
 		more.WriteString(call(`"h` + strconv.Itoa(i+1) + `"`))
 	}
 	go io.WriteString(cw, more.String())
-	lent := false
-	for deadline := time.Now().Add(10 * time.Second); !lent && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		lent = lentTwo()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if inJudgement := g.held.Load(); inJudgement == 17 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%d of 17 held calls are being judged", inJudgement)
+		}
 	}
-	if !lent {
-		t.Error("calls queued for the judge goroutines, and no processor was lent (procs.Busy)")
-	}
-	close(g.release)
+	release()
 	for i := range 17 {
 		select {
 		case got := <-answers:
