@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"hash/maphash"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -96,7 +98,7 @@ func (d *argDecoder) object() (any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, errArgs
 		}
-		k, err := d.str()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +111,7 @@ func (d *argDecoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := k.(string)
+		key := k
 		if _, dup := m[key]; dup {
 			return nil, dupKeyError{key}
 		}
@@ -178,6 +180,53 @@ func (d *argDecoder) str() (any, error) {
 		}
 	}
 	return nil, errArgs
+}
+
+// key reads an object's key: one without escapes is interned (the same
+// keys come call after call, and each would be a string allocated).
+func (d *argDecoder) key() (string, error) {
+	start := d.i + 1
+	for j := start; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			d.i = j + 1
+			return internKey(d.b[start:j]), nil
+		case c == '\\':
+			v, err := d.escapedStr()
+			if err != nil {
+				return "", err
+			}
+			return v.(string), nil
+		case c < 0x20:
+			return "", errArgs
+		}
+	}
+	return "", errArgs
+}
+
+// argKeys interns argument keys: a fixed table of the last key seen in
+// each slot, so that its size is bounded whatever keys clients send (a
+// client that sends ever new keys only makes keys be allocated, as without
+// the table).
+var (
+	argKeys    [256]atomic.Pointer[string]
+	argKeySeed = maphash.MakeSeed()
+)
+
+// maxInterned is the longest key interned.
+const maxInterned = 32
+
+func internKey(b []byte) string {
+	if len(b) > maxInterned {
+		return string(b)
+	}
+	slot := &argKeys[maphash.Bytes(argKeySeed, b)%uint64(len(argKeys))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	slot.Store(&s)
+	return s
 }
 
 // escapedStr decodes a string holding escapes with encoding/json, which

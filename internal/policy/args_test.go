@@ -3,6 +3,9 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,5 +50,46 @@ func BenchmarkDecodeArgs(b *testing.B) {
 		if _, err := decodeArgsFast(raw); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestArgKeysAreInterned: keys without escapes come from the intern table
+// once seen, so decoding the same arguments again allocates only the map
+// and the values; the table gives back exactly the key it is asked for,
+// also from many goroutines at once and past its size.
+func TestArgKeysAreInterned(t *testing.T) {
+	raw := []byte(`{"alpha":true,"beta":false,"gamma":null,"delta":true,"epsilon":false}`)
+	if _, err := decodeArgsFast(raw); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := decodeArgsFast(raw); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The map (with its table); the five keys allocated would be five more.
+	if allocs > 3 {
+		t.Errorf("decoding five known keys allocated %v times, want at most 3", allocs)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := fmt.Sprintf("k%d", (i*7+g)%600) // more keys than slots
+				if got := internKey([]byte(k)); got != k {
+					t.Errorf("internKey(%q) = %q", k, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	long := strings.Repeat("x", maxInterned+1)
+	if got := internKey([]byte(long)); got != long {
+		t.Errorf("internKey of a long key = %q", got)
+	}
+	m, err := decodeArgsFast([]byte(`{"a\u0062":1,"ab":2}`))
+	if err == nil {
+		t.Errorf("a key repeated, once escaped, was not refused: %v", m)
 	}
 }
