@@ -364,8 +364,12 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 
 // admit reserves the call's counters, all or none.
 func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []policy.Charge, monitor bool) proxy.Ruling {
+	ev.Counters = make([]string, len(charges))
 	for i := range charges {
-		ev.Counters = append(ev.Counters, charges[i].Key.String())
+		ev.Counters[i] = charges[i].Name
+		if ev.Counters[i] == "" {
+			ev.Counters[i] = charges[i].Key.String()
+		}
 	}
 	if g.Store == nil {
 		err := errors.New("no state store configured")

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -57,6 +58,9 @@ type chargeSpec struct {
 	refund         bool
 	reason         string // for a failed reservation
 	desc           string // e.g. "state.create_charge.daily_spend lte 1000000"
+	// global is the name (state.Key.String) of the counter when per is
+	// global, made by the first call that needs it.
+	global atomic.Pointer[string]
 }
 
 type counterID struct{ scope, counter string }

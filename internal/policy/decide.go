@@ -147,7 +147,7 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 			}
 			trace(tr, Step{Kind: "charge", Rule: r.name, Held: true, Note: note})
 		}
-		charges = append(charges, Charge{Charge: ch, Rule: r.name, Reason: r.charge.reason,
+		charges = append(charges, Charge{Charge: ch, Name: r.charge.name(&ch.Key), Rule: r.name, Reason: r.charge.reason,
 			RefundOnFailure: r.charge.refund, Monitor: r.monitor})
 	}
 
@@ -371,6 +371,19 @@ func (c *condition) step(rule string, args map[string]any, ok bool, m mode) Step
 //
 // why, when not empty, says which reading of an increment_from amount was
 // charged (it was not the exact JSON number).
+// name is key's name (key.String()); a global counter's is made once.
+func (ch *chargeSpec) name(key *state.Key) string {
+	if ch.per != perGlobal {
+		return key.String()
+	}
+	if p := ch.global.Load(); p != nil {
+		return *p
+	}
+	s := key.String()
+	ch.global.Store(&s)
+	return s
+}
+
 func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, skip bool, why string, err error) {
 	out = state.Charge{
 		Key:      state.Key{Scope: ch.scope, Counter: ch.counter, Who: "global"},

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/google/go-cmp/cmp"
@@ -546,6 +547,47 @@ tools:
 	for _, tt := range tests {
 		if d := p.Decide(call(tt.tool, tt.args)); d.Action != tt.want {
 			t.Errorf("%s %s: got %v, want %v", tt.tool, tt.args, d.Action, tt.want)
+		}
+	}
+}
+
+// TestChargeNames: each charge is named as its counter's key, per global,
+// session and identity, and a global counter's name is made once, not
+// again for every call.
+func TestChargeNames(t *testing.T) {
+	p, err := Load("p.yaml", []byte(`version: "1"
+tools:
+  pay:
+    rules:
+      - name: all
+        rate_limit: 100/minute
+      - name: each session
+        rate_limit: 10/minute
+        per: session
+      - name: each identity
+        rate_limit: 10/minute
+        per: identity
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i, who := range []string{"s1", "s2"} {
+		c := call("pay", `{}`)
+		c.Session, c.Identity = who, "id-"+who
+		d := p.Decide(c)
+		if len(d.Charges) != 3 {
+			t.Fatalf("%d charges, want 3", len(d.Charges))
+		}
+		for _, ch := range d.Charges {
+			if ch.Name != ch.Key.String() {
+				t.Errorf("charge of %s named %q, want %q", ch.Rule, ch.Name, ch.Key.String())
+			}
+		}
+		if i == 0 {
+			first = d.Charges[0].Name
+		} else if unsafe.StringData(d.Charges[0].Name) != unsafe.StringData(first) {
+			t.Error("the global counter's name was made again for the second call")
 		}
 	}
 }

@@ -83,6 +83,10 @@ type Decision struct {
 // Charge is one counter reservation requested by a rate_limit or state rule.
 type Charge struct {
 	state.Charge
+	// Name is Key.String(), kept for a global counter from one call to the
+	// next (the audit trail names every charge); empty when not built by
+	// Decide.
+	Name string
 	// Rule is the rule that asked for the charge.
 	Rule string
 	// Reason is the on_deny text to use when the reservation fails.
