@@ -22,21 +22,21 @@ type deadlineStore struct {
 }
 
 func (s *deadlineStore) Commit(ctx context.Context, res string) error {
-	_, dl := ctx.Deadline()
-	s.mu.Lock()
-	s.commits++
-	s.commitDL = dl
-	s.mu.Unlock()
+	s.note(ctx, &s.commits, &s.commitDL)
 	return s.Store.Commit(ctx, res)
 }
 
 func (s *deadlineStore) Refund(ctx context.Context, res string) error {
+	s.note(ctx, &s.refunds, &s.refundDL)
+	return s.Store.Refund(ctx, res)
+}
+
+func (s *deadlineStore) note(ctx context.Context, n *int, deadline *bool) {
 	_, dl := ctx.Deadline()
 	s.mu.Lock()
-	s.refunds++
-	s.refundDL = dl
-	s.mu.Unlock()
-	return s.Store.Refund(ctx, res)
+	defer s.mu.Unlock()
+	*n++
+	*deadline = dl
 }
 
 // quickDeadlineStore is a deadlineStore whose Commit waits on nothing.

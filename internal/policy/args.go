@@ -167,36 +167,31 @@ func (d *argDecoder) array() (any, error) {
 }
 
 func (d *argDecoder) str() (any, error) {
-	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			d.i = j + 1
-			return string(d.b[start:j]), nil
-		case c == '\\':
-			return d.escapedStr()
-		case c < 0x20:
-			return nil, errArgs
-		}
+	s, err := d.text(false)
+	if err != nil {
+		return nil, err
 	}
-	return nil, errArgs
+	return s, nil
 }
 
 // key reads an object's key: one without escapes is interned (the same
 // keys come call after call, and each would be a string allocated).
-func (d *argDecoder) key() (string, error) {
+func (d *argDecoder) key() (string, error) { return d.text(true) }
+
+// text reads the string that starts at d.i, interned (internKey) when
+// intern is set and it has no escapes.
+func (d *argDecoder) text(intern bool) (string, error) {
 	start := d.i + 1
 	for j := start; j < len(d.b); j++ {
 		switch c := d.b[j]; {
 		case c == '"':
 			d.i = j + 1
-			return internKey(d.b[start:j]), nil
-		case c == '\\':
-			v, err := d.escapedStr()
-			if err != nil {
-				return "", err
+			if intern {
+				return internKey(d.b[start:j]), nil
 			}
-			return v.(string), nil
+			return string(d.b[start:j]), nil
+		case c == '\\':
+			return d.escapedStr()
 		case c < 0x20:
 			return "", errArgs
 		}
@@ -206,8 +201,8 @@ func (d *argDecoder) key() (string, error) {
 
 // argKeys interns argument keys: a fixed table of the last key seen in
 // each slot, so that its size is bounded whatever keys clients send (a
-// client that sends ever new keys only makes keys be allocated, as without
-// the table).
+// client that sends ever new keys, like two keys that share a slot, only
+// makes keys be allocated, as without the table).
 var (
 	argKeys    [256]atomic.Pointer[string]
 	argKeySeed = maphash.MakeSeed()
@@ -231,7 +226,7 @@ func internKey(b []byte) string {
 
 // escapedStr decodes a string holding escapes with encoding/json, which
 // knows them all; such strings are rare.
-func (d *argDecoder) escapedStr() (any, error) {
+func (d *argDecoder) escapedStr() (string, error) {
 	j := d.i + 1
 	for j < len(d.b) {
 		if d.b[j] == '\\' {
@@ -241,14 +236,14 @@ func (d *argDecoder) escapedStr() (any, error) {
 		if d.b[j] == '"' {
 			var s string
 			if err := json.Unmarshal(d.b[d.i:j+1], &s); err != nil {
-				return nil, errArgs
+				return "", errArgs
 			}
 			d.i = j + 1
 			return s, nil
 		}
 		j++
 	}
-	return nil, errArgs
+	return "", errArgs
 }
 
 func (d *argDecoder) number() (any, error) {

@@ -57,6 +57,22 @@ tools:
 	return pol
 }
 
+// manyAMinute is a policy with a rate limit on echo that tests never reach.
+func manyAMinute(t *testing.T) *policy.Policy {
+	t.Helper()
+	pol, err := policy.Load("p.yaml", []byte(`version: "1"
+tools:
+  echo:
+    rules:
+      - name: many a minute
+        rate_limit: 1000/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
 // blockingStore hides memstore's NonBlocking, as a store that does I/O would.
 type blockingStore struct{ state.Store }
 
@@ -103,16 +119,7 @@ func TestQuickAdmissionRunsOnTheReadLoop(t *testing.T) {
 // process keeps while they are idle (their stacks already grown for the
 // store), not on a new goroutine each.
 func TestIdleJudgeGoroutineIsReused(t *testing.T) {
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: many a minute
-        rate_limit: 1000/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := manyAMinute(t)
 	g := &stackGate{Gate: gate.New(pol)}
 	g.Store = blockingStore{memstore.New()}
 	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
@@ -192,16 +199,7 @@ func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 		defer procsMu.Unlock()
 		return slices.Contains(procsSet[mark:], 2)
 	}
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: many a minute
-        rate_limit: 1000/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := manyAMinute(t)
 	g := &holdGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
 	release := sync.OnceFunc(func() { close(g.release) })
@@ -309,16 +307,7 @@ func (g *barrierGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 // call; calls beyond them are still judged at once, each on a goroutine of
 // its own.
 func TestJudgeGoroutinesAreKept(t *testing.T) {
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: many a minute
-        rate_limit: 1000/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pol := manyAMinute(t)
 	g := &barrierGate{Gate: gate.New(pol)}
 	g.Store = blockingStore{memstore.New()}
 	// session starts a session and returns its round: n calls sent
