@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/event"
@@ -101,7 +101,7 @@ func (s *ScopedStore) Reserve(ctx context.Context, now time.Time, charges []stat
 }
 
 // Peek implements state.Store.
-func (s *ScopedStore) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (apd.Decimal, error) {
+func (s *ScopedStore) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (decimal.Decimal, error) {
 	return s.Store.Peek(ctx, now, s.key(key), window, align, loc)
 }
 

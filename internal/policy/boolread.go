@@ -3,7 +3,7 @@ package policy
 import (
 	"strings"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 // Servers do not all read a boolean the way its JSON says either. An agent
@@ -43,7 +43,7 @@ func boolReadings(v any) (t, f bool) {
 	}
 	var r numReadings
 	if readNumber(v, &r) {
-		var zero apd.Decimal
+		var zero decimal.Decimal
 		for i := range r.count() {
 			nv, _ := r.at(i)
 			switch c, ok := cmpNum(nv, &zero); {

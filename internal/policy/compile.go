@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
@@ -51,9 +51,9 @@ type chargeSpec struct {
 	window         time.Duration
 	align          state.Align
 	loc            *time.Location
-	inc            apd.Decimal // fixed amount when incFrom is nil
+	inc            decimal.Decimal // fixed amount when incFrom is nil
 	incFrom        *argPath
-	limit          apd.Decimal
+	limit          decimal.Decimal
 	strict         bool
 	refund         bool
 	reason         string // for a failed reservation
@@ -356,8 +356,8 @@ func (c *compiler) rateLimit(n *yaml.Node, key string, r *rule, where string) *c
 		reason:  fmt.Sprintf("Rate limit of %d per %s reached. Try again later.", max, windowText),
 		desc:    fmt.Sprintf("rate_limit %d per %s", max, windowText),
 	}
-	ch.inc.SetInt64(1)
-	ch.limit.SetInt64(max)
+	ch.inc = decimal.NewFromInt64(1)
+	ch.limit = decimal.NewFromInt64(max)
 	return ch
 }
 
@@ -424,17 +424,17 @@ func (c *compiler) stateBlock(n *yaml.Node, key string, r *rule, where string, c
 		}
 	case hasInc:
 		v, ok := l.value(inc.val, where+": state.increment")
-		d, isNum := v.(*apd.Decimal)
+		d, isNum := v.(*decimal.Decimal)
 		if !ok || !isNum || d.Sign() <= 0 {
 			if ok {
 				l.errf(deref(inc.val), "%s: state.increment must be a positive number", where)
 			}
 			bad = true
 		} else {
-			ch.inc.Set(d)
+			ch.inc = *d
 		}
 	default:
-		ch.inc.SetInt64(1)
+		ch.inc = decimal.NewFromInt64(1)
 	}
 
 	// The limit: exactly one lt/lte condition on this rule's own counter.
@@ -467,7 +467,7 @@ func (c *compiler) stateBlock(n *yaml.Node, key string, r *rule, where string, c
 	if bad {
 		return nil
 	}
-	ch.limit.Set(limitCond.num)
+	ch.limit = *limitCond.num
 	ch.strict = limitCond.op == opLt
 	ch.desc = fmt.Sprintf("%s %s %s", own, limitCond.opName, limitCond.num.Text('f'))
 	ch.reason = fmt.Sprintf("limit reached: %s (rule %q)", ch.desc, r.name)
@@ -588,7 +588,7 @@ func (c *compiler) compileValue(cond *condition, vn *yaml.Node, where string) bo
 		}
 		cond.list = list
 	case opLt, opLte, opGt, opGte:
-		d, ok := v.(*apd.Decimal)
+		d, ok := v.(*decimal.Decimal)
 		if !ok {
 			return fail("a number (quoted numbers are strings)")
 		}
@@ -638,12 +638,12 @@ func (c *compiler) compileValue(cond *condition, vn *yaml.Node, where string) bo
 			cond.dirs = append(cond.dirs, path.Clean(s))
 		}
 	case opMaxLen:
-		d, ok := v.(*apd.Decimal)
+		d, ok := v.(*decimal.Decimal)
 		var n int64
 		if ok {
 			var err error
 			n, err = d.Int64()
-			ok = err == nil && n >= 0 && n <= 1<<31 && d.Exponent >= 0
+			ok = err == nil && n >= 0 && n <= 1<<31 && d.Exponent() >= 0
 		}
 		if !ok {
 			return fail("a non-negative integer")

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -401,9 +401,9 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, ski
 	case perIdentity:
 		out.Key.Who = "identity:" + c.Identity
 	}
-	out.Limit.Set(&ch.limit)
+	out.Limit = ch.limit
 	if ch.incFrom == nil {
-		out.Amount.Set(&ch.inc)
+		out.Amount = ch.inc
 		return out, false, "", nil
 	}
 	v, ok := lookup(args, ch.incFrom.segs)
@@ -418,7 +418,7 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, ski
 	}
 	// Charge the largest reading: what the server spends may be the
 	// double nearest the amount.
-	var d *apd.Decimal
+	var d *decimal.Decimal
 	for i := range r.count() {
 		nv, kind := r.at(i)
 		switch nv.class {
@@ -442,10 +442,10 @@ func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, ski
 	if d.Sign() == 0 {
 		return out, true, why, nil
 	}
-	if adj := d.NumDigits() + int64(d.Exponent) - 1; adj > maxAdjustedExponent || adj < -maxAdjustedExponent || d.NumDigits() > 2*maxAdjustedExponent {
+	if adj := d.NumDigits() + int64(d.Exponent()) - 1; adj > maxAdjustedExponent || adj < -maxAdjustedExponent || d.NumDigits() > 2*maxAdjustedExponent {
 		return out, false, "", fmt.Errorf("amount %s is out of range", ch.incFrom.text)
 	}
-	out.Amount.Set(d)
+	out.Amount = *d
 	return out, false, why, nil
 }
 

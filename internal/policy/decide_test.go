@@ -6,9 +6,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
@@ -354,8 +354,8 @@ tools:
 				if d.Action != Allow || len(d.Charges) != 1 {
 					t.Fatalf("got %v with %d charges", d.Action, len(d.Charges))
 				}
-				want, _, _ := apd.NewFromString(tt.wantAmount)
-				if d.Charges[0].Amount.Cmp(want) != 0 || d.Charges[0].Amount.Text('f') != tt.wantAmount {
+				want, _ := decimal.Parse(tt.wantAmount)
+				if d.Charges[0].Amount.Cmp(&want) != 0 || d.Charges[0].Amount.Text('f') != tt.wantAmount {
 					t.Errorf("amount = %s, want %s", d.Charges[0].Amount.Text('f'), tt.wantAmount)
 				}
 			}

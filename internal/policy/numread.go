@@ -9,7 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 // Servers do not all read a number the way its JSON text says. Most
@@ -50,7 +50,7 @@ const (
 // numValue is one numeric reading.
 type numValue struct {
 	class numClass
-	d     apd.Decimal
+	d     decimal.Decimal
 }
 
 // numReadings is how a value reads as a number: exactly and as a double.
@@ -72,10 +72,10 @@ func readNumber(v any, r *numReadings) bool {
 	case string:
 		r.text = true
 		return readSpelled(x, r)
-	case *apd.Decimal:
+	case *decimal.Decimal:
 		r.text = false
 		r.exact.class = finite
-		r.exact.d.Set(x)
+		r.exact.d = *x
 		r.same = true
 		return true
 	}
@@ -90,7 +90,8 @@ func readLiteral(lit string, r *numReadings) {
 		r.exact.class, r.double.class = unreadable, unreadable
 		return
 	}
-	if _, _, err := r.exact.d.SetString(lit); err != nil || r.exact.d.Form != apd.Finite {
+	var err error
+	if r.exact.d, err = decimal.Parse(lit); err != nil {
 		r.exact.class = unreadable
 	}
 	if smallInteger(lit) {
@@ -115,7 +116,7 @@ func readLiteral(lit string, r *numReadings) {
 		r.same = true
 		return
 	}
-	if _, _, err := r.double.d.SetString(string(short)); err != nil {
+	if r.double.d, err = decimal.Parse(string(short)); err != nil {
 		r.double.class = unreadable
 		return
 	}
@@ -283,7 +284,7 @@ func digitValue(r rune) int {
 
 // cmpNum compares a reading with a finite policy number: -1, 0, +1, or ok
 // false when the reading cannot be compared (NaN, unreadable).
-func cmpNum(v *numValue, limit *apd.Decimal) (int, bool) {
+func cmpNum(v *numValue, limit *decimal.Decimal) (int, bool) {
 	switch v.class {
 	case finite:
 		return v.d.Cmp(limit), true
@@ -342,7 +343,7 @@ func describeReading(path string, v any, kind readKind, n *numValue) string {
 	switch n.class {
 	case finite:
 		val = n.d.Text('f')
-		if n.d.Exponent < -20 || n.d.Exponent > 20 {
+		if n.d.Exponent() < -20 || n.d.Exponent() > 20 {
 			val = n.d.Text('g')
 		}
 	case posInf:

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 type opKind uint8
@@ -49,7 +49,7 @@ type condition struct {
 	op     opKind
 	opName string
 	value  any // expected value as compiled from YAML
-	num    *apd.Decimal
+	num    *decimal.Decimal
 	str    string
 	re     *regexp.Regexp
 	list   []any

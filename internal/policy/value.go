@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 // Values compared by conditions come from two places: the policy (YAML,
@@ -18,7 +18,7 @@ import (
 //	nil             JSON null / YAML null
 //	bool            true, false
 //	string          strings (never numbers, whatever they contain)
-//	*apd.Decimal    numbers from the policy, exact
+//	*decimal.Decimal    numbers from the policy, exact
 //	json.Number     numbers from the arguments, exact text, parsed on use
 //	[]any           arrays / sequences
 //	map[string]any  objects / mappings
@@ -31,21 +31,18 @@ const maxAdjustedExponent = 40
 var errNotNumber = errors.New("not a number")
 
 // parseDecimal parses s exactly. It accepts only finite values.
-func parseDecimal(s string) (*apd.Decimal, error) {
-	d, _, err := apd.NewFromString(s)
+func parseDecimal(s string) (*decimal.Decimal, error) {
+	d, err := decimal.Parse(s)
 	if err != nil {
 		return nil, errNotNumber
 	}
-	if d.Form != apd.Finite {
-		return nil, errors.New("not a finite number")
-	}
-	return d, nil
+	return &d, nil
 }
 
 // asNumber returns v as a decimal when v is a number (from either source).
-func asNumber(v any) (*apd.Decimal, bool) {
+func asNumber(v any) (*decimal.Decimal, bool) {
 	switch x := v.(type) {
-	case *apd.Decimal:
+	case *decimal.Decimal:
 		return x, true
 	case json.Number:
 		d, err := parseDecimal(string(x))
@@ -59,7 +56,7 @@ func asNumber(v any) (*apd.Decimal, bool) {
 
 func isNumber(v any) bool {
 	switch v.(type) {
-	case *apd.Decimal, json.Number:
+	case *decimal.Decimal, json.Number:
 		return true
 	}
 	return false
@@ -78,7 +75,7 @@ func valuesEqual(a, b any) bool {
 	case string:
 		y, ok := b.(string)
 		return ok && x == y
-	case *apd.Decimal, json.Number:
+	case *decimal.Decimal, json.Number:
 		xd, ok1 := asNumber(a)
 		yd, ok2 := asNumber(b)
 		return ok1 && ok2 && xd.Cmp(yd) == 0
@@ -126,7 +123,7 @@ func decodeArgs(raw []byte) (map[string]any, error) {
 // jsonText renders a value as compact JSON for explanations and messages.
 func jsonText(v any) string {
 	switch x := v.(type) {
-	case *apd.Decimal:
+	case *decimal.Decimal:
 		return x.Text('f')
 	case json.Number:
 		return string(x)
@@ -152,7 +149,7 @@ func jsonText(v any) string {
 
 func normalizeForJSON(v any) any {
 	switch x := v.(type) {
-	case *apd.Decimal:
+	case *decimal.Decimal:
 		return json.Number(x.Text('f'))
 	case []any:
 		out := make([]any, len(x))
@@ -174,7 +171,7 @@ func normalizeForJSON(v any) any {
 // Hex (0x), octal (0o) and binary (0b) integers and digit separators (_) are
 // accepted as YAML defines them; a leading zero ("0755") is rejected because
 // YAML 1.1 reads it as octal and YAML 1.2 as decimal.
-func parseYAMLNumber(text string) (*apd.Decimal, error) {
+func parseYAMLNumber(text string) (*decimal.Decimal, error) {
 	t := strings.ReplaceAll(text, "_", "")
 	sign := ""
 	body := t
@@ -187,7 +184,8 @@ func parseYAMLNumber(text string) (*apd.Decimal, error) {
 		if _, ok := bi.SetString(sign+lower, 0); !ok {
 			return nil, errNotNumber
 		}
-		return apd.NewWithBigInt(new(apd.BigInt).SetMathBigInt(&bi), 0), nil
+		d := decimal.NewFromBig(&bi, 0)
+		return &d, nil
 	}
 	if len(body) > 1 && body[0] == '0' && body[1] >= '0' && body[1] <= '9' {
 		return nil, errors.New("a number with a leading zero is ambiguous (octal in YAML 1.1); remove the zero or quote it")

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 // ErrUnavailable wraps every error caused by the store being unreachable or
@@ -52,9 +52,9 @@ type Charge struct {
 	Key      Key
 	Window   time.Duration
 	Align    Align
-	Location *time.Location // Calendar only; nil means UTC
-	Amount   apd.Decimal    // > 0
-	Limit    apd.Decimal
+	Location *time.Location  // Calendar only; nil means UTC
+	Amount   decimal.Decimal // > 0
+	Limit    decimal.Decimal
 	Strict   bool
 	// KeepOnRefund leaves this charge counted when its reservation is
 	// refunded: a rate limit counts failed calls too, while a spend counter
@@ -78,7 +78,7 @@ type Result struct {
 	RetryAfter time.Duration
 	// Totals holds each charge's counter total in the window after the call
 	// (when admitted) or as found (when not), in charge order.
-	Totals []apd.Decimal
+	Totals []decimal.Decimal
 }
 
 // NonBlocking is implemented by stores whose methods never wait on I/O or
@@ -150,6 +150,6 @@ type Store interface {
 	Reserve(ctx context.Context, now time.Time, charges []Charge) (Result, error)
 	Commit(ctx context.Context, reservation string) error
 	Refund(ctx context.Context, reservation string) error
-	Peek(ctx context.Context, now time.Time, key Key, window time.Duration, align Align, loc *time.Location) (apd.Decimal, error)
+	Peek(ctx context.Context, now time.Time, key Key, window time.Duration, align Align, loc *time.Location) (decimal.Decimal, error)
 	Close() error
 }

@@ -4,7 +4,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
 
 // CounterUsage is what one counter has used in its current window: a
@@ -15,7 +15,7 @@ type CounterUsage struct {
 	Align    Align
 	Location string // calendar windows: the location's name
 	// Used is the counter's total in the window at the time asked.
-	Used apd.Decimal
+	Used decimal.Decimal
 	// Charges is how many recorded charges make up Used.
 	Charges int
 }

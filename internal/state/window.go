@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/cockroachdb/apd/v3"
 )
 
 const day = 24 * time.Hour
@@ -94,8 +92,6 @@ func Validate(charges []Charge) error {
 		switch {
 		case c.Window <= 0:
 			return fmt.Errorf("charge %d (%s): window %v must be positive: %w", i, c.Key, c.Window, ErrInvalidCharge)
-		case c.Amount.Form != apd.Finite || c.Limit.Form != apd.Finite:
-			return fmt.Errorf("charge %d (%s): amount and limit must be finite: %w", i, c.Key, ErrInvalidCharge)
 		case c.Limit.Sign() < 0:
 			return fmt.Errorf("charge %d (%s): limit %s must not be negative: %w", i, c.Key, &c.Limit, ErrInvalidCharge)
 		case c.Amount.Sign() <= 0:

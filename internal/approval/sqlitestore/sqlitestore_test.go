@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/approval"
 	"github.com/tollgate-mcp/tollgate/internal/approval/sqlitestore"
 	"github.com/tollgate-mcp/tollgate/internal/approval/storetest"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	counters "github.com/tollgate-mcp/tollgate/internal/state/sqlitestore"
 )
@@ -53,8 +54,8 @@ func TestBesideCounters(t *testing.T) {
 		var ch state.Charge
 		ch.Key = state.Key{Scope: "t", Counter: "c", Who: "global"}
 		ch.Window = time.Minute
-		ch.Amount.SetInt64(1)
-		ch.Limit.SetInt64(5)
+		ch.Amount = decimal.NewFromInt64(1)
+		ch.Limit = decimal.NewFromInt64(5)
 		if res, err := c.Reserve(ctx, now, []state.Charge{ch}); err != nil || !res.Admitted {
 			t.Fatalf("Reserve: %+v %v", res, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
@@ -65,7 +65,7 @@ type reservation struct {
 type charge struct {
 	c      *ledger.Series
 	at     int64
-	amount apd.Decimal
+	amount decimal.Decimal
 }
 
 // New returns an empty store.
@@ -101,7 +101,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	}
 	var rb [24]byte
 	res := string(strconv.AppendUint(append(rb[:0], 'm'), s.seq.Add(1), 36))
-	r := state.Result{Totals: make([]apd.Decimal, len(charges))}
+	r := state.Result{Totals: make([]decimal.Decimal, len(charges))}
 	// When each charge is recorded, for Refund.
 	var atbuf [maxInline]int64
 	var ats []int64
@@ -147,7 +147,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 			continue
 		}
 		ch := charge{c: c, at: ats[i]}
-		ch.amount.Set(&charges[i].Amount)
+		ch.amount = charges[i].Amount
 		if n < len(rv.inline) {
 			rv.inline[n] = ch
 		} else {
@@ -199,18 +199,18 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 }
 
 // Peek implements state.Store.
-func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (apd.Decimal, error) {
+func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (decimal.Decimal, error) {
 	ch := state.Charge{Key: key, Window: window, Align: align, Location: loc}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return apd.Decimal{}, errClosed
+		return decimal.Decimal{}, errClosed
 	}
 	var buf [128]byte
 	id := ledger.AppendID(buf[:0], &ch)
 	c := s.counters[string(id)]
 	if c == nil {
-		return apd.Decimal{}, nil
+		return decimal.Decimal{}, nil
 	}
 	return c.TotalAt(now.UnixNano()), nil
 }

@@ -46,8 +46,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
@@ -213,7 +213,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		return state.Result{}, errClosed
 	}
 	if len(charges) == 0 {
-		return state.Result{Admitted: true, Totals: []apd.Decimal{}}, nil
+		return state.Result{Admitted: true, Totals: []decimal.Decimal{}}, nil
 	}
 	base := s.instance + "-" + strconv.FormatUint(s.seq.Add(1), 36)
 	nowUs := now.UnixMicro()
@@ -293,7 +293,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 	if len(vals) != 3+len(charges) {
 		return state.Result{}, unavailable("reserve", fmt.Errorf("script returned %d values", len(vals)))
 	}
-	r := state.Result{Totals: make([]apd.Decimal, len(charges))}
+	r := state.Result{Totals: make([]decimal.Decimal, len(charges))}
 	admitted, _ := vals[0].(int64)
 	denied, _ := vals[1].(int64)
 	retry, _ := vals[2].(int64)
@@ -454,8 +454,8 @@ func digits(s string) bool {
 }
 
 // Peek implements state.Store.
-func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (apd.Decimal, error) {
-	var d apd.Decimal
+func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (decimal.Decimal, error) {
+	var d decimal.Decimal
 	if s.closed.Load() {
 		return d, errClosed
 	}
@@ -487,11 +487,11 @@ func (s *Store) Close() error {
 const zeros = "0000000000000000000000000000000000000000"
 
 // toUnits renders a non-negative decimal as an integer count of 10^-scale.
-func toUnits(d *apd.Decimal) (string, error) {
-	if d.Form == apd.Finite && !d.Negative && d.Coeff.IsUint64() {
+func toUnits(d *decimal.Decimal) (string, error) {
+	if c, ok := d.Uint64Coefficient(); ok && d.Sign() >= 0 {
 		// Fast path, no big arithmetic: the coefficient's digits, less the
 		// trailing zeros below the scale, then zeros up to it.
-		c, e := d.Coeff.Uint64(), int(d.Exponent)
+		e := int(d.Exponent())
 		for c != 0 && c%10 == 0 && e < -scale {
 			c, e = c/10, e+1
 		}
@@ -504,7 +504,7 @@ func toUnits(d *apd.Decimal) (string, error) {
 			return string(append(out, zeros[:e+scale]...)), nil
 		}
 	}
-	var r apd.Decimal
+	var r decimal.Decimal
 	r.Reduce(d)
 	if r.Sign() < 0 {
 		return "", fmt.Errorf("%s is negative: %w", d, state.ErrInvalidCharge)
@@ -512,17 +512,22 @@ func toUnits(d *apd.Decimal) (string, error) {
 	if r.Sign() == 0 {
 		return "0", nil
 	}
-	e := int64(r.Exponent) + scale
+	e := int64(r.Exponent()) + scale
 	if e < 0 {
 		return "", fmt.Errorf("%s has more than %d decimal places: %w", d, scale, state.ErrInvalidCharge)
 	}
 	if e > 1000 {
 		return "", fmt.Errorf("%s is too large: %w", d, state.ErrInvalidCharge)
 	}
-	return r.Coeff.String() + strings.Repeat("0", int(e)), nil
+	// r × 10^scale has exponent e >= 0: its coefficient's digits, e zeros.
+	unit := decimal.New(1, scale)
+	if _, err := r.Mul(&r, &unit); err != nil {
+		return "", fmt.Errorf("%s is too large: %w", d, state.ErrInvalidCharge)
+	}
+	return r.Text('f'), nil
 }
 
-func fromUnits(d *apd.Decimal, units string) error {
+func fromUnits(d *decimal.Decimal, units string) error {
 	// Fast path: totals at cents or coarser have at least 16 trailing zeros
 	// and few digits before them.
 	z := 0
@@ -531,17 +536,20 @@ func fromUnits(d *apd.Decimal, units string) error {
 	}
 	if head := units[:len(units)-z]; len(head) <= 18 && digits(head) {
 		u, _ := strconv.ParseUint(head, 10, 64)
-		*d = apd.Decimal{}
+		*d = decimal.Decimal{}
 		if u != 0 {
-			d.Coeff.SetUint64(u)
-			d.Exponent = int32(z - scale)
+			*d = decimal.New(u, int32(z-scale))
 		}
 		return nil
 	}
-	if _, _, err := d.SetString(units); err != nil {
+	n, err := decimal.Parse(units)
+	if err != nil {
 		return fmt.Errorf("total %q: %w", units, err)
 	}
-	d.Exponent -= scale
+	unit := decimal.New(1, -scale)
+	if _, err := d.Mul(&n, &unit); err != nil {
+		return fmt.Errorf("total %q: %w", units, err)
+	}
 	d.Reduce(d)
 	return nil
 }

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/redisstore"
@@ -412,13 +412,15 @@ func TestFromUnits(t *testing.T) {
 		{"12345678901234567123456789000000000", "12345678901234567.123456789"},
 		{"99999999999999990000000000000000", "99999999999999.99"},
 	} {
-		var d apd.Decimal
+		var d decimal.Decimal
 		if err := redisstore.FromUnits(&d, tc.in); err != nil {
 			t.Errorf("fromUnits(%s): %v", tc.in, err)
 			continue
 		}
-		var want apd.Decimal
-		want.SetString(tc.want)
+		want, err := decimal.Parse(tc.want)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if d.Cmp(&want) != 0 || d.String() != want.String() {
 			t.Errorf("fromUnits(%s) = %s, want %s", tc.in, &d, &want)
 		}

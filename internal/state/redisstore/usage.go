@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/redis/go-redis/v9"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
@@ -203,7 +203,7 @@ func (s *Store) readUsage(ctx context.Context, batch []usageKey) ([]state.Counte
 	for i, b := range batch {
 		units, _ := vals[2*i].(string)
 		n, _ := vals[2*i+1].(int64)
-		var used apd.Decimal
+		var used decimal.Decimal
 		if err := fromUnits(&used, units); err != nil {
 			return nil, unavailable("usage", err)
 		}

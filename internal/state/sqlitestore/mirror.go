@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
 
@@ -103,7 +103,7 @@ func (m *mirror) named(name string) (*counter, error) {
 }
 
 // applyCharge adds a charge row (own or another process's) to the mirror.
-func (m *mirror) applyCharge(seq int64, name string, at int64, amount *apd.Decimal) error {
+func (m *mirror) applyCharge(seq int64, name string, at int64, amount *decimal.Decimal) error {
 	c := m.counters[name]
 	if c == nil {
 		var err error

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -47,8 +47,8 @@ type request struct {
 	locs    []loc          // refund of an own reservation: its refundable charges
 	foreign bool           // refund of a reservation this Store did not make
 
-	result state.Result // reserve
-	total  apd.Decimal  // peek
+	result state.Result    // reserve
+	total  decimal.Decimal // peek
 	err    error
 
 	// claimed is set by the leader that takes the request into a batch, or

@@ -45,7 +45,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -261,7 +261,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		return state.Result{}, fmt.Errorf("sqlitestore: reserve: %w", err)
 	}
 	if len(charges) == 0 {
-		return state.Result{Admitted: true, Totals: []apd.Decimal{}}, nil
+		return state.Result{Admitted: true, Totals: []decimal.Decimal{}}, nil
 	}
 	r := &request{kind: kindReserve, now: now.UnixNano(), charges: charges}
 	if err := s.do(ctx, r); err != nil {
@@ -307,10 +307,10 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 }
 
 // Peek implements state.Store.
-func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (apd.Decimal, error) {
+func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window time.Duration, align state.Align, loc *time.Location) (decimal.Decimal, error) {
 	r := &request{kind: kindPeek, now: now.UnixNano(), charges: []state.Charge{{Key: key, Window: window, Align: align, Location: loc}}}
 	if err := s.do(ctx, r); err != nil {
-		return apd.Decimal{}, fmt.Errorf("sqlitestore: peek %s: %w", key, err)
+		return decimal.Decimal{}, fmt.Errorf("sqlitestore: peek %s: %w", key, err)
 	}
 	return r.total, nil
 }

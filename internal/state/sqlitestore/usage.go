@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
@@ -68,8 +68,8 @@ func ReadUsage(ctx context.Context, db *sql.DB, now time.Time) ([]state.CounterU
 			c.Remove(res, idx) // a refund row
 			continue
 		}
-		var d apd.Decimal
-		if _, _, err := d.SetString(amount.String); err != nil {
+		d, err := decimal.Parse(amount.String)
+		if err != nil {
 			continue
 		}
 		c.Load(at, &d, ledger.Tag{Res: res, Idx: idx})

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/internal/ledger"
 )
@@ -328,7 +328,7 @@ func (w *writer) sync(ctx context.Context) error {
 }
 
 func (w *writer) syncRows(ctx context.Context) error {
-	var d apd.Decimal
+	var d decimal.Decimal
 	w.args = ordinal(w.args[:0], w.m.lastSeq)
 	defer clear(w.args)
 	return queryRaw(ctx, w.st.since, w.args, w.dest[:7], func(dest []driver.Value) (bool, error) {
@@ -350,7 +350,8 @@ func (w *writer) syncRows(ctx context.Context) error {
 			if c.err != nil {
 				return false, c.err
 			}
-			if _, _, err := d.SetString(amount); err != nil {
+			var err error
+			if d, err = decimal.Parse(amount); err != nil {
 				return false, fmt.Errorf("entry %d: amount %q: %w", seq, amount, err)
 			}
 			if err := w.m.applyCharge(seq, name, at, &d); err != nil {

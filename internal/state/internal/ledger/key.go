@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -27,7 +27,7 @@ func ParseKey(id string) (state.Key, error) {
 
 // Usage describes the counter named id (an AppendID) with total used and n
 // charges.
-func Usage(id string, used apd.Decimal, n int) (state.CounterUsage, error) {
+func Usage(id string, used decimal.Decimal, n int) (state.CounterUsage, error) {
 	key, err := ParseKey(id)
 	if err != nil {
 		return state.CounterUsage{}, err
@@ -45,7 +45,7 @@ func Usage(id string, used apd.Decimal, n int) (state.CounterUsage, error) {
 
 // UsageAt is TotalAt and the number of live events making it up, without
 // changing c.
-func (c *Counter) UsageAt(now int64) (apd.Decimal, int) {
+func (c *Counter) UsageAt(now int64) (decimal.Decimal, int) {
 	cutoff := now - c.Window
 	if c.Calendar && now >= c.BucketEnd {
 		start, _ := state.CalendarBounds(time.Unix(0, now), time.Duration(c.Window), c.Loc)

@@ -16,29 +16,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
-// exact performs additions without rounding (precision 0 disables it), so
-// 0.1 + 0.2 is 0.3 and totals never drift.
-var exact = apd.BaseContext.WithPrecision(0)
-
-// Add sets d = x + y exactly.
-func Add(d, x, y *apd.Decimal) {
-	if _, err := exact.Add(d, x, y); err != nil {
-		// Only exponent overflow can fail, far outside any amount a policy can
-		// express; refuse to continue with a wrong total.
-		panic("ledger: decimal add: " + err.Error())
-	}
-}
+// Add sets d = x + y exactly, so 0.1 + 0.2 is 0.3 and totals never drift.
+func Add(d, x, y *decimal.Decimal) { d.Add(x, y) }
 
 // Sub sets d = x - y exactly.
-func Sub(d, x, y *apd.Decimal) {
-	if _, err := exact.Sub(d, x, y); err != nil {
-		panic("ledger: decimal sub: " + err.Error())
-	}
-}
+func Sub(d, x, y *decimal.Decimal) { d.Sub(x, y) }
 
 // AppendID appends the backend identity of ch's counter to b: the key plus
 // window and alignment (and location for calendar windows), so that changing
@@ -108,7 +94,7 @@ type Tag struct {
 // Event is one recorded charge on one counter.
 type Event struct {
 	At     int64 // unix nanoseconds
-	Amount apd.Decimal
+	Amount decimal.Decimal
 	Tag
 }
 
@@ -119,7 +105,7 @@ type Counter struct {
 	Window   int64 // nanoseconds
 	Loc      *time.Location
 	// Total is the sum of Amount over the live events.
-	Total apd.Decimal
+	Total decimal.Decimal
 	// Bucket and BucketEnd bound the current calendar window.
 	Bucket, BucketEnd int64
 	// floor: every event with At < floor has been dropped.
@@ -143,14 +129,14 @@ func (c *Counter) Events() []Event { return c.events[c.head:] }
 // Load adds a stored event without any check; used to rebuild a counter from
 // persistent storage. Events normally arrive oldest first; one that does not
 // is put in its place.
-func (c *Counter) Load(at int64, amount *apd.Decimal, tag Tag) {
+func (c *Counter) Load(at int64, amount *decimal.Decimal, tag Tag) {
 	i := len(c.events)
 	c.events = append(c.events, Event{})
 	for ; i > c.head && c.events[i-1].At > at; i-- {
 		c.events[i] = c.events[i-1]
 	}
 	c.events[i] = Event{At: at, Tag: tag}
-	c.events[i].Amount.Set(amount)
+	c.events[i].Amount = *amount
 	Add(&c.Total, &c.Total, amount)
 }
 
@@ -202,9 +188,8 @@ func (c *Counter) AdvanceDrop(now int64, drop func(*Event)) (dropped bool) {
 }
 
 // TotalAt is the total the counter would have at now, without changing it.
-func (c *Counter) TotalAt(now int64) apd.Decimal {
-	var t apd.Decimal
-	t.Set(&c.Total)
+func (c *Counter) TotalAt(now int64) decimal.Decimal {
+	t := c.Total
 	cutoff := now - c.Window
 	if c.Calendar {
 		if now < c.BucketEnd {
@@ -223,13 +208,13 @@ func (c *Counter) TotalAt(now int64) apd.Decimal {
 // now, raised when needed so that events stay in order and inside the current
 // window (another process's clock may run a little behind ours, and an event
 // that counts a little longer never admits too much).
-func (c *Counter) Append(now int64, amount *apd.Decimal, tag Tag) int64 {
+func (c *Counter) Append(now int64, amount *decimal.Decimal, tag Tag) int64 {
 	at := max(now, c.floor)
 	if n := len(c.events); n > c.head && c.events[n-1].At > at {
 		at = c.events[n-1].At
 	}
 	c.events = append(c.events, Event{At: at, Tag: tag})
-	c.events[len(c.events)-1].Amount.Set(amount)
+	c.events[len(c.events)-1].Amount = *amount
 	Add(&c.Total, &c.Total, amount)
 	return at
 }
@@ -275,8 +260,8 @@ func (c *Counter) Expires() int64 {
 }
 
 // Fits reports whether total + extra + amount stays within the limit.
-func Fits(total, extra, amount, limit *apd.Decimal, strict bool) bool {
-	var sum apd.Decimal
+func Fits(total, extra, amount, limit *decimal.Decimal, strict bool) bool {
+	var sum decimal.Decimal
 	if extra.IsZero() {
 		// The usual case: no earlier charge of the call on this counter.
 		Add(&sum, total, amount)
@@ -296,16 +281,15 @@ func Fits(total, extra, amount, limit *apd.Decimal, strict bool) bool {
 // It never exceeds the window (for a calendar window, the current one's
 // length): an event recorded by a process whose clock runs ahead of the
 // caller's would otherwise promise a wait longer than the window itself.
-func (c *Counter) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration {
-	var zero apd.Decimal
+func (c *Counter) RetryAfter(now int64, extra *decimal.Decimal, ch *state.Charge) time.Duration {
+	var zero decimal.Decimal
 	if !Fits(&zero, extra, &ch.Amount, &ch.Limit, ch.Strict) {
 		return 0
 	}
 	if c.Calendar {
 		return time.Duration(ClampRetry(c.BucketEnd-now, c.BucketEnd-c.Bucket))
 	}
-	var left apd.Decimal
-	left.Set(&c.Total)
+	left := c.Total
 	for i := c.head; i < len(c.events); i++ {
 		e := &c.events[i]
 		Sub(&left, &left, &e.Amount)
@@ -330,7 +314,7 @@ func ClampRetry(wait, window int64) int64 {
 // not nil, ats[i] receives the time charge i was recorded at (see Append).
 // When seq0 is not 0, charge i's event gets Seq seq0+i.
 func Reserve(now int64, charges []state.Charge, counters []*Counter, res string, r *state.Result, ats []int64, seq0 int64) bool {
-	var extra apd.Decimal
+	var extra decimal.Decimal
 	if i := fit(charges, counters, &extra); i >= 0 {
 		refuse(charges, counters, i, r)
 		r.RetryAfter = counters[i].RetryAfter(now, &extra, &charges[i])
@@ -354,7 +338,7 @@ func Reserve(now int64, charges []state.Charge, counters []*Counter, res string,
 // receives the time each charge was recorded at, which with its amount is
 // what Series.Remove needs to refund it.
 func ReserveSeries(now int64, charges []state.Charge, series []*Series, res string, r *state.Result, ats []int64) bool {
-	var extra apd.Decimal
+	var extra decimal.Decimal
 	if i := fit(charges, series, &extra); i >= 0 {
 		refuse(charges, series, i, r)
 		r.RetryAfter = series[i].RetryAfter(now, &extra, &charges[i])
@@ -370,7 +354,7 @@ func ReserveSeries(now int64, charges []state.Charge, series []*Series, res stri
 // ReserveSeriesSeq is ReserveSeries over series with row numbers (see
 // Series.AppendSeq): charge i is recorded as row seq0+i.
 func ReserveSeriesSeq(now int64, charges []state.Charge, series []*Series, res string, r *state.Result, ats []int64, seq0 int64) bool {
-	var extra apd.Decimal
+	var extra decimal.Decimal
 	if i := fit(charges, series, &extra); i >= 0 {
 		refuse(charges, series, i, r)
 		r.RetryAfter = series[i].RetryAfter(now, &extra, &charges[i])
@@ -388,19 +372,19 @@ func ReserveSeriesSeq(now int64, charges []state.Charge, series []*Series, res s
 // parameter would make its arguments escape, an allocation per call.)
 type counter interface {
 	comparable
-	total() *apd.Decimal
+	total() *decimal.Decimal
 }
 
-func (c *Counter) total() *apd.Decimal { return &c.Total }
-func (s *Series) total() *apd.Decimal  { return &s.Total }
+func (c *Counter) total() *decimal.Decimal { return &c.Total }
+func (s *Series) total() *decimal.Decimal  { return &s.Total }
 
 // fit returns the index of the first charge that does not fit its counter
 // (charges on the same counter adding up), with extra set to what earlier
 // charges of the call claim on that counter; -1 when all fit.
-func fit[C counter](charges []state.Charge, counters []C, extra *apd.Decimal) int {
+func fit[C counter](charges []state.Charge, counters []C, extra *decimal.Decimal) int {
 	for i := range charges {
 		ch, c := &charges[i], counters[i]
-		*extra = apd.Decimal{}
+		*extra = decimal.Decimal{}
 		for j := range i {
 			if counters[j] == c {
 				Add(extra, extra, &charges[j].Amount)
@@ -417,10 +401,10 @@ func fit[C counter](charges []state.Charge, counters []C, extra *apd.Decimal) in
 // length) and sets each to its counter's total.
 func totals[C counter](charges []state.Charge, counters []C, r *state.Result) {
 	if len(r.Totals) != len(charges) {
-		r.Totals = make([]apd.Decimal, len(charges))
+		r.Totals = make([]decimal.Decimal, len(charges))
 	}
 	for i := range charges {
-		r.Totals[i].Set(counters[i].total())
+		r.Totals[i] = *counters[i].total()
 	}
 }
 

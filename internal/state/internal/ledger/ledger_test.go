@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -55,10 +55,10 @@ func TestCalendarRollKeepsEventsOfTheNewWindow(t *testing.T) {
 	}
 }
 
-func dec(s string) apd.Decimal {
-	d, _, err := apd.NewFromString(s)
+func dec(s string) decimal.Decimal {
+	d, err := decimal.Parse(s)
 	if err != nil {
 		panic(err)
 	}
-	return *d
+	return d
 }

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -45,7 +45,7 @@ type Series struct {
 	Window   int64 // nanoseconds
 	Loc      *time.Location
 	// Total is the sum of the amounts of the live events.
-	Total apd.Decimal
+	Total decimal.Decimal
 	// Bucket and BucketEnd bound the current calendar window.
 	Bucket, BucketEnd int64
 	// floor: every event with At < floor has been dropped.
@@ -74,7 +74,7 @@ type block struct {
 
 type run struct {
 	n      int
-	amount apd.Decimal
+	amount decimal.Decimal
 }
 
 // NewSeries returns an empty series shaped by ch.
@@ -88,20 +88,20 @@ func (s *Series) Len() int { return s.n }
 
 // identical reports whether a and b are the same decimal in the same
 // representation (1.5 and 1.50 are not).
-func identical(a, b *apd.Decimal) bool {
-	return a.Exponent == b.Exponent && a.Cmp(b) == 0
+func identical(a, b *decimal.Decimal) bool {
+	return a.Exponent() == b.Exponent() && a.Cmp(b) == 0
 }
 
 // mulAdd sets d = d + k*x (k > 0) exactly, in the representation k
 // additions of x would give.
-func mulAdd(d *apd.Decimal, k int, x *apd.Decimal, neg bool) {
-	var p apd.Decimal
+func mulAdd(d *decimal.Decimal, k int, x *decimal.Decimal, neg bool) {
+	var p decimal.Decimal
 	if k == 1 {
-		p.Set(x)
+		p = *x
 	} else {
-		var kd apd.Decimal
-		kd.SetInt64(int64(k))
-		if _, err := exact.Mul(&p, x, &kd); err != nil {
+		kd := decimal.NewFromInt64(int64(k))
+		if _, err := p.Mul(x, &kd); err != nil {
+			// kd's exponent is 0, so the product's is x's: it cannot fail.
 			panic("ledger: decimal mul: " + err.Error())
 		}
 	}
@@ -128,7 +128,7 @@ func (s *Series) cutoff(now int64) (cut int64, ok bool) {
 
 // through reports the sum and number of the events at or before cut,
 // without changing s.
-func (s *Series) through(cut int64) (sum apd.Decimal, n int) {
+func (s *Series) through(cut int64) (sum decimal.Decimal, n int) {
 	for bi := range s.blocks {
 		b := &s.blocks[bi]
 		k := b.countThrough(cut)
@@ -229,9 +229,8 @@ func (s *Series) AdvanceSeq(now int64, drop func(seq int64)) (dropped bool) {
 }
 
 // TotalAt is Counter.TotalAt: the total at now, without changing s.
-func (s *Series) TotalAt(now int64) apd.Decimal {
-	var t apd.Decimal
-	t.Set(&s.Total)
+func (s *Series) TotalAt(now int64) decimal.Decimal {
+	t := s.Total
 	if cut, ok := s.cutoff(now); ok {
 		sum, n := s.through(cut)
 		if n > 0 {
@@ -243,7 +242,7 @@ func (s *Series) TotalAt(now int64) apd.Decimal {
 
 // UsageAt is Counter.UsageAt: TotalAt and the number of live events making
 // it up, without changing s.
-func (s *Series) UsageAt(now int64) (apd.Decimal, int) {
+func (s *Series) UsageAt(now int64) (decimal.Decimal, int) {
 	cut, ok := s.cutoff(now)
 	if !ok {
 		cut = s.Bucket - 1
@@ -260,7 +259,7 @@ func (s *Series) last() int64 {
 
 // Append is Counter.Append without a tag: it records amount at now (raised
 // to keep events in order and inside the window) and returns that time.
-func (s *Series) Append(now int64, amount *apd.Decimal) int64 {
+func (s *Series) Append(now int64, amount *decimal.Decimal) int64 {
 	at := max(now, s.floor)
 	if s.n > 0 {
 		at = max(at, s.last())
@@ -271,7 +270,7 @@ func (s *Series) Append(now int64, amount *apd.Decimal) int64 {
 
 // AppendSeq is Append for a series with row numbers: the event is row seq,
 // which must be higher than every row the series holds.
-func (s *Series) AppendSeq(now int64, amount *apd.Decimal, seq int64) int64 {
+func (s *Series) AppendSeq(now int64, amount *decimal.Decimal, seq int64) int64 {
 	at := max(now, s.floor)
 	if s.n > 0 {
 		at = max(at, s.last())
@@ -287,7 +286,7 @@ func (s *Series) AppendSeq(now int64, amount *apd.Decimal, seq int64) int64 {
 // after reading all the others), and an event that counts a little longer
 // never admits too much. One already out of the window is dropped by the
 // next Advance, as in a Counter.
-func (s *Series) LoadSeq(at int64, amount *apd.Decimal, seq int64) {
+func (s *Series) LoadSeq(at int64, amount *decimal.Decimal, seq int64) {
 	if s.n > 0 {
 		at = max(at, s.last())
 	}
@@ -296,7 +295,7 @@ func (s *Series) LoadSeq(at int64, amount *apd.Decimal, seq int64) {
 
 // put records amount at `at` (not before the last event); seq is its row
 // number, 0 in a series without them.
-func (s *Series) put(at int64, amount *apd.Decimal, seq int64) {
+func (s *Series) put(at int64, amount *decimal.Decimal, seq int64) {
 	var b *block
 	if nb := len(s.blocks); nb > 0 {
 		b = &s.blocks[nb-1]
@@ -326,7 +325,7 @@ func (s *Series) put(at int64, amount *apd.Decimal, seq int64) {
 		b.runs[nr-1].n++
 	} else {
 		b.runs = append(b.runs, run{n: 1})
-		b.runs[len(b.runs)-1].amount.Set(amount)
+		b.runs[len(b.runs)-1].amount = *amount
 	}
 	s.n++
 	Add(&s.Total, &s.Total, amount)
@@ -334,7 +333,7 @@ func (s *Series) put(at int64, amount *apd.Decimal, seq int64) {
 
 // Remove takes one event recorded at `at` with an identical amount off the
 // series; false when there is none (refunded already, or left the window).
-func (s *Series) Remove(at int64, amount *apd.Decimal) bool {
+func (s *Series) Remove(at int64, amount *decimal.Decimal) bool {
 	for bi := len(s.blocks) - 1; bi >= 0; bi-- {
 		b := &s.blocks[bi]
 		if at < b.base {
@@ -437,16 +436,15 @@ func (s *Series) Expires() int64 {
 }
 
 // RetryAfter is Counter.RetryAfter.
-func (s *Series) RetryAfter(now int64, extra *apd.Decimal, ch *state.Charge) time.Duration {
-	var zero apd.Decimal
+func (s *Series) RetryAfter(now int64, extra *decimal.Decimal, ch *state.Charge) time.Duration {
+	var zero decimal.Decimal
 	if !Fits(&zero, extra, &ch.Amount, &ch.Limit, ch.Strict) {
 		return 0
 	}
 	if s.Calendar {
 		return time.Duration(ClampRetry(s.BucketEnd-now, s.BucketEnd-s.Bucket))
 	}
-	var left apd.Decimal
-	left.Set(&s.Total)
+	left := s.Total
 	for bi := range s.blocks {
 		b := &s.blocks[bi]
 		i := 0

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -24,7 +24,7 @@ func TestSeriesSeqMatchesCounter(t *testing.T) {
 		{Window: 9 * time.Second},
 		{Window: time.Minute, Align: state.Calendar},
 	}
-	amounts := []apd.Decimal{dec("1"), dec("1"), dec("0.5"), dec("0.50"), dec("2.25")}
+	amounts := []decimal.Decimal{dec("1"), dec("1"), dec("0.5"), dec("0.50"), dec("2.25")}
 	for _, shape := range shapes {
 		for seed := range uint64(2) {
 			dense := seed%2 == 1

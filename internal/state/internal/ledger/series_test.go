@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
+	"github.com/tollgate-mcp/tollgate/internal/decimal"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -32,7 +32,7 @@ func TestSeriesMatchesCounter(t *testing.T) {
 		{Window: time.Minute, Align: state.Calendar},
 		{Window: 24 * time.Hour, Align: state.Calendar, Location: ny},
 	}
-	amounts := []apd.Decimal{dec("1"), dec("1"), dec("1"), dec("0.5"), dec("0.50"), dec("2.25"), dec("12345678901234567890123.5")}
+	amounts := []decimal.Decimal{dec("1"), dec("1"), dec("1"), dec("0.5"), dec("0.50"), dec("2.25"), dec("12345678901234567890123.5")}
 	for _, shape := range shapes {
 		for seed := range uint64(2) {
 			// Odd seeds run dense traffic: thousands of live events, over
@@ -44,7 +44,7 @@ func TestSeriesMatchesCounter(t *testing.T) {
 				type made struct {
 					res    string
 					at     int64
-					amount apd.Decimal
+					amount decimal.Decimal
 				}
 				var log []made
 				now := time.Date(2025, 3, 9, 6, 59, 0, 0, time.UTC).UnixNano() // a DST change in New York
@@ -100,7 +100,7 @@ func TestSeriesMatchesCounter(t *testing.T) {
 
 // compare checks every answer of c and s; the ones that scan every event
 // only when full.
-func compare(t *testing.T, at string, c *Counter, s *Series, now int64, rng *rand.Rand, amounts []apd.Decimal, full bool) {
+func compare(t *testing.T, at string, c *Counter, s *Series, now int64, rng *rand.Rand, amounts []decimal.Decimal, full bool) {
 	t.Helper()
 	if c.Total.String() != s.Total.String() {
 		t.Fatalf("%s: Total %s, series %s", at, &c.Total, &s.Total)
@@ -126,12 +126,12 @@ func compare(t *testing.T, at string, c *Counter, s *Series, now int64, rng *ran
 		}
 	}
 	ch := state.Charge{Amount: amounts[rng.IntN(len(amounts))], Strict: rng.IntN(2) == 0}
-	var extra apd.Decimal
+	var extra decimal.Decimal
 	if rng.IntN(3) == 0 {
 		extra = amounts[rng.IntN(len(amounts))]
 	}
 	// A limit near the total, so that some events must leave first.
-	ch.Limit.SetInt64(rng.Int64N(int64(s.Len()) + 3))
+	ch.Limit = decimal.NewFromInt64(rng.Int64N(int64(s.Len()) + 3))
 	if rc, rs := c.RetryAfter(now, &extra, &ch), s.RetryAfter(now, &extra, &ch); rc != rs {
 		t.Fatalf("%s: RetryAfter(%s + %s ≤ %s) %v, series %v", at, &extra, &ch.Amount, &ch.Limit, rc, rs)
 	}
