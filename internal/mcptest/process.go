@@ -47,7 +47,8 @@ type process struct {
 
 // startProcess starts argv for the length of the test. When the test ends its
 // context is cancelled (just before cleanups run): the process gets SIGTERM,
-// and SIGKILL stopGrace later; the cleanup waits for it to be gone. Its
+// and SIGKILL stopGrace later; the cleanup waits for it to be gone. If the
+// test binary dies first (a panic), the process is killed with it on Linux. Its
 // combined output is logged if the test failed. env is added to the test
 // process's own environment. A failure to start always fails the test: the
 // caller has already checked that the peer is installed.
@@ -60,6 +61,7 @@ func startProcess(tb testing.TB, name string, argv, env []string) *process {
 	cmd.Stderr = p.out
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}
