@@ -154,6 +154,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if round%2 == 1 {
 				slices.Reverse(order)
 			}
+			if o.sc.kind == kindStartup {
+				// One start-up of each in turn, not a block of each: a
+				// machine that drifts over the round moves them alike.
+				samples, err := h.startups(ctx, o.sc, order)
+				if err != nil {
+					o.err = fmt.Errorf("%s: %w", o.sc.label(), err)
+					fmt.Fprintf(cfg.Log, "  FAILED %v\n", o.err)
+					continue
+				}
+				for i, v := range order {
+					o.add(v, samples[i])
+				}
+				fmt.Fprintf(cfg.Log, "  %-48s %s\n", o.sc.label(), brief(o))
+				continue
+			}
 			for _, v := range order {
 				if err := ctx.Err(); err != nil {
 					return nil, err
@@ -175,16 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					fmt.Fprintf(cfg.Log, "  FAILED %v\n", o.err)
 					break
 				}
-				switch v {
-				case viaTollgate:
-					o.proxied = append(o.proxied, s)
-				case viaRelay:
-					o.relay = append(o.relay, s)
-				case viaRun:
-					o.run = append(o.run, s)
-				default:
-					o.direct = append(o.direct, s)
-				}
+				o.add(v, s)
 			}
 			if o.err == nil {
 				fmt.Fprintf(cfg.Log, "  %-48s %s\n", o.sc.label(), brief(o))
@@ -199,6 +205,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// add files s, measured via v.
+func (o *outcome) add(v via, s sample) {
+	switch v {
+	case viaTollgate:
+		o.proxied = append(o.proxied, s)
+	case viaRelay:
+		o.relay = append(o.relay, s)
+	case viaRun:
+		o.run = append(o.run, s)
+	default:
+		o.direct = append(o.direct, s)
+	}
 }
 
 // floors reports whether this run measures the bare relay at all.
@@ -321,9 +341,6 @@ func (h *harness) measure(ctx context.Context, sc *Scenario, v via, round int) (
 			return sample{}, err
 		}
 		upstreamURL = "http://" + addr + "/mcp"
-	}
-	if sc.kind == kindStartup {
-		return h.startups(ctx, sc, v)
 	}
 
 	// The client, and the process whose costs are Tollgate's.
@@ -505,57 +522,74 @@ func insertFlags(argv []string, flags ...string) []string {
 // tollgate process's peak memory, in the last start-up of each round.
 const idleSettle = 300 * time.Millisecond
 
-// startups measures cfg.Starts start-ups: start the process, initialize, and
-// wait for the first tools/list answer.
-func (h *harness) startups(ctx context.Context, sc *Scenario, v via) (sample, error) {
-	argv := h.echoArgv(sc, "")
-	// Tollgate's idle memory, and the bare relay's beside it.
-	measured := v == viaTollgate || v == viaRelay
-	switch v {
-	case viaTollgate:
-		var err error
-		if argv, _, err = h.tollgateArgv(sc, "", 0, false); err != nil {
-			return sample{}, err
+// startups measures cfg.Starts start-ups of each of vias (start the
+// process, initialize, wait for the first tools/list answer), one of each in
+// turn, in the order of vias and then the reverse, and returns a sample for
+// each of vias.
+func (h *harness) startups(ctx context.Context, sc *Scenario, vias []via) ([]sample, error) {
+	argvs := make([][]string, len(vias))
+	for i, v := range vias {
+		argvs[i] = h.echoArgv(sc, "")
+		switch v {
+		case viaTollgate:
+			var err error
+			if argvs[i], _, err = h.tollgateArgv(sc, "", 0, false); err != nil {
+				return nil, err
+			}
+		case viaRelay:
+			argvs[i] = h.relayArgv(sc, "")
 		}
-	case viaRelay:
-		argv = h.relayArgv(sc, "")
 	}
 	w := workload(workList, len(h.toolNames))
 	w.Check = func(id int64, resp []byte) error { _, err := load.CheckID(id, resp); return err }
-	var lat load.Histogram
-	var s sample
-	for i := range h.cfg.Starts {
-		t0 := time.Now()
-		c, err := load.StartStdio(argv, nil)
-		if err != nil {
-			return sample{}, err
-		}
-		err = load.Initialize(ctx, c)
-		if err == nil {
-			var resp []byte
-			if resp, err = c.Do(ctx, 1, w.Request(1)); err == nil {
-				err = w.Check(1, resp)
+	lats := make([]load.Histogram, len(vias))
+	samples := make([]sample, len(vias))
+	for n := range h.cfg.Starts {
+		for k := range vias {
+			if n%2 == 1 {
+				k = len(vias) - 1 - k
 			}
-		}
-		lat.Record(time.Since(t0))
-		if err == nil && measured {
-			if i == h.cfg.Starts-1 {
-				// What a process does just after its first answer (pins
-				// recorded off the answer's path) counts in its idle memory:
-				// the last start-up of the round is read after a pause.
-				time.Sleep(idleSettle)
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
-			var kb int64
-			kb, _, err = procStats(c.PID())
-			s.peakKB = max(s.peakKB, kb)
-		}
-		if cerr := c.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return sample{}, withStderr(err, c)
+			v := vias[k]
+			// Tollgate's idle memory, and the bare relay's beside it.
+			measured := v == viaTollgate || v == viaRelay
+			t0 := time.Now()
+			c, err := load.StartStdio(argvs[k], nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", v, err)
+			}
+			err = load.Initialize(ctx, c)
+			if err == nil {
+				var resp []byte
+				if resp, err = c.Do(ctx, 1, w.Request(1)); err == nil {
+					err = w.Check(1, resp)
+				}
+			}
+			lats[k].Record(time.Since(t0))
+			if err == nil && measured {
+				if n == h.cfg.Starts-1 {
+					// What a process does just after its first answer (pins
+					// recorded off the answer's path) counts in its idle
+					// memory: the last start-up of the round is read after a
+					// pause.
+					time.Sleep(idleSettle)
+				}
+				var kb int64
+				kb, _, err = procStats(c.PID())
+				samples[k].peakKB = max(samples[k].peakKB, kb)
+			}
+			if cerr := c.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", v, withStderr(err, c))
+			}
 		}
 	}
-	s.p50, s.p99 = lat.Quantile(0.5), lat.Quantile(0.99)
-	return s, nil
+	for k := range samples {
+		samples[k].p50, samples[k].p99 = lats[k].Quantile(0.5), lats[k].Quantile(0.99)
+	}
+	return samples, nil
 }

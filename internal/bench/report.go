@@ -199,7 +199,7 @@ func newReport(cfg Config, outs []*outcome, took time.Duration) *Report {
 	if cfg.Smoke {
 		r.Mode = fmt.Sprintf("smoke: %d round, %v per run after %v warm-up, %d start-ups", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
 	} else {
-		r.Mode = fmt.Sprintf("%d rounds, interleaved (direct, Tollgate and, in floor rows, the bare relay, in paired rows tollgate run with the empty policy, in an order reversed every other round), %v measured per run after %v warm-up, %d start-ups per round", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
+		r.Mode = fmt.Sprintf("%d rounds, interleaved (direct, Tollgate and, in floor rows, the bare relay, in paired rows tollgate run with the empty policy, in an order reversed every other round), %v measured per run after %v warm-up, %d start-ups of each per round, one of each in turn", cfg.Rounds, cfg.Duration, cfg.Warmup, cfg.Starts)
 	}
 	if cfg.Profile != "" {
 		r.Mode += "; PROFILING: the stdio rows ran the in-process proxy (benchcmd proxy) with a CPU profile, not the tollgate binary"
