@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/big"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tollgate-mcp/tollgate/internal/decimal"
 )
@@ -112,11 +111,8 @@ func decodeArgs(raw []byte) (map[string]any, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return map[string]any{}, nil
 	}
-	// encoding/json silently replaces invalid UTF-8 with U+FFFD; the server
-	// might read the original bytes differently, so refuse instead.
-	if !utf8.Valid(raw) {
-		return nil, errors.New("arguments are not valid UTF-8")
-	}
+	// decodeArgsFast refuses invalid UTF-8: a decoder that replaced it with
+	// U+FFFD would check what the server may not read.
 	return decodeArgsFast(raw)
 }
 
