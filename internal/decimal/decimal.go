@@ -313,55 +313,47 @@ func (d *Decimal) Sub(x, y *Decimal) *Decimal {
 
 // add sets d = x + (y's magnitude with sign yneg).
 func (d *Decimal) add(x, y *Decimal, yneg bool) *Decimal {
+	// Align to the smaller exponent: scale the other operand up.
 	a, b := x, y
-	var as, bs Decimal
+	var scaledOne Decimal
 	if a.exp > b.exp {
-		as = scaled(a, uint64(int64(a.exp)-int64(b.exp)))
-		a = &as
+		scaledOne = scaled(a, uint64(int64(a.exp)-int64(b.exp)))
+		a = &scaledOne
 	} else if b.exp > a.exp {
-		bs = scaled(b, uint64(int64(b.exp)-int64(a.exp)))
-		b = &bs
+		scaledOne = scaled(b, uint64(int64(b.exp)-int64(a.exp)))
+		b = &scaledOne
 	}
-	r := Decimal{exp: a.exp}
 	xneg := x.neg
-	if a.big == nil && b.big == nil {
+	r := Decimal{exp: a.exp}
+	small := a.big == nil && b.big == nil
+	if small {
 		switch {
 		case xneg == yneg:
-			if sum, carry := bits.Add64(a.c, b.c, 0); carry == 0 {
-				r.c, r.neg = sum, xneg
-				*d = r.zeroSign(xneg && yneg)
-				return d
-			}
+			var carry uint64
+			r.c, carry = bits.Add64(a.c, b.c, 0)
+			r.neg, small = xneg, carry == 0
 		case a.c >= b.c:
 			r.c, r.neg = a.c-b.c, xneg
-			*d = r.zeroSign(xneg && yneg)
-			return d
 		default:
 			r.c, r.neg = b.c-a.c, yneg
-			*d = r.zeroSign(xneg && yneg)
-			return d
 		}
 	}
-	sa, sb := new(big.Int).Set(a.mag()), new(big.Int).Set(b.mag())
-	if xneg {
-		sa.Neg(sa)
+	if !small {
+		sa, sb := new(big.Int).Set(a.mag()), new(big.Int).Set(b.mag())
+		if xneg {
+			sa.Neg(sa)
+		}
+		if yneg {
+			sb.Neg(sb)
+		}
+		sa.Add(sa, sb)
+		r.neg = sa.Sign() < 0
+		r.setMag(sa.Abs(sa))
 	}
-	if yneg {
-		sb.Neg(sb)
+	if r.IsZero() {
+		r.neg = xneg && yneg // a zero sum is negative only when both were
 	}
-	sa.Add(sa, sb)
-	r.neg = sa.Sign() < 0
-	r.setMag(sa.Abs(sa))
-	*d = r.zeroSign(xneg && yneg)
-	return d
-}
-
-// zeroSign gives a zero result the sign neg (negative only when both
-// operands were) and leaves other results alone.
-func (d Decimal) zeroSign(neg bool) Decimal {
-	if d.IsZero() {
-		d.neg = neg
-	}
+	*d = r
 	return d
 }
 

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/decimal"
@@ -59,8 +58,8 @@ type chargeSpec struct {
 	reason         string // for a failed reservation
 	desc           string // e.g. "state.create_charge.daily_spend lte 1000000"
 	// global is the name (state.Key.String) of the counter when per is
-	// global, made by the first call that needs it.
-	global atomic.Pointer[string]
+	// global, made once at compile time.
+	global string
 }
 
 type counterID struct{ scope, counter string }
@@ -247,6 +246,7 @@ func (c *compiler) rule(key string, idx int, n *yaml.Node) *rule {
 	}
 	if r.charge != nil {
 		c.chargeOptions(r, r.charge, f, where)
+		r.charge.global = state.Key{Scope: r.charge.scope, Counter: r.charge.counter, Who: "global"}.String()
 	} else if !hasRL && !hasST {
 		for _, k := range []string{"per", "align", "timezone", "refund_on_failure"} {
 			if v, ok := f[k]; ok {

@@ -371,17 +371,13 @@ func (c *condition) step(rule string, args map[string]any, ok bool, m mode) Step
 //
 // why, when not empty, says which reading of an increment_from amount was
 // charged (it was not the exact JSON number).
-// name is key's name (key.String()); a global counter's is made once.
+// name is key's name (key.String()); a global counter's is made once, at
+// compile time.
 func (ch *chargeSpec) name(key *state.Key) string {
-	if ch.per != perGlobal {
-		return key.String()
+	if ch.per == perGlobal {
+		return ch.global
 	}
-	if p := ch.global.Load(); p != nil {
-		return *p
-	}
-	s := key.String()
-	ch.global.Store(&s)
-	return s
+	return key.String()
 }
 
 func (ch *chargeSpec) build(c *Call, args map[string]any) (out state.Charge, skip bool, why string, err error) {

@@ -41,15 +41,15 @@ func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	return g.Gate.Judge(ctx, c)
 }
 
-// tenAMinute is a policy with a rate limit on echo.
-func tenAMinute(t *testing.T) *policy.Policy {
+// perMinute is a policy with a rate limit of n calls a minute on echo.
+func perMinute(t *testing.T, n int) *policy.Policy {
 	t.Helper()
 	pol, err := policy.Load("p.yaml", []byte(`version: "1"
 tools:
   echo:
     rules:
-      - name: ten a minute
-        rate_limit: 10/minute
+      - name: per minute
+        rate_limit: `+strconv.Itoa(n)+`/minute
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -57,20 +57,32 @@ tools:
 	return pol
 }
 
+// tenAMinute is a policy with a rate limit on echo.
+func tenAMinute(t *testing.T) *policy.Policy { return perMinute(t, 10) }
+
 // manyAMinute is a policy with a rate limit on echo that tests never reach.
-func manyAMinute(t *testing.T) *policy.Policy {
+func manyAMinute(t *testing.T) *policy.Policy { return perMinute(t, 1000) }
+
+// echoSession starts a session of g over a fake echo server and returns
+// the client's side: what it writes, and the answers it reads, a line
+// each. The session ends with the test.
+func echoSession(t *testing.T, g proxy.Gate) (*io.PipeWriter, <-chan string) {
 	t.Helper()
-	pol, err := policy.Load("p.yaml", []byte(`version: "1"
-tools:
-  echo:
-    rules:
-      - name: many a minute
-        rate_limit: 1000/minute
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pol
+	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
+	cw, pr, pw, done := startPump(t, g, fs, 0)
+	t.Cleanup(func() {
+		cw.Close()
+		<-done
+		pw.Close()
+	})
+	answers := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			answers <- sc.Text()
+		}
+	}()
+	return cw, answers
 }
 
 // blockingStore hides memstore's NonBlocking, as a store that does I/O would.
@@ -202,22 +214,9 @@ func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 	pol := manyAMinute(t)
 	g := &holdGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
+	cw, answers := echoSession(t, g)
 	release := sync.OnceFunc(func() { close(g.release) })
-	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
-	cw, pr, pw, done := startPump(t, g, fs, 0)
-	defer func() {
-		release() // a failed test does not hang on its held calls
-		cw.Close()
-		<-done
-		pw.Close()
-	}()
-	answers := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			answers <- sc.Text()
-		}
-	}()
+	t.Cleanup(release) // first: a failed test does not hang on its held calls
 	call := func(id string) string {
 		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
 	}
@@ -314,20 +313,7 @@ func TestJudgeGoroutinesAreKept(t *testing.T) {
 	// together, judged together, answered; it returns the goroutines
 	// they were judged on.
 	session := func() func(n int) []string {
-		fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
-		cw, pr, pw, done := startPump(t, g, fs, 0)
-		t.Cleanup(func() {
-			cw.Close()
-			<-done
-			pw.Close()
-		})
-		answers := make(chan string, 64)
-		go func() {
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				answers <- sc.Text()
-			}
-		}()
+		cw, answers := echoSession(t, g)
 		next := 0
 		return func(n int) []string {
 			t.Helper()

@@ -20,12 +20,6 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
-// Add sets d = x + y exactly, so 0.1 + 0.2 is 0.3 and totals never drift.
-func Add(d, x, y *decimal.Decimal) { d.Add(x, y) }
-
-// Sub sets d = x - y exactly.
-func Sub(d, x, y *decimal.Decimal) { d.Sub(x, y) }
-
 // AppendID appends the backend identity of ch's counter to b: the key plus
 // window and alignment (and location for calendar windows), so that changing
 // a rule's window starts a fresh counter. Free-form parts are length-prefixed,
@@ -137,7 +131,7 @@ func (c *Counter) Load(at int64, amount *decimal.Decimal, tag Tag) {
 	}
 	c.events[i] = Event{At: at, Tag: tag}
 	c.events[i].Amount = *amount
-	Add(&c.Total, &c.Total, amount)
+	c.Total.Add(&c.Total, amount)
 }
 
 // SetBucket restores a calendar counter's current window from storage.
@@ -172,7 +166,7 @@ func (c *Counter) AdvanceDrop(now int64, drop func(*Event)) (dropped bool) {
 		if drop != nil {
 			drop(e)
 		}
-		Sub(&c.Total, &c.Total, &e.Amount)
+		c.Total.Sub(&c.Total, &e.Amount)
 		*e = Event{}
 		c.head++
 		dropped = true
@@ -199,7 +193,7 @@ func (c *Counter) TotalAt(now int64) decimal.Decimal {
 		cutoff = start.UnixNano() - 1
 	}
 	for i := c.head; i < len(c.events) && c.events[i].At <= cutoff; i++ {
-		Sub(&t, &t, &c.events[i].Amount)
+		t.Sub(&t, &c.events[i].Amount)
 	}
 	return t
 }
@@ -215,7 +209,7 @@ func (c *Counter) Append(now int64, amount *decimal.Decimal, tag Tag) int64 {
 	}
 	c.events = append(c.events, Event{At: at, Tag: tag})
 	c.events[len(c.events)-1].Amount = *amount
-	Add(&c.Total, &c.Total, amount)
+	c.Total.Add(&c.Total, amount)
 	return at
 }
 
@@ -226,7 +220,7 @@ func (c *Counter) Remove(res string, idx int) (e Event, ok bool) {
 	for i := len(c.events) - 1; i >= c.head; i-- {
 		if c.events[i].Idx == idx && c.events[i].Res == res {
 			e = c.events[i]
-			Sub(&c.Total, &c.Total, &e.Amount)
+			c.Total.Sub(&c.Total, &e.Amount)
 			copy(c.events[i:], c.events[i+1:])
 			c.events[len(c.events)-1] = Event{}
 			c.events = c.events[:len(c.events)-1]
@@ -264,10 +258,10 @@ func Fits(total, extra, amount, limit *decimal.Decimal, strict bool) bool {
 	var sum decimal.Decimal
 	if extra.IsZero() {
 		// The usual case: no earlier charge of the call on this counter.
-		Add(&sum, total, amount)
+		sum.Add(total, amount)
 	} else {
-		Add(&sum, total, extra)
-		Add(&sum, &sum, amount)
+		sum.Add(total, extra)
+		sum.Add(&sum, amount)
 	}
 	cmp := sum.Cmp(limit)
 	return cmp < 0 || (cmp == 0 && !strict)
@@ -292,7 +286,7 @@ func (c *Counter) RetryAfter(now int64, extra *decimal.Decimal, ch *state.Charge
 	left := c.Total
 	for i := c.head; i < len(c.events); i++ {
 		e := &c.events[i]
-		Sub(&left, &left, &e.Amount)
+		left.Sub(&left, &e.Amount)
 		if Fits(&left, extra, &ch.Amount, &ch.Limit, ch.Strict) {
 			return time.Duration(ClampRetry(e.At+c.Window-now, c.Window))
 		}
@@ -387,7 +381,7 @@ func fit[C counter](charges []state.Charge, counters []C, extra *decimal.Decimal
 		*extra = decimal.Decimal{}
 		for j := range i {
 			if counters[j] == c {
-				Add(extra, extra, &charges[j].Amount)
+				extra.Add(extra, &charges[j].Amount)
 			}
 		}
 		if !Fits(c.total(), extra, &ch.Amount, &ch.Limit, ch.Strict) {

@@ -106,9 +106,9 @@ func mulAdd(d *decimal.Decimal, k int, x *decimal.Decimal, neg bool) {
 		}
 	}
 	if neg {
-		Sub(d, d, &p)
+		d.Sub(d, &p)
 	} else {
-		Add(d, d, &p)
+		d.Add(d, &p)
 	}
 }
 
@@ -234,7 +234,7 @@ func (s *Series) TotalAt(now int64) decimal.Decimal {
 	if cut, ok := s.cutoff(now); ok {
 		sum, n := s.through(cut)
 		if n > 0 {
-			Sub(&t, &t, &sum)
+			t.Sub(&t, &sum)
 		}
 	}
 	return t
@@ -328,7 +328,7 @@ func (s *Series) put(at int64, amount *decimal.Decimal, seq int64) {
 		b.runs[len(b.runs)-1].amount = *amount
 	}
 	s.n++
-	Add(&s.Total, &s.Total, amount)
+	s.Total.Add(&s.Total, amount)
 }
 
 // Remove takes one event recorded at `at` with an identical amount off the
@@ -353,7 +353,7 @@ func (s *Series) Remove(at int64, amount *decimal.Decimal) bool {
 			}
 			if identical(&b.runs[ri].amount, amount) {
 				s.removeAt(bi, i, ri)
-				Sub(&s.Total, &s.Total, amount)
+				s.Total.Sub(&s.Total, amount)
 				return true
 			}
 		}
@@ -407,7 +407,7 @@ func (s *Series) RemoveSeq(seq int64) (at int64, ok bool) {
 			ri++
 		}
 		at = b.base + int64(b.offs[i])
-		Sub(&s.Total, &s.Total, &b.runs[ri].amount)
+		s.Total.Sub(&s.Total, &b.runs[ri].amount)
 		s.removeAt(bi, i, ri)
 		return at, true
 	}
@@ -451,7 +451,7 @@ func (s *Series) RetryAfter(now int64, extra *decimal.Decimal, ch *state.Charge)
 		for ri := range b.runs {
 			r := &b.runs[ri]
 			for range r.n {
-				Sub(&left, &left, &r.amount)
+				left.Sub(&left, &r.amount)
 				if Fits(&left, extra, &ch.Amount, &ch.Limit, ch.Strict) {
 					return time.Duration(ClampRetry(b.base+int64(b.offs[i])+s.Window-now, s.Window))
 				}
