@@ -1,6 +1,9 @@
 package inspect
 
-import "bytes"
+import (
+	"bytes"
+	"sync"
+)
 
 // Injected instructions: phrases that address the model rather than the
 // user, fake delimiters that pretend a tool result or a turn has ended, and
@@ -19,14 +22,15 @@ var injCand = func() (t [256][13]bool) {
 	return t
 }()
 
-// triggerIndex maps a trigger word to its place in triggers.
-var triggerIndex = func() map[string]int {
+// triggerIndex maps a trigger word to its place in triggers. It is built on
+// first use, as every map built at init costs every start of the binary.
+var triggerIndex = sync.OnceValue(func() map[string]int {
 	m := make(map[string]int, len(triggers))
 	for i, w := range triggers {
 		m[w.word] = i
 	}
 	return m
-}()
+})
 
 // A pattern is a sequence of alternatives; each must appear, in order,
 // within span words after the trigger. An alternative ending in '*' is a
@@ -97,7 +101,7 @@ func (s *scanner) injectWord(a, b int) {
 	t := s.t
 	var buf [12]byte
 	w := normKey(buf[:], t[a:b])
-	if ti, ok := triggerIndex[string(w)]; ok {
+	if ti, ok := triggerIndex()[string(w)]; ok {
 		tr := triggers[ti]
 		from := b
 		if tr.word == "don" {

@@ -193,7 +193,7 @@ func categorize(t Tool, params []param) (Category, string) {
 
 	if cat == "" {
 		if slices.ContainsFunc(params, func(p param) bool {
-			return p.Depth == 0 && codeHeads[strings.ToLower(p.Name)] && !strings.Contains(p.Name, "query")
+			return p.Depth == 0 && codeHeads.has(strings.ToLower(p.Name)) && !strings.Contains(p.Name, "query")
 		}) {
 			cat = Execute
 			why = append(why, "no verb in the name or description; takes a script or command")
@@ -222,7 +222,7 @@ func nameVerdict(words, context []string) (verdict, bool) {
 		}
 		objects := slices.Concat(words[:i], words[i+1:])
 		cat, note := verbCategory(w, v, objects, context)
-		if nameOnlyExecute[w] && cat == Write {
+		if nameOnlyExecute.has(w) && cat == Write {
 			cat = Execute
 		}
 		return verdict{cat: cat, what: fmt.Sprintf("name verb %q%s", w, note), noun: v.noun}, true
@@ -231,19 +231,19 @@ func nameVerdict(words, context []string) (verdict, bool) {
 }
 
 // descSkip are words a description may start with before its verb.
-var descSkip = set("use", "this", "tool", "to", "allows", "allow", "you", "lets", "let",
+var descSkip = words{"use", "this", "tool", "to", "allows", "allow", "you", "lets", "let",
 	"used", "a", "an", "the", "can", "be", "helps", "help", "will", "it", "that", "for",
 	"function", "endpoint", "method", "api", "please", "hard", "soft", "bulk", "quickly",
 	"safely", "securely", "simply", "just", "also", "directly", "automatically",
 	"permanently", "immediately", "asynchronously", "batch", "i", "we", "should", "must",
-	"may", "and")
+	"may", "and"}
 
 // descVerdict reads the verbs that open a description ("Create, run, and
 // see load testing"; "Download and import a model"); the riskiest wins.
 func descVerdict(words, context []string) (verdict, bool) {
 	i, seen := 0, 0
 	for ; i < len(words) && seen < 3; i++ {
-		if descSkip[words[i]] || words[i] == "," || words[i] == "/" || words[i] == "&" {
+		if descSkip.has(words[i]) || words[i] == "," || words[i] == "/" || words[i] == "&" {
 			continue
 		}
 		if _, _, ok := lookupVerb(words[i]); ok {
@@ -321,11 +321,11 @@ func verbCategory(w string, v verbInfo, objects, context []string) (Category, st
 		return Financial, " on money"
 	case v.commit:
 		for _, o := range objects {
-			if !moneyNouns[o] {
+			if !moneyNouns.has(o) {
 				continue
 			}
 			switch {
-			case strings.HasPrefix(o, "dispute") && !disputeVerbs[w]:
+			case strings.HasPrefix(o, "dispute") && !disputeVerbs.has(w):
 				continue
 			case strings.HasPrefix(o, "subscription") && anyIn(context, nonMoneySubscription):
 				continue
@@ -338,13 +338,13 @@ func verbCategory(w string, v verbInfo, objects, context []string) (Category, st
 
 // operationParams are argument names whose enum values are the actions a
 // multi-purpose tool performs.
-var operationParams = set("action", "actions", "operation", "operations", "op", "method",
-	"mode", "command", "verb", "intent")
+var operationParams = words{"action", "actions", "operation", "operations", "op", "method",
+	"mode", "command", "verb", "intent"}
 
 func enumVerdict(params []param, context []string) (verdict, bool) {
 	best, found := verdict{}, false
 	for _, p := range params {
-		if p.Depth != 0 || !operationParams[strings.ToLower(p.Name)] {
+		if p.Depth != 0 || !operationParams.has(strings.ToLower(p.Name)) {
 			continue
 		}
 		for _, e := range p.Enum {

@@ -63,7 +63,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			Name  Category
 			Count int
 			Plan  string
-		}{c, r.Summary.ByCategory.Get(c), categoryPlan[c]})
+		}{c, r.Summary.ByCategory.Get(c), planOf(c)})
 	}
 	return htmlReport().Execute(w, map[string]any{
 		"Title":   serverTitle(r.Server),

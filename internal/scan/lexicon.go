@@ -105,40 +105,40 @@ var verbs = sync.OnceValue(func() map[string]verbInfo {
 // nameOnlyExecute are verbs that launch work when they name a tool
 // ("tf_apply", "apply_migration") but are weak in a description ("Apply a
 // texture").
-var nameOnlyExecute = map[string]bool{"apply": true}
+var nameOnlyExecute = words{"apply"}
 
 // moneyNouns are the objects that make a committing verb Financial.
-var moneyNouns = map[string]bool{
-	"charge": true, "charges": true, "refund": true, "refunds": true, "payout": true,
-	"payouts": true, "payment": true, "payments": true, "invoice": true, "invoices": true,
-	"subscription": true, "subscriptions": true, "purchase": true, "purchases": true,
-	"checkout": true, "withdrawal": true, "withdrawals": true, "funds": true, "money": true,
-	"cost": true, "costs": true, "wire": true, "remittance": true, "disbursement": true,
-	"billing": true, "transaction": true, "transfer": true, "transfers": true, "transactions": true, "payin": true, "fee": true,
-	"fees": true, "dispute": true, "disputes": true,
+var moneyNouns = words{
+	"charge", "charges", "refund", "refunds", "payout",
+	"payouts", "payment", "payments", "invoice", "invoices",
+	"subscription", "subscriptions", "purchase", "purchases",
+	"checkout", "withdrawal", "withdrawals", "funds", "money",
+	"cost", "costs", "wire", "remittance", "disbursement",
+	"billing", "transaction", "transfer", "transfers", "transactions", "payin", "fee",
+	"fees", "dispute", "disputes",
 }
 
 // moneyContext are words that put "transfer", "capture" or "subscription"
 // in a financial sense.
-var moneyContext = map[string]bool{
-	"amount": true, "funds": true, "fund": true, "money": true, "payment": true,
-	"payments": true, "payout": true, "balance": true, "currency": true, "usd": true,
-	"eur": true, "wallet": true, "bank": true, "iban": true, "ach": true, "wire": true,
-	"charge": true, "authorization": true, "authorisation": true, "order": true,
-	"plan": true, "price": true, "billing": true, "invoice": true, "cents": true,
+var moneyContext = words{
+	"amount", "funds", "fund", "money", "payment",
+	"payments", "payout", "balance", "currency", "usd",
+	"eur", "wallet", "bank", "iban", "ach", "wire",
+	"charge", "authorization", "authorisation", "order",
+	"plan", "price", "billing", "invoice", "cents",
 }
 
 // nonMoneySubscription are words beside "subscription" that make it a
 // notification subscription rather than a paid one.
-var nonMoneySubscription = map[string]bool{
-	"notification": true, "notifications": true, "webhook": true, "webhooks": true,
-	"event": true, "events": true, "topic": true, "topics": true, "feed": true,
-	"channel": true, "channels": true, "pubsub": true, "alert": true, "alerts": true,
-	"resource": true, "resources": true, "email": true, "newsletter": true,
-	"calendar": true, "stream": true, "push": true, "graph": true, "repository": true,
-	"repo": true, "azure": true, "thread": true, "issue": true, "updates": true,
+var nonMoneySubscription = words{
+	"notification", "notifications", "webhook", "webhooks",
+	"event", "events", "topic", "topics", "feed",
+	"channel", "channels", "pubsub", "alert", "alerts",
+	"resource", "resources", "email", "newsletter",
+	"calendar", "stream", "push", "graph", "repository",
+	"repo", "azure", "thread", "issue", "updates",
 }
 
 // disputeVerbs: conceding a dispute refunds the buyer; other dispute
 // updates (submitting evidence) do not move money.
-var disputeVerbs = map[string]bool{"accept": true, "concede": true, "close": true}
+var disputeVerbs = words{"accept", "concede", "close"}

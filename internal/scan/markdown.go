@@ -24,7 +24,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("## Summary\n\n%d tools.\n\n", r.Summary.Total)
 	p("| Category | Tools | Starting rule |\n|---|---:|---|\n")
 	for _, c := range Categories {
-		p("| %s | %d | %s |\n", c, r.Summary.ByCategory.Get(c), categoryPlan[c])
+		p("| %s | %d | %s |\n", c, r.Summary.ByCategory.Get(c), planOf(c))
 	}
 	p("\n| Risk | Tools |\n|---|---:|\n")
 	for level := 5; level >= 1; level-- {

@@ -13,12 +13,21 @@ import (
 // YAML that is valid once the "# " after the indentation is deleted.
 const AlternativeMarker = "# Alternative:"
 
-var categoryPlan = map[Category]string{
-	Read:        "allowed",
-	Write:       fmt.Sprintf("rate limited to %d calls a minute", writeRateMax),
-	Execute:     fmt.Sprintf("arguments checked, rate limited to %d calls a minute", executeRateMax),
-	Financial:   "each call needs a person's approval",
-	Destructive: "denied",
+// planOf is the recommended starting rule of a category's tools.
+func planOf(c Category) string {
+	switch c {
+	case Read:
+		return "allowed"
+	case Write:
+		return fmt.Sprintf("rate limited to %d calls a minute", writeRateMax)
+	case Execute:
+		return fmt.Sprintf("arguments checked, rate limited to %d calls a minute", executeRateMax)
+	case Financial:
+		return "each call needs a person's approval"
+	case Destructive:
+		return "denied"
+	}
+	return ""
 }
 
 // WriteScaffold writes a policy in the Tollgate/Intercept format (version
@@ -80,7 +89,7 @@ func (r *Report) WriteScaffold(w io.Writer) error {
 		if n == 0 {
 			continue
 		}
-		head := fmt.Sprintf("── %s tools (%d): %s ", c, n, categoryPlan[c])
+		head := fmt.Sprintf("── %s tools (%d): %s ", c, n, planOf(c))
 		p("\n  # %s%s\n", head, strings.Repeat("─", max(3, 72-len([]rune(head)))))
 		for i := range r.Tools {
 			if r.Tools[i].Category == c {
@@ -212,12 +221,12 @@ func paramSummary(params []param) string {
 // is not read as anything but a string.
 var plainKey = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
-var yamlSpecial = set("true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf")
+var yamlSpecial = words{"true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf"}
 
 // yamlKey writes a tool name as a mapping key, quoting it when it needs to
 // be quoted ("*", "repo.delete", "on", "null", names with spaces or colons).
 func yamlKey(s string) string {
-	if plainKey().MatchString(s) && !yamlSpecial[strings.ToLower(s)] {
+	if plainKey().MatchString(s) && !yamlSpecial.has(strings.ToLower(s)) {
 		return s
 	}
 	return yamlString(s)

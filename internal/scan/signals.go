@@ -35,45 +35,44 @@ type Signal struct {
 }
 
 var (
-	credentialHeads = set("token", "tokens", "secret", "secrets", "password", "passwords",
+	credentialHeads = words{"token", "tokens", "secret", "secrets", "password", "passwords",
 		"passwd", "pwd", "credential", "credentials", "passphrase", "cookie", "cookies",
-		"authorization", "apikey", "privatekey", "secretkey", "accesskey", "otp", "pin")
+		"authorization", "apikey", "privatekey", "secretkey", "accesskey", "otp", "pin"}
 	// Words that turn "token" into a count or a page cursor.
-	notCredential = set("max", "min", "count", "limit", "num", "number", "page", "next",
+	notCredential = words{"max", "min", "count", "limit", "num", "number", "page", "next",
 		"prev", "previous", "continuation", "pagination", "cursor", "usage", "total", "sync",
 		"expiration", "expiry", "ttl", "length", "lifetime", "type", "types", "name", "id",
 		"ids", "enabled", "policy", "rules", "configuration", "config", "settings", "age",
-		"timeout", "duration", "seconds", "minutes", "strength", "validation", "required")
-	keyQualifiers = set("api", "private", "secret", "access", "signing", "encryption", "ssh",
-		"client", "master", "license")
-	pathHeads = set("path", "paths", "filepath", "filepaths", "filename", "filenames", "file",
+		"timeout", "duration", "seconds", "minutes", "strength", "validation", "required"}
+	keyQualifiers = words{"api", "private", "secret", "access", "signing", "encryption", "ssh",
+		"client", "master", "license"}
+	pathHeads = words{"path", "paths", "filepath", "filepaths", "filename", "filenames", "file",
 		"files", "dir", "dirs", "directory", "directories", "folder", "folders", "dirname",
-		"cwd", "pathname", "root")
-	notPath = set("url", "uri", "json", "x", "api", "http", "https", "endpoint", "redirect",
-		"route", "web", "cookie", "request", "id", "ids", "type", "name", "size", "count")
-	urlHeads    = set("url", "urls", "uri", "uris", "href", "link", "links", "website", "homepage", "webhook")
-	urlFormats  = set("uri", "url", "iri", "uri-reference", "iri-reference", "uri-template")
-	htmlHeads   = set("html", "xhtml", "markup", "template", "templates", "mjml")
-	htmlBodies  = set("body", "content", "source", "text", "snippet", "fragment", "string")
-	codeHeads   = set("script", "scripts", "command", "cmd", "commands", "sql", "query", "queries", "expression", "expr", "javascript", "python", "shell", "bash", "cypher", "jql", "cql", "graphql", "lucene", "promql", "logql", "statement", "statements", "snippet", "querystring", "program")
-	codeContext = set("code", "execute", "exec", "eval", "evaluate", "run", "script", "python",
+		"cwd", "pathname", "root"}
+	notPath = words{"url", "uri", "json", "x", "api", "http", "https", "endpoint", "redirect",
+		"route", "web", "cookie", "request", "id", "ids", "type", "name", "size", "count"}
+	urlHeads    = words{"url", "urls", "uri", "uris", "href", "link", "links", "website", "homepage", "webhook"}
+	urlFormats  = words{"uri", "url", "iri", "uri-reference", "iri-reference", "uri-template"}
+	htmlHeads   = words{"html", "xhtml", "markup", "template", "templates", "mjml"}
+	htmlBodies  = words{"body", "content", "source", "text", "snippet", "fragment", "string"}
+	codeHeads   = words{"script", "scripts", "command", "cmd", "commands", "sql", "query", "queries", "expression", "expr", "javascript", "python", "shell", "bash", "cypher", "jql", "cql", "graphql", "lucene", "promql", "logql", "statement", "statements", "snippet", "querystring", "program"}
+	codeContext = words{"code", "execute", "exec", "eval", "evaluate", "run", "script", "python",
 		"javascript", "interpret", "compile", "decompile", "ast", "syntax", "lint", "scan",
-		"semgrep", "format", "analyze", "analyse", "refactor", "sandbox", "repl")
-	bulkNameWords = set("bulk", "batch", "all", "many", "multiple", "mass")
+		"semgrep", "format", "analyze", "analyse", "refactor", "sandbox", "repl"}
+	bulkNameWords = words{"bulk", "batch", "all", "many", "multiple", "mass"}
 	bulkWording   = lazyRegexp(`(?i)\b(bulk|batch(es)?|en masse|in one (call|request)|all (of )?(the )?(data|records|documents|users|entries|rows|items|files|objects|entities)|entire)\b`)
 	irreversible  = lazyRegexp(`(?i)\b(irreversibl[ey]|irrevocabl[ey]|permanent(ly)?|cannot be (undone|reversed|recovered|restored)|can ?not be (undone|reversed|recovered|restored)|can't be (undone|reversed|recovered|restored)|unrecoverable|not recoverable|no undo|hard[- ]delete[sd]?)\b`)
 )
 
-func set(words ...string) map[string]bool {
-	m := make(map[string]bool, len(words))
-	for _, w := range words {
-		m[w] = true
-	}
-	return m
-}
+// words is a small set of words. Lookups are linear: the sets hold a few
+// dozen words at most, and a slice literal is laid out by the linker,
+// where a map would be built by code at every start of the binary.
+type words []string
 
-func anyIn(words []string, m map[string]bool) bool {
-	return slices.ContainsFunc(words, func(w string) bool { return m[w] })
+func (ws words) has(w string) bool { return slices.Contains(ws, w) }
+
+func anyIn(ws []string, set words) bool {
+	return slices.ContainsFunc(ws, set.has)
 }
 
 // findSignals looks at the whole input schema, the name and the
@@ -99,16 +98,16 @@ func findSignals(t Tool, params []param, truncated bool) []Signal {
 		if scalar && isCredential(w, head, p.Format) {
 			cred = append(cred, p.Path)
 		}
-		if scalar && pathHeads[head] && !anyIn(w, notPath) && !urlFormats[strings.ToLower(p.Format)] && !strings.Contains(p.Type, "integer") && !strings.Contains(p.Type, "boolean") {
+		if scalar && pathHeads.has(head) && !anyIn(w, notPath) && !urlFormats.has(strings.ToLower(p.Format)) && !strings.Contains(p.Type, "integer") && !strings.Contains(p.Type, "boolean") {
 			file = append(file, p.Path)
 		}
-		if scalar && (urlHeads[head] || urlFormats[strings.ToLower(p.Format)] || (anyIn(w, set("url", "uri")) && !anyIn(w[len(w)-1:], set("id", "ids", "type", "enabled")))) {
+		if scalar && (urlHeads.has(head) || urlFormats.has(strings.ToLower(p.Format)) || (anyIn(w, words{"url", "uri"}) && !anyIn(w[len(w)-1:], words{"id", "ids", "type", "enabled"}))) {
 			url = append(url, p.Path)
 		}
-		if scalar && (htmlHeads[head] || (htmlBodies[head] && anyIn(w, set("html", "xhtml", "template")))) {
+		if scalar && (htmlHeads.has(head) || (htmlBodies.has(head) && anyIn(w, words{"html", "xhtml", "template"}))) {
 			html = append(html, p.Path)
 		}
-		if scalar && (codeHeads[head] || codeHeads[strings.ToLower(p.Name)] || (head == "code" && len(w) <= 2 && codey && !anyIn(w, set("country", "currency", "language", "postal", "zip", "status", "error", "verification", "auth", "promo", "discount", "coupon", "phone", "area", "region", "locale", "response", "http", "exit", "one", "recovery", "user", "device")))) {
+		if scalar && (codeHeads.has(head) || codeHeads.has(strings.ToLower(p.Name)) || (head == "code" && len(w) <= 2 && codey && !anyIn(w, words{"country", "currency", "language", "postal", "zip", "status", "error", "verification", "auth", "promo", "discount", "coupon", "phone", "area", "region", "locale", "response", "http", "exit", "one", "recovery", "user", "device"}))) {
 			code = append(code, p.Path)
 		}
 		if p.Records && p.Depth == 0 {
@@ -192,7 +191,7 @@ func isCredential(w []string, head, format string) bool {
 	if anyIn(w, notCredential) {
 		return false
 	}
-	if credentialHeads[head] {
+	if credentialHeads.has(head) {
 		return true
 	}
 	if head == "key" || head == "keys" {
@@ -203,14 +202,14 @@ func isCredential(w []string, head, format string) bool {
 	return false
 }
 
-var credentialNameWords = set("token", "tokens", "secret", "secrets", "password", "passwords",
+var credentialNameWords = words{"token", "tokens", "secret", "secrets", "password", "passwords",
 	"credential", "credentials", "apikey", "key", "keys", "jwt", "otp", "passphrase", "env",
-	"recovery")
+	"recovery"}
 
 // notCredentialName are words that make a credential word in a tool name
 // about something else: "retrievePasswordValidationRules", "count_tokens".
-var notCredentialName = set("max", "min", "count", "limit", "page", "usage", "validation",
-	"rules", "policy", "policies", "requirements", "strength", "expiration")
+var notCredentialName = words{"max", "min", "count", "limit", "page", "usage", "validation",
+	"rules", "policy", "policies", "requirements", "strength", "expiration"}
 
 var credentialWording = lazyRegexp(`(?i)\b(connection string|environment variables?|api keys?|access tokens?|refresh tokens?|secrets?|passwords?|credentials?|private keys?)\b`)
 
@@ -223,7 +222,7 @@ func nameHandlesCredentials(nameW []string, desc string) bool {
 	}
 	for _, loc := range credentialWording().FindAllStringIndex(firstSentence(desc), -1) {
 		next := nameWords(desc[loc[1]:min(len(desc), loc[1]+40)])
-		if len(next) == 0 || !notCredentialName[next[0]] {
+		if len(next) == 0 || !notCredentialName.has(next[0]) {
 			return true
 		}
 	}

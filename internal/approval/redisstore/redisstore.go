@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -113,7 +114,8 @@ func (s *Store) recKey(id string) string { return s.prefix + "apr:" + id }
 // expires_ms among them). Returns {outcome, record as a flat field/value
 // list, expired ids}, or in verify mode {"candidates", list of records
 // oldest first, expired ids} when there are approved records to check.
-var beginScript = redis.NewScript(`
+var beginScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local pre, now, dedupe, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local verify = ARGV[5] == '1'
 local ignore = {}
@@ -181,13 +183,15 @@ else
 end
 return {outcome, redis.call('HGETALL', pre .. id), expired}
 `)
+})
 
 // changeScript: KEYS[1] the record. ARGV[1] operation (decide, consume,
 // restore), ARGV[2] now ms, ARGV[3] approve "1"/"0", ARGV[4] approver,
 // ARGV[5] note, ARGV[6] signature: stored by an approving decide; for
 // consume, when not empty, the record must still carry this signature and
 // approver (it is the record the caller verified). Returns {result, record}.
-var changeScript = redis.NewScript(`
+var changeScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local k, op, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', k) == 0 then return {'notfound', {}} end
 local f = redis.call('HMGET', k, 'status', 'expires_ms')
@@ -218,6 +222,7 @@ elseif op == 'restore' then
 end
 return {res, redis.call('HGETALL', k)}
 `)
+})
 
 func fields(r approval.Record) []any {
 	return []any{
@@ -292,7 +297,7 @@ func (s *Store) Begin(ctx context.Context, req approval.BeginRequest) (approval.
 		}
 		args := append([]any{s.prefix + "apr:", req.Now.UnixMilli(), req.Dedupe.Milliseconds(), Retention.Milliseconds(),
 			verify, strings.Join(ignore, ",")}, fields(req.New)...)
-		v, err := beginScript.Run(ctx, s.rdb, []string{s.prefix + "aprfp:" + req.New.Fingerprint, s.prefix + "apridx"}, args...).Slice()
+		v, err := beginScript().Run(ctx, s.rdb, []string{s.prefix + "aprfp:" + req.New.Fingerprint, s.prefix + "apridx"}, args...).Slice()
 		if err != nil {
 			return res, unavailable("begin approval", err)
 		}
@@ -371,7 +376,7 @@ func (s *Store) change(ctx context.Context, id, op string, now time.Time, d appr
 	if d.Approve {
 		approve = "1"
 	}
-	v, err := changeScript.Run(ctx, s.rdb, []string{s.recKey(id)}, op, now.UnixMilli(), approve, d.Approver, d.Note, d.Signature).Slice()
+	v, err := changeScript().Run(ctx, s.rdb, []string{s.recKey(id)}, op, now.UnixMilli(), approve, d.Approver, d.Note, d.Signature).Slice()
 	if err != nil {
 		return approval.Record{}, unavailable(op+" approval", err)
 	}

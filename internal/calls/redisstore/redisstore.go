@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +59,8 @@ func unavailable(op string, err error) error {
 
 // addScript: KEYS[1] the record; ARGV now ms, the encoded record, its ttl
 // ms. Stores unless a record there expires after now; returns 1 if it did.
-var addScript = redis.NewScript(`
+var addScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then
 	local i = string.find(v, ':', 1, true)
@@ -69,16 +71,19 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
+})
 
 // takeScript: KEYS[1] the record. Deletes it and returns what it held
 // (false when nothing).
-var takeScript = redis.NewScript(`
+var takeScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then
 	redis.call('DEL', KEYS[1])
 end
 return v
 `)
+})
 
 func encode(val []byte, expires int64) string {
 	b := strconv.AppendInt(make([]byte, 0, 21+len(val)), expires, 10)
@@ -109,7 +114,7 @@ func (s *Store) Add(ctx context.Context, key string, val []byte, ttl time.Durati
 		return false, errClosed
 	}
 	at := now.UnixMilli()
-	n, err := addScript.Run(ctx, s.rdb, []string{s.prefix + key}, at, encode(val, at+ms), ms).Int()
+	n, err := addScript().Run(ctx, s.rdb, []string{s.prefix + key}, at, encode(val, at+ms), ms).Int()
 	if err != nil {
 		return false, unavailable("add", err)
 	}
@@ -152,7 +157,7 @@ func (s *Store) Take(ctx context.Context, key string, now time.Time) ([]byte, bo
 	if s.closed.Load() {
 		return nil, false, errClosed
 	}
-	rec, err := takeScript.Run(ctx, s.rdb, []string{s.prefix + key}).Text()
+	rec, err := takeScript().Run(ctx, s.rdb, []string{s.prefix + key}).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, false, nil

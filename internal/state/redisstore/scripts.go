@@ -1,6 +1,10 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Amounts travel to Redis as non-negative integers counting 10^-scale units,
 // written in decimal; Lua (doubles only) adds, subtracts and compares them as
@@ -121,7 +125,8 @@ const reserveArgs = 9
 // The keys and the values in them are those every earlier version wrote and
 // reads: only ARGV changed, and it is private to one version's client and
 // script (each its own SHA), so old and new processes can share counters.
-var reserveScript = redis.NewScript(luaDecimal + `
+var reserveScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(luaDecimal + `
 local now, n = ARGV[1], tonumber(ARGV[2])
 local tot, cur, trimmed = {}, {}, {}
 for i = 1, n do
@@ -214,6 +219,7 @@ local out = {1, 0, 0}
 for k = 1, n do out[#out + 1] = cur[KEYS[2 * k - 1]] end
 return out
 `)
+})
 
 // refundScript takes charges off their counters, once: KEYS[1] is the
 // reservation's refund marker, then per charge its two keys (a calendar
@@ -223,7 +229,8 @@ return out
 // marker lives as long as the longest-lived of the keys, so a second refund
 // (from any process) finds it and does nothing; keys already gone have
 // nothing left to give back.
-var refundScript = redis.NewScript(luaDecimal + `
+var refundScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(luaDecimal + `
 local ttl = 0
 for j = 1, #ARGV / 2 do ttl = math.max(ttl, redis.call("PTTL", KEYS[2 * j])) end
 if ttl <= 0 then return 0 end
@@ -246,10 +253,12 @@ for j = 1, #ARGV / 2 do
 end
 return 1
 `)
+})
 
 // peekScript reads a counter's total without changing it.
 // KEYS: sorted set (or calendar total), sliding total. ARGV: kind, cutoff.
-var peekScript = redis.NewScript(luaDecimal + `
+var peekScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(luaDecimal + `
 local z, t = KEYS[1], KEYS[2]
 if ARGV[1] == "c" then return redis.call("GET", z) or "0" end
 if redis.call("EXISTS", z) == 0 then return "0" end
@@ -262,3 +271,4 @@ end
 for _, m in ipairs(redis.call("ZRANGEBYSCORE", z, "-inf", ARGV[2])) do total = sub(total, amountOf(m)) end
 return total
 `)
+})

@@ -286,7 +286,7 @@ func (s *Store) Reserve(ctx context.Context, now time.Time, charges []state.Char
 		}
 		p.expires = max(p.expires, now.Add(ttl).UnixNano())
 	}
-	vals, err := reserveScript.Run(ctx, s.rdb, keys, args...).Slice()
+	vals, err := reserveScript().Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return state.Result{}, unavailable("reserve", err)
 	}
@@ -398,7 +398,7 @@ func (s *Store) Refund(ctx context.Context, reservation string) error {
 		return nil // committed, refunded, forgotten, or nothing to give back
 	}
 	keys := append([]string{s.prefix + "x:" + base}, p.keys...)
-	if err := refundScript.Run(ctx, s.rdb, keys, p.args...).Err(); err != nil {
+	if err := refundScript().Run(ctx, s.rdb, keys, p.args...).Err(); err != nil {
 		return unavailable("refund "+base, err)
 	}
 	return nil
@@ -465,7 +465,7 @@ func (s *Store) Peek(ctx context.Context, now time.Time, key state.Key, window t
 	if align == state.Calendar {
 		kind = "c"
 	}
-	v, err := peekScript.Run(ctx, s.rdb, []string{primary, total}, kind, now.UnixMicro()-window.Microseconds()).Text()
+	v, err := peekScript().Run(ctx, s.rdb, []string{primary, total}, kind, now.UnixMicro()-window.Microseconds()).Text()
 	if err != nil {
 		return d, unavailable("peek "+key.String(), err)
 	}

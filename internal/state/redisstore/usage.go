@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -188,10 +189,10 @@ func (s *Store) readUsage(ctx context.Context, batch []usageKey) ([]state.Counte
 		keys = append(keys, b.keys[0], b.keys[1])
 		args = append(args, b.kind, b.cutoff)
 	}
-	vals, err := usageScript.RunRO(ctx, s.rdb, keys, args...).Slice()
+	vals, err := usageScript().RunRO(ctx, s.rdb, keys, args...).Slice()
 	if err != nil && strings.Contains(err.Error(), "unknown command") {
 		// Redis before 7 has no EVAL_RO; the script writes nothing either way.
-		vals, err = usageScript.Run(ctx, s.rdb, keys, args...).Slice()
+		vals, err = usageScript().Run(ctx, s.rdb, keys, args...).Slice()
 	}
 	if err != nil {
 		return nil, unavailable("usage", err)
@@ -237,7 +238,8 @@ func globEscape(s string) string {
 // KEYS per counter: its sorted set and total (sliding), or its window's
 // total and charge count (calendar). ARGV per counter: kind, cutoff (µs,
 // sliding). Returns per counter the units used and the charges counted.
-var usageScript = redis.NewScript(luaDecimal + `
+var usageScript = sync.OnceValue(func() *redis.Script {
+	return redis.NewScript(luaDecimal + `
 local out = {}
 for i = 1, #ARGV / 2 do
   local z, t, cutoff = KEYS[2 * i - 1], KEYS[2 * i], ARGV[2 * i]
@@ -260,3 +262,4 @@ for i = 1, #ARGV / 2 do
 end
 return out
 `)
+})
