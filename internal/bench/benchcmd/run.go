@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,17 +57,7 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find benchcmd itself: %w", err)
 	}
-	if *relay == "" {
-		if beside := filepath.Join(filepath.Dir(self), "relay"); fileExists(beside) {
-			*relay = beside
-		} else {
-			fmt.Fprintf(os.Stderr, "benchcmd run: no relay binary beside benchcmd (%s), so no floor figures; build it with go build -o %s ./internal/bench/relaycmd, or give -relay\n", beside, beside)
-		}
-	}
-	var relaySelf []string
-	if *relay != "" {
-		relaySelf = []string{*relay}
-	}
+	relaySelf := relayArgv(*relay, self, os.Stderr)
 	if *fixture == "" {
 		if *fixture, err = defaultFixture(); err != nil {
 			return err
@@ -183,4 +174,23 @@ func startRedis(ctx context.Context, work string) (url string, stop func(), err 
 func fileExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && !st.IsDir()
+}
+
+// relayArgv is the bare relay's command for the -relay flag's value: the
+// binary given, the relay beside benchcmd (self) when none is given, or
+// nothing (no floor figures) for "none" or when there is no relay beside
+// benchcmd, which is said on log.
+func relayArgv(flag, self string, log io.Writer) []string {
+	switch flag {
+	case "none":
+		return nil
+	case "":
+		beside := filepath.Join(filepath.Dir(self), "relay")
+		if !fileExists(beside) {
+			fmt.Fprintf(log, "benchcmd run: no relay binary beside benchcmd (%s), so no floor figures; build it with go build -o %s ./internal/bench/relaycmd, or give -relay\n", beside, beside)
+			return nil
+		}
+		flag = beside
+	}
+	return []string{flag}
 }
