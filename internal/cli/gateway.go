@@ -128,6 +128,9 @@ func runGateway(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer cleanup()
+	if !f.http.enabled() {
+		quietCores(logger, append([]*gate.Gate{hub}, gates...)...)
+	}
 	if watch {
 		logger.Debug("watching the gateway's policy files")
 		stopWatch, err := watchGatewayPolicies(ctx, cfg, hub, gates, logger)

@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/procs"
+	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
 // MaxProcs sets GOMAXPROCS; the tollgate command sets it to
@@ -24,7 +26,8 @@ var MaxProcs func(n int) int
 // processor for their length; SQLite's commits write without an fsync and
 // its waits for another process's lock sleep in Go, not in the kernel. A
 // burst of calls queued for a store is lent one too (procs.Busy, called by
-// the pump).
+// the pump), and a session whose calls wait on no store has two while they
+// come one at a time (quietCores).
 //
 // The change is made on a goroutine of its own (see procs.Limit).
 func oneCore(logger *slog.Logger) {
@@ -33,4 +36,31 @@ func oneCore(logger *slog.Logger) {
 	}
 	procs.Limit(MaxProcs, 1)
 	logger.Debug("serving one stdio session on one processor (GOMAXPROCS=1; set GOMAXPROCS to choose)")
+}
+
+// quietCores gives a process that oneCore put on one processor a second one
+// while its calls do not overlap (procs.Quiet; the pump calls procs.Loaded
+// when a request comes while another waits for the server), when every
+// gate judges its calls without waiting: no store, or one that never
+// blocks. One call at a time is then answered sooner on two processors,
+// and overlapping calls are served better on one (measured,
+// docs/performance.md, "One processor for one session"). A store that
+// blocks keeps one processor with calls one at a time, as measured too.
+func quietCores(logger *slog.Logger, gates ...*gate.Gate) {
+	if MaxProcs == nil || os.Getenv("GOMAXPROCS") != "" || !judgedWithoutWaiting(gates) {
+		return
+	}
+	procs.Quiet(2)
+	logger.Debug("a second processor while calls do not overlap")
+}
+
+// judgedWithoutWaiting reports whether every gate judges its calls without
+// waiting on a store: it has none, or one that never blocks.
+func judgedWithoutWaiting(gates []*gate.Gate) bool {
+	for _, g := range gates {
+		if g.Store != nil && !state.IsNonBlocking(g.Store) {
+			return false
+		}
+	}
+	return true
 }

@@ -35,8 +35,9 @@ With --upstream the server is a remote one (streamable HTTP, or legacy
 HTTP+SSE). With --listen, HTTP clients connect to Tollgate instead, at
 http://ADDR/mcp (https:// with --tls-cert and --tls-key); see docs/http.md.
 
-Serving one stdio client, Tollgate runs on one processor (GOMAXPROCS=1);
-GOMAXPROCS in the environment chooses.
+Serving one stdio client, Tollgate runs on one processor (GOMAXPROCS=1), or
+on two while its calls do not overlap when no store it waits on holds its
+counters (none, or --state memory); GOMAXPROCS in the environment chooses.
 
 Flags:
 `
@@ -154,6 +155,9 @@ func runRun(ctx context.Context, e env, args []string) int {
 		return exitFail
 	}
 	defer cleanup()
+	if child != nil {
+		quietCores(logger, g)
+	}
 	if f.http.enabled() {
 		return runHTTP(ctx, e, &f, g, logger, argv)
 	}

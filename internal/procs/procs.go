@@ -10,6 +10,13 @@
 // every other goroutine of the process for its whole length, answers and
 // calls too. Blocking runs such a call with a processor to spare, and
 // Busy lends one while calls queue for the goroutines that judge them.
+//
+// A session whose calls are judged without waiting (no store, or the memory
+// store) is served fastest on two processors while it has one call in
+// flight, and on one once calls overlap: Quiet sets how many processors a
+// quiet process has, and Loaded, which the pump calls whenever a request
+// finds another one waiting for the server, takes it back to the chosen
+// number until 50 ms pass without overlap.
 package procs
 
 import (
@@ -23,7 +30,26 @@ var (
 	set    func(int) int // runtime.GOMAXPROCS, given by Limit
 	chosen int           // processors Limit chose; 0 until it was called
 	lent   int           // Blocking calls running, plus one while Busy's lend holds
+	quiet  int           // processors while no call overlaps another (Quiet); 0: chosen
+	loaded bool          // Loaded's withdrawal holds
+	cur    int           // what apply last set
 )
+
+// apply sets GOMAXPROCS to what chosen, lent, quiet and loaded say, when
+// that changed. mu is held, and Limit was called.
+func apply() {
+	n := chosen
+	if lent > 0 {
+		n = chosen + 1
+	}
+	if !loaded && quiet > n {
+		n = quiet
+	}
+	if n != cur {
+		set(n)
+		cur = n
+	}
+}
 
 // Limit makes the process run on n processors, by set (runtime.GOMAXPROCS;
 // the caller passes it, so that a test binary that runs commands in its own
@@ -39,8 +65,23 @@ func Limit(setter func(int) int, n int) {
 		mu.Lock()
 		defer mu.Unlock()
 		set, chosen = setter, n
-		set(n + min(lent, 1))
+		apply()
 		limited.Store(true)
+	}()
+}
+
+// Quiet makes a process whose processors Limit chose run on n of them
+// while its calls do not overlap (see Loaded). It returns at once, as Limit
+// does. Quiet(0) ends it.
+func Quiet(n int) {
+	quietOn.Store(n > 0)
+	go func() {
+		mu.Lock()
+		defer mu.Unlock()
+		quiet = n
+		if chosen != 0 {
+			apply()
+		}
 	}()
 }
 
@@ -58,16 +99,12 @@ func Blocking(f func()) {
 		return
 	}
 	lent++
-	if lent == 1 {
-		set(chosen + 1)
-	}
+	apply()
 	mu.Unlock()
 	defer func() {
 		mu.Lock()
 		lent--
-		if lent == 0 {
-			set(chosen)
-		}
+		apply()
 		mu.Unlock()
 	}()
 	f()
@@ -108,9 +145,7 @@ func busyLend() {
 	mu.Lock()
 	defer mu.Unlock()
 	lent++
-	if lent == 1 {
-		set(chosen + 1)
-	}
+	apply()
 	time.AfterFunc(busyLinger, busyCheck)
 }
 
@@ -127,7 +162,60 @@ func busyCheck() {
 	// this one to end.
 	busyOn.Store(false)
 	lent--
-	if lent == 0 {
-		set(chosen)
+	apply()
+}
+
+var (
+	quietOn    atomic.Bool // Quiet asked for processors (n > 0)
+	loadedOn   atomic.Bool // Loaded's withdrawal is being made, holds, or is being ended
+	loadedSeen atomic.Bool // Loaded was called since loadedCheck last looked
+)
+
+// loadedLinger is how long Loaded's withdrawal outlives the last Loaded call.
+var loadedLinger = 50 * time.Millisecond
+
+// Loaded says that the process's calls overlap: a request came while
+// another was still waiting for the server. If Quiet gave the process more
+// processors than Limit chose, it goes back to the chosen number until a
+// stretch of 50 ms passes without a call to Loaded. Overlapping calls keep the
+// processors busy on their own, and a second processor then mostly spins
+// on the cores the client and the server need; one call at a time is
+// answered sooner with the second (measured, docs/performance.md).
+//
+// Like Busy, Loaded never waits; a call while the withdrawal holds costs
+// a few atomic loads, as the pump calls it for every overlapping message.
+func Loaded() {
+	if !limited.Load() || !quietOn.Load() {
+		return
 	}
+	if !loadedSeen.Load() {
+		loadedSeen.Store(true)
+	}
+	if loadedOn.Load() || !loadedOn.CompareAndSwap(false, true) {
+		return
+	}
+	go loadedBegin()
+}
+
+// loadedBegin makes Loaded's withdrawal, and has loadedCheck end it.
+func loadedBegin() {
+	mu.Lock()
+	defer mu.Unlock()
+	loaded = true
+	apply()
+	time.AfterFunc(loadedLinger, loadedCheck)
+}
+
+// loadedCheck ends Loaded's withdrawal once Loaded was not called for
+// loadedLinger, and looks again a loadedLinger later otherwise.
+func loadedCheck() {
+	if loadedSeen.Swap(false) {
+		time.AfterFunc(loadedLinger, loadedCheck)
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	loadedOn.Store(false)
+	loaded = false
+	apply()
 }

@@ -33,9 +33,12 @@ func (f *fake) now() int {
 func reset(t *testing.T) {
 	t.Helper()
 	mu.Lock()
-	set, chosen, lent = nil, 0, 0
+	set, chosen, lent, quiet, loaded, cur = nil, 0, 0, 0, false, 0
 	limited.Store(false)
 	busyOn.Store(false)
+	quietOn.Store(false)
+	loadedOn.Store(false)
+	loadedSeen.Store(false)
 	mu.Unlock()
 }
 
@@ -193,4 +196,55 @@ func TestBusyLendsUntilQuiet(t *testing.T) {
 	Busy()
 	waitFor(t, "the second stretch lent no processor", func() bool { return f.now() == 2 })
 	waitFor(t, "the second lend never ended", func() bool { return f.now() == 1 && !busyOn.Load() })
+}
+
+// TestQuietUntilLoaded: Quiet gives a quiet process its processors;
+// overlapping calls (Loaded) take it back to the chosen number until they
+// stop for the linger, and Busy and Blocking lend on top of the chosen
+// number only.
+func TestQuietUntilLoaded(t *testing.T) {
+	reset(t)
+	defer func(d time.Duration) { loadedLinger = d }(loadedLinger)
+	loadedLinger = time.Second
+	f := &fake{n: 2}
+	Loaded() // before Limit and Quiet: nothing to take back
+	if loadedOn.Load() {
+		t.Fatal("Loaded acted before Limit chose any processors")
+	}
+	limit(t, f.set, 1)
+	Loaded() // before Quiet: nothing to take back either
+	if loadedOn.Load() {
+		t.Fatal("Loaded acted without Quiet")
+	}
+	Quiet(2)
+	waitFor(t, "Quiet gave no processor", func() bool { return f.now() == 2 })
+	Loaded()
+	waitFor(t, "Loaded took no processor back", func() bool { return f.now() == 1 })
+	// Calls within the linger keep it at one; a Blocking call lends one
+	// for its length.
+	for range 20 {
+		Loaded()
+		time.Sleep(time.Millisecond)
+	}
+	Blocking(func() {
+		if got := f.now(); got != 2 {
+			t.Errorf("loaded, blocking: GOMAXPROCS %d, want 2", got)
+		}
+	})
+	if got := f.now(); got != 1 {
+		t.Fatalf("loaded: GOMAXPROCS %d, want 1", got)
+	}
+	// No overlap for the linger: quiet again.
+	waitFor(t, "the process never became quiet again", func() bool { return f.now() == 2 && !loadedOn.Load() })
+	// Quiet, a Blocking call needs no more than the two it has.
+	Blocking(func() {
+		if got := f.now(); got != 2 {
+			t.Errorf("quiet, blocking: GOMAXPROCS %d, want 2", got)
+		}
+	})
+	Loaded()
+	waitFor(t, "the second stretch took no processor back", func() bool { return f.now() == 1 })
+	waitFor(t, "the second stretch never ended", func() bool { return f.now() == 2 && !loadedOn.Load() })
+	Quiet(0)
+	waitFor(t, "Quiet(0) kept the quiet processor", func() bool { return f.now() == 1 })
 }

@@ -234,6 +234,10 @@ func (p *pump) clientLoop(ctx context.Context) error {
 			continue
 		}
 		burst := more(p.client)
+		if burst {
+			// Messages queue behind this one: see procs.Loaded.
+			procs.Loaded()
+		}
 		out := p.fromClient(ctx, frame, pre, nil, 0)
 		if out.answer != nil {
 			toClient.send(p, out.answer, burst, nil)
@@ -811,6 +815,10 @@ func (p *pump) register(id []byte, pd *pending) bool {
 		p.aliases[canon] = key
 	}
 	p.pending[key] = pd
+	if len(p.pending) > 1 {
+		// Requests overlap: see procs.Loaded.
+		procs.Loaded()
+	}
 	return true
 }
 
@@ -883,6 +891,9 @@ func (p *pump) serverLoop(ctx context.Context) error {
 			continue
 		}
 		burst := more(p.server)
+		if burst {
+			procs.Loaded()
+		}
 		if out, id := p.fromServer(frame); out != nil {
 			toClient.send(p, out, burst, id)
 		}
