@@ -29,6 +29,13 @@ const (
 	DefaultLinger = 10 * time.Millisecond
 )
 
+// kickLines is how many waiting lines end the writer's rest early: encoding
+// them takes about 0.2 ms, which a call that arrives meanwhile waits for
+// on a process with one processor. At one call in flight (about 8,000 a
+// second) a 10 ms rest gathers fewer; at 16 in flight (50,000) a rest ends
+// after about 2.5 ms instead of gathering 500 lines, a millisecond of work.
+const kickLines = 128
+
 // Options configure a Log.
 type Options struct {
 	// Dir is the audit directory, created (mode 0700) if missing.
@@ -45,7 +52,9 @@ type Options struct {
 	// that arrive meanwhile share one write, and a call's Record never
 	// wakes the writer more often than once a Linger: under load this
 	// turns a write(2) and a goroutine wake-up per call into one per
-	// Linger. A line after a quiet spell is still written at once.
+	// Linger. A line after a quiet spell is still written at once, and a
+	// rest ends early once kickLines lines wait, so that the writer, which
+	// encodes what waits in one go, never holds the processor for long.
 	Linger time.Duration
 	// Instance names this process in every line (random when empty).
 	Instance string
@@ -75,6 +84,7 @@ type Log struct {
 	opts     Options
 	instance string
 	ch       chan *item
+	kick     chan struct{} // ends the writer's rest early: kickLines are queued
 	quit     chan struct{}
 	done     chan struct{}
 	close    sync.Once
@@ -183,6 +193,7 @@ func newLog(opts Options) (*Log, error) {
 		opts:     opts,
 		instance: opts.Instance,
 		ch:       make(chan *item, opts.Buffer),
+		kick:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -356,6 +367,12 @@ func (l *Log) ServerState(server string, up bool, err error) {
 func (l *Log) enqueue(it *item) {
 	select {
 	case l.ch <- it:
+		if len(l.ch) >= kickLines && len(l.kick) == 0 {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		release(it)
 		n := l.dropped.Add(1)

@@ -62,11 +62,19 @@ func (l *Log) run() {
 				l.writeQueued(<-l.ch)
 			}
 			if rest != nil {
-				rest.Reset(l.opts.Linger)
 				select {
-				case <-rest.C:
-				case <-l.quit:
-					rest.Stop()
+				case <-l.kick: // sent while the writer was writing
+				default:
+				}
+				if len(l.ch) < kickLines {
+					rest.Reset(l.opts.Linger)
+					select {
+					case <-rest.C:
+					case <-l.kick:
+						rest.Stop()
+					case <-l.quit:
+						rest.Stop()
+					}
 				}
 			}
 		case <-l.quit:

@@ -350,6 +350,35 @@ func TestWriterRestsBetweenWrites(t *testing.T) {
 	}
 }
 
+// TestRestEndsWhenLinesQueue: a rest ends early once kickLines lines wait,
+// so that the writer never has a long queue to encode in one go; fewer
+// wait out the rest.
+func TestRestEndsWhenLinesQueue(t *testing.T) {
+	dir := t.TempDir()
+	s := newScript()
+	close(s.release)
+	l := openLog(t, Options{Dir: dir, Linger: time.Hour, OpenFile: s.open})
+	l.Record(callEvent(0))
+	<-s.entered
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written >= 1 }, "the first line to be written")
+	for i := 1; i < kickLines; i++ {
+		l.Record(callEvent(i))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := l.Stats().Written; got != 1 {
+		t.Fatalf("%d lines written with %d waiting, want 1: the rest ended early", got, kickLines-1)
+	}
+	l.Record(callEvent(kickLines))
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written == 1+kickLines },
+		"the waiting lines to be written once kickLines waited, without waiting out the rest")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyDir(t, dir); rep.Problem != nil || rep.Lines != kickLines+2 || !rep.Stopped {
+		t.Errorf("verify: %+v", rep)
+	}
+}
+
 // slowSyncFile holds the first file's Sync until release is closed, as a
 // disk does while it flushes a full file.
 type slowSyncFile struct {
