@@ -320,17 +320,25 @@ func TestRecoveredLineInAWriteThatCannotBeCut(t *testing.T) {
 	}
 }
 
-// TestWriterRestsBetweenWrites: after a write the writer rests for Linger,
-// so lines recorded meanwhile wait and then share one write; Close does not
-// wait out the rest.
-func TestWriterRestsBetweenWrites(t *testing.T) {
-	dir := t.TempDir()
+// restingLog opens a log in dir whose writer rests an hour after a write,
+// and has it write one line, so that it is resting.
+func restingLog(t *testing.T, dir string) (*Log, *script) {
+	t.Helper()
 	s := newScript()
 	close(s.release)
 	l := openLog(t, Options{Dir: dir, Linger: time.Hour, OpenFile: s.open})
 	l.Record(callEvent(0))
 	<-s.entered
 	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written >= 1 }, "the first line to be written")
+	return l, s
+}
+
+// TestWriterRestsBetweenWrites: after a write the writer rests for Linger,
+// so lines recorded meanwhile wait and then share one write; Close does not
+// wait out the rest.
+func TestWriterRestsBetweenWrites(t *testing.T) {
+	dir := t.TempDir()
+	l, s := restingLog(t, dir)
 	for i := 1; i <= 10; i++ {
 		l.Record(callEvent(i))
 	}
@@ -355,12 +363,7 @@ func TestWriterRestsBetweenWrites(t *testing.T) {
 // wait out the rest.
 func TestRestEndsWhenLinesQueue(t *testing.T) {
 	dir := t.TempDir()
-	s := newScript()
-	close(s.release)
-	l := openLog(t, Options{Dir: dir, Linger: time.Hour, OpenFile: s.open})
-	l.Record(callEvent(0))
-	<-s.entered
-	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Written >= 1 }, "the first line to be written")
+	l, _ := restingLog(t, dir)
 	for i := 1; i < kickLines; i++ {
 		l.Record(callEvent(i))
 	}

@@ -29,20 +29,20 @@ var (
 	mu     sync.Mutex
 	set    func(int) int // runtime.GOMAXPROCS, given by Limit
 	chosen int           // processors Limit chose; 0 until it was called
-	lent   int           // Blocking calls running, plus one while Busy's lend holds
+	lent   int           // Blocking calls running
 	quiet  int           // processors while no call overlaps another (Quiet); 0: chosen
-	loaded bool          // Loaded's withdrawal holds
 	cur    int           // what apply last set
 )
 
-// apply sets GOMAXPROCS to what chosen, lent, quiet and loaded say, when
-// that changed. mu is held, and Limit was called.
+// apply sets GOMAXPROCS to what chosen, lent, Busy's lend, quiet and
+// Loaded's withdrawal say, when that changed. mu is held, and Limit was
+// called.
 func apply() {
 	n := chosen
-	if lent > 0 {
+	if lent > 0 || busy.held {
 		n = chosen + 1
 	}
-	if !loaded && quiet > n {
+	if !loaded.held && quiet > n {
 		n = quiet
 	}
 	if n != cur {
@@ -110,112 +110,89 @@ func Blocking(f func()) {
 	f()
 }
 
+// limited is set once Limit was called.
+var limited atomic.Bool
+
+// A spell is a state that a signal starts and that lasts until a stretch of
+// its linger passes without one: Busy's lend and Loaded's withdrawal.
+type spell struct {
+	linger time.Duration
+	on     atomic.Bool // the spell is being started, holds, or is being ended
+	seen   atomic.Bool // signalled since the spell last looked
+	held   bool        // under mu: the spell holds (apply reads it)
+}
+
 var (
-	limited  atomic.Bool  // Limit was called
-	busyOn   atomic.Bool  // Busy's lend is being made, holds, or is being ended
-	busySeen atomic.Int64 // unix nanoseconds of the last Busy call
+	busy   = &spell{linger: 50 * time.Millisecond}
+	loaded = &spell{linger: 50 * time.Millisecond}
 )
 
-// busyLinger is how long a lend of Busy outlives the last Busy call.
-var busyLinger = 50 * time.Millisecond
+// signal starts the spell, or keeps it. It never waits: the change is made
+// on a goroutine of its own (changing GOMAXPROCS waits for a garbage
+// collection in progress), and a signal while the spell holds costs a few
+// atomic loads.
+func (s *spell) signal() {
+	if !s.seen.Load() {
+		s.seen.Store(true)
+	}
+	if s.on.Load() || !s.on.CompareAndSwap(false, true) {
+		return
+	}
+	go s.begin()
+}
+
+// begin starts the spell, and has check end it.
+func (s *spell) begin() {
+	mu.Lock()
+	defer mu.Unlock()
+	s.seen.Store(false)
+	s.held = true
+	apply()
+	time.AfterFunc(s.linger, s.check)
+}
+
+// check ends the spell when it was not signalled for its linger, and looks
+// again a linger later otherwise.
+func (s *spell) check() {
+	if s.seen.Swap(false) {
+		time.AfterFunc(s.linger, s.check)
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Cleared first: a signal from now on starts a new spell, which waits
+	// for this one to end.
+	s.on.Store(false)
+	s.held = false
+	apply()
+}
 
 // Busy says that goroutines of the process wait on one another: more calls
 // to judge than one goroutine keeps up with, each of them in and out of a
 // store's system calls. If Limit chose the processors, the process has one
-// more until Busy has not been called for 50 ms: a single call in flight
-// keeps the one processor that serves it fastest, and a burst gets the
-// second core that serves it fastest (measured, docs/performance.md).
-//
-// Busy never waits: the change is made on a goroutine of its own (changing
-// GOMAXPROCS waits for a garbage collection in progress), and a call while
-// the lend holds costs a clock read and two atomic operations.
+// more until a stretch of 50 ms passes without a call to Busy: a single
+// call in flight keeps the one processor that serves it fastest, and a
+// burst gets the second core that serves it fastest (measured,
+// docs/performance.md). Busy never waits.
 func Busy() {
-	if !limited.Load() {
-		return
+	if limited.Load() {
+		busy.signal()
 	}
-	busySeen.Store(time.Now().UnixNano())
-	if busyOn.Load() || !busyOn.CompareAndSwap(false, true) {
-		return
-	}
-	go busyLend()
 }
 
-// busyLend makes Busy's lend, and has busyCheck end it.
-func busyLend() {
-	mu.Lock()
-	defer mu.Unlock()
-	lent++
-	apply()
-	time.AfterFunc(busyLinger, busyCheck)
-}
-
-// busyCheck ends Busy's lend once Busy was not called for busyLinger, and
-// looks again later otherwise.
-func busyCheck() {
-	if idle := time.Since(time.Unix(0, busySeen.Load())); idle < busyLinger {
-		time.AfterFunc(busyLinger-idle, busyCheck)
-		return
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	// Cleared first: a Busy from now on makes a new lend, which waits for
-	// this one to end.
-	busyOn.Store(false)
-	lent--
-	apply()
-}
-
-var (
-	quietOn    atomic.Bool // Quiet asked for processors (n > 0)
-	loadedOn   atomic.Bool // Loaded's withdrawal is being made, holds, or is being ended
-	loadedSeen atomic.Bool // Loaded was called since loadedCheck last looked
-)
-
-// loadedLinger is how long Loaded's withdrawal outlives the last Loaded call.
-var loadedLinger = 50 * time.Millisecond
+// quietOn is set while Quiet asks for processors (n > 0).
+var quietOn atomic.Bool
 
 // Loaded says that the process's calls overlap: a request came while
 // another was still waiting for the server. If Quiet gave the process more
 // processors than Limit chose, it goes back to the chosen number until a
-// stretch of 50 ms passes without a call to Loaded. Overlapping calls keep the
-// processors busy on their own, and a second processor then mostly spins
-// on the cores the client and the server need; one call at a time is
-// answered sooner with the second (measured, docs/performance.md).
-//
-// Like Busy, Loaded never waits; a call while the withdrawal holds costs
-// a few atomic loads, as the pump calls it for every overlapping message.
+// stretch of 50 ms passes without a call to Loaded. Overlapping calls keep
+// the processors busy on their own, and a second processor then mostly
+// spins on the cores the client and the server need; one call at a time
+// is answered sooner with the second (measured, docs/performance.md).
+// Loaded never waits; the pump calls it for every overlapping message.
 func Loaded() {
-	if !limited.Load() || !quietOn.Load() {
-		return
+	if limited.Load() && quietOn.Load() {
+		loaded.signal()
 	}
-	if !loadedSeen.Load() {
-		loadedSeen.Store(true)
-	}
-	if loadedOn.Load() || !loadedOn.CompareAndSwap(false, true) {
-		return
-	}
-	go loadedBegin()
-}
-
-// loadedBegin makes Loaded's withdrawal, and has loadedCheck end it.
-func loadedBegin() {
-	mu.Lock()
-	defer mu.Unlock()
-	loaded = true
-	apply()
-	time.AfterFunc(loadedLinger, loadedCheck)
-}
-
-// loadedCheck ends Loaded's withdrawal once Loaded was not called for
-// loadedLinger, and looks again a loadedLinger later otherwise.
-func loadedCheck() {
-	if loadedSeen.Swap(false) {
-		time.AfterFunc(loadedLinger, loadedCheck)
-		return
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	loadedOn.Store(false)
-	loaded = false
-	apply()
 }

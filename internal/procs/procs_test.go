@@ -33,12 +33,14 @@ func (f *fake) now() int {
 func reset(t *testing.T) {
 	t.Helper()
 	mu.Lock()
-	set, chosen, lent, quiet, loaded, cur = nil, 0, 0, 0, false, 0
+	set, chosen, lent, quiet, cur = nil, 0, 0, 0, 0
 	limited.Store(false)
-	busyOn.Store(false)
 	quietOn.Store(false)
-	loadedOn.Store(false)
-	loadedSeen.Store(false)
+	for _, sp := range []*spell{busy, loaded} {
+		sp.on.Store(false)
+		sp.seen.Store(false)
+		sp.held = false
+	}
 	mu.Unlock()
 }
 
@@ -165,11 +167,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestBusyLendsUntilQuiet(t *testing.T) {
 	reset(t)
-	defer func(d time.Duration) { busyLinger = d }(busyLinger)
-	busyLinger = time.Second
+	defer func(d time.Duration) { busy.linger = d }(busy.linger)
+	busy.linger = time.Second
 	f := &fake{n: 2}
 	Busy() // before Limit: nothing to lend
-	if busyOn.Load() {
+	if busy.on.Load() {
 		t.Fatal("Busy lent a processor before Limit chose any")
 	}
 	limit(t, f.set, 1)
@@ -191,11 +193,11 @@ func TestBusyLendsUntilQuiet(t *testing.T) {
 	}
 	f.mu.Unlock()
 	// Quiet for the linger: back to one.
-	waitFor(t, "the lend never ended", func() bool { return f.now() == 1 && !busyOn.Load() })
+	waitFor(t, "the lend never ended", func() bool { return f.now() == 1 && !busy.on.Load() })
 	// A new busy stretch lends again, and ends again.
 	Busy()
 	waitFor(t, "the second stretch lent no processor", func() bool { return f.now() == 2 })
-	waitFor(t, "the second lend never ended", func() bool { return f.now() == 1 && !busyOn.Load() })
+	waitFor(t, "the second lend never ended", func() bool { return f.now() == 1 && !busy.on.Load() })
 }
 
 // TestQuietUntilLoaded: Quiet gives a quiet process its processors;
@@ -204,16 +206,16 @@ func TestBusyLendsUntilQuiet(t *testing.T) {
 // number only.
 func TestQuietUntilLoaded(t *testing.T) {
 	reset(t)
-	defer func(d time.Duration) { loadedLinger = d }(loadedLinger)
-	loadedLinger = time.Second
+	defer func(d time.Duration) { loaded.linger = d }(loaded.linger)
+	loaded.linger = time.Second
 	f := &fake{n: 2}
 	Loaded() // before Limit and Quiet: nothing to take back
-	if loadedOn.Load() {
+	if loaded.on.Load() {
 		t.Fatal("Loaded acted before Limit chose any processors")
 	}
 	limit(t, f.set, 1)
 	Loaded() // before Quiet: nothing to take back either
-	if loadedOn.Load() {
+	if loaded.on.Load() {
 		t.Fatal("Loaded acted without Quiet")
 	}
 	Quiet(2)
@@ -235,7 +237,7 @@ func TestQuietUntilLoaded(t *testing.T) {
 		t.Fatalf("loaded: GOMAXPROCS %d, want 1", got)
 	}
 	// No overlap for the linger: quiet again.
-	waitFor(t, "the process never became quiet again", func() bool { return f.now() == 2 && !loadedOn.Load() })
+	waitFor(t, "the process never became quiet again", func() bool { return f.now() == 2 && !loaded.on.Load() })
 	// Quiet, a Blocking call needs no more than the two it has.
 	Blocking(func() {
 		if got := f.now(); got != 2 {
@@ -244,7 +246,7 @@ func TestQuietUntilLoaded(t *testing.T) {
 	})
 	Loaded()
 	waitFor(t, "the second stretch took no processor back", func() bool { return f.now() == 1 })
-	waitFor(t, "the second stretch never ended", func() bool { return f.now() == 2 && !loadedOn.Load() })
+	waitFor(t, "the second stretch never ended", func() bool { return f.now() == 2 && !loaded.on.Load() })
 	Quiet(0)
 	waitFor(t, "Quiet(0) kept the quiet processor", func() bool { return f.now() == 1 })
 }
