@@ -97,3 +97,38 @@ tools:
 		ds.mu.Unlock()
 	}
 }
+
+// blockingStore hides memstore's NonBlocking, as a store that does I/O
+// would.
+type blockingStore struct{ state.Store }
+
+// TestWaits: what judging a call may wait on decides where the pump judges
+// it: a person for an approval rule (whatever the store), the store for a
+// limit kept out of memory, nothing otherwise.
+func TestWaits(t *testing.T) {
+	pol, err := policy.Load("p.yaml", []byte(approvalPolicy+`  echo:
+    rules:
+      - name: ten a minute
+        rate_limit: 10/minute
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		store state.Store
+		tool  string
+		want  proxy.Wait
+	}{
+		{memstore.New(), "pay", proxy.WaitPerson},
+		{blockingStore{memstore.New()}, "pay", proxy.WaitPerson},
+		{memstore.New(), "echo", proxy.WaitNone},
+		{blockingStore{memstore.New()}, "echo", proxy.WaitStore},
+		{blockingStore{memstore.New()}, "other", proxy.WaitNone},
+	} {
+		g := New(pol)
+		g.Store = tc.store
+		if got := g.Waits(tc.tool); got != tc.want {
+			t.Errorf("Waits(%q) with a %T: %v, want %v", tc.tool, tc.store, got, tc.want)
+		}
+	}
+}

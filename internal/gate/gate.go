@@ -268,18 +268,19 @@ func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	return r
 }
 
-// Blocks implements proxy.Gate: judging a call may block when an approval
-// rule applies to its tool, or when a limit does and the state store is
-// not in memory. Whether the fast path is open is the store's property.
-func (g *Gate) Blocks(tool string) bool {
+// Waits implements proxy.Gate: judging a call may wait for a person when
+// an approval rule applies to its tool, and on the store when a limit does
+// and the store is not in memory. Whether the fast path is open is the
+// store's property.
+func (g *Gate) Waits(tool string) proxy.Wait {
 	approval, counters := g.policy.Load().Needs(tool)
-	if approval {
-		return true
+	switch {
+	case approval:
+		return proxy.WaitPerson
+	case !counters || state.IsNonBlocking(g.Store):
+		return proxy.WaitNone
 	}
-	if !counters {
-		return false
-	}
-	return !state.IsNonBlocking(g.Store)
+	return proxy.WaitStore
 }
 
 // inspected is what the policy's inspect did to a call's arguments.

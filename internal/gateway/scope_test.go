@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/gate"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
+	"github.com/tollgate-mcp/tollgate/internal/proxy"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 )
@@ -34,7 +35,7 @@ tools:
 	}
 	g := gate.New(p)
 	g.Store = scoped
-	if g.Blocks("echo") {
+	if g.Waits("echo") != proxy.WaitNone {
 		t.Error("a limit on the memory store, seen through a server's view, is judged off the read loop")
 	}
 }

@@ -190,15 +190,33 @@ type TaskGate interface {
 	TaskVisible(s *transport.Session, taskID string) bool
 }
 
+// Wait is what judging a call may wait on.
+type Wait uint8
+
+const (
+	// WaitNone: judging never waits.
+	WaitNone Wait = iota
+	// WaitStore: judging may wait on a state store's I/O, for as long as
+	// the store's own timeouts allow (a lock another process holds, a
+	// round trip to Redis).
+	WaitStore
+	// WaitPerson: judging may wait for a person (an approval), for as long
+	// as the person takes, or for the client's answer to a request
+	// Tollgate sends it, which only the read loop can read.
+	WaitPerson
+)
+
 // Gate judges what the pump relays. Implementations are safe for concurrent
 // use.
 type Gate interface {
 	// Judge rules on a tools/call. It may block on I/O (a state store, a
-	// person asked inline) when Blocks says so.
+	// person asked inline) when Waits says so.
 	Judge(ctx context.Context, c *Call) Ruling
-	// Blocks reports whether judging a call to tool may block on I/O; the
-	// pump judges such calls off its read loop, and every other call on it.
-	Blocks(tool string) bool
+	// Waits reports what judging a call to tool may wait on. The pump
+	// judges a call that may wait for a person off its read loop, one that
+	// may wait on a store off it too unless the session's calls come one at
+	// a time, and every other call on it.
+	Waits(tool string) Wait
 	// Lists returns how tools/list results must be edited under the policy
 	// in force: hidden reports a tool to remove, listed is told each tool
 	// the client receives (tool aliases the frame). Either is nil when not

@@ -45,6 +45,30 @@ type pump struct {
 	// lists keeps the last tools/list result read: servers send the same
 	// list again and again.
 	lists mcp.ToolListCache
+
+	// alone counts the requests registered one at a time since messages
+	// last overlapped (a request while another was in flight, or messages
+	// queued behind one another): see aloneCalls.
+	alone atomic.Int32
+}
+
+// aloneCalls is how many requests must have come one at a time before the
+// pump judges a call that may wait on a store on its read loop, as it
+// judges every other call. Handed off, such a call costs a goroutine
+// hand-off and a second parse; judged in place, it holds the messages
+// behind it for the store's round trip, which only matters when there
+// are any: once messages overlap, calls are handed off again (measured,
+// docs/performance.md).
+const aloneCalls = 8
+
+// overlapped notes that messages overlap: calls that may wait on a store
+// are handed off the read loop until aloneCalls requests came one at a
+// time again.
+func (p *pump) overlapped() {
+	if p.alone.Load() != 0 {
+		p.alone.Store(0)
+	}
+	procs.Loaded()
 }
 
 // reply is a client's response to one of Tollgate's own requests.
@@ -236,7 +260,7 @@ func (p *pump) clientLoop(ctx context.Context) error {
 		burst := more(p.client)
 		if burst {
 			// Messages queue behind this one: see procs.Loaded.
-			procs.Loaded()
+			p.overlapped()
 		}
 		out := p.fromClient(ctx, frame, pre, nil, 0)
 		if out.answer != nil {
@@ -438,12 +462,16 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		p.gate.Refused(p.session, nil, "rejected a tools/call: "+err.Error())
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
 	}
-	if b == nil && p.gate.Blocks(call.Name) {
+	if b == nil {
 		// Judging may wait on a store or a person: off the read loop, so
 		// that the next message is read meanwhile. (A batch is judged in
-		// place, so that it stays one unit.)
-		p.judgeAsync(ctx, frame)
-		return verdict{}
+		// place, so that it stays one unit.) A wait on a store is bounded
+		// by the store's timeouts, and while calls come one at a time no
+		// message waits behind it: such a call is judged here.
+		if w := p.gate.Waits(call.Name); w == WaitPerson || w == WaitStore && p.alone.Load() < aloneCalls {
+			p.judgeAsync(ctx, frame)
+			return verdict{}
+		}
 	}
 	v := p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
 	if v.forward && v.frame == nil {
@@ -817,7 +845,9 @@ func (p *pump) register(id []byte, pd *pending) bool {
 	p.pending[key] = pd
 	if len(p.pending) > 1 {
 		// Requests overlap: see procs.Loaded.
-		procs.Loaded()
+		p.overlapped()
+	} else if p.alone.Load() < aloneCalls {
+		p.alone.Add(1)
 	}
 	return true
 }
@@ -892,7 +922,7 @@ func (p *pump) serverLoop(ctx context.Context) error {
 		}
 		burst := more(p.server)
 		if burst {
-			procs.Loaded()
+			p.overlapped()
 		}
 		if out, id := p.fromServer(frame); out != nil {
 			toClient.send(p, out, burst, id)

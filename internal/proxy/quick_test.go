@@ -137,6 +137,9 @@ func TestIdleJudgeGoroutineIsReused(t *testing.T) {
 	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
 	cw, pr, pw, done := startPump(t, g, fs, 0)
 	sc := bufio.NewScanner(pr)
+	// A request the server never answers: every call overlaps with it,
+	// and is handed off (see TestLoneCallsAreJudgedOnTheReadLoop).
+	go io.WriteString(cw, `{"jsonrpc":"2.0","id":"open","method":"resources/list"}`+"\n")
 	const calls = 40
 	for i := 1; i <= calls; i++ {
 		go io.WriteString(cw, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i)+`,"method":"tools/call","params":{"name":"echo","arguments":{}}}`+"\n")
@@ -159,6 +162,77 @@ func TestIdleJudgeGoroutineIsReused(t *testing.T) {
 	// left idle; a goroutine per call would be 40.
 	if distinct := len(slices.Compact(slices.Sorted(slices.Values(g.goroutines)))); len(g.goroutines) != calls || distinct > 16 {
 		t.Errorf("%d calls judged on %d goroutines, want at most 16", len(g.goroutines), distinct)
+	}
+}
+
+// personGate is a stackGate whose every call may wait for a person.
+type personGate struct{ *stackGate }
+
+func (g personGate) Waits(string) proxy.Wait { return proxy.WaitPerson }
+
+// TestLoneCallsAreJudgedOnTheReadLoop: once calls come one at a time, a
+// call kept in a store that may block is judged on the read loop, with no
+// hand-off; once a request overlaps another, calls are handed off again
+// until enough came one at a time. A call that may wait for a person is
+// always handed off.
+func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
+	const lone = 24 // more than the pump's aloneCalls
+	call := func(id string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
+	}
+	for _, tc := range []struct {
+		name   string
+		gate   func(*stackGate) proxy.Gate
+		inLoop bool // whether the last lone call is judged on the loop
+	}{
+		{"store", func(g *stackGate) proxy.Gate { return g }, true},
+		{"person", func(g *stackGate) proxy.Gate { return personGate{g} }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &stackGate{Gate: gate.New(manyAMinute(t))}
+			g.Store = blockingStore{memstore.New()}
+			cw, answers := echoSession(t, tc.gate(g))
+			inLoop := func(n int) []bool {
+				t.Helper()
+				for i := range n {
+					select {
+					case got := <-answers:
+						if !strings.Contains(got, `"result":{"content":[]}`) {
+							t.Fatalf("answer %s", got)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatalf("%d of %d answers", i, n)
+					}
+				}
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				judged := g.inLoop
+				g.inLoop = nil
+				return judged
+			}
+			for i := range lone {
+				io.WriteString(cw, call(strconv.Itoa(i+1)))
+				if got := inLoop(1); len(got) != 1 {
+					t.Fatalf("call %d judged %d times", i+1, len(got))
+				} else if i == 0 && got[0] {
+					t.Error("the session's first call was judged on the read loop")
+				} else if i == lone-1 && got[0] != tc.inLoop {
+					t.Errorf("call %d of %d that came one at a time: judged on the read loop %v, want %v", i+1, lone, got[0], tc.inLoop)
+				}
+			}
+			if !tc.inLoop {
+				return
+			}
+			// A request the server never answers: the calls after it overlap
+			// with it, and are handed off.
+			io.WriteString(cw, `{"jsonrpc":"2.0","id":"open","method":"resources/list"}`+"\n")
+			for i := range lone {
+				io.WriteString(cw, call(strconv.Itoa(100+i)))
+				if got := inLoop(1); len(got) != 1 || got[0] {
+					t.Fatalf("call %d, overlapping a request in flight: judged on the read loop %v, want [false]", i+1, got)
+				}
+			}
+		})
 	}
 }
 
