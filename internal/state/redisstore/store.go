@@ -164,6 +164,7 @@ func ClientOptions(url string, timeout time.Duration) (*redis.Options, error) {
 	// would be charged twice.
 	o.MaxRetries = -1
 	o.ContextTimeoutEnabled = true
+	o.Dialer = rawDialer(redis.NewDialer(o))
 	return o, nil
 }
 

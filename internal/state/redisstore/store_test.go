@@ -330,6 +330,38 @@ func TestStoppedRedisIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestClosedConnectionIsNotUsed: a pooled connection Redis closed (an
+// idle timeout, CLIENT KILL, a restart) is found before a script is sent
+// on it, and another is dialled: without retries (a lost reply may hide a
+// script that ran), sending on it would fail the call. The check is
+// go-redis's peek of the socket, through the store's own raw connections.
+func TestClosedConnectionIsNotUsed(t *testing.T) {
+	srv := startRedis(t)
+	s := open(t, srv.URL, "")
+	defer s.Close()
+	c := storetest.Charge("calls", time.Minute, "1", "10")
+	for i := range 3 {
+		if r, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c}); err != nil || !r.Admitted {
+			t.Fatalf("Reserve %d: %+v, %v", i, r, err)
+		}
+		opt, err := redis.ParseURL(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := redis.NewClient(opt)
+		killed, err := admin.ClientKillByFilter(context.Background(), "TYPE", "normal", "SKIPME", "yes").Result()
+		admin.Close()
+		if err != nil || killed == 0 {
+			t.Fatalf("CLIENT KILL: %d killed, %v", killed, err)
+		}
+		// The server's close reaches the client's socket.
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r, err := s.Reserve(context.Background(), storetest.T0, []state.Charge{c}); err != nil || !r.Admitted {
+		t.Fatalf("Reserve after the connection was killed: %+v, %v", r, err)
+	}
+}
+
 func TestOpenRejects(t *testing.T) {
 	for _, tc := range []struct{ url, prefix string }{
 		{"http://localhost:6379", ""},

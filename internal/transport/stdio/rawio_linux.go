@@ -5,17 +5,15 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/tollgate-mcp/tollgate/internal/rawio"
 )
 
 // rawFile reads and writes a non-blocking descriptor (a pipe or socket the
-// runtime's poller knows) with raw system calls, and waits for readiness
-// through the poller. An *os.File makes the same calls through
-// syscall.Syscall, whose entersyscall wakes the runtime's monitor thread
-// (sysmon) with a futex whenever the process was idle: at one call in
-// flight that is every message, and on a small VM the wake-up and the
-// monitor's 20 µs polling that follows cost more than the read itself. A
-// read or write of a non-blocking descriptor never blocks, which is what
-// makes a raw system call safe.
+// runtime's poller knows) with raw system calls (package rawio), and waits
+// for readiness through the poller. An *os.File makes the same calls
+// through syscall.Syscall, whose entersyscall wakes the runtime's monitor
+// thread at every message when one call is in flight: see rawio.
 type rawFile struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -49,23 +47,7 @@ func (r *rawFile) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var (
-		n     int
-		errno syscall.Errno
-	)
-	err := r.rc.Read(func(fd uintptr) bool {
-		for {
-			m, e := sysRead(fd, p)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = m, e
-			return true
-		}
-	})
+	n, errno, err := rawio.Read(r.rc, p)
 	switch {
 	case err != nil:
 		return 0, &os.PathError{Op: "read", Path: r.f.Name(), Err: closedErr(err)}
@@ -80,24 +62,7 @@ func (r *rawFile) Read(p []byte) (int, error) {
 // Write implements io.Writer. It writes all of p, waiting through the
 // poller while the pipe is full; a short count comes with an error.
 func (r *rawFile) Write(p []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		for done < len(p) {
-			m, e := sysWrite(fd, p[done:])
-			switch e {
-			case 0:
-				done += m
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	done, errno, err := rawio.Write(r.rc, p)
 	switch {
 	case err != nil:
 		return done, &os.PathError{Op: "write", Path: r.f.Name(), Err: closedErr(err)}
