@@ -278,21 +278,20 @@ func (h *harness) policyFile(sc *Scenario) (string, error) {
 }
 
 // stateFlags returns the tollgate flags that select the scenario's store,
-// and an audit directory of the run's own (the audit log is written as a
-// user's would be, but never into the user's state directory).
+// and an audit directory and a state directory of the run's own: the audit
+// trail and the pins tollgate run records by default are written as a
+// user's would be, but never into the user's state directory.
 func (h *harness) stateFlags(sc *Scenario) ([]string, error) {
 	h.seq++
-	audit := []string{"--audit", filepath.Join(h.cfg.WorkDir, fmt.Sprintf("audit-%d", h.seq))}
+	own := []string{"--audit", filepath.Join(h.cfg.WorkDir, fmt.Sprintf("audit-%d", h.seq)),
+		"--state-dir", filepath.Join(h.cfg.WorkDir, fmt.Sprintf("state-%d", h.seq))}
 	switch sc.store {
 	case "memory":
-		return append([]string{"--state", "memory"}, audit...), nil
-	case "sqlite":
-		dir := filepath.Join(h.cfg.WorkDir, fmt.Sprintf("state-%d", h.seq))
-		return append([]string{"--state-dir", dir}, audit...), nil
+		return append([]string{"--state", "memory"}, own...), nil
 	case "redis":
-		return append([]string{"--state", h.cfg.Redis, "--state-prefix", fmt.Sprintf("bench-%d-%d", os.Getpid(), h.seq)}, audit...), nil
+		return append([]string{"--state", h.cfg.Redis, "--state-prefix", fmt.Sprintf("bench-%d-%d", os.Getpid(), h.seq)}, own...), nil
 	}
-	return audit, nil
+	return own, nil // SQLite in the state directory, as by default
 }
 
 // echoArgv returns the argv of the echo server for sc (over stdio, or over

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -70,6 +71,35 @@ func TestReportFloor(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestRunsKeepOutOfTheUserState: every scenario runs tollgate with an audit
+// directory and a state directory of the run's own, so that a benchmark
+// never writes the trail or the pins tollgate run records into the state
+// directory of the user who runs it.
+func TestRunsKeepOutOfTheUserState(t *testing.T) {
+	work := t.TempDir()
+	h := &harness{cfg: Config{Tollgate: "tollgate", Echo: []string{"echo"}, WorkDir: work, Redis: "redis://127.0.0.1:1/0"}}
+	for i := range 323 {
+		h.toolNames = append(h.toolNames, fmt.Sprintf("tool_%d", i))
+	}
+	for _, sc := range scenarios() {
+		argv, _, err := h.tollgateArgv(sc, "http://127.0.0.1:1/mcp", 0, false)
+		if err != nil {
+			t.Fatalf("%s: %v", sc.label(), err)
+		}
+		flags := map[string]string{}
+		for i := 0; i+1 < len(argv) && argv[i] != "--"; i++ {
+			if strings.HasPrefix(argv[i], "--") {
+				flags[argv[i]] = argv[i+1]
+			}
+		}
+		for _, f := range []string{"--audit", "--state-dir"} {
+			if dir, ok := flags[f]; !ok || !strings.HasPrefix(dir, work) {
+				t.Errorf("%s: %s %q, want a directory under the run's %s (argv %q)", sc.label(), f, dir, work, argv)
+			}
 		}
 	}
 }
