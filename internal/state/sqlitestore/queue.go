@@ -146,7 +146,14 @@ func (s *Store) relayLoop() {
 // batch runs one transaction for own (nil for the relay) and the requests
 // waiting. Callers on their way in, or answered by the last batch and
 // about to come back, can still join: yielding a few times lets them,
-// instead of each paying for a transaction of its own.
+// instead of each paying for a transaction of its own. The leader yields
+// at least once: callers that are ready to run on this processor but have
+// not run yet (a proxy hands the calls of a burst to goroutines that run
+// one after another on one processor) queue behind it then, where
+// without the yield each would run a transaction of its own after it,
+// and the batches of a loaded proxy stayed at one (measured,
+// docs/performance.md). With nothing else to run the yield costs a trip
+// through the scheduler.
 func (s *Store) batch(own *request) {
 	q := &s.q
 	batch := q.batch[:0]
@@ -155,7 +162,7 @@ func (s *Store) batch(own *request) {
 	}
 	for spins := 0; ; spins++ {
 		batch = q.take(batch)
-		if spins == 8 || len(batch) >= maxBatch || (q.arriving.Load() <= 0 && len(batch) >= q.answered) {
+		if spins == 8 || len(batch) >= maxBatch || (spins > 0 && q.arriving.Load() <= 0 && len(batch) >= q.answered) {
 			break
 		}
 		runtime.Gosched()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -145,5 +146,36 @@ func TestBurstsThenLoneCalls(t *testing.T) {
 	got, err := s.Peek(ctx, at, c.Key, c.Window, c.Align, nil)
 	if want := storetest.Dec(strconv.Itoa(limit)); err != nil || got.Cmp(&want) != 0 {
 		t.Errorf("Peek = %s, %v; want %s", &got, err, &want)
+	}
+}
+
+// TestReadyCallersShareATransaction: callers that are ready to run on the
+// one processor at the same moment (the goroutines a proxy hands a burst of
+// calls to) queue behind the first one's transaction and share the next,
+// instead of each running a transaction of its own.
+func TestReadyCallersShareATransaction(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	c := storetest.Charge("calls", time.Hour, "1", "1000")
+	ctx := context.Background()
+	if _, err := s.Reserve(ctx, storetest.T0, []state.Charge{c}); err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const callers = 16
+	for round := range 5 {
+		before := sqlitestore.Batches(s)
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if r, err := s.Reserve(ctx, storetest.T0, []state.Charge{c}); err != nil || !r.Admitted {
+					t.Errorf("Reserve: %+v, %v", r, err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := sqlitestore.Batches(s) - before; n > callers/4 {
+			t.Errorf("round %d: %d ready callers took %d transactions, want at most %d", round, callers, n, callers/4)
+		}
 	}
 }

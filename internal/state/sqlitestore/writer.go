@@ -51,6 +51,7 @@ type writer struct {
 	trusted     bool   // the mirror holds the file as of dataVersion
 	pruned      int64  // mirror clock at the last prune pass
 	writes      int    // writing transactions since the checkpointer was woken
+	batches     int    // batches applied (transactions, tried or not), for the tests
 
 	// per-batch scratch
 	rows   []row
@@ -155,6 +156,7 @@ func (w *writer) close() {
 // The leader (see queue) calls it; the requests are already claimed.
 func (w *writer) apply(taken []*request) {
 	w.admits = w.admits[:0]
+	w.batches++
 	w.batch = taken
 	err := w.conn.Raw(w.txFn)
 	w.batch = nil
