@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -105,4 +106,53 @@ func FuzzLineEncoding(f *testing.F) {
 		}
 		checkLine(t, r)
 	})
+}
+
+// TestAppendTimeZ: the audit line's time is what time.RFC3339Nano makes
+// of it, for every time whose offset is zero and whose year has four
+// digits (in UTC, in a zone of offset zero, at every day of the calendar's
+// range and its edges, with and without a fraction of a second); any
+// other time is left to the general formatter.
+func TestAppendTimeZ(t *testing.T) {
+	gmt := time.FixedZone("GMT", 0)
+	east := time.FixedZone("UTC+1", 3600)
+	rng := rand.New(rand.NewPCG(1, 2))
+	lo := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	hi := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	var times []time.Time
+	for _, sec := range []int64{lo, lo + 1, hi, hi - 1, 0, -1, 86399, 86400, 951782400, 951868800, 4107542400} {
+		for _, ns := range []int{0, 1, 10, 100000000, 999999999, 120000000, 500} {
+			times = append(times, time.Unix(sec, int64(ns)).UTC())
+		}
+	}
+	for range 200000 {
+		ns := rng.IntN(1_000_000_000)
+		switch rng.IntN(4) {
+		case 0:
+			ns = 0
+		case 1:
+			ns -= ns % 1000
+		}
+		times = append(times, time.Unix(lo+rng.Int64N(hi-lo+1), int64(ns)).UTC())
+	}
+	times = append(times, time.Now(), time.Now().UTC(), time.Now().In(gmt), time.Now().In(east),
+		time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC))
+	for i, tm := range times {
+		if i%3 == 1 {
+			tm = tm.In(gmt)
+		}
+		want := tm.AppendFormat([]byte("x"), time.RFC3339Nano)
+		got, ok := appendTimeZ([]byte("x"), tm)
+		_, off := tm.Zone()
+		wantOK := off == 0 && tm.Year() >= 0 && tm.Year() <= 9999
+		if ok != wantOK {
+			t.Fatalf("appendTimeZ(%v) ok = %v, want %v", tm, ok, wantOK)
+		}
+		if ok && string(got) != string(want) {
+			t.Fatalf("appendTimeZ(%v) = %s, want %s", tm, got, want)
+		}
+		if !ok && string(got) != "x" {
+			t.Fatalf("appendTimeZ(%v) appended %q though it reported false", tm, got[1:])
+		}
+	}
 }

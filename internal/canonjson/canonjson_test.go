@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -110,4 +113,68 @@ func mustHash(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// appendStringWant is encoding/json's encoding of s as a JSON string.
+func appendStringWant(t testing.TB, s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// TestAppendStringMatchesEncodingJSON: AppendString escapes as
+// encoding/json does, with and without HTML escaping, whether the bytes
+// that need escaping come alone, in runs, or inside the eight-byte words
+// it skips over whole.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	pieces := []string{"a", "abcdefgh", "0123456789abcdef", " ", "\"", "\\", "<", ">", "&", "\x00", "\x1f", "\n", "\t",
+		"\x7f", "é", "中文", "\u2028", "\u2029", "\xff", "\xe2\x80", "😀", "\xed\xa0\x80", "~", "}"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		for _, html := range []bool{true, false} {
+			want := appendStringWant(t, s, html)
+			if got := string(AppendString([]byte("x"), s, html)); got != "x"+want {
+				t.Fatalf("%d: AppendString(%q, html %v) = %s, want %s", n, s, html, got[1:], want)
+			}
+			if got := string(AppendString(nil, []byte(s), html)); got != want {
+				t.Fatalf("%d: AppendString([]byte %q, html %v) = %s, want %s", n, s, html, got, want)
+			}
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("plain ascii text, long enough", true)
+	f.Add("<a href=\"x\">&amp;</a>\u2028\xff", false)
+	f.Fuzz(func(t *testing.T, s string, html bool) {
+		if got, want := string(AppendString(nil, s, html)), appendStringWant(t, s, html); got != want {
+			t.Fatalf("AppendString(%q, html %v) = %s, want %s", s, html, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	for _, c := range []struct{ name, s string }{
+		{"hex64", "628c1df6b089a16d5627910a3274b685aa85d23636dc845435bf77a47529cc56"},
+		{"short", "send_email"},
+		{"text", "The quick brown fox jumps over the lazy dog, twice: the quick brown fox."},
+		{"utf8", "Größenmaßstäbe für Übergänge: 中文字符和日本語のテキスト"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 0, 256)
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				buf = AppendString(buf[:0], c.s, true)
+			}
+		})
+	}
 }
