@@ -13,17 +13,22 @@ import (
 )
 
 // appendLine appends r as one chained line ending in '\n', with seq and
-// prev as its chain members (r.Seq, r.Prev and r.Hash are ignored). The
+// prev as its chain members (r.Seq, r.Prev and r.Hash are ignored), and
+// argsHash as its args_sha256 when r.ArgsSHA256 is empty (the writer's
+// scratch copy of the hash: a line costs no string for it). The
 // bytes are the ones json.Marshal gives for r with those members and no
 // hash, followed by the hash: encoding by hand keeps encoding/json's
 // reflection off the writer, and the rare record the hand encoder does not
 // take on (see appendBody) still goes through json.Marshal.
-func appendLine(dst []byte, r *Record, seq uint64, prev []byte) ([]byte, error) {
+func appendLine(dst []byte, r *Record, seq uint64, prev, argsHash []byte) ([]byte, error) {
 	start := len(dst)
-	out, ok := appendBody(dst, r, seq, prev)
+	out, ok := appendBody(dst, r, seq, prev, argsHash)
 	if !ok {
 		rc := *r
 		rc.Seq, rc.Prev, rc.Hash = seq, string(prev), ""
+		if rc.ArgsSHA256 == "" {
+			rc.ArgsSHA256 = string(argsHash)
+		}
 		body, err := json.Marshal(&rc)
 		if err != nil {
 			return dst, fmt.Errorf("encode audit record: %w", err)
@@ -47,7 +52,7 @@ func lineHashOf(line []byte) []byte {
 // without a hash. It returns false, having appended nothing, for what only
 // json.Marshal does right: a time that is not UTC with a four-digit year, a
 // latency that is not a finite number, and args that are not compact JSON.
-func appendBody(dst []byte, r *Record, seq uint64, prev []byte) ([]byte, bool) {
+func appendBody(dst []byte, r *Record, seq uint64, prev, argsHash []byte) ([]byte, bool) {
 	start := len(dst)
 	dst = append(dst, `{"time":"`...)
 	var ok bool
@@ -78,7 +83,12 @@ func appendBody(dst []byte, r *Record, seq uint64, prev []byte) ([]byte, bool) {
 		dst = append(dst, `,"latency_ms":`...)
 		dst = appendFloat(dst, r.LatencyMS)
 	}
-	dst = appendStringMember(dst, `,"args_sha256":`, r.ArgsSHA256)
+	if r.ArgsSHA256 == "" && len(argsHash) > 0 {
+		dst = append(dst, `,"args_sha256":`...)
+		dst = appendJSONString(dst, argsHash, true)
+	} else {
+		dst = appendStringMember(dst, `,"args_sha256":`, r.ArgsSHA256)
+	}
 	if len(r.Args) > 0 {
 		if !isCompactJSON(r.Args) {
 			return dst[:start], false

@@ -29,7 +29,7 @@ func encodeLineJSON(r *Record) ([]byte, error) {
 func checkLine(t *testing.T, r *Record) {
 	t.Helper()
 	want, wantErr := encodeLineJSON(r)
-	got, gotErr := appendLine([]byte("junk"), r, r.Seq, []byte(r.Prev))
+	got, gotErr := appendLine([]byte("junk"), r, r.Seq, []byte(r.Prev), nil)
 	if (wantErr == nil) != (gotErr == nil) {
 		t.Fatalf("appendLine(%+v) error = %v, want %v", r, gotErr, wantErr)
 	}
@@ -153,6 +153,27 @@ func TestAppendTimeZ(t *testing.T) {
 		}
 		if !ok && string(got) != "x" {
 			t.Fatalf("appendTimeZ(%v) appended %q though it reported false", tm, got[1:])
+		}
+	}
+}
+
+// TestArgsHashFromScratch: the writer's hash of a call's arguments is
+// written as args_sha256 by the hand encoder and by the json.Marshal
+// fallback alike (a time the hand encoder leaves to it).
+func TestArgsHashFromScratch(t *testing.T) {
+	hash := []byte("5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f5e0f")
+	for _, tm := range []time.Time{time.Unix(1e9, 5).UTC(), time.Unix(1e9, 5).In(time.FixedZone("X", 3600))} {
+		r := &Record{Time: tm, Event: KindCall, Tool: "t"}
+		line, err := appendLine(nil, r, 1, nil, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Record
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if got.ArgsSHA256 != string(hash) {
+			t.Errorf("time %v: args_sha256 %q, want %q (line %s)", tm, got.ArgsSHA256, hash, line)
 		}
 	}
 }

@@ -86,7 +86,7 @@ const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
 // ending in '\n', and returns the line's hash.
 func encodeLine(r *Record) (line []byte, hash string, err error) {
 	r.Hash = ""
-	line, err = appendLine(nil, r, r.Seq, []byte(r.Prev))
+	line, err = appendLine(nil, r, r.Seq, []byte(r.Prev), nil)
 	if err != nil {
 		return nil, "", err
 	}

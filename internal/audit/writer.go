@@ -145,37 +145,43 @@ func (l *Log) begin() {
 // its line to the group. A line that cannot be encoded is lost.
 func (l *Log) add(it *item) {
 	rec := &it.rec
+	var argsHash []byte
 	if it.cfg != nil && it.cfg.mode != "none" && rec.Event == KindCall {
-		l.fillArgs(rec, it.args, it.cfg)
+		argsHash = l.fillArgs(rec, it.args, it.cfg)
 	}
-	if err := l.addLine(rec, lineItem, 0); err != nil {
+	if err := l.addLineHashed(rec, argsHash, lineItem, 0); err != nil {
 		l.lose(1, err)
 	}
 }
 
-// fillArgs hashes, and when configured records, the call's arguments.
-func (l *Log) fillArgs(rec *Record, args []byte, cfg *argsConfig) {
+// fillArgs hashes, and when configured records, the call's arguments. It
+// returns the hash, in the writer's scratch space until the next call.
+func (l *Log) fillArgs(rec *Record, args []byte, cfg *argsConfig) []byte {
 	h, err := l.g.canon.appendHash(l.g.hash[:0], args)
 	if err != nil {
 		rec.ArgsSHA256 = "invalid:" + err.Error()
-		return
+		return nil
 	}
-	rec.ArgsSHA256 = string(h)
 	if cfg.mode != "full" {
-		return
+		return h
 	}
-	out, matched, err := cfg.redact.Apply(args)
-	if err != nil {
-		return
+	if out, matched, err := cfg.redact.Apply(args); err == nil {
+		rec.Args, rec.Redacted = out, matched
 	}
-	rec.Args, rec.Redacted = out, matched
+	return h
 }
 
 // addLine encodes rec as the group's next line.
 func (l *Log) addLine(rec *Record, kind lineKind, count int64) error {
+	return l.addLineHashed(rec, nil, kind, count)
+}
+
+// addLineHashed is addLine with the call's arguments hash, which
+// fillArgs left in the writer's scratch space (see appendLine).
+func (l *Log) addLineHashed(rec *Record, argsHash []byte, kind lineKind, count int64) error {
 	g := &l.g
 	rec.Instance = l.instance
-	buf, err := appendLine(g.buf, rec, g.seq+1, g.prev)
+	buf, err := appendLine(g.buf, rec, g.seq+1, g.prev, argsHash)
 	if err != nil {
 		l.opts.Logger.Error("audit: cannot encode an audit line", "err", err)
 		return err
