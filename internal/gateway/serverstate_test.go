@@ -79,7 +79,14 @@ servers:
 	}
 
 	mcptest.Eventually(t, 10*time.Second, func() bool { return gauge() == "1" }, "server_up 1 for mine")
-	if se := server(status()); se.State != "up" || se.Downs != 0 {
+	// The audit line follows the gauge: the writer appends lines after a
+	// rest (audit.DefaultLinger).
+	var se audit.ServerEntry
+	mcptest.Eventually(t, 10*time.Second, func() bool {
+		se = server(status())
+		return se.State != ""
+	}, "status to show mine")
+	if se.State != "up" || se.Downs != 0 {
 		t.Errorf("status after start: %+v", se)
 	}
 

@@ -129,8 +129,16 @@ func EverythingServerHTTP(tb testing.TB, stateful bool) string {
 // Tollgate builds ./cmd/tollgate once per test process (a plain build, not
 // race-enabled) and returns the binary's path. A build failure always fails
 // the test: the command is part of this repository, not an optional peer.
+//
+// It also points XDG_STATE_HOME at a directory of the test process's own
+// (see privateStateHome), so that a tollgate a test starts without
+// --state-dir or --audit never writes its audit trail, counters or pins
+// into the state directory of the user running the tests.
 func Tollgate(tb testing.TB) string {
 	tb.Helper()
+	if err := privateStateHome(); err != nil {
+		tb.Fatalf("%v", err)
+	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		tb.Fatalf("build tollgate: %v", err)
@@ -159,4 +167,29 @@ func Tollgate(tb testing.TB) string {
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+var (
+	stateHomeOnce sync.Once
+	stateHomeErr  error
+)
+
+// privateStateHome sets XDG_STATE_HOME, once, to a directory inside
+// processDir: the processes this test process starts inherit it, and the
+// directory goes with the others a dead test process leaves.
+func privateStateHome() error {
+	stateHomeOnce.Do(func() {
+		dir, err := processDir()
+		if err == nil {
+			dir = filepath.Join(dir, "state-home")
+			err = os.MkdirAll(dir, 0o700)
+		}
+		if err == nil {
+			err = os.Setenv("XDG_STATE_HOME", dir)
+		}
+		if err != nil {
+			stateHomeErr = fmt.Errorf("a state directory for the tests' tollgate processes: %w", err)
+		}
+	})
+	return stateHomeErr
 }
