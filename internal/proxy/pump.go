@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
@@ -60,6 +61,13 @@ type pump struct {
 // are any: once messages overlap, calls are handed off again (measured,
 // docs/performance.md).
 const aloneCalls = 8
+
+// slowStore is how long a call judged on the read loop may wait on its
+// store before the pump hands calls off again (see aloneCalls): a
+// reservation takes tens to hundreds of microseconds (SQLite, Redis), and
+// one that takes longer (a lock another process holds, a slow network) may
+// take long again, holding the messages behind it.
+const slowStore = time.Millisecond
 
 // overlapped notes that messages overlap: calls that may wait on a store
 // are handed off the read loop until aloneCalls requests came one at a
@@ -462,18 +470,27 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		p.gate.Refused(p.session, nil, "rejected a tools/call: "+err.Error())
 		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidParams, err.Error(), nil)}
 	}
+	var judged time.Time // when a call that may wait on a store is judged here
 	if b == nil {
 		// Judging may wait on a store or a person: off the read loop, so
 		// that the next message is read meanwhile. (A batch is judged in
 		// place, so that it stays one unit.) A wait on a store is bounded
 		// by the store's timeouts, and while calls come one at a time no
 		// message waits behind it: such a call is judged here.
-		if w := p.gate.Waits(call.Name); w == WaitPerson || w == WaitStore && p.alone.Load() < aloneCalls {
+		switch w := p.gate.Waits(call.Name); {
+		case w == WaitPerson || w == WaitStore && p.alone.Load() < aloneCalls:
 			p.judgeAsync(ctx, frame)
 			return verdict{}
+		case w == WaitStore:
+			judged = time.Now()
 		}
 	}
 	v := p.ruled(m, frame, pd, call, p.gate.Judge(ctx, gateCall(p.session, m.ID, call)))
+	if !judged.IsZero() && time.Since(judged) > slowStore {
+		// The store was slow: whatever the client sent meanwhile waited
+		// for it. The next calls are handed off until enough came alone.
+		p.overlapped()
+	}
 	if v.forward && v.frame == nil {
 		v.frame = inspected
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
+	"github.com/tollgate-mcp/tollgate/internal/mcptest"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/procs"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -234,6 +235,97 @@ func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMessagesWaitForALoneCallsStore: a call judged on the read loop
+// holds the messages the client sends meanwhile until the store answers,
+// and loses none of them: the ping sent while the call's store was slow is
+// answered after the call. A store that was slow is not trusted again at
+// once: the calls after it are handed off until enough came alone.
+func TestMessagesWaitForALoneCallsStore(t *testing.T) {
+	g := &holdGate{Gate: gate.New(manyAMinute(t)), release: make(chan struct{})}
+	g.Store = blockingStore{memstore.New()}
+	sg := &stackGate{Gate: g.Gate}
+	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`, `ping => {"jsonrpc":"2.0","id":{{id}},"result":{}}`})
+	cw, pr, pw, done := startPump(t, holdAndStack{g, sg}, fs, 0)
+	release := sync.OnceFunc(func() { close(g.release) })
+	t.Cleanup(func() {
+		release()
+		cw.Close()
+		<-done
+		pw.Close()
+	})
+	answers := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			answers <- sc.Text()
+		}
+	}()
+	call := func(id string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
+	}
+	next := func() string {
+		t.Helper()
+		select {
+		case a := <-answers:
+			return a
+		case <-time.After(5 * time.Second):
+			select {
+			case err := <-done:
+				t.Fatalf("no answer: the pump ended: %v", err)
+			default:
+			}
+			t.Fatal("no answer")
+			return ""
+		}
+	}
+	for i := range 12 {
+		io.WriteString(cw, call(strconv.Itoa(i+1)))
+		next()
+	}
+	// The held call is judged on the read loop: the ping waits behind it.
+	io.WriteString(cw, call(`"h1"`))
+	mcptest.Eventually(t, 5*time.Second, func() bool { return g.held.Load() == 1 }, "the call to be held")
+	// (From a goroutine: a write to an io.Pipe waits for its reader, which
+	// a pipe to a process does not.)
+	go io.WriteString(cw, `{"jsonrpc":"2.0","id":"p","method":"ping"}`+"\n")
+	select {
+	case a := <-answers:
+		t.Fatalf("answered while the store held the read loop: %s", a)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	got := []string{next(), next()}
+	slices.Sort(got)
+	if want := []string{`{"jsonrpc":"2.0","id":"h1","result":{"content":[]}}`, `{"jsonrpc":"2.0","id":"p","result":{}}`}; !slices.Equal(got, want) {
+		t.Fatalf("answers %q, want %q", got, want)
+	}
+	sg.mu.Lock()
+	sg.inLoop = nil
+	sg.mu.Unlock()
+	io.WriteString(cw, call("100"))
+	next()
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	if len(sg.inLoop) != 1 || sg.inLoop[0] {
+		t.Errorf("the call after the overlap: judged on the read loop %v, want [false]", sg.inLoop)
+	}
+}
+
+// holdAndStack judges through holdGate, noting where (stackGate).
+type holdAndStack struct {
+	*holdGate
+	stack *stackGate
+}
+
+func (g holdAndStack) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	buf := make([]byte, 64<<10)
+	stack := string(buf[:runtime.Stack(buf, false)])
+	g.stack.mu.Lock()
+	g.stack.inLoop = append(g.stack.inLoop, strings.Contains(stack, "clientLoop"))
+	g.stack.mu.Unlock()
+	return g.holdGate.Judge(ctx, c)
 }
 
 // holdGate holds every call whose id is a string starting with h until
