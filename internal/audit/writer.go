@@ -131,13 +131,13 @@ func (l *Log) begin() {
 	if l.broken {
 		l.addLine(&Record{Time: l.now(), Event: KindRecovered,
 			Reason: "the previous audit file ends with a partial line (a crash or a failed write); the chain continues from its last complete line"},
-			lineRecovered, 0)
+			nil, lineRecovered, 0)
 	}
 	if l.lost > 0 {
-		l.addLine(&Record{Time: l.now(), Event: KindLost, Count: l.lost, Error: l.lostErr.Error()}, lineLost, l.lost)
+		l.addLine(&Record{Time: l.now(), Event: KindLost, Count: l.lost, Error: l.lostErr.Error()}, nil, lineLost, l.lost)
 	}
 	if d := l.dropped.Load(); d > l.reported {
-		l.addLine(&Record{Time: l.now(), Event: KindDropped, Count: d - l.reported, Reason: "audit buffer full"}, lineDropped, d)
+		l.addLine(&Record{Time: l.now(), Event: KindDropped, Count: d - l.reported, Reason: "audit buffer full"}, nil, lineDropped, d)
 	}
 }
 
@@ -149,7 +149,7 @@ func (l *Log) add(it *item) {
 	if it.cfg != nil && it.cfg.mode != "none" && rec.Event == KindCall {
 		argsHash = l.fillArgs(rec, it.args, it.cfg)
 	}
-	if err := l.addLineHashed(rec, argsHash, lineItem, 0); err != nil {
+	if err := l.addLine(rec, argsHash, lineItem, 0); err != nil {
 		l.lose(1, err)
 	}
 }
@@ -171,14 +171,10 @@ func (l *Log) fillArgs(rec *Record, args []byte, cfg *argsConfig) []byte {
 	return h
 }
 
-// addLine encodes rec as the group's next line.
-func (l *Log) addLine(rec *Record, kind lineKind, count int64) error {
-	return l.addLineHashed(rec, nil, kind, count)
-}
-
-// addLineHashed is addLine with the call's arguments hash, which
-// fillArgs left in the writer's scratch space (see appendLine).
-func (l *Log) addLineHashed(rec *Record, argsHash []byte, kind lineKind, count int64) error {
+// addLine encodes rec as the group's next line; argsHash is a call's
+// arguments hash, which fillArgs left in the writer's scratch space (see
+// appendLine), nil for other lines.
+func (l *Log) addLine(rec *Record, argsHash []byte, kind lineKind, count int64) error {
 	g := &l.g
 	rec.Instance = l.instance
 	buf, err := appendLine(g.buf, rec, g.seq+1, g.prev, argsHash)

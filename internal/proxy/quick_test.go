@@ -23,12 +23,16 @@ import (
 )
 
 // stackGate is a gate.Gate that notes, for each call it judges, whether it
-// was judged on the pump's client read loop.
+// was judged on the pump's client read loop. With release set, it holds
+// every call whose id is a string starting with h until release is closed.
 type stackGate struct {
 	*gate.Gate
 	mu         sync.Mutex
 	inLoop     []bool
 	goroutines []string // "goroutine N" of each judgement
+
+	release chan struct{}
+	held    atomic.Int32
 }
 
 func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
@@ -39,7 +43,21 @@ func (g *stackGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	id, _, _ := strings.Cut(stack, " [")
 	g.goroutines = append(g.goroutines, id)
 	g.mu.Unlock()
+	if g.release != nil && strings.HasPrefix(string(c.ID), `"h`) {
+		g.held.Add(1)
+		<-g.release
+	}
 	return g.Gate.Judge(ctx, c)
+}
+
+// judged returns where the calls judged since the last look were judged
+// (on the read loop or not), and forgets them.
+func (g *stackGate) judged() []bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	in := g.inLoop
+	g.inLoop = nil
+	return in
 }
 
 // perMinute is a policy with a rate limit of n calls a minute on echo.
@@ -64,12 +82,13 @@ func tenAMinute(t *testing.T) *policy.Policy { return perMinute(t, 10) }
 // manyAMinute is a policy with a rate limit on echo that tests never reach.
 func manyAMinute(t *testing.T) *policy.Policy { return perMinute(t, 1000) }
 
-// echoSession starts a session of g over a fake echo server and returns
-// the client's side: what it writes, and the answers it reads, a line
-// each. The session ends with the test.
-func echoSession(t *testing.T, g proxy.Gate) (*io.PipeWriter, <-chan string) {
+// echoSession starts a session of g over a fake echo server (with more
+// lines of its script, if any) and returns the client's side: what it
+// writes, and the answers it reads, a line each. The session ends with the
+// test.
+func echoSession(t *testing.T, g proxy.Gate, more ...string) (*io.PipeWriter, <-chan string) {
 	t.Helper()
-	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`})
+	fs := newFakeServer(t, append([]string{`tool echo => {"content":[]}`}, more...))
 	cw, pr, pw, done := startPump(t, g, fs, 0)
 	t.Cleanup(func() {
 		cw.Close()
@@ -205,11 +224,7 @@ func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
 						t.Fatalf("%d of %d answers", i, n)
 					}
 				}
-				g.mu.Lock()
-				defer g.mu.Unlock()
-				judged := g.inLoop
-				g.inLoop = nil
-				return judged
+				return g.judged()
 			}
 			for i := range lone {
 				io.WriteString(cw, call(strconv.Itoa(i+1)))
@@ -243,25 +258,11 @@ func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
 // answered after the call. A store that was slow is not trusted again at
 // once: the calls after it are handed off until enough came alone.
 func TestMessagesWaitForALoneCallsStore(t *testing.T) {
-	g := &holdGate{Gate: gate.New(manyAMinute(t)), release: make(chan struct{})}
+	g := &stackGate{Gate: gate.New(manyAMinute(t)), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
-	sg := &stackGate{Gate: g.Gate}
-	fs := newFakeServer(t, []string{`tool echo => {"content":[]}`, `ping => {"jsonrpc":"2.0","id":{{id}},"result":{}}`})
-	cw, pr, pw, done := startPump(t, holdAndStack{g, sg}, fs, 0)
+	cw, answers := echoSession(t, g, `ping => {"jsonrpc":"2.0","id":{{id}},"result":{}}`)
 	release := sync.OnceFunc(func() { close(g.release) })
-	t.Cleanup(func() {
-		release()
-		cw.Close()
-		<-done
-		pw.Close()
-	})
-	answers := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			answers <- sc.Text()
-		}
-	}()
+	t.Cleanup(release) // first: a failed test does not hang on its held call
 	call := func(id string) string {
 		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
 	}
@@ -271,11 +272,6 @@ func TestMessagesWaitForALoneCallsStore(t *testing.T) {
 		case a := <-answers:
 			return a
 		case <-time.After(5 * time.Second):
-			select {
-			case err := <-done:
-				t.Fatalf("no answer: the pump ended: %v", err)
-			default:
-			}
 			t.Fatal("no answer")
 			return ""
 		}
@@ -287,6 +283,9 @@ func TestMessagesWaitForALoneCallsStore(t *testing.T) {
 	// The held call is judged on the read loop: the ping waits behind it.
 	io.WriteString(cw, call(`"h1"`))
 	mcptest.Eventually(t, 5*time.Second, func() bool { return g.held.Load() == 1 }, "the call to be held")
+	if in := g.judged(); !in[len(in)-1] {
+		t.Fatal("the held call, after twelve lone ones, was not judged on the read loop")
+	}
 	// (From a goroutine: a write to an io.Pipe waits for its reader, which
 	// a pipe to a process does not.)
 	go io.WriteString(cw, `{"jsonrpc":"2.0","id":"p","method":"ping"}`+"\n")
@@ -301,47 +300,11 @@ func TestMessagesWaitForALoneCallsStore(t *testing.T) {
 	if want := []string{`{"jsonrpc":"2.0","id":"h1","result":{"content":[]}}`, `{"jsonrpc":"2.0","id":"p","result":{}}`}; !slices.Equal(got, want) {
 		t.Fatalf("answers %q, want %q", got, want)
 	}
-	sg.mu.Lock()
-	sg.inLoop = nil
-	sg.mu.Unlock()
 	io.WriteString(cw, call("100"))
 	next()
-	sg.mu.Lock()
-	defer sg.mu.Unlock()
-	if len(sg.inLoop) != 1 || sg.inLoop[0] {
-		t.Errorf("the call after the overlap: judged on the read loop %v, want [false]", sg.inLoop)
+	if in := g.judged(); len(in) != 1 || in[0] {
+		t.Errorf("the call after the slow store: judged on the read loop %v, want [false]", in)
 	}
-}
-
-// holdAndStack judges through holdGate, noting where (stackGate).
-type holdAndStack struct {
-	*holdGate
-	stack *stackGate
-}
-
-func (g holdAndStack) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	buf := make([]byte, 64<<10)
-	stack := string(buf[:runtime.Stack(buf, false)])
-	g.stack.mu.Lock()
-	g.stack.inLoop = append(g.stack.inLoop, strings.Contains(stack, "clientLoop"))
-	g.stack.mu.Unlock()
-	return g.holdGate.Judge(ctx, c)
-}
-
-// holdGate holds every call whose id is a string starting with h until
-// release is closed.
-type holdGate struct {
-	*gate.Gate
-	release chan struct{}
-	held    atomic.Int32
-}
-
-func (g *holdGate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
-	if strings.HasPrefix(string(c.ID), `"h`) {
-		g.held.Add(1)
-		<-g.release
-	}
-	return g.Gate.Judge(ctx, c)
 }
 
 // TestBusyJudgeGoroutineHoldsNoCall: while a call is held being judged (a
@@ -378,7 +341,7 @@ func TestBusyJudgeGoroutineHoldsNoCall(t *testing.T) {
 		return slices.Contains(procsSet[mark:], 2)
 	}
 	pol := manyAMinute(t)
-	g := &holdGate{Gate: gate.New(pol), release: make(chan struct{})}
+	g := &stackGate{Gate: gate.New(pol), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
 	cw, answers := echoSession(t, g)
 	release := sync.OnceFunc(func() { close(g.release) })
