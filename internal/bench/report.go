@@ -134,6 +134,7 @@ type Floor struct {
 	P50Ratio float64       // median of each round's relay/direct p50
 	AddedP50 time.Duration // median of each round's relay − direct p50
 	PeakKB   int64         // largest VmHWM of the relay over the rounds
+	CPU      time.Duration // median CPU per call of the relay process
 	From     string        // the scenario whose relay runs these are
 	// Redis is the p50 of a bare round trip to the Redis server, measured
 	// beside a Redis row's runs and included in its AddedP50.
@@ -267,11 +268,11 @@ func floorOf(o *outcome) *Floor {
 		return nil
 	}
 	var ratio, p50r []float64
-	var added []time.Duration
+	var added, cpu []time.Duration
 	var peak int64
 	for i := range n {
 		d, f := o.direct[i], o.relay[i]
-		added = append(added, f.p50-d.p50)
+		added, cpu = append(added, f.p50-d.p50), append(cpu, f.cpu)
 		peak = max(peak, f.peakKB)
 		if d.perSec > 0 {
 			ratio = append(ratio, f.perSec/d.perSec)
@@ -280,7 +281,7 @@ func floorOf(o *outcome) *Floor {
 			p50r = append(p50r, float64(f.p50)/float64(d.p50))
 		}
 	}
-	return &Floor{Ratio: median(ratio), P50Ratio: median(p50r), AddedP50: median(added), PeakKB: peak, From: o.sc.label()}
+	return &Floor{Ratio: median(ratio), P50Ratio: median(p50r), AddedP50: median(added), PeakKB: peak, CPU: median(cpu), From: o.sc.label()}
 }
 
 func median[T int64 | float64 | time.Duration](v []T) T {
@@ -341,7 +342,7 @@ func rate(v float64) string {
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s.  \nRun: %s; took %v; load average %s.\n\n", r.Machine, r.Mode, r.Took.Round(time.Second), r.Load)
-	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | bare relay: ratio, added p50 µs | Tollgate peak RSS | Tollgate CPU/call µs | goal (bare relay's figure) |\n")
+	b.WriteString("| scenario | in flight | direct p50 / p99 µs | Tollgate p50 / p99 µs | direct calls/s | Tollgate calls/s | ratio (min–max) | added p50 µs | bare relay: ratio, added p50 µs, CPU/call µs | Tollgate peak RSS | Tollgate CPU/call µs | goal (bare relay's figure) |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	var notes []string
 	for _, row := range r.Rows {
@@ -375,6 +376,9 @@ func (r *Report) Markdown() string {
 			floor = fmt.Sprintf("%.2f, %s", f.Ratio, signed(f.AddedP50))
 			if f.Redis > 0 {
 				floor += fmt.Sprintf(" (with a %s µs Redis round trip)", us(f.Redis))
+			}
+			if f.CPU > 0 {
+				floor += ", " + us(f.CPU)
 			}
 		}
 		ratio, cpu := "—", "—"

@@ -27,7 +27,7 @@ func TestReportFloor(t *testing.T) {
 		{sc: empty,
 			direct:  []sample{{p50: ms(100), perSec: 1000}, {p50: ms(100), perSec: 1000}},
 			proxied: []sample{{p50: ms(300), perSec: 400, peakKB: 21 * 1024}, {p50: ms(300), perSec: 400}},
-			relay:   []sample{{p50: ms(150), perSec: 600, peakKB: 5000}, {p50: ms(170), perSec: 700, peakKB: 6144}}},
+			relay:   []sample{{p50: ms(150), perSec: 600, peakKB: 5000, cpu: ms(6)}, {p50: ms(170), perSec: 700, peakKB: 6144, cpu: ms(8)}}},
 		{sc: limits,
 			direct:  []sample{{p50: ms(100), perSec: 1000}},
 			proxied: []sample{{p50: ms(400), perSec: 300}}},
@@ -46,8 +46,8 @@ func TestReportFloor(t *testing.T) {
 	}
 	r := newReport(Config{}, outs, time.Second)
 	f := r.Rows[1].Floor
-	if f == nil || math.Abs(f.Ratio-0.65) > 1e-9 || f.AddedP50 != ms(60) {
-		t.Fatalf("floor of the relay's own row = %+v, want ratio 0.65, added 60µs", f)
+	if f == nil || math.Abs(f.Ratio-0.65) > 1e-9 || f.AddedP50 != ms(60) || f.CPU != ms(7) {
+		t.Fatalf("floor of the relay's own row = %+v, want ratio 0.65, added 60µs, 7µs of CPU a call", f)
 	}
 	if r.Rows[2].Floor != f {
 		t.Errorf("a row of the same shape does not share the floor: %+v", r.Rows[2].Floor)
@@ -60,10 +60,10 @@ func TestReportFloor(t *testing.T) {
 	}
 	md := r.Markdown()
 	for _, want := range []string{
-		"| 0.65, +60.0 |",
+		"| 0.65, +60.0, 7.0 |",
 		"idle 18.0 MB (goal ≤ 12 MB: ✗ missed, the bare relay 5.5 MB)",
 		"under load 21.0 MB (goal ≤ 16 MB: ✗ missed, the bare relay 6.0 MB)",
-		"| 0.65, +180 (with a 120 µs Redis round trip) |",
+		"| 0.65, +180 (with a 120 µs Redis round trip), 7.0 |",
 		"ratio ≥ 0.90× the relay's: 0.40× against 0.58× ✗ missed |",
 		"ratio ≥ 0.40× the relay's: 0.30× against 0.26× ✓ |",
 		"added p50 ≤ the relay's + 80.0 µs: +800 µs against +260 µs ✗ missed |",
