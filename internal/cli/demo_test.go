@@ -22,4 +22,11 @@ func TestDemoShowsEveryKindOfDecision(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, got)
 		}
 	}
+	// The demo server finds create_refund under any case: the call must
+	// not run it.
+	for _, line := range strings.Split(got, "\n") {
+		if strings.Contains(line, "Create_Refund ") && !strings.Contains(line, "HIDDEN") {
+			t.Errorf("the refund tool, spelt in another case, was not refused: %s", line)
+		}
+	}
 }

@@ -83,7 +83,10 @@ func handle(req request) (result string, rpcErr string) {
 		if err := json.Unmarshal(req.Params, &p); err != nil {
 			return "", "invalid params"
 		}
-		text, ok := call(p.Name, p.Arguments)
+		// Like some servers, it looks a name up without regard to case or
+		// surrounding spaces: a policy that matched names as written would
+		// let Create_Refund past create_refund's rules.
+		text, ok := call(strings.ToLower(strings.TrimSpace(p.Name)), p.Arguments)
 		if !ok {
 			return "", "Unknown tool: " + p.Name
 		}

@@ -15,7 +15,7 @@ type Step struct {
 }
 
 // Script is the agent session `tollgate demo` plays: ordinary work, limits,
-// argument checks, a hidden tool, and two tricks that must not get through.
+// argument checks, a hidden tool, and tricks that must not get through.
 var Script = []Step{
 	{"start the session", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"demo-agent","version":"1.0"}}}`},
 	{"list the tools", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
@@ -31,6 +31,7 @@ var Script = []Step{
 	{"refund $90, then $30 more", `{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"create_refund","arguments":{"charge_id":"ch_3","amount":90}}}`},
 	{"", `{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"create_refund","arguments":{"charge_id":"ch_4","amount":30}}}`},
 	{"refund the amount as a string", `{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"create_refund","arguments":{"charge_id":"ch_5","amount":"20"}}}`},
+	{"refund $500 as Create_Refund (the server ignores case)", `{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"name":"Create_Refund","arguments":{"charge_id":"ch_6","amount":500}}}`},
 	{"delete a repository (hidden tool)", `{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":"delete_repository","arguments":{"repo":"acme/api"}}}`},
 	{"check the weather 3 more times", `{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Porto"}}}`},
 	{"", `{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Faro"}}}`},

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -319,4 +320,66 @@ func TestMonitorModeForwardsHiddenTools(t *testing.T) {
 	if !strings.Contains(line, `"monitor":true`) {
 		t.Errorf("the would-be-hidden call is not recorded as monitored: %s", line)
 	}
+}
+
+// A server that reads tool names loosely (without regard to case, trimmed,
+// without control or invisible characters, up to a NUL) runs the tool a
+// policy governs for a call that spells its name another way. The fake
+// server runs any name it is sent; none of these calls may reach it, and
+// a name that reads as a hidden tool's is answered as a missing tool is.
+func TestNameVariantsDoNotSlipPastRules(t *testing.T) {
+	const pol = `version: "1"
+hide: [internal_admin]
+tools:
+  delete_repository:
+    rules:
+      - name: no deletes
+        action: deny
+  drop_*:
+    rules:
+      - name: no drops
+        action: deny
+`
+	state := t.TempDir()
+	server, logFile := recordingServer(t)
+	p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=echo", "XDG_STATE_HOME=" + state}, server...)
+	call := func(id int, name string) string {
+		b, _ := json.Marshal(name)
+		return p.roundTrip(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%s,"arguments":{}}}`, id, b))
+	}
+	for i, name := range []string{"Delete_Repository", "DELETE_REPOSITORY", "delete_repository ", " delete_repository",
+		"delete_repository\u0000", "delete_repository\u0000ignored", "\u200bdelete_repository", "delete_repository\u00ad",
+		"delete_repo\u017fitory", "\ufeffdelete_repository", "Drop_Table", "drop_TABLE\t"} {
+		got := call(i+1, name)
+		if !strings.Contains(got, "[POLICY DENIED]") || strings.Contains(got, "ran:") {
+			t.Errorf("call to %q: %s", name, got)
+		}
+	}
+	missing := strings.ReplaceAll(call(50, "no_such_tool"), "no_such_tool", "NAME")
+	for i, name := range []string{"Internal_Admin", "internal_admin\u0000"} {
+		esc, _ := json.Marshal(name)
+		got := strings.ReplaceAll(call(51+i, name), strings.Trim(string(esc), `"`), "NAME")
+		got = strings.Replace(got, fmt.Sprintf(`"id":%d`, 51+i), `"id":50`, 1)
+		if got != missing {
+			t.Errorf("a name that reads as a hidden tool's is told apart from a missing tool:\n%s\n%s", got, missing)
+		}
+	}
+	// Names the policy does not govern, and the exact names, go as before.
+	if got := call(60, "Other_Tool"); !strings.Contains(got, "ran: Other_Tool") {
+		t.Errorf("a tool the policy does not govern: %s", got)
+	}
+	if got := call(61, "drop_table"); !strings.Contains(got, `no drops`) {
+		t.Errorf("the exact name: %s", got)
+	}
+	mcptest.Eventually(t, 10*time.Second, func() bool {
+		data, _ := os.ReadFile(logFile)
+		return strings.Contains(string(data), "Other_Tool")
+	}, "the ungoverned call in the server's log")
+	data, _ := os.ReadFile(logFile)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.Contains(line, `"tools/call"`) && !strings.Contains(line, "Other_Tool") && !strings.Contains(line, "no_such_tool") && !strings.Contains(line, "tollgate_probe_") {
+			t.Errorf("the server received a governed tool's call under another name: %s", line)
+		}
+	}
+	waitAudit(t, state, `"decision":"deny"`, `reads as \"delete_repository\"`)
 }

@@ -152,10 +152,17 @@ func (g *Gate) Lists() (hidden func(string) bool, listed func(string, []byte)) {
 	switch {
 	case p.UsesSchemas():
 		listed = g.Listed
-	case p.DefaultDeny():
+	case p.DefaultDeny() || p.GovernsNames():
 		listed = g.sawTool
 	}
 	return hidden, listed
+}
+
+// listed reports whether the server listed tool, exactly (noted only while
+// the policy needs to know: see Lists).
+func (g *Gate) listed(tool string) bool {
+	_, ok := g.seen.Load(tool)
+	return ok
 }
 
 // sawTool remembers that the server listed a tool.
@@ -190,7 +197,7 @@ func (g *Gate) Refused(s *transport.Session, c *proxy.Call, reason string) {
 	}
 	if c != nil {
 		ev.Tool, ev.Args = c.Tool, c.Args
-		pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: ev.Session, Identity: ev.Identity, Now: ev.Time}
+		pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: ev.Session, Identity: ev.Identity, Now: ev.Time, Listed: g.listed(c.Tool)}
 		d := p.Decide(&pc)
 		ev.Rule = d.Rule
 		ev.Reason += "; had it been a call, the policy would have answered " + d.Action.String()
@@ -294,8 +301,15 @@ type inspected struct {
 func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ruling {
 	p := g.policy.Load()
 	now := g.now()
+	// Only a policy that governs names asks whether the server listed one.
+	listed := p.GovernsNames() && g.listed(c.Tool)
 	if !g.monitoring(p) {
 		hidden := p.Hidden(c.Tool)
+		if !hidden && !listed {
+			// A name that reads as a hidden tool's is answered as that
+			// tool's would be (policy.ReadsAs).
+			_, hidden, _ = p.ReadsAs(c.Tool)
+		}
 		if hidden || g.unseen(p, c.Tool) {
 			reason := "tool is hidden by policy; answered as the server answers an unknown tool"
 			if !hidden {
@@ -320,7 +334,7 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 			}
 		}
 	}
-	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now, ArgsClean: in.clean}
+	pc := policy.Call{Tool: c.Tool, Args: c.Args, Session: c.Session.ID, Identity: c.Session.Identity, Now: now, ArgsClean: in.clean, Listed: listed}
 	if req, ok := g.schemas.Load(c.Tool); ok {
 		pc.Required, pc.SchemaKnown = req.([]string), true
 	}

@@ -225,6 +225,6 @@ func (g *Gate) TaskVisible(s *transport.Session, id string) bool {
 	// What the policy denies the session now (a rule, a condition on the
 	// arguments), it may not read either. Approval rules and limits were
 	// met when the task was created; reading it is not a new call.
-	d := p.Decide(&policy.Call{Tool: rec.tool, Args: args, Session: s.ID, Identity: s.Identity, Now: now})
+	d := p.Decide(&policy.Call{Tool: rec.tool, Args: args, Session: s.ID, Identity: s.Identity, Now: now, Listed: g.listed(rec.tool)})
 	return d.Action != policy.Deny || d.Monitor
 }

@@ -48,6 +48,16 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 		trace(tr, Step{Kind: "hidden", Held: true, Note: "tool is on the hide list"})
 		return Decision{Action: Deny, Hidden: true, Reason: fmt.Sprintf("tool %q is hidden by policy", c.Tool)}
 	}
+	if !c.Listed {
+		if key, hidden, ok := p.ReadsAs(c.Tool); ok {
+			if hidden {
+				trace(tr, Step{Kind: "hidden", Held: true, Note: fmt.Sprintf("the name reads as %q, which is on the hide list", key)})
+				return Decision{Action: Deny, Hidden: true, Reason: fmt.Sprintf("tool %q is hidden by policy", c.Tool)}
+			}
+			trace(tr, Step{Kind: "name", Held: true, Note: fmt.Sprintf("the name reads as %q, which the policy governs, and the server has not listed it", key)})
+			return Decision{Action: Deny, Reason: misreadReason(c.Tool, key)}
+		}
+	}
 	if d, denied := p.inspectArgs(c, tr); denied {
 		return d
 	}

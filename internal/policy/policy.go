@@ -39,6 +39,8 @@ type Policy struct {
 	exact    map[string]*plan // tools keys without '*'
 	globs    []*plan          // glob keys, most specific first
 	fallback *plan            // tools matching no key: "*" rules only, not listed
+
+	names []nameKey // the names the policy governs, as a lenient server reads them (names.go)
 }
 
 // plan is everything Decide needs for the tools one key matches: the key's
@@ -62,6 +64,7 @@ func Load(filename string, data []byte) (*Policy, error) {
 		sortProblems(l.probs)
 		return nil, &LoadError{Problems: l.probs}
 	}
+	p.indexNames()
 	sum := sha256.Sum256(data)
 	p.revision = hex.EncodeToString(sum[:])
 	return p, nil

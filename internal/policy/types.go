@@ -26,6 +26,10 @@ type Call struct {
 	Session, Identity string
 	// Now is the time of the call.
 	Now time.Time
+	// Listed says the server listed Tool, exactly, in a tools/list answer:
+	// Tool is then a tool of its own even when it reads as another name the
+	// policy governs (see Policy.ReadsAs), and gets its own rules.
+	Listed bool
 	// ArgsClean says the caller has already inspected Args with this
 	// policy's Inspection(Tool).Arguments and it found nothing, so Decide
 	// does not scan them again.
@@ -157,7 +161,8 @@ type AuditConfig struct {
 
 // Step records one thing Explain looked at.
 type Step struct {
-	// Kind is one of "hidden", "default", "deny", "validate", "condition",
+	// Kind is one of "hidden", "name" (the tool's name reads as another
+	// the policy governs), "default", "deny", "validate", "condition",
 	// "approval", "charge".
 	Kind string
 	// Rule is the rule considered ("" for hidden/default steps).
