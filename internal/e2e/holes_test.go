@@ -383,3 +383,44 @@ tools:
 	}
 	waitAudit(t, state, `"decision":"deny"`, `reads as \"delete_repository\"`)
 }
+
+// A method spelt another way ("Tools/Call", "tools/call ", a NUL after
+// it) is no method Tollgate judges, but a server that reads names loosely
+// would run it as one: a tools/call past every rule, a tools/list with
+// the hidden tools, a cancellation the gate never saw. None reaches the
+// server; a request is answered with an error.
+func TestMethodVariantsAreRefused(t *testing.T) {
+	const pol = `version: "1"
+hide: [internal_admin]
+tools:
+  delete_repository:
+    rules:
+      - name: no deletes
+        action: deny
+`
+	state := t.TempDir()
+	server, logFile := recordingServer(t)
+	p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=echo", "XDG_STATE_HOME=" + state}, server...)
+	for i, method := range []string{"Tools/Call", "TOOLS/CALL", "tools/call ", "tools/call\u0000", "tools/\u200bcall", "Tools/List", "Resources/Read", "Initialize"} {
+		m, _ := json.Marshal(method)
+		got := p.roundTrip(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%s,"params":{"name":"delete_repository","arguments":{}}}`, i+1, m))
+		if !strings.Contains(got, `"code":-32600`) || !strings.Contains(got, "reads as") || !strings.Contains(got, fmt.Sprintf(`"id":%d`, i+1)) {
+			t.Errorf("method %q: %s", method, got)
+		}
+	}
+	if _, err := io.WriteString(p.stdin, `{"jsonrpc":"2.0","method":"Notifications/Cancelled","params":{"requestId":1}}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":90,"method":"tools/call","params":{"name":"other_tool","arguments":{}}}`); !strings.Contains(got, "ran: other_tool") {
+		t.Fatalf("fair call: %s", got)
+	}
+	mcptest.Eventually(t, 10*time.Second, func() bool {
+		data, _ := os.ReadFile(logFile)
+		return strings.Contains(string(data), "other_tool")
+	}, "the fair call in the server's log")
+	data, _ := os.ReadFile(logFile)
+	if lines := strings.Split(strings.TrimSpace(string(data)), "\n"); len(lines) != 1 {
+		t.Errorf("the server received more than the fair call:\n%s", data)
+	}
+	waitAudit(t, state, `"decision":"invalid"`, `reads as \"tools/call\"`)
+}

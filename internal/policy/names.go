@@ -3,9 +3,8 @@ package policy
 import (
 	"fmt"
 	"sort"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/tollgate-mcp/tollgate/internal/fold"
 )
 
 // A policy names tools exactly, and so does the specification: tool names
@@ -39,7 +38,7 @@ func (p *Policy) indexNames() {
 			len(fb.denies)+len(fb.checks)+len(fb.approvals)+len(fb.charges)
 	}
 	add := func(key string, glob, hidden bool) {
-		p.names = append(p.names, nameKey{folded: foldName(key), key: key, glob: glob, hidden: hidden})
+		p.names = append(p.names, nameKey{folded: fold.Name(key), key: key, glob: glob, hidden: hidden})
 	}
 	for key := range p.hideExact {
 		add(key, false, true)
@@ -100,7 +99,7 @@ func (p *Policy) ReadsAs(tool string) (key string, hidden, ok bool) {
 	if _, exact := p.exact[tool]; exact {
 		return "", false, false
 	}
-	folded := foldName(tool)
+	folded := fold.Name(tool)
 	for _, n := range p.names {
 		switch {
 		case !n.glob && n.folded == folded && n.key != tool:
@@ -110,40 +109,6 @@ func (p *Policy) ReadsAs(tool string) (key string, hidden, ok bool) {
 		}
 	}
 	return "", false, false
-}
-
-// plainName reports whether name is its own fold.
-func plainName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.' || c == '/' || c == '*') {
-			return false
-		}
-	}
-	return true
-}
-
-// foldName is how a lenient server may read a name: up to its first NUL,
-// without control and format characters (zero-width spaces, direction
-// marks, a byte-order mark), trimmed of white space, case folded.
-func foldName(name string) string {
-	if plainName(name) {
-		return name
-	}
-	if i := strings.IndexByte(name, 0); i >= 0 {
-		name = name[:i]
-	}
-	var b strings.Builder
-	b.Grow(len(name))
-	for _, r := range name {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			continue
-		}
-		// Upper, then lower: 'ſ' and 'K' (Kelvin) read as 's' and 'k',
-		// as a case-insensitive comparison reads them.
-		b.WriteRune(unicode.ToLower(unicode.ToUpper(r)))
-	}
-	return strings.TrimFunc(b.String(), unicode.IsSpace)
 }
 
 // misreadReason is the denial of a call to tool, which reads as key.

@@ -369,6 +369,16 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		p.gate.Refused(p.session, nil, "rejected a message from the client: "+rpcErr.Message)
 		return verdict{answer: jsonrpc.AppendError(nil, rpcErr.ID, rpcErr.Code, rpcErr.Message, nil)}
 	}
+	if canon, ok := mcp.Misspelt(m.Method); ok {
+		// A lenient server would run it as canon, which the gate never saw.
+		msg := fmt.Sprintf("invalid request: method %q reads as %q; send the method by its exact name", m.Method, canon)
+		p.log.Warn("rejected a message from the client", "err", msg)
+		p.gate.Refused(p.session, nil, msg)
+		if !m.IsRequest() {
+			return verdict{}
+		}
+		return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInvalidRequest, msg, nil)}
+	}
 	if !m.IsRequest() {
 		if m.IsNotification() {
 			p.noteEra(m.Params)
