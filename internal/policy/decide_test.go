@@ -537,6 +537,14 @@ tools:
 		{"read_file", `{"path":"/srv/../etc/passwd"}`, Deny},
 		{"read_file", `{"path":"/srv/x"}`, Allow},
 		{"read_file", `{"path":"etc/passwd"}`, Deny}, // relative: cannot be judged
+		// Percent-escaped dots and separators: a server that decodes the
+		// path reads /srv/../etc/passwd. Cannot be judged.
+		{"read_file", `{"path":"/srv/%2e%2e/etc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/%2E%2E%2Fetc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/..%5cetc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/x%00"}`, Deny},
+		{"read_file", `{"path":"/srv/100%25/x"}`, Allow}, // an escaped '%' is no separator
+		{"read_file", `{"path":"/srv/50%"}`, Allow},
 		{"read_file", `{"path":["/etc/passwd"]}`, Deny},
 		{"read_file", `{}`, Deny},
 		{"pay", `{"amount":50}`, Allow},

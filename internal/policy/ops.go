@@ -259,7 +259,7 @@ func (c *condition) testValue(v any, m mode) outcome {
 		return boolOutcome(strings.HasPrefix(s, c.str))
 	case opPathWithin:
 		s, ok := v.(string)
-		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") {
+		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") || encodedSeparator(s) {
 			return unknown
 		}
 		return boolOutcome(pathWithin(s, c.dirs))
@@ -371,8 +371,28 @@ func leafEqual(a, b any, must bool) bool {
 // (or is) one of dirs, after resolving "." and ".." lexically. It fails
 // closed: relative paths, paths containing NUL or a backslash (a Windows
 // separator the server might honour) are never within.
+// encodedSeparator reports whether p holds a percent-escape of a dot, a
+// slash, a backslash or a NUL (%2e, %2F, %5c, %00, either case): a server
+// that decodes the path, as one given a file: URI or a URL path does, reads
+// /srv/%2e%2e/etc as /srv/../etc, which is not where the path points as
+// written.
+func encodedSeparator(p string) bool {
+	for i := strings.IndexByte(p, '%'); i >= 0 && i+2 < len(p); {
+		switch strings.ToLower(p[i+1 : i+3]) {
+		case "2e", "2f", "5c", "00":
+			return true
+		}
+		j := strings.IndexByte(p[i+1:], '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
 func pathWithin(p string, dirs []string) bool {
-	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") || encodedSeparator(p) {
 		return false
 	}
 	clean := path.Clean(p)
