@@ -231,6 +231,44 @@ tools:
 	}
 }
 
+// A cancellation that names the call by the id's other kind ("2" for 2)
+// cancels it on a server that keys calls by property name, as a
+// JavaScript object does; the call keeps its charge as any cancelled call
+// does, whatever error the server then answers.
+func TestCancelledByItsOtherKindOfIDKeepsItsCharge(t *testing.T) {
+	const pol = `version: "1"
+tools:
+  create_refund:
+    rules:
+      - name: refund budget
+        conditions:
+          - path: state.create_refund.refunded
+            op: lte
+            value: 100
+        state:
+          counter: refunded
+          window: day
+          increment_from: args.amount
+`
+	for _, c := range []struct{ id, cancel string }{{`2`, `"2"`}, {`"2"`, `2.0`}} {
+		t.Run(c.id, func(t *testing.T) {
+			state := t.TempDir()
+			p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=cancel-errors", "XDG_STATE_HOME=" + state}, fakeArgv(t)...)
+			if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":`+c.id+`,"method":"tools/call","params":{"name":"create_refund","arguments":{"amount":100}}}`); !strings.Contains(got, "running "+c.id) {
+				t.Fatalf("the call did not start: %s", got)
+			}
+			got := p.roundTrip(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+c.cancel+`,"reason":"changed my mind"}}`)
+			if !strings.Contains(got, `"id":`+c.id+`,`) || !strings.Contains(got, "cancelled") {
+				t.Fatalf("cancelled call answered %s", got)
+			}
+			waitAudit(t, state, `"outcome":"cancelled"`, `"tool":"create_refund"`)
+			if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"create_refund","arguments":{"amount":1}}}`); !strings.Contains(got, "[POLICY DENIED]") {
+				t.Errorf("the cancelled call's spend was given back: %s", got)
+			}
+		})
+	}
+}
+
 // A reload that changes what is hidden tells the client its tool list
 // changed, and the next list is filtered by the new policy; --mode monitor
 // hides nothing but records what would have been hidden.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,20 +67,43 @@ func fakeServer(mode string) int {
 // it, and then answers it with an error, as some SDKs do; a call with
 // "fail":true in its arguments fails at once. It logs "running ID" when a
 // call starts.
+//
+// It keys the calls it runs as a JavaScript object does, by property name:
+// a cancellation of 2.0 or "2" cancels the call 2, which it answers under
+// the id that call came with.
 func cancelErrors(sc *bufio.Scanner) int {
+	running := map[string]string{} // property name → the call's id
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.Contains(line, `"notifications/cancelled"`):
 			id := between(line, `"requestId":`, `,`)
+			if orig, ok := running[propertyName(id)]; ok {
+				id = orig
+			}
 			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32800,"message":"request cancelled"}}`+"\n", id)
 		case strings.Contains(line, `"fail":true`):
 			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32603,"message":"refund failed"}}`+"\n", between(line, `"id":`, `,`))
 		case strings.Contains(line, `"tools/call"`):
-			fmt.Printf(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"running %s"}}`+"\n", between(line, `"id":`, `,`))
+			id := between(line, `"id":`, `,`)
+			running[propertyName(id)] = id
+			fmt.Printf(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"running %s"}}`+"\n", id)
 		}
 	}
 	return 0
+}
+
+// propertyName is the name under which a JavaScript object keys an id:
+// the string's text, or the number as JavaScript writes it.
+func propertyName(id string) string {
+	if s, err := strconv.Unquote(id); err == nil {
+		return s
+	}
+	f, err := strconv.ParseFloat(id, 64)
+	if err != nil {
+		return id
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 func between(s, a, b string) string {

@@ -196,3 +196,56 @@ func replaceInvalidUTF8(s string) string {
 	}
 	return sb.String()
 }
+
+// OtherKind returns the id of the other kind that a peer which keys
+// requests by property name (a JavaScript object) reads as raw: for the
+// string "2" the number 2, for the number 2 (or 2.0, 2e0) the string "2".
+// It returns nil when there is none: a string that is not a number as
+// JavaScript writes it, a number that is not finite, or anything else.
+func OtherKind(raw []byte) []byte {
+	if len(raw) == 0 {
+		return nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		s, ok := Unquote(raw)
+		if !ok || s == "" || !isJSONNumber([]byte(s)) {
+			return nil
+		}
+		// Only a string that is how JavaScript writes the number: "2" is
+		// the property of 2, "2.0" and "02" are properties of their own.
+		if f, err := strconv.ParseFloat(s, 64); err != nil || jsString(f) != s {
+			return nil
+		}
+		return []byte(s)
+	case c == '-' || (c >= '0' && c <= '9'):
+		if !isJSONNumber(raw) {
+			return nil
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil
+		}
+		return strconv.AppendQuote(nil, jsString(f))
+	}
+	return nil
+}
+
+// jsString is how JavaScript writes a number as a property name, for the
+// integers and decimals ids are made of: 2, -1, 0.5 (1e21 and beyond, and
+// below 1e-6, JavaScript writes with an exponent; those are written so too).
+func jsString(f float64) string {
+	if f == 0 {
+		return "0"
+	}
+	if a := math.Abs(f); a >= 1e21 || a < 1e-6 {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		// Go writes 1e+21 as JavaScript does, and 1e-07 where JavaScript
+		// writes 1e-7.
+		if i := strings.Index(s, "e-0"); i >= 0 {
+			s = s[:i+2] + s[i+3:]
+		}
+		return s
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}

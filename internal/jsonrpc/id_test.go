@@ -259,3 +259,32 @@ func TestIDKeySmallIntegers(t *testing.T) {
 		check(raw)
 	}
 }
+
+func TestOtherKind(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`"2"`, `2`},
+		{`"-1"`, `-1`},
+		{`"0.5"`, `0.5`},
+		{`"1e+21"`, `1e+21`},
+		{`2`, `"2"`},
+		{`2.0`, `"2"`},
+		{`2e0`, `"2"`},
+		{`-0`, `"0"`},
+		{`0.5`, `"0.5"`},
+		{`1e21`, `"1e+21"`},
+		{`1e-7`, `"1e-7"`},
+		{`100000000000000000000`, `"100000000000000000000"`},
+		// No other kind: strings JavaScript would not write for a number.
+		{`"2.0"`, ``},
+		{`"02"`, ``},
+		{`"abc"`, ``},
+		{`""`, ``},
+		{`"1e21"`, ``},
+		{`null`, ``},
+		{`1e999`, ``},
+	} {
+		if got := string(OtherKind([]byte(c.in))); got != c.want {
+			t.Errorf("OtherKind(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

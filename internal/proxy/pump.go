@@ -597,6 +597,16 @@ func (p *pump) cancelled(params []byte) {
 	if pd := p.find(id); pd != nil {
 		pd.cancelled = true
 	}
+	// A server that keys requests by a JavaScript object's property
+	// names reads requestId "2" as the request 2 and the other way round:
+	// marked too, a cancelled call keeps its charge whatever the server
+	// then answers. Marking a call that was not cancelled only keeps a
+	// charge a failure might have given back.
+	if alt := jsonrpc.OtherKind(id); alt != nil {
+		if pd := p.find(alt); pd != nil {
+			pd.cancelled = true
+		}
+	}
 	p.mu.Unlock()
 }
 
