@@ -64,7 +64,8 @@ func Limit(setter func(int) int, n int) {
 	go func() {
 		mu.Lock()
 		defer mu.Unlock()
-		set, chosen = setter, n
+		// cur is what the last setter set: a new one sets its own.
+		set, chosen, cur = setter, n, 0
 		apply()
 		limited.Store(true)
 	}()

@@ -33,6 +33,6 @@ func (h *Handler) Serve(ctx context.Context, s *transport.Session, client, upstr
 	if s == nil {
 		s = &transport.Session{}
 	}
-	p := &pump{client: client, server: upstream, gate: h.gate, session: s, log: h.logger}
+	p := &pump{client: client, server: upstream, gate: h.gate, session: s, log: h.logger, slow: slowStore}
 	return p.run(ctx)
 }

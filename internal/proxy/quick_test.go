@@ -158,8 +158,9 @@ func TestIdleJudgeGoroutineIsReused(t *testing.T) {
 	cw, pr, pw, done := startPump(t, g, fs, 0)
 	sc := bufio.NewScanner(pr)
 	// A request the server never answers: every call overlaps with it,
-	// and is handed off (see TestLoneCallsAreJudgedOnTheReadLoop).
-	go io.WriteString(cw, `{"jsonrpc":"2.0","id":"open","method":"resources/list"}`+"\n")
+	// and is handed off (see TestLoneCallsAreJudgedOnTheReadLoop). Written
+	// before the first call, not beside it: the pump reads it first.
+	io.WriteString(cw, `{"jsonrpc":"2.0","id":"open","method":"resources/list"}`+"\n")
 	const calls = 40
 	for i := 1; i <= calls; i++ {
 		go io.WriteString(cw, `{"jsonrpc":"2.0","id":`+strconv.Itoa(i)+`,"method":"tools/call","params":{"name":"echo","arguments":{}}}`+"\n")
@@ -196,6 +197,10 @@ func (g personGate) Waits(string) proxy.Wait { return proxy.WaitPerson }
 // until enough came one at a time. A call that may wait for a person is
 // always handed off.
 func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
+	// A store slower than slowStore ends a run of lone calls
+	// (TestMessagesWaitForALoneCallsStore); this one is slow only when the
+	// machine is, which is not what this test is about.
+	t.Cleanup(proxy.SetSlowStore(time.Hour))
 	const lone = 24 // more than the pump's aloneCalls
 	call := func(id string) string {
 		return `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"echo","arguments":{}}}` + "\n"
@@ -258,6 +263,9 @@ func TestLoneCallsAreJudgedOnTheReadLoop(t *testing.T) {
 // answered after the call. A store that was slow is not trusted again at
 // once: the calls after it are handed off until enough came alone.
 func TestMessagesWaitForALoneCallsStore(t *testing.T) {
+	// Slow is what the held call is (50 ms and more below), not what a
+	// loaded test machine makes of a lone call now and then.
+	t.Cleanup(proxy.SetSlowStore(20 * time.Millisecond))
 	g := &stackGate{Gate: gate.New(manyAMinute(t)), release: make(chan struct{})}
 	g.Store = blockingStore{memstore.New()}
 	cw, answers := echoSession(t, g, `ping => {"jsonrpc":"2.0","id":{{id}},"result":{}}`)
