@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-mcp/tollgate/internal/decimal"
-
+	"github.com/tollgate-mcp/tollgate/internal/fold"
 	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
@@ -331,9 +331,35 @@ func (c *condition) otherReading(v any, m mode) string {
 			if why := boolWhy(c.path.text, v, w); why != "" {
 				return why
 			}
+			if why := textWhy(c.op, c.path.text, v, w); why != "" {
+				return why
+			}
 		}
 	}
 	return ""
+}
+
+// textWhy explains v, a string, reading as w as a server that ignores
+// case, spaces or control characters reads it.
+func textWhy(op opKind, path string, v, w any) string {
+	vs, ok1 := v.(string)
+	ws, ok2 := w.(string)
+	if !ok1 || !ok2 || vs == ws {
+		return ""
+	}
+	switch op {
+	case opStartsWith:
+		ok1 = !strings.HasPrefix(vs, ws) && prefixFolded(vs, ws)
+	case opContains:
+		ok1 = !strings.Contains(vs, ws) && containsFolded(vs, ws)
+	default:
+		ok1 = fold.Name(vs) == fold.Name(ws)
+	}
+	if !ok1 {
+		return ""
+	}
+	return path + " = " + truncate(jsonText(vs), 60) + " read as " + truncate(jsonText(ws), 60) +
+		" reads, as a server that ignores case, surrounding spaces or control characters does"
 }
 
 // boolWhy explains v reading as the boolean w, or w (a spelling) reading

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-mcp/tollgate/internal/decimal"
+	"github.com/tollgate-mcp/tollgate/internal/fold"
 )
 
 type opKind uint8
@@ -241,7 +242,7 @@ func (c *condition) testValue(v any, m mode) outcome {
 		switch x := v.(type) {
 		case string:
 			es, ok := c.value.(string)
-			return boolOutcome(ok && strings.Contains(x, es))
+			return boolOutcome(ok && (strings.Contains(x, es) || m == modeAny && containsFolded(x, es)))
 		case []any:
 			for _, e := range x {
 				if readEqual(e, c.value, m, must) {
@@ -256,7 +257,9 @@ func (c *condition) testValue(v any, m mode) outcome {
 		if !ok {
 			return unknown
 		}
-		return boolOutcome(strings.HasPrefix(s, c.str))
+		// A rule that fires on the prefix fires on it as a lenient server
+		// reads the text too (see leafEqual).
+		return boolOutcome(strings.HasPrefix(s, c.str) || m == modeAny && prefixFolded(s, c.str))
 	case opPathWithin:
 		s, ok := v.(string)
 		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") || encodedSeparator(s) {
@@ -273,6 +276,22 @@ func (c *condition) testValue(v any, m mode) outcome {
 		return unknown
 	}
 	return unknown
+}
+
+// containsFolded reports whether x holds sub once both are read as a lenient
+// server reads text: without control and format characters, case folded
+// (what fold.Name does but cutting and trimming, which a substring does not
+// need).
+func containsFolded(x, sub string) bool {
+	f := fold.Name(strings.ReplaceAll(sub, "\x00", ""))
+	return f != "" && strings.Contains(fold.Name(strings.ReplaceAll(x, "\x00", "")), f)
+}
+
+// prefixFolded is strings.HasPrefix with both read as a lenient server
+// reads text (fold.Name).
+func prefixFolded(s, prefix string) bool {
+	f := fold.Name(prefix)
+	return f != "" && strings.HasPrefix(fold.Name(s), f)
 }
 
 // compare applies lt, lte, gt or gte to one reading.
@@ -344,6 +363,12 @@ func leafEqual(a, b any, must bool) bool {
 	if aText && bText && as == bs {
 		return true // the same text reads the same every way
 	}
+	if aText && bText && !must && fold.Name(as) == fold.Name(bs) {
+		// A server that ignores case, surrounding spaces or control
+		// characters (a repository or an e-mail address looked up without
+		// regard to case) reads them as one: under some reading, equal.
+		return true
+	}
 	if must && (aText || bText) {
 		return false // read as text, they differ
 	}
@@ -367,10 +392,6 @@ func leafEqual(a, b any, must bool) bool {
 	return must
 }
 
-// pathWithin reports whether p, an absolute slash-separated path, lies in
-// (or is) one of dirs, after resolving "." and ".." lexically. It fails
-// closed: relative paths, paths containing NUL or a backslash (a Windows
-// separator the server might honour) are never within.
 // encodedSeparator reports whether p holds a percent-escape of a dot, a
 // slash, a backslash or a NUL (%2e, %2F, %5c, %00, either case): a server
 // that decodes the path, as one given a file: URI or a URL path does, reads
@@ -391,6 +412,11 @@ func encodedSeparator(p string) bool {
 	return false
 }
 
+// pathWithin reports whether p, an absolute slash-separated path, lies in
+// (or is) one of dirs, after resolving "." and ".." lexically. It fails
+// closed: relative paths, paths containing NUL or a backslash (a Windows
+// separator the server might honour) or a percent-escaped separator
+// (encodedSeparator) are never within.
 func pathWithin(p string, dirs []string) bool {
 	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") || encodedSeparator(p) {
 		return false
