@@ -48,3 +48,61 @@ func plain(name string) bool {
 	}
 	return true
 }
+
+// Equal reports whether a and b read the same: Name(a) == Name(b). It does
+// not allocate for ASCII text without control characters.
+func Equal(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if !ascii(a) || !ascii(b) {
+		return Name(a) == Name(b)
+	}
+	return strings.EqualFold(strings.Trim(a, " "), strings.Trim(b, " "))
+}
+
+// HasPrefix reports whether s, read as Name reads it, begins with prefix,
+// read so, and prefix reads as something (an empty or all-space prefix is
+// no prefix of anything). It does not allocate for ASCII text without
+// control characters.
+func HasPrefix(s, prefix string) bool {
+	if !ascii(s) || !ascii(prefix) {
+		f := Name(prefix)
+		return f != "" && strings.HasPrefix(Name(s), f)
+	}
+	prefix = strings.Trim(prefix, " ")
+	s = strings.TrimLeft(s, " ")
+	return prefix != "" && len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Contains reports whether s, read as Name reads it but not cut at a NUL
+// (NULs are dropped), holds sub, read so, and sub reads as something. It
+// does not allocate for ASCII text without control characters.
+func Contains(s, sub string) bool {
+	if !ascii(s) || !ascii(sub) {
+		f := Name(strings.ReplaceAll(sub, "\x00", ""))
+		return f != "" && strings.Contains(Name(strings.ReplaceAll(s, "\x00", "")), f)
+	}
+	sub = strings.Trim(sub, " ")
+	if sub == "" {
+		return false
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// ascii reports whether s is printable ASCII (no control characters, not
+// even tabs, which Name drops), where Name is trimming spaces and ASCII
+// case folding.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}

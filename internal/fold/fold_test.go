@@ -1,6 +1,9 @@
 package fold
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestName(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
@@ -31,5 +34,35 @@ func TestName(t *testing.T) {
 func TestNamePlainDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { Name("tools/call") }); n != 0 {
 		t.Errorf("Name of a plain name allocates %v times", n)
+	}
+}
+
+// Equal, HasPrefix and Contains agree with Name, on the ASCII fast path
+// and off it.
+func TestEqualPrefixContainsAgreeWithName(t *testing.T) {
+	texts := []string{"", " ", "prod-api", "Prod-API", " prod-api ", "prod-\u200bapi", "prod\tapi", "prod api",
+		"PROD-API\x00x", "release/1.0", "Release/1.0", " release/", "drop table users", "DROP TABLE", "Drop\u200b Table x",
+		"\u212aelvin", "kelvin", "ſend", "SEND", "a\x7fb", "ab", "\u00a0ab\u00a0"}
+	for _, a := range texts {
+		for _, b := range texts {
+			if got, want := Equal(a, b), Name(a) == Name(b); got != want {
+				t.Errorf("Equal(%q, %q) = %v, Name says %v", a, b, got, want)
+			}
+			fb := Name(b)
+			if got, want := HasPrefix(a, b), fb != "" && strings.HasPrefix(Name(a), fb); got != want {
+				t.Errorf("HasPrefix(%q, %q) = %v, Name says %v", a, b, got, want)
+			}
+			fs := Name(strings.ReplaceAll(b, "\x00", ""))
+			if got, want := Contains(a, b), fs != "" && strings.Contains(Name(strings.ReplaceAll(a, "\x00", "")), fs); got != want {
+				t.Errorf("Contains(%q, %q) = %v, Name says %v", a, b, got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		Equal("Prod-API ", "prod-api")
+		HasPrefix("Release/1.0", "release/")
+		Contains("SELECT * FROM users; DROP TABLE users", "drop table")
+	}); n != 0 {
+		t.Errorf("ASCII text allocates %v times", n)
 	}
 }

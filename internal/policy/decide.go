@@ -349,11 +349,11 @@ func textWhy(op opKind, path string, v, w any) string {
 	}
 	switch op {
 	case opStartsWith:
-		ok1 = !strings.HasPrefix(vs, ws) && prefixFolded(vs, ws)
+		ok1 = !strings.HasPrefix(vs, ws) && fold.HasPrefix(vs, ws)
 	case opContains:
-		ok1 = !strings.Contains(vs, ws) && containsFolded(vs, ws)
+		ok1 = !strings.Contains(vs, ws) && fold.Contains(vs, ws)
 	default:
-		ok1 = fold.Name(vs) == fold.Name(ws)
+		ok1 = fold.Equal(vs, ws)
 	}
 	if !ok1 {
 		return ""

@@ -242,7 +242,7 @@ func (c *condition) testValue(v any, m mode) outcome {
 		switch x := v.(type) {
 		case string:
 			es, ok := c.value.(string)
-			return boolOutcome(ok && (strings.Contains(x, es) || m == modeAny && containsFolded(x, es)))
+			return boolOutcome(ok && (strings.Contains(x, es) || m == modeAny && fold.Contains(x, es)))
 		case []any:
 			for _, e := range x {
 				if readEqual(e, c.value, m, must) {
@@ -259,7 +259,7 @@ func (c *condition) testValue(v any, m mode) outcome {
 		}
 		// A rule that fires on the prefix fires on it as a lenient server
 		// reads the text too (see leafEqual).
-		return boolOutcome(strings.HasPrefix(s, c.str) || m == modeAny && prefixFolded(s, c.str))
+		return boolOutcome(strings.HasPrefix(s, c.str) || m == modeAny && fold.HasPrefix(s, c.str))
 	case opPathWithin:
 		s, ok := v.(string)
 		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") || encodedSeparator(s) {
@@ -276,22 +276,6 @@ func (c *condition) testValue(v any, m mode) outcome {
 		return unknown
 	}
 	return unknown
-}
-
-// containsFolded reports whether x holds sub once both are read as a lenient
-// server reads text: without control and format characters, case folded
-// (what fold.Name does but cutting and trimming, which a substring does not
-// need).
-func containsFolded(x, sub string) bool {
-	f := fold.Name(strings.ReplaceAll(sub, "\x00", ""))
-	return f != "" && strings.Contains(fold.Name(strings.ReplaceAll(x, "\x00", "")), f)
-}
-
-// prefixFolded is strings.HasPrefix with both read as a lenient server
-// reads text (fold.Name).
-func prefixFolded(s, prefix string) bool {
-	f := fold.Name(prefix)
-	return f != "" && strings.HasPrefix(fold.Name(s), f)
 }
 
 // compare applies lt, lte, gt or gte to one reading.
@@ -363,7 +347,7 @@ func leafEqual(a, b any, must bool) bool {
 	if aText && bText && as == bs {
 		return true // the same text reads the same every way
 	}
-	if aText && bText && !must && fold.Name(as) == fold.Name(bs) {
+	if aText && bText && !must && fold.Equal(as, bs) {
 		// A server that ignores case, surrounding spaces or control
 		// characters (a repository or an e-mail address looked up without
 		// regard to case) reads them as one: under some reading, equal.
