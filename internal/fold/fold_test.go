@@ -66,3 +66,22 @@ func TestEqualPrefixContainsAgreeWithName(t *testing.T) {
 		t.Errorf("ASCII text allocates %v times", n)
 	}
 }
+
+func FuzzFastPathsAgreeWithName(f *testing.F) {
+	f.Add("Prod-API ", "prod-api")
+	f.Add("DROP TABLE users", "drop table")
+	f.Add("release/1", " Release/")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := Equal(a, b), Name(a) == Name(b); got != want {
+			t.Errorf("Equal(%q, %q) = %v, Name says %v", a, b, got, want)
+		}
+		fb := Name(b)
+		if got, want := HasPrefix(a, b), fb != "" && strings.HasPrefix(Name(a), fb); got != want {
+			t.Errorf("HasPrefix(%q, %q) = %v, Name says %v", a, b, got, want)
+		}
+		fs := Name(strings.ReplaceAll(b, "\x00", ""))
+		if got, want := Contains(a, b), fs != "" && strings.Contains(Name(strings.ReplaceAll(a, "\x00", "")), fs); got != want {
+			t.Errorf("Contains(%q, %q) = %v, Name says %v", a, b, got, want)
+		}
+	})
+}
