@@ -545,6 +545,10 @@ tools:
 		{"read_file", `{"path":"/srv/x%00"}`, Deny},
 		{"read_file", `{"path":"/srv/100%25/x"}`, Allow}, // an escaped '%' is no separator
 		{"read_file", `{"path":"/srv/50%"}`, Allow},
+		// A case-insensitive file system reads /ETC as /etc.
+		{"read_file", `{"path":"/ETC/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/../Etc/passwd"}`, Deny},
+		{"read_file", `{"path":"/etcetera"}`, Allow},
 		{"read_file", `{"path":["/etc/passwd"]}`, Deny},
 		{"read_file", `{}`, Deny},
 		{"pay", `{"amount":50}`, Allow},

@@ -265,7 +265,10 @@ func (c *condition) testValue(v any, m mode) outcome {
 		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") || encodedSeparator(s) {
 			return unknown
 		}
-		return boolOutcome(pathWithin(s, c.dirs))
+		// On a case-insensitive file system (macOS and Windows by default)
+		// /ETC/passwd is /etc/passwd: a rule that fires inside a directory
+		// fires there too.
+		return boolOutcome(pathWithin(s, c.dirs) || m == modeAny && pathWithinFolded(s, c.dirs))
 	case opMaxLen:
 		switch x := v.(type) {
 		case string:
@@ -392,6 +395,17 @@ func encodedSeparator(p string) bool {
 			break
 		}
 		i += 1 + j
+	}
+	return false
+}
+
+// pathWithinFolded is pathWithin without regard to case.
+func pathWithinFolded(p string, dirs []string) bool {
+	lp := strings.ToLower(p)
+	for _, d := range dirs {
+		if pathWithin(lp, []string{strings.ToLower(d)}) {
+			return true
+		}
 	}
 	return false
 }
