@@ -318,6 +318,9 @@ func (c *condition) otherReading(v any, m mode) string {
 			return c.path.text + " = " + truncate(jsonText(v), 60) + " read as the JSON it spells"
 		}
 	}
+	if c.op == opPathWithin {
+		return c.path.text + " = " + truncate(jsonText(v), 60) + " read without regard to case, as macOS and Windows file systems read paths"
+	}
 	want := c.list
 	if c.op != opIn && c.op != opNotIn {
 		want = []any{c.value}

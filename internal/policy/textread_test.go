@@ -36,6 +36,11 @@ tools:
       - name: no drops
         action: deny
         conditions: [{path: args.sql, op: contains, value: drop table}]
+  read_file:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.path, op: path_within, value: /etc}]
   push:
     rules:
       - name: no release branches
@@ -75,6 +80,7 @@ tools:
 		{"delete_repo", `{"repo":"Prod-API"}`, `args.repo = "Prod-API" read as "prod-api"`},
 		{"run_sql", `{"sql":"DROP TABLE users"}`, `args.sql = "DROP TABLE users" read as "drop table"`},
 		{"push", `{"branch":"Release/1.0"}`, `args.branch = "Release/1.0" read as "release/"`},
+		{"read_file", `{"path":"/ETC/passwd"}`, `args.path = "/ETC/passwd" read without regard to case`},
 	} {
 		d := p.Decide(&Call{Tool: c.tool, Args: []byte(c.args), Now: now})
 		if !strings.Contains(d.Reason, c.reading) {
