@@ -165,10 +165,17 @@ func (g *Gate) listed(tool string) bool {
 	return ok
 }
 
-// sawTool remembers that the server listed a tool.
+// sawTool remembers that the server listed a tool. The first time, a
+// tool whose name reads as a key of the policy without being it is logged:
+// the policy's rules for that key do not apply to it (a key written in
+// another case than the server's name, most likely).
 func (g *Gate) sawTool(name string, _ []byte) {
 	if _, ok := g.seen.Load(name); !ok {
 		g.seen.Store(name, struct{}{})
+		if key, _, ok := g.policy.Load().ReadsAs(name); ok {
+			g.log().Warn("the server lists a tool whose name reads as a policy key but is not it: the key's rules do not apply to it; write the key as the server names the tool",
+				"tool", name, "key", key)
+		}
 	}
 }
 

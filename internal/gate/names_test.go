@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -26,6 +27,8 @@ tools:
 	g := New(p)
 	evs := &events{}
 	g.Recorder = evs
+	var logged strings.Builder
+	g.Logger = slog.New(slog.NewTextHandler(&logged, nil))
 	s := &transport.Session{ID: "s1"}
 	if r := call(g, s, "Delete_Repository"); !strings.Contains(string(r.Answer), `reads as \"delete_repository\"`) {
 		t.Fatalf("unlisted variant: answer %s", r.Answer)
@@ -46,6 +49,9 @@ tools:
 	}
 	if r := call(g, s, "Delete_Repository"); r.Answer != nil || r.Unknown {
 		t.Fatalf("a tool the server lists under that exact name: %+v %s", r, r.Answer)
+	}
+	if !strings.Contains(logged.String(), "tool=Delete_Repository key=delete_repository") {
+		t.Errorf("a listed tool that reads as a policy key is not logged:\n%s", logged.String())
 	}
 	if r := call(g, s, "Internal_Admin"); r.Answer != nil || r.Unknown {
 		t.Fatalf("a listed tool beside a hidden one: %+v %s", r, r.Answer)
