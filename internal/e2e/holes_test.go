@@ -189,11 +189,9 @@ tools:
 	}
 }
 
-// A spend that a failed call gives back is kept when the client cancelled
-// the call after it was forwarded: the server may have run it, whatever
-// error it then answers with.
-func TestCancelledCallKeepsItsCharge(t *testing.T) {
-	const pol = `version: "1"
+// refundBudget caps refunds at 100 a day, with the amount of a call that
+// fails given back.
+const refundBudget = `version: "1"
 tools:
   create_refund:
     rules:
@@ -207,8 +205,13 @@ tools:
           window: day
           increment_from: args.amount
 `
+
+// A spend that a failed call gives back is kept when the client cancelled
+// the call after it was forwarded: the server may have run it, whatever
+// error it then answers with.
+func TestCancelledCallKeepsItsCharge(t *testing.T) {
 	state := t.TempDir()
-	p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=cancel-errors", "XDG_STATE_HOME=" + state}, fakeArgv(t)...)
+	p := startTollgate(t, refundBudget, []string{"TOLLGATE_E2E_FAKE=cancel-errors", "XDG_STATE_HOME=" + state}, fakeArgv(t)...)
 	// A failed call (the server answers with an error) gives its amount back.
 	if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_refund","arguments":{"amount":100,"fail":true}}}`); !strings.Contains(got, `"error"`) {
 		t.Fatalf("failing call: %s", got)
@@ -236,24 +239,10 @@ tools:
 // JavaScript object does; the call keeps its charge as any cancelled call
 // does, whatever error the server then answers.
 func TestCancelledByItsOtherKindOfIDKeepsItsCharge(t *testing.T) {
-	const pol = `version: "1"
-tools:
-  create_refund:
-    rules:
-      - name: refund budget
-        conditions:
-          - path: state.create_refund.refunded
-            op: lte
-            value: 100
-        state:
-          counter: refunded
-          window: day
-          increment_from: args.amount
-`
 	for _, c := range []struct{ id, cancel string }{{`2`, `"2"`}, {`"2"`, `2.0`}} {
 		t.Run(c.id, func(t *testing.T) {
 			state := t.TempDir()
-			p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=cancel-errors", "XDG_STATE_HOME=" + state}, fakeArgv(t)...)
+			p := startTollgate(t, refundBudget, []string{"TOLLGATE_E2E_FAKE=cancel-errors", "XDG_STATE_HOME=" + state}, fakeArgv(t)...)
 			if got := p.roundTrip(t, `{"jsonrpc":"2.0","id":`+c.id+`,"method":"tools/call","params":{"name":"create_refund","arguments":{"amount":100}}}`); !strings.Contains(got, "running "+c.id) {
 				t.Fatalf("the call did not start: %s", got)
 			}

@@ -45,17 +45,7 @@ func TestEqualPrefixContainsAgreeWithName(t *testing.T) {
 		"\u212aelvin", "kelvin", "ſend", "SEND", "a\x7fb", "ab", "\u00a0ab\u00a0"}
 	for _, a := range texts {
 		for _, b := range texts {
-			if got, want := Equal(a, b), Name(a) == Name(b); got != want {
-				t.Errorf("Equal(%q, %q) = %v, Name says %v", a, b, got, want)
-			}
-			fb := Name(b)
-			if got, want := HasPrefix(a, b), fb != "" && strings.HasPrefix(Name(a), fb); got != want {
-				t.Errorf("HasPrefix(%q, %q) = %v, Name says %v", a, b, got, want)
-			}
-			fs := Name(strings.ReplaceAll(b, "\x00", ""))
-			if got, want := Contains(a, b), fs != "" && strings.Contains(Name(strings.ReplaceAll(a, "\x00", "")), fs); got != want {
-				t.Errorf("Contains(%q, %q) = %v, Name says %v", a, b, got, want)
-			}
+			agree(t, a, b)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() {
@@ -72,16 +62,23 @@ func FuzzFastPathsAgreeWithName(f *testing.F) {
 	f.Add("DROP TABLE users", "drop table")
 	f.Add("release/1", " Release/")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		if got, want := Equal(a, b), Name(a) == Name(b); got != want {
-			t.Errorf("Equal(%q, %q) = %v, Name says %v", a, b, got, want)
-		}
-		fb := Name(b)
-		if got, want := HasPrefix(a, b), fb != "" && strings.HasPrefix(Name(a), fb); got != want {
-			t.Errorf("HasPrefix(%q, %q) = %v, Name says %v", a, b, got, want)
-		}
-		fs := Name(strings.ReplaceAll(b, "\x00", ""))
-		if got, want := Contains(a, b), fs != "" && strings.Contains(Name(strings.ReplaceAll(a, "\x00", "")), fs); got != want {
-			t.Errorf("Contains(%q, %q) = %v, Name says %v", a, b, got, want)
-		}
+		agree(t, a, b)
 	})
+}
+
+// agree fails t unless Equal, HasPrefix and Contains say of a and b what
+// Name says.
+func agree(t *testing.T, a, b string) {
+	t.Helper()
+	if got, want := Equal(a, b), Name(a) == Name(b); got != want {
+		t.Errorf("Equal(%q, %q) = %v, Name says %v", a, b, got, want)
+	}
+	fb := Name(b)
+	if got, want := HasPrefix(a, b), fb != "" && strings.HasPrefix(Name(a), fb); got != want {
+		t.Errorf("HasPrefix(%q, %q) = %v, Name says %v", a, b, got, want)
+	}
+	fs := Name(strings.ReplaceAll(b, "\x00", ""))
+	if got, want := Contains(a, b), fs != "" && strings.Contains(Name(strings.ReplaceAll(a, "\x00", "")), fs); got != want {
+		t.Errorf("Contains(%q, %q) = %v, Name says %v", a, b, got, want)
+	}
 }
