@@ -349,20 +349,23 @@ func TestMonitorModeForwardsHiddenTools(t *testing.T) {
 	}
 }
 
-// A server that reads tool names loosely (without regard to case, trimmed,
-// without control or invisible characters, up to a NUL) runs the tool a
-// policy governs for a call that spells its name another way. The fake
-// server runs any name it is sent; none of these calls may reach it, and
-// a name that reads as a hidden tool's is answered as a missing tool is.
-func TestNameVariantsDoNotSlipPastRules(t *testing.T) {
-	const pol = `version: "1"
+// namesPolicy hides one tool and denies another.
+const namesPolicy = `version: "1"
 hide: [internal_admin]
 tools:
   delete_repository:
     rules:
       - name: no deletes
         action: deny
-  drop_*:
+`
+
+// A server that reads tool names loosely (without regard to case, trimmed,
+// without control or invisible characters, up to a NUL) runs the tool a
+// policy governs for a call that spells its name another way. The fake
+// server runs any name it is sent; none of these calls may reach it, and
+// a name that reads as a hidden tool's is answered as a missing tool is.
+func TestNameVariantsDoNotSlipPastRules(t *testing.T) {
+	const pol = namesPolicy + `  drop_*:
     rules:
       - name: no drops
         action: deny
@@ -417,14 +420,7 @@ tools:
 // the hidden tools, a cancellation the gate never saw. None reaches the
 // server; a request is answered with an error.
 func TestMethodVariantsAreRefused(t *testing.T) {
-	const pol = `version: "1"
-hide: [internal_admin]
-tools:
-  delete_repository:
-    rules:
-      - name: no deletes
-        action: deny
-`
+	const pol = namesPolicy
 	state := t.TempDir()
 	server, logFile := recordingServer(t)
 	p := startTollgate(t, pol, []string{"TOLLGATE_E2E_FAKE=echo", "XDG_STATE_HOME=" + state}, server...)
