@@ -347,6 +347,16 @@ func TestGatewayThreeServers(t *testing.T) {
 		if txt, isErr := callText(t, ctx, cs, "conf__test_error_handling", nil); !isErr || !strings.Contains(txt, "not through the gateway") {
 			t.Errorf("conf__test_error_handling: %s", txt)
 		}
+		// A spelling that reads as the gateway-wide policy's name is
+		// refused by that policy; one that reads as a name a server's own
+		// policy governs (everything's echo) never reaches the server: the
+		// router routes only the names it listed.
+		if txt, isErr := callText(t, ctx, cs, "conf__Test_Error_Handling", nil); !isErr || !strings.Contains(txt, `reads as \"conf__test_error_handling\"`) {
+			t.Errorf("conf__Test_Error_Handling: %s", txt)
+		}
+		if txt, isErr := callText(t, ctx, cs, "everything__Echo", map[string]any{"message": "hi"}); !isErr || strings.Contains(txt, "Echo: hi") {
+			t.Errorf("everything__Echo: %s", txt)
+		}
 		// One budget shared by both servers' get-sum: three calls in all.
 		seq := []string{"mine__get-sum", "everything__get-sum", "mine__get-sum"}
 		for _, name := range seq {
