@@ -62,19 +62,25 @@ func (p *Policy) indexNames() {
 		}
 	}
 	// Hidden keys first: a name that reads as a hidden tool is answered as
-	// that tool would be, whatever else it reads as. Then exact keys before
-	// globs, each in byte order, so that the answer does not depend on the
-	// order of a map.
+	// that tool would be, whatever else it reads as. Then byte order, so
+	// that the answer does not depend on the order of a map.
 	sort.Slice(p.names, func(i, j int) bool {
 		a, b := p.names[i], p.names[j]
 		if a.hidden != b.hidden {
 			return a.hidden
 		}
-		if a.glob != b.glob {
-			return !a.glob
-		}
 		return a.key < b.key
 	})
+	for _, n := range p.names {
+		if n.glob {
+			p.nameGlobs = append(p.nameGlobs, n)
+			continue
+		}
+		if p.nameExact == nil {
+			p.nameExact = map[string][]nameKey{}
+		}
+		p.nameExact[n.folded] = append(p.nameExact[n.folded], n)
+	}
 }
 
 // GovernsNames reports whether ReadsAs can ever be true: the policy governs
@@ -100,13 +106,25 @@ func (p *Policy) ReadsAs(tool string) (key string, hidden, ok bool) {
 		return "", false, false
 	}
 	folded := fold.Name(tool)
-	for _, n := range p.names {
-		switch {
-		case !n.glob && n.folded == folded && n.key != tool:
-			return n.key, n.hidden, true
-		case n.glob && globMatch(n.folded, folded) && !globMatch(n.key, tool):
+	// A hidden name first, exact or glob; then a governed one, exact or
+	// glob (indexNames' order).
+	var exact *nameKey
+	for i, n := range p.nameExact[folded] {
+		if n.key != tool {
+			exact = &p.nameExact[folded][i]
+			break
+		}
+	}
+	if exact != nil && exact.hidden {
+		return exact.key, true, true
+	}
+	for _, n := range p.nameGlobs {
+		if (n.hidden || exact == nil) && globMatch(n.folded, folded) && !globMatch(n.key, tool) {
 			return n.key, n.hidden, true
 		}
+	}
+	if exact != nil {
+		return exact.key, false, true
 	}
 	return "", false, false
 }

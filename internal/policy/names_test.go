@@ -23,6 +23,10 @@ tools:
         action: deny
   list_items:
     rules: []
+  Debug_Log:
+    rules:
+      - name: no debug logs
+        action: deny
   "read_*":
     rules: []
 inspect:
@@ -58,6 +62,8 @@ func TestReadsAs(t *testing.T) {
 		{"Post_Message", "post_message", false}, // inspected, no tools key
 		{"Internal_Admin", "internal_admin", true},
 		{"Debug_Dump", "debug_*", true},
+		{"DEBUG_LOG", "debug_*", true}, // a hidden glob before a governed key
+		{"Debug_Log", "", false},       // a tools key itself
 		// Not variants: the governed names themselves, names no key
 		// governs, and names that differ by more than the reading.
 		{"delete_repository", "", false},

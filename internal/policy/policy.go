@@ -40,7 +40,12 @@ type Policy struct {
 	globs    []*plan          // glob keys, most specific first
 	fallback *plan            // tools matching no key: "*" rules only, not listed
 
-	names []nameKey // the names the policy governs, as a lenient server reads them (names.go)
+	// The names the policy governs, as a lenient server reads them
+	// (names.go): all of them, and indexed (exact names by their fold,
+	// globs in order).
+	names     []nameKey
+	nameExact map[string][]nameKey
+	nameGlobs []nameKey
 }
 
 // plan is everything Decide needs for the tools one key matches: the key's
