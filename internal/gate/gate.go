@@ -308,15 +308,13 @@ type inspected struct {
 func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ruling {
 	p := g.policy.Load()
 	now := g.now()
-	// Only a policy that governs names asks whether the server listed one.
-	listed := p.GovernsNames() && g.listed(c.Tool)
+	// A name that reads as another the policy governs is refused unless
+	// the server listed it exactly, and answered as a hidden tool's would
+	// be when it reads as one (policy.ReadsAs). Only such a name asks.
+	_, readsHidden, reads := p.ReadsAs(c.Tool)
+	listed := reads && g.listed(c.Tool)
 	if !g.monitoring(p) {
-		hidden := p.Hidden(c.Tool)
-		if !hidden && !listed {
-			// A name that reads as a hidden tool's is answered as that
-			// tool's would be (policy.ReadsAs).
-			_, hidden, _ = p.ReadsAs(c.Tool)
-		}
+		hidden := p.Hidden(c.Tool) || readsHidden && !listed
 		if hidden || g.unseen(p, c.Tool) {
 			reason := "tool is hidden by policy; answered as the server answers an unknown tool"
 			if !hidden {
