@@ -172,7 +172,7 @@ func TestTaskThroughAnotherInstance(t *testing.T) {
 			url, opts := spec(t)
 			a, b, now := twoInstances(t, url, opts, src)
 			ctx := context.Background()
-			alice := session("stateless:alice", "alice", mcp.Version20260728)
+			alice := taskSession("stateless:alice", "alice")
 			mallory := session("stateless:mallory", "mallory", mcp.Version20260728)
 			create := func(g *Gate, s *transport.Session, n, task string) {
 				t.Helper()
@@ -280,6 +280,7 @@ func TestCallStoreFailures(t *testing.T) {
 		})
 	}
 	t.Run("tasks", func(t *testing.T) {
+		s := taskSession("stateless:alice", "alice")
 		g, _ := roundsGate(t, "version: \"1\"\n")
 		g.Calls = broken
 		r := g.Judge(ctx, &proxy.Call{Session: s, ID: []byte("1"), Tool: "long", Args: []byte(`{}`)})

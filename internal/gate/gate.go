@@ -264,7 +264,7 @@ func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		r.Fresh = isInlineState(c.RequestState)
 		if t := ticketOf(r.Ticket); t != nil {
 			g.bindRound(t, c)
-			if g.Recorder == nil && mayCreateTask(c) {
+			if t.mayTask = mayCreateTask(c); t.mayTask && g.Recorder == nil {
 				// A task the call may create keeps its arguments (tasks.go).
 				t.ev.Args = append([]byte(nil), t.ev.Args...)
 			}
@@ -465,6 +465,7 @@ type ticket struct {
 	start       time.Time
 	reservation string
 	refundable  bool
+	mayTask     bool               // the call may create a task: see mayCreateTask
 	results     *policy.Inspection // inspects the answer, when not nil
 	round       *roundKey          // binds a multi round-trip retry (rounds.go)
 	roundArgs   []byte             // the arguments as sent, hashed into round on input_required

@@ -61,19 +61,35 @@ func sameSlice(a, b []byte) bool {
 // returns the frame the client gets (frame itself when nothing changed),
 // what it found, and whether the answer was withheld.
 func inspectResult(in *policy.Inspection, id, frame, result []byte, what string) ([]byte, []string, bool) {
+	repl, found, reason := inspectAnswer(in, result, what)
+	if reason != "" {
+		return denialFrame(id, reason), found, true
+	}
+	if repl == nil {
+		return frame, found, false
+	}
+	spliced, ok := proxy.Splice(frame, result, repl)
+	if !ok {
+		return denialFrame(id, "the server's answer could not be redacted, so it was withheld"), found, true
+	}
+	return spliced, found, false
+}
+
+// inspectAnswer applies a result inspection and size cap to result, the
+// answer to what. It returns the answer redacted (nil when nothing
+// changes), what it found, and when the answer must be withheld, why.
+func inspectAnswer(in *policy.Inspection, result []byte, what string) (redacted []byte, found []string, withhold string) {
 	if in.MaxResultBytes > 0 && len(result) > in.MaxResultBytes {
 		reason := fmt.Sprintf("the server's answer (%d bytes) is larger than the policy allows (inspect max_result_bytes: %d); it was withheld", len(result), in.MaxResultBytes)
-		return denialFrame(id, reason), []string{"deny max_result_bytes: " + strconv.Itoa(len(result)) + " bytes"}, true
+		return nil, []string{"deny max_result_bytes: " + strconv.Itoa(len(result)) + " bytes"}, reason
 	}
 	if in.Results == nil {
-		return frame, nil, false
+		return nil, nil, ""
 	}
 	out, fs, err := in.Results.Apply(result)
 	if err != nil {
-		reason := "the server's answer could not be inspected, so it was withheld: " + err.Error()
-		return denialFrame(id, reason), []string{"deny unreadable result"}, true
+		return nil, []string{"deny unreadable result"}, "the server's answer could not be inspected, so it was withheld: " + err.Error()
 	}
-	var found []string
 	var deny *inspect.Finding
 	for i := range fs {
 		found = append(found, describe("result", fs[i]))
@@ -82,21 +98,21 @@ func inspectResult(in *policy.Inspection, id, frame, result []byte, what string)
 		}
 	}
 	if deny != nil {
-		reason := fmt.Sprintf("the server's answer to %s held %s (%s), which the policy's inspect denies; it was withheld", what, deny.Detector, deny.Class)
-		return denialFrame(id, reason), found, true
+		return nil, found, fmt.Sprintf("the server's answer to %s held %s (%s), which the policy's inspect denies; it was withheld", what, deny.Detector, deny.Class)
 	}
 	if len(fs) == 0 || sameSlice(out, result) {
-		return frame, found, false
+		return nil, found, ""
 	}
-	spliced, ok := proxy.Splice(frame, result, out)
-	if !ok {
-		return denialFrame(id, "the server's answer could not be redacted, so it was withheld"), found, true
-	}
-	return spliced, found, false
+	return out, found, ""
 }
 
 func denialFrame(id []byte, reason string) []byte {
 	return mcp.AppendDenial(nil, id, "[POLICY DENIED] "+reason, mcp.Decision{Action: "deny", Rule: InspectRule, Reason: reason})
+}
+
+// denialResult is the tool result denialFrame answers with.
+func denialResult(reason string) []byte {
+	return mcp.AppendDenialResult(nil, "[POLICY DENIED] "+reason, mcp.Decision{Action: "deny", Rule: InspectRule, Reason: reason})
 }
 
 // FilterResult implements proxy.Gate for resources/read and prompts/get

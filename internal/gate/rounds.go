@@ -192,7 +192,7 @@ func (g *Gate) retried(ctx context.Context, c *proxy.Call) (r proxy.Ruling, ok b
 	ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool,
 		Args: append([]byte(nil), c.Args...), Decision: "allow", PolicyRev: p.Revision(),
 		Reason: "retry of a call its server asked for input (multi round-trip): judged, charged and approved with its first round"}
-	t := &ticket{g: g, ev: ev, start: now, round: &k}
+	t := &ticket{g: g, ev: ev, start: now, round: &k, mayTask: mayCreateTask(c)}
 	// The retry's arguments are inspected as its first round's were: what
 	// the policy redacts never reaches the server in a later round either.
 	if in := p.Inspection(c.Tool); in != nil {

@@ -2,9 +2,12 @@ package gate
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -37,6 +40,14 @@ func roundsGate(t *testing.T, src string) (*Gate, *time.Time) {
 func session(id, identity, version string) *transport.Session {
 	s := &transport.Session{ID: id, Identity: identity}
 	s.SetVersion(version)
+	return s
+}
+
+// taskSession is a stateless (2026-07-28) session whose client declared the
+// tasks extension: its calls may be answered with tasks.
+func taskSession(id, identity string) *transport.Session {
+	s := session(id, identity, mcp.Version20260728)
+	s.SetCapabilities([]byte(`{"extensions":{"io.modelcontextprotocol/tasks":{}}}`))
 	return s
 }
 
@@ -120,7 +131,7 @@ func TestRetryOnceAndRearm(t *testing.T) {
 func TestTaskVisible(t *testing.T) {
 	g, now := roundsGate(t, "version: \"1\"\ntools:\n  long:\n    rules:\n      - name: small\n        conditions:\n          - path: args.n\n            op: lte\n            value: 10\n")
 	ctx := context.Background()
-	alice := session("stateless:alice", "alice", mcp.Version20260728)
+	alice := taskSession("stateless:alice", "alice")
 	r := g.Judge(ctx, &proxy.Call{Session: alice, ID: []byte("1"), Tool: "long", Args: []byte(`{"n":3}`)})
 	if r.Ticket == nil {
 		t.Fatalf("call: %s", r.Answer)
@@ -196,5 +207,67 @@ func TestTaskKeepsItsArguments(t *testing.T) {
 				t.Error("the task of a call with n=3 is visible under a policy that denies n=3: judged on other arguments")
 			}
 		})
+	}
+}
+
+// TestTaskResultInspectedAsTheTools: the result a task delivers is
+// inspected under the inspect entry of the tool whose call created it
+// (not only "*"), under the policy in force, and what is found is audited
+// as that tool's.
+func TestTaskResultInspectedAsTheTools(t *testing.T) {
+	g, _ := roundsGate(t, "version: \"1\"\ninspect:\n  long:\n    results: {secret: redact}\n  pay:\n    results: {card_number: deny}\n")
+	rec := &recorded{}
+	g.Recorder = rec
+	alice := taskSession("stateless:alice", "alice")
+	for i, tool := range []string{"long", "pay", "other"} {
+		r := g.Judge(context.Background(), &proxy.Call{Session: alice, ID: []byte(strconv.Itoa(i)), Tool: tool, Args: []byte(`{}`)})
+		if r.Ticket == nil {
+			t.Fatalf("call %s: %s", tool, r.Answer)
+		}
+		id := "t-" + tool
+		r.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"task","taskId":"` + id + `","status":"working"}`), TaskID: id})
+	}
+	rec.evs = nil
+	const secret = `{"content":[{"type":"text","text":"key AKIAIOSFODNN7EXAMPLE card 4111 1111 1111 1111"}]}`
+	filter := func(task string) string {
+		frame := []byte(`{"jsonrpc":"2.0","id":9,"result":` + secret + `}`)
+		out := g.FilterTaskResult(alice, task, frame, frame[len(`{"jsonrpc":"2.0","id":9,"result":`):len(frame)-1])
+		return string(out)
+	}
+	if out := filter("t-long"); !strings.Contains(out, "[REDACTED:aws_access_key]") || !strings.Contains(out, "4111") {
+		t.Errorf("task of long: %s, want the key redacted (long's entry) and nothing else", out)
+	}
+	if out := filter("t-pay"); !strings.Contains(out, "[POLICY DENIED]") || strings.Contains(out, "4111") || strings.Contains(out, "AKIA") {
+		t.Errorf("task of pay: %s, want the result withheld (pay's entry denies card numbers)", out)
+	}
+	if out := filter("t-other"); out != `{"jsonrpc":"2.0","id":9,"result":`+secret+`}` {
+		t.Errorf("task of other: %s, want it unchanged (no entry)", out)
+	}
+	if len(rec.evs) != 2 || rec.evs[0].Tool != "long" || rec.evs[0].Decision != event.Allow || rec.evs[1].Tool != "pay" || rec.evs[1].Decision != event.Deny {
+		t.Errorf("audited %+v, want long's redaction and pay's denial", rec.evs)
+	}
+	// A task with no record (gone since the request) is inspected under
+	// "*", none here.
+	if out := filter("t-unknown"); out != `{"jsonrpc":"2.0","id":9,"result":`+secret+`}` {
+		t.Errorf("unknown task: %s", out)
+	}
+}
+
+// TestUninvitedTaskIsNotVisible: a server must not answer a call with a
+// task unless the call may create one (2025-11-25's task parameter, or the
+// tasks extension declared). A task it returns anyway is not recorded, so
+// neither visible nor readable: the call's arguments, which visibility is
+// judged on, were not kept.
+func TestUninvitedTaskIsNotVisible(t *testing.T) {
+	g, _ := roundsGate(t, "version: \"1\"\n")
+	for _, s := range []*transport.Session{session("stateless:alice", "alice", mcp.Version20260728), session("s1", "", mcp.Version20251125)} {
+		r := g.Judge(context.Background(), &proxy.Call{Session: s, ID: []byte("1"), Tool: "long", Args: []byte(`{}`)})
+		if r.Ticket == nil {
+			t.Fatalf("call: %s", r.Answer)
+		}
+		r.Ticket.Done(proxy.End{Result: []byte(`{"resultType":"task","taskId":"t-1"}`), TaskID: "t-1"})
+		if g.TaskVisible(s, "t-1") {
+			t.Errorf("session %s sees a task its call did not ask for", s.ID)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -93,21 +94,34 @@ func (ts *tasks) get(id string) (taskRecord, bool) {
 }
 
 // mayCreateTask reports whether a call's result may be a task: a
-// task-augmented call (2025-11-25), or a call from a client that declared
-// the tasks extension (a server must not return a task to one that did
-// not). Only such a call's arguments must outlive its frame.
+// task-augmented call (2025-11-25), or a call whose client declared the
+// tasks extension, in the call's own per-request capabilities or the
+// session's (a server must not return a task to one that did not). Only
+// such a call's arguments must outlive its frame.
 func mayCreateTask(c *proxy.Call) bool {
 	if c.Task {
 		return true
 	}
-	return c.Session != nil && mcp.Stateless(c.Session.Version()) &&
+	if c.Session == nil || !mcp.Stateless(c.Session.Version()) {
+		return false
+	}
+	return bytes.Contains(mcp.ParamsValue(c.Meta, mcp.MetaClientCapabilities), tasksExtension) ||
 		bytes.Contains(c.Session.ClientCapabilities(), tasksExtension)
 }
 
 var tasksExtension = []byte(`"io.modelcontextprotocol/tasks"`)
 
 // taskCreated is told by a ticket that its call created a task.
+//
+// A call that could not create a task (no task parameter, and no tasks
+// capability declared) may not have kept its arguments, which the task's
+// visibility is judged on: a task a server returns to it anyway, against
+// the protocol, is not recorded, so not visible.
 func (t *ticket) taskCreated(id string) {
+	if !t.mayTask {
+		t.g.log().Warn("the server answered a call with a task the client did not ask for; the task is not visible", "tool", t.ev.Tool, "task", id)
+		return
+	}
 	now := t.g.now()
 	rec := taskRecord{session: t.ev.Session, identity: t.ev.Identity, tool: t.ev.Tool,
 		args: append([]byte(nil), t.ev.Args...), expires: now.Add(t.g.taskTTL())}
@@ -227,4 +241,56 @@ func (g *Gate) TaskVisible(s *transport.Session, id string) bool {
 	// met when the task was created; reading it is not a new call.
 	d := p.Decide(&policy.Call{Tool: rec.tool, Args: args, Session: s.ID, Identity: s.Identity, Now: now, Listed: g.listed(rec.tool)})
 	return d.Action != policy.Deny || d.Monitor
+}
+
+var _ proxy.TaskResultFilter = (*Gate)(nil)
+
+// FilterTaskResult implements proxy.TaskResultFilter: the inspect entry of
+// the tool whose call created the task (its own, else "*") applies to the
+// result the task delivers, under the policy in force, as it applies to a
+// call answered at once: what it redacts is redacted in place, and what it
+// denies (or a result over max_result_bytes, or one it cannot read) is
+// replaced by a denial result. A task whose record is gone (it expired
+// between the request and the answer) is inspected under "*". Findings
+// are audited as the tool's, with rule inspect.
+func (g *Gate) FilterTaskResult(s *transport.Session, taskID string, frame, result []byte) []byte {
+	p := g.policy.Load()
+	now := g.now()
+	var tool string
+	if s != nil {
+		if rec, ok := g.task(s, taskID, now); ok {
+			tool = rec.tool
+		}
+	}
+	in := p.Inspection(tool)
+	if in == nil {
+		return frame
+	}
+	what := tool
+	if what == "" {
+		what = "task " + quote(taskID)
+	}
+	redacted, found, withhold := inspectAnswer(in, result, what)
+	if len(found) > 0 {
+		ev := event.Event{Time: now, Tool: tool, Decision: event.Allow, Rule: InspectRule, Findings: found,
+			PolicyRev: p.Revision(), Outcome: "ok", Reason: "in the result of task " + quote(taskID)}
+		if s != nil {
+			ev.Session, ev.Identity = s.ID, s.Identity
+		}
+		if withhold != "" {
+			ev.Decision, ev.Reason = event.Deny, withhold+" (the result of task "+quote(taskID)+")"
+		}
+		g.record(ev)
+	}
+	switch {
+	case withhold != "":
+		redacted = denialResult(withhold)
+	case redacted == nil:
+		return frame
+	}
+	out, ok := proxy.Splice(frame, result, redacted)
+	if !ok {
+		return nil
+	}
+	return out
 }

@@ -22,11 +22,19 @@ type Decision struct {
 func AppendDenial(dst, id []byte, text string, d Decision) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = append(dst, id...)
-	dst = append(dst, `,"result":{"content":[{"type":"text","text":`...)
+	dst = append(dst, `,"result":`...)
+	dst = AppendDenialResult(dst, text, d)
+	return append(dst, '}')
+}
+
+// AppendDenialResult appends the tool result AppendDenial answers with:
+// isError true, the text, and the decision under _meta[DecisionMetaKey].
+func AppendDenialResult(dst []byte, text string, d Decision) []byte {
+	dst = append(dst, `{"content":[{"type":"text","text":`...)
 	dst = jsonrpc.AppendString(dst, text)
 	dst = append(dst, `}],"isError":true,"_meta":{"`+DecisionMetaKey+`":`...)
 	dst = AppendDecision(dst, d)
-	return append(dst, "}}}"...)
+	return append(dst, "}}"...)
 }
 
 // AppendDecision appends the decision as a JSON object.

@@ -42,32 +42,46 @@ func (p *pump) filterInputRequests(id, frame, result []byte) []byte {
 	if mcp.ResultType(result) != mcp.ResultInputRequired {
 		return frame
 	}
+	out, refuse := p.filterEmbeddedRequests(id, frame, func(m jsonrpc.Message) []byte { return m.Result })
+	if refuse != nil {
+		return refuse
+	}
+	return out
+}
+
+// filterEmbeddedRequests passes the sampling and elicitation requests in
+// the inputRequests member of in(m), the object of the message m in frame
+// that holds them (a result, or a task status notification's params),
+// through the gate. It returns the frame to pass on (frame itself, or a
+// copy with what was redacted), or refuse, the refusal of id when a
+// request is denied.
+func (p *pump) filterEmbeddedRequests(id, frame []byte, in func(jsonrpc.Message) []byte) (out, refuse []byte) {
 	// Each request is found again in the frame the previous one left:
 	// every member is inspected, duplicate keys included.
 	for i := 0; ; i++ {
 		m, err := jsonrpc.Parse(frame, false)
-		if err != nil || m.Result == nil {
-			return frame
+		if err != nil {
+			return frame, nil
 		}
-		reqs := mcp.ParamsValue(m.Result, "inputRequests")
+		reqs := mcp.ParamsValue(in(m), "inputRequests")
 		if len(reqs) == 0 || reqs[0] != '{' {
-			return frame
+			return frame, nil
 		}
 		_, req, ok := nthMember(reqs, i)
 		if !ok {
-			return frame
+			return frame, nil
 		}
 		method, _ := jsonrpc.Unquote(mcp.ParamsValue(req, "method"))
 		params := mcp.ParamsValue(req, "params")
 		if (method != mcp.MethodSampling && method != mcp.MethodElicitation) || params == nil {
 			continue
 		}
-		out, refuse := p.gate.FilterPeer(p.session, method, false, id, frame, params)
-		if refuse != nil {
-			return refuse
+		o, r := p.gate.FilterPeer(p.session, method, false, id, frame, params)
+		if r != nil {
+			return nil, r
 		}
-		if out != nil {
-			frame = out
+		if o != nil {
+			frame = o
 		}
 	}
 }

@@ -97,6 +97,7 @@ const (
 	kindRead     // resources/read, prompts/get and their lists: the gate may filter the answer
 	kindListen   // subscriptions/listen: open while its stream is
 	kindTaskList // tasks/list (2025-11-25): the answer lists only visible tasks
+	kindTask     // tasks/get, tasks/result, tasks/update, tasks/cancel of a visible task: its result is inspected
 )
 
 type pending struct {
@@ -117,6 +118,9 @@ type pending struct {
 	// task, for kindCall: a task-augmented call (2025-11-25), whose
 	// result may be a task.
 	task bool
+	// taskResult, for kindTask (whose task id is in tool): the answer is
+	// the task's result itself (tasks/result), not the task's state.
+	taskResult bool
 }
 
 // ErrUpstreamClosed is returned by Run when the server side ended first.
@@ -452,7 +456,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 	// A retry's answers to the server's input requests are inspected
 	// before the server reads them (mrtr.go).
 	var inspected []byte
-	if k == kindRead && mcp.ParamsValue(m.Params, "inputResponses") != nil {
+	if (k == kindRead || pd.kind == kindTask) && mcp.ParamsValue(m.Params, "inputResponses") != nil {
 		out, refuse := p.filterInputResponses(m.ID, frame)
 		if refuse != nil {
 			p.unregister(m.ID)
@@ -1042,6 +1046,10 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 	case pd.kind == kindTaskList:
 		if m.Result != nil {
 			out = p.filterTasks(frame, m.ID, m.Result)
+		}
+	case pd.kind == kindTask:
+		if m.Result != nil {
+			out = p.filterTaskAnswer(pd.tool, pd.taskResult, m.ID, frame, m.Result)
 		}
 	}
 	if out == nil {

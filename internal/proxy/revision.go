@@ -68,6 +68,9 @@ func (p *pump) taskProbe(m jsonrpc.Message, frame []byte, pd *pending) []byte {
 	// the server read another task than the one judged here: such a
 	// request is asked about as an unknown task too.
 	if raw != nil && isStr && jsonrpc.CheckUnambiguous(m.Params) == nil && tg.TaskVisible(p.session, id) {
+		// What the server answers about it is the call's answer, late:
+		// inspected as the call's would be (taskresult.go).
+		pd.kind, pd.tool, pd.taskResult = kindTask, id, taskResultMethod(m.Method)
 		return nil
 	}
 	p.gate.Refused(p.session, nil, m.Method+" of a task this session may not see (not created by its calls, or the tool that created it is hidden or denied now); answered as the server answers an unknown task")
@@ -125,6 +128,7 @@ func (p *pump) serverNotification(m jsonrpc.Message, frame []byte) []byte {
 			p.log.Debug("dropped the status of a task this session may not see", "method", m.Method)
 			return nil
 		}
+		return p.filterTaskNotification(id, frame, m.Params)
 	case mcp.NotificationSubscribed:
 		if sub := mcp.MetaValue(m.Params, mcp.MetaSubscriptionID); sub != nil {
 			p.mu.Lock()
