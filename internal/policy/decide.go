@@ -319,6 +319,14 @@ func (c *condition) otherReading(v any, m mode) string {
 		}
 	}
 	if c.op == opPathWithin {
+		if s, ok := v.(string); ok {
+			readings, _ := pathReadings(s, nil)
+			for _, r := range readings[min(1, len(readings)):] {
+				if pathWithin(r, c.dirs) {
+					return c.path.text + " = " + truncate(jsonText(v), 60) + " read with its percent-escapes decoded (" + truncate(r, 60) + "), as a server that decodes a file: URI or a URL path reads it"
+				}
+			}
+		}
 		return c.path.text + " = " + truncate(jsonText(v), 60) + " read without regard to case, as macOS and Windows file systems read paths"
 	}
 	want := c.list

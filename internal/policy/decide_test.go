@@ -515,6 +515,32 @@ audit:
 	}
 }
 
+// TestPathWithinReadsEscapes: an evaluate rule's path_within must hold as
+// the path is written and as a server that decodes percent-escapes reads
+// it; one that holds only as written fails (deny).
+func TestPathWithinReadsEscapes(t *testing.T) {
+	p := mustLoad(t, `version: "1"
+tools:
+  write_file:
+    rules:
+      - name: data only
+        conditions: [{path: args.path, op: path_within, value: /srv/data}]
+`)
+	for args, want := range map[string]Action{
+		`{"path":"/srv/data/x"}`:              Allow,
+		`{"path":"/srv/data/caf%C3%A9"}`:      Allow,
+		`{"path":"/srv/data/100%25"}`:         Allow,
+		`{"path":"/srv/data/%2e%2e/etc"}`:     Deny,
+		`{"path":"/srv/data/%252e%252e/etc"}`: Deny,
+		`{"path":"/srv/dat%61/x"}`:            Deny,
+		`{"path":"/etc/passwd"}`:              Deny,
+	} {
+		if d := p.Decide(call("write_file", args)); d.Action != want {
+			t.Errorf("%s: got %v, want %v", args, d.Action, want)
+		}
+	}
+}
+
 func TestDenyAndApprovalConditionsFailClosed(t *testing.T) {
 	p := mustLoad(t, `version: "1"
 tools:
@@ -545,6 +571,14 @@ tools:
 		{"read_file", `{"path":"/srv/x%00"}`, Deny},
 		{"read_file", `{"path":"/srv/100%25/x"}`, Allow}, // an escaped '%' is no separator
 		{"read_file", `{"path":"/srv/50%"}`, Allow},
+		// Any other escape: the rule also reads the path decoded, once
+		// and again, as a server that decodes it (twice) does.
+		{"read_file", `{"path":"/%65tc/passwd"}`, Deny},
+		{"read_file", `{"path":"/%45TC/passwd"}`, Deny},
+		{"read_file", `{"path":"/%2565tc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/%252e%252e/etc/passwd"}`, Deny},
+		{"read_file", `{"path":"/srv/caf%C3%A9"}`, Allow},
+		{"read_file", `{"path":"/srv/%65tc"}`, Allow},
 		// A case-insensitive file system reads /ETC as /etc.
 		{"read_file", `{"path":"/ETC/passwd"}`, Deny},
 		{"read_file", `{"path":"/srv/../Etc/passwd"}`, Deny},

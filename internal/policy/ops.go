@@ -262,13 +262,36 @@ func (c *condition) testValue(v any, m mode) outcome {
 		return boolOutcome(strings.HasPrefix(s, c.str) || m == modeAny && fold.HasPrefix(s, c.str))
 	case opPathWithin:
 		s, ok := v.(string)
-		if !ok || !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "\x00\\") || encodedSeparator(s) {
+		if !ok {
 			return unknown
 		}
-		// On a case-insensitive file system (macOS and Windows by default)
-		// /ETC/passwd is /etc/passwd: a rule that fires inside a directory
-		// fires there too.
-		return boolOutcome(pathWithin(s, c.dirs) || m == modeAny && pathWithinFolded(s, c.dirs))
+		var buf [maxPathReadings]string
+		readings, judged := pathReadings(s, buf[:0])
+		if !judged {
+			return unknown
+		}
+		switch m {
+		case modeAll:
+			// Within under every reading: as written, and as a server
+			// that decodes percent-escapes reads it.
+			for _, r := range readings {
+				if !pathWithin(r, c.dirs) {
+					return no
+				}
+			}
+			return yes
+		case modeAny:
+			// Within under some reading. On a case-insensitive file system
+			// (macOS and Windows by default) /ETC/passwd is /etc/passwd: a
+			// rule that fires inside a directory fires there too.
+			for _, r := range readings {
+				if pathWithin(r, c.dirs) || pathWithinFolded(r, c.dirs) {
+					return yes
+				}
+			}
+			return no
+		}
+		return boolOutcome(pathWithin(s, c.dirs))
 	case opMaxLen:
 		switch x := v.(type) {
 		case string:
@@ -397,6 +420,74 @@ func encodedSeparator(p string) bool {
 		i += 1 + j
 	}
 	return false
+}
+
+// maxPathReadings bounds the readings of a path pathReadings gives: as
+// written and up to three percent-decodings (a path escaped three times
+// over is read three ways; what is left after them is judged as written).
+const maxPathReadings = 4
+
+// pathReadings appends to dst the readings of an argument path: as written,
+// then as a server that decodes percent-escapes reads it (a file: URI's
+// path, a URL path), decoded again while it still changes (a server that
+// decodes twice), so /%65tc/passwd is also read as /etc/passwd. judged is
+// false when a reading cannot be judged: it is relative, holds a NUL or a
+// backslash, or a percent-escaped separator (encodedSeparator). A path
+// without '%' is its only reading, and costs no allocation.
+func pathReadings(p string, dst []string) (readings []string, judged bool) {
+	for len(dst) < maxPathReadings {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") || encodedSeparator(p) {
+			return dst, false
+		}
+		dst = append(dst, p)
+		dec, changed := percentDecode(p)
+		if !changed {
+			break
+		}
+		p = dec
+	}
+	return dst, true
+}
+
+// percentDecode decodes each well-formed %XX escape of p; a '%' not
+// followed by two hex digits stays as it is.
+func percentDecode(p string) (string, bool) {
+	i := strings.IndexByte(p, '%')
+	if i < 0 {
+		return p, false
+	}
+	var b []byte
+	changed := false
+	for ; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			if b == nil {
+				b = append(make([]byte, 0, len(p)), p[:i]...)
+			}
+			b = append(b, unhex(p[i+1])<<4|unhex(p[i+2]))
+			i += 2
+			changed = true
+			continue
+		}
+		if b != nil {
+			b = append(b, p[i])
+		}
+	}
+	if !changed {
+		return p, false
+	}
+	return string(b), true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // pathWithinFolded is pathWithin without regard to case.
