@@ -86,18 +86,26 @@ func (p *pump) filterEmbeddedRequests(id, frame []byte, in func(jsonrpc.Message)
 	}
 }
 
-// responseMethod tells which request an inputResponses value answers, by
-// its shape: an ElicitResult has an action, a CreateMessageResult a role
-// or a model (roots, which nothing inspects, have neither).
-func responseMethod(v []byte) string {
+// responseMethods tells which request an answer (an inputResponses value,
+// a task's result) answers, by its shape: an ElicitResult has an action, a
+// CreateMessageResult a role or a model. An answer of neither shape (a
+// roots answer, or one a lenient server may still read as either) is
+// inspected as both.
+func responseMethods(v []byte) []string {
 	switch {
 	case mcp.ParamsValue(v, "action") != nil:
-		return mcp.MethodElicitation
+		return elicitationOnly
 	case mcp.ParamsValue(v, "role") != nil || mcp.ParamsValue(v, "model") != nil:
-		return mcp.MethodSampling
+		return samplingOnly
 	}
-	return ""
+	return eitherPeer
 }
+
+var (
+	elicitationOnly = []string{mcp.MethodElicitation}
+	samplingOnly    = []string{mcp.MethodSampling}
+	eitherPeer      = []string{mcp.MethodSampling, mcp.MethodElicitation}
+)
 
 // filterInputResponses passes a retry's inputResponses through the gate
 // before the server reads them. It returns the frame to forward (frame
@@ -105,30 +113,41 @@ func responseMethod(v []byte) string {
 // the retry when an answer is denied.
 func (p *pump) filterInputResponses(id, frame []byte) (out, refuse []byte) {
 	for i := 0; ; i++ {
-		m, err := jsonrpc.Parse(frame, false)
-		if err != nil {
-			return frame, nil
-		}
-		resps := mcp.ParamsValue(m.Params, "inputResponses")
-		if len(resps) == 0 || resps[0] != '{' {
-			return frame, nil
-		}
-		_, v, ok := nthMember(resps, i)
+		v, ok := inputResponse(frame, i)
 		if !ok {
 			return frame, nil
 		}
-		method := responseMethod(v)
-		if method == "" {
-			continue
-		}
-		o, r := p.gate.FilterPeer(p.session, method, true, id, frame, v)
-		if r != nil {
-			return nil, r
-		}
-		if o != nil {
-			frame = o
+		for j, method := range responseMethods(v) {
+			if j > 0 {
+				// The frame may have changed: read the answer again.
+				if v, ok = inputResponse(frame, i); !ok {
+					return frame, nil
+				}
+			}
+			o, r := p.gate.FilterPeer(p.session, method, true, id, frame, v)
+			if r != nil {
+				return nil, r
+			}
+			if o != nil {
+				frame = o
+			}
 		}
 	}
+}
+
+// inputResponse returns the i-th value of the inputResponses of the
+// request in frame (0-based), ok false when there is none.
+func inputResponse(frame []byte, i int) ([]byte, bool) {
+	m, err := jsonrpc.Parse(frame, false)
+	if err != nil {
+		return nil, false
+	}
+	resps := mcp.ParamsValue(m.Params, "inputResponses")
+	if len(resps) == 0 || resps[0] != '{' {
+		return nil, false
+	}
+	_, v, ok := nthMember(resps, i)
+	return v, ok
 }
 
 // refilterInputRequests is filterInputRequests over a frame that other

@@ -991,6 +991,13 @@ func (p *pump) fromServer(frame []byte) (out, id []byte) {
 		if m.IsRequest() && (m.Method == mcp.MethodSampling || m.Method == mcp.MethodElicitation) {
 			return p.peerRequest(m, frame), nil
 		}
+		if m.IsRequest() && m.Method == mcp.MethodTasksResult {
+			// The client may have run a sampling or elicitation request as
+			// a task (2025-11-25): its answer to this is that request's
+			// answer, inspected as such (see peerAnswer).
+			p.notePeerAsk(m.ID, m.Method)
+			return frame, nil
+		}
 		if m.IsNotification() {
 			return p.serverNotification(m, frame), nil
 		}
@@ -1126,16 +1133,22 @@ func (p *pump) peerRequest(m jsonrpc.Message, frame []byte) []byte {
 		p.toServer(refuse)
 		return nil
 	}
-	p.mu.Lock()
-	if p.peerAsks == nil {
-		p.peerAsks = make(map[string]string)
-	}
-	p.peerAsks[jsonrpc.IDKey(m.ID)] = m.Method
-	p.mu.Unlock()
+	p.notePeerAsk(m.ID, m.Method)
 	if out == nil {
 		return frame
 	}
 	return out
+}
+
+// notePeerAsk remembers a server's request to the client whose answer the
+// gate inspects (see peerAnswer).
+func (p *pump) notePeerAsk(id []byte, method string) {
+	p.mu.Lock()
+	if p.peerAsks == nil {
+		p.peerAsks = make(map[string]string)
+	}
+	p.peerAsks[jsonrpc.IDKey(id)] = method
+	p.mu.Unlock()
 }
 
 // peerAnswer lets the gate inspect the client's answer to a server's
@@ -1157,13 +1170,31 @@ func (p *pump) peerAnswer(m jsonrpc.Message, frame []byte) (out []byte, ok bool)
 	if !ok {
 		return nil, false
 	}
-	out, refuse := p.gate.FilterPeer(p.session, method, true, m.ID, frame, m.Result)
-	if refuse != nil {
-		p.toServer(refuse)
-		return nil, true
+	methods := []string{method}
+	if method == mcp.MethodTasksResult {
+		// The result of a task the client ran for the server: the answer
+		// to a sampling or elicitation request, told by its shape.
+		methods = responseMethods(m.Result)
 	}
-	if out == nil {
-		out = frame
+	out = frame
+	for i, method := range methods {
+		result := m.Result
+		if i > 0 && &out[0] != &frame[0] {
+			// Redacted under the first: read the answer again.
+			again, err := jsonrpc.Parse(out, false)
+			if err != nil || again.Result == nil {
+				break
+			}
+			result = again.Result
+		}
+		o, refuse := p.gate.FilterPeer(p.session, method, true, m.ID, out, result)
+		if refuse != nil {
+			p.toServer(refuse)
+			return nil, true
+		}
+		if o != nil {
+			out = o
+		}
 	}
 	return out, true
 }
