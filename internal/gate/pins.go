@@ -310,6 +310,42 @@ func (g *Gate) pinHeld(c *proxy.Call, p *policy.Policy, now time.Time) (proxy.Ru
 	return proxy.Ruling{Answer: denial(c.ID, PinRule, text, 0)}, true
 }
 
+var _ proxy.ReadHolder = (*Gate)(nil)
+
+// HeldRead implements proxy.ReadHolder: under enforce, a prompts/get of a
+// prompt, or a resources/read of a resource, that pins hold is refused, as
+// a call to a held tool is: the list no longer shows it, and a client that
+// knows its name must not fetch the changed definition either. A prompt
+// or resource no list has shown (a resource read through a template, say)
+// is not refused: pins judge only what the server listed. Params that name
+// it ambiguously (a second name, or Name beside name) are refused too, as
+// the server may read the held one.
+func (g *Gate) HeldRead(s *transport.Session, method string, params []byte) (string, bool) {
+	p := g.policy.Load()
+	if g.Pins == nil || !g.enforcing(p) {
+		return "", false
+	}
+	kind, member := pins.Prompt, "name"
+	if method == mcp.MethodResourcesRead {
+		kind, member = pins.Resource, "uri"
+	}
+	name, _ := jsonrpc.Unquote(mcp.ParamsValue(params, member))
+	var text string
+	if err := jsonrpc.CheckUnambiguous(params); err != nil {
+		text = fmt.Sprintf("the %s request names its %s ambiguously (%v), so it cannot be told from a held one", method, kind, err)
+	} else if v, ok := g.Pins.Check(kind, name); ok && v.Held {
+		text = fmt.Sprintf("%s %q is held for review: %s", kind, name, v.Reason)
+	} else {
+		return "", false
+	}
+	ev := event.Event{Time: g.now(), Tool: method, Decision: event.Deny, Rule: PinRule, Reason: text, PolicyRev: p.Revision()}
+	if s != nil {
+		ev.Session, ev.Identity = s.ID, s.Identity
+	}
+	g.record(ev)
+	return text, true
+}
+
 // PinApproved tells every session that what tools/list shows changed: a
 // person approved a held definition (admin API), which the next list shows.
 func (g *Gate) PinApproved(pins.Pin) {

@@ -222,6 +222,44 @@ func TestPinsPromptsAndResources(t *testing.T) {
 	if strings.Join(kinds, ",") != "review,file:///b" {
 		t.Errorf("pin events for %v", kinds)
 	}
+	// What the lists hold back cannot be fetched by name either; what they
+	// show, and what no list named (a template's resource), can.
+	for _, c := range []struct {
+		method, params string
+		held           bool
+	}{
+		{"prompts/get", `{"name":"review"}`, true},
+		{"prompts/get", `{"name":"sum"}`, false},
+		{"prompts/get", `{"name":"sum","name":"review"}`, true},
+		{"resources/read", `{"uri":"file:///b"}`, true},
+		{"resources/read", `{"uri":"file:///a"}`, false},
+		{"resources/read", `{"uri":"file:///c"}`, false},
+	} {
+		reason, held := g.HeldRead(s, c.method, []byte(c.params))
+		if held != c.held {
+			t.Errorf("%s %s: held %v (%s), want %v", c.method, c.params, held, reason, c.held)
+		}
+	}
+	if last := evs.evs[len(evs.evs)-1]; last.Rule != PinRule || last.Decision != "deny" || last.Tool != "resources/read" {
+		t.Errorf("a held read is audited as %+v", last)
+	}
+}
+
+// TestHeldReadOnlyUnderEnforce: under record nothing is held, so nothing
+// is refused.
+func TestHeldReadOnlyUnderEnforce(t *testing.T) {
+	g, _, _ := pinGate(t, "version: \"1\"\npins: record\n")
+	s := &transport.Session{ID: "s1"}
+	frame := []byte(`{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"review","description":"a"}]}}`)
+	g.FilterResult(s, "prompts/list", []byte("1"), frame, frame[len(`{"jsonrpc":"2.0","id":1,"result":`):len(frame)-1])
+	frame = []byte(`{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"review","description":"b"}]}}`)
+	g.FilterResult(s, "prompts/list", []byte("1"), frame, frame[len(`{"jsonrpc":"2.0","id":1,"result":`):len(frame)-1])
+	if err := g.FlushPins(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if reason, held := g.HeldRead(s, "prompts/get", []byte(`{"name":"review"}`)); held {
+		t.Errorf("held under record: %s", reason)
+	}
 }
 
 // listedCached is listed through a cache of lists, as the pump reads them:

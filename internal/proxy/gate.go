@@ -190,6 +190,15 @@ type TaskGate interface {
 	TaskVisible(s *transport.Session, taskID string) bool
 }
 
+// ReadHolder is implemented by a Gate that may refuse a prompts/get or
+// resources/read before the server reads it: pins hold the prompt or
+// resource (its definition changed, or is new, and waits for a person).
+type ReadHolder interface {
+	// HeldRead returns why the request (method, with params) is refused,
+	// held false when it may go on.
+	HeldRead(s *transport.Session, method string, params []byte) (reason string, held bool)
+}
+
 // Wait is what judging a call may wait on.
 type Wait uint8
 

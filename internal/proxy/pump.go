@@ -453,6 +453,14 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 	if taskProbe != nil {
 		return verdict{forward: true, frame: taskProbe}
 	}
+	if m.Method == mcp.MethodPromptsGet || m.Method == mcp.MethodResourcesRead {
+		if h, ok := p.gate.(ReadHolder); ok {
+			if reason, held := h.HeldRead(p.session, m.Method, m.Params); held {
+				p.unregister(m.ID)
+				return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+reason, nil)}
+			}
+		}
+	}
 	// A retry's answers to the server's input requests are inspected
 	// before the server reads them (mrtr.go).
 	var inspected []byte
