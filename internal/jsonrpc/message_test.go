@@ -247,6 +247,20 @@ func BenchmarkParseCall(b *testing.B) {
 	}
 }
 
+// BenchmarkParseEchoResponse reads the bench's echo answer as the pump
+// reads a server's message: its text is JSON escaped inside a string, an
+// escape every few bytes.
+func BenchmarkParseEchoResponse(b *testing.B) {
+	msg := []byte(`{"jsonrpc":"2.0","id":123456,"result":{"content":[{"type":"text","text":"{\"message\":\"hello world, this is a short message\",\"n\":12345,\"kind\":\"a\",\"amount\":0.5}"}]}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := Parse(msg, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkParseLargeResult(b *testing.B) {
 	msg := []byte(`{"jsonrpc":"2.0","id":42,"result":{"content":[{"type":"text","text":"` + strings.Repeat("lorem ipsum ", 1<<20/12) + `"}]}}`)
 	b.ReportAllocs()
@@ -279,6 +293,10 @@ func FuzzSkim(f *testing.F) {
 		`{"a":"b"}`, `[1,"x",{"y":[]}]`, `{"k\"ey":"va\\\\lue\\","n":"\u0022"}`,
 		`{"long":"` + strings.Repeat(`ab\"`, 40) + `","t":"` + strings.Repeat("z", 100) + `\\"}`,
 		`["` + strings.Repeat(`\\`, 33) + `\""]`,
+		// JSON text escaped inside a string, as tool results hold it; an
+		// escaped quote after a long clean run, then dense escapes again.
+		`{"text":"` + strings.Repeat(`{\"k\":\"v\"},`, 20) + `"}`,
+		`["` + strings.Repeat("c", 40) + `\"` + strings.Repeat(`\"x`, 10) + strings.Repeat("d", 40) + `\\\\"]`,
 	} {
 		f.Add([]byte(s))
 	}
