@@ -532,8 +532,13 @@ func TestDiskFull(t *testing.T) {
 		l.Record(callEvent(i))
 	}
 	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Stats().Lost == 3 }, "three lines lost")
+	// While lines are lost, the trail says it is not recording.
+	if err := l.Writable(); err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Errorf("Writable while the disk is full = %v", err)
+	}
 	setFull(false)
 	l.Record(callEvent(4))
+	mcptest.Eventually(t, 10*time.Second, func() bool { return l.Writable() == nil }, "writable again once a write succeeds")
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close after recovery: %v", err)
 	}
@@ -638,8 +643,20 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	if dropped < 100-4-1 {
 		t.Errorf("dropped %d of 100 with a buffer of 4", dropped)
 	}
+	if err := l.Writable(); err == nil || !strings.Contains(err.Error(), "buffer is full") {
+		t.Errorf("Writable with dropped lines not on record = %v", err)
+	}
 	close(release)
+	// Once the writer catches up, the dropped line puts them on record
+	// (the lines recorded meanwhile give it groups to write).
+	total := int64(100)
+	mcptest.Eventually(t, 10*time.Second, func() bool {
+		l.Record(callEvent(int(total)))
+		total++
+		return l.Writable() == nil
+	}, "writable once the drops are on record")
 	l.Close()
+	dropped = l.Stats().Dropped
 	recs := readLines(t, dir)
 	var calls, counted int64
 	for _, r := range recs {
@@ -650,8 +667,8 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 			counted += r.Count
 		}
 	}
-	if calls+counted != 100 || counted != dropped {
-		t.Errorf("%d call lines + %d counted as dropped, want 100 with %d dropped", calls, counted, dropped)
+	if calls+counted != total || counted != dropped {
+		t.Errorf("%d call lines + %d counted as dropped, want %d with %d dropped", calls, counted, total, dropped)
 	}
 	if rep := verifyDir(t, dir); rep.Problem != nil {
 		t.Error(rep.Problem)

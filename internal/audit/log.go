@@ -92,6 +92,11 @@ type Log struct {
 
 	written, dropped, writeErrs, lostTotal atomic.Int64
 	lastDropLog                            atomic.Int64 // unix ns of the last "dropping" log
+	// failing is the write error while lines are being lost (nil once a
+	// write puts them on record); reportedDrops mirrors reported. Both are
+	// for Writable, written by the writer goroutine.
+	failing       atomic.Pointer[error]
+	reportedDrops atomic.Int64
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	chain    int
@@ -383,6 +388,21 @@ func (l *Log) enqueue(it *item) {
 				"dropped_total", n, "buffer", l.opts.Buffer)
 		}
 	}
+}
+
+// Writable reports why lines are not reaching the audit file now: its
+// last write failed and the lost lines are not on record yet (a full disk),
+// or the buffer overflowed and the dropped lines are not on record yet. It
+// returns nil while lines are being written. Safe for concurrent use; it
+// costs two atomic loads.
+func (l *Log) Writable() error {
+	if err := l.failing.Load(); err != nil {
+		return *err
+	}
+	if d, r := l.dropped.Load(), l.reportedDrops.Load(); d > r {
+		return fmt.Errorf("the audit buffer is full: %d line(s) dropped and not yet on record", d-r)
+	}
+	return nil
 }
 
 // Stats returns the line counters.

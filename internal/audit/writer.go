@@ -216,6 +216,13 @@ func (l *Log) flush() {
 	if cap(g.buf) > 2*maxGroupBytes {
 		g.buf = nil // a huge line should not pin its size for good
 	}
+	switch {
+	case l.lost > 0:
+		err := fmt.Errorf("writing the audit trail fails (%d line(s) lost): %w", l.lost, l.lostErr)
+		l.failing.Store(&err)
+	case l.failing.Load() != nil:
+		l.failing.Store(nil)
+	}
 }
 
 // lose counts n lines as lost to err.
@@ -247,6 +254,7 @@ func (l *Log) settle(lines []groupLine) {
 			}
 		case lineDropped:
 			l.reported = ln.count
+			l.reportedDrops.Store(ln.count)
 		}
 	}
 }

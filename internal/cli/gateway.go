@@ -287,6 +287,11 @@ func buildGatewayGates(ctx context.Context, f *runFlags, hubPol *policy.Policy, 
 		g.Monitor = f.mode == "monitor"
 		g.Approvals = hub.Approvals
 		g.Recorder = hub.Recorder
+		g.AuditHealth = hub.AuditHealth
+		if pol.AuditRequired() && g.AuditHealth == nil {
+			cleanup()
+			return nil, nil, nil, fmt.Errorf("server %s: %w", names[i], errAuditRequired)
+		}
 		gates = append(gates, g)
 	}
 	return hub, gates, cleanup, nil
@@ -337,6 +342,9 @@ func watchGatewayPolicies(ctx context.Context, cfg *gateway.Config, hub *gate.Ga
 			Apply: func(p *policy.Policy) error {
 				if p.Stateful() && g.Store == nil {
 					return errors.New("the new policy has rate limits or state rules, but the gateway started without a state store for it (the old policy had none); restart the gateway to apply it")
+				}
+				if p.AuditRequired() && g.AuditHealth == nil {
+					return errAuditRequired
 				}
 				if g == hub && alog != nil {
 					// The audit trail follows the gateway-wide policy's

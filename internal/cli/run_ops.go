@@ -76,6 +76,10 @@ func auditDir(f *opsFlags, stateDir string) (string, error) {
 	return f.audit, nil
 }
 
+// errAuditRequired is the error for a policy with audit.required in a
+// process that keeps no audit trail.
+var errAuditRequired = errors.New("the policy sets audit.required (refuse calls the audit trail cannot record), but the audit trail is off (--audit off): give --audit a directory, or drop audit.required")
+
 // fanout tells every recorder each event.
 type fanout []event.Recorder
 
@@ -123,6 +127,9 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
+	if dir == "" && pol.AuditRequired() {
+		return nil, errAuditRequired
+	}
 	if dir != "" {
 		maxSize, err := parseSize(o.auditMaxSize)
 		if err != nil {
@@ -143,6 +150,7 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 		})
 		alog.Start(startInfo(f, pol))
 		recs = append(recs, alog)
+		g.AuditHealth = alog.Writable
 		logger.Debug("audit trail", "dir", dir, "chain", alog.Chain(), "instance", alog.Instance())
 	}
 
@@ -187,6 +195,9 @@ func setupOps(ctx context.Context, f *runFlags, pol *policy.Policy, g *gate.Gate
 			Apply: func(p *policy.Policy) error {
 				if p.Stateful() && g.Store == nil {
 					return errors.New("the new policy has rate limits or state rules, but Tollgate started without a state store (the old policy had none); restart Tollgate to apply it")
+				}
+				if p.AuditRequired() && alog == nil {
+					return errAuditRequired
 				}
 				if alog != nil {
 					if err := alog.SetConfig(p.Audit()); err != nil {

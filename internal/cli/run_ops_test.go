@@ -436,6 +436,29 @@ func TestAuditDirFlags(t *testing.T) {
 	}
 }
 
+// TestAuditRequiredWiring: a policy with audit.required runs its calls
+// while the audit trail records them (the gate is told the trail's health:
+// without it every call would be refused), and a process started with
+// --audit off refuses to run it, saying why.
+func TestAuditRequiredWiring(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "p.yaml")
+	writeFile(t, pol, "version: \"1\"\naudit:\n  required: true\n")
+	state := filepath.Join(dir, "state")
+	p := opsStart(t, "-c", pol, "--state-dir", state)
+	if text, denied := p.call("test_simple_text", `{}`); denied {
+		t.Fatalf("a call under audit.required with a working trail was denied: %s", text)
+	}
+	p.stop()
+	if code, out, _ := run(t, "audit", "verify", "--state-dir", state); code != exitOK || !strings.HasPrefix(out, "ok: 3 lines") {
+		t.Errorf("verify: exit %d %s", code, out)
+	}
+	code, _, errs := run(t, "run", "-c", pol, "--audit", "off", "--state", "memory", "--", "true")
+	if code == exitOK || !strings.Contains(errs, "audit.required") || !strings.Contains(errs, "--audit off") {
+		t.Errorf("--audit off with audit.required: exit %d %s", code, errs)
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"64MiB": 64 << 20, "10MB": 10e6, "512KiB": 512 << 10, "1GiB": 1 << 30, "4096": 4096, "100B": 100} {
 		if got, err := parseSize(in); err != nil || got != want {

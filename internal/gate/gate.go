@@ -47,6 +47,10 @@ type Gate struct {
 	Logger *slog.Logger
 	// Recorder, when set, is told every decision.
 	Recorder event.Recorder
+	// AuditHealth, when set, reports why the audit trail is not recording
+	// now (audit.Log.Writable); a policy with audit.required refuses every
+	// call while it returns an error, or when it is not set.
+	AuditHealth func() error
 	// Monitor forces monitor mode for every rule (--mode monitor).
 	Monitor bool
 	// Approvals holds require_approval calls for a person (approval.go);
@@ -252,6 +256,9 @@ func (g *Gate) Judge(ctx context.Context, c *proxy.Call) proxy.Ruling {
 
 // judgeCall is Judge without tracing.
 func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
+	if r, refused := g.auditRequired(c); refused {
+		return r
+	}
 	if r, ok := g.retried(ctx, c); ok {
 		return r
 	}
@@ -545,4 +552,33 @@ func (t *ticket) Done(e proxy.End) {
 	t.ev.Outcome = outcome
 	t.ev.Latency = t.g.now().Sub(t.start)
 	t.g.record(t.ev)
+}
+
+// AuditRule is the rule name of a call refused because the policy requires
+// an audit trail (audit.required) that is not recording.
+const AuditRule = "audit"
+
+// auditRequired refuses a call, under a policy with audit.required (and
+// not in monitor mode), while the audit trail cannot record it: nothing
+// runs that is not on the record. The refusal is recorded too, and is
+// lost with the rest until the trail records again; the next line that
+// reaches the disk is a "lost" line that counts it.
+func (g *Gate) auditRequired(c *proxy.Call) (proxy.Ruling, bool) {
+	p := g.policy.Load()
+	if !p.AuditRequired() || g.monitoring(p) {
+		return proxy.Ruling{}, false
+	}
+	var err error
+	if g.AuditHealth == nil {
+		err = errors.New("this process keeps no audit trail")
+	} else if err = g.AuditHealth(); err == nil {
+		return proxy.Ruling{}, false
+	}
+	reason := "the audit trail cannot record calls now (" + err.Error() + "), and the policy requires it (audit.required): calls are refused until it records again"
+	ev := event.Event{Time: g.now(), Tool: c.Tool, Args: c.Args, Decision: event.Deny, Rule: AuditRule, Reason: reason, PolicyRev: p.Revision()}
+	if c.Session != nil {
+		ev.Session, ev.Identity = c.Session.ID, c.Session.Identity
+	}
+	g.record(ev)
+	return proxy.Ruling{Answer: denial(c.ID, AuditRule, reason, 0)}, true
 }

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -62,6 +63,50 @@ func TestJudgeInspectsArguments(t *testing.T) {
 			r.Ticket.Done(proxy.End{Result: []byte(`{"content":[]}`)})
 			if len(rec.evs) != 1 || rec.evs[0].Decision != event.Allow || len(rec.evs[0].Findings) != c.findings {
 				t.Fatalf("recorded %+v, want one allowed call with %d findings", rec.evs, c.findings)
+			}
+		})
+	}
+}
+
+// TestAuditRequired: under audit.required a call is refused while the
+// audit trail cannot record (or when the process keeps none), and allowed
+// once it records again; without it, or in monitor mode, nothing changes.
+func TestAuditRequired(t *testing.T) {
+	required, err := policy.Load("p.yaml", []byte("version: \"1\"\naudit:\n  required: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := policy.Load("p.yaml", []byte("version: \"1\"\n"))
+	monitor, _ := policy.Load("p.yaml", []byte("version: \"1\"\nmode: monitor\naudit:\n  required: true\n"))
+	diskFull := errors.New("writing the audit trail fails (2 line(s) lost): no space left on device")
+	for _, c := range []struct {
+		name   string
+		pol    *policy.Policy
+		health func() error
+		denied bool
+	}{
+		{"recording", required, func() error { return nil }, false},
+		{"disk full", required, func() error { return diskFull }, true},
+		{"no audit trail", required, nil, true},
+		{"not required", plain, func() error { return diskFull }, false},
+		{"monitor mode", monitor, func() error { return diskFull }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := New(c.pol)
+			rec := &recorded{}
+			g.Recorder, g.AuditHealth = rec, c.health
+			r := g.Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("7"), Tool: "echo", Args: []byte(`{}`)})
+			if got := r.Answer != nil; got != c.denied {
+				t.Fatalf("denied %v (%s), want %v", got, r.Answer, c.denied)
+			}
+			if !c.denied {
+				return
+			}
+			if !strings.Contains(string(r.Answer), `"rule":"audit"`) || !strings.Contains(string(r.Answer), "audit.required") {
+				t.Errorf("answer %s", r.Answer)
+			}
+			if len(rec.evs) != 1 || rec.evs[0].Rule != AuditRule || rec.evs[0].Decision != event.Deny {
+				t.Errorf("recorded %+v", rec.evs)
 			}
 		})
 	}

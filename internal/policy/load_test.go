@@ -521,6 +521,14 @@ audit:
 			`p.yaml:10:14: audit.arguments must be one of none, hash, full, got "some" (did you mean "none"?)`,
 			`p.yaml:11:12: audit.redact: path "password": a path must start with "args." or "state."`,
 		}},
+		{"audit.required not a boolean", `version: "1"
+audit:
+  required: "yes"
+`, []string{`p.yaml:3:13: audit.required must be true or false, got a string`}},
+		{"audit.required misspelt", `version: "1"
+audit:
+  requird: true
+`, []string{`p.yaml:3:3: unknown key "requird" in audit (did you mean "required"?)`}},
 		{"max_pending negative", `version: "1"
 approvals:
   max_pending: -1

@@ -387,9 +387,14 @@ func (l *loader) auditSection(p *Policy, n *yaml.Node) {
 	if isNull(n) {
 		return
 	}
-	f, ok := l.fields(n, "audit", []string{"arguments", "redact"})
+	f, ok := l.fields(n, "audit", []string{"arguments", "redact", "required"})
 	if !ok {
 		return
+	}
+	if v, ok := f["required"]; ok {
+		if b, ok := l.boolean(v.val, "audit.required"); ok {
+			p.audit.Required = b
+		}
 	}
 	if v, ok := f["arguments"]; ok {
 		if s, ok := l.enum(v.val, "audit.arguments", []string{"none", "hash", "full"}); ok {
@@ -418,6 +423,10 @@ func (l *loader) auditSection(p *Policy, n *yaml.Node) {
 		}
 	}
 }
+
+// AuditRequired reports whether the policy refuses calls while the audit
+// trail cannot record them (audit.required).
+func (p *Policy) AuditRequired() bool { return p.audit.Required }
 
 // Stateful reports whether any rule keeps counters (rate_limit or state), so
 // that the caller knows whether it needs a state store at all.

@@ -157,6 +157,11 @@ type AuditConfig struct {
 	// Redact lists argument paths (as written, e.g. "args.card.number") whose
 	// values are replaced before arguments are recorded in full.
 	Redact []string
+	// Required refuses every call while the audit trail cannot record it
+	// (a full disk, a failing write, a buffer that overflowed): nothing
+	// runs that is not on the record. A process without an audit trail
+	// may not run such a policy.
+	Required bool
 }
 
 // Step records one thing Explain looked at.
