@@ -198,3 +198,56 @@ func (g *Gate) FilterPeer(s *transport.Session, method string, answer bool, id, 
 	}
 	return spliced, nil
 }
+
+var _ proxy.NotificationFilter = (*Gate)(nil)
+
+// FilterNotification implements proxy.NotificationFilter: the results
+// detectors of the inspect entry named by the method
+// (notifications/message, notifications/progress), else of "*", apply to
+// the notification's params as to an answer's. What they deny drops the
+// notification; what they redact or fence is changed in place. A client
+// that sets the server's log level to debug does not get through the logs
+// what the policy keeps out of the answers.
+func (g *Gate) FilterNotification(s *transport.Session, method string, frame, params []byte) []byte {
+	p := g.policy.Load()
+	in := p.Inspection(method)
+	if in == nil || in.Results == nil {
+		return frame
+	}
+	out, fs, err := in.Results.Apply(params)
+	if err == nil && len(fs) == 0 {
+		return frame
+	}
+	ev := event.Event{Time: g.now(), Tool: method, Decision: event.Allow, Rule: InspectRule, PolicyRev: p.Revision(), Outcome: "ok"}
+	if s != nil {
+		ev.Session, ev.Identity = s.ID, s.Identity
+	}
+	var deny *inspect.Finding
+	for i := range fs {
+		ev.Findings = append(ev.Findings, describe("params", fs[i]))
+		if fs[i].Action == inspect.Deny && deny == nil {
+			deny = &fs[i]
+		}
+	}
+	switch {
+	case err != nil:
+		ev.Decision, ev.Reason = event.Deny, "the server's "+method+" could not be inspected, so it was dropped: "+err.Error()
+	case deny != nil:
+		ev.Decision, ev.Reason = event.Deny, fmt.Sprintf("the server's %s held %s (%s), which the policy's inspect denies; it was dropped", method, deny.Detector, deny.Class)
+	}
+	if ev.Decision == event.Deny {
+		g.record(ev)
+		return nil
+	}
+	spliced, ok := proxy.Splice(frame, params, out)
+	if sameSlice(out, params) {
+		spliced, ok = frame, true
+	}
+	if !ok {
+		ev.Decision, ev.Reason = event.Deny, "the server's "+method+" could not be redacted, so it was dropped"
+		g.record(ev)
+		return nil
+	}
+	g.record(ev)
+	return spliced
+}

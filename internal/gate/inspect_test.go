@@ -111,3 +111,34 @@ func TestAuditRequired(t *testing.T) {
 		})
 	}
 }
+
+// TestFilterNotification: a server's log and progress messages are
+// inspected with the results detectors of their own entry, else of "*":
+// redacted in place, dropped when denied, each finding audited.
+func TestFilterNotification(t *testing.T) {
+	p, err := policy.Load("p.yaml", []byte("version: \"1\"\ninspect:\n  \"*\":\n    results: {secret: redact}\n  notifications/progress:\n    results: {secret: deny}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(p)
+	rec := &recorded{}
+	g.Recorder = rec
+	s := &transport.Session{ID: "s"}
+	filter := func(method, params string) []byte {
+		frame := []byte(`{"jsonrpc":"2.0","method":"` + method + `","params":` + params + `}`)
+		return g.FilterNotification(s, method, frame, frame[len(frame)-1-len(params):len(frame)-1])
+	}
+	if out := filter("notifications/message", `{"level":"debug","data":"key AKIAIOSFODNN7EXAMPLE"}`); !strings.Contains(string(out), "[REDACTED:aws_access_key]") {
+		t.Errorf("log message: %s", out)
+	}
+	if out := filter("notifications/progress", `{"progressToken":1,"progress":1,"message":"key AKIAIOSFODNN7EXAMPLE"}`); out != nil {
+		t.Errorf("progress message with a denied key passed: %s", out)
+	}
+	clean := `{"level":"info","data":"ok"}`
+	if out := filter("notifications/message", clean); !strings.HasSuffix(string(out), clean+"}") {
+		t.Errorf("clean log message: %s", out)
+	}
+	if len(rec.evs) != 2 || rec.evs[0].Decision != event.Allow || rec.evs[1].Decision != event.Deny || rec.evs[1].Tool != "notifications/progress" {
+		t.Errorf("audited %+v", rec.evs)
+	}
+}

@@ -28,6 +28,8 @@ const (
 
 	NotificationCancelled        = "notifications/cancelled"
 	NotificationToolsListChanged = "notifications/tools/list_changed"
+	NotificationMessage          = "notifications/message"  // a server's log message
+	NotificationProgress         = "notifications/progress" // progress of a request, with a message
 )
 
 // Protocol revisions, oldest first.

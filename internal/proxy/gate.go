@@ -190,6 +190,19 @@ type TaskGate interface {
 	TaskVisible(s *transport.Session, taskID string) bool
 }
 
+// NotificationFilter is implemented by a Gate that inspects what a server
+// tells the client outside any answer: its log messages
+// (notifications/message, whose level the client sets) and progress
+// messages.
+type NotificationFilter interface {
+	// FilterNotification inspects params, the params of the server's
+	// notification method, which alias frame. It returns the frame to
+	// pass on: frame itself when nothing changed, a copy with what was
+	// redacted or fenced; nil to drop the notification (denied, or
+	// unreadable).
+	FilterNotification(s *transport.Session, method string, frame, params []byte) []byte
+}
+
 // ReadHolder is implemented by a Gate that may refuse a prompts/get or
 // resources/read before the server reads it: pins hold the prompt or
 // resource (its definition changed, or is new, and waits for a person).

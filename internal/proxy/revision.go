@@ -129,6 +129,10 @@ func (p *pump) serverNotification(m jsonrpc.Message, frame []byte) []byte {
 			return nil
 		}
 		return p.filterTaskNotification(id, frame, m.Params)
+	case mcp.NotificationMessage, mcp.NotificationProgress:
+		if f, ok := p.gate.(NotificationFilter); ok && m.Params != nil {
+			return f.FilterNotification(p.session, m.Method, frame, m.Params)
+		}
 	case mcp.NotificationSubscribed:
 		if sub := mcp.MetaValue(m.Params, mcp.MetaSubscriptionID); sub != nil {
 			p.mu.Lock()
