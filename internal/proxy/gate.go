@@ -147,9 +147,10 @@ type Ticket interface {
 // ResultFilter is implemented by a Ticket that may change the server's
 // answer before the client sees it (redact what the policy's inspect
 // finds, or refuse an answer over its size cap). frame is the server's
-// response, id its id and result its result; the returned frame is what
-// the client gets (frame itself when nothing changed). It is called before
-// Done, from the pump's server loop.
+// response, id its id and result its result, or its error object when the
+// server answered with an error (inspected as a result is); the returned
+// frame is what the client gets (frame itself when nothing changed). It is
+// called before Done, from the pump's server loop.
 type ResultFilter interface {
 	FilterResult(id, frame, result []byte) []byte
 }
@@ -251,8 +252,9 @@ type Gate interface {
 	// read, else nil. It must not block for long.
 	Refused(s *transport.Session, c *Call, reason string)
 	// FilterResult lets the gate inspect the answer to a resources/read or
-	// prompts/get request (method) before the client sees it; see
-	// ResultFilter. It returns frame when nothing changes.
+	// prompts/get request (method) before the client sees it, its result or
+	// its error object; see ResultFilter. It returns frame when nothing
+	// changes.
 	FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte
 	// FilterPeer lets the gate inspect a server's sampling or elicitation
 	// request (method; answer false: payload is its params) or the client's

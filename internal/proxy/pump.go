@@ -1039,16 +1039,26 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 			out = p.filterList(frame, m.ID, m.Result)
 		}
 	case pd.kind == kindRead:
-		if m.Result != nil {
+		switch {
+		case m.Result != nil:
 			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Result)
 			if out != nil && mcp.ReadOutcome(m.Result).ResultType == mcp.ResultInputRequired {
 				out = p.refilterInputRequests(m.ID, out)
 			}
+		case m.Error != nil:
+			// An error is the server's answer too: its message and data
+			// are inspected as a result is.
+			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Error)
 		}
 	case pd.kind == kindCall:
 		e := p.ended(pd, m.Result, m.Error)
-		if f, ok := pd.ticket.(ResultFilter); ok && m.Result != nil {
-			out = f.FilterResult(m.ID, frame, m.Result)
+		if f, ok := pd.ticket.(ResultFilter); ok {
+			switch {
+			case m.Result != nil:
+				out = f.FilterResult(m.ID, frame, m.Result)
+			case m.Error != nil:
+				out = f.FilterResult(m.ID, frame, m.Error)
+			}
 		}
 		if e.InputRequired && out != nil {
 			out = p.refilterInputRequests(m.ID, out)
