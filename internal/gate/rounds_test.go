@@ -231,7 +231,7 @@ func TestTaskResultInspectedAsTheTools(t *testing.T) {
 	const secret = `{"content":[{"type":"text","text":"key AKIAIOSFODNN7EXAMPLE card 4111 1111 1111 1111"}]}`
 	filter := func(task string) string {
 		frame := []byte(`{"jsonrpc":"2.0","id":9,"result":` + secret + `}`)
-		out := g.FilterTaskResult(alice, task, frame, frame[len(`{"jsonrpc":"2.0","id":9,"result":`):len(frame)-1])
+		out := g.FilterTaskResult(alice, task, frame, frame[len(`{"jsonrpc":"2.0","id":9,"result":`):len(frame)-1], false)
 		return string(out)
 	}
 	if out := filter("t-long"); !strings.Contains(out, "[REDACTED:aws_access_key]") || !strings.Contains(out, "4111") {

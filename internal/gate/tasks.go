@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/jsonrpc"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
@@ -250,10 +252,11 @@ var _ proxy.TaskResultFilter = (*Gate)(nil)
 // result the task delivers, under the policy in force, as it applies to a
 // call answered at once: what it redacts is redacted in place, and what it
 // denies (or a result over max_result_bytes, or one it cannot read) is
-// replaced by a denial result. A task whose record is gone (it expired
+// replaced by a denial result (a failed task's error, by an error with the
+// reason). A task whose record is gone (it expired
 // between the request and the answer) is inspected under "*". Findings
 // are audited as the tool's, with rule inspect.
-func (g *Gate) FilterTaskResult(s *transport.Session, taskID string, frame, result []byte) []byte {
+func (g *Gate) FilterTaskResult(s *transport.Session, taskID string, frame, result []byte, isErr bool) []byte {
 	p := g.policy.Load()
 	now := g.now()
 	var tool string
@@ -283,6 +286,9 @@ func (g *Gate) FilterTaskResult(s *transport.Session, taskID string, frame, resu
 		g.record(ev)
 	}
 	switch {
+	case withhold != "" && isErr:
+		redacted = append(strconv.AppendInt([]byte(`{"code":`), jsonrpc.CodeInternalError, 10), `,"message":`...)
+		redacted = append(jsonrpc.AppendString(redacted, "[POLICY DENIED] "+withhold), '}')
 	case withhold != "":
 		redacted = denialResult(withhold)
 	case redacted == nil:

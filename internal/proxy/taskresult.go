@@ -19,37 +19,67 @@ import (
 // delivers as the answer to the call that created it.
 type TaskResultFilter interface {
 	// FilterTaskResult inspects result, the final result of task taskID
-	// (the result of the call that created it), under the inspection of
-	// the tool whose call created the task, as the answer to that call is
-	// inspected when it comes at once. result aliases frame. It returns
-	// the frame to pass on: frame itself when nothing changed, a copy with
-	// result redacted, or with result replaced by a denial result (isError,
-	// the reason, the decision in _meta) when the policy withholds it; nil
-	// when it could do neither.
-	FilterTaskResult(s *transport.Session, taskID string, frame, result []byte) []byte
+	// (the result of the call that created it), or with isErr its error
+	// (a failed task's), under the inspection of the tool whose call
+	// created the task, as the answer to that call is inspected when it
+	// comes at once. result aliases frame. It returns the frame to pass
+	// on: frame itself when nothing changed, a copy with result redacted,
+	// or with result replaced by a denial when the policy withholds it (a
+	// denial result: isError, the reason, the decision in _meta; for an
+	// error, an error with the reason); nil when it could do neither.
+	FilterTaskResult(s *transport.Session, taskID string, frame, result []byte, isErr bool) []byte
 }
 
 // taskState finds in a task's state (a tasks/get result, or the params of
-// a task status notification) its result and inputRequests members. dup is
-// true when either is given more than once: peers disagree on which one
-// counts, so such a state is withheld.
-func taskState(obj []byte) (result, requests []byte, dup bool) {
+// a task status notification) its result, error and inputRequests
+// members. dup is true when one is given more than once: peers disagree on
+// which one counts, so such a state is withheld.
+func taskState(obj []byte) (result, errObj, requests []byte, dup bool) {
 	if len(obj) == 0 || obj[0] != '{' {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	var nr, nq int
+	var nr, ne, nq int
 	_ = jsonrpc.Members(obj, func(k string, v []byte) error {
 		switch k {
 		case "result":
 			result = v
 			nr++
+		case "error":
+			errObj = v
+			ne++
 		case "inputRequests":
 			requests = v
 			nq++
 		}
 		return nil
 	})
-	return result, requests, nr > 1 || nq > 1
+	return result, errObj, requests, nr > 1 || ne > 1 || nq > 1
+}
+
+// filterTaskOutcome passes a task state's result and error (members of
+// the state in frame) through f; nil when f could do neither.
+func (p *pump) filterTaskOutcome(f TaskResultFilter, taskID string, frame, result, errObj []byte) []byte {
+	if result != nil {
+		if frame = f.FilterTaskResult(p.session, taskID, frame, result, false); frame == nil {
+			return nil
+		}
+		if errObj != nil {
+			// The frame is a new one: find the error in it again.
+			m, err := jsonrpc.Parse(frame, false)
+			if err != nil {
+				return nil
+			}
+			obj := m.Result
+			if obj == nil {
+				obj = m.Params
+			}
+			_, errObj, _, _ = taskState(obj)
+		}
+	}
+	if errObj != nil {
+		return f.FilterTaskResult(p.session, taskID, frame, errObj, true)
+	}
+	return frame
 }
 
 // filterTaskAnswer passes a server's answer about a task the session may
@@ -63,16 +93,15 @@ func (p *pump) filterTaskAnswer(taskID string, whole bool, id, frame, result []b
 		if f == nil {
 			return frame
 		}
-		return orWithheld(f.FilterTaskResult(p.session, taskID, frame, result), id)
+		return orWithheld(f.FilterTaskResult(p.session, taskID, frame, result, false), id)
 	}
-	res, reqs, dup := taskState(result)
+	res, errObj, reqs, dup := taskState(result)
 	if dup {
 		p.log.Warn("withheld a task state from the server that gives its result or input requests twice", "task", taskID)
 		return withheld(id, "the server's answer gives the task's result or input requests twice")
 	}
-	if res != nil && f != nil {
-		frame = f.FilterTaskResult(p.session, taskID, frame, res)
-		if frame == nil {
+	if (res != nil || errObj != nil) && f != nil {
+		if frame = p.filterTaskOutcome(f, taskID, frame, res, errObj); frame == nil {
 			return withheld(id, "the task's result could not be inspected")
 		}
 	}
@@ -94,13 +123,13 @@ func (p *pump) filterTaskAnswer(taskID string, whole bool, id, frame, result []b
 // learns of it by polling, whose answer carries the refusal).
 func (p *pump) filterTaskNotification(taskID string, frame, params []byte) []byte {
 	f, _ := p.gate.(TaskResultFilter)
-	res, reqs, dup := taskState(params)
+	res, errObj, reqs, dup := taskState(params)
 	if dup {
 		p.log.Warn("dropped a task status notification that gives the task's result or input requests twice", "task", taskID)
 		return nil
 	}
-	if res != nil && f != nil {
-		if frame = f.FilterTaskResult(p.session, taskID, frame, res); frame == nil {
+	if (res != nil || errObj != nil) && f != nil {
+		if frame = p.filterTaskOutcome(f, taskID, frame, res, errObj); frame == nil {
 			return nil
 		}
 	}
