@@ -1073,8 +1073,14 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 			out = p.filterTasks(frame, m.ID, m.Result)
 		}
 	case pd.kind == kindTask:
-		if m.Result != nil {
+		switch {
+		case m.Result != nil:
 			out = p.filterTaskAnswer(pd.tool, pd.taskResult, m.ID, frame, m.Result)
+		case m.Error != nil && pd.taskResult:
+			// tasks/result of a failed task: the call's error, late.
+			if f, ok := p.gate.(TaskResultFilter); ok {
+				out = orWithheld(f.FilterTaskResult(p.session, pd.tool, frame, m.Error, true), m.ID)
+			}
 		}
 	}
 	if out == nil {
