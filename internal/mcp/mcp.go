@@ -15,16 +15,18 @@ import (
 
 // Method names the proxy treats specially.
 const (
-	MethodInitialize    = "initialize"
-	MethodDiscover      = "server/discover"
-	MethodToolsCall     = "tools/call"
-	MethodToolsList     = "tools/list"
-	MethodResourcesRead = "resources/read"
-	MethodPromptsGet    = "prompts/get"
-	MethodPromptsList   = "prompts/list"
-	MethodResourcesList = "resources/list"
-	MethodSampling      = "sampling/createMessage"
-	MethodElicitation   = "elicitation/create"
+	MethodInitialize         = "initialize"
+	MethodDiscover           = "server/discover"
+	MethodToolsCall          = "tools/call"
+	MethodToolsList          = "tools/list"
+	MethodResourcesRead      = "resources/read"
+	MethodPromptsGet         = "prompts/get"
+	MethodPromptsList        = "prompts/list"
+	MethodResourcesList      = "resources/list"
+	MethodResourcesSubscribe = "resources/subscribe"
+	MethodCompletion         = "completion/complete"
+	MethodSampling           = "sampling/createMessage"
+	MethodElicitation        = "elicitation/create"
 
 	NotificationCancelled        = "notifications/cancelled"
 	NotificationToolsListChanged = "notifications/tools/list_changed"

@@ -15,8 +15,8 @@ var methods = []string{
 	"notifications/prompts/list_changed", NotificationToolsListChanged,
 	"notifications/elicitation/complete", "notifications/tasks/status",
 	MethodToolsList, MethodToolsCall, MethodResourcesList, "resources/templates/list",
-	MethodResourcesRead, "resources/subscribe", "resources/unsubscribe", MethodPromptsList,
-	MethodPromptsGet, "completion/complete", "logging/setLevel", MethodSampling,
+	MethodResourcesRead, MethodResourcesSubscribe, "resources/unsubscribe", MethodPromptsList,
+	MethodPromptsGet, MethodCompletion, "logging/setLevel", MethodSampling,
 	MethodElicitation, "roots/list", MethodTasksGet, MethodTasksResult, MethodTasksList,
 	MethodTasksCancel, MethodTasksUpdate, MethodDiscover, MethodSubscriptionsListen,
 }

@@ -461,9 +461,23 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 			}
 		}
 	}
+	var inspected []byte
+	if sendsData(m.Method) && m.Params != nil {
+		// What the client sends the server besides a call's arguments is
+		// inspected as arguments are: the agent must not send through a
+		// prompt's arguments or a resource's URI what it may not send
+		// through a tool.
+		out, refuse := p.gate.FilterPeer(p.session, m.Method, false, m.ID, frame, m.Params)
+		if refuse != nil {
+			p.unregister(m.ID)
+			return verdict{answer: refuse}
+		}
+		if out != nil {
+			inspected, frame = out, out
+		}
+	}
 	// A retry's answers to the server's input requests are inspected
 	// before the server reads them (mrtr.go).
-	var inspected []byte
 	if (k == kindRead || pd.kind == kindTask) && mcp.ParamsValue(m.Params, "inputResponses") != nil {
 		out, refuse := p.filterInputResponses(m.ID, frame)
 		if refuse != nil {
@@ -1162,6 +1176,17 @@ func (p *pump) peerRequest(m jsonrpc.Message, frame []byte) []byte {
 		return frame
 	}
 	return out
+}
+
+// sendsData reports whether a client request other than a tools/call
+// carries data of the client's to the server, which the gate inspects with
+// the arguments detectors of the method's inspect entry (see FilterPeer).
+func sendsData(method string) bool {
+	switch method {
+	case mcp.MethodPromptsGet, mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodCompletion:
+		return true
+	}
+	return false
 }
 
 // notePeerAsk remembers a server's request to the client whose answer the
