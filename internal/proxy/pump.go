@@ -397,6 +397,9 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 			case mcp.NotificationCancelled:
 				p.cancelled(m.Params)
 			}
+			if m.Params != nil {
+				return p.clientNotification(m, frame)
+			}
 		} else if p.answered(m) {
 			return verdict{}
 		} else if out, ok := p.peerAnswer(m, frame); ok {
@@ -1176,6 +1179,28 @@ func (p *pump) peerRequest(m jsonrpc.Message, frame []byte) []byte {
 		return frame
 	}
 	return out
+}
+
+// clientNotification passes a client's notification with params (a
+// cancellation's reason, a progress message) through the gate's inspect
+// of what the client sends (its arguments detectors, see FilterPeer): what
+// is redacted is forwarded redacted; what is denied is not forwarded, but
+// for a cancellation, which the server still gets with the request id
+// alone.
+func (p *pump) clientNotification(m jsonrpc.Message, frame []byte) verdict {
+	out, refuse := p.gate.FilterPeer(p.session, m.Method, false, []byte("null"), frame, m.Params)
+	switch {
+	case refuse == nil && out == nil:
+		return verdict{forward: true}
+	case refuse == nil:
+		return verdict{forward: true, frame: out}
+	case m.Method == mcp.NotificationCancelled:
+		if id := mcp.ParamsValue(m.Params, "requestId"); id != nil {
+			b := append([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`), id...)
+			return verdict{forward: true, frame: append(b, "}}"...)}
+		}
+	}
+	return verdict{}
 }
 
 // sendsData reports whether a client request other than a tools/call
