@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tollgate-mcp/tollgate/internal/gate"
@@ -74,5 +75,27 @@ func TestGatewaySharesCallRecordsPerServer(t *testing.T) {
 	}
 	if g := gatewayGates(t, "version: \"1\"\n")[0]; g.Calls != nil {
 		t.Error("a server's gate without a state store has a call store")
+	}
+}
+
+// TestGatewayAuditRequired: a server policy with audit.required runs its
+// calls in a gateway whose audit trail records (the server's gate is told
+// the trail's health; without it every call would be refused), and a
+// gateway that keeps no audit trail refuses to start with it.
+func TestGatewayAuditRequired(t *testing.T) {
+	ctx := context.Background()
+	required := []*policy.Policy{loadPolicy(t, "version: \"1\"\naudit:\n  required: true\n")}
+	hubPol := loadPolicy(t, "version: \"1\"\n")
+	if _, _, _, err := buildGatewayGates(ctx, gateFlags(t), hubPol, []string{"a"}, required, discardLog); err == nil || !strings.Contains(err.Error(), "audit.required") {
+		t.Fatalf("a gateway with --audit off started with a server policy requiring the audit trail: %v", err)
+	}
+	_, gates, cleanup, err := buildGatewayGates(ctx, gateFlags(t, "--audit", t.TempDir()), hubPol, []string{"a"}, required, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	r := gates[0].Judge(ctx, &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: "echo", Args: []byte(`{}`)})
+	if r.Answer != nil {
+		t.Fatalf("a call under audit.required with a recording trail was refused: %s", r.Answer)
 	}
 }
