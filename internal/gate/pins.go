@@ -317,7 +317,9 @@ var _ proxy.ReadHolder = (*Gate)(nil)
 // a call to a held tool is: the list no longer shows it, and a client that
 // knows its name must not fetch the changed definition either. A prompt
 // or resource no list has shown (a resource read through a template, say)
-// is not refused: pins judge only what the server listed. Params that name
+// is not refused: pins judge only what the server listed, but a name no
+// list showed that reads as a held one (Review for review) is refused, as
+// a server reading names loosely would serve the held one. Params that name
 // it ambiguously (a second name, or Name beside name) are refused too, as
 // the server may read the held one.
 func (g *Gate) HeldRead(s *transport.Session, method string, params []byte) (string, bool) {
@@ -333,8 +335,14 @@ func (g *Gate) HeldRead(s *transport.Session, method string, params []byte) (str
 	var text string
 	if err := jsonrpc.CheckUnambiguous(params); err != nil {
 		text = fmt.Sprintf("the %s request names its %s ambiguously (%v), so it cannot be told from a held one", method, kind, err)
-	} else if v, ok := g.Pins.Check(kind, name); ok && v.Held {
+	} else if v, ok := g.Pins.Check(kind, name); ok {
+		if !v.Held {
+			return "", false
+		}
 		text = fmt.Sprintf("%s %q is held for review: %s", kind, name, v.Reason)
+	} else if v, like := g.Pins.HeldAs(kind, name); like {
+		// Not listed itself, but a loose reading of the name is the held one.
+		text = fmt.Sprintf("%s %q reads as %s %q, which is held for review: %s", kind, name, kind, v.Name, v.Reason)
 	} else {
 		return "", false
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/tollgate-mcp/tollgate/internal/fold"
 	"hash"
 	"maps"
 	"sync"
@@ -265,6 +266,23 @@ func (g *Guard) Check(kind Kind, name string) (v Verdict, ok bool) {
 	v, ok = g.view[string(k)] // no string is built for the lookup
 	g.mu.Unlock()
 	return v, ok
+}
+
+// HeldAs returns a held verdict on kind whose name is not name but reads
+// as name to a server that reads names loosely (fold.Equal: case, spaces,
+// control and format characters); ok is false when there is none. The
+// caller asks when the guard has no verdict on name itself: such a request
+// may reach the held entry. It walks the guard's view (a request for a name
+// no list showed is rare).
+func (g *Guard) HeldAs(kind Kind, name string) (v Verdict, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, v := range g.view {
+		if v.Held && v.Kind == kind && v.Name != name && fold.Equal(v.Name, name) {
+			return v, true
+		}
+	}
+	return Verdict{}, false
 }
 
 // Load reads the server's pins into the guard, so that a call before any
