@@ -27,6 +27,7 @@ const (
 	MethodCompletion         = "completion/complete"
 	MethodSampling           = "sampling/createMessage"
 	MethodElicitation        = "elicitation/create"
+	MethodRootsList          = "roots/list"
 
 	NotificationCancelled        = "notifications/cancelled"
 	NotificationToolsListChanged = "notifications/tools/list_changed"

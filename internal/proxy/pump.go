@@ -1016,6 +1016,12 @@ func (p *pump) fromServer(frame []byte) (out, id []byte) {
 		if m.IsRequest() && (m.Method == mcp.MethodSampling || m.Method == mcp.MethodElicitation) {
 			return p.peerRequest(m, frame), nil
 		}
+		if m.IsRequest() && m.Method == mcp.MethodRootsList {
+			// The client's roots are data of the client's the server
+			// gets: its answer is inspected as a sampling answer is.
+			p.notePeerAsk(m.ID, m.Method)
+			return frame, nil
+		}
 		if m.IsRequest() && m.Method == mcp.MethodTasksResult {
 			// The client may have run a sampling or elicitation request as
 			// a task (2025-11-25): its answer to this is that request's
