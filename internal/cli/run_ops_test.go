@@ -457,6 +457,23 @@ func TestAuditRequiredWiring(t *testing.T) {
 	if code == exitOK || !strings.Contains(errs, "audit.required") || !strings.Contains(errs, "--audit off") {
 		t.Errorf("--audit off with audit.required: exit %d %s", code, errs)
 	}
+
+	// A process without an audit trail rejects a reload to such a policy,
+	// and keeps the one in force.
+	plain := filepath.Join(dir, "plain.yaml")
+	writeFile(t, plain, "version: \"1\"\n")
+	p = opsStart(t, "-c", plain, "--state-dir", filepath.Join(dir, "off"), "--audit", "off")
+	writeFile(t, plain, "version: \"1\"\naudit:\n  required: true\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderrText(), "audit.required") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload to audit.required was not rejected in the log:\n%s", p.stderrText())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if text, denied := p.call("test_simple_text", `{}`); denied {
+		t.Errorf("after the rejected reload a call was denied: %s", text)
+	}
 }
 
 func TestParseSize(t *testing.T) {
