@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,4 +134,51 @@ func loadTagged(t *testing.T, path, server string) *policy.Policy {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A gateway without an audit trail rejects a reload of a server's policy
+// file to one with audit.required, and keeps the policy in force.
+func TestGatewayReloadToAuditRequiredRejected(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.yaml", "version: \"1\"\n")
+	write("gateway.yaml", "version: \"1\"\nservers:\n  a:\n    command: [\"true\"]\n    policy: a.yaml\n")
+	cfg, err := gateway.LoadFile(filepath.Join(dir, "gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, gates, cleanup, err := buildGatewayGates(context.Background(), gateFlags(t, "--state", "memory"), loadPolicy(t, "version: \"1\"\n"),
+		[]string{"a"}, []*policy.Policy{cfg.Servers[0].Policy}, discardLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	var logs strings.Builder
+	logged := func() string { stderrMu <- struct{}{}; defer func() { <-stderrMu }(); return logs.String() }
+	stop, err := watchGatewayPolicies(context.Background(), cfg, hub, gates, slog.New(slog.NewTextHandler(syncWriter{&logs}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	write("a.yaml", "version: \"1\"\naudit:\n  required: true\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logged(), "audit.required") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload was not rejected:\n%s", logged())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := gates[0].Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: "echo", Args: []byte(`{}`)})
+	if r.Answer != nil {
+		t.Errorf("after the rejected reload a call was refused: %s", r.Answer)
+	}
 }
