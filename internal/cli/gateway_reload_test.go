@@ -24,18 +24,7 @@ import (
 // attempt is a reload line of the gateway's audit trail.
 func TestGatewayPolicyFilesReload(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) {
-		t.Helper()
-		// Written whole under another name and renamed, as editors do: the
-		// watcher never reads half a file.
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, src string) { t.Helper(); writeRenamed(t, dir, name, src) }
 	const allow = "version: \"1\"\ntools: {}\n"
 	const deny = "version: \"1\"\ntools:\n  echo:\n    rules:\n      - name: not now\n        action: deny\n"
 	write("a.yaml", allow)
@@ -140,16 +129,7 @@ func loadTagged(t *testing.T, path, server string) *policy.Policy {
 // file to one with audit.required, and keeps the policy in force.
 func TestGatewayReloadToAuditRequiredRejected(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, src string) {
-		t.Helper()
-		tmp := filepath.Join(dir, "."+name+".tmp")
-		if err := os.WriteFile(tmp, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(name, src string) { t.Helper(); writeRenamed(t, dir, name, src) }
 	write("a.yaml", "version: \"1\"\n")
 	write("gateway.yaml", "version: \"1\"\nservers:\n  a:\n    command: [\"true\"]\n    policy: a.yaml\n")
 	cfg, err := gateway.LoadFile(filepath.Join(dir, "gateway.yaml"))
@@ -180,5 +160,18 @@ func TestGatewayReloadToAuditRequiredRejected(t *testing.T) {
 	r := gates[0].Judge(context.Background(), &proxy.Call{Session: &transport.Session{ID: "s"}, ID: []byte("1"), Tool: "echo", Args: []byte(`{}`)})
 	if r.Answer != nil {
 		t.Errorf("after the rejected reload a call was refused: %s", r.Answer)
+	}
+}
+
+// writeRenamed writes dir/name whole under another name and renames it, as
+// editors do: a watcher never reads half a file.
+func writeRenamed(t *testing.T, dir, name, src string) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
 	}
 }
