@@ -152,10 +152,18 @@ func (g *Gate) FilterPeer(s *transport.Session, method string, answer bool, id, 
 	if in == nil {
 		return nil, nil
 	}
-	insp, root := in.Arguments, "params"
 	if answer {
-		insp, root = in.Results, "result"
+		return g.inspectPayload(s, p, method, in.Results, "result", id, frame, payload)
 	}
+	return g.inspectPayload(s, p, method, in.Arguments, "params", id, frame, payload)
+}
+
+// inspectPayload applies insp (nil: nothing to do) to payload, which
+// aliases frame and is named root in findings. It returns the frame with
+// what was redacted or fenced (nil: unchanged), or refuse, a JSON-RPC error
+// answering id, when something is denied or cannot be read or redacted.
+// Findings are audited as the method's.
+func (g *Gate) inspectPayload(s *transport.Session, p *policy.Policy, method string, insp *inspect.Inspector, root string, id, frame, payload []byte) (out, refuse []byte) {
 	if insp == nil {
 		return nil, nil
 	}
@@ -211,43 +219,15 @@ var _ proxy.NotificationFilter = (*Gate)(nil)
 func (g *Gate) FilterNotification(s *transport.Session, method string, frame, params []byte) []byte {
 	p := g.policy.Load()
 	in := p.Inspection(method)
-	if in == nil || in.Results == nil {
+	if in == nil {
 		return frame
 	}
-	out, fs, err := in.Results.Apply(params)
-	if err == nil && len(fs) == 0 {
-		return frame
-	}
-	ev := event.Event{Time: g.now(), Tool: method, Decision: event.Allow, Rule: InspectRule, PolicyRev: p.Revision(), Outcome: "ok"}
-	if s != nil {
-		ev.Session, ev.Identity = s.ID, s.Identity
-	}
-	var deny *inspect.Finding
-	for i := range fs {
-		ev.Findings = append(ev.Findings, describe("params", fs[i]))
-		if fs[i].Action == inspect.Deny && deny == nil {
-			deny = &fs[i]
-		}
-	}
+	out, refuse := g.inspectPayload(s, p, method, in.Results, "params", []byte("null"), frame, params)
 	switch {
-	case err != nil:
-		ev.Decision, ev.Reason = event.Deny, "the server's "+method+" could not be inspected, so it was dropped: "+err.Error()
-	case deny != nil:
-		ev.Decision, ev.Reason = event.Deny, fmt.Sprintf("the server's %s held %s (%s), which the policy's inspect denies; it was dropped", method, deny.Detector, deny.Class)
-	}
-	if ev.Decision == event.Deny {
-		g.record(ev)
+	case refuse != nil:
 		return nil
+	case out != nil:
+		return out
 	}
-	spliced, ok := proxy.Splice(frame, params, out)
-	if sameSlice(out, params) {
-		spliced, ok = frame, true
-	}
-	if !ok {
-		ev.Decision, ev.Reason = event.Deny, "the server's "+method+" could not be redacted, so it was dropped"
-		g.record(ev)
-		return nil
-	}
-	g.record(ev)
-	return spliced
+	return frame
 }
