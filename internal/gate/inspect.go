@@ -3,6 +3,7 @@ package gate
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/inspect"
@@ -205,6 +206,36 @@ func (g *Gate) inspectPayload(s *transport.Session, p *policy.Policy, method str
 		return nil, jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+ev.Reason, nil)
 	}
 	return spliced, nil
+}
+
+var _ proxy.InstructionsFilter = (*Gate)(nil)
+
+// FilterInstructions implements proxy.InstructionsFilter: the results
+// detectors of the "initialize" inspect entry, else of "*", apply to the
+// server's instructions as to an answer. Clients hand them to the model as
+// guidance before any call, so they carry nothing the answers may not:
+// what is redacted or fenced is changed in place, and instructions the
+// policy denies (or that cannot be read) are replaced by a notice that
+// says why (the session still starts). Findings are audited as the
+// initialize method's.
+func (g *Gate) FilterInstructions(s *transport.Session, frame, result, instructions []byte) []byte {
+	p := g.policy.Load()
+	in := p.Inspection(mcp.MethodInitialize)
+	if in == nil {
+		return frame
+	}
+	out, refuse := g.inspectPayload(s, p, mcp.MethodInitialize, in.Results, "instructions", []byte("null"), frame, instructions)
+	switch {
+	case refuse != nil:
+		reason := "the server's instructions were withheld by the policy's inspect"
+		if m, err := jsonrpc.Parse(refuse, false); err == nil {
+			reason = strings.TrimPrefix(mcp.ResultString(m.Error, "message"), "refused by Tollgate's policy: ") + "; they were withheld"
+		}
+		return mcp.SetResultMember(frame, result, "instructions", jsonrpc.AppendString(nil, "[POLICY DENIED] "+reason))
+	case out != nil:
+		return out
+	}
+	return frame
 }
 
 var _ proxy.NotificationFilter = (*Gate)(nil)

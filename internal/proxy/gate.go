@@ -204,6 +204,18 @@ type NotificationFilter interface {
 	FilterNotification(s *transport.Session, method string, frame, params []byte) []byte
 }
 
+// InstructionsFilter is implemented by a Gate that inspects what a server
+// says in its initialize answer's instructions, which clients hand the
+// model as guidance before any call.
+type InstructionsFilter interface {
+	// FilterInstructions inspects instructions, the server's instructions
+	// string in result, the initialize answer's result; both alias frame.
+	// It returns the frame to pass on: frame itself when nothing changed,
+	// a copy otherwise (what was redacted or fenced changed in place, or
+	// instructions the policy denies replaced by a notice that says why).
+	FilterInstructions(s *transport.Session, frame, result, instructions []byte) []byte
+}
+
 // ReadHolder is implemented by a Gate that may refuse a prompts/get or
 // resources/read before the server reads it: pins hold the prompt or
 // resource (its definition changed, or is new, and waits for a person).

@@ -94,7 +94,7 @@ const (
 	kindList
 	kindCall
 	kindProbe    // a call answered as for an unknown tool: see Ruling.Unknown
-	kindRead     // resources/read, prompts/get and their lists: the gate may filter the answer
+	kindRead     // resources/read, prompts/get, their lists and completion/complete: the gate may filter the answer
 	kindListen   // subscriptions/listen: open while its stream is
 	kindTaskList // tasks/list (2025-11-25): the answer lists only visible tasks
 	kindTask     // tasks/get, tasks/result, tasks/update, tasks/cancel of a visible task: its result is inspected
@@ -424,7 +424,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		k = kindList
 	case mcp.MethodToolsCall:
 		k = kindCall
-	case mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodPromptsList, mcp.MethodResourcesList:
+	case mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodPromptsList, mcp.MethodResourcesList, mcp.MethodCompletion:
 		k = kindRead
 	case mcp.MethodSubscriptionsListen:
 		k = kindListen
@@ -1055,6 +1055,13 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 		if m.Result != nil {
 			if v := mcp.ResultString(m.Result, "protocolVersion"); v != "" {
 				p.session.SetVersion(v)
+			}
+			// The server's instructions reach the model as guidance:
+			// inspected as its answers are.
+			if f, ok := p.gate.(InstructionsFilter); ok {
+				if ins := mcp.ParamsValue(m.Result, "instructions"); ins != nil {
+					out = f.FilterInstructions(p.session, frame, m.Result, ins)
+				}
 			}
 		}
 	case pd.kind == kindList:
