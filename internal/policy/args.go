@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"hash/maphash"
-	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -15,10 +13,13 @@ var errArgs = errors.New("arguments are not a JSON object")
 // argDecoder turns the raw arguments into the values conditions read:
 // map[string]any, []any, string, json.Number (exact text), bool and nil. It
 // is a hand-written recursive reader rather than encoding/json because it
-// runs on every call a condition inspects: it allocates only the values
-// themselves and never reflects.
+// runs on every call a condition inspects: it never reflects, and the
+// strings it returns (keys, strings without escapes, numbers) are
+// substrings of one copy of the whole text, so it allocates that copy,
+// the containers and the interface value of each string and number.
 type argDecoder struct {
 	b   []byte
+	s   string // b as a string: keys and values are its substrings
 	i   int
 	d   int  // depth
 	lax bool // NaN, Infinity and -Infinity are errNonFinite, not malformed
@@ -167,29 +168,24 @@ func (d *argDecoder) array() (any, error) {
 }
 
 func (d *argDecoder) str() (any, error) {
-	s, err := d.text(false)
+	s, err := d.text()
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// key reads an object's key: one without escapes is interned (the same
-// keys come call after call, and each would be a string allocated).
-func (d *argDecoder) key() (string, error) { return d.text(true) }
+// key reads an object's key.
+func (d *argDecoder) key() (string, error) { return d.text() }
 
-// text reads the string that starts at d.i, interned (internKey) when
-// intern is set and it has no escapes.
-func (d *argDecoder) text(intern bool) (string, error) {
+// text reads the string that starts at d.i.
+func (d *argDecoder) text() (string, error) {
 	start := d.i + 1
 	for j := start; j < len(d.b); j++ {
 		switch c := d.b[j]; {
 		case c == '"':
 			d.i = j + 1
-			if intern {
-				return internKey(d.b[start:j]), nil
-			}
-			return string(d.b[start:j]), nil
+			return d.s[start:j], nil
 		case c == '\\':
 			return d.escapedStr()
 		case c < 0x20:
@@ -197,31 +193,6 @@ func (d *argDecoder) text(intern bool) (string, error) {
 		}
 	}
 	return "", errArgs
-}
-
-// argKeys interns argument keys: a fixed table of the last key seen in
-// each slot, so that its size is bounded whatever keys clients send (a
-// client that sends ever new keys, like two keys that share a slot, only
-// makes keys be allocated, as without the table).
-var (
-	argKeys    [256]atomic.Pointer[string]
-	argKeySeed = maphash.MakeSeed()
-)
-
-// maxInterned is the longest key interned.
-const maxInterned = 32
-
-func internKey(b []byte) string {
-	if len(b) > maxInterned {
-		return string(b)
-	}
-	slot := &argKeys[maphash.Bytes(argKeySeed, b)%uint64(len(argKeys))]
-	if p := slot.Load(); p != nil && *p == string(b) {
-		return *p
-	}
-	s := string(b)
-	slot.Store(&s)
-	return s
 }
 
 // escapedStr decodes a string holding escapes with encoding/json, which
@@ -281,7 +252,7 @@ func (d *argDecoder) number() (any, error) {
 		}
 	}
 	d.i = j
-	return json.Number(d.b[start:j]), nil
+	return json.Number(d.s[start:j]), nil
 }
 
 // decodeArgsFast decodes raw arguments; see decodeArgs for the contract.
@@ -289,7 +260,7 @@ func decodeArgsFast(raw []byte) (map[string]any, error) {
 	if !utf8.Valid(raw) {
 		return nil, errors.New("arguments are not valid UTF-8")
 	}
-	d := argDecoder{b: raw}
+	d := argDecoder{b: raw, s: string(raw)}
 	d.ws()
 	if d.i >= len(raw) || raw[d.i] != '{' {
 		return nil, errArgs

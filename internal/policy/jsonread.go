@@ -33,7 +33,7 @@ func jsonReading(s string) (any, jsonState) {
 	if i == len(s) || s[i] != '[' && s[i] != '{' {
 		return nil, jsonNone
 	}
-	d := argDecoder{b: []byte(s), i: i, lax: true}
+	d := argDecoder{b: []byte(s), s: s, i: i, lax: true}
 	v, err := d.value()
 	if err == nil {
 		d.ws()
