@@ -1,25 +1,37 @@
 // Package fold reads a name as a lenient peer may read it. The MCP and
 // JSON-RPC specifications compare method and tool names exactly, byte for
 // byte; some servers do not: they look a name up without regard to case,
-// trim it, drop control characters, or read it as a C string, up to its
-// first NUL. Tollgate governs names exactly, so a name that such a server
-// reads as a governed one, without being it, must be refused rather than
-// let past the rules of the name it stands for.
+// trim it, drop control characters, read it as a C string, up to its first
+// NUL, or normalise it to Unicode compatibility form (NFKC, as Python's
+// unicodedata.normalize does, and as a database collation such as MySQL's
+// utf8mb4_unicode_ci compares), so that fullwidth, mathematical, circled
+// and ligature letters read as the plain ones. Tollgate governs names
+// exactly, so a name that such a server reads as a governed one, without
+// being it, must be refused rather than let past the rules of the name it
+// stands for.
 package fold
 
 import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Name returns name as a lenient peer may read it: up to its first NUL,
 // without control and format characters (Unicode Cc and Cf: zero-width
-// spaces and joiners, direction marks, a byte-order mark), trimmed of white
-// space, case folded ('ſ' reads as 's', the Kelvin sign as 'k', as a
-// case-insensitive comparison reads them). Name does not allocate for a
-// name of lower-case ASCII letters, digits, '_', '-', '.', '/' and '*'
-// (which it returns as it is).
+// spaces and joiners, direction marks, a byte-order mark) or invalid UTF-8,
+// in Unicode compatibility form NFKC (fullwidth 'ｄ', mathematical bold
+// '𝐝', circled 'ⓓ' read as 'd', the ligature 'ﬁ' as "fi", a superscript
+// '²' as '2', a no-break space as a space), case folded ('ſ' reads as 's',
+// the Kelvin sign as 'k', as a case-insensitive comparison reads them), and
+// trimmed of white space. Letters of other scripts that only look alike
+// stay other letters (a Cyrillic 'е' is not 'e').
+//
+// Name's result reads as itself: Name(Name(s)) == Name(s) for every s.
+// Name does not allocate for a name of lower-case ASCII letters, digits,
+// '_', '-', '.', '/' and '*' (which it returns as it is).
 func Name(name string) string {
 	if plain(name) {
 		return name
@@ -27,15 +39,28 @@ func Name(name string) string {
 	if i := strings.IndexByte(name, 0); i >= 0 {
 		name = name[:i]
 	}
-	var b strings.Builder
-	b.Grow(len(name))
-	for _, r := range name {
-		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			continue
-		}
-		b.WriteRune(unicode.ToLower(unicode.ToUpper(r)))
+	// NFKC brings forth capitals ('𝐃' is 'D'), so case folding comes after
+	// it; and case folding can leave what NFKC would change (no capital
+	// ǰ exists, so "J\u030c" is NFKC, but its fold "j\u030c" is not), so
+	// NFKC comes again after it. Then the result is stable
+	// (TestNameIsStableForEveryRune, FuzzNameIsStable).
+	name = norm.NFKC.String(strings.Map(visible, name))
+	name = norm.NFKC.String(strings.Map(foldCase, name))
+	return strings.TrimFunc(name, unicode.IsSpace)
+}
+
+// visible drops r (returns -1) if a lenient peer may not see it: a control
+// or format character, or a byte of invalid UTF-8.
+func visible(r rune) rune {
+	if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+		return -1
 	}
-	return strings.TrimFunc(b.String(), unicode.IsSpace)
+	return r
+}
+
+// foldCase returns r as a case-insensitive comparison reads it.
+func foldCase(r rune) rune {
+	return unicode.ToLower(unicode.ToUpper(r))
 }
 
 // plain reports whether name is its own fold.

@@ -370,7 +370,7 @@ func textWhy(op opKind, path string, v, w any) string {
 		return ""
 	}
 	return path + " = " + truncate(jsonText(vs), 60) + " read as " + truncate(jsonText(ws), 60) +
-		" reads, as a server that ignores case, surrounding spaces or control characters does"
+		" reads, as a server that ignores case, surrounding spaces, control characters or compatibility forms (NFKC) does"
 }
 
 // boolWhy explains v reading as the boolean w, or w (a spelling) reading

@@ -89,7 +89,8 @@ func (p *Policy) GovernsNames() bool { return len(p.names) > 0 }
 
 // ReadsAs reports whether a call to tool would reach a tool the policy
 // governs on a server that ignores case, surrounding spaces, control and
-// format characters in names, or stops reading a name at a NUL, while the
+// format characters or compatibility forms (NFKC: fullwidth letters) in
+// names, or stops reading a name at a NUL, while the
 // policy's keys do not match tool itself: key is the governed name (or
 // glob), hidden whether it is on the hide list. A tool that a tools key
 // names exactly is never read as another. The caller decides whether the

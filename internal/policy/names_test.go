@@ -51,11 +51,14 @@ func TestReadsAs(t *testing.T) {
 		{"\tdelete_repository\n", "delete_repository", false},
 		{"delete_repository\x00", "delete_repository", false},
 		{"delete_repository\x00; rm -rf /", "delete_repository", false},
-		{"delete_\u200brepository", "delete_repository", false}, // zero-width space
-		{"\ufeffdelete_repository", "delete_repository", false}, // byte-order mark
-		{"delete_repo\u017fitory", "delete_repository", false},  // long s
-		{"delete_repository\u202e", "delete_repository", false}, // right-to-left override
-		{"send_invoice", "Send_Invoice", false},                 // the key's own case differs
+		{"delete_\u200brepository", "delete_repository", false},                      // zero-width space
+		{"\ufeffdelete_repository", "delete_repository", false},                      // byte-order mark
+		{"delete_repo\u017fitory", "delete_repository", false},                       // long s
+		{"delete_repository\u202e", "delete_repository", false},                      // right-to-left override
+		{"ｄｅｌｅｔｅ＿ｒｅｐｏｓｉｔｏｒｙ", "delete_repository", false},                            // fullwidth (NFKC)
+		{"\U0001d41d\U0001d41e\U0001d425ete_repository", "delete_repository", false}, // mathematical bold
+		{"Ｉｎｔｅｒｎａｌ_Admin", "internal_admin", true},
+		{"send_invoice", "Send_Invoice", false}, // the key's own case differs
 		{"SEND_INVOICE", "Send_Invoice", false},
 		{"Drop_Table", "drop_*", false},
 		{"DROP_", "drop_*", false},

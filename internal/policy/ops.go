@@ -374,9 +374,10 @@ func leafEqual(a, b any, must bool) bool {
 		return true // the same text reads the same every way
 	}
 	if aText && bText && !must && fold.Equal(as, bs) {
-		// A server that ignores case, surrounding spaces or control
-		// characters (a repository or an e-mail address looked up without
-		// regard to case) reads them as one: under some reading, equal.
+		// A server that ignores case, surrounding spaces, control
+		// characters or compatibility forms (a repository or an e-mail
+		// address looked up without regard to case) reads them as one:
+		// under some reading, equal.
 		return true
 	}
 	if must && (aText || bText) {
