@@ -34,7 +34,9 @@ output schema, annotations) by hash in the state store. When a definition
 changes later, or a tool appears that was not in the first list, the change
 is pending: under "pins: enforce" in the policy the tool is held out of
 tools/list and its calls are denied until a person approves it here; under
-"pins: record" (tollgate run's default) it is only flagged.
+"pins: record" (tollgate run's default) it is only flagged. Prompts,
+resources (named by their uri) and resource templates (by their
+uriTemplate) are pinned the same way: choose them with --kind.
 
   list     the servers' pins; pending changes only unless --all
   diff     what changed in each pending definition, as a unified diff, with
@@ -72,7 +74,7 @@ type pinsFlags struct {
 func (f *pinsFlags) register(fs *flag.FlagSet) {
 	f.stateFlags.register(fs)
 	fs.StringVar(&f.server, "server", "", "the server, as tollgate run names it (its command line, --upstream URL or --server-name)")
-	fs.StringVar(&f.kind, "kind", "tool", "tool, prompt or resource")
+	fs.StringVar(&f.kind, "kind", "tool", "tool, prompt, resource or template (a resource template, named by its uriTemplate)")
 	fs.StringVar(&f.hash, "hash", "", "approve, reject: the pending definition's hash (or its first 8+ digits, as list shows); refused if the server changed it again since")
 	fs.BoolVar(&f.all, "all", false, "list: every pin, approved ones too")
 	fs.BoolVar(&f.json, "json", false, "list, diff: print JSON")

@@ -119,7 +119,7 @@ func denialResult(reason string) []byte {
 // FilterResult implements proxy.Gate for resources/read and prompts/get
 // answers: the policy's inspect entry of that method (or "*") applies.
 func (g *Gate) FilterResult(s *transport.Session, method string, id, frame, result []byte) []byte {
-	if method == mcp.MethodPromptsList || method == mcp.MethodResourcesList {
+	if method == mcp.MethodPromptsList || method == mcp.MethodResourcesList || method == mcp.MethodTemplatesList {
 		return g.filterPinnedList(s, method, frame, result) // pins.go; lists are not inspected
 	}
 	p := g.policy.Load()

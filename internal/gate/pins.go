@@ -94,15 +94,21 @@ func (g *Gate) HoldTools(s *transport.Session, result []byte, list *mcp.ToolList
 	return func(name string) bool { return held[name] }
 }
 
-// filterPinnedList records a prompts/list or resources/list page and,
-// under enforce, removes the prompts or resources pins hold (a resource is
-// named by its uri). An answer it cannot read passes as it is: unlike a
-// tool list, these lists carry nothing the policy hides.
+// filterPinnedList records a prompts/list, resources/list or
+// resources/templates/list page and, under enforce, removes the prompts,
+// resources or resource templates pins hold (each named as
+// pins.Kind.NameMember says: a resource by its uri, a template by its
+// uriTemplate). An answer it cannot read passes as it is: unlike a tool
+// list, these lists carry nothing the policy hides.
 func (g *Gate) filterPinnedList(s *transport.Session, method string, frame, result []byte) []byte {
-	kind, member, nameKey := pins.Prompt, "prompts", "name"
-	if method == mcp.MethodResourcesList {
-		kind, member, nameKey = pins.Resource, "resources", "uri"
+	kind, member := pins.Prompt, "prompts"
+	switch method {
+	case mcp.MethodResourcesList:
+		kind, member = pins.Resource, "resources"
+	case mcp.MethodTemplatesList:
+		kind, member = pins.Template, "resourceTemplates"
 	}
+	nameKey := kind.NameMember()
 	held, span := g.holdList(s, kind, member, result)
 	if held == nil {
 		return frame
@@ -140,9 +146,9 @@ func (g *Gate) filterPinnedList(s *transport.Session, method string, frame, resu
 	return mcp.PrivateScope(out, mcp.Stateless(version))
 }
 
-// holdList records one page of a prompts or resources list (the array
-// under member) and, under enforce, returns the names to hold back (nil:
-// none) and the array's span.
+// holdList records one page of a prompts, resources or resource templates
+// list (the array under member) and, under enforce, returns the names to
+// hold back (nil: none) and the array's span.
 func (g *Gate) holdList(s *transport.Session, kind pins.Kind, member string, result []byte) (map[string]bool, []byte) {
 	p := g.policy.Load()
 	if g.pinMode(p) == pins.Off {
@@ -270,6 +276,10 @@ func (g *Gate) pinEvent(s *transport.Session, p *policy.Policy, v *pins.Verdict,
 		reason = fmt.Sprintf("%s %q was recorded on first use, and its definition carries poisoning markers", v.Kind, v.Name)
 	case enforce && v.Kind == pins.Tool:
 		reason += "; held: removed from tools/list, calls denied"
+	case enforce && v.Kind == pins.Template:
+		// Its resources are not refused: a URI does not say which
+		// template it was expanded from (docs/pins.md, Limits).
+		reason += "; held: removed from " + mcp.MethodTemplatesList
 	case enforce:
 		reason += "; held: removed from " + string(v.Kind) + "s/list"
 	default:
@@ -319,9 +329,12 @@ var _ proxy.ReadHolder = (*Gate)(nil)
 // or resource no list has shown (a resource read through a template, say)
 // is not refused: pins judge only what the server listed, but a name no
 // list showed that reads as a held one (Review for review) is refused, as
-// a server reading names loosely would serve the held one. Params that name
-// it ambiguously (a second name, or Name beside name) are refused too, as
-// the server may read the held one.
+// a server reading names loosely would serve the held one. Params that
+// name it ambiguously (a second name, or Name beside name) are refused too,
+// as the server may read the held one. A held resource template is only
+// removed from its list: which template a URI was expanded from is the
+// server's to say (RFC 6570 expansions overlap, and a server may serve
+// URIs no template of its list names), so reads through it pass.
 func (g *Gate) HeldRead(s *transport.Session, method string, params []byte) (string, bool) {
 	p := g.policy.Load()
 	if g.Pins == nil || !g.enforcing(p) {

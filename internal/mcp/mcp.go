@@ -23,6 +23,7 @@ const (
 	MethodPromptsGet         = "prompts/get"
 	MethodPromptsList        = "prompts/list"
 	MethodResourcesList      = "resources/list"
+	MethodTemplatesList      = "resources/templates/list"
 	MethodResourcesSubscribe = "resources/subscribe"
 	MethodCompletion         = "completion/complete"
 	MethodSampling           = "sampling/createMessage"

@@ -19,6 +19,7 @@ var (
 	toolMembers     = []string{"name", "title", "description", "inputSchema", "outputSchema", "annotations"}
 	promptMembers   = []string{"name", "title", "description", "arguments"}
 	resourceMembers = []string{"uri", "name", "title", "description", "mimeType"}
+	templateMembers = []string{"uriTemplate", "name", "title", "description", "mimeType"}
 )
 
 func membersOf(k Kind) []string {
@@ -27,8 +28,24 @@ func membersOf(k Kind) []string {
 		return promptMembers
 	case Resource:
 		return resourceMembers
+	case Template:
+		return templateMembers
 	}
 	return toolMembers
+}
+
+// NameMember is the member that names an entry of kind k, and so its pin:
+// a resource is named by its uri and a resource template by its
+// uriTemplate (their names are labels: two of them may share one), the
+// others by their name.
+func (k Kind) NameMember() string {
+	switch k {
+	case Resource:
+		return "uri"
+	case Template:
+		return "uriTemplate"
+	}
+	return "name"
 }
 
 // ErrAmbiguous: a definition reads differently in different JSON decoders
@@ -37,12 +54,14 @@ func membersOf(k Kind) []string {
 var ErrAmbiguous = errors.New("ambiguous definition")
 
 // Definition extracts a kind's definition from one raw list entry (a tool,
-// a prompt or a resource): its name (a resource's uri), its canonical JSON (canonjson: keys sorted, no white space, numbers in one
-// spelling, strings exactly as their characters, no Unicode normalisation)
-// and its hash: the hex SHA-256 of the canonical JSON. Key order and white
-// space do not change the hash; any other change does, a zero-width
-// character included. An entry with duplicate keys at any depth is refused
-// with an error wrapping ErrAmbiguous.
+// a prompt, a resource or a resource template): its name (Kind.NameMember:
+// a resource's uri, a template's uriTemplate), its canonical JSON
+// (canonjson: keys sorted, no white space, numbers in one spelling,
+// strings exactly as their characters, no Unicode normalisation) and its
+// hash: the hex SHA-256 of the canonical JSON. Key order and white space
+// do not change the hash; any other change does, a zero-width character
+// included. An entry with duplicate keys at any depth is refused with an
+// error wrapping ErrAmbiguous.
 func Definition(k Kind, entry []byte) (Def, error) {
 	var r defReader
 	return r.read(k, entry)
@@ -63,10 +82,7 @@ func (r *defReader) read(k Kind, entry []byte) (Def, error) {
 		return Def{}, fmt.Errorf("read %s definition: %w: %w", k, ErrAmbiguous, err)
 	}
 	want := membersOf(k)
-	nameKey := "name"
-	if k == Resource {
-		nameKey = "uri"
-	}
+	nameKey := k.NameMember()
 	buf := append(r.buf[:0], '{')
 	n := 0
 	err := jsonrpc.Members(entry, func(key string, val []byte) error {
@@ -132,10 +148,7 @@ func Hash(def []byte) string {
 // looseName reads an entry's name member without checking the rest (for
 // naming an entry Definition refused).
 func looseName(k Kind, entry []byte) string {
-	nameKey := "name"
-	if k == Resource {
-		nameKey = "uri"
-	}
+	nameKey := k.NameMember()
 	var name string
 	_ = jsonrpc.Members(entry, func(key string, val []byte) error {
 		if key == nameKey && name == "" {

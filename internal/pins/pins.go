@@ -1,10 +1,10 @@
 // Package pins owns pinned definitions: what each MCP server's tools,
-// prompts and resources say they are (name, description, schemas,
-// annotations), canonicalised and hashed, the hash a person approved (or
-// the first one seen: trust on first use), and the changes waiting for a
-// person to look at them. A tool whose definition changed after it was
-// approved — a "rug pull" — or that appeared after the first full list is
-// held back until someone approves it.
+// prompts, resources and resource templates say they are (name,
+// description, schemas, annotations), canonicalised and hashed, the hash a
+// person approved (or the first one seen: trust on first use), and the
+// changes waiting for a person to look at them. A tool whose definition
+// changed after it was approved — a "rug pull" — or that appeared after the
+// first full list is held back until someone approves it.
 //
 // A Store keeps the pins of every server in one backend (memory, SQLite or
 // Redis) through the small Backend contract: read one server's pins,
@@ -32,15 +32,17 @@ const (
 	Tool     Kind = "tool"
 	Prompt   Kind = "prompt"
 	Resource Kind = "resource"
+	// Template is a resource template (resources/templates/list).
+	Template Kind = "template"
 )
 
-// ParseKind parses "tool", "prompt" or "resource".
+// ParseKind parses "tool", "prompt", "resource" or "template".
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(s); k {
-	case Tool, Prompt, Resource:
+	case Tool, Prompt, Resource, Template:
 		return k, nil
 	}
-	return "", fmt.Errorf("parse kind %q: want tool, prompt or resource", s)
+	return "", fmt.Errorf("parse kind %q: want tool, prompt, resource or template", s)
 }
 
 // Mode is what pins do in a proxy.
@@ -100,11 +102,12 @@ var (
 	ErrUnavailable = errors.New("pin store unavailable")
 )
 
-// Pin is what is known of one server's tool, prompt or resource.
+// Pin is what is known of one server's tool, prompt, resource or resource
+// template.
 type Pin struct {
 	Server string `json:"server"`
 	Kind   Kind   `json:"kind"`
-	Name   string `json:"name"` // a resource's is its uri
+	Name   string `json:"name"` // Kind.NameMember: a resource's uri, a template's uriTemplate
 	// Hash and Definition are the approved definition's; Hash is "" for one
 	// never approved (it appeared after the first record).
 	Hash       string          `json:"hash,omitempty"`

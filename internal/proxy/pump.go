@@ -424,7 +424,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		k = kindList
 	case mcp.MethodToolsCall:
 		k = kindCall
-	case mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodPromptsList, mcp.MethodResourcesList, mcp.MethodCompletion:
+	case mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodPromptsList, mcp.MethodResourcesList, mcp.MethodTemplatesList, mcp.MethodCompletion:
 		k = kindRead
 	case mcp.MethodSubscriptionsListen:
 		k = kindListen
