@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate-mcp/tollgate/internal/calls"
 	"github.com/tollgate-mcp/tollgate/internal/event"
+	"github.com/tollgate-mcp/tollgate/internal/inspect"
 	"github.com/tollgate-mcp/tollgate/internal/mcp"
 	"github.com/tollgate-mcp/tollgate/internal/otel"
 	"github.com/tollgate-mcp/tollgate/internal/pins"
@@ -265,7 +266,7 @@ func (g *Gate) judgeCall(ctx context.Context, c *proxy.Call) proxy.Ruling {
 	var in inspected
 	r := g.judge(ctx, c, &in)
 	if r.Answer == nil && !r.Unknown {
-		r.Args = in.args
+		r.Args, r.Meta = in.args, in.meta
 		// A requestState of Tollgate's own (an inline question,
 		// inline_rounds.go) was never the server's: it is not forwarded.
 		r.Fresh = isInlineState(c.RequestState)
@@ -308,6 +309,7 @@ func (g *Gate) Waits(tool string) proxy.Wait {
 type inspected struct {
 	policy *policy.Inspection
 	args   []byte   // the arguments to forward, when redacted
+	meta   []byte   // the params._meta to forward, when redacted
 	found  []string // what was found, for the audit trail
 	clean  bool     // inspected, nothing found: Decide need not look again
 }
@@ -336,10 +338,13 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 		return r
 	}
 	if in.policy = p.Inspection(c.Tool); in.policy != nil && in.policy.Arguments != nil {
+		if r, denied := g.inspectMeta(c, p, in, now); denied {
+			return r
+		}
 		// Redact what the policy redacts and note what was found; what it
 		// denies, Decide denies (as explain and tollgate test show it).
 		if out, found, err := inspectArgs(in.policy.Arguments, c.Args); err == nil {
-			in.found, in.clean = found, len(found) == 0
+			in.found, in.clean = append(in.found, found...), len(found) == 0
 			if out != nil {
 				in.args = out
 				c = &proxy.Call{Session: c.Session, ID: c.ID, Tool: c.Tool, Args: out}
@@ -552,6 +557,44 @@ func (t *ticket) Done(e proxy.End) {
 	t.ev.Outcome = outcome
 	t.ev.Latency = t.g.now().Sub(t.start)
 	t.g.record(t.ev)
+}
+
+// inspectMeta applies the arguments detectors of in.policy (the tool's
+// inspect entry) to the call's params._meta, which reaches the server, and
+// the tool's handler, beside its arguments: what the policy keeps out of
+// the arguments it keeps out of _meta. A redacted _meta is kept in in.meta
+// and what was found in in.found. A denied (or unreadable) one refuses the
+// call, recorded with rule inspect, unless the policy only monitors.
+func (g *Gate) inspectMeta(c *proxy.Call, p *policy.Policy, in *inspected, now time.Time) (proxy.Ruling, bool) {
+	if len(c.Meta) == 0 {
+		return proxy.Ruling{}, false
+	}
+	redacted, fs, err := in.policy.Arguments.Apply(c.Meta)
+	var reason string
+	for i := range fs {
+		in.found = append(in.found, describe("params._meta", fs[i]))
+		if fs[i].Action == inspect.Deny && reason == "" {
+			reason = fmt.Sprintf("params._meta holds %s (%s), which the policy's inspect denies", fs[i].Detector, fs[i].Class)
+		}
+	}
+	if err != nil {
+		reason = "params._meta could not be inspected: " + err.Error()
+	}
+	if reason == "" {
+		if len(fs) > 0 && !sameSlice(redacted, c.Meta) {
+			in.meta = redacted
+		}
+		return proxy.Ruling{}, false
+	}
+	ev := event.Event{Time: now, Session: c.Session.ID, Identity: c.Session.Identity, Tool: c.Tool, Args: c.Args,
+		Decision: event.Deny, Rule: InspectRule, Reason: reason, PolicyRev: p.Revision(), Findings: in.found}
+	if g.monitoring(p) {
+		ev.Monitor = true
+		g.record(ev)
+		return proxy.Ruling{}, false
+	}
+	g.record(ev)
+	return proxy.Ruling{Answer: denial(c.ID, InspectRule, reason, 0)}, true
 }
 
 // AuditRule is the rule name of a call refused because the policy requires

@@ -197,9 +197,14 @@ func (g *Gate) retried(ctx context.Context, c *proxy.Call) (r proxy.Ruling, ok b
 	// the policy redacts never reaches the server in a later round either.
 	if in := p.Inspection(c.Tool); in != nil {
 		if in.Arguments != nil {
-			if out, found, err := inspectArgs(in.Arguments, c.Args); err == nil {
-				r.Args, t.ev.Findings = out, found
+			got := inspected{policy: in}
+			if denied, refused := g.inspectMeta(c, p, &got, now); refused {
+				return denied, true
 			}
+			if out, found, err := inspectArgs(in.Arguments, c.Args); err == nil {
+				r.Args, t.ev.Findings = out, append(got.found, found...)
+			}
+			r.Meta = got.meta
 		}
 		if in.Results != nil || in.MaxResultBytes > 0 {
 			t.results = in

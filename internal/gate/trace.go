@@ -86,7 +86,11 @@ func (g *Gate) judgeTraced(ctx context.Context, c *proxy.Call) proxy.Ruling {
 		return r
 	}
 	upstream := server.Child(name, otel.KindClient, attrs...)
-	r.Meta = withTraceparent(c.Meta, upstream.Context(), in)
+	meta := c.Meta
+	if r.Meta != nil {
+		meta = r.Meta // as the policy's inspect redacted it
+	}
+	r.Meta = withTraceparent(meta, upstream.Context(), in)
 	r.Ticket = &tracedTicket{inner: r.Ticket, server: server, upstream: upstream}
 	return r
 }

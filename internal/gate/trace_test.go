@@ -228,3 +228,64 @@ func BenchmarkJudgeTracing(b *testing.B) {
 		})
 	}
 }
+
+// A call's _meta is inspected with the tool's arguments detectors: a key
+// is redacted in the _meta forwarded (tracing adds its traceparent to the
+// redacted one, not the original), a card number refuses the call, and
+// monitor mode records the refusal and lets the call pass.
+func TestInspectMeta(t *testing.T) {
+	const yaml = "version: \"1\"\ninspect:\n  \"*\":\n    arguments: {card_number: deny, secret: redact}\n"
+	p, err := policy.Load("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(p)
+	rec := &recorded{}
+	g.Recorder = rec
+	sess := &transport.Session{ID: "s1"}
+	judge := func(meta string) proxy.Ruling {
+		return g.Judge(context.Background(), &proxy.Call{Session: sess, ID: []byte(`1`), Tool: "lookup", Args: []byte(`{"q":"x"}`), Meta: []byte(meta)})
+	}
+	r := judge(`{"traceparent":"` + validParent + `","note":"key AKIAIOSFODNN7EXAMPLE"}`)
+	if r.Answer != nil || !strings.Contains(string(r.Meta), `"note":"key [REDACTED:aws_access_key]"`) {
+		t.Fatalf("a key in _meta: answer %s, meta %s", r.Answer, r.Meta)
+	}
+	if f := ticketOf(r.Ticket).ev.Findings; len(f) != 1 || f[0] != "redact aws_access_key (secret) at params._meta.note" {
+		t.Errorf("findings %q", f)
+	}
+	if r := judge(`{"progressToken":1}`); r.Answer != nil || r.Meta != nil {
+		t.Errorf("a clean _meta: answer %s, meta %s", r.Answer, r.Meta)
+	}
+	r = judge(`{"note":"card 4111 1111 1111 1111"}`)
+	if !strings.Contains(string(r.Answer), "params._meta holds card_number (pii), which the policy's inspect denies") || r.Ticket != nil {
+		t.Fatalf("a card number in _meta: %+v", r)
+	}
+	if ev := rec.evs[len(rec.evs)-1]; ev.Decision != "deny" || ev.Rule != InspectRule || ev.Tool != "lookup" {
+		t.Errorf("recorded %+v", ev)
+	}
+
+	col := oteltest.NewCollector(t)
+	exp := otel.NewExporter(otel.Config{Endpoint: col.URL + "/v1/traces"}, nil)
+	g.Tracer = otel.NewTracer(exp, otel.AlwaysOn)
+	r = judge(`{"traceparent":"` + validParent + `","note":"key AKIAIOSFODNN7EXAMPLE"}`)
+	var m map[string]string
+	if err := json.Unmarshal(r.Meta, &m); err != nil || m["note"] != "key [REDACTED:aws_access_key]" || m["traceparent"] == validParent || m["traceparent"] == "" {
+		t.Errorf("traced: forwarded _meta %s", r.Meta)
+	}
+	r.Ticket.Done(proxy.End{Result: []byte(`{}`)})
+	g.Tracer = nil
+	_ = exp.Shutdown(context.Background())
+
+	mon, err := policy.Load("m.yaml", []byte("version: \"1\"\nmode: monitor\ninspect:\n  \"*\":\n    arguments: {card_number: deny}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetPolicy(mon)
+	n := len(rec.evs)
+	if r := judge(`{"note":"card 4111 1111 1111 1111"}`); r.Answer != nil || r.Ticket == nil {
+		t.Errorf("monitor mode refused the call: %+v", r)
+	}
+	if len(rec.evs) != n+1 || !rec.evs[n].Monitor || rec.evs[n].Decision != "deny" {
+		t.Errorf("monitor mode recorded %+v", rec.evs[n:])
+	}
+}
