@@ -208,6 +208,37 @@ func (g *Gate) inspectPayload(s *transport.Session, p *policy.Policy, method str
 	return spliced, nil
 }
 
+var _ proxy.RequestJudge = (*Gate)(nil)
+
+// JudgeRequest implements proxy.RequestJudge: the rules of the policy's
+// requests entry for method decide on the request's params. A refusal is
+// recorded (rule and reason, the params as a call's arguments are) and
+// answered with a JSON-RPC error; under monitor mode, or for a rule in
+// monitor mode, it is recorded as what would have been refused and the
+// request goes on. A request no entry governs, or one the rules admit, is
+// not recorded.
+func (g *Gate) JudgeRequest(s *transport.Session, method string, id, params []byte) []byte {
+	p := g.policy.Load()
+	if !p.GovernsRequest(method) {
+		return nil
+	}
+	c := policy.Call{Tool: method, Args: params, Now: g.now()}
+	if s != nil {
+		c.Session, c.Identity = s.ID, s.Identity
+	}
+	d, _ := p.DecideRequest(&c)
+	if d.Action == policy.Allow {
+		return nil
+	}
+	ev := event.Event{Time: c.Now, Session: c.Session, Identity: c.Identity, Tool: method, Args: append([]byte(nil), params...),
+		Decision: event.Deny, Rule: d.Rule, Reason: d.Reason, Monitor: d.Monitor, PolicyRev: p.Revision()}
+	g.record(ev)
+	if d.Monitor {
+		return nil
+	}
+	return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+d.Reason, nil)
+}
+
 var _ proxy.InstructionsFilter = (*Gate)(nil)
 
 // FilterInstructions implements proxy.InstructionsFilter: the results

@@ -180,3 +180,42 @@ func TestFilterInstructions(t *testing.T) {
 		t.Errorf("audited %+v", rec.evs)
 	}
 }
+
+// JudgeRequest: the requests section refuses what its rules deny, records
+// the refusal, and in monitor mode records it and lets the request on.
+func TestJudgeRequest(t *testing.T) {
+	const yaml = "version: \"1\"\nrequests:\n  resources/read:\n    rules:\n      - name: no etc\n        action: deny\n        conditions: [{path: args.uri, op: path_within, value: /etc}]\n"
+	p, err := policy.Load("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(p)
+	rec := &recorded{}
+	g.Recorder = rec
+	s := &transport.Session{ID: "s", Identity: "alice"}
+	if out := g.JudgeRequest(s, "resources/read", []byte(`4`), []byte(`{"uri":"file:///home/a"}`)); out != nil {
+		t.Errorf("an admitted read was refused: %s", out)
+	}
+	if out := g.JudgeRequest(s, "prompts/get", []byte(`5`), []byte(`{"name":"x"}`)); out != nil {
+		t.Errorf("an ungoverned request was refused: %s", out)
+	}
+	out := g.JudgeRequest(s, "resources/read", []byte(`6`), []byte(`{"uri":"file:///etc/shadow"}`))
+	if !strings.HasPrefix(string(out), `{"jsonrpc":"2.0","id":6,"error":{"code":-32603,"message":"refused by Tollgate's policy: denied by rule \"no etc\"`) {
+		t.Errorf("refusal %s", out)
+	}
+	if len(rec.evs) != 1 || rec.evs[0].Tool != "resources/read" || rec.evs[0].Rule != "no etc" || rec.evs[0].Decision != event.Deny ||
+		rec.evs[0].Identity != "alice" || string(rec.evs[0].Args) != `{"uri":"file:///etc/shadow"}` {
+		t.Errorf("recorded %+v", rec.evs)
+	}
+	mon, err := policy.Load("m.yaml", []byte(strings.Replace(yaml, "version: \"1\"\n", "version: \"1\"\nmode: monitor\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetPolicy(mon)
+	if out := g.JudgeRequest(s, "resources/read", []byte(`7`), []byte(`{"uri":"file:///etc/shadow"}`)); out != nil {
+		t.Errorf("monitor mode refused: %s", out)
+	}
+	if len(rec.evs) != 2 || !rec.evs[1].Monitor {
+		t.Errorf("monitor mode recorded %+v", rec.evs)
+	}
+}

@@ -72,6 +72,7 @@ type stateRef struct {
 }
 
 type compiler struct {
+	section  string // the section whose rules are compiled: "" (tools) or "requests"
 	l        *loader
 	p        *Policy
 	keys     []string
@@ -155,7 +156,7 @@ func scopeFor(key string) string {
 func (c *compiler) rule(key string, idx int, n *yaml.Node) *rule {
 	l := c.l
 	n = deref(n)
-	where := fmt.Sprintf("tools.%s.rules[%d]", key, idx)
+	where := fmt.Sprintf("%s.%s.rules[%d]", c.sectionOr("tools"), key, idx)
 	f, ok := l.fields(n, where, ruleKeys)
 	if !ok {
 		return nil

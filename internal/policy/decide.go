@@ -69,7 +69,12 @@ func (p *Policy) decide(c *Call, tr *[]Step) Decision {
 	if tr != nil && pl.key != "" {
 		trace(tr, Step{Kind: "default", Note: fmt.Sprintf("tools key %q matches", pl.key)})
 	}
+	return p.decideRules(pl, c, tr)
+}
 
+// decideRules is what the rules of pl decide on c: deny rules, argument
+// checks, approval rules, charges.
+func (p *Policy) decideRules(pl *plan, c *Call, tr *[]Step) Decision {
 	var args map[string]any
 	if pl.needsArgs {
 		var err error
@@ -321,10 +326,14 @@ func (c *condition) otherReading(v any, m mode) string {
 	if c.op == opPathWithin {
 		if s, ok := v.(string); ok {
 			readings, _ := pathReadings(s, nil)
-			for _, r := range readings[min(1, len(readings)):] {
-				if pathWithin(r, c.dirs) {
-					return c.path.text + " = " + truncate(jsonText(v), 60) + " read with its percent-escapes decoded (" + truncate(r, 60) + "), as a server that decodes a file: URI or a URL path reads it"
+			for _, r := range readings {
+				if r == s || !pathWithin(r, c.dirs) {
+					continue
 				}
+				if _, _, isURI := fileURIPath(s); isURI {
+					return c.path.text + " = " + truncate(jsonText(v), 60) + " read as the path of a file: URI (" + truncate(r, 60) + "), as a server that opens it reads it"
+				}
+				return c.path.text + " = " + truncate(jsonText(v), 60) + " read with its percent-escapes decoded (" + truncate(r, 60) + "), as a server that decodes a file: URI or a URL path reads it"
 			}
 		}
 		return c.path.text + " = " + truncate(jsonText(v), 60) + " read without regard to case, as macOS and Windows file systems read paths"

@@ -534,10 +534,50 @@ tools:
 		`{"path":"/srv/data/%252e%252e/etc"}`: Deny,
 		`{"path":"/srv/dat%61/x"}`:            Deny,
 		`{"path":"/etc/passwd"}`:              Deny,
+		// A file: URI is read as its path.
+		`{"path":"file:///srv/data/x"}`:             Allow,
+		`{"path":"FILE://localhost/srv/data/x"}`:    Allow,
+		`{"path":"file:/srv/data/x"}`:               Allow,
+		`{"path":"file:///srv/data/%2e%2e/etc"}`:    Deny,
+		`{"path":"file:///etc/passwd"}`:             Deny,
+		`{"path":"file://other/srv/data/x"}`:        Deny, // another machine's path
+		`{"path":"file:///srv/data/x?../../etc"}`:   Allow,
+		`{"path":"file:///srv/data/../../etc#x"}`:   Deny,
+		`{"path":"file:///srv/data/a?/../../../e"}`: Deny, // with its query, a path outside
 	} {
 		if d := p.Decide(call("write_file", args)); d.Action != want {
 			t.Errorf("%s: got %v, want %v", args, d.Action, want)
 		}
+	}
+}
+
+// A deny rule's path_within reads a file: URI as its path, and the denial
+// says so.
+func TestPathWithinReadsFileURIs(t *testing.T) {
+	p := mustLoad(t, `version: "1"
+tools:
+  read:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.uri, op: path_within, value: /etc}]
+`)
+	for args, want := range map[string]Action{
+		`{"uri":"file:///etc/shadow"}`:           Deny,
+		`{"uri":"file://localhost/etc/shadow"}`:  Deny,
+		`{"uri":"file:///%65tc/shadow"}`:         Deny,
+		`{"uri":"file:///home/me/notes"}`:        Allow,
+		`{"uri":"file:///home/me/notes?x=/etc"}`: Allow,
+		`{"uri":"file://server/etc/shadow"}`:     Deny, // cannot be judged: fails closed
+		`{"uri":"https://example.com/etc/x"}`:    Deny,
+	} {
+		if d := p.Decide(call("read", args)); d.Action != want {
+			t.Errorf("%s: got %v, want %v", args, d.Action, want)
+		}
+	}
+	d := p.Decide(call("read", `{"uri":"file:///etc/shadow"}`))
+	if !strings.Contains(d.Reason, "read as the path of a file: URI (/etc/shadow)") {
+		t.Errorf("reason %q", d.Reason)
 	}
 }
 

@@ -431,12 +431,57 @@ const maxPathReadings = 4
 // pathReadings appends to dst the readings of an argument path: as written,
 // then as a server that decodes percent-escapes reads it (a file: URI's
 // path, a URL path), decoded again while it still changes (a server that
-// decodes twice), so /%65tc/passwd is also read as /etc/passwd. judged is
-// false when a reading cannot be judged: it is relative, holds a NUL or a
-// backslash, or a percent-escaped separator (encodedSeparator). A path
-// without '%' is its only reading, and costs no allocation.
+// decodes twice), so /%65tc/passwd is also read as /etc/passwd. A file:
+// URI (file:///etc/passwd, file://localhost/etc/passwd, file:/etc/passwd,
+// the scheme in any case) is read as its path, and, when it has a query or
+// a fragment, also as its path without them (a URI parser's reading; a
+// server that strips the scheme opens the rest). judged is false when a
+// reading cannot be judged: it is relative, holds a NUL or a backslash, or
+// a percent-escaped separator (encodedSeparator), or it is a file: URI of
+// another host. A path without '%' is its only reading, and costs no
+// allocation.
 func pathReadings(p string, dst []string) (readings []string, judged bool) {
-	for len(dst) < maxPathReadings {
+	if path, ok, isURI := fileURIPath(p); isURI {
+		if !ok {
+			return dst, false
+		}
+		if i := strings.IndexAny(path, "?#"); i >= 0 {
+			if dst, judged = decodedReadings(path, dst, maxPathReadings/2); !judged {
+				return dst, false
+			}
+			path = path[:i]
+		}
+		p = path
+	}
+	return decodedReadings(p, dst, maxPathReadings)
+}
+
+// fileURIPath returns the path of p when p is a file: URI: ok is false for
+// one that names a host other than localhost, whose path is another
+// machine's.
+func fileURIPath(p string) (path string, ok, isURI bool) {
+	if len(p) < 5 || !strings.EqualFold(p[:5], "file:") {
+		return "", false, false
+	}
+	rest := p[5:]
+	if !strings.HasPrefix(rest, "//") {
+		return rest, true, true
+	}
+	rest = rest[2:]
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return "", false, true
+	}
+	if host := rest[:i]; host != "" && !strings.EqualFold(host, "localhost") {
+		return "", false, true
+	}
+	return rest[i:], true, true
+}
+
+// decodedReadings appends to dst, up to n of them, the readings of p as
+// written and percent-decoded (see pathReadings).
+func decodedReadings(p string, dst []string, n int) (readings []string, judged bool) {
+	for limit := len(dst) + n; len(dst) < limit; {
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "\x00\\") || encodedSeparator(p) {
 			return dst, false
 		}

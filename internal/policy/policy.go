@@ -39,6 +39,7 @@ type Policy struct {
 	exact    map[string]*plan // tools keys without '*'
 	globs    []*plan          // glob keys, most specific first
 	fallback *plan            // tools matching no key: "*" rules only, not listed
+	requests map[string]*plan // requests entries, by method (requests.go)
 
 	// The names the policy governs, as a lenient server reads them
 	// (names.go): all of them, and indexed (exact names by their fold,
@@ -184,7 +185,7 @@ func globLess(a, b string) bool {
 	return a < b
 }
 
-var topKeys = []string{"version", "description", "default", "hide", "tools", "mode", "approvals", "approval_timeout", "audit", "inspect", "pins"}
+var topKeys = []string{"version", "description", "default", "hide", "tools", "requests", "mode", "approvals", "approval_timeout", "audit", "inspect", "pins"}
 
 func (l *loader) load(data []byte) *Policy {
 	p := &Policy{
@@ -251,6 +252,9 @@ func (l *loader) load(data []byte) *Policy {
 	c := &compiler{l: l, p: p, counters: map[counterID]*rule{}}
 	if v, ok := f["tools"]; ok && !isNull(v.val) {
 		c.tools(v.val)
+	}
+	if v, ok := f["requests"]; ok && !isNull(v.val) {
+		c.requests(v.val)
 	}
 	c.finish()
 	return p

@@ -216,6 +216,16 @@ type InstructionsFilter interface {
 	FilterInstructions(s *transport.Session, frame, result, instructions []byte) []byte
 }
 
+// RequestJudge is implemented by a Gate whose policy may decide client
+// requests other than tools/call that send the server data it acts on
+// (resources/read, prompts/get, resources/subscribe, completion/complete:
+// a policy's requests section).
+type RequestJudge interface {
+	// JudgeRequest returns the JSON-RPC error answering id when the policy
+	// refuses the request (method, with params), nil when it may go on.
+	JudgeRequest(s *transport.Session, method string, id, params []byte) []byte
+}
+
 // ReadHolder is implemented by a Gate that may refuse a prompts/get or
 // resources/read before the server reads it: pins hold the prompt or
 // resource (its definition changed, or is new, and waits for a person).

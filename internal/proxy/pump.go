@@ -391,7 +391,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		if m.IsNotification() {
 			p.noteEra(m.Params)
 			switch m.Method {
-			case mcp.MethodToolsCall, mcp.MethodResourcesRead, mcp.MethodPromptsGet:
+			case mcp.MethodToolsCall, mcp.MethodResourcesRead, mcp.MethodPromptsGet, mcp.MethodResourcesSubscribe, mcp.MethodCompletion:
 				p.dropCall(m.Method, m.Params)
 				return verdict{}
 			case mcp.NotificationCancelled:
@@ -462,6 +462,14 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 				p.unregister(m.ID)
 				return verdict{answer: jsonrpc.AppendError(nil, m.ID, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+reason, nil)}
 			}
+		}
+	}
+	if j, ok := p.gate.(RequestJudge); ok && sendsData(m.Method) {
+		// The policy's rules for the request (its requests section) judge
+		// what the client sent, as a tool's rules judge a call.
+		if refuse := j.JudgeRequest(p.session, m.Method, m.ID, m.Params); refuse != nil {
+			p.unregister(m.ID)
+			return verdict{answer: refuse}
 		}
 	}
 	var inspected []byte
