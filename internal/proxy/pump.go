@@ -90,7 +90,7 @@ type kind uint8
 
 const (
 	kindOther kind = iota
-	kindInitialize
+	kindInitialize // initialize, server/discover: the answer may name the version, and carries the server's instructions
 	kindList
 	kindCall
 	kindProbe    // a call answered as for an unknown tool: see Ruling.Unknown
@@ -418,7 +418,7 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 	}
 	k := kindOther
 	switch m.Method {
-	case mcp.MethodInitialize:
+	case mcp.MethodInitialize, mcp.MethodDiscover:
 		k = kindInitialize
 	case mcp.MethodToolsList:
 		k = kindList
