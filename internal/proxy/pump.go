@@ -89,8 +89,8 @@ type reply struct{ result, err []byte }
 type kind uint8
 
 const (
-	kindOther kind = iota
-	kindInitialize // initialize, server/discover: the answer may name the version, and carries the server's instructions
+	kindOther      kind = iota
+	kindInitialize      // initialize, server/discover: the answer may name the version, and carries the server's instructions
 	kindList
 	kindCall
 	kindProbe    // a call answered as for an unknown tool: see Ruling.Unknown
