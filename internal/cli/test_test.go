@@ -13,9 +13,9 @@ func TestTestCommand(t *testing.T) {
 		contains []string
 	}{
 		{"example suites pass", []string{"test", "../../examples/tests/demo.test.yaml"}, exitOK,
-			[]string{"19 passed, 0 failed"}},
+			[]string{"21 passed, 0 failed"}},
 		{"a directory", []string{"test", "-v", "../../examples/tests"}, exitOK,
-			[]string{"ok    ../../examples/tests/demo.test.yaml:5:5  weather lookups are allowed", "19 passed, 0 failed"}},
+			[]string{"ok    ../../examples/tests/demo.test.yaml:5:5  weather lookups are allowed", "21 passed, 0 failed"}},
 		{"the failing suite fails", []string{"test", "../policytest/testdata/failing.test.yaml"}, exitFail, []string{
 			"FAIL  ../policytest/testdata/failing.test.yaml:11:5  wrong expectation\n" +
 				`      expected allow, got deny by rule "workspace only": read_file may only read files under /workspace or /tmp/demo`,
@@ -23,7 +23,7 @@ func TestTestCommand(t *testing.T) {
 			"1 passed, 2 failed",
 		}},
 		{"both", []string{"test", "../../examples/tests/demo.test.yaml", "../policytest/testdata/failing.test.yaml"}, exitFail,
-			[]string{"20 passed, 2 failed"}},
+			[]string{"22 passed, 2 failed"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -237,3 +237,79 @@ func TestPolicyErrors(t *testing.T) {
 		t.Errorf("Run = %v, want the policy's problems", err)
 	}
 }
+
+// A test may judge a client request (resources/read, prompts/get, …) by
+// the policy's requests section, its args being the request's params.
+func TestRequests(t *testing.T) {
+	path := writeSuite(t, `version: "1"
+requests:
+  resources/read:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.uri, op: path_within, value: /etc}]
+      - name: watched
+        mode: monitor
+        action: deny
+        conditions: [{path: args.uri, op: starts_with, value: "file:///tmp"}]
+`, `policy: p.yaml
+tests:
+  - name: a system file
+    request: resources/read
+    args: {uri: "file:///etc/shadow"}
+    expect: deny
+    rule: no etc
+  - name: a note
+    request: resources/read
+    args: {uri: "file:///home/me/notes"}
+    expect: allow
+  - name: monitored
+    request: resources/read
+    args: {uri: "file:///tmp/x"}
+    expect: allow
+    rule: watched
+  - name: ungoverned
+    request: prompts/get
+    args: {name: anything}
+    expect: allow
+  - name: wrong on purpose
+    request: resources/read
+    args: {uri: "file:///etc/x"}
+    expect: allow
+`)
+	var failed []string
+	for _, r := range run(t, path) {
+		if !r.Passed {
+			failed = append(failed, r.Test.Name+": "+r.Msg)
+		}
+	}
+	want := []string{`wrong on purpose: expected allow, got deny by rule "no etc": denied by rule "no etc" (args.uri = "file:///etc/x" read as the path of a file: URI (/etc/x), as a server that opens it reads it)`}
+	if d := cmp.Diff(want, failed); d != "" {
+		t.Errorf("failures (-want +got):\n%s", d)
+	}
+
+	_, err := Parse("s.test.yaml", []byte(`policy: p.yaml
+tests:
+  - {name: a, tool: t, request: prompts/get, expect: allow}
+  - {name: b, request: resources/reed, expect: allow}
+  - {name: c, request: prompts/get, expect: allow, before: [{tool: t}]}
+  - {name: d, expect: allow}
+`))
+	var le *policy.LoadError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v", err)
+	}
+	var got []string
+	for _, p := range le.Problems {
+		got = append(got, p.String())
+	}
+	wantProbs := []string{
+		`s.test.yaml:3:33: tests[0]: give tool (a tool call) or request (a client request), not both`,
+		`s.test.yaml:4:24: tests[1].request must be one of resources/read, prompts/get, resources/subscribe, completion/complete, not "resources/reed" (did you mean "resources/read"?)`,
+		`s.test.yaml:5:60: tests[2]: before charges counters, which requests do not have`,
+		`s.test.yaml:6:5: tests[3]: tool is required (or request, for a client request)`,
+	}
+	if d := cmp.Diff(wantProbs, got); d != "" {
+		t.Errorf("problems (-want +got):\n%s", d)
+	}
+}

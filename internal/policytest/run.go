@@ -52,6 +52,9 @@ func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now
 	if args == nil {
 		args = []byte("{}")
 	}
+	if c.Request != "" {
+		return judgeRequest(p, c, args, now), nil
+	}
 	d := p.Decide(&policy.Call{Tool: c.Tool, Args: args, Session: Session, Identity: c.Identity, Now: now})
 	out := Decision{Action: d.Action.String(), Rule: d.Rule, Reason: d.Reason, Hidden: d.Hidden}
 	if d.Hidden {
@@ -87,6 +90,19 @@ func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now
 		out.Rule, out.Reason = "", ""
 	}
 	return out, nil
+}
+
+// judgeRequest decides a client request as the gate does: the rules of
+// the policy's requests entry for it, or allow when it has none.
+func judgeRequest(p *policy.Policy, c Call, params []byte, now time.Time) Decision {
+	d, ok := p.DecideRequest(&policy.Call{Tool: c.Request, Args: params, Session: Session, Identity: c.Identity, Now: now})
+	switch {
+	case !ok || d.Action == policy.Allow:
+		return Decision{Action: "allow"}
+	case d.Monitor:
+		return Decision{Action: "allow", Rule: d.Rule, Reason: d.Reason, WouldDeny: true}
+	}
+	return Decision{Action: d.Action.String(), Rule: d.Rule, Reason: d.Reason}
 }
 
 // Result is the outcome of one test.

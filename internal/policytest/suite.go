@@ -43,9 +43,11 @@ type Test struct {
 	HasRule bool
 }
 
-// Call is a tool call to judge.
+// Call is a tool call to judge, or, when Request is set, a client request
+// the policy's requests section judges (Args are then its params).
 type Call struct {
 	Tool     string
+	Request  string // resources/read, prompts/get, resources/subscribe or completion/complete
 	Args     []byte // a JSON object
 	Identity string
 }
@@ -143,13 +145,30 @@ func (p *parser) suite(data []byte) *Suite {
 func (p *parser) test(n *yaml.Node, what string) (Test, bool) {
 	n = deref(n)
 	t := Test{Line: n.Line, Col: n.Column}
-	f := p.fields(n, what, []string{"name", "tool", "args", "identity", "before", "expect", "rule"}, []string{"name", "tool", "expect"})
+	f := p.fields(n, what, []string{"name", "tool", "request", "args", "identity", "before", "expect", "rule"}, []string{"name", "expect"})
 	if f == nil {
 		return t, false
 	}
 	before := len(p.probs)
 	t.Name, _ = p.str(f["name"], what+".name")
-	t.Call.Tool, _ = p.str(f["tool"], what+".tool")
+	switch tool, req := f["tool"], f["request"]; {
+	case tool != nil && req != nil:
+		p.errf(req, "%s: give tool (a tool call) or request (a client request), not both", what)
+	case tool != nil:
+		t.Call.Tool, _ = p.str(tool, what+".tool")
+	case req != nil:
+		if m, ok := p.str(req, what+".request"); ok {
+			if !contains(policy.RequestMethods, m) {
+				p.errf(deref(req), "%s.request must be one of %s, not %q%s", what, strings.Join(policy.RequestMethods, ", "), m, suggest.DidYouMean(m, policy.RequestMethods))
+			}
+			t.Call.Request = m
+		}
+		if _, ok := f["before"]; ok {
+			p.errf(f["before"], "%s: before charges counters, which requests do not have", what)
+		}
+	default:
+		p.errf(n, "%s: tool is required (or request, for a client request)", what)
+	}
 	if v, ok := f["args"]; ok {
 		t.Call.Args = p.args(v, what+".args")
 	}
