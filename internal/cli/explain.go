@@ -8,18 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 )
 
 const explainUsage = `Usage: tollgate explain -c policy.yaml --tool NAME [--args JSON] [flags]
+       tollgate explain -c policy.yaml --request METHOD [--args PARAMS] [flags]
 
 Shows how the policy decides one call: the tools key that matched, every
 rule considered, each condition with the argument's value and whether it
 held, the counters the call would reserve, and the final decision.
 Counters are not consulted: a call that reserves counters is allowed only
-if they have room.
+if they have room. With --request, the same for a client request the
+policy's requests section judges (resources/read, prompts/get,
+resources/subscribe, completion/complete), --args being its params.
 
 Flags:
 `
@@ -31,12 +36,13 @@ func runExplain(ctx context.Context, e env, args []string) int {
 		fmt.Fprint(e.stderr, explainUsage)
 		fs.PrintDefaults()
 	}
-	var config, tool, argsJSON, identity, session string
+	var config, tool, request, argsJSON, identity, session string
 	var asJSON bool
 	fs.StringVar(&config, "c", "", "policy file (required)")
 	fs.StringVar(&config, "config", "", "policy file (same as -c)")
 	fs.StringVar(&tool, "tool", "", "tool name (required)")
-	fs.StringVar(&argsJSON, "args", "{}", "the call's arguments, a JSON object")
+	fs.StringVar(&request, "request", "", "a client request to explain instead of a tool call: resources/read, prompts/get, resources/subscribe or completion/complete")
+	fs.StringVar(&argsJSON, "args", "{}", "the call's arguments (a request's params), a JSON object")
 	fs.StringVar(&identity, "identity", "", "the caller's identity, for per: identity counters")
 	fs.StringVar(&session, "session", "explain", "the session id, for per: session counters")
 	fs.BoolVar(&asJSON, "json", false, "print the explanation as JSON")
@@ -46,8 +52,12 @@ func runExplain(ctx context.Context, e env, args []string) int {
 		}
 		return exitUsage
 	}
-	if config == "" || tool == "" || fs.NArg() > 0 {
-		fmt.Fprintln(e.stderr, "tollgate explain: -c policy.yaml and --tool NAME are required, e.g. tollgate explain -c policy.yaml --tool send_email --args '{\"to\":\"a@example.com\"}'")
+	if config == "" || (tool == "") == (request == "") || fs.NArg() > 0 {
+		fmt.Fprintln(e.stderr, "tollgate explain: -c policy.yaml and one of --tool NAME or --request METHOD are required, e.g. tollgate explain -c policy.yaml --tool send_email --args '{\"to\":\"a@example.com\"}'")
+		return exitUsage
+	}
+	if request != "" && !slices.Contains(policy.RequestMethods, request) {
+		fmt.Fprintf(e.stderr, "tollgate explain: --request must be one of %s, not %q\n", strings.Join(policy.RequestMethods, ", "), request)
 		return exitUsage
 	}
 	var obj map[string]json.RawMessage
@@ -60,12 +70,24 @@ func runExplain(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "tollgate explain: %v\n", err)
 		return exitFail
 	}
+	if request != "" {
+		call := &policy.Call{Tool: request, Args: []byte(argsJSON), Session: session, Identity: identity, Now: time.Now()}
+		d, steps, governed := p.ExplainRequest(call)
+		if !governed {
+			steps = []policy.Step{{Kind: "default", Note: "no requests entry governs " + request + ": it goes to the server as it came"}}
+		}
+		if asJSON {
+			return printExplainJSON(e.stdout, config, p, request, d, steps)
+		}
+		printExplain(e.stdout, config, p, "request:", request, compactJSON(argsJSON), d, steps)
+		return exitOK
+	}
 	call := &policy.Call{Tool: tool, Args: []byte(argsJSON), Session: session, Identity: identity, Now: time.Now()}
 	d, steps := p.Explain(call)
 	if asJSON {
 		return printExplainJSON(e.stdout, config, p, tool, d, steps)
 	}
-	printExplain(e.stdout, config, p, tool, compactJSON(argsJSON), d, steps)
+	printExplain(e.stdout, config, p, "tool:   ", tool, compactJSON(argsJSON), d, steps)
 	return exitOK
 }
 
@@ -77,9 +99,11 @@ func compactJSON(s string) string {
 	return b.String()
 }
 
-func printExplain(w io.Writer, config string, p *policy.Policy, tool, args string, d policy.Decision, steps []policy.Step) {
+// printExplain prints an explanation; label names what was decided ("tool:   "
+// or "request:"), name the tool or the request's method.
+func printExplain(w io.Writer, config string, p *policy.Policy, label, name, args string, d policy.Decision, steps []policy.Step) {
 	fmt.Fprintf(w, "policy:  %s (revision %s)\n", config, shortRev(p.Revision()))
-	fmt.Fprintf(w, "tool:    %s\n", tool)
+	fmt.Fprintf(w, "%s %s\n", label, name)
 	fmt.Fprintf(w, "args:    %s\n\n", args)
 	rule := "\x00"
 	for _, s := range steps {

@@ -92,3 +92,33 @@ tools:
 		t.Errorf("--json: %+v", got)
 	}
 }
+
+// explain --request explains a client request by the requests section.
+func TestExplainRequest(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	writeFile(t, p, `version: "1"
+requests:
+  resources/read:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.uri, op: path_within, value: /etc}]
+`)
+	code, out, errs := run(t, "explain", "-c", p, "--request", "resources/read", "--args", `{"uri":"file:///%65tc/passwd"}`)
+	for _, want := range []string{"request: resources/read\n", `requests entry "resources/read" matches`, "→ deny rule fires", "decision: deny\nrule:     no etc\n",
+		"read as the path of a file: URI (/etc/passwd)"} {
+		if code != exitOK || !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(out) {
+			t.Errorf("exit %d, output lacks %q:\n%s%s", code, want, out, errs)
+		}
+	}
+	code, out, _ = run(t, "explain", "-c", p, "--request", "prompts/get", "--args", `{"name":"x"}`)
+	if code != exitOK || !regexp.MustCompile(`no requests entry governs prompts/get[^\n]*\n\ndecision: allow`).MatchString(out) {
+		t.Errorf("ungoverned: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"--request", "tools/call"}, {"--tool", "x", "--request", "prompts/get"}} {
+		if code, _, errs := run(t, append([]string{"explain", "-c", p}, args...)...); code != exitUsage || errs == "" {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
+	}
+}

@@ -103,11 +103,23 @@ func (p *Policy) GovernsRequest(method string) bool {
 // when no entry governs the method: the request is not the policy's to
 // decide. A decision never charges a counter nor asks for approval.
 func (p *Policy) DecideRequest(c *Call) (d Decision, ok bool) {
+	return p.request(c, nil)
+}
+
+// ExplainRequest returns the same decision as DecideRequest together with
+// every step considered, for `tollgate explain --request`.
+func (p *Policy) ExplainRequest(c *Call) (d Decision, steps []Step, ok bool) {
+	d, ok = p.request(c, &steps)
+	return d, steps, ok
+}
+
+func (p *Policy) request(c *Call, tr *[]Step) (Decision, bool) {
 	pl, ok := p.requests[c.Tool]
 	if !ok {
 		return Decision{}, false
 	}
-	d = p.decideRules(pl, c, nil)
+	trace(tr, Step{Kind: "default", Note: fmt.Sprintf("requests entry %q matches", c.Tool)})
+	d := p.decideRules(pl, c, tr)
 	if p.mode == Monitor && d.Action != Allow {
 		d.Monitor = true
 	}
