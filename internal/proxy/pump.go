@@ -464,12 +464,14 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 			}
 		}
 	}
-	if j, ok := p.gate.(RequestJudge); ok && sendsData(m.Method) {
+	if sendsData(m.Method) {
 		// The policy's rules for the request (its requests section) judge
 		// what the client sent, as a tool's rules judge a call.
-		if refuse := j.JudgeRequest(p.session, m.Method, m.ID, m.Params); refuse != nil {
-			p.unregister(m.ID)
-			return verdict{answer: refuse}
+		if j, ok := p.gate.(RequestJudge); ok {
+			if refuse := j.JudgeRequest(p.session, m.Method, m.ID, m.Params); refuse != nil {
+				p.unregister(m.ID)
+				return verdict{answer: refuse}
+			}
 		}
 	}
 	var inspected []byte
