@@ -44,9 +44,21 @@ func Name(name string) string {
 	// ǰ exists, so "J\u030c" is NFKC, but its fold "j\u030c" is not), so
 	// NFKC comes again after it. Then the result is stable
 	// (TestNameIsStableForEveryRune, FuzzNameIsStable).
-	name = norm.NFKC.String(strings.Map(visible, name))
-	name = norm.NFKC.String(strings.Map(foldCase, name))
+	name = nfkc(strings.Map(visible, name))
+	name = nfkc(strings.Map(foldCase, name))
 	return strings.TrimFunc(name, unicode.IsSpace)
+}
+
+// nfkc returns s in NFKC. ASCII is its own NFKC: it is returned without
+// consulting the tables (whose pages a process that sees only ASCII names
+// then never reads).
+func nfkc(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return norm.NFKC.String(s)
+		}
+	}
+	return s
 }
 
 // visible drops r (returns -1) if a lenient peer may not see it: a control
