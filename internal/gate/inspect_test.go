@@ -139,6 +139,12 @@ func TestFilterNotification(t *testing.T) {
 	if out := filter("notifications/message", clean); !strings.HasSuffix(string(out), clean+"}") {
 		t.Errorf("clean log message: %s", out)
 	}
+	// A progress token is a request's name, not a credential: progress
+	// passes, even where secrets are denied.
+	progress := `{"progressToken":"a3f9c2e1-77b0-4b7e-9c55-2f0a1b3c4d5e","progress":1}`
+	if out := filter("notifications/progress", progress); !strings.HasSuffix(string(out), progress+"}") {
+		t.Errorf("progress with a UUID token: %s", out)
+	}
 	if len(rec.evs) != 2 || rec.evs[0].Decision != event.Allow || rec.evs[1].Decision != event.Deny || rec.evs[1].Tool != "notifications/progress" {
 		t.Errorf("audited %+v", rec.evs)
 	}

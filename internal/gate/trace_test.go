@@ -253,8 +253,11 @@ func TestInspectMeta(t *testing.T) {
 	if f := ticketOf(r.Ticket).ev.Findings; len(f) != 1 || f[0] != "redact aws_access_key (secret) at params._meta.note" {
 		t.Errorf("findings %q", f)
 	}
-	if r := judge(`{"progressToken":1}`); r.Answer != nil || r.Meta != nil {
-		t.Errorf("a clean _meta: answer %s, meta %s", r.Answer, r.Meta)
+	for _, clean := range []string{`{"progressToken":1}`, `{"progressToken":"a3f9c2e1-77b0-4b7e-9c55-2f0a1b3c4d5e"}`,
+		`{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}}`} {
+		if r := judge(clean); r.Answer != nil || r.Meta != nil {
+			t.Errorf("a clean _meta %s: answer %s, meta %s", clean, r.Answer, r.Meta)
+		}
 	}
 	r = judge(`{"note":"card 4111 1111 1111 1111"}`)
 	if !strings.Contains(string(r.Answer), "params._meta holds card_number (pii), which the policy's inspect denies") || r.Ticket != nil {

@@ -120,6 +120,8 @@ func TestSecretNearMisses(t *testing.T) {
 		"the password is stored in the vault",
 		"token: abc",
 		"next_page_token: CiAKGjBpNDd2Nmp2Zml2cXRpYmx5NmNkN2RmMjU",
+		`{"progressToken":"a3f9c2e1-77b0-4b7e-9c55-2f0a1b3c4d5e"}`, // MCP's progress token
+		"progress_token: Zk3x9QpL2mN8vB7cR4tY",
 		"api_key: /etc/app/api_key.txt",
 		"secret: this is not one",
 		"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----",

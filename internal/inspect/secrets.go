@@ -240,8 +240,12 @@ func keywordKind(k []byte) int {
 			return kwSecret
 		}
 	case 'n':
+		// Tokens that correlate or page are not credentials: MCP's
+		// progressToken among them (a UUID a client names a request's
+		// progress by).
 		if has("token") && !has("page_token") && !has("pagetoken") && !has("next_token") &&
-			!has("continuation_token") && !has("sync_token") && !has("csrf_token") && !has("cancel_token") {
+			!has("continuation_token") && !has("sync_token") && !has("csrf_token") && !has("cancel_token") &&
+			!has("progresstoken") && !has("progress_token") {
 			return kwSecret
 		}
 		if string(k) == "authorization" {
