@@ -17,6 +17,18 @@ type recorded struct{ evs []event.Event }
 
 func (r *recorded) Record(ev event.Event) { r.evs = append(r.evs, ev) }
 
+// recordingGate is a gate under the policy src whose decisions rec keeps.
+func recordingGate(t *testing.T, src string) (g *Gate, rec *recorded) {
+	t.Helper()
+	p, err := policy.Load("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, rec = New(p), &recorded{}
+	g.Recorder = rec
+	return g, rec
+}
+
 // TestJudgeInspectsArguments checks the gate's argument inspection under
 // the bench row's policy (secret: redact, pii: deny), as a client would try
 // to get personal data or a key past it: the arguments are scanned once by
@@ -154,13 +166,7 @@ func TestFilterNotification(t *testing.T) {
 // inspected with the "initialize" entry's results detectors (else "*"'s),
 // fenced and redacted in place, and replaced by a notice when denied.
 func TestFilterInstructions(t *testing.T) {
-	p, err := policy.Load("p.yaml", []byte("version: \"1\"\ninspect:\n  \"*\":\n    results: {card_number: deny}\n  initialize:\n    results: {secret: redact, injection: fence, card_number: deny}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(p)
-	rec := &recorded{}
-	g.Recorder = rec
+	g, rec := recordingGate(t, "version: \"1\"\ninspect:\n  \"*\":\n    results: {card_number: deny}\n  initialize:\n    results: {secret: redact, injection: fence, card_number: deny}\n")
 	s := &transport.Session{ID: "s"}
 	filter := func(instructions string) []byte {
 		result := `{"protocolVersion":"2025-06-18","capabilities":{},"instructions":` + instructions + `}`
@@ -191,13 +197,7 @@ func TestFilterInstructions(t *testing.T) {
 // the refusal, and in monitor mode records it and lets the request on.
 func TestJudgeRequest(t *testing.T) {
 	const yaml = "version: \"1\"\nrequests:\n  resources/read:\n    rules:\n      - name: no etc\n        action: deny\n        conditions: [{path: args.uri, op: path_within, value: /etc}]\n"
-	p, err := policy.Load("p.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(p)
-	rec := &recorded{}
-	g.Recorder = rec
+	g, rec := recordingGate(t, yaml)
 	s := &transport.Session{ID: "s", Identity: "alice"}
 	if out := g.JudgeRequest(s, "resources/read", []byte(`4`), []byte(`{"uri":"file:///home/a"}`)); out != nil {
 		t.Errorf("an admitted read was refused: %s", out)

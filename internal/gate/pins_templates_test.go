@@ -117,14 +117,7 @@ func TestPinsResourceTemplatesRecord(t *testing.T) {
 		if !slices.Equal(got, []string{"file:///notes/{name}", "file:///env/{name}"}) {
 			t.Errorf("%q: the list shows %v", pol, got)
 		}
-		var flagged bool
-		for _, ev := range evs.evs {
-			if ev.Decision == "pin" && ev.Tool == "file:///notes/{name}" && ev.Monitor && strings.Contains(ev.Reason, "not held") &&
-				strings.Contains(strings.Join(ev.Findings, " "), "fake_delimiter") {
-				flagged = true
-			}
-		}
-		if !flagged {
+		if !flaggedPin(evs, "file:///notes/{name}") {
 			t.Errorf("%q: no flagged pin event for the changed template: %+v", pol, evs.evs)
 		}
 		if p, err := store.Get(context.Background(), "srv", pins.Template, "file:///notes/{name}"); err != nil || p.Status() != pins.Changed {

@@ -150,14 +150,7 @@ func TestPinsRecordFlagsButHoldsNothing(t *testing.T) {
 		if r := call(g, s, "add"); r.Answer != nil {
 			t.Errorf("%q: call denied: %s", pol, r.Answer)
 		}
-		var found bool
-		for _, ev := range evs.evs {
-			if ev.Decision == "pin" && ev.Tool == "add" && ev.Monitor && strings.Contains(ev.Reason, "not held") &&
-				strings.Contains(strings.Join(ev.Findings, " "), "fake_delimiter") {
-				found = true
-			}
-		}
-		if !found {
+		if !flaggedPin(evs, "add") {
 			t.Errorf("%q: no flagged pin event for add: %+v", pol, evs.evs)
 		}
 	}
@@ -368,4 +361,18 @@ func TestPinsCachedListsSeeWhatFreshListsSee(t *testing.T) {
 			}
 		}
 	}
+}
+
+// flaggedPin reports whether rec holds a pin event that flags name's
+// poisoned definition without holding it (record mode, or monitor).
+func flaggedPin(rec *events, name string) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, ev := range rec.evs {
+		if ev.Decision == "pin" && ev.Tool == name && ev.Monitor && strings.Contains(ev.Reason, "not held") &&
+			strings.Contains(strings.Join(ev.Findings, " "), "fake_delimiter") {
+			return true
+		}
+	}
+	return false
 }

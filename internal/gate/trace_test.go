@@ -235,13 +235,7 @@ func BenchmarkJudgeTracing(b *testing.B) {
 // monitor mode records the refusal and lets the call pass.
 func TestInspectMeta(t *testing.T) {
 	const yaml = "version: \"1\"\ninspect:\n  \"*\":\n    arguments: {card_number: deny, secret: redact}\n"
-	p, err := policy.Load("p.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(p)
-	rec := &recorded{}
-	g.Recorder = rec
+	g, rec := recordingGate(t, yaml)
 	sess := &transport.Session{ID: "s1"}
 	judge := func(meta string) proxy.Ruling {
 		return g.Judge(context.Background(), &proxy.Call{Session: sess, ID: []byte(`1`), Tool: "lookup", Args: []byte(`{"q":"x"}`), Meta: []byte(meta)})

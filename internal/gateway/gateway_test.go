@@ -131,6 +131,29 @@ func (c *clock) delays() []time.Duration {
 	return slices.Clone(c.asked)
 }
 
+// serveOne serves one session of gw ("s") to a Go SDK client over OS
+// pipes. end closes the client and waits for the session to end; the
+// session ends by itself after a minute.
+func serveOne(t *testing.T, gw *gateway.Gateway) (ctx context.Context, cs *sdk.ClientSession, end func()) {
+	t.Helper()
+	conn, tr, closeAll := pipes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, &transport.Session{ID: "s"}, conn, nil) }()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		cancel()
+		closeAll()
+		t.Fatal(err)
+	}
+	return ctx, cs, func() {
+		cs.Close()
+		cancel()
+		<-served
+		closeAll()
+	}
+}
+
 func allowGate(t *testing.T, src string) *gate.Gate {
 	t.Helper()
 	p, err := policy.Load("p.yaml", []byte(src))
@@ -243,16 +266,8 @@ tools:
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, tr, closeAll := pipes(t)
-	defer closeAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ctx, &transport.Session{ID: "s"}, conn, nil) }()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, tr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cs, end := serveOne(t, gw)
+	defer end()
 	res, err := cs.ListTools(ctx, nil)
 	if err != nil || len(res.Tools) != 1 || res.Tools[0].Name != "one__hello" {
 		t.Fatalf("tools: %v %+v", err, res)
@@ -268,8 +283,6 @@ tools:
 			t.Errorf("hidden two__hello: %v; missing %s: %v", hidden, name, missing)
 		}
 	}
-	cs.Close()
-	<-served
 }
 
 // hungServer answers initialize and nothing else.
@@ -300,16 +313,8 @@ func TestGatewayHungServerLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, tr, closeAll := pipes(t)
-	defer closeAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ctx, &transport.Session{ID: "s"}, conn, nil) }()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, tr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cs, end := serveOne(t, gw)
+	defer end()
 	res, err := cs.ListTools(ctx, nil)
 	if err != nil || len(res.Tools) != 1 || res.Tools[0].Name != "good__hello" {
 		t.Fatalf("tools with one server hung: %v %+v", err, res)
@@ -317,6 +322,4 @@ func TestGatewayHungServerLeftOut(t *testing.T) {
 	if _, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "good__hello", Arguments: map[string]any{}}); err != nil {
 		t.Errorf("good__hello: %v", err)
 	}
-	cancel()
-	<-served
 }

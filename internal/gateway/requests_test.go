@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -63,16 +62,8 @@ requests:
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, tr, closeAll := pipes(t)
-	defer closeAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ctx, &transport.Session{ID: "s"}, conn, nil) }()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, tr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cs, end := serveOne(t, gw)
+	defer end()
 	if _, err := cs.ListResources(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +79,4 @@ requests:
 	if r, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: "files__review"}); err != nil || len(r.Messages) != 1 {
 		t.Errorf("prompt review: %v %+v", err, r)
 	}
-	cs.Close()
-	<-served
 }
