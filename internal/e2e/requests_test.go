@@ -10,7 +10,9 @@ import (
 
 // The policy's requests section judges what the real server-everything
 // serves as resources: a read its rules refuse never reaches the server
-// and is answered with the reason; another read is served.
+// and is answered with the reason; another read is served; a rate limit
+// on reads holds in the default SQLite store, and each governed read is
+// audited.
 func TestRequestsRulesJudgeResourceReads(t *testing.T) {
 	const pol = `version: "1"
 requests:
@@ -19,8 +21,11 @@ requests:
       - name: no static documents
         action: deny
         conditions: [{path: args.uri, op: starts_with, value: "demo://resource/static/"}]
+      - name: reads
+        rate_limit: 2/minute
 `
-	p := startTollgate(t, pol, nil, mcptest.ServerEverything(t)...)
+	state := t.TempDir()
+	p := startTollgate(t, pol, []string{"XDG_STATE_HOME=" + state}, mcptest.ServerEverything(t)...)
 	p.send(t,
 		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`,
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
@@ -51,4 +56,22 @@ requests:
 	if served["error"] != nil || !strings.Contains(string(b), "demo://resource/dynamic/text/1") {
 		t.Errorf("the dynamic resource was not served: %s", b)
 	}
+	// One at a time: a refusal is answered at once, before an earlier
+	// read's answer, and next skips what comes before the answer it waits
+	// for.
+	p.send(t, `{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"demo://resource/dynamic/text/2"}}`)
+	if second := p.next(t, "4"); second["error"] != nil {
+		t.Errorf("the second read: %v", second)
+	}
+	p.send(t, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"demo://resource/dynamic/text/3"}}`)
+	third := p.next(t, "5")
+	b, _ = json.Marshal(third)
+	if !strings.Contains(string(b), `refused by Tollgate's policy: Rate limit of 2 per minute reached`) {
+		t.Errorf("the third read in a minute answered %s, want the rate limit's refusal", b)
+	}
+	// Audited: the refusals by rule and by the limit, and the admitted
+	// reads with their outcome and counter.
+	waitAudit(t, state, `"tool":"resources/read"`, `"decision":"deny"`, `"rule":"no static documents"`)
+	waitAudit(t, state, `"tool":"resources/read"`, `"decision":"deny"`, `Rate limit of 2 per minute`)
+	waitAudit(t, state, `"tool":"resources/read"`, `"decision":"allow"`, `"outcome":"ok"`, `request:resources/read`)
 }

@@ -307,7 +307,7 @@ func (g *Gate) approvedCall(ctx context.Context, h *hold, r approval.Record, now
 	ev.Decision, ev.ApprovalID, ev.Approver = "allow", r.ID, r.Approver
 	var ruling proxy.Ruling
 	if len(h.d.Charges) > 0 {
-		ruling = g.admit(ctx, h.id, ev, h.d.Charges, false)
+		ruling = g.admit(ctx, h.id, ev, h.d.Charges, false, denial)
 		if ruling.Answer != nil {
 			g.restore(h.ev, r)
 			return ruling

@@ -391,11 +391,17 @@ func (g *Gate) judge(ctx context.Context, c *proxy.Call, in *inspected) proxy.Ru
 		return proxy.Ruling{Ticket: t}
 	}
 	ev.Args = append([]byte(nil), c.Args...)
-	return g.admit(ctx, c.ID, ev, d.Charges, monitor)
+	return g.admit(ctx, c.ID, ev, d.Charges, monitor, denial)
 }
 
-// admit reserves the call's counters, all or none.
-func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []policy.Charge, monitor bool) proxy.Ruling {
+// denyFunc builds the answer refusing a call (denial) or a request
+// (requestRefusal): the rule and reason, and when known how long until a
+// limit lets it through.
+type denyFunc func(id []byte, rule, reason string, retry time.Duration) []byte
+
+// admit reserves the call's counters, all or none; deny answers it when
+// they have no room or the store fails closed.
+func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []policy.Charge, monitor bool, deny denyFunc) proxy.Ruling {
 	ev.Counters = make([]string, len(charges))
 	for i := range charges {
 		ev.Counters[i] = charges[i].Name
@@ -405,13 +411,13 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []p
 	}
 	if g.Store == nil {
 		err := errors.New("no state store configured")
-		return g.storeFailed(id, ev, err)
+		return g.storeFailed(id, ev, err, deny)
 	}
 	traced := g.traceReserve(ctx, len(charges))
 	res, err := policy.Reserve(ctx, g.Store, ev.Time, charges)
 	traced(res.Admitted, err)
 	if err != nil {
-		return g.storeFailed(id, ev, err)
+		return g.storeFailed(id, ev, err, deny)
 	}
 	if !res.Admitted {
 		ch := res.Denied
@@ -423,14 +429,14 @@ func (g *Gate) admit(ctx context.Context, id []byte, ev event.Event, charges []p
 		}
 		ev.Decision, ev.Rule, ev.Reason = "deny", ch.Rule, ch.Reason
 		g.record(ev)
-		return proxy.Ruling{Answer: denial(id, ch.Rule, ch.Reason, res.RetryAfter)}
+		return proxy.Ruling{Answer: deny(id, ch.Rule, ch.Reason, res.RetryAfter)}
 	}
 	ev.Decision = "allow"
 	t := &ticket{g: g, ev: ev, start: ev.Time, reservation: res.ID, refundable: res.Refundable}
 	return proxy.Ruling{Ticket: t}
 }
 
-func (g *Gate) storeFailed(id []byte, ev event.Event, err error) proxy.Ruling {
+func (g *Gate) storeFailed(id []byte, ev event.Event, err error, deny denyFunc) proxy.Ruling {
 	ev.StateError = err.Error()
 	if g.FailOpen {
 		g.log().Warn("state store failed; allowing the call (--state-fail-mode open)", "tool", ev.Tool, "err", err)
@@ -441,7 +447,7 @@ func (g *Gate) storeFailed(id []byte, ev event.Event, err error) proxy.Ruling {
 	reason := "the state store that enforces this tool's limits is unavailable; the call was denied (fail-closed): " + err.Error()
 	ev.Decision, ev.Reason = "deny", reason
 	g.record(ev)
-	return proxy.Ruling{Answer: denial(id, "", reason, 0)}
+	return proxy.Ruling{Answer: deny(id, "", reason, 0)}
 }
 
 func (g *Gate) record(ev event.Event) {

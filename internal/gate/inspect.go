@@ -1,9 +1,11 @@
 package gate
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/inspect"
@@ -211,32 +213,53 @@ func (g *Gate) inspectPayload(s *transport.Session, p *policy.Policy, method str
 var _ proxy.RequestJudge = (*Gate)(nil)
 
 // JudgeRequest implements proxy.RequestJudge: the rules of the policy's
-// requests entry for method decide on the request's params. A refusal is
-// recorded (rule and reason, the params as a call's arguments are) and
-// answered with a JSON-RPC error; under monitor mode, or for a rule in
-// monitor mode, it is recorded as what would have been refused and the
-// request goes on. A request no entry governs, or one the rules admit, is
-// not recorded.
-func (g *Gate) JudgeRequest(s *transport.Session, method string, id, params []byte) []byte {
+// requests entry for method decide on the request's params, and its rate
+// limits are reserved in the state store, all or none, as a call's are. A
+// refusal (by a rule, a full counter or a store that fails closed) is
+// recorded and answered with a JSON-RPC error; under monitor mode, or for a
+// rule in monitor mode, it is recorded as what would have been refused and
+// the request goes on. An admitted request gets a ticket that records it,
+// and commits or refunds its counters, when it ends. A request no entry
+// governs is neither judged nor recorded (nil, nil).
+func (g *Gate) JudgeRequest(ctx context.Context, s *transport.Session, method string, id, params []byte) (refuse []byte, t proxy.Ticket) {
 	p := g.policy.Load()
 	if !p.GovernsRequest(method) {
-		return nil
+		return nil, nil
 	}
 	c := policy.Call{Tool: method, Args: params, Now: g.now()}
 	if s != nil {
 		c.Session, c.Identity = s.ID, s.Identity
 	}
 	d, _ := p.DecideRequest(&c)
-	if d.Action == policy.Allow {
-		return nil
-	}
+	monitor := d.Monitor || g.Monitor
 	ev := event.Event{Time: c.Now, Session: c.Session, Identity: c.Identity, Tool: method, Args: append([]byte(nil), params...),
-		Decision: event.Deny, Rule: d.Rule, Reason: d.Reason, Monitor: d.Monitor, PolicyRev: p.Revision()}
-	g.record(ev)
-	if d.Monitor {
-		return nil
+		Decision: event.Decision(d.Action.String()), Rule: d.Rule, Reason: d.Reason, PolicyRev: p.Revision()}
+	if d.Action != policy.Allow {
+		if !monitor {
+			g.record(ev)
+			return requestRefusal(id, d.Rule, d.Reason, 0), nil
+		}
+		ev.Monitor = true
+		g.record(ev)
+		ev.Monitor, ev.Rule, ev.Reason = false, "", ""
 	}
-	return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, "refused by Tollgate's policy: "+d.Reason, nil)
+	ev.Decision = event.Allow
+	if len(d.Charges) == 0 {
+		return nil, &ticket{g: g, ev: ev, start: c.Now}
+	}
+	r := g.admit(ctx, id, ev, d.Charges, monitor, requestRefusal)
+	return r.Answer, r.Ticket
+}
+
+// requestRefusal is the JSON-RPC error refusing a request (a denyFunc):
+// the reason, and how long until a limit lets it through when that is
+// known.
+func requestRefusal(id []byte, _, reason string, retry time.Duration) []byte {
+	msg := "refused by Tollgate's policy: " + reason
+	if retry > 0 {
+		msg += fmt.Sprintf(" (limit resets in %s)", roundUp(retry))
+	}
+	return jsonrpc.AppendError(nil, id, jsonrpc.CodeInternalError, msg, nil)
 }
 
 var _ proxy.InstructionsFilter = (*Gate)(nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/tollgate-mcp/tollgate/internal/event"
 	"github.com/tollgate-mcp/tollgate/internal/policy"
 	"github.com/tollgate-mcp/tollgate/internal/proxy"
+	"github.com/tollgate-mcp/tollgate/internal/state/memstore"
 	"github.com/tollgate-mcp/tollgate/internal/transport"
 )
 
@@ -193,35 +194,68 @@ func TestFilterInstructions(t *testing.T) {
 	}
 }
 
-// JudgeRequest: the requests section refuses what its rules deny, records
-// the refusal, and in monitor mode records it and lets the request on.
+// JudgeRequest: the requests section refuses what its rules deny and what
+// its rate limits have no room for, records the refusal, and records an
+// admitted request when its ticket is told it ended; in monitor mode it
+// records a refusal and lets the request on.
 func TestJudgeRequest(t *testing.T) {
-	const yaml = "version: \"1\"\nrequests:\n  resources/read:\n    rules:\n      - name: no etc\n        action: deny\n        conditions: [{path: args.uri, op: path_within, value: /etc}]\n"
+	const yaml = `version: "1"
+requests:
+  resources/read:
+    rules:
+      - name: no etc
+        action: deny
+        conditions: [{path: args.uri, op: path_within, value: /etc}]
+      - name: reads
+        rate_limit: 2/minute
+`
 	g, rec := recordingGate(t, yaml)
+	g.Store = memstore.New()
+	ctx := context.Background()
 	s := &transport.Session{ID: "s", Identity: "alice"}
-	if out := g.JudgeRequest(s, "resources/read", []byte(`4`), []byte(`{"uri":"file:///home/a"}`)); out != nil {
-		t.Errorf("an admitted read was refused: %s", out)
+	judge := func(method, id, params string) ([]byte, proxy.Ticket) {
+		return g.JudgeRequest(ctx, s, method, []byte(id), []byte(params))
 	}
-	if out := g.JudgeRequest(s, "prompts/get", []byte(`5`), []byte(`{"name":"x"}`)); out != nil {
-		t.Errorf("an ungoverned request was refused: %s", out)
+	out, tk := judge("resources/read", `4`, `{"uri":"file:///home/a"}`)
+	if out != nil || tk == nil {
+		t.Fatalf("an admitted read: %s %v", out, tk)
 	}
-	out := g.JudgeRequest(s, "resources/read", []byte(`6`), []byte(`{"uri":"file:///etc/shadow"}`))
-	if !strings.HasPrefix(string(out), `{"jsonrpc":"2.0","id":6,"error":{"code":-32603,"message":"refused by Tollgate's policy: denied by rule \"no etc\"`) {
-		t.Errorf("refusal %s", out)
+	tk.Done(proxy.End{Result: []byte(`{"contents":[]}`)})
+	if ev := rec.evs[len(rec.evs)-1]; ev.Decision != event.Allow || ev.Outcome != "ok" || ev.Tool != "resources/read" || len(ev.Counters) != 1 {
+		t.Errorf("the admitted read recorded %+v", ev)
 	}
-	if len(rec.evs) != 1 || rec.evs[0].Tool != "resources/read" || rec.evs[0].Rule != "no etc" || rec.evs[0].Decision != event.Deny ||
-		rec.evs[0].Identity != "alice" || string(rec.evs[0].Args) != `{"uri":"file:///etc/shadow"}` {
-		t.Errorf("recorded %+v", rec.evs)
+	if out, tk := judge("prompts/get", `5`, `{"name":"x"}`); out != nil || tk != nil {
+		t.Errorf("an ungoverned request: %s %v", out, tk)
+	}
+	n := len(rec.evs)
+	out, tk = judge("resources/read", `6`, `{"uri":"file:///etc/shadow"}`)
+	if tk != nil || !strings.HasPrefix(string(out), `{"jsonrpc":"2.0","id":6,"error":{"code":-32603,"message":"refused by Tollgate's policy: denied by rule \"no etc\"`) {
+		t.Errorf("refusal %s %v", out, tk)
+	}
+	if ev := rec.evs[n]; len(rec.evs) != n+1 || ev.Tool != "resources/read" || ev.Rule != "no etc" || ev.Decision != event.Deny ||
+		ev.Identity != "alice" || string(ev.Args) != `{"uri":"file:///etc/shadow"}` {
+		t.Errorf("recorded %+v", rec.evs[n:])
+	}
+	// The second read fills the rate limit; the third is refused.
+	if out, tk := judge("resources/read", `7`, `{"uri":"file:///home/b"}`); out != nil || tk == nil {
+		t.Fatalf("the second read: %s", out)
+	} else {
+		tk.Done(proxy.End{Result: []byte(`{}`)})
+	}
+	out, tk = judge("resources/read", `8`, `{"uri":"file:///home/c"}`)
+	if tk != nil || !strings.Contains(string(out), `refused by Tollgate's policy: Rate limit of 2 per minute reached. Try again later. (limit resets in `) {
+		t.Errorf("the third read: %s", out)
 	}
 	mon, err := policy.Load("m.yaml", []byte(strings.Replace(yaml, "version: \"1\"\n", "version: \"1\"\nmode: monitor\n", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.SetPolicy(mon)
-	if out := g.JudgeRequest(s, "resources/read", []byte(`7`), []byte(`{"uri":"file:///etc/shadow"}`)); out != nil {
+	n = len(rec.evs)
+	if out, tk := judge("resources/read", `9`, `{"uri":"file:///etc/shadow"}`); out != nil || tk == nil {
 		t.Errorf("monitor mode refused: %s", out)
 	}
-	if len(rec.evs) != 2 || !rec.evs[1].Monitor {
-		t.Errorf("monitor mode recorded %+v", rec.evs)
+	if len(rec.evs) < n+1 || !rec.evs[n].Monitor || rec.evs[n].Rule != "no etc" {
+		t.Errorf("monitor mode recorded %+v", rec.evs[n:])
 	}
 }

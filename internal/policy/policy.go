@@ -432,7 +432,8 @@ func (l *loader) auditSection(p *Policy, n *yaml.Node) {
 // trail cannot record them (audit.required).
 func (p *Policy) AuditRequired() bool { return p.audit.Required }
 
-// Stateful reports whether any rule keeps counters (rate_limit or state), so
+// Stateful reports whether any rule keeps counters (rate_limit or state,
+// a requests entry's rate limits included), so
 // that the caller knows whether it needs a state store at all.
 func (p *Policy) Stateful() bool {
 	if len(p.fallback.charges) > 0 {
@@ -444,6 +445,11 @@ func (p *Policy) Stateful() bool {
 		}
 	}
 	for _, pl := range p.globs {
+		if len(pl.charges) > 0 {
+			return true
+		}
+	}
+	for _, pl := range p.requests {
 		if len(pl.charges) > 0 {
 			return true
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-mcp/tollgate/internal/state"
 )
 
 // RequestMethods are the client requests a requests entry may govern:
@@ -21,10 +23,12 @@ func (c *compiler) sectionOr(def string) string {
 	return def
 }
 
-// requests compiles the requests section: for each method, deny rules and
+// requests compiles the requests section: for each method, deny rules,
 // evaluate rules with conditions on the request's params (args.uri,
-// args.name, args.arguments.…). A request cannot wait for a person, and
-// counters and rate limits count tool calls, so those are load errors.
+// args.name, args.arguments.…) and rate limits. A request cannot wait for
+// a person, and state counters (spend) count tool calls, so those are load
+// errors. A request's rate limit counts under the scope "request:METHOD",
+// which no tools key's counter shares.
 func (c *compiler) requests(n *yaml.Node) {
 	l, p := c.l, c.p
 	c.section = "requests"
@@ -64,8 +68,8 @@ func (c *compiler) requests(n *yaml.Node) {
 			case r.action == actApproval:
 				l.errf(deref(it), "%s: a request cannot wait for approval (only a tools/call can); use action: deny", where)
 				continue
-			case r.charge != nil:
-				l.errf(deref(it), "%s: rate_limit and state count tool calls, not requests; give the rule conditions (deny, or evaluate to allow only what they admit)", where)
+			case r.charge != nil && !strings.HasPrefix(r.charge.counter, "rate_limit:"):
+				l.errf(deref(it), "%s: state counters count tool calls, not requests; a request's rule may have rate_limit", where)
 				continue
 			case r.validate:
 				l.errf(deref(it), "%s: validate checks a tool's arguments against its schema; a request has none", where)
@@ -76,10 +80,16 @@ func (c *compiler) requests(n *yaml.Node) {
 				continue
 			}
 			names[r.name] = deref(it)
-			if r.action == actDeny {
+			switch {
+			case r.action == actDeny:
 				pl.denies = append(pl.denies, r)
-			} else if len(r.conds) > 0 {
+			case len(r.conds) > 0:
 				pl.checks = append(pl.checks, r)
+			}
+			if r.charge != nil {
+				r.charge.scope = "request:" + method
+				r.charge.global = state.Key{Scope: r.charge.scope, Counter: r.charge.counter, Who: "global"}.String()
+				pl.charges = append(pl.charges, r)
 			}
 			if len(r.conds) > 0 {
 				pl.needsArgs = true
@@ -99,9 +109,10 @@ func (p *Policy) GovernsRequest(method string) bool {
 // method, c.Args its params. The rules of the requests entry for the
 // method decide, as a tool's rules decide a call: deny rules, then
 // evaluate rules' conditions (in monitor mode, or for a rule in monitor
-// mode, what they would deny is reported with Monitor set). ok is false
-// when no entry governs the method: the request is not the policy's to
-// decide. A decision never charges a counter nor asks for approval.
+// mode, what they would deny is reported with Monitor set), then the
+// charges of its rate limits. ok is false when no entry governs the
+// method: the request is not the policy's to decide. A decision never
+// asks for approval.
 func (p *Policy) DecideRequest(c *Call) (d Decision, ok bool) {
 	return p.request(c, nil)
 }

@@ -252,6 +252,9 @@ requests:
         mode: monitor
         action: deny
         conditions: [{path: args.uri, op: starts_with, value: "file:///tmp"}]
+      - name: reads
+        rate_limit: 2/minute
+        per: session
 `, `policy: p.yaml
 tests:
   - name: a system file
@@ -276,6 +279,14 @@ tests:
     request: resources/read
     args: {uri: "file:///etc/x"}
     expect: allow
+  - name: the third read in a minute
+    request: resources/read
+    args: {uri: "file:///home/me/c"}
+    before:
+      - {request: resources/read, args: {uri: "file:///home/me/a"}}
+      - {request: resources/read, args: {uri: "file:///home/me/b"}}
+    expect: deny
+    rule: reads
 `)
 	var failed []string
 	for _, r := range run(t, path) {
@@ -292,7 +303,7 @@ tests:
 tests:
   - {name: a, tool: t, request: prompts/get, expect: allow}
   - {name: b, request: resources/reed, expect: allow}
-  - {name: c, request: prompts/get, expect: allow, before: [{tool: t}]}
+  - {name: c, request: prompts/get, expect: allow, before: [{args: {}}]}
   - {name: d, expect: allow}
 `))
 	var le *policy.LoadError
@@ -306,7 +317,7 @@ tests:
 	wantProbs := []string{
 		`s.test.yaml:3:33: tests[0]: give tool (a tool call) or request (a client request), not both`,
 		`s.test.yaml:4:24: tests[1].request must be one of resources/read, prompts/get, resources/subscribe, completion/complete, not "resources/reed" (did you mean "resources/read"?)`,
-		`s.test.yaml:5:60: tests[2]: before charges counters, which requests do not have`,
+		`s.test.yaml:5:61: tests[2].before[0]: tool is required (or request, for a client request)`,
 		`s.test.yaml:6:5: tests[3]: tool is required (or request, for a client request)`,
 	}
 	if d := cmp.Diff(wantProbs, got); d != "" {

@@ -46,16 +46,22 @@ const Session = "policytest"
 // Judge decides c the way the gate does — policy decision, then an
 // all-or-nothing reservation of the call's counters in store — and commits
 // the counters of an allowed call, as if the server had answered. The
-// tool's schema is unknown (validate: {required_args: true} denies).
+// tool's schema is unknown (validate: {required_args: true} denies). A
+// request (c.Request) is decided by the policy's requests section, and
+// allowed when no entry governs it.
 func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now time.Time) (Decision, error) {
 	args := c.Args
 	if args == nil {
 		args = []byte("{}")
 	}
+	pc := &policy.Call{Tool: c.Tool, Args: args, Session: Session, Identity: c.Identity, Now: now}
+	var d policy.Decision
 	if c.Request != "" {
-		return judgeRequest(p, c, args, now), nil
+		pc.Tool = c.Request
+		d, _ = p.DecideRequest(pc) // the zero Decision, allow, when no entry governs it
+	} else {
+		d = p.Decide(pc)
 	}
-	d := p.Decide(&policy.Call{Tool: c.Tool, Args: args, Session: Session, Identity: c.Identity, Now: now})
 	out := Decision{Action: d.Action.String(), Rule: d.Rule, Reason: d.Reason, Hidden: d.Hidden}
 	if d.Hidden {
 		return out, nil
@@ -74,7 +80,7 @@ func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now
 	}
 	res, err := policy.Reserve(ctx, store, now, d.Charges)
 	if err != nil {
-		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool, err)
+		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool+c.Request, err)
 	}
 	if !res.Admitted {
 		ch := res.Denied
@@ -84,25 +90,12 @@ func Judge(ctx context.Context, p *policy.Policy, store state.Store, c Call, now
 		return Decision{Action: "deny", Rule: ch.Rule, Reason: ch.Reason}, nil
 	}
 	if err := store.Commit(ctx, res.ID); err != nil {
-		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool, err)
+		return Decision{}, fmt.Errorf("judge %s: %w", c.Tool+c.Request, err)
 	}
 	if !out.WouldDeny {
 		out.Rule, out.Reason = "", ""
 	}
 	return out, nil
-}
-
-// judgeRequest decides a client request as the gate does: the rules of
-// the policy's requests entry for it, or allow when it has none.
-func judgeRequest(p *policy.Policy, c Call, params []byte, now time.Time) Decision {
-	d, ok := p.DecideRequest(&policy.Call{Tool: c.Request, Args: params, Session: Session, Identity: c.Identity, Now: now})
-	switch {
-	case !ok || d.Action == policy.Allow:
-		return Decision{Action: "allow"}
-	case d.Monitor:
-		return Decision{Action: "allow", Rule: d.Rule, Reason: d.Reason, WouldDeny: true}
-	}
-	return Decision{Action: d.Action.String(), Rule: d.Rule, Reason: d.Reason}
 }
 
 // Result is the outcome of one test.

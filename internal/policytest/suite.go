@@ -151,24 +151,7 @@ func (p *parser) test(n *yaml.Node, what string) (Test, bool) {
 	}
 	before := len(p.probs)
 	t.Name, _ = p.str(f["name"], what+".name")
-	switch tool, req := f["tool"], f["request"]; {
-	case tool != nil && req != nil:
-		p.errf(req, "%s: give tool (a tool call) or request (a client request), not both", what)
-	case tool != nil:
-		t.Call.Tool, _ = p.str(tool, what+".tool")
-	case req != nil:
-		if m, ok := p.str(req, what+".request"); ok {
-			if !contains(policy.RequestMethods, m) {
-				p.errf(deref(req), "%s.request must be one of %s, not %q%s", what, strings.Join(policy.RequestMethods, ", "), m, suggest.DidYouMean(m, policy.RequestMethods))
-			}
-			t.Call.Request = m
-		}
-		if _, ok := f["before"]; ok {
-			p.errf(f["before"], "%s: before charges counters, which requests do not have", what)
-		}
-	default:
-		p.errf(n, "%s: tool is required (or request, for a client request)", what)
-	}
+	p.target(n, f, what, &t.Call)
 	if v, ok := f["args"]; ok {
 		t.Call.Args = p.args(v, what+".args")
 	}
@@ -194,12 +177,12 @@ func (p *parser) test(n *yaml.Node, what string) (Test, bool) {
 		} else {
 			for i, cn := range v.Content {
 				cw := fmt.Sprintf("%s.before[%d]", what, i)
-				cf := p.fields(cn, cw, []string{"tool", "args", "identity"}, []string{"tool"})
+				cf := p.fields(cn, cw, []string{"tool", "request", "args", "identity"}, nil)
 				if cf == nil {
 					continue
 				}
 				var c Call
-				c.Tool, _ = p.str(cf["tool"], cw+".tool")
+				p.target(cn, cf, cw, &c)
 				if a, ok := cf["args"]; ok {
 					c.Args = p.args(a, cw+".args")
 				}
@@ -213,6 +196,26 @@ func (p *parser) test(n *yaml.Node, what string) (Test, bool) {
 		}
 	}
 	return t, len(p.probs) == before
+}
+
+// target reads what a call of a test judges, its tool or its request (a
+// client request's method), into c: exactly one of the two.
+func (p *parser) target(n *yaml.Node, f map[string]*yaml.Node, what string, c *Call) {
+	switch tool, req := f["tool"], f["request"]; {
+	case tool != nil && req != nil:
+		p.errf(req, "%s: give tool (a tool call) or request (a client request), not both", what)
+	case tool != nil:
+		c.Tool, _ = p.str(tool, what+".tool")
+	case req != nil:
+		if m, ok := p.str(req, what+".request"); ok {
+			if !contains(policy.RequestMethods, m) {
+				p.errf(deref(req), "%s.request must be one of %s, not %q%s", what, strings.Join(policy.RequestMethods, ", "), m, suggest.DidYouMean(m, policy.RequestMethods))
+			}
+			c.Request = m
+		}
+	default:
+		p.errf(n, "%s: tool is required (or request, for a client request)", what)
+	}
 }
 
 // fields checks that n is a mapping with known, unique keys and the

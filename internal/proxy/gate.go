@@ -222,8 +222,10 @@ type InstructionsFilter interface {
 // a policy's requests section).
 type RequestJudge interface {
 	// JudgeRequest returns the JSON-RPC error answering id when the policy
-	// refuses the request (method, with params), nil when it may go on.
-	JudgeRequest(s *transport.Session, method string, id, params []byte) []byte
+	// refuses the request (method, with params); when it may go on, the
+	// ticket (nil: none) to tell how it ended. It may block on a state
+	// store.
+	JudgeRequest(ctx context.Context, s *transport.Session, method string, id, params []byte) (refuse []byte, t Ticket)
 }
 
 // ReadHolder is implemented by a Gate that may refuse a prompts/get or

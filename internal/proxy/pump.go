@@ -464,16 +464,6 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 			}
 		}
 	}
-	if sendsData(m.Method) {
-		// The policy's rules for the request (its requests section) judge
-		// what the client sent, as a tool's rules judge a call.
-		if j, ok := p.gate.(RequestJudge); ok {
-			if refuse := j.JudgeRequest(p.session, m.Method, m.ID, m.Params); refuse != nil {
-				p.unregister(m.ID)
-				return verdict{answer: refuse}
-			}
-		}
-	}
 	var inspected []byte
 	if sendsData(m.Method) && m.Params != nil {
 		// What the client sends the server besides a call's arguments is
@@ -502,6 +492,24 @@ func (p *pump) fromClient(ctx context.Context, frame []byte, pre *jsonrpc.Messag
 		}
 	}
 	if k != kindCall {
+		if sendsData(m.Method) {
+			// The policy's rules for the request (its requests section)
+			// judge what the client sent, as a tool's rules judge a call:
+			// last, so that nothing refuses it after its counters are
+			// reserved. Its ticket is told how it ended.
+			if j, ok := p.gate.(RequestJudge); ok {
+				refuse, t := j.JudgeRequest(ctx, p.session, m.Method, m.ID, m.Params)
+				if refuse != nil {
+					p.unregister(m.ID)
+					return verdict{answer: refuse}
+				}
+				if t != nil {
+					p.mu.Lock()
+					pd.ticket = t
+					p.mu.Unlock()
+				}
+			}
+		}
 		return verdict{forward: true, frame: inspected}
 	}
 	call, err := mcp.ParseCall(m.Params)
@@ -1079,6 +1087,10 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 			out = p.filterList(frame, m.ID, m.Result)
 		}
 	case pd.kind == kindRead:
+		if pd.ticket != nil {
+			// A request the policy's requests section governs.
+			pd.ticket.Done(End{Result: m.Result, Error: m.Error, Cancelled: pd.cancelled})
+		}
 		switch {
 		case m.Result != nil:
 			out = p.gate.FilterResult(p.session, pd.tool, m.ID, frame, m.Result)
