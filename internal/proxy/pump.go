@@ -1089,7 +1089,7 @@ func (p *pump) response(m jsonrpc.Message, frame []byte) []byte {
 	case pd.kind == kindRead:
 		if pd.ticket != nil {
 			// A request the policy's requests section governs.
-			pd.ticket.Done(End{Result: m.Result, Error: m.Error, Cancelled: pd.cancelled})
+			pd.ticket.Done(p.ended(pd, m.Result, m.Error))
 		}
 		switch {
 		case m.Result != nil:
