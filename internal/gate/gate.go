@@ -613,21 +613,31 @@ const AuditRule = "audit"
 // lost with the rest until the trail records again; the next line that
 // reaches the disk is a "lost" line that counts it.
 func (g *Gate) auditRequired(c *proxy.Call) (proxy.Ruling, bool) {
+	if answer := g.auditRefusal(c.Session, c.Tool, c.ID, c.Args, denial); answer != nil {
+		return proxy.Ruling{Answer: answer}, true
+	}
+	return proxy.Ruling{}, false
+}
+
+// auditRefusal is auditRequired for a call or a request (tool, its
+// method): nil when it may go on, else the answer deny builds, the
+// refusal recorded (lost with the rest until the trail records again).
+func (g *Gate) auditRefusal(s *transport.Session, tool string, id, args []byte, deny denyFunc) []byte {
 	p := g.policy.Load()
 	if !p.AuditRequired() || g.monitoring(p) {
-		return proxy.Ruling{}, false
+		return nil
 	}
 	var err error
 	if g.AuditHealth == nil {
 		err = errors.New("this process keeps no audit trail")
 	} else if err = g.AuditHealth(); err == nil {
-		return proxy.Ruling{}, false
+		return nil
 	}
 	reason := "the audit trail cannot record calls now (" + err.Error() + "), and the policy requires it (audit.required): calls are refused until it records again"
-	ev := event.Event{Time: g.now(), Tool: c.Tool, Args: c.Args, Decision: event.Deny, Rule: AuditRule, Reason: reason, PolicyRev: p.Revision()}
-	if c.Session != nil {
-		ev.Session, ev.Identity = c.Session.ID, c.Session.Identity
+	ev := event.Event{Time: g.now(), Tool: tool, Args: args, Decision: event.Deny, Rule: AuditRule, Reason: reason, PolicyRev: p.Revision()}
+	if s != nil {
+		ev.Session, ev.Identity = s.ID, s.Identity
 	}
 	g.record(ev)
-	return proxy.Ruling{Answer: denial(c.ID, AuditRule, reason, 0)}, true
+	return deny(id, AuditRule, reason, 0)
 }

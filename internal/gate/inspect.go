@@ -219,12 +219,18 @@ var _ proxy.RequestJudge = (*Gate)(nil)
 // recorded and answered with a JSON-RPC error; under monitor mode, or for a
 // rule in monitor mode, it is recorded as what would have been refused and
 // the request goes on. An admitted request gets a ticket that records it,
-// and commits or refunds its counters, when it ends. A request no entry
+// and commits or refunds its counters, when it ends. Under audit.required
+// it is refused while the audit trail cannot record. A request no entry
 // governs is neither judged nor recorded (nil, nil).
 func (g *Gate) JudgeRequest(ctx context.Context, s *transport.Session, method string, id, params []byte) (refuse []byte, t proxy.Ticket) {
 	p := g.policy.Load()
 	if !p.GovernsRequest(method) {
 		return nil, nil
+	}
+	if refuse := g.auditRefusal(s, method, id, params, requestRefusal); refuse != nil {
+		// Audited like a call, and so refused like one while the trail
+		// that audit.required asks for cannot record it.
+		return refuse, nil
 	}
 	c := policy.Call{Tool: method, Args: params, Now: g.now()}
 	if s != nil {

@@ -124,6 +124,24 @@ func TestAuditRequired(t *testing.T) {
 			}
 		})
 	}
+	// A request the requests section governs is audited like a call, and
+	// refused like one while the trail cannot record it.
+	governed, err := policy.Load("p.yaml", []byte("version: \"1\"\naudit:\n  required: true\nrequests:\n  resources/read:\n    rules: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, health := range []func() error{func() error { return nil }, func() error { return diskFull }} {
+		g := New(governed)
+		g.AuditHealth = health
+		s := &transport.Session{ID: "s"}
+		refuse, tk := g.JudgeRequest(context.Background(), s, "resources/read", []byte("8"), []byte(`{"uri":"file:///x"}`))
+		if healthy := health() == nil; healthy != (refuse == nil && tk != nil) || !healthy && !strings.Contains(string(refuse), "audit.required") {
+			t.Errorf("resources/read with the trail healthy %v: %s %v", healthy, refuse, tk)
+		}
+		if refuse, _ := g.JudgeRequest(context.Background(), s, "prompts/get", []byte("9"), []byte(`{}`)); refuse != nil {
+			t.Errorf("an ungoverned request was refused: %s", refuse)
+		}
+	}
 }
 
 // TestFilterNotification: a server's log and progress messages are
